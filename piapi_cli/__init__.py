@@ -1,0 +1,38 @@
+"""piapi: the command line for PiAPI's Unified API, and a small library behind it.
+
+    from piapi_cli import Client
+    with Client(api_key="...") as client:
+        task = client.create_task("Qubico/flux1-dev", "txt2img", {"prompt": "a little cat"})
+        print(task.task_id, task.status)
+
+Names are imported lazily so that ``piapi --version`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Client": "client",
+    "RetryPolicy": "client",
+    "Task": "tasks",
+    "OutputURL": "tasks",
+    "PollPolicy": "waiting",
+    "wait_for_tasks": "waiting",
+    "load_catalog": "catalog",
+    "PiapiError": "errors",
+    "ExitCode": "errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'piapi_cli' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)

@@ -1,0 +1,272 @@
+"""HTTP client for PiAPI's Unified API: create, get and cancel tasks, account info.
+
+No typer, no rich: this module is usable from Python on its own::
+
+    from piapi_cli import Client
+    with Client(api_key="...") as client:
+        task = client.create_task("Qubico/flux1-dev", "txt2img", {"prompt": "a little cat"})
+
+GET and DELETE are retried on connection errors, 429, 502, 503 and 504 with jittered
+exponential backoff that honours ``Retry-After``. A create is never retried once the request
+may have reached the server: there is no idempotency key, and a second create is a second
+paid task. Only a connection that failed before anything was sent is tried again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from . import __version__
+from .errors import (
+    APIStatusError,
+    AuthenticationError,
+    ConnectionFailed,
+    CreateOutcomeUnknown,
+    MalformedResponse,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
+from .tasks import Task
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DEFAULT_BASE_URL = "https://api.piapi.ai"
+USER_AGENT = f"piapi-cli/{__version__} python-httpx/{httpx.__version__}"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+log = logging.getLogger("piapi.http")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How GETs and DELETEs are retried. ``attempts`` counts the first try."""
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    def delay(self, retry: int, retry_after: float | None, rng: Callable[[], float]) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        # full jitter: anywhere between half and all of the exponential step
+        step = min(self.max_delay, self.base_delay * (2**retry))
+        return step * (0.5 + rng() / 2)
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _describe_body(response: httpx.Response) -> str:
+    content_type = response.headers.get("content-type", "")
+    text = response.content[:512].decode("utf-8", "replace").strip()
+    if not text:
+        return "an empty body"
+    if "html" in content_type or text.lower().startswith(("<!doctype", "<html")):
+        return "an HTML page (a proxy or gateway error?)"
+    return f"a non-JSON body ({content_type or 'no content type'})"
+
+
+def _error_for_status(status: int, message: str) -> APIStatusError:
+    if status in (401, 403):
+        hint = "check your API key: piapi config set-key" if status == 401 else None
+        return AuthenticationError(message, status_code=status, hint=hint)
+    if status == 404:
+        return NotFoundError(message, status_code=status)
+    if status == 429:
+        return RateLimitError(message, status_code=status, hint="wait a moment, or lower your concurrency")
+    if status >= 500:
+        return ServerError(message, status_code=status)
+    return APIStatusError(message, status_code=status)
+
+
+class Client:
+    """A small, synchronous client of the Unified API.
+
+    ``transport`` replaces the network (tests and the built-in sandbox pass one);
+    ``sleep`` and ``rng`` make retries testable without waiting.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout if timeout is not None else httpx.Timeout(60.0, connect=10.0),
+            headers={"x-api-key": api_key, "user-agent": USER_AGENT, "accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    # --- public API -----------------------------------------------------------
+
+    def create_task(
+        self,
+        model: str,
+        task_type: str,
+        input: Mapping[str, Any],
+        config: Mapping[str, Any] | None = None,
+    ) -> Task:
+        """POST /api/v1/task. Never retried once the request may have been sent."""
+        body: dict[str, Any] = {"model": model, "task_type": task_type, "input": dict(input)}
+        if config:
+            body["config"] = dict(config)
+        data = self._request("POST", "/api/v1/task", json_body=body, idempotent=False)
+        return Task.from_api(self._task_data(data))
+
+    def get_task(self, task_id: str) -> Task:
+        """GET /api/v1/task/{task_id}."""
+        data = self._request("GET", f"/api/v1/task/{_quote(task_id)}")
+        return Task.from_api(self._task_data(data))
+
+    def cancel_task(self, task_id: str) -> str:
+        """DELETE /api/v1/task/{task_id}; only a pending task can be cancelled."""
+        data = self._request("DELETE", f"/api/v1/task/{_quote(task_id)}")
+        return str(data.get("message") or f"task {task_id} canceled")
+
+    def account_info(self) -> dict[str, Any]:
+        """GET /account/info (the answer may hold the key: callers must not print it)."""
+        data = self._request("GET", "/account/info")
+        inner = data.get("data")
+        return inner if isinstance(inner, dict) else data
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing ---------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    def _task_data(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        data = envelope.get("data")
+        if not isinstance(data, dict) or not data.get("task_id"):
+            raise MalformedResponse("PiAPI's answer holds no task object (no data.task_id)")
+        return data
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            attempt += 1
+            retries_left = attempt < self.retry.attempts
+            try:
+                log.debug("%s %s (attempt %d)", method, path, attempt)
+                response = self._http.request(method, path, json=json_body)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing was sent: safe to try again, even for a create.
+                if retries_left:
+                    self._backoff(attempt, None, f"{type(exc).__name__}")
+                    continue
+                raise ConnectionFailed(
+                    f"could not connect to {self.base_url}: {self._scrub(str(exc)) or type(exc).__name__}",
+                    hint="check your network, or --base-url",
+                ) from exc
+            except httpx.TransportError as exc:
+                reason = self._scrub(str(exc)) or type(exc).__name__
+                if not idempotent:
+                    raise CreateOutcomeUnknown(
+                        f"the create request was sent but its answer was lost ({reason}); "
+                        "it was not resent, as a second create would be a second paid task",
+                        hint="the task may exist: look for it on your PiAPI dashboard before creating it again",
+                    ) from exc
+                if retries_left:
+                    self._backoff(attempt, None, type(exc).__name__)
+                    continue
+                timeout = isinstance(exc, httpx.TimeoutException)
+                what = "timed out" if timeout else "failed"
+                raise ConnectionFailed(f"{method} {path} {what}: {reason}") from exc
+
+            log.debug("-> HTTP %d (%d bytes)", response.status_code, len(response.content))
+            if response.status_code in RETRY_STATUSES and idempotent and retries_left:
+                self._backoff(
+                    attempt, parse_retry_after(response.headers.get("retry-after")), str(response.status_code)
+                )
+                continue
+            return self._parse(response)
+
+    def _backoff(self, attempt: int, retry_after: float | None, reason: str) -> None:
+        delay = self.retry.delay(attempt - 1, retry_after, self._rng)
+        log.debug("retrying after %s in %.2fs", reason, delay)
+        self._sleep(delay)
+
+    def _parse(self, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        body: Any
+        try:
+            body = json.loads(response.content) if response.content else None
+        except ValueError:
+            body = None
+        message = ""
+        if isinstance(body, dict):
+            message = str(body.get("message") or body.get("error") or "")
+            code = body.get("code")
+            # Some gateways answer HTTP 200 with an error code in the envelope.
+            if status < 400 and isinstance(code, int) and code >= 400:
+                status = code
+        message = self._scrub(message)
+        if status >= 400:
+            what = message or _describe_body(response)
+            error = _error_for_status(status, f"PiAPI answered HTTP {status}: {what}")
+            if status == 429:
+                error.retry_after = parse_retry_after(response.headers.get("retry-after"))  # type: ignore[attr-defined]
+            raise error
+        if not isinstance(body, dict):
+            raise MalformedResponse(
+                f"PiAPI answered HTTP {status} with {_describe_body(response)}, not the API's JSON",
+            )
+        return body
+
+
+def _quote(task_id: str) -> str:
+    from urllib.parse import quote
+
+    return quote(task_id.strip(), safe="")

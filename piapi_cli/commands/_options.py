@@ -1,0 +1,29 @@
+"""Option aliases shared by every command, so each means the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's task object as JSON (an array for several)")]
+JqOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--jq", metavar="EXPR", help="Filter the JSON with a jq expression; strings print raw", show_default=False
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or notes on stderr")]
+TimeoutOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        min=0,
+        help="Give up waiting after this long (exit 8; the task goes on). 0: no deadline. [default: 1800]",
+        show_default=False,
+    ),
+]
+TaskIdsArgument = Annotated[
+    list[str], typer.Argument(metavar="TASK_ID...", help="One or more task IDs", show_default=False)
+]

@@ -1,0 +1,40 @@
+"""piapi cancel: cancel tasks that have not started yet."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from ._options import TaskIdsArgument
+
+if TYPE_CHECKING:
+    from piapi_cli.app import State
+
+EPILOG = (
+    "Examples:\n\n"
+    "  piapi cancel 1631d053-2352-4add-95cc-360fc52d5f89\n\n"
+    "PiAPI cancels only pending tasks; cancelled IDs print on stdout, one per line."
+)
+
+
+def cancel(ctx: typer.Context, task_ids: TaskIdsArgument) -> None:
+    """Cancel pending tasks (PiAPI refuses once a task is processing)."""
+    from piapi_cli.errors import ExitCode, PiapiError
+
+    state: State = ctx.obj
+    client = state.session.client
+    worst = ExitCode.OK
+    for task_id in dict.fromkeys(task_ids):
+        try:
+            message = client.cancel_task(task_id)
+        except PiapiError as exc:
+            if len(task_ids) == 1:
+                raise
+            state.output.error(f"{task_id}: {exc.message}", exc.hint)
+            worst = max(worst, exc.exit_code)
+            continue
+        state.output.line(task_id)
+        state.output.info(message)
+    if worst:
+        raise typer.Exit(worst)

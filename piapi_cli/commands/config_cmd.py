@@ -1,0 +1,139 @@
+"""piapi config: the API key and settings, per profile."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ._options import JsonOption
+
+if TYPE_CHECKING:
+    from piapi_cli.app import State
+
+app = typer.Typer(
+    help="Set the API key and settings (config.toml, one table per profile).",
+    no_args_is_help=True,
+    epilog=(
+        "Examples:\n\n"
+        "  piapi config set-key                      (asks for the key, hidden)\n\n"
+        '  printf %s "$KEY" | piapi config set-key     (from a pipe)\n\n'
+        "  piapi --profile work config set max_poll_interval 20\n\n"
+        "  piapi config show"
+    ),
+)
+
+
+def _profile(state: State) -> str:
+    from piapi_cli.config import DEFAULT_PROFILE
+
+    env = state.session.environ
+    return state.session.profile or env.get("PIAPI_PROFILE") or DEFAULT_PROFILE
+
+
+@app.command("set-key")
+def set_key(ctx: typer.Context) -> None:
+    """Store your PiAPI key: asked for hidden on a terminal, read from stdin when piped.
+
+    The key is never taken as an argument, so it stays out of shell history and ps.
+    """
+    from piapi_cli.config import set_value
+    from piapi_cli.errors import UsageError
+
+    state: State = ctx.obj
+    if sys.stdin.isatty():
+        import getpass
+
+        key = getpass.getpass("PiAPI key (input hidden): ", stream=sys.stderr)
+    else:
+        key = sys.stdin.readline()
+    key = key.strip()
+    if not key:
+        raise UsageError("no key given", hint='paste it at the prompt, or: printf %s "$KEY" | piapi config set-key')
+    if any(c.isspace() for c in key):
+        raise UsageError("a PiAPI key holds no spaces; was more than the key pasted?")
+    profile = _profile(state)
+    path = set_value("api_key", key, profile=profile, environ=state.session.environ)
+    state.output.info(f"key saved for profile {profile} in {path} (mode 0600)")
+
+
+@app.command("show")
+def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show every setting, its value (the key masked) and where it comes from."""
+    from piapi_cli.config import SETTINGS, mask, resolve
+
+    state: State = ctx.obj
+    session = state.session
+    flags = {"base_url": session.base_url, "sandbox": True if session.sandbox else None}
+    resolved = resolve(flags, profile=session.profile, environ=session.environ)
+    rows = []
+    for name, setting in SETTINGS.items():
+        value = resolved[name]
+        shown = mask(value) if setting.secret else ("" if value is None else str(value))
+        rows.append((name, shown, resolved.sources[name]))
+    if as_json:
+        doc = {
+            "profile": resolved.profile,
+            "path": str(resolved.path),
+            "settings": {n: {"value": v, "source": s} for n, v, s in rows},
+        }
+        state.output.document(doc)
+        return
+    if state.output.stdout_tty:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
+        table.title = f"profile {resolved.profile} · {resolved.path}"
+        for column in ("setting", "value", "from"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        state.output.out.print(table)
+    else:
+        for name, shown, source in rows:
+            state.output.line(f"{name}\t{shown}\t{source}")
+
+
+@app.command("path")
+def path(ctx: typer.Context) -> None:
+    """Print the config file's path."""
+    from piapi_cli.config import config_path
+
+    state: State = ctx.obj
+    state.output.line(str(config_path(state.session.environ)))
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    name: Annotated[
+        str,
+        typer.Argument(help="Setting: base_url, upload_url, service_mode, wait_timeout, max_poll_interval, sandbox"),
+    ],
+    value: Annotated[str, typer.Argument(help="Its value")],
+) -> None:
+    """Store a setting in the current profile."""
+    from piapi_cli.config import set_value
+    from piapi_cli.errors import UsageError
+
+    state: State = ctx.obj
+    if name == "api_key":
+        raise UsageError("the key is not taken as an argument", hint="use: piapi config set-key")
+    profile = _profile(state)
+    set_value(name, value, profile=profile, environ=state.session.environ)
+    state.output.info(f"{name} set for profile {profile}")
+
+
+@app.command("unset")
+def unset(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Setting to remove (api_key included)")],
+) -> None:
+    """Remove a setting from the current profile (it falls back to the environment or default)."""
+    from piapi_cli.config import set_value
+
+    state: State = ctx.obj
+    profile = _profile(state)
+    set_value(name, None, profile=profile, environ=state.session.environ)
+    state.output.info(f"{name} removed from profile {profile}")

@@ -1,0 +1,153 @@
+"""piapi models: the catalog of models, task types and their inputs (no network)."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from ._options import JsonOption
+
+if TYPE_CHECKING:
+    from piapi_cli.catalog import Field, Model, TaskType
+    from piapi_cli.output import Output
+
+EPILOG = (
+    "Examples:\n\n"
+    "  piapi models\n\n"
+    "  piapi models --category video\n\n"
+    "  piapi models Qubico/flux1-dev --task-type txt2img\n\n"
+    "  piapi models midjourney --json"
+)
+
+
+class Category(str, enum.Enum):
+    image = "image"
+    video = "video"
+    audio = "audio"
+    threed = "3d"
+
+
+def models(
+    ctx: typer.Context,
+    model: Annotated[Optional[str], typer.Argument(help="Show this model's task types and inputs")] = None,
+    task_type: Annotated[
+        Optional[str], typer.Option("--task-type", "-t", metavar="TYPE", help="Only this task type", show_default=False)
+    ] = None,
+    category: Annotated[
+        Optional[Category], typer.Option("--category", "-c", help="Only this category", show_default=False)
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List models and task types; with MODEL, each task type's input schema."""
+    from piapi_cli.catalog import load_catalog
+    from piapi_cli.errors import UsageError
+
+    output: Output = ctx.obj.output
+    catalog = load_catalog()
+    if model is not None:
+        found = catalog.model(model)
+        if found is None:
+            import difflib
+
+            close = difflib.get_close_matches(model, list(catalog.models), n=3, cutoff=0.4)
+            raise UsageError(
+                f"unknown model {model!r}" + (f"; did you mean {', '.join(close)}?" if close else ""),
+                hint="list them with: piapi models",
+            )
+        types = found.task_types
+        if task_type is not None:
+            if task_type not in types:
+                raise UsageError(f"{found.name} has no task type {task_type!r}; it has: {', '.join(types)}")
+            types = {task_type: types[task_type]}
+        if as_json:
+            output.document(_model_json(found, types))
+        elif output.stdout_tty:
+            _render_model(output, found, list(types.values()))
+        else:
+            for spec in types.values():
+                for field in spec.fields.values():
+                    output.line(f"{spec.name}\t{field.name}\t{field.allowed()}\t{'required' if field.required else ''}")
+        return
+
+    chosen = [
+        m
+        for m in catalog.models.values()
+        if (category is None or m.category == category.value) and (task_type is None or task_type in m.task_types)
+    ]
+    if as_json:
+        output.document([_model_json(m, m.task_types) for m in chosen])
+    elif output.stdout_tty:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for column in ("model", "category", "task types", "notes"):
+            table.add_column(column, overflow="fold")
+        for m in chosen:
+            notes = "discontinued" if m.discontinued else m.description
+            table.add_row(m.name, m.category, ", ".join(m.task_types), notes)
+        output.out.print(table)
+    else:
+        for m in chosen:
+            for name in m.task_types:
+                output.line(f"{m.name}\t{name}\t{m.category}")
+
+
+def _field_json(field: Field) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": field.type, "required": field.required}
+    for key in ("default", "min", "max", "max_length", "min_items", "max_items"):
+        value = getattr(field, key)
+        if value is not None:
+            doc[key] = value
+    if field.enum is not None:
+        doc["enum"] = list(field.enum)
+    if field.items is not None:
+        doc["items"] = _field_json(field.items)
+    if field.properties:
+        doc["properties"] = {k: _field_json(v) for k, v in field.properties.items()}
+    if field.description:
+        doc["description"] = field.description
+    return doc
+
+
+def _model_json(model: Model, types: dict[str, TaskType]) -> dict[str, Any]:
+    return {
+        "model": model.name,
+        "category": model.category,
+        "description": model.description,
+        "discontinued": model.discontinued,
+        "task_types": {
+            name: {
+                "output": spec.output,
+                "open_schema": spec.open,
+                "input": {k: _field_json(v) for k, v in spec.fields.items()},
+            }
+            for name, spec in types.items()
+        },
+    }
+
+
+def _render_model(output: Output, model: Model, types: list[TaskType]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = output.out
+    status = " [red](discontinued)[/]" if model.discontinued else ""
+    console.print(f"[bold]{escape(model.name)}[/]  {model.category} · {escape(model.description)}{status}")
+    if model.service_mode:
+        console.print(f"needs service mode {model.service_mode} (piapi sets it)")
+    for spec in types:
+        console.print(f"\n[bold cyan]{escape(spec.name)}[/] → {spec.output}")
+        if spec.open:
+            console.print("  no public input schema: any keys are sent as given")
+            continue
+        table = Table(box=None, header_style="dim", pad_edge=False, padding=(0, 2, 0, 2))
+        for column in ("input", "type", "default", "description"):
+            table.add_column(column, overflow="fold")
+        for field in spec.fields.values():
+            name = f"[bold]{escape(field.name)}[/]" + (" [red]*[/]" if field.required else "")
+            default = "" if field.default is None else str(field.default)
+            table.add_row(name, escape(field.allowed()), escape(default), escape(field.description))
+        console.print(table)
+    console.print("\n[dim]* required · set inputs with -i KEY=VALUE, or -i KEY:=JSON[/]")

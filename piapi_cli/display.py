@@ -1,0 +1,95 @@
+"""The live view of tasks being waited on, always on stderr.
+
+On a terminal: one rich row per task (status, elapsed time, a percentage bar where the API
+reports progress, a pulsing bar where it does not). Off a terminal: one plain line per status
+change and nothing else, so logs of CI runs stay readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .output import STATUS_STYLES
+from .tasks import Task
+
+if TYPE_CHECKING:
+    from .output import Output
+
+
+class WaitDisplay:
+    def __init__(self, output: Output, task_ids: list[str], clock: Callable[[], float] = time.monotonic) -> None:
+        self.output = output
+        self.task_ids = task_ids
+        self.clock = clock
+        self.started = clock()
+        self.last_status: dict[str, str] = {}
+        self.live = output.stderr_tty and not output.quiet
+        self._progress: Any = None
+        self._rows: dict[str, Any] = {}
+
+    def __enter__(self) -> WaitDisplay:
+        if self.live:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._progress = Progress(
+                SpinnerColumn(finished_text=" "),
+                TextColumn("{task.fields[short]}", style="bold"),
+                TextColumn("{task.fields[status]}"),
+                BarColumn(bar_width=30),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                console=self.output.err,
+                transient=False,
+            )
+            self._progress.__enter__()
+            for task_id in self.task_ids:
+                self._rows[task_id] = self._progress.add_task(
+                    task_id, total=None, short=_short(task_id), status=_styled("waiting")
+                )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+    def update(self, task: Task) -> None:
+        changed = self.last_status.get(task.task_id) != task.status
+        self.last_status[task.task_id] = task.status
+        if self._progress is not None:
+            row = self._rows.get(task.task_id)
+            if row is None:
+                return
+            progress = task.progress
+            if task.succeeded:
+                self._progress.update(row, total=100, completed=100, status=_styled(task.status))
+                self._progress.stop_task(row)
+            elif task.is_terminal:
+                self._progress.update(row, total=100, status=_styled(task.status))
+                self._progress.stop_task(row)
+            elif progress is not None:
+                self._progress.update(row, total=100, completed=progress, status=_styled(task.status))
+            else:
+                self._progress.update(row, status=_styled(task.status))
+        elif changed and not self.output.quiet:
+            elapsed = self.clock() - self.started
+            detail = f" ({task.progress:.0f}%)" if task.progress is not None and not task.is_terminal else ""
+            sys.stderr.write(f"{task.task_id} {task.status}{detail} after {elapsed:.1f}s\n")
+            sys.stderr.flush()
+
+
+def _short(task_id: str) -> str:
+    return task_id[:8] if len(task_id) > 12 else task_id
+
+
+def _styled(status: str) -> str:
+    return f"[{STATUS_STYLES.get(status, 'white')}]{status:<10}[/]"

@@ -1,0 +1,143 @@
+"""One error tree for the whole library, and the exit code each error maps to.
+
+The CLI turns an error into an exit code in exactly one place (``exit_code_for``);
+the library raises these and never exits.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    AUTH = 3
+    API_REFUSED = 4
+    NETWORK = 5
+    RATE_LIMITED = 6
+    TASK_FAILED = 7
+    WAIT_TIMEOUT = 8
+    DOWNLOAD_FAILED = 9
+    INTERRUPTED = 130
+
+
+class PiapiError(Exception):
+    """Base of every error piapi raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+    #: an extra line telling the user what to do next, shown under the message
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+
+class UsageError(PiapiError):
+    """Bad arguments or input; nothing was sent."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ValidationError(UsageError):
+    """An input failed the catalog's checks; nothing was sent."""
+
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+
+
+class ConfigError(PiapiError):
+    """No API key, or a config file that cannot be read or written."""
+
+    exit_code = ExitCode.AUTH
+
+
+# --- the request failed -------------------------------------------------------
+
+
+class RequestError(PiapiError):
+    """A request to the API did not succeed."""
+
+    exit_code = ExitCode.NETWORK
+
+
+class APIStatusError(RequestError):
+    """The API answered with an error status."""
+
+    exit_code = ExitCode.API_REFUSED
+
+    def __init__(self, message: str, *, status_code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status_code = status_code
+
+
+class AuthenticationError(APIStatusError):
+    """401 or 403: the key is missing, wrong, or lacks the plan for this call."""
+
+    exit_code = ExitCode.AUTH
+
+
+class NotFoundError(APIStatusError):
+    """404: no such task (or endpoint)."""
+
+
+class RateLimitError(APIStatusError):
+    """429, still after the retries."""
+
+    exit_code = ExitCode.RATE_LIMITED
+
+
+class ServerError(APIStatusError):
+    """5xx, still after the retries."""
+
+    exit_code = ExitCode.NETWORK
+
+
+class ConnectionFailed(RequestError):
+    """The connection failed, dropped or timed out, still after the retries."""
+
+
+class MalformedResponse(RequestError):
+    """The answer was not the API's JSON envelope (an HTML proxy page, an empty body...)."""
+
+
+class CreateOutcomeUnknown(RequestError):
+    """A create request may have reached PiAPI but its answer never arrived.
+
+    It is never resent: a second create would be a second paid task.
+    """
+
+
+# --- the task failed ----------------------------------------------------------
+
+
+class TaskFailed(PiapiError):
+    """The task reached ``failed`` (or was cancelled)."""
+
+    exit_code = ExitCode.TASK_FAILED
+
+
+class WaitTimeout(PiapiError):
+    """The wait deadline passed while the task was still running."""
+
+    exit_code = ExitCode.WAIT_TIMEOUT
+
+
+class DownloadError(PiapiError):
+    """The task completed but an output could not be downloaded."""
+
+    exit_code = ExitCode.DOWNLOAD_FAILED
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code for any exception: the single mapping used by the CLI."""
+    if isinstance(exc, PiapiError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    return ExitCode.INTERNAL

@@ -1,0 +1,36 @@
+"""The built-in sandbox: PiAPI's Unified API emulated offline, in-process or as a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .emulator import Emulator, Faults, Reply
+from .store import FileStore, MemoryStore
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["Emulator", "Faults", "FileStore", "MemoryStore", "Reply", "local_emulator", "transport_for"]
+
+#: the address in-process sandbox URLs carry; ``.invalid`` can never reach a network
+LOCAL_BASE_URL = "http://sandbox.piapi.invalid"
+
+
+def transport_for(emulator: Emulator) -> httpx.BaseTransport:
+    """An httpx transport that answers every request from the emulator, in-process."""
+    import httpx
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        reply = emulator.handle(request.method, request.url.raw_path.decode("ascii"), request.headers, request.read())
+        if reply.drop:
+            raise httpx.RemoteProtocolError("sandbox: connection closed mid-response", request=request)
+        return httpx.Response(reply.status, headers=reply.headers, content=reply.body)
+
+    return httpx.MockTransport(handle)
+
+
+def local_emulator(data_dir: Path, *, speed: float = 1.0) -> Emulator:
+    """The emulator behind ``--sandbox``: tasks kept as files, shared by piapi processes."""
+    store = FileStore(data_dir / "sandbox" / "tasks")
+    return Emulator(store, base_url=LOCAL_BASE_URL, speed=speed)

@@ -1,0 +1,346 @@
+"""A stateful emulator of PiAPI's Unified API, as one plain request handler.
+
+``Emulator.handle(method, path, headers, body)`` answers exactly as the real API does (the
+envelope, the task object, lowercase statuses, Go zero timestamps, ``meta.usage``, the error
+object, the echoed ``config``). The in-process httpx transport and the HTTP server both call
+it, so there is one implementation.
+
+A task's state is never advanced by a background thread: it is computed from its stored
+schedule and the clock at each request. That keeps the emulator deterministic under an
+injected clock, and lets separate piapi processes share tasks through a file store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import files
+from .shapes import output_for
+from .store import MemoryStore, Store
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+DURATIONS = {"image": 3.0, "video": 6.0, "audio": 4.0, "3d": 5.0, "text": 2.0}
+CHARGES = {"image": 20000, "video": 300000, "audio": 100000, "3d": 200000, "text": 10000}
+SECONDS_MARK = re.compile(r"\[sandbox:seconds=(\d+(?:\.\d+)?)\]")
+FILE_PATH = re.compile(r"^/files/([0-9a-f-]{36})/(\d+)\.(png|wav|glb|mp4)$")
+TASK_PATH = re.compile(r"^/api/v1/task/([^/]+)$")
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    #: close the connection mid-response instead of answering (fault injection)
+    drop: bool = False
+
+    @classmethod
+    def json(cls, status: int, document: Any, headers: Mapping[str, str] | None = None) -> Reply:
+        body = json.dumps(document, separators=(",", ":")).encode()
+        return cls(status, body, {"content-type": "application/json", **(headers or {})})
+
+    @classmethod
+    def error(cls, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
+        return cls.json(status, {"code": status, "message": message}, headers)
+
+
+@dataclass
+class Faults:
+    """Server-wide fault injection; every rate is a probability from 0 to 1."""
+
+    fail_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    drop_rate: float = 0.0
+    latency: float = 0.0
+    truncate_downloads: bool = False
+    retry_after: int = 1
+
+
+def rfc3339(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class Emulator:
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        base_url: str = "http://sandbox.piapi.invalid",
+        clock: Callable[[], float] = time.time,
+        speed: float = 1.0,
+        concurrency: int = 10,
+        api_key: str | None = None,
+        faults: Faults | None = None,
+        rng: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import random
+
+        self.store = store if store is not None else MemoryStore()
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        self.speed = speed if speed > 0 else 1.0
+        self.concurrency = max(1, concurrency)
+        self.api_key = api_key
+        self.faults = faults or Faults()
+        self._rng = rng or random.Random().random
+        self._sleep = sleep
+        self._create_lock = threading.Lock()
+        self.requests: list[tuple[str, str]] = []
+
+    # --- dispatch ------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes = b"") -> Reply:
+        method = method.upper()
+        path = path.split("?", 1)[0]
+        self.requests.append((method, path))
+        faults = self.faults
+        if faults.latency:
+            self._sleep(faults.latency)
+        reply = self._route(method, path, headers, body)
+        # a dropped connection loses the answer of a request that was carried out
+        if faults.drop_rate and self._rng() < faults.drop_rate:
+            reply.drop = True
+        return reply
+
+    def _route(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        faults = self.faults
+        if faults.rate_limit_rate and self._rng() < faults.rate_limit_rate:
+            return Reply.error(
+                429, "too many requests (sandbox fault injection)", {"retry-after": str(faults.retry_after)}
+            )
+        if faults.fail_rate and self._rng() < faults.fail_rate:
+            return Reply.error(500, "internal server error (sandbox fault injection)")
+
+        file_match = FILE_PATH.match(path)
+        if file_match and method in ("GET", "HEAD"):
+            return self._file(file_match, headers, head=method == "HEAD")
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if not self._authorised(lowered.get("x-api-key", "")):
+            return Reply.error(401, "Invalid API key")
+        task_match = TASK_PATH.match(path)
+        if path == "/api/v1/task" and method == "POST":
+            return self._create(body)
+        if task_match and method == "GET":
+            return self._get(task_match.group(1))
+        if task_match and method == "DELETE":
+            return self._cancel(task_match.group(1))
+        if path == "/account/info" and method == "GET":
+            return self._account()
+        if path in ("/api/v1/task", "/account/info") or task_match:
+            return Reply.error(405, f"method {method} not allowed on {path}")
+        return Reply.error(404, f"no route for {method} {path}")
+
+    def _authorised(self, key: str) -> bool:
+        if not key.strip():
+            return False
+        if self.api_key is None:
+            return True
+        import hmac
+
+        return hmac.compare_digest(key.encode(), self.api_key.encode())
+
+    # --- create / get / cancel --------------------------------------------------------
+
+    def _create(self, body: bytes) -> Reply:
+        from piapi_cli.catalog import load_catalog
+
+        try:
+            request = json.loads(body or b"null")
+        except ValueError:
+            return Reply.error(400, "invalid request body: not JSON")
+        if not isinstance(request, dict):
+            return Reply.error(400, "invalid request body: expected a JSON object")
+        for name in ("model", "task_type", "input"):
+            if request.get(name) in (None, ""):
+                return Reply.error(400, f"invalid request: {name} is required")
+        model, task_type, task_input = request["model"], request["task_type"], request["input"]
+        if not isinstance(model, str) or not isinstance(task_type, str) or not isinstance(task_input, dict):
+            return Reply.error(400, "invalid request: model and task_type must be strings, input an object")
+        catalog = load_catalog()
+        known = catalog.model(model)
+        if known is None:
+            return Reply.error(400, f"model {model} is not supported")
+        if known.discontinued:
+            return Reply.error(400, f"model {model} has been discontinued")
+        spec = known.task_types.get(task_type)
+        if spec is None:
+            return Reply.error(400, f"task_type {task_type} is not supported by model {known.name}")
+        missing = [k for k, f in spec.fields.items() if f.required and k not in task_input]
+        if missing and not spec.open:
+            return Reply.error(400, f"invalid request: input.{missing[0]} is required")
+        config = request.get("config") if isinstance(request.get("config"), dict) else {}
+        if known.service_mode and config.get("service_mode") not in (known.service_mode,):
+            return Reply.error(400, f"model {known.name} requires config.service_mode {known.service_mode!r}")
+
+        markers = json.dumps(task_input)
+        kind = spec.output
+        duration = DURATIONS.get(kind, 3.0)
+        seconds = SECONDS_MARK.search(markers)
+        if seconds:
+            duration = float(seconds.group(1))
+        duration /= self.speed
+        with self._create_lock:
+            now = self.clock()
+            start = now + min(0.5, duration * 0.15) / 1.0
+            if "[sandbox:staged]" in markers:
+                start = now + max(duration, 2.0 / self.speed)
+            start = max(start, self._slot_free_at(now))
+            record = {
+                "task_id": str(uuid.uuid4()),
+                "model": known.name,
+                "task_type": task_type,
+                "input": task_input,
+                "config": {
+                    "service_mode": config.get("service_mode", ""),
+                    "webhook_config": {"endpoint": "", "secret": ""},
+                }
+                | config,
+                "kind": kind,
+                "created": now,
+                "start": start,
+                "end": start + duration,
+                "staged": start > now + min(0.5, duration * 0.15) + 1e-9,
+                "fail": "[sandbox:fail]" in markers,
+                "charge": CHARGES.get(kind, 20000),
+                "canceled_at": None,
+            }
+            self.store.put(record)
+        return Reply.json(200, self._envelope(record, now))
+
+    def _slot_free_at(self, now: float) -> float:
+        """When a new task can start under the concurrency limit."""
+        busy = sorted(r["end"] for r in self.store.active(now))
+        if len(busy) < self.concurrency:
+            return now
+        return busy[len(busy) - self.concurrency]
+
+    def _get(self, task_id: str) -> Reply:
+        record = self.store.get(task_id)
+        if record is None:
+            return Reply.error(404, f"task {task_id} not found")
+        return Reply.json(200, self._envelope(record, self.clock()))
+
+    def _cancel(self, task_id: str) -> Reply:
+        record = self.store.get(task_id)
+        if record is None:
+            return Reply.error(404, f"task {task_id} not found")
+        now = self.clock()
+        status = self.task_view(record, now)["status"]
+        if status not in ("pending", "staged"):
+            return Reply.error(400, f"task {task_id} is {status}; only a pending task can be canceled")
+        record["canceled_at"] = now
+        self.store.put(record)
+        return Reply.json(200, {"code": 200, "message": f"task {task_id} canceled"})
+
+    def _account(self) -> Reply:
+        now = self.clock()
+        return Reply.json(
+            200,
+            {
+                "code": 200,
+                "data": {
+                    "account_name": "sandbox",
+                    "account_id": "sandbox",
+                    "plan": "sandbox",
+                    "credits": 1_000_000_000 - self.store.consumed(now),
+                    "equivalent_in_usd": 1000.0,
+                    "api_key": "sandbox-key-never-shown",
+                    "max_concurrent_task_count": self.concurrency,
+                },
+                "message": "success",
+            },
+        )
+
+    # --- the task object ----------------------------------------------------------------
+
+    def _envelope(self, record: dict[str, Any], now: float) -> dict[str, Any]:
+        return {"code": 200, "data": self.task_view(record, now), "message": "success"}
+
+    def status_at(self, record: dict[str, Any], now: float) -> str:
+        if record.get("canceled_at") is not None:
+            return "canceled"
+        if now < record["start"]:
+            return "staged" if record.get("staged") else "pending"
+        if now < record["end"]:
+            return "processing"
+        return "failed" if record.get("fail") else "completed"
+
+    def task_view(self, record: dict[str, Any], now: float) -> dict[str, Any]:
+        status = self.status_at(record, now)
+        started = record["start"] if status in ("processing", "completed", "failed") else None
+        ended = record["end"] if status in ("completed", "failed") else record.get("canceled_at")
+        span = max(record["end"] - record["start"], 1e-9)
+        progress = 0 if status in ("pending", "staged") else min(100, int(100 * (now - record["start"]) / span))
+        if status == "completed":
+            progress = 100
+        charge = record["charge"]
+        usage = {
+            "type": "point" if record["model"] == "midjourney" else "quota",
+            "frozen": charge if status in ("pending", "staged", "processing") else 0,
+            "consume": charge if status == "completed" else 0,
+        }
+        error = {"code": 0, "raw_message": "", "message": "", "detail": None}
+        if status == "failed":
+            error = {
+                "code": 10000,
+                "raw_message": "sandbox: this task was asked to fail ([sandbox:fail])",
+                "message": "task failed",
+                "detail": None,
+            }
+        return {
+            "task_id": record["task_id"],
+            "model": record["model"],
+            "task_type": record["task_type"],
+            "status": status,
+            "config": record["config"],
+            "input": record["input"],
+            "output": output_for(record, status, progress, self.base_url),
+            "meta": {
+                "created_at": rfc3339(record["created"]),
+                "started_at": rfc3339(started) if started is not None else ZERO_TIME,
+                "ended_at": rfc3339(ended) if ended is not None else ZERO_TIME,
+                "usage": usage,
+                "is_using_private_pool": False,
+            },
+            "detail": None,
+            "logs": [],
+            "error": error,
+        }
+
+    # --- output files -----------------------------------------------------------------
+
+    def _file(self, match: re.Match[str], headers: Mapping[str, str], *, head: bool) -> Reply:
+        task_id, index, ext = match.group(1), match.group(2), match.group(3)
+        record = self.store.get(task_id)
+        if record is None or self.status_at(record, self.clock()) != "completed":
+            return Reply.error(404, "file not found")
+        seed = f"{task_id}:{index}:{json.dumps(record['input'], sort_keys=True)}"
+        content = files.make(ext, seed)
+        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+        base_headers = {"content-type": files.CONTENT_TYPES[ext], "accept-ranges": "bytes", "etag": etag}
+        lowered = {k.lower(): v for k, v in headers.items()}
+        status, start, end = 200, 0, len(content)
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", lowered.get("range", "").strip())
+        if wanted:
+            start = int(wanted.group(1))
+            end = min(len(content), int(wanted.group(2)) + 1 if wanted.group(2) else len(content))
+            if start >= len(content) or start >= end:
+                return Reply(416, b"", {"content-range": f"bytes */{len(content)}"})
+            status = 206
+            base_headers["content-range"] = f"bytes {start}-{end - 1}/{len(content)}"
+        body = content[start:end]
+        base_headers["content-length"] = str(len(body))
+        if self.faults.truncate_downloads and not head:
+            body = body[: len(body) // 2]
+            return Reply(status, body, base_headers, drop=True)
+        return Reply(status, b"" if head else body, base_headers)

@@ -1,0 +1,119 @@
+"""The ``output`` object of each model family, in the shapes PiAPI really sends."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+VIDEO_URL_MODELS = {
+    "hailuo", "Qubico/hunyuan", "Qubico/wanx", "Qubico/skyreels", "Qubico/video-toolkit", "veo3", "veo3.1",
+    "Wan", "Qubico/framepack", "omni-human", "Qubico/hug-video",
+}  # fmt: skip
+MJ_TEXT = {"describe", "seed"}
+
+
+def _url(base: str, record: dict[str, Any], index: int, ext: str) -> str:
+    return f"{base}/files/{record['task_id']}/{index}.{ext}"
+
+
+def _words(record: dict[str, Any]) -> str:
+    prompt = record["input"].get("prompt") or record["input"].get("gpt_description_prompt") or "an image"
+    return str(prompt).split("[sandbox:")[0].strip() or "an image"
+
+
+def _midjourney(record: dict[str, Any], done: bool, progress: int, base: str) -> dict[str, Any]:
+    task_type = record["task_type"]
+    if task_type == "describe":
+        return {
+            "description": "1\ufe0f\u20e3 a sandbox picture, soft light --ar 1:1" if done else "",
+            "progress": progress,
+        }
+    if task_type == "seed":
+        return {"seed": int(hashlib.sha256(record["task_id"].encode()).hexdigest()[:8], 16) if done else 0}
+    if not done:
+        return {
+            "image_url": "", "image_urls": None, "temporary_image_urls": None, "discord_image_url": "",
+            "actions": [], "progress": progress, "intermediate_image_urls": None,
+        }  # fmt: skip
+    if task_type == "upscale":
+        return {
+            "image_url": _url(base, record, 0, "png"), "image_urls": None, "temporary_image_urls": None,
+            "discord_image_url": "", "actions": ["high_variation", "low_variation", "outpaint_1.5x", "outpaint_2x"],
+            "progress": 100, "intermediate_image_urls": None,
+        }  # fmt: skip
+    return {
+        "image_url": _url(base, record, 0, "png"),
+        "image_urls": None,
+        "temporary_image_urls": [_url(base, record, i, "png") for i in range(1, 5)],
+        "discord_image_url": "",
+        "actions": ["reroll", "upscale1", "upscale2", "upscale3", "upscale4",
+                    "variation1", "variation2", "variation3", "variation4"],
+        "progress": 100,
+        "intermediate_image_urls": None,
+    }  # fmt: skip
+
+
+def _kling(record: dict[str, Any], done: bool, base: str) -> dict[str, Any]:
+    if record["task_type"] == "ai_try_on":
+        return {"image_url": _url(base, record, 0, "png") if done else ""}
+    if not done:
+        return {"type": "m2v_txt2video_hq", "status": 5, "works": [], "video_url": ""}
+    video, cover = _url(base, record, 0, "mp4"), _url(base, record, 1, "png")
+    return {
+        "type": "m2v_txt2video_hq",
+        "status": 99,
+        "works": [{
+            "status": 99, "type": "m2v_txt2video_hq",
+            "cover": {"resource": cover, "resource_without_watermark": "", "height": 720, "width": 1280, "duration": 0},
+            "video": {"resource": video, "resource_without_watermark": video, "height": 720, "width": 1280,
+                      "duration": 5000},
+        }],
+        "video_url": video,
+    }  # fmt: skip
+
+
+def output_for(record: dict[str, Any], status: str, progress: int, base: str) -> Any:
+    """The output at ``status``: null until processing, a zeroed skeleton while it runs."""
+    if status in ("pending", "staged", "failed", "canceled"):
+        return None
+    done = status == "completed"
+    model, kind = record["model"], record["kind"]
+    if model == "midjourney":
+        return _midjourney(record, done, progress, base)
+    if model in ("kling", "kling-turbo"):
+        return _kling(record, done, base)
+    if model in ("sora2", "seedance"):
+        return {"video": _url(base, record, 0, "mp4") if done else ""}
+    if model == "luma":
+        if not done:
+            return {"video": None, "video_raw": None, "thumbnail": None, "last_frame": None}
+        return {
+            "video": {"url": _url(base, record, 0, "mp4"), "width": 1360, "height": 752},
+            "video_raw": {"url": _url(base, record, 1, "mp4"), "width": 1360, "height": 752},
+            "thumbnail": {"url": _url(base, record, 2, "png"), "width": 1360, "height": 752},
+            "last_frame": {"url": _url(base, record, 3, "png"), "width": 1360, "height": 752},
+        }
+    if model in VIDEO_URL_MODELS:
+        return {"video_url": _url(base, record, 0, "mp4") if done else ""}
+    if kind == "3d":
+        if not done:
+            return {"model_file": "", "combined_video": "", "no_background_image": ""}
+        return {
+            "model_file": _url(base, record, 0, "glb"),
+            "combined_video": _url(base, record, 1, "mp4"),
+            "no_background_image": _url(base, record, 2, "png"),
+        }
+    if kind == "audio":
+        return {"audio_url": _url(base, record, 0, "wav") if done else ""}
+    if kind == "text":
+        if model == "music-u":
+            pairs = [{"title": f"Song about {_words(record)}", "text": "[Verse]\nla la la"}] if done else []
+            return {"lyrics_pairs": pairs}
+        return {"text": f"A sandbox caption of {_words(record)}." if done else ""}
+    # Flux and the other image models
+    count = record["input"].get("batch_size", 1)
+    count = count if isinstance(count, int) and 1 < count <= 4 else 1
+    output: dict[str, Any] = {"image_url": _url(base, record, 0, "png") if done else "", "image_base64": ""}
+    if count > 1:
+        output["image_urls"] = [_url(base, record, i, "png") for i in range(count)] if done else []
+    return output

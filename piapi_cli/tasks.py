@@ -1,0 +1,210 @@
+"""The task object of the Unified API, parsed once at the boundary.
+
+The raw ``data`` dict is kept as it came (``Task.raw``) so nothing the API sends is lost;
+the typed attributes are read from it tolerantly: unknown fields, unknown statuses,
+``null`` where an object was expected and Go zero timestamps are all expected here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+PENDING = "pending"
+STAGED = "staged"
+PROCESSING = "processing"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+SUCCEEDED = frozenset({COMPLETED})
+UNSUCCESSFUL = frozenset({FAILED, CANCELLED, "canceled"})
+TERMINAL = SUCCEEDED | UNSUCCESSFUL
+
+REDACTED = "<redacted>"
+_SECRET_KEYS = frozenset({"secret", "api_key", "x-api-key", "apikey"})
+
+
+def normalize_status(value: Any) -> str:
+    """Lowercase status; the docs' schema shows ``Completed`` while payloads say ``completed``."""
+    if not isinstance(value, str) or not value.strip():
+        return "unknown"
+    status = value.strip().lower()
+    return CANCELLED if status == "canceled" else status
+
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """RFC 3339 with up to 9 fraction digits; the Go zero time (year 1) means "not yet"."""
+    if not isinstance(value, str) or not value or value.startswith("0001-01-01"):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Python reads at most 6 fraction digits.
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+@dataclass(frozen=True)
+class OutputURL:
+    """One http(s) URL found in a task's output, with the JSON path where it was."""
+
+    path: str
+    url: str
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        return f"{path}.{key}" if path else key
+    return f'{path}["{key}"]'
+
+
+def _walk(node: Any, path: str) -> Iterator[OutputURL]:
+    if isinstance(node, str):
+        if node.startswith(("http://", "https://")):
+            yield OutputURL(path, node)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, _join(path, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, _join(path, index))
+
+
+def output_urls(output: Any) -> list[OutputURL]:
+    """Every http(s) URL in an output tree, in document order, each URL once.
+
+    The one robust rule for every model's output shape: Flux ``image_url``, Midjourney's
+    ``temporary_image_urls``, Kling's ``works[].video.resource``, Luma's ``video.url``...
+    """
+    seen: set[str] = set()
+    found = []
+    for item in _walk(output, ""):
+        if item.url not in seen:
+            seen.add(item.url)
+            found.append(item)
+    return found
+
+
+def redact(value: Any) -> Any:
+    """A deep copy with secret-looking values (webhook secret, API keys) replaced."""
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if str(k).lower() in _SECRET_KEYS and v not in ("", None) else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+@dataclass
+class TaskError:
+    code: int = 0
+    message: str = ""
+    raw_message: str = ""
+    detail: Any = None
+
+    def __bool__(self) -> bool:
+        return bool(self.code or self.message or self.raw_message)
+
+    def describe(self) -> str:
+        text = self.message or self.raw_message or "no message"
+        if self.raw_message and self.raw_message != self.message and self.message:
+            text = f"{self.message} ({self.raw_message})"
+        return f"{text} [code {self.code}]" if self.code else text
+
+
+@dataclass
+class Task:
+    task_id: str
+    status: str
+    model: str = ""
+    task_type: str = ""
+    input: dict[str, Any] = field(default_factory=dict)
+    output: Any = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    error: TaskError = field(default_factory=TaskError)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Task:
+        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+        err = data.get("error") if isinstance(data.get("error"), dict) else {}
+        code = err.get("code", 0)
+        return cls(
+            task_id=str(data.get("task_id") or ""),
+            status=normalize_status(data.get("status")),
+            model=str(data.get("model") or ""),
+            task_type=str(data.get("task_type") or ""),
+            input=data.get("input") if isinstance(data.get("input"), dict) else {},
+            output=data.get("output"),
+            created_at=parse_timestamp(meta.get("created_at")),
+            started_at=parse_timestamp(meta.get("started_at")),
+            ended_at=parse_timestamp(meta.get("ended_at")),
+            usage=meta.get("usage") if isinstance(meta.get("usage"), dict) else {},
+            error=TaskError(
+                code=code if isinstance(code, int) else 0,
+                message=str(err.get("message") or ""),
+                raw_message=str(err.get("raw_message") or ""),
+                detail=err.get("detail"),
+            ),
+            raw=data,
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in SUCCEEDED
+
+    @property
+    def progress(self) -> float | None:
+        """Percent done where the API reports it (Midjourney's ``output.progress``)."""
+        if isinstance(self.output, dict):
+            value = self.output.get("progress")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return max(0.0, min(100.0, float(value)))
+        return None
+
+    @property
+    def urls(self) -> list[OutputURL]:
+        return output_urls(self.output)
+
+    @property
+    def credits(self) -> int | None:
+        """Credits consumed (or held while running), from ``meta.usage``."""
+        for key in ("consume", "frozen"):
+            value = self.usage.get(key)
+            if isinstance(value, (int, float)) and value:
+                return int(value)
+        return None
+
+    def failure_message(self) -> str:
+        if self.error:
+            return self.error.describe()
+        return f"task {self.status}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's task object as received, with secrets redacted."""
+        data: dict[str, Any] = redact(self.raw)
+        return data
