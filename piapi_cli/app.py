@@ -45,7 +45,9 @@ class PiapiGroup(TyperGroup):
             sys.stderr.write("\ninterrupted\n")
             if state is not None and state.session.created:
                 ids = " ".join(state.session.created)
-                sys.stderr.write(f"tasks already created (not cancelled): {ids}\nresume with: piapi wait {ids}\n")
+                sys.stderr.write(
+                    f"tasks already created (not cancelled): {ids}\nresume with: {state.session.prog} wait {ids}\n"
+                )
             raise typer.Exit(ExitCode.INTERRUPTED) from None
         except Exception as exc:
             # usage errors (they carry show() and exit_code) print themselves and exit 2

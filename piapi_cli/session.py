@@ -7,7 +7,8 @@ network, so ``piapi models`` or ``create --dry-run`` never need a key.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,9 @@ class Session:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     #: replaces the network for every request (tests); the sandbox sets its own
     transport: httpx.BaseTransport | None = None
+    #: the clock and sleep used for waiting and retries (tests inject fakes)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
     #: tasks created in this run, reported if the run is interrupted
     created: list[str] = field(default_factory=list)
     _settings: config.Resolved | None = None
@@ -61,14 +65,25 @@ class Session:
 
             speed = float(self.environ.get("PIAPI_SANDBOX_SPEED") or 1.0)
             emulator = local_emulator(config.data_dir(self.environ), speed=speed)
-            return Client("sandbox", emulator.base_url, transport=self.transport or transport_for(emulator))
+            transport = self.transport or transport_for(emulator)
+            return Client("sandbox", emulator.base_url, transport=transport, sleep=self.sleep)
         key = self.settings["api_key"]
         if not key:
             raise ConfigError(
                 "no API key: set one with `piapi config set-key`, or export PIAPI_API_KEY",
                 hint="to try piapi without a key, add --sandbox (a built-in offline emulator of the API)",
             )
-        return Client(key, self.settings["base_url"], transport=self.transport)
+        return Client(key, self.settings["base_url"], transport=self.transport, sleep=self.sleep)
+
+    @property
+    def prog(self) -> str:
+        """How to call piapi again with this run's world, for hints: ``piapi --sandbox``."""
+        parts = ["piapi"]
+        if self.profile:
+            parts += ["--profile", self.profile]
+        if self.sandbox:
+            parts.append("--sandbox")
+        return " ".join(parts)
 
     def secrets(self) -> list[str]:
         """Values that must never be printed (scrubbed from error messages too)."""

@@ -70,8 +70,7 @@ def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     rows = []
     for name, setting in SETTINGS.items():
         value = resolved[name]
-        shown = mask(value) if setting.secret else ("" if value is None else str(value))
-        rows.append((name, shown, resolved.sources[name]))
+        rows.append((name, mask(value) if setting.secret else value, resolved.sources[name]))
     if as_json:
         doc = {
             "profile": resolved.profile,
@@ -87,12 +86,18 @@ def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
         table.title = f"profile {resolved.profile} · {resolved.path}"
         for column in ("setting", "value", "from"):
             table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*row)
+        for name, value, source in rows:
+            table.add_row(name, _text(value), source)
         state.output.out.print(table)
     else:
-        for name, shown, source in rows:
-            state.output.line(f"{name}\t{shown}\t{source}")
+        for name, value, source in rows:
+            state.output.line(f"{name}\t{_text(value)}\t{source}")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 @app.command("path")

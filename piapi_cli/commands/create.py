@@ -19,7 +19,7 @@ EPILOG = (
     "  ID=$(piapi create -m midjourney -t imagine -i prompt='a lighthouse' -i process_mode=fast)\n\n"
     "  piapi create -m kling -t video_generation -i prompt='waves' -i camera_control.type=simple "
     "-i camera_control.config.zoom:=5 --dry-run\n\n"
-    "  echo '{\"prompt\": \"a fox\"}' | piapi create -m Qubico/flux1-schnell -t txt2img \\\n"
+    '  echo \'{"prompt": "a fox"}\' | piapi create -m Qubico/flux1-schnell -t txt2img \\\n'
     "      --input-file - -i batch_size=2\n\n"
     "Inputs: -i key=value is coerced to the field's type from the catalog (see: piapi models MODEL); "
     "-i key:=JSON sends raw JSON; dotted keys nest."
@@ -137,9 +137,8 @@ def create(
             output.tasks([task], as_json=as_json, jq=jq)
         else:
             output.line(task.task_id)
-            output.info(
-                f"created {model_name} {task_type} task ({task.status}); wait for it: piapi wait {task.task_id}"
-            )
+            hint = f"{state.session.prog} wait {task.task_id}"
+            output.info(f"created {model_name} {task_type} task ({task.status}); wait for it: {hint}")
         return
 
     from .wait import wait_and_report

@@ -51,7 +51,9 @@ def models(
         if found is None:
             import difflib
 
-            close = difflib.get_close_matches(model, list(catalog.models), n=3, cutoff=0.4)
+            names = list(catalog.models)
+            close = [n for n in names if model.lower() in n.lower()][:5]
+            close = close or difflib.get_close_matches(model, names, n=3, cutoff=0.4)
             raise UsageError(
                 f"unknown model {model!r}" + (f"; did you mean {', '.join(close)}?" if close else ""),
                 hint="list them with: piapi models",

@@ -70,9 +70,16 @@ def wait_and_report(
     deadline = settings["wait_timeout"] if timeout is None else timeout
     policy = PollPolicy(max_interval=interval if interval is not None else settings["max_poll_interval"])
     client = session.client
-    with WaitDisplay(state.output, task_ids) as display:
+    with WaitDisplay(state.output, task_ids, clock=session.clock) as display:
         outcomes = wait_for_tasks(
-            client.get_task, task_ids, timeout=deadline, policy=policy, on_update=display.update, known=known
+            client.get_task,
+            task_ids,
+            timeout=deadline,
+            policy=policy,
+            clock=session.clock,
+            sleep=session.sleep,
+            on_update=display.update,
+            known=known,
         )
     # the last known state of every task, finished or not (a timed-out one shows its status)
     seen = [o.task for o in outcomes if o.task is not None]
