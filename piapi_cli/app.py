@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from . import __version__
 from .errors import ExitCode, PiapiError, exit_code_for
-from .output import Output
-from .session import Session
+
+if TYPE_CHECKING:
+    from .output import Output
+    from .session import Session
 
 EPILOG = (
     "Examples:\n\n"
@@ -57,7 +59,12 @@ class PiapiGroup(TyperGroup):
                 raise
             state = ctx.obj if isinstance(ctx.obj, State) else None
             debug = state.session.debug if state else False
-            output = state.output if state else Output()
+            if state is not None:
+                output = state.output
+            else:
+                from .output import Output
+
+                output = Output()
             secrets = state.session.secrets() if state else []
             if debug:
                 import traceback
@@ -124,6 +131,9 @@ def root(
     ] = False,
 ) -> None:
     """The command line for PiAPI's Unified API: create tasks on any model, wait, get results."""
+    from .output import Output
+    from .session import Session
+
     if debug:
         import logging
 

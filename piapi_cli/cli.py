@@ -22,19 +22,14 @@ def main(argv: list[str] | None = None) -> int:
 
     command = get_command(app)
     try:
-        result = command.main(args=args, prog_name="piapi", standalone_mode=False)
-    except SystemExit as exc:  # pragma: no cover - typer exits this way for some paths
-        return exc.code if isinstance(exc.code, int) else 1
-    except BrokenPipeError:
-        # the reader of our stdout went away (`piapi models | head -1`): not an error
-        import os
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
+        # standalone: typer prints usage errors itself (exit 2); our errors were already
+        # mapped to exit codes by the app's error boundary
+        command.main(args=args, prog_name="piapi", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:  # pragma: no cover - interrupted before the app started
         return 130
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

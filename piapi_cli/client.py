@@ -62,7 +62,7 @@ class RetryPolicy:
             return min(max(retry_after, 0.0), self.max_retry_after)
         # full jitter: anywhere between half and all of the exponential step
         step = min(self.max_delay, self.base_delay * (2**retry))
-        return step * (0.5 + rng() / 2)
+        return float(step * (0.5 + rng() / 2))
 
 
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:

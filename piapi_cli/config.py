@@ -104,7 +104,7 @@ def read_file(path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
-        import tomli as tomllib
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -121,7 +121,8 @@ def read_file(path: Path) -> dict[str, Any]:
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict) or any(not isinstance(v, dict) for v in profiles.values()):
         raise ConfigError(f"config file {path}: [profiles] must hold one table per profile")
-    return data
+    document: dict[str, Any] = data
+    return document
 
 
 def write_file(path: Path, data: Mapping[str, Any]) -> None:

@@ -31,7 +31,7 @@ def split_key(key: str) -> list[str]:
 def _parse_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise UsageError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
 
 

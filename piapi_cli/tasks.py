@@ -112,6 +112,11 @@ def redact(value: Any) -> Any:
     return value
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is an object, else an empty one (the API sends null in places)."""
+    return value if isinstance(value, dict) else {}
+
+
 @dataclass
 class TaskError:
     code: int = 0
@@ -146,20 +151,20 @@ class Task:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Task:
-        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
-        err = data.get("error") if isinstance(data.get("error"), dict) else {}
+        meta = as_dict(data.get("meta"))
+        err = as_dict(data.get("error"))
         code = err.get("code", 0)
         return cls(
             task_id=str(data.get("task_id") or ""),
             status=normalize_status(data.get("status")),
             model=str(data.get("model") or ""),
             task_type=str(data.get("task_type") or ""),
-            input=data.get("input") if isinstance(data.get("input"), dict) else {},
+            input=as_dict(data.get("input")),
             output=data.get("output"),
             created_at=parse_timestamp(meta.get("created_at")),
             started_at=parse_timestamp(meta.get("started_at")),
             ended_at=parse_timestamp(meta.get("ended_at")),
-            usage=meta.get("usage") if isinstance(meta.get("usage"), dict) else {},
+            usage=as_dict(meta.get("usage")),
             error=TaskError(
                 code=code if isinstance(code, int) else 0,
                 message=str(err.get("message") or ""),

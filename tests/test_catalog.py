@@ -77,10 +77,21 @@ def test_values_are_coerced_by_the_catalogs_type() -> None:
 
 
 def test_raw_json_and_dotted_keys_nest() -> None:
-    data = build_input(["prompt=waves", "camera_control.type=simple", "camera_control.config.zoom=5",
-                        "camera_control.config.pan:=-2.5", "duration:=10"], schema=KLING)
-    assert data == {"prompt": "waves", "duration": 10,
-                    "camera_control": {"type": "simple", "config": {"zoom": 5, "pan": -2.5}}}
+    data = build_input(
+        [
+            "prompt=waves",
+            "camera_control.type=simple",
+            "camera_control.config.zoom=5",
+            "camera_control.config.pan:=-2.5",
+            "duration:=10",
+        ],
+        schema=KLING,
+    )
+    assert data == {
+        "prompt": "waves",
+        "duration": 10,
+        "camera_control": {"type": "simple", "config": {"zoom": 5, "pan": -2.5}},
+    }
 
 
 def test_strings_stay_strings_where_the_schema_says_string_or_nothing() -> None:
@@ -103,15 +114,18 @@ def test_flags_override_the_input_file(tmp_path: Path) -> None:
     assert read_input_file("-", '{"prompt": "stdin"}') == {"prompt": "stdin"}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["width"], "expected KEY=VALUE or KEY:=JSON"),
-    (["=x"], "expected KEY=VALUE"),
-    (["width=big"], "-i width: expected an integer"),
-    (["guidance_scale=high"], "expected a number"),
-    (["seed:={bad"], "-i seed: not valid JSON"),
-    (["a..b=1"], "empty part"),
-    (["prompt=x", "prompt.sub=y"], "already set to a non-object"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["width"], "expected KEY=VALUE or KEY:=JSON"),
+        (["=x"], "expected KEY=VALUE"),
+        (["width=big"], "-i width: expected an integer"),
+        (["guidance_scale=high"], "expected a number"),
+        (["seed:={bad"], "-i seed: not valid JSON"),
+        (["a..b=1"], "empty part"),
+        (["prompt=x", "prompt.sub=y"], "already set to a non-object"),
+    ],
+)
 def test_malformed_assignments_say_what_is_wrong(args: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=re.escape(message)):
         build_input(args, schema=FLUX)
@@ -138,8 +152,9 @@ def test_bad_input_files_are_usage_errors(tmp_path: Path, text: str, message: st
     ("midjourney", "blend", {"image_urls": ["https://x/1.png"]}, "1 items; expected array of string, 2-5 items"),
     ("hailuo", "video_generation", {"prompt": "x" * 2001}, "2001 characters is too long; at most 2000"),
 ])  # fmt: skip
-def test_validation_names_the_field_and_what_is_allowed(model: str, task_type: str, data: dict[str, object],
-                                                        message: str) -> None:
+def test_validation_names_the_field_and_what_is_allowed(
+    model: str, task_type: str, data: dict[str, object], message: str
+) -> None:
     spec = CATALOG.task_type(model, task_type)
     assert spec is not None
     with pytest.raises(ValidationError, match=re.escape(message)) as caught:

@@ -139,25 +139,52 @@ def test_input_file_from_stdin_with_overrides(cli: Cli, emulator: Emulator) -> N
 
 
 def test_dry_run_prints_the_body_redacted_and_sends_nothing(cli: Cli, emulator: Emulator) -> None:
-    result = cli(*FLUX, "-i", "prompt=x", "--webhook", "https://hooks.example/p", "--webhook-secret", "hunter2hunter2",
-                 "--service-mode", "public", "--dry-run")
+    result = cli(
+        *FLUX,
+        "-i",
+        "prompt=x",
+        "--webhook",
+        "https://hooks.example/p",
+        "--webhook-secret",
+        "hunter2hunter2",
+        "--service-mode",
+        "public",
+        "--dry-run",
+    )
     assert result.exit_code == 0 and emulator.requests == []
     body = result.json()
-    assert body == {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x"},
-                    "config": {"service_mode": "public",
-                               "webhook_config": {"endpoint": "https://hooks.example/p", "secret": "<redacted>"}}}
+    assert body == {
+        "model": "Qubico/flux1-dev",
+        "task_type": "txt2img",
+        "input": {"prompt": "x"},
+        "config": {
+            "service_mode": "public",
+            "webhook_config": {"endpoint": "https://hooks.example/p", "secret": "<redacted>"},
+        },
+    }
     assert "hunter2hunter2" not in result.stdout + result.stderr
 
 
 def test_tts_gets_the_service_mode_it_requires(cli: Cli) -> None:
-    result = cli("create", "-m", "Qubico/tts", "-t", "zero-shot", "-i", "gen_text=hi", "-i", "ref_audio=https://x/a.wav",
-                 "--dry-run")
+    result = cli(
+        "create",
+        "-m",
+        "Qubico/tts",
+        "-t",
+        "zero-shot",
+        "-i",
+        "gen_text=hi",
+        "-i",
+        "ref_audio=https://x/a.wav",
+        "--dry-run",
+    )
     assert result.json()["config"] == {"service_mode": "public"}
 
 
 def test_webhook_secret_echoed_by_the_api_never_prints(cli: Cli) -> None:
-    created = cli(*FLUX, "-i", "prompt=x", "--webhook", "https://hooks.example/p", "--webhook-secret",
-                  "hunter2hunter2", "--json")
+    created = cli(
+        *FLUX, "-i", "prompt=x", "--webhook", "https://hooks.example/p", "--webhook-secret", "hunter2hunter2", "--json"
+    )
     assert created.json()["config"]["webhook_config"]["secret"] == "<redacted>"
     task_id = created.json()["task_id"]
     for args in (["get", task_id], ["get", task_id, "--json"], ["wait", task_id, "--json"]):
@@ -204,8 +231,9 @@ def answering(response: httpx.Response | Exception) -> httpx.MockTransport:
     (httpx.ConnectError("connection refused"), 5, "could not connect"),
     (httpx.ReadTimeout("read timed out"), 5, "timed out"),
 ])  # fmt: skip
-def test_request_failures_map_to_documented_exit_codes(cli: Cli, response: httpx.Response | Exception, code: int,
-                                                       message: str) -> None:
+def test_request_failures_map_to_documented_exit_codes(
+    cli: Cli, response: httpx.Response | Exception, code: int, message: str
+) -> None:
     cli.transport = answering(response)
     result = cli("get", "abc")
     assert result.exit_code == code, result.stderr
@@ -258,8 +286,13 @@ def test_models_lists_and_filters(cli: Cli) -> None:
 def test_models_shows_a_schema(cli: Cli) -> None:
     doc = cli("models", "kling", "--task-type", "video_generation", "--json").json()
     fields = doc["task_types"]["video_generation"]["input"]
-    assert fields["duration"] == {"type": "integer", "required": False, "default": 5, "enum": [5, 10],
-                                  "description": "Seconds"}
+    assert fields["duration"] == {
+        "type": "integer",
+        "required": False,
+        "default": 5,
+        "enum": [5, 10],
+        "description": "Seconds",
+    }
     assert "camera_control" in fields
     unknown = cli("models", "flux")
     assert unknown.exit_code == 2 and "Qubico/flux1-dev" in unknown.stderr

@@ -40,8 +40,13 @@ class Recorder:
 
 
 def make(recorder: Recorder, clock: FakeClock) -> Client:
-    return Client(TEST_KEY, "https://api.example.test", transport=httpx.MockTransport(recorder), sleep=clock.sleep,
-                  rng=lambda: 0.5)
+    return Client(
+        TEST_KEY,
+        "https://api.example.test",
+        transport=httpx.MockTransport(recorder),
+        sleep=clock.sleep,
+        rng=lambda: 0.5,
+    )
 
 
 def ok(body: object = TASK) -> httpx.Response:
@@ -62,26 +67,38 @@ def test_create_posts_the_documented_body(clock: FakeClock) -> None:
     recorder = Recorder(ok())
     make(recorder, clock).create_task("Qubico/flux1-dev", "txt2img", {"prompt": "a cat"}, {"service_mode": "public"})
     body = json.loads(recorder.requests[0].content)
-    assert body == {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "a cat"},
-                    "config": {"service_mode": "public"}}
+    assert body == {
+        "model": "Qubico/flux1-dev",
+        "task_type": "txt2img",
+        "input": {"prompt": "a cat"},
+        "config": {"service_mode": "public"},
+    }
 
 
-@pytest.mark.parametrize("envelope", [
-    {"code": 0, "data": TASK["data"], "message": "success"},
-    {"timestamp": 1724511853, "data": TASK["data"]},
-])
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"code": 0, "data": TASK["data"], "message": "success"},
+        {"timestamp": 1724511853, "data": TASK["data"]},
+    ],
+)
 def test_code_zero_and_webhook_shaped_bodies_are_accepted(clock: FakeClock, envelope: dict[str, object]) -> None:
     assert make(Recorder(ok(envelope)), clock).get_task("x").status == "pending"
 
 
-@pytest.mark.parametrize(("status", "error", "exit_code"), [
-    (400, APIStatusError, ExitCode.API_REFUSED),
-    (401, AuthenticationError, ExitCode.AUTH),
-    (403, AuthenticationError, ExitCode.AUTH),
-    (404, NotFoundError, ExitCode.API_REFUSED),
-    (500, ServerError, ExitCode.NETWORK),
-])
-def test_error_statuses_map_to_errors_and_exit_codes(clock: FakeClock, status: int, error: type, exit_code: int) -> None:
+@pytest.mark.parametrize(
+    ("status", "error", "exit_code"),
+    [
+        (400, APIStatusError, ExitCode.API_REFUSED),
+        (401, AuthenticationError, ExitCode.AUTH),
+        (403, AuthenticationError, ExitCode.AUTH),
+        (404, NotFoundError, ExitCode.API_REFUSED),
+        (500, ServerError, ExitCode.NETWORK),
+    ],
+)
+def test_error_statuses_map_to_errors_and_exit_codes(
+    clock: FakeClock, status: int, error: type, exit_code: int
+) -> None:
     recorder = Recorder(httpx.Response(status, json={"code": status, "message": "nope"}))
     with pytest.raises(error) as caught:
         make(recorder, clock).get_task("x")
@@ -100,12 +117,15 @@ def test_html_proxy_page_is_a_clear_error_not_a_traceback(clock: FakeClock) -> N
         make(Recorder(page), clock).get_task("x")
 
 
-@pytest.mark.parametrize("response", [
-    httpx.Response(200, text="<!DOCTYPE html><p>captive portal</p>"),
-    httpx.Response(200, content=b""),
-    httpx.Response(200, json={"code": 200, "data": None}),
-    httpx.Response(200, json=[1, 2]),
-])
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, text="<!DOCTYPE html><p>captive portal</p>"),
+        httpx.Response(200, content=b""),
+        httpx.Response(200, json={"code": 200, "data": None}),
+        httpx.Response(200, json=[1, 2]),
+    ],
+)
 def test_malformed_success_answers_are_exit_5(clock: FakeClock, response: httpx.Response) -> None:
     with pytest.raises(MalformedResponse) as caught:
         make(Recorder(response), clock).get_task("x")
@@ -120,7 +140,9 @@ def test_get_is_retried_on_503_then_succeeds(clock: FakeClock) -> None:
 
 
 def test_retry_after_is_honoured_and_capped(clock: FakeClock) -> None:
-    recorder = Recorder(httpx.Response(429, headers={"retry-after": "7"}), httpx.Response(429, headers={"retry-after": "9999"}), ok())
+    recorder = Recorder(
+        httpx.Response(429, headers={"retry-after": "7"}), httpx.Response(429, headers={"retry-after": "9999"}), ok()
+    )
     make(recorder, clock).get_task("x")
     assert clock.sleeps == [7.0, RetryPolicy().max_retry_after]
 
@@ -145,8 +167,7 @@ def test_delete_is_retried_like_get(clock: FakeClock) -> None:
     assert [r.method for r in recorder.requests] == ["DELETE", "DELETE"]
 
 
-@pytest.mark.parametrize("answer", [httpx.Response(502), httpx.Response(503), httpx.Response(429),
-                                    httpx.Response(500)])
+@pytest.mark.parametrize("answer", [httpx.Response(502), httpx.Response(503), httpx.Response(429), httpx.Response(500)])
 def test_create_is_never_retried_on_an_error_status(clock: FakeClock, answer: httpx.Response) -> None:
     recorder = Recorder(answer, ok())
     with pytest.raises(APIStatusError):
@@ -154,8 +175,15 @@ def test_create_is_never_retried_on_an_error_status(clock: FakeClock, answer: ht
     assert len(recorder.requests) == 1 and clock.sleeps == []
 
 
-@pytest.mark.parametrize("lost", [httpx.RemoteProtocolError("closed"), httpx.ReadTimeout("timeout"),
-                                  httpx.ReadError("reset"), httpx.WriteError("broken pipe")])
+@pytest.mark.parametrize(
+    "lost",
+    [
+        httpx.RemoteProtocolError("closed"),
+        httpx.ReadTimeout("timeout"),
+        httpx.ReadError("reset"),
+        httpx.WriteError("broken pipe"),
+    ],
+)
 def test_create_whose_answer_was_lost_is_not_resent(clock: FakeClock, lost: Exception) -> None:
     recorder = Recorder(lost, ok())
     with pytest.raises(CreateOutcomeUnknown) as caught:

@@ -63,9 +63,17 @@ def test_non_urls_and_empty_strings_are_not_outputs() -> None:
     assert output_urls(None) == []
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("Completed", "completed"), (" PENDING ", "pending"),
-                                               ("canceled", "cancelled"), ("", "unknown"), (None, "unknown"),
-                                               ("brand_new", "brand_new")])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Completed", "completed"),
+        (" PENDING ", "pending"),
+        ("canceled", "cancelled"),
+        ("", "unknown"),
+        (None, "unknown"),
+        ("brand_new", "brand_new"),
+    ],
+)
 def test_status_is_compared_case_insensitively(raw: object, expected: str) -> None:
     assert normalize_status(raw) == expected
 
@@ -77,7 +85,9 @@ def test_unknown_status_is_not_terminal_and_cancelled_is() -> None:
 
 
 def test_timestamps_with_nine_digits_and_offsets() -> None:
-    assert parse_timestamp("2025-06-30T07:11:31.891665902Z") == datetime(2025, 6, 30, 7, 11, 31, 891665, tzinfo=timezone.utc)
+    assert parse_timestamp("2025-06-30T07:11:31.891665902Z") == datetime(
+        2025, 6, 30, 7, 11, 31, 891665, tzinfo=timezone.utc
+    )
     assert parse_timestamp("2024-08-24T14:59:14.0Z") == datetime(2024, 8, 24, 14, 59, 14, tzinfo=timezone.utc)
     assert parse_timestamp("2024-08-24T16:59:14+02:00") == datetime(2024, 8, 24, 14, 59, 14, tzinfo=timezone.utc)
     assert parse_timestamp("0001-01-01T00:00:00Z") is None
@@ -85,15 +95,30 @@ def test_timestamps_with_nine_digits_and_offsets() -> None:
 
 
 def test_null_fields_and_unknown_fields_are_tolerated() -> None:
-    task = Task.from_api({"task_id": "t", "status": "failed", "meta": None, "error": None, "input": {},
-                          "output": None, "logs": None, "brand_new_field": {"x": 1}})
+    task = Task.from_api(
+        {
+            "task_id": "t",
+            "status": "failed",
+            "meta": None,
+            "error": None,
+            "input": {},
+            "output": None,
+            "logs": None,
+            "brand_new_field": {"x": 1},
+        }
+    )
     assert task.failure_message() == "task failed"
     assert task.to_json()["brand_new_field"] == {"x": 1}
 
 
 def test_failed_task_explains_itself() -> None:
-    task = Task.from_api({"task_id": "t", "status": "failed",
-                          "error": {"code": 10000, "message": "task failed", "raw_message": "nsfw detected"}})
+    task = Task.from_api(
+        {
+            "task_id": "t",
+            "status": "failed",
+            "error": {"code": 10000, "message": "task failed", "raw_message": "nsfw detected"},
+        }
+    )
     assert task.failure_message() == "task failed (nsfw detected) [code 10000]"
 
 

@@ -38,8 +38,14 @@ def test_jitter_stays_within_its_band() -> None:
 def test_waits_until_completed_polling_at_growing_intervals(clock: FakeClock) -> None:
     fetch, calls = scripted({"a": ["pending", "processing", "processing", "completed"]})
     seen: list[str] = []
-    [outcome] = wait_for_tasks(fetch, ["a"], policy=PollPolicy(jitter=0), clock=clock, sleep=clock.sleep,
-                               on_update=lambda t: seen.append(t.status))
+    [outcome] = wait_for_tasks(
+        fetch,
+        ["a"],
+        policy=PollPolicy(jitter=0),
+        clock=clock,
+        sleep=clock.sleep,
+        on_update=lambda t: seen.append(t.status),
+    )
     assert outcome.task is not None and outcome.task.succeeded and outcome.exit_code == ExitCode.OK
     assert seen == ["pending", "processing", "processing", "completed"]
     assert clock.sleeps == [1.0, 1.5, 2.25]
@@ -60,11 +66,13 @@ def test_zero_timeout_waits_without_deadline(clock: FakeClock) -> None:
 
 
 def test_many_tasks_are_polled_together_and_the_worst_outcome_wins(clock: FakeClock) -> None:
-    fetch, calls = scripted({
-        "ok": ["pending", "completed"],
-        "bad": ["processing", "processing", "failed"],
-        "gone": [],
-    })
+    fetch, calls = scripted(
+        {
+            "ok": ["pending", "completed"],
+            "bad": ["processing", "processing", "failed"],
+            "gone": [],
+        }
+    )
     outcomes = wait_for_tasks(fetch, ["ok", "bad", "gone", "ok"], clock=clock, sleep=clock.sleep)
     assert [o.task_id for o in outcomes] == ["ok", "bad", "gone"]  # duplicates waited for once
     assert [o.exit_code for o in outcomes] == [ExitCode.OK, ExitCode.TASK_FAILED, ExitCode.API_REFUSED]

@@ -24,6 +24,16 @@ TimeoutOption = Annotated[
         show_default=False,
     ),
 ]
+IntervalOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--interval",
+        metavar="MAX_SECONDS",
+        min=0.1,
+        help="Longest pause between two polls; polls start at 1s and grow to it. [default: 10]",
+        show_default=False,
+    ),
+]
 TaskIdsArgument = Annotated[
     list[str], typer.Argument(metavar="TASK_ID...", help="One or more task IDs", show_default=False)
 ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ._options import JqOption, JsonOption, QuietOption, TimeoutOption
+from ._options import IntervalOption, JqOption, JsonOption, QuietOption, TimeoutOption
 
 if TYPE_CHECKING:
     from piapi_cli.app import State
@@ -68,6 +68,7 @@ def create(
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Wait for the task to finish and show its result")] = False,
     timeout: TimeoutOption = None,
+    interval: IntervalOption = None,
     as_json: JsonOption = False,
     jq: JqOption = None,
     quiet: QuietOption = False,
@@ -144,7 +145,7 @@ def create(
     from .wait import wait_and_report
 
     code = wait_and_report(
-        state, [task.task_id], timeout=timeout, interval=None, as_json=as_json, jq=jq, known={task.task_id: task}
+        state, [task.task_id], timeout=timeout, interval=interval, as_json=as_json, jq=jq, known={task.task_id: task}
     )
     if code:
         raise typer.Exit(code)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
-from ._options import JqOption, JsonOption, QuietOption, TaskIdsArgument, TimeoutOption
+from ._options import IntervalOption, JqOption, JsonOption, QuietOption, TaskIdsArgument, TimeoutOption
 
 if TYPE_CHECKING:
     from piapi_cli.app import State
@@ -24,16 +24,7 @@ def wait(
     ctx: typer.Context,
     task_ids: TaskIdsArgument,
     timeout: TimeoutOption = None,
-    interval: Annotated[
-        Optional[float],
-        typer.Option(
-            "--interval",
-            metavar="MAX_SECONDS",
-            min=0.1,
-            help="Longest pause between two polls; polls start at 1s and grow to it. [default: 10]",
-            show_default=False,
-        ),
-    ] = None,
+    interval: IntervalOption = None,
     as_json: JsonOption = False,
     jq: JqOption = None,
     quiet: QuietOption = False,

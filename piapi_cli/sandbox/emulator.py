@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..tasks import as_dict
 from . import files
 from .shapes import output_for
 from .store import MemoryStore, Store
@@ -178,7 +179,7 @@ class Emulator:
         missing = [k for k, f in spec.fields.items() if f.required and k not in task_input]
         if missing and not spec.open:
             return Reply.error(400, f"invalid request: input.{missing[0]} is required")
-        config = request.get("config") if isinstance(request.get("config"), dict) else {}
+        config = as_dict(request.get("config"))
         if known.service_mode and config.get("service_mode") not in (known.service_mode,):
             return Reply.error(400, f"model {known.name} requires config.service_mode {known.service_mode!r}")
 
@@ -222,7 +223,7 @@ class Emulator:
         busy = sorted(r["end"] for r in self.store.active(now))
         if len(busy) < self.concurrency:
             return now
-        return busy[len(busy) - self.concurrency]
+        return float(busy[len(busy) - self.concurrency])
 
     def _get(self, task_id: str) -> Reply:
         record = self.store.get(task_id)
