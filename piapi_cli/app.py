@@ -9,20 +9,20 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
+from .commands._options import examples
 from .errors import ExitCode, PiapiError, exit_code_for
 
 if TYPE_CHECKING:
     from .output import Output
     from .session import Session
 
-EPILOG = (
-    "Examples:\n\n"
-    "  piapi --sandbox create -m Qubico/flux1-dev -t txt2img -i prompt='a little cat' --wait\n\n"
-    "  ID=$(piapi create -m midjourney -t imagine -i prompt='a lighthouse')\n\n"
-    '  piapi wait "$ID" && piapi get "$ID" --jq .output.image_url\n\n'
-    "Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 auth or config, "
+EPILOG = examples(
+    "piapi --sandbox create -m Qubico/flux1-dev -t txt2img -i prompt='a little cat' --wait",
+    "ID=$(piapi create -m midjourney -t imagine -i prompt='a lighthouse')",
+    'piapi wait "$ID" && piapi get "$ID" --jq .output.image_url',
+    notes="Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 auth or config, "
     "4 API refused, 5 network or server, 6 rate limited, 7 task failed, 8 wait timed out, "
-    "9 download failed, 130 interrupted."
+    "9 download failed, 130 interrupted.",
 )
 
 
@@ -96,7 +96,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    # help is always laid out at 80 columns, so it is the same everywhere (and can be cached)
+    context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 80, "max_content_width": 80},
     add_completion=False,
 )
 
@@ -150,7 +151,7 @@ def root(
 
 
 def _register() -> None:
-    from .commands import cancel, config_cmd, create, get, models, wait
+    from .commands import cancel, completion, config_cmd, create, get, models, wait
 
     app.command("create", epilog=create.EPILOG)(create.create)
     app.command("get", epilog=get.EPILOG)(get.get)
@@ -158,6 +159,7 @@ def _register() -> None:
     app.command("cancel", epilog=cancel.EPILOG)(cancel.cancel)
     app.command("models", epilog=models.EPILOG)(models.models)
     app.add_typer(config_cmd.app, name="config")
+    app.command("completion", epilog=completion.EPILOG)(completion.completion)
 
 
 _register()

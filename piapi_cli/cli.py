@@ -18,6 +18,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from typer.main import get_command
 
+    if args and args[-1] in ("--help", "-h"):
+        # help of a command path (`piapi create --help`) from the generated cache:
+        # the same text typer renders, without importing typer
+        from ._helptext import HELP
+
+        text = HELP.get(" ".join(args[:-1]))
+        if text is not None:
+            sys.stdout.write(text)
+            return 0
     from .app import app
 
     command = get_command(app)

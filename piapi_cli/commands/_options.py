@@ -6,6 +6,16 @@ from typing import Annotated, Optional
 
 import typer
 
+
+def examples(*lines: str, notes: str = "") -> str:
+    """A help epilog: example command lines kept as written (``\\b``), then notes.
+
+    The man pages are generated from the same text, so each command documents itself once.
+    """
+    text = "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+    return text + (f"\n\n{notes}" if notes else "")
+
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's task object as JSON (an array for several)")]
 JqOption = Annotated[
     Optional[str],

@@ -6,15 +6,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ._options import TaskIdsArgument
+from ._options import TaskIdsArgument, examples
 
 if TYPE_CHECKING:
     from piapi_cli.app import State
 
-EPILOG = (
-    "Examples:\n\n"
-    "  piapi cancel 1631d053-2352-4add-95cc-360fc52d5f89\n\n"
-    "PiAPI cancels only pending tasks; cancelled IDs print on stdout, one per line."
+EPILOG = examples(
+    "piapi cancel 1631d053-2352-4add-95cc-360fc52d5f89",
+    notes="PiAPI cancels only pending tasks; cancelled IDs print on stdout, one per line.",
 )
 
 

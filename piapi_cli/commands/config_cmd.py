@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._options import JsonOption
+from ._options import JsonOption, examples
 
 if TYPE_CHECKING:
     from piapi_cli.app import State
@@ -15,12 +15,11 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Set the API key and settings (config.toml, one table per profile).",
     no_args_is_help=True,
-    epilog=(
-        "Examples:\n\n"
-        "  piapi config set-key                      (asks for the key, hidden)\n\n"
-        '  printf %s "$KEY" | piapi config set-key     (from a pipe)\n\n'
-        "  piapi --profile work config set max_poll_interval 20\n\n"
-        "  piapi config show"
+    epilog=examples(
+        "piapi config set-key",
+        'printf %s "$KEY" | piapi config set-key',
+        "piapi --profile work config set max_poll_interval 20",
+        "piapi config show",
     ),
 )
 
@@ -32,7 +31,9 @@ def _profile(state: State) -> str:
     return state.session.profile or env.get("PIAPI_PROFILE") or DEFAULT_PROFILE
 
 
-@app.command("set-key")
+@app.command(
+    "set-key", epilog=examples("piapi config set-key", 'printf %s "$PIAPI_KEY" | piapi --profile work config set-key')
+)
 def set_key(ctx: typer.Context) -> None:
     """Store your PiAPI key: asked for hidden on a terminal, read from stdin when piped.
 
@@ -58,7 +59,7 @@ def set_key(ctx: typer.Context) -> None:
     state.output.info(f"key saved for profile {profile} in {path} (mode 0600)")
 
 
-@app.command("show")
+@app.command("show", epilog=examples("piapi config show", "piapi --profile work config show --json"))
 def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show every setting, its value (the key masked) and where it comes from."""
     from piapi_cli.config import SETTINGS, mask, resolve
@@ -100,7 +101,7 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-@app.command("path")
+@app.command("path", epilog=examples('$EDITOR "$(piapi config path)"'))
 def path(ctx: typer.Context) -> None:
     """Print the config file's path."""
     from piapi_cli.config import config_path
@@ -109,7 +110,9 @@ def path(ctx: typer.Context) -> None:
     state.output.line(str(config_path(state.session.environ)))
 
 
-@app.command("set")
+@app.command(
+    "set", epilog=examples("piapi config set max_poll_interval 20", "piapi --profile ci config set sandbox true")
+)
 def set_(
     ctx: typer.Context,
     name: Annotated[
@@ -130,7 +133,7 @@ def set_(
     state.output.info(f"{name} set for profile {profile}")
 
 
-@app.command("unset")
+@app.command("unset", epilog=examples("piapi config unset base_url", "piapi --profile old config unset api_key"))
 def unset(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Setting to remove (api_key included)")],

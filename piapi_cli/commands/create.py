@@ -8,21 +8,20 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ._options import IntervalOption, JqOption, JsonOption, QuietOption, TimeoutOption
+from ._options import IntervalOption, JqOption, JsonOption, QuietOption, TimeoutOption, examples
 
 if TYPE_CHECKING:
     from piapi_cli.app import State
 
-EPILOG = (
-    "Examples:\n\n"
-    "  piapi create -m Qubico/flux1-dev -t txt2img -i prompt='a little cat' -i width=1024 -i height=1024 --wait\n\n"
-    "  ID=$(piapi create -m midjourney -t imagine -i prompt='a lighthouse' -i process_mode=fast)\n\n"
-    "  piapi create -m kling -t video_generation -i prompt='waves' -i camera_control.type=simple "
-    "-i camera_control.config.zoom:=5 --dry-run\n\n"
-    '  echo \'{"prompt": "a fox"}\' | piapi create -m Qubico/flux1-schnell -t txt2img \\\n'
-    "      --input-file - -i batch_size=2\n\n"
-    "Inputs: -i key=value is coerced to the field's type from the catalog (see: piapi models MODEL); "
-    "-i key:=JSON sends raw JSON; dotted keys nest."
+EPILOG = examples(
+    "piapi create -m Qubico/flux1-dev -t txt2img -i prompt='a little cat' --wait",
+    "ID=$(piapi create -m midjourney -t imagine -i prompt='a lighthouse' -i process_mode=fast)",
+    "piapi create -m kling -t video_generation -i prompt=waves -i camera_control.type=simple \\",
+    "    -i camera_control.config.zoom:=5 --dry-run",
+    'echo \'{"prompt": "a fox"}\' | piapi create -m Qubico/flux1-schnell -t txt2img \\',
+    "    --input-file - -i batch_size=2",
+    notes="Inputs: -i key=value is coerced to the field's type from the catalog (see: piapi models MODEL); "
+    "-i key:=JSON sends raw JSON; dotted keys nest.",
 )
 
 

@@ -6,18 +6,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ._options import JqOption, JsonOption, TaskIdsArgument
+from ._options import JqOption, JsonOption, TaskIdsArgument, examples
 
 if TYPE_CHECKING:
     from piapi_cli.app import State
 
-EPILOG = (
-    "Examples:\n\n"
-    "  piapi get 1631d053-2352-4add-95cc-360fc52d5f89\n\n"
-    '  URL=$(piapi get "$ID" --jq .output.image_url)\n\n'
-    '  piapi get "$ID1" "$ID2" --json\n\n'
-    "Piped, a completed task prints its output URLs one per line, any other task ID<TAB>status. "
-    "Exits 7 when a task has failed."
+EPILOG = examples(
+    "piapi get 1631d053-2352-4add-95cc-360fc52d5f89",
+    'URL=$(piapi get "$ID" --jq .output.image_url)',
+    'piapi get "$ID1" "$ID2" --json',
+    notes="Piped, a completed task prints its output URLs one per line, any other task ID<TAB>status. "
+    "Exits 7 when a task has failed.",
 )
 
 

@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ._options import JsonOption
+from ._options import JsonOption, examples
 
 if TYPE_CHECKING:
     from piapi_cli.catalog import Field, Model, TaskType
     from piapi_cli.output import Output
 
-EPILOG = (
-    "Examples:\n\n"
-    "  piapi models\n\n"
-    "  piapi models --category video\n\n"
-    "  piapi models Qubico/flux1-dev --task-type txt2img\n\n"
-    "  piapi models midjourney --json"
+EPILOG = examples(
+    "piapi models",
+    "piapi models --category video",
+    "piapi models Qubico/flux1-dev --task-type txt2img",
+    "piapi models midjourney --json",
+    notes="The catalog is piapi's own data (PiAPI has no list endpoint); no network is used.",
 )
 
 

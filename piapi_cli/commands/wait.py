@@ -6,17 +6,16 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ._options import IntervalOption, JqOption, JsonOption, QuietOption, TaskIdsArgument, TimeoutOption
+from ._options import IntervalOption, JqOption, JsonOption, QuietOption, TaskIdsArgument, TimeoutOption, examples
 
 if TYPE_CHECKING:
     from piapi_cli.app import State
     from piapi_cli.tasks import Task
 
-EPILOG = (
-    "Examples:\n\n"
-    "  piapi wait 1631d053-2352-4add-95cc-360fc52d5f89\n\n"
-    '  piapi wait "$ID1" "$ID2" --timeout 600 --json\n\n'
-    "Exit code: the worst outcome: 7 when a task failed, 8 when the deadline passed first."
+EPILOG = examples(
+    "piapi wait 1631d053-2352-4add-95cc-360fc52d5f89",
+    'piapi wait "$ID1" "$ID2" --timeout 600 --json',
+    notes="Exit code: the worst outcome: 7 when a task failed, 8 when the deadline passed first.",
 )
 
 

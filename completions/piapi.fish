@@ -1,0 +1,155 @@
+# fish completion for piapi, generated from its command tree: do not edit.
+# Install: copy this file to ~/.config/fish/completions/piapi.fish
+
+function __piapi_model
+    set -l words (commandline -opc)
+    set -l next 0
+    for w in $words
+        if test $next = 1
+            echo $w
+            return
+        end
+        if contains -- $w --model -m
+            set next 1
+        end
+    end
+end
+
+function __piapi_task_types
+    switch (__piapi_model)
+        case 'Qubico/flux1-schnell'
+            printf '%s\n' txt2img img2img
+        case 'Qubico/flux1-dev'
+            printf '%s\n' txt2img img2img
+        case 'Qubico/flux1-dev-advanced'
+            printf '%s\n' txt2img img2img txt2img-lora img2img-lora controlnet-lora fill-inpaint fill-outpaint redux-variation kontext
+        case 'midjourney'
+            printf '%s\n' imagine upscale variation describe reroll seed blend inpaint outpaint pan
+        case 'Qubico/image-toolkit'
+            printf '%s\n' background-remove upscale segment face-swap multi-face-swap
+        case 'gemini'
+            printf '%s\n' gemini-2.5-flash-image nano-banana-pro nano-banana-2
+        case 'Qubico/qwen-image'
+            printf '%s\n' txt2img image-edit
+        case 'Qubico/z-image'
+            printf '%s\n' txt2img
+        case 'seedream'
+            printf '%s\n' seedream-5-lite
+        case 'Qubico/joycaption'
+            printf '%s\n' joycaption-beta-one
+        case 'kling'
+            printf '%s\n' video_generation extend_video lip_sync effects omni_video_generation ai_try_on sound avatar motion_control
+        case 'kling-turbo'
+            printf '%s\n' video_generation
+        case 'hailuo'
+            printf '%s\n' video_generation
+        case 'luma'
+            printf '%s\n' video_generation extend_video
+        case 'veo3'
+            printf '%s\n' veo3-video veo3-video-fast
+        case 'veo3.1'
+            printf '%s\n' veo3.1-video veo3.1-video-fast
+        case 'sora2'
+            printf '%s\n' sora2-video sora2-pro-video remove-watermark
+        case 'seedance'
+            printf '%s\n' seedance-2 seedance-2-preview remove-watermark
+        case 'Qubico/hunyuan'
+            printf '%s\n' txt2video fast-txt2video img2video-concat img2video-replace txt2video-lora img2video-lora
+        case 'Qubico/wanx'
+            printf '%s\n' txt2video-1.3b txt2video-14b img2video-14b txt2video-14b-lora img2video-14b-lora img2video-14b-keyframe img2video-14b-control-camera wan22-txt2video-14b wan22-img2video-14b
+        case 'Qubico/skyreels'
+            printf '%s\n' img2video
+        case 'Qubico/video-toolkit'
+            printf '%s\n' face-swap upscale background-remove
+        case 'Wan'
+            printf '%s\n' wan26-txt2video wan26-img2video
+        case 'Qubico/framepack'
+            printf '%s\n' img2video
+        case 'omni-human'
+            printf '%s\n' omni-human-1.5
+        case 'Qubico/hug-video'
+            printf '%s\n' image_to_video
+        case 'music-u'
+            printf '%s\n' generate_music generate_lyrics
+        case 'Qubico/ace-step'
+            printf '%s\n' txt2audio audio2audio edit extend
+        case 'Qubico/diffrhythm'
+            printf '%s\n' txt2audio-base txt2audio-full
+        case 'Qubico/mmaudio'
+            printf '%s\n' video2audio
+        case 'Qubico/tts'
+            printf '%s\n' zero-shot
+        case 'suno'
+            printf '%s\n' generate_music
+        case 'music-s'
+            printf '%s\n' generate_music
+        case 'Qubico/trellis'
+            printf '%s\n' image-to-3d text-to-3d
+        case 'Qubico/trellis2'
+            printf '%s\n' image-to-3d
+        case 'Qubico/pixal3d'
+            printf '%s\n' image-to-3d
+        case '*'
+            printf '%s\n' ai_try_on audio2audio avatar background-remove blend controlnet-lora describe edit effects extend extend_video face-swap fast-txt2video fill-inpaint fill-outpaint gemini-2.5-flash-image generate_lyrics generate_music image-edit image-to-3d image_to_video imagine img2img img2img-lora img2video img2video-14b img2video-14b-control-camera img2video-14b-keyframe img2video-14b-lora img2video-concat img2video-lora img2video-replace inpaint joycaption-beta-one kontext lip_sync motion_control multi-face-swap nano-banana-2 nano-banana-pro omni-human-1.5 omni_video_generation outpaint pan redux-variation remove-watermark reroll seed seedance-2 seedance-2-preview seedream-5-lite segment sora2-pro-video sora2-video sound text-to-3d txt2audio txt2audio-base txt2audio-full txt2img txt2img-lora txt2video txt2video-1.3b txt2video-14b txt2video-14b-lora txt2video-lora upscale variation veo3-video veo3-video-fast veo3.1-video veo3.1-video-fast video2audio video_generation wan22-img2video-14b wan22-txt2video-14b wan26-img2video wan26-txt2video zero-shot
+    end
+end
+
+complete -c piapi -f
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -a create -d 'Create a task.'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -a get -d 'Show tasks: status, timing, cost, output URLs, the error of a failed one.'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -a wait -d 'Wait for tasks to finish (concurrently), then show them.'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -a cancel -d 'Cancel pending tasks (PiAPI refuses once a task is processing).'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -a models -d 'List models and task types; with MODEL, each task types input schema.'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -a completion -d 'Print the completion script for a shell (commands, options, models, task types).'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -a config -d 'Set the API key and settings (config.toml, one table per profile).'
+complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a set-key -d 'Store your PiAPI key: asked for hidden on a terminal, read from stdin when piped.'
+complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a show -d 'Show every setting, its value (the key masked) and where it comes from.'
+complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a path -d 'Print the config files path.'
+complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a set -d 'Store a setting in the current profile.'
+complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a unset -d 'Remove a setting from the current profile (it falls back to the environment or default).'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -l profile -x -d 'Config profile to use [env: PIAPI_PROFILE]'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -l base-url -x -d 'API address [env: PIAPI_BASE_URL]'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -l sandbox -d 'Use the built-in offline emulator: no key, no network [env: PIAPI_SANDBOX]'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -l no-color -d 'No colour (also: NO_COLOR)'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -l debug -d 'Show tracebacks and HTTP traffic on stderr'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -l version -d 'Print the version and exit'
+complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel models completion config' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'Model, e.g. Qubico/flux1-dev (see: piapi models)'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l task-type -s t -x -a '(__piapi_task_types)' -d 'Task type of the model, e.g. txt2img'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l input -s i -x -d 'An input field; repeat it. KEY:=JSON for raw JSON'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l input-file -r -F -d 'A JSON object of inputs; - reads stdin. -i overrides its keys'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l webhook -x -d 'PiAPI POSTs task updates to this URL'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l webhook-secret -x -d 'Sent back in the x-webhook-secret header of each delivery [env: PIAPI_WEBHOOK_SECRET]'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l service-mode -x -a 'public private' -d 'public: pay as you go; private: host-your-account'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l wait -s w -d 'Wait for the task to finish and show its result'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l timeout -x -d 'Give up waiting after this long (exit 8; the task goes on). 0: no deadline. [default: 1800'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l interval -x -d 'Longest pause between two polls; polls start at 1s and grow to it. [default: 10]'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l json -d 'Print the APIs task object as JSON (an array for several)'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l jq -x -d 'Filter the JSON with a jq expression; strings print raw'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l quiet -s q -d 'No progress display or notes on stderr'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l dry-run -d 'Print the request body that would be sent (secrets redacted); send nothing'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l no-validate -d 'Skip the catalogs input checks'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from get' -l json -d 'Print the APIs task object as JSON (an array for several)'
+complete -c piapi -n '__fish_seen_subcommand_from get' -l jq -x -d 'Filter the JSON with a jq expression; strings print raw'
+complete -c piapi -n '__fish_seen_subcommand_from get' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from wait' -l timeout -x -d 'Give up waiting after this long (exit 8; the task goes on). 0: no deadline. [default: 1800'
+complete -c piapi -n '__fish_seen_subcommand_from wait' -l interval -x -d 'Longest pause between two polls; polls start at 1s and grow to it. [default: 10]'
+complete -c piapi -n '__fish_seen_subcommand_from wait' -l json -d 'Print the APIs task object as JSON (an array for several)'
+complete -c piapi -n '__fish_seen_subcommand_from wait' -l jq -x -d 'Filter the JSON with a jq expression; strings print raw'
+complete -c piapi -n '__fish_seen_subcommand_from wait' -l quiet -s q -d 'No progress display or notes on stderr'
+complete -c piapi -n '__fish_seen_subcommand_from wait' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from cancel' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from models' -l task-type -s t -x -a '(__piapi_task_types)' -d 'Only this task type'
+complete -c piapi -n '__fish_seen_subcommand_from models' -l category -s c -x -a 'image video audio 3d' -d 'Only this category'
+complete -c piapi -n '__fish_seen_subcommand_from models' -l json -d 'Print the APIs task object as JSON (an array for several)'
+complete -c piapi -n '__fish_seen_subcommand_from models' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from completion' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from config' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from set-key' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from show' -l json -d 'Print the APIs task object as JSON (an array for several)'
+complete -c piapi -n '__fish_seen_subcommand_from show' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from path' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from set' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from unset' -l help -s h -d 'Show this message and exit.'
+complete -c piapi -n '__fish_seen_subcommand_from models' -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s Qubico/trellis Qubico/trellis2 Qubico/pixal3d'
