@@ -16,8 +16,6 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(f"piapi {__version__}\n")
         return 0
-    from typer.main import get_command
-
     if args and args[-1] in ("--help", "-h"):
         # help of a command path (`piapi create --help`) from the generated cache:
         # the same text typer renders, without importing typer
@@ -27,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         if text is not None:
             sys.stdout.write(text)
             return 0
+    from typer.main import get_command
+
     from .app import app
 
     command = get_command(app)

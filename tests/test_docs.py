@@ -115,3 +115,14 @@ def test_man_page_renders_without_warnings(page: str) -> None:
     ).stdout
     for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "EXIT STATUS", "ENVIRONMENT", "FILES"):
         assert section in text, f"{page} lacks {section}"
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["wait", "--help"]])
+def test_version_and_help_do_not_import_typer_or_httpx(args: list[str]) -> None:
+    program = (
+        "import sys, io; from piapi_cli.cli import main; sys.stdout = io.StringIO(); "
+        f"main({args!r}); sys.stdout = sys.__stdout__; "
+        "print(sorted(m for m in ('typer', 'rich', 'httpx') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
