@@ -226,7 +226,7 @@ def bash_completion() -> str:
         '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="" path="" model="" i w subs',
         '    [ "$COMP_CWORD" -gt 0 ] && prev="${COMP_WORDS[COMP_CWORD-1]}"',
         "    COMPREPLY=()",
-        '    for ((i = 1; i < COMP_CWORD; i++)); do',
+        "    for ((i = 1; i < COMP_CWORD; i++)); do",
         '        w="${COMP_WORDS[i]}"',
         '        case "$w" in',
         '            --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;',

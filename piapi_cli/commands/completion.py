@@ -24,7 +24,9 @@ class Shell(str, enum.Enum):
     fish = "fish"
 
 
-def completion(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish")]) -> None:
+def completion(
+    shell: Annotated[Shell, typer.Argument(metavar="SHELL", help="bash, zsh or fish", show_default=False)],
+) -> None:
     """Print the completion script for a shell (commands, options, models, task types)."""
     import sys
 

@@ -31,7 +31,10 @@ class Category(str, enum.Enum):
 
 def models(
     ctx: typer.Context,
-    model: Annotated[Optional[str], typer.Argument(help="Show this model's task types and inputs")] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Argument(metavar="MODEL", help="Show this model's task types and inputs", show_default=False),
+    ] = None,
     task_type: Annotated[
         Optional[str], typer.Option("--task-type", "-t", metavar="TYPE", help="Only this task type", show_default=False)
     ] = None,
