@@ -60,13 +60,16 @@ _piapi_options() {
         'config path') echo '--help' ;;
         'config set') echo '--help' ;;
         'config unset') echo '--help' ;;
+        'sandbox') echo '--help' ;;
+        'sandbox serve') echo '--api-key --concurrency --drop-rate --fail-rate --help --host --latency --no-webhooks --port --quiet --rate-limit-rate --speed --truncate-downloads' ;;
     esac
 }
 
 _piapi_subcommands() {
     case "$1" in
-        '') echo 'create get wait cancel models completion config' ;;
+        '') echo 'create get wait cancel models completion config sandbox' ;;
         'config') echo 'set-key show path set unset' ;;
+        'sandbox') echo 'serve' ;;
     esac
 }
 
@@ -78,7 +81,7 @@ _piapi() {
         w="${COMP_WORDS[i]}"
         case "$w" in
             --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;
-            --base-url|--category|--input|--input-file|--interval|--jq|--model|--profile|--service-mode|--task-type|--timeout|--webhook|--webhook-secret|-c|-i|-m|-t) i=$((i + 1)); continue ;;
+            --api-key|--base-url|--category|--concurrency|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--model|--port|--profile|--rate-limit-rate|--service-mode|--speed|--task-type|--timeout|--webhook|--webhook-secret|-c|-i|-m|-t) i=$((i + 1)); continue ;;
             -*) continue ;;
         esac
         subs="$(_piapi_subcommands "$path")"
@@ -92,7 +95,7 @@ _piapi() {
         --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;
         --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;
         --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-        --base-url|--category|--input|--input-file|--interval|--jq|--model|--profile|--service-mode|--task-type|--timeout|--webhook|--webhook-secret|-c|-i|-m|-t) return ;;
+        --api-key|--base-url|--category|--concurrency|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--model|--port|--profile|--rate-limit-rate|--service-mode|--speed|--task-type|--timeout|--webhook|--webhook-secret|-c|-i|-m|-t) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))

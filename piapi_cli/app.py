@@ -151,7 +151,7 @@ def root(
 
 
 def _register() -> None:
-    from .commands import cancel, completion, config_cmd, create, get, models, wait
+    from .commands import cancel, completion, config_cmd, create, get, models, sandbox_cmd, wait
 
     app.command("create", epilog=create.EPILOG)(create.create)
     app.command("get", epilog=get.EPILOG)(get.get)
@@ -159,6 +159,7 @@ def _register() -> None:
     app.command("cancel", epilog=cancel.EPILOG)(cancel.cancel)
     app.command("models", epilog=models.EPILOG)(models.models)
     app.add_typer(config_cmd.app, name="config")
+    app.add_typer(sandbox_cmd.app, name="sandbox")
     app.command("completion", epilog=completion.EPILOG)(completion.completion)
 
 

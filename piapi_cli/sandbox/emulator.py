@@ -33,6 +33,8 @@ DURATIONS = {"image": 3.0, "video": 6.0, "audio": 4.0, "3d": 5.0, "text": 2.0}
 CHARGES = {"image": 20000, "video": 300000, "audio": 100000, "3d": 200000, "text": 10000}
 SECONDS_MARK = re.compile(r"\[sandbox:seconds=(\d+(?:\.\d+)?)\]")
 FILE_PATH = re.compile(r"^/files/([0-9a-f-]{36})/(\d+)\.(png|wav|glb|mp4)$")
+UPLOAD_PATH = re.compile(r"^/ephemeral/([0-9a-f]{32})/([^/]{1,128})$")
+UPLOAD_LIMIT = 10 * 1024 * 1024
 TASK_PATH = re.compile(r"^/api/v1/task/([^/]+)$")
 
 
@@ -125,6 +127,9 @@ class Emulator:
         file_match = FILE_PATH.match(path)
         if file_match and method in ("GET", "HEAD"):
             return self._file(file_match, headers, head=method == "HEAD")
+        upload_match = UPLOAD_PATH.match(path)
+        if upload_match and method in ("GET", "HEAD"):
+            return self._uploaded(upload_match, headers, head=method == "HEAD")
         lowered = {k.lower(): v for k, v in headers.items()}
         if not self._authorised(lowered.get("x-api-key", "")):
             return Reply.error(401, "Invalid API key")
@@ -137,6 +142,8 @@ class Emulator:
             return self._cancel(task_match.group(1))
         if path == "/account/info" and method == "GET":
             return self._account()
+        if path == "/api/ephemeral_resource" and method == "POST":
+            return self._upload(body)
         if path in ("/api/v1/task", "/account/info") or task_match:
             return Reply.error(405, f"method {method} not allowed on {path}")
         return Reply.error(404, f"no route for {method} {path}")
@@ -326,9 +333,21 @@ class Emulator:
         if record is None or self.status_at(record, self.clock()) != "completed":
             return Reply.error(404, "file not found")
         seed = f"{task_id}:{index}:{json.dumps(record['input'], sort_keys=True)}"
-        content = files.make(ext, seed)
+        return self._content(files.make(ext, seed), files.CONTENT_TYPES[ext], headers, head=head)
+
+    def _uploaded(self, match: re.Match[str], headers: Mapping[str, str], *, head: bool) -> Reply:
+        import mimetypes
+
+        content = self.store.get_upload(match.group(1))
+        if content is None:
+            return Reply.error(404, "file not found (uploads are deleted after 24 hours)")
+        kind = mimetypes.guess_type(match.group(2))[0] or "application/octet-stream"
+        return self._content(content, kind, headers, head=head)
+
+    def _content(self, content: bytes, kind: str, headers: Mapping[str, str], *, head: bool) -> Reply:
+        """A file, whole or the byte range asked for, with Content-Length and an ETag."""
         etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
-        base_headers = {"content-type": files.CONTENT_TYPES[ext], "accept-ranges": "bytes", "etag": etag}
+        base_headers = {"content-type": kind, "accept-ranges": "bytes", "etag": etag}
         lowered = {k.lower(): v for k, v in headers.items()}
         status, start, end = 200, 0, len(content)
         wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", lowered.get("range", "").strip())
@@ -342,6 +361,37 @@ class Emulator:
         body = content[start:end]
         base_headers["content-length"] = str(len(body))
         if self.faults.truncate_downloads and not head:
-            body = body[: len(body) // 2]
             return Reply(status, body, base_headers, drop=True)
         return Reply(status, b"" if head else body, base_headers)
+
+    # --- uploads ----------------------------------------------------------------------
+
+    def _upload(self, body: bytes) -> Reply:
+        import base64
+        import binascii
+
+        try:
+            request = json.loads(body or b"null")
+        except ValueError:
+            return Reply.error(400, "invalid request body: not JSON")
+        if not isinstance(request, dict):
+            return Reply.error(400, "invalid request body: expected a JSON object")
+        name, data = request.get("file_name"), request.get("file_data")
+        if not isinstance(name, str) or not name or len(name) > 128 or "." not in name or "/" in name:
+            return Reply.error(400, "file_name must be 1 to 128 characters with an extension")
+        if not isinstance(data, str) or not data:
+            return Reply.error(400, "file_data is required (base64)")
+        if data.startswith("data:") and "," in data:
+            data = data.split(",", 1)[1]
+        if len(data) > UPLOAD_LIMIT * 4 // 3 + 4:
+            return Reply.error(400, "file too large: the limit is 10 MB")
+        try:
+            content = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return Reply.error(400, "file_data is not valid base64")
+        if len(content) > UPLOAD_LIMIT:
+            return Reply.error(400, "file too large: the limit is 10 MB")
+        upload_id = uuid.uuid4().hex
+        self.store.put_upload(upload_id, content)
+        url = f"{self.base_url}/ephemeral/{upload_id}/{name}"
+        return Reply.json(200, {"code": 200, "data": {"url": url}, "message": "success"})

@@ -25,6 +25,8 @@ class Store(Protocol):
     def all(self) -> Iterator[Record]: ...
     def active(self, now: float) -> list[Record]: ...
     def consumed(self, now: float) -> int: ...
+    def put_upload(self, upload_id: str, content: bytes) -> None: ...
+    def get_upload(self, upload_id: str) -> bytes | None: ...
 
 
 class _Queries:
@@ -43,7 +45,14 @@ class _Queries:
 class MemoryStore(_Queries):
     def __init__(self) -> None:
         self._tasks: dict[str, Record] = {}
+        self._uploads: dict[str, bytes] = {}
         self._lock = threading.Lock()
+
+    def put_upload(self, upload_id: str, content: bytes) -> None:
+        self._uploads[upload_id] = content
+
+    def get_upload(self, upload_id: str) -> bytes | None:
+        return self._uploads.get(upload_id)
 
     def put(self, record: Record) -> None:
         with self._lock:
@@ -66,6 +75,22 @@ class MemoryStore(_Queries):
 class FileStore(_Queries):
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    def put_upload(self, upload_id: str, content: bytes) -> None:
+        folder = self.directory.parent / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.replace(tmp, folder / upload_id)
+
+    def get_upload(self, upload_id: str) -> bytes | None:
+        if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
+            return None
+        try:
+            return (self.directory.parent / "uploads" / upload_id).read_bytes()
+        except OSError:
+            return None
 
     def _path(self, task_id: str) -> Path | None:
         return self.directory / f"{task_id}.json" if _ID.match(task_id) else None

@@ -1,0 +1,121 @@
+"""piapi sandbox: the built-in emulator of the Unified API, as a server any client can use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ._options import examples
+
+if TYPE_CHECKING:
+    from ..app import State
+
+app = typer.Typer(
+    help="The built-in, offline emulator of PiAPI's Unified API.",
+    no_args_is_help=True,
+    epilog=examples(
+        "piapi sandbox serve",
+        "piapi sandbox serve --port 0 --speed 10 --fail-rate 0.1",
+    ),
+)
+
+
+@app.command(
+    "serve",
+    epilog=examples(
+        "piapi sandbox serve",
+        "URL=$(piapi sandbox serve --port 0 | head -1) &",
+        'curl -H "x-api-key: any" -d \'{"model":"Qubico/flux1-dev","task_type":"txt2img",'
+        '"input":{"prompt":"a cat"}}\' http://127.0.0.1:8787/api/v1/task',
+        "PIAPI_BASE_URL=http://127.0.0.1:8787 PIAPI_API_KEY=any piapi create -m luma -t video_generation "
+        "-i prompt=waves --wait",
+        notes="Prints its base URL on stdout, logs requests and webhook deliveries on stderr, and stops "
+        "cleanly on Ctrl-C or SIGTERM. Tasks live in memory while it runs.",
+    ),
+)
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one")
+    ] = 8787,
+    speed: Annotated[
+        float, typer.Option("--speed", metavar="X", min=0.001, help="Scale task durations: 10 is ten times faster")
+    ] = 1.0,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", metavar="N", min=1, help="Tasks running at once; more wait as staged")
+    ] = 10,
+    api_key: Annotated[
+        Optional[str],
+        typer.Option(
+            "--api-key",
+            metavar="KEY",
+            envvar="PIAPI_SANDBOX_KEY",
+            help="Accept only this x-api-key (default: any non-empty key) [env: PIAPI_SANDBOX_KEY]",
+            show_default=False,
+        ),
+    ] = None,
+    fail_rate: Annotated[
+        float, typer.Option("--fail-rate", metavar="P", help="Answer this share of requests with 500")
+    ] = 0.0,
+    rate_limit_rate: Annotated[
+        float, typer.Option("--rate-limit-rate", metavar="P", help="Answer this share with 429 and Retry-After")
+    ] = 0.0,
+    drop_rate: Annotated[
+        float, typer.Option("--drop-rate", metavar="P", help="Close the connection mid-response for this share")
+    ] = 0.0,
+    latency: Annotated[float, typer.Option("--latency", metavar="SECONDS", min=0.0, help="Delay every answer")] = 0.0,
+    truncate_downloads: Annotated[
+        bool, typer.Option("--truncate-downloads", help="Cut every output file short (Content-Length kept)")
+    ] = False,
+    no_webhooks: Annotated[bool, typer.Option("--no-webhooks", help="Do not deliver webhooks")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests")] = False,
+) -> None:
+    """Serve the Unified API on this machine: create, get, cancel, account, upload, output files."""
+    import logging
+    import signal
+    import sys
+    import threading
+
+    from ..errors import UsageError
+    from ..sandbox import Emulator, Faults
+    from ..sandbox.server import SandboxServer
+
+    state: State = ctx.obj
+    for name, value in (("--fail-rate", fail_rate), ("--rate-limit-rate", rate_limit_rate), ("--drop-rate", drop_rate)):
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"{name} is a probability from 0 to 1, not {value:g}")
+    faults = Faults(
+        fail_rate=fail_rate,
+        rate_limit_rate=rate_limit_rate,
+        drop_rate=drop_rate,
+        latency=latency,
+        truncate_downloads=truncate_downloads,
+    )
+    emulator = Emulator(speed=speed, concurrency=concurrency, api_key=api_key, faults=faults)
+    logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("piapi.sandbox").setLevel(logging.WARNING if quiet else logging.INFO)
+    try:
+        server = SandboxServer(emulator, host, port, webhooks=not no_webhooks)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    sys.stdout.write(server.base_url + "\n")
+    sys.stdout.flush()
+    state.output.info(
+        f"piapi sandbox: the Unified API at {server.base_url} (any x-api-key{' but the one set' if api_key else ''}); "
+        f"try: PIAPI_BASE_URL={server.base_url} PIAPI_API_KEY=any piapi create -m Qubico/flux1-dev -t txt2img "
+        "-i prompt=cat --wait; Ctrl-C stops it"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    state.output.info("piapi sandbox: stopped")
