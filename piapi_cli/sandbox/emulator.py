@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..tasks import as_dict
+from ..tasks import as_dict, output_urls
 from . import files
 from .shapes import output_for
 from .store import MemoryStore, Store
@@ -331,6 +331,9 @@ class Emulator:
         task_id, index, ext = match.group(1), match.group(2), match.group(3)
         record = self.store.get(task_id)
         if record is None or self.status_at(record, self.clock()) != "completed":
+            return Reply.error(404, "file not found")
+        outputs = output_urls(output_for(record, "completed", 100, "http://sandbox"))
+        if f"http://sandbox{match.group(0)}" not in {item.url for item in outputs}:
             return Reply.error(404, "file not found")
         seed = f"{task_id}:{index}:{json.dumps(record['input'], sort_keys=True)}"
         return self._content(files.make(ext, seed), files.CONTENT_TYPES[ext], headers, head=head)
