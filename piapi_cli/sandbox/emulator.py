@@ -13,6 +13,7 @@ injected clock, and lets separate piapi processes share tasks through a file sto
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import re
 import threading
@@ -98,6 +99,7 @@ class Emulator:
         self._rng = rng or random.Random().random
         self._sleep = sleep
         self._create_lock = threading.Lock()
+        self._slots: list[float] | None = None
         self.requests: list[tuple[str, str]] = []
 
     # --- dispatch ------------------------------------------------------------------
@@ -199,10 +201,10 @@ class Emulator:
         duration /= self.speed
         with self._create_lock:
             now = self.clock()
-            start = now + min(0.5, duration * 0.15) / 1.0
+            start = now + min(0.5, duration * 0.15)
             if "[sandbox:staged]" in markers:
                 start = now + max(duration, 2.0 / self.speed)
-            start = max(start, self._slot_free_at(now))
+            start = self._reserve(now, start, duration)
             record = {
                 "task_id": str(uuid.uuid4()),
                 "model": known.name,
@@ -225,12 +227,20 @@ class Emulator:
             self.store.put(record)
         return Reply.json(200, self._envelope(record, now))
 
-    def _slot_free_at(self, now: float) -> float:
-        """When a new task can start under the concurrency limit."""
-        busy = sorted(r["end"] for r in self.store.active(now))
-        if len(busy) < self.concurrency:
-            return now
-        return float(busy[len(busy) - self.concurrency])
+    def _reserve(self, now: float, earliest: float, duration: float) -> float:
+        """Start time of a new task under the concurrency limit: tasks queue FIFO for the
+        earliest free of ``concurrency`` slots. The slots' free times are always the largest
+        end times of the tasks so far, so a fresh process rebuilds them from the store."""
+        if self._slots is None:
+            self._slots = heapq.nlargest(self.concurrency, (r["end"] for r in self.store.active(now)))
+            heapq.heapify(self._slots)
+        full = len(self._slots) >= self.concurrency
+        start = max(earliest, self._slots[0] if full else now)
+        if full:
+            heapq.heapreplace(self._slots, start + duration)
+        else:
+            heapq.heappush(self._slots, start + duration)
+        return start
 
     def _get(self, task_id: str) -> Reply:
         record = self.store.get(task_id)
