@@ -47,13 +47,18 @@ _piapi_task_types() {
 
 _piapi_options() {
     case "$1" in
-        '') echo '--base-url --debug --help --no-color --profile --sandbox --version' ;;
-        'create') echo '--dry-run --help --input --input-file --interval --jq --json --model --no-validate --quiet --service-mode --task-type --timeout --wait --webhook --webhook-secret' ;;
+        '') echo '--base-url --debug --help --no-color --no-journal --profile --sandbox --version' ;;
+        'create') echo '--download --dry-run --help --inline --input --input-file --interval --jq --json --metadata --model --name --no-validate --overwrite --quiet --service-mode --skip-existing --task-type --timeout --wait --webhook --webhook-secret' ;;
         'get') echo '--help --jq --json' ;;
-        'wait') echo '--help --interval --jq --json --quiet --timeout' ;;
+        'wait') echo '--download --help --interval --jq --json --metadata --name --overwrite --pending --quiet --skip-existing --timeout' ;;
         'cancel') echo '--help' ;;
+        'download') echo '--dir --help --jq --json --metadata --name --overwrite --quiet --skip-existing' ;;
+        'account') echo '--help --jq --json' ;;
         'models') echo '--category --help --json --task-type' ;;
         'completion') echo '--help' ;;
+        'tasks') echo '--help --json --limit --model --since --status' ;;
+        'tasks show') echo '--help --json' ;;
+        'tasks usage') echo '--by --help --json --since' ;;
         'config') echo '--help' ;;
         'config set-key') echo '--help' ;;
         'config show') echo '--help --json' ;;
@@ -67,7 +72,8 @@ _piapi_options() {
 
 _piapi_subcommands() {
     case "$1" in
-        '') echo 'create get wait cancel models completion config sandbox' ;;
+        '') echo 'create get wait cancel download account models completion tasks config sandbox' ;;
+        'tasks') echo 'show usage' ;;
         'config') echo 'set-key show path set unset' ;;
         'sandbox') echo 'serve' ;;
     esac
@@ -81,7 +87,7 @@ _piapi() {
         w="${COMP_WORDS[i]}"
         case "$w" in
             --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;
-            --api-key|--base-url|--category|--concurrency|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--model|--port|--profile|--rate-limit-rate|--service-mode|--speed|--task-type|--timeout|--webhook|--webhook-secret|-c|-i|-m|-t) i=$((i + 1)); continue ;;
+            --api-key|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--model|--name|--port|--profile|--rate-limit-rate|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|-c|-d|-i|-m|-n|-s|-t) i=$((i + 1)); continue ;;
             -*) continue ;;
         esac
         subs="$(_piapi_subcommands "$path")"
@@ -95,7 +101,7 @@ _piapi() {
         --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;
         --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;
         --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-        --api-key|--base-url|--category|--concurrency|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--model|--port|--profile|--rate-limit-rate|--service-mode|--speed|--task-type|--timeout|--webhook|--webhook-secret|-c|-i|-m|-t) return ;;
+        --api-key|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--model|--name|--port|--profile|--rate-limit-rate|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|-c|-d|-i|-m|-n|-s|-t) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))

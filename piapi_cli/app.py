@@ -126,6 +126,10 @@ def root(
         typer.Option("--sandbox", help="Use the built-in offline emulator: no key, no network [env: PIAPI_SANDBOX]"),
     ] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also: NO_COLOR)")] = False,
+    no_journal: Annotated[
+        bool,
+        typer.Option("--no-journal", help="Do not record created tasks in the local journal [env: PIAPI_JOURNAL=0]"),
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and HTTP traffic on stderr")] = False,
     version: Annotated[
         bool, typer.Option("--version", help="Print the version and exit", callback=_version, is_eager=True)
@@ -145,18 +149,34 @@ def root(
         session = ctx.obj
         session.profile, session.base_url, session.debug = profile, base_url, debug
         session.sandbox = session.sandbox or sandbox
+        session.no_journal = session.no_journal or no_journal
     else:
-        session = Session(profile=profile, base_url=base_url, sandbox=sandbox, debug=debug)
+        session = Session(profile=profile, base_url=base_url, sandbox=sandbox, debug=debug, no_journal=no_journal)
     ctx.obj = State(session, Output(no_color=no_color))
 
 
 def _register() -> None:
-    from .commands import cancel, completion, config_cmd, create, get, models, sandbox_cmd, wait
+    from .commands import (
+        account,
+        cancel,
+        completion,
+        config_cmd,
+        create,
+        download,
+        get,
+        models,
+        sandbox_cmd,
+        tasks_cmd,
+        wait,
+    )
 
     app.command("create", epilog=create.EPILOG)(create.create)
     app.command("get", epilog=get.EPILOG)(get.get)
     app.command("wait", epilog=wait.EPILOG)(wait.wait)
     app.command("cancel", epilog=cancel.EPILOG)(cancel.cancel)
+    app.command("download", epilog=download.EPILOG)(download.download)
+    app.add_typer(tasks_cmd.app, name="tasks")
+    app.command("account", epilog=account.EPILOG)(account.account)
     app.command("models", epilog=models.EPILOG)(models.models)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(sandbox_cmd.app, name="sandbox")

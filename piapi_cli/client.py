@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 DEFAULT_BASE_URL = "https://api.piapi.ai"
+DEFAULT_UPLOAD_URL = "https://upload.theapi.app"
 USER_AGENT = f"piapi-cli/{__version__} python-httpx/{httpx.__version__}"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -120,9 +121,11 @@ class Client:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        upload_url: str = DEFAULT_UPLOAD_URL,
     ) -> None:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
+        self.upload_url = upload_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rng = rng
@@ -165,6 +168,21 @@ class Client:
         data = self._request("GET", "/account/info")
         inner = data.get("data")
         return inner if isinstance(inner, dict) else data
+
+    def upload_file(self, file_name: str, content: bytes) -> str:
+        """POST the upload endpoint; returns the file's URL (kept 24 hours by PiAPI).
+
+        Retried like a read: a second upload of the same bytes costs nothing.
+        """
+        import base64
+
+        body = {"file_name": file_name, "file_data": base64.b64encode(content).decode()}
+        data = self._request("POST", f"{self.upload_url}/api/ephemeral_resource", json_body=body)
+        inner = data.get("data")
+        url = inner.get("url") if isinstance(inner, dict) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise MalformedResponse("the upload endpoint's answer holds no data.url")
+        return url
 
     def close(self) -> None:
         self._http.close()

@@ -72,6 +72,7 @@ SETTINGS: dict[str, Setting] = {
             _positive_float,
         ),
         Setting("sandbox", "Use the built-in sandbox instead of PiAPI", "PIAPI_SANDBOX", False, _boolean),
+        Setting("journal", "Record created tasks in the local journal", "PIAPI_JOURNAL", True, _boolean),
     )
 }
 

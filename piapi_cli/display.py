@@ -93,3 +93,64 @@ def _short(task_id: str) -> str:
 
 def _styled(status: str) -> str:
     return f"[{STATUS_STYLES.get(status, 'white')}]{status:<10}[/]"
+
+
+class DownloadDisplay:
+    """Progress of downloads on stderr: rich bars with bytes, speed and ETA on a terminal,
+    one line per finished file elsewhere. Callbacks come from the downloader's threads."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self.live = output.stderr_tty and not output.quiet
+        self._progress: Any = None
+        self._rows: dict[int, Any] = {}
+
+    def __enter__(self) -> DownloadDisplay:
+        if self.live:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}", style="bold"),
+                BarColumn(bar_width=30),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=self.output.err,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+    def start(self, item: Any, name: str, total: int | None) -> None:
+        if self._progress is not None:
+            key = id(item)
+            if key in self._rows:  # a retry starts over (or resumes): reset the bar
+                self._progress.update(self._rows[key], total=total, completed=0)
+            else:
+                self._rows[key] = self._progress.add_task(name, total=total)
+
+    def advance(self, item: Any, size: int) -> None:
+        if self._progress is not None and id(item) in self._rows:
+            self._progress.advance(self._rows[id(item)], size)
+
+    def done(self, item: Any, result: Any) -> None:
+        path = getattr(result, "path", None)
+        if self._progress is not None:
+            return
+        if self.output.quiet:
+            return
+        if hasattr(result, "sha256"):
+            sys.stderr.write(f"saved {path} ({result.bytes:,} bytes)\n")
+        elif path is not None:
+            sys.stderr.write(f"skipped {path} (exists)\n")
+        sys.stderr.flush()

@@ -5,6 +5,7 @@
   assignment appends one item.
 - ``key:=<json>``: raw JSON, sent as written.
 - dotted keys nest: ``camera_control.config.zoom=5``; ``\\.`` is a literal dot.
+- ``key=@path``: a local file, uploaded before the create (see ``uploads``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from .catalog import Field, TaskType
 from .errors import UsageError
+from .uploads import FileRef
 
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
@@ -36,8 +38,15 @@ def _parse_json(text: str, where: str) -> Any:
 
 
 def coerce(raw: str, spec: Field | None, where: str) -> Any:
-    """A ``key=value`` string as the field's type; unknown fields stay strings."""
+    """A ``key=value`` string as the field's type; unknown fields stay strings.
+
+    ``@path`` names a local file to upload (string fields); ``\\@`` is a literal ``@``.
+    """
     if spec is None or spec.type == "string":
+        if raw.startswith("\\@"):
+            return raw[1:]
+        if raw.startswith("@") and len(raw) > 1:
+            return FileRef(raw[1:])
         return raw
     if spec.type == "integer":
         if re.fullmatch(r"[+-]?\d+", raw.strip()):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .client import Client
+    from .journal import Journal
 
 
 @dataclass
@@ -37,6 +38,11 @@ class Session:
     created: list[str] = field(default_factory=list)
     _settings: config.Resolved | None = None
     _client: Client | None = None
+    _download_http: httpx.Client | None = None
+    _journal: Journal | None = None
+    _api_transport: httpx.BaseTransport | None = None
+    #: --no-journal
+    no_journal: bool = False
 
     @property
     def settings(self) -> config.Resolved:
@@ -66,14 +72,53 @@ class Session:
             speed = float(self.environ.get("PIAPI_SANDBOX_SPEED") or 1.0)
             emulator = local_emulator(config.data_dir(self.environ), speed=speed)
             transport = self.transport or transport_for(emulator)
-            return Client("sandbox", emulator.base_url, transport=transport, sleep=self.sleep)
+            self._api_transport = transport
+            return Client(
+                "sandbox", emulator.base_url, transport=transport, sleep=self.sleep, upload_url=emulator.base_url
+            )
         key = self.settings["api_key"]
         if not key:
             raise ConfigError(
                 "no API key: set one with `piapi config set-key`, or export PIAPI_API_KEY",
                 hint="to try piapi without a key, add --sandbox (a built-in offline emulator of the API)",
             )
-        return Client(key, self.settings["base_url"], transport=self.transport, sleep=self.sleep)
+        self._api_transport = self.transport
+        base_url = self.settings["base_url"]
+        upload_url = self.settings["upload_url"]
+        if self.settings.sources["upload_url"] == "default" and _is_loopback(base_url):
+            upload_url = base_url  # a local `piapi sandbox serve` answers uploads itself
+        return Client(key, base_url, transport=self.transport, sleep=self.sleep, upload_url=upload_url)
+
+    @property
+    def world(self) -> str:
+        """Which API the tasks live in: ``sandbox`` or the base URL (the journal keeps them apart)."""
+        return "sandbox" if self.use_sandbox else str(self.settings["base_url"]).rstrip("/")
+
+    @property
+    def download_http(self) -> httpx.Client:
+        """An HTTP client for output files: follows redirects, never sends the API key."""
+        if self._download_http is None:
+            import httpx
+
+            self.client  # noqa: B018 - settles which transport (sandbox or network) is in use
+            self._download_http = httpx.Client(
+                transport=self._api_transport,
+                follow_redirects=True,
+                timeout=httpx.Timeout(60.0, connect=10.0),
+                headers={"user-agent": _user_agent()},
+            )
+        return self._download_http
+
+    @property
+    def journal(self) -> Journal | None:
+        """The task journal, or None when turned off (--no-journal, or setting journal = false)."""
+        if self.no_journal or not self.settings["journal"]:
+            return None
+        if self._journal is None:
+            from .journal import Journal
+
+            self._journal = Journal(config.data_dir(self.environ) / "journal.sqlite3")
+        return self._journal
 
     @property
     def prog(self) -> str:
@@ -95,3 +140,20 @@ class Session:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+        if self._download_http is not None:
+            self._download_http.close()
+        if self._journal is not None:
+            self._journal.close()
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _user_agent() -> str:
+    from .client import USER_AGENT
+
+    return USER_AGENT

@@ -67,7 +67,9 @@ def complete(*words: str) -> list[str]:
 class TestBashCompletion:
     def test_commands(self) -> None:
         assert complete("piapi", "cr") == ["create"]
-        assert complete("piapi", "") == ["create", "get", "wait", "cancel", "models", "completion", "config", "sandbox"]
+        assert complete("piapi", "") == [
+            "create", "get", "wait", "cancel", "download", "account", "models", "completion", "tasks", "config", "sandbox",
+        ]  # fmt: skip
         assert complete("piapi", "--sandbox", "config", "s") == ["set-key", "show", "set"]
 
     def test_model_names_from_the_catalog(self) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from ._options import IntervalOption, JqOption, JsonOption, QuietOption, TimeoutOption, examples
+from .download import DownloadDirOption, DownloadOptions, MetadataOption, NameOption, OverwriteOption, SkipOption
 
 if TYPE_CHECKING:
     from piapi_cli.app import State
@@ -21,7 +23,7 @@ EPILOG = examples(
     'echo \'{"prompt": "a fox"}\' | piapi create -m Qubico/flux1-schnell -t txt2img \\',
     "    --input-file - -i batch_size=2",
     notes="Inputs: -i key=value is coerced to the field's type from the catalog (see: piapi models MODEL); "
-    "-i key:=JSON sends raw JSON; dotted keys nest.",
+    "-i key:=JSON sends raw JSON; dotted keys nest; -i key=@FILE uploads a local file and sends its URL.",
 )
 
 
@@ -76,6 +78,14 @@ def create(
         typer.Option("--dry-run", help="Print the request body that would be sent (secrets redacted); send nothing"),
     ] = False,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="Skip the catalog's input checks")] = False,
+    inline: Annotated[
+        bool, typer.Option("--inline", help="Send -i key=@FILE as a data: URI instead of uploading it")
+    ] = False,
+    download: DownloadDirOption = None,
+    name: NameOption = "{task_id}-{index}.{ext}",
+    overwrite: OverwriteOption = False,
+    skip_existing: SkipOption = False,
+    metadata: MetadataOption = False,
 ) -> None:
     """Create a task. Prints its ID, or with --wait its result.
 
@@ -85,6 +95,7 @@ def create(
     from piapi_cli.catalog import load_catalog, validate_input
     from piapi_cli.inputs import build_input, read_input_file
     from piapi_cli.tasks import redact
+    from piapi_cli.uploads import check_files, find_files, placeholder
 
     state: State = ctx.obj
     output = state.output
@@ -98,12 +109,14 @@ def create(
     if input_file is not None:
         base = read_input_file(input_file, sys.stdin.read() if input_file == "-" else None)
     task_input = build_input(inputs or [], base, schema)
+    files = find_files(task_input)
+    check_files(files)  # exist, within 10 MB: before anything is sent
 
     warning = catalog.lookup_warning(model, task_type)
     if warning:
         output.warn(warning)
     if schema is not None and not no_validate:
-        for note in validate_input(schema, task_input):
+        for note in validate_input(schema, placeholder(task_input)):
             output.warn(note)
 
     config: dict[str, Any] = {}
@@ -122,17 +135,37 @@ def create(
         config["webhook_config"] = {"endpoint": webhook, "secret": webhook_secret or ""}
 
     if dry_run:
-        body: dict[str, Any] = {"model": model_name, "task_type": task_type, "input": task_input}
+        body: dict[str, Any] = {"model": model_name, "task_type": task_type, "input": placeholder(task_input)}
         if config:
             body["config"] = config
         output.document(redact(body), jq)
         return
 
-    client = state.session.client
-    task = client.create_task(model_name, task_type, task_input, config or None)
-    state.session.created.append(task.task_id)
+    session = state.session
+    client = session.client
+    if files:
+        from ..uploads import resolve_files
 
-    if not wait:
+        def upload(path: Path) -> str:
+            output.info(f"uploading {path} ...")
+            return client.upload_file(path.name, path.read_bytes())
+
+        task_input = resolve_files(task_input, upload, inline=inline)
+
+    from ..journal import journaled_create
+
+    task = journaled_create(
+        session.journal,
+        session.world,
+        lambda: client.create_task(model_name, task_type, task_input, config or None),
+        model_name,
+        task_type,
+        task_input,
+        config,
+    )
+    session.created.append(task.task_id)
+
+    if not wait and download is None:
         if as_json or jq is not None:
             output.tasks([task], as_json=as_json, jq=jq)
         else:
@@ -143,8 +176,16 @@ def create(
 
     from .wait import wait_and_report
 
+    options = DownloadOptions(download, name, overwrite, skip_existing, metadata) if download else None
     code = wait_and_report(
-        state, [task.task_id], timeout=timeout, interval=interval, as_json=as_json, jq=jq, known={task.task_id: task}
+        state,
+        [task.task_id],
+        timeout=timeout,
+        interval=interval,
+        as_json=as_json,
+        jq=jq,
+        known={task.task_id: task},
+        download=options,
     )
     if code:
         raise typer.Exit(code)

@@ -1,0 +1,89 @@
+"""Local files as inputs: ``-i image=@./cat.png`` uploads the file and sends its URL.
+
+The upload endpoint keeps files 24 hours; ``--inline`` sends a ``data:`` URI instead (for plans
+without upload access). Sizes are checked before anything is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+UPLOAD_LIMIT = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """An input value that names a local file (``@path``), resolved before the create."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return f"@{self.path}"
+
+
+def find_files(value: Any) -> list[FileRef]:
+    if isinstance(value, FileRef):
+        return [value]
+    if isinstance(value, dict):
+        return [ref for item in value.values() for ref in find_files(item)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in find_files(item)]
+    return []
+
+
+def check_files(refs: list[FileRef]) -> None:
+    """Every file exists, is a file, and is within the 10 MB limit; nothing sent yet."""
+    for ref in refs:
+        path = Path(ref.path).expanduser()
+        if not path.is_file():
+            raise UsageError(
+                f"-i ...=@{ref.path}: no such file",
+                hint="a value that starts with a literal @ is written \\@ (e.g. -i prompt='\\@home')",
+            )
+        size = path.stat().st_size
+        if size > UPLOAD_LIMIT:
+            raise UsageError(f"@{ref.path} is {size / 1048576:.1f} MB; the upload limit is 10 MB")
+        if len(path.name) > 128 or not path.suffix:
+            raise UsageError(f"@{ref.path}: PiAPI wants a file name of at most 128 characters with an extension")
+
+
+def data_uri(path: Path) -> str:
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def resolve_files(value: Any, upload: Callable[[Path], str], *, inline: bool = False) -> Any:
+    """The input with every ``FileRef`` replaced by an uploaded URL (or a ``data:`` URI)."""
+    cache: dict[str, str] = {}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, FileRef):
+            if node.path not in cache:
+                path = Path(node.path).expanduser()
+                cache[node.path] = data_uri(path) if inline else upload(path)
+            return cache[node.path]
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(value)
+
+
+def placeholder(value: Any) -> Any:
+    """The input as a dry run shows it (and validation checks it): files as ``@path``."""
+    if isinstance(value, FileRef):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: placeholder(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [placeholder(v) for v in value]
+    return value
