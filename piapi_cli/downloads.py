@@ -275,7 +275,7 @@ class Downloader:
                         if self.on_bytes is not None:
                             self.on_bytes(item, written)
                     with open(part, "ab" if resumed else "wb") as handle:
-                        for chunk in response.iter_bytes(CHUNK):
+                        for chunk in response.iter_bytes():  # as they arrive: a cut keeps what came
                             handle.write(chunk)
                             digest.update(chunk)
                             written += len(chunk)

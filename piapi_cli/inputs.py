@@ -46,7 +46,7 @@ def coerce(raw: str, spec: Field | None, where: str) -> Any:
         if raw.startswith("\\@"):
             return raw[1:]
         if raw.startswith("@") and len(raw) > 1:
-            return FileRef(raw[1:])
+            return FileRef(raw[1:], where)
         return raw
     if spec.type == "integer":
         if re.fullmatch(r"[+-]?\d+", raw.strip()):

@@ -23,6 +23,8 @@ class FileRef:
     """An input value that names a local file (``@path``), resolved before the create."""
 
     path: str
+    #: where it was given, for messages: ``-i image``
+    where: str = "-i"
 
     def __str__(self) -> str:
         return f"@{self.path}"
@@ -44,14 +46,16 @@ def check_files(refs: list[FileRef]) -> None:
         path = Path(ref.path).expanduser()
         if not path.is_file():
             raise UsageError(
-                f"-i ...=@{ref.path}: no such file",
+                f"{ref.where}=@{ref.path}: no such file",
                 hint="a value that starts with a literal @ is written \\@ (e.g. -i prompt='\\@home')",
             )
         size = path.stat().st_size
         if size > UPLOAD_LIMIT:
-            raise UsageError(f"@{ref.path} is {size / 1048576:.1f} MB; the upload limit is 10 MB")
+            raise UsageError(f"{ref.where}=@{ref.path} is {size / 1048576:.1f} MB; the upload limit is 10 MB")
         if len(path.name) > 128 or not path.suffix:
-            raise UsageError(f"@{ref.path}: PiAPI wants a file name of at most 128 characters with an extension")
+            raise UsageError(
+                f"{ref.where}=@{ref.path}: PiAPI wants a file name of at most 128 characters with an extension"
+            )
 
 
 def data_uri(path: Path) -> str:
