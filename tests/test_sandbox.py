@@ -297,6 +297,19 @@ def test_client_rides_out_injected_rate_limits_on_reads(clock: FakeClock) -> Non
 def test_truncated_downloads_keep_their_content_length(emulator: Emulator, clock: FakeClock) -> None:
     task_id = create(emulator, "Qubico/flux1-dev", "txt2img", {"prompt": "x"})["task_id"]
     clock.sleep(60)
+    whole = call(emulator, "GET", f"/files/{task_id}/0.png")[2]
     emulator.faults.truncate_downloads = True
     reply = call(emulator, "GET", f"/files/{task_id}/0.png")[2]
-    assert reply.drop and int(reply.headers["content-length"]) == len(reply.body)
+    assert reply.drop and reply.headers["content-length"] == whole.headers["content-length"]
+    assert reply.body == whole.body[: len(whole.body) // 2]
+
+
+def test_large_outputs_are_streamed_and_padded(emulator: Emulator, clock: FakeClock) -> None:
+    task_id = create(emulator, "kling", "video_generation", {"prompt": "big [sandbox:bytes=5000000]"})["task_id"]
+    clock.sleep(60)
+    reply = call(emulator, "GET", f"/files/{task_id}/0.mp4")[2]
+    assert reply.body == b"" and reply.stream is not None and reply.headers["content-length"] == "5000000"
+    content = b"".join(reply.stream)
+    assert len(content) == 5_000_000 and content[4:8] == b"ftyp"
+    part = call(emulator, "GET", f"/files/{task_id}/0.mp4", headers={"range": "bytes=4999990-"})[2]
+    assert part.stream is not None and b"".join(part.stream) == bytes(10)

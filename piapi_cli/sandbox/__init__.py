@@ -25,7 +25,8 @@ def transport_for(emulator: Emulator) -> httpx.BaseTransport:
         reply = emulator.handle(request.method, request.url.raw_path.decode("ascii"), request.headers, request.read())
         if reply.drop:
             raise httpx.RemoteProtocolError("sandbox: connection closed mid-response", request=request)
-        return httpx.Response(reply.status, headers=reply.headers, content=reply.body)
+        content = reply.stream if reply.stream is not None else reply.body
+        return httpx.Response(reply.status, headers=reply.headers, content=content)
 
     return httpx.MockTransport(handle)
 

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -33,6 +33,7 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 DURATIONS = {"image": 3.0, "video": 6.0, "audio": 4.0, "3d": 5.0, "text": 2.0}
 CHARGES = {"image": 20000, "video": 300000, "audio": 100000, "3d": 200000, "text": 10000}
 SECONDS_MARK = re.compile(r"\[sandbox:seconds=(\d+(?:\.\d+)?)\]")
+BYTES_MARK = re.compile(r"\[sandbox:bytes=(\d+)\]")
 FILE_PATH = re.compile(r"^/files/([0-9a-f-]{36})/(\d+)\.(png|wav|glb|mp4)$")
 UPLOAD_PATH = re.compile(r"^/ephemeral/([0-9a-f]{32})/([^/]{1,128})$")
 UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -44,8 +45,10 @@ class Reply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    #: close the connection mid-response instead of answering (fault injection)
+    #: close the connection after sending what is here: the answer is cut (fault injection)
     drop: bool = False
+    #: a large body, produced as it is sent (``body`` is then empty)
+    stream: Iterator[bytes] | None = None
 
     @classmethod
     def json(cls, status: int, document: Any, headers: Mapping[str, str] | None = None) -> Reply:
@@ -115,6 +118,8 @@ class Emulator:
         # a dropped connection loses the answer of a request that was carried out
         if faults.drop_rate and self._rng() < faults.drop_rate:
             reply.drop = True
+            reply.headers.setdefault("content-length", str(len(reply.body)))
+            reply.body = reply.body[: len(reply.body) // 2]
         return reply
 
     def _route(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -221,6 +226,7 @@ class Emulator:
                 "end": start + duration,
                 "staged": start > now + min(0.5, duration * 0.15) + 1e-9,
                 "fail": "[sandbox:fail]" in markers,
+                "bytes": int(size.group(1)) if (size := BYTES_MARK.search(markers)) else None,
                 "charge": CHARGES.get(kind, 20000),
                 "canceled_at": None,
             }
@@ -346,7 +352,8 @@ class Emulator:
         if f"http://sandbox{match.group(0)}" not in {item.url for item in outputs}:
             return Reply.error(404, "file not found")
         seed = f"{task_id}:{index}:{json.dumps(record['input'], sort_keys=True)}"
-        return self._content(files.make(ext, seed), files.CONTENT_TYPES[ext], headers, head=head)
+        content = files.make(ext, seed)
+        return self._content(content, files.CONTENT_TYPES[ext], headers, head=head, size=record.get("bytes"))
 
     def _uploaded(self, match: re.Match[str], headers: Mapping[str, str], *, head: bool) -> Reply:
         import mimetypes
@@ -357,25 +364,36 @@ class Emulator:
         kind = mimetypes.guess_type(match.group(2))[0] or "application/octet-stream"
         return self._content(content, kind, headers, head=head)
 
-    def _content(self, content: bytes, kind: str, headers: Mapping[str, str], *, head: bool) -> Reply:
-        """A file, whole or the byte range asked for, with Content-Length and an ETag."""
-        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
-        base_headers = {"content-type": kind, "accept-ranges": "bytes", "etag": etag}
+    def _content(
+        self, content: bytes, kind: str, headers: Mapping[str, str], *, head: bool, size: int | None = None
+    ) -> Reply:
+        """A file, whole or the byte range asked for, with Content-Length and an ETag.
+
+        ``size`` pads the file with zeros to that many bytes ([sandbox:bytes=N]), produced
+        as it is sent, so a 1 GB output costs the server no memory.
+        """
+        total = max(size or 0, len(content))
+        digest = hashlib.sha256(content + str(total).encode()).hexdigest()[:32]
+        base_headers = {"content-type": kind, "accept-ranges": "bytes", "etag": f'"{digest}"'}
         lowered = {k.lower(): v for k, v in headers.items()}
-        status, start, end = 200, 0, len(content)
+        status, start, end = 200, 0, total
         wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", lowered.get("range", "").strip())
         if wanted:
             start = int(wanted.group(1))
-            end = min(len(content), int(wanted.group(2)) + 1 if wanted.group(2) else len(content))
-            if start >= len(content) or start >= end:
-                return Reply(416, b"", {"content-range": f"bytes */{len(content)}"})
+            end = min(total, int(wanted.group(2)) + 1 if wanted.group(2) else total)
+            if start >= total or start >= end:
+                return Reply(416, b"", {"content-range": f"bytes */{total}"})
             status = 206
-            base_headers["content-range"] = f"bytes {start}-{end - 1}/{len(content)}"
-        body = content[start:end]
-        base_headers["content-length"] = str(len(body))
-        if self.faults.truncate_downloads and not head:
-            return Reply(status, body, base_headers, drop=True)
-        return Reply(status, b"" if head else body, base_headers)
+            base_headers["content-range"] = f"bytes {start}-{end - 1}/{total}"
+        base_headers["content-length"] = str(end - start)
+        cut = self.faults.truncate_downloads and not head
+        if cut:
+            end = start + (end - start) // 2  # announce it all, send half, close
+        if head:
+            return Reply(status, b"", base_headers)
+        if total == len(content):
+            return Reply(status, content[start:end], base_headers, drop=cut)
+        return Reply(status, b"", base_headers, drop=cut, stream=_padded(content, start, end))
 
     # --- uploads ----------------------------------------------------------------------
 
@@ -408,3 +426,17 @@ class Emulator:
         self.store.put_upload(upload_id, content)
         url = f"{self.base_url}/ephemeral/{upload_id}/{name}"
         return Reply.json(200, {"code": 200, "data": {"url": url}, "message": "success"})
+
+
+def _padded(content: bytes, start: int, end: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Bytes ``start`` to ``end`` of ``content`` followed by zeros."""
+    position = start
+    if position < len(content):
+        head = content[position : min(end, len(content))]
+        yield head
+        position += len(head)
+    zeros = bytes(chunk)
+    while position < end:
+        step = min(chunk, end - position)
+        yield zeros if step == chunk else bytes(step)
+        position += step

@@ -32,26 +32,24 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         reply = self.server.emulator.handle(self.command, self.path, dict(self.headers.items()), body)
-        if reply.drop and reply.status == 0:
-            self.close_connection = True
-            return
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
         if "content-length" not in reply.headers:
             self.send_header("content-length", str(len(reply.body)))
         if reply.drop:
-            # the fault: announce the whole answer, send part of it, close the connection
+            # the fault: the headers announce the whole answer, part of it comes, then the close
             self.send_header("connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(reply.body[: len(reply.body) // 2])
-            self.wfile.flush()
             self.close_connection = True
-            return
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if reply.stream is not None:
+            for chunk in reply.stream:
+                self.wfile.write(chunk)
+        else:
             self.wfile.write(reply.body)
+        self.wfile.flush()
 
     do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = do_PATCH = _serve
 
