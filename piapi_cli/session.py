@@ -100,6 +100,9 @@ class Session:
         if self._download_http is None:
             import httpx
 
+            from .downloads import tune_http_reads
+
+            tune_http_reads()
             self.client  # noqa: B018 - settles which transport (sandbox or network) is in use
             self._download_http = httpx.Client(
                 transport=self._api_transport,
