@@ -38,7 +38,9 @@ ENVIRONMENT = [
     ("PIAPI_UPLOAD_URL", "upload endpoint address (default https://upload.theapi.app)"),
     ("PIAPI_PROFILE", "config profile to use (default: default)"),
     ("PIAPI_CONFIG_DIR", "directory of config.toml"),
-    ("PIAPI_DATA_DIR", "directory of piapi's data (the sandbox's tasks)"),
+    ("PIAPI_DATA_DIR", "directory of piapi's data: the task journal, the in-process sandbox's tasks"),
+    ("PIAPI_JOURNAL", "0: do not record created tasks in the journal, as --no-journal"),
+    ("PIAPI_SANDBOX_KEY", "the only x-api-key piapi sandbox serve accepts"),
     ("PIAPI_SANDBOX", "1: use the built-in sandbox, as --sandbox"),
     ("PIAPI_SANDBOX_SPEED", "speed factor of sandbox tasks (10: ten times faster)"),
     ("PIAPI_MAX_POLL_INTERVAL", "longest pause between two polls, in seconds"),
@@ -494,6 +496,9 @@ def man_page(cmd: Cmd, all_cmds: list[Cmd]) -> str:
         "\\fI~/.config/piapi/config.toml\\fR",
         "Profiles with the API key and settings (mode 0600); the directory follows the platform's "
         "conventions and \\fBPIAPI_CONFIG_DIR\\fR. See \\fBpiapi config path\\fR.",
+        ".TP",
+        "\\fI~/.local/share/piapi/journal.sqlite3\\fR",
+        "The task journal (see \\fBpiapi-tasks\\fR(1)); the directory follows \\fBPIAPI_DATA_DIR\\fR.",
         ".SH SEE ALSO",
     ]
     related = [c for c in all_cmds if c is not cmd and len(c.path) <= 1]
