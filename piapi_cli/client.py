@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -132,6 +134,7 @@ class Client:
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
+            verify=_verify_for(self.base_url, self.upload_url) if transport is None else True,
             timeout=timeout if timeout is not None else httpx.Timeout(60.0, connect=10.0),
             headers={"x-api-key": api_key, "user-agent": USER_AGENT, "accept": "application/json"},
             follow_redirects=False,
@@ -282,6 +285,23 @@ class Client:
                 f"PiAPI answered HTTP {status} with {_describe_body(response)}, not the API's JSON",
             )
         return body
+
+
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for the process (httpx's defaults: certifi, SSL_CERT_FILE).
+
+    Loading the CA bundle costs ~50 ms; sharing it spares the second client a second load.
+    """
+    return httpx.create_ssl_context()
+
+
+def _verify_for(*origins: str) -> ssl.SSLContext | bool:
+    # a client that only ever talks plain http (a local sandbox server) never needs the
+    # CA bundle; with follow_redirects off it cannot be led to an https host
+    if all(origin.startswith("http://") for origin in origins):
+        return False
+    return tls_context()
 
 
 def _quote(task_id: str) -> str:

@@ -104,8 +104,11 @@ class Session:
 
             tune_http_reads()
             self.client  # noqa: B018 - settles which transport (sandbox or network) is in use
+            from .client import tls_context
+
             self._download_http = httpx.Client(
                 transport=self._api_transport,
+                verify=tls_context() if self._api_transport is None else True,
                 follow_redirects=True,
                 timeout=httpx.Timeout(60.0, connect=10.0),
                 headers={"user-agent": _user_agent()},

@@ -223,3 +223,14 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=lambda: 1445412480.0) == 10.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_tls_is_verified_unless_every_origin_is_plain_http() -> None:
+    import ssl
+
+    from piapi_cli.client import _verify_for
+
+    assert _verify_for("http://127.0.0.1:8787", "http://127.0.0.1:8787") is False
+    context = _verify_for("https://api.piapi.ai", "https://upload.theapi.app")
+    assert isinstance(context, ssl.SSLContext) and context.verify_mode == ssl.CERT_REQUIRED
+    assert _verify_for("http://127.0.0.1:8787", "https://upload.theapi.app") is context  # shared, loaded once
