@@ -338,3 +338,43 @@ def test_plan_refuses_403_upload_with_a_hint(cli: Cli, tmp_path: Path) -> None:
 
 def test_local_file_json_shape() -> None:
     assert LocalFile("u", "p", 1, "h", "t").to_json() == {"url": "u", "path": "p", "bytes": 1, "sha256": "h"}
+
+
+class EvilHost:
+    """A real HTTP server on 127.0.0.1 whose answers try to write outside the directory."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from threading import Thread
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                names = {"/a": "../../../../tmp/pwned.sh", "/b": "/etc/cron.d/pwned", "/c": "..\\..\\win.ini"}
+                self.send_response(200)
+                self.send_header("content-type", "application/octet-stream")
+                self.send_header("content-disposition", f'attachment; filename="{names.get(self.path, "x")}"')
+                self.send_header("content-length", "4")
+                self.end_headers()
+                self.wfile.write(b"evil")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def test_traversal_over_real_http_stays_inside_the_directory(tmp_path: Path, clock: FakeClock) -> None:
+    host = EvilHost()
+    try:
+        urls = [f"{host.base}/a", f"{host.base}/b", f"{host.base}/c", f"{host.base}/..%2F..%2Fd"]
+        out = tmp_path / "out"
+        d = Downloader(httpx.Client(), out, template="{name}-{index}.{ext}", sleep=clock.sleep)
+        report = d.run(d.plan([task_with(*urls)]))
+    finally:
+        host.httpd.shutdown()
+    assert report.failures == [] and len(report.files) == 4
+    assert sorted(p.parent for p in map(Path, (f.path for f in report.files))) == [out.resolve()] * 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert not Path("/tmp/pwned.sh").exists()

@@ -163,7 +163,8 @@ def test_unreachable_endpoint_gives_up_after_the_retries(server: SandboxServer, 
     assert len(dispatcher.deliveries) == 3 and all("Error" in d.outcome for d in dispatcher.deliveries)
 
 
-def test_serve_prints_its_url_and_stops_cleanly_on_sigterm() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_serve_prints_its_url_and_stops_cleanly(stop: signal.Signals) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", "0", "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -174,7 +175,7 @@ def test_serve_prints_its_url_and_stops_cleanly_on_sigterm() -> None:
         assert url.startswith("http://127.0.0.1:")
         answer = httpx.get(url + "/account/info", headers={"x-api-key": "k"})
         assert answer.status_code == 200 and answer.json()["data"]["plan"] == "sandbox"
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         _, err = process.communicate(timeout=30)
         assert process.returncode == 0 and "stopped" in err and "Traceback" not in err
     finally:
