@@ -169,12 +169,9 @@ class Emulator:
     def _create(self, body: bytes) -> Reply:
         from piapi_cli.catalog import load_catalog
 
-        try:
-            request = json.loads(body or b"null")
-        except ValueError:
-            return Reply.error(400, "invalid request body: not JSON")
-        if not isinstance(request, dict):
-            return Reply.error(400, "invalid request body: expected a JSON object")
+        request = _json_object(body)
+        if isinstance(request, Reply):
+            return request
         for name in ("model", "task_type", "input"):
             if request.get(name) in (None, ""):
                 return Reply.error(400, f"invalid request: {name} is required")
@@ -401,12 +398,9 @@ class Emulator:
         import base64
         import binascii
 
-        try:
-            request = json.loads(body or b"null")
-        except ValueError:
-            return Reply.error(400, "invalid request body: not JSON")
-        if not isinstance(request, dict):
-            return Reply.error(400, "invalid request body: expected a JSON object")
+        request = _json_object(body)
+        if isinstance(request, Reply):
+            return request
         name, data = request.get("file_name"), request.get("file_data")
         if not isinstance(name, str) or not name or len(name) > 128 or "." not in name or "/" in name:
             return Reply.error(400, "file_name must be 1 to 128 characters with an extension")
@@ -426,6 +420,17 @@ class Emulator:
         self.store.put_upload(upload_id, content)
         url = f"{self.base_url}/ephemeral/{upload_id}/{name}"
         return Reply.json(200, {"code": 200, "data": {"url": url}, "message": "success"})
+
+
+def _json_object(body: bytes) -> dict[str, Any] | Reply:
+    """A request body as a JSON object, or the 400 the API answers for anything else."""
+    try:
+        request = json.loads(body or b"null")
+    except ValueError:
+        return Reply.error(400, "invalid request body: not JSON")
+    if not isinstance(request, dict):
+        return Reply.error(400, "invalid request body: expected a JSON object")
+    return request
 
 
 def _padded(content: bytes, start: int, end: int, chunk: int = 1 << 20) -> Iterator[bytes]:
