@@ -170,3 +170,11 @@ def test_journal_entry_from_a_task_object(tmp_path: Path, clock: FakeClock) -> N
     db = sqlite3.connect(tmp_path / "j.sqlite3")
     assert "s3cret" not in db.execute("SELECT config FROM tasks").fetchone()[0]
     assert journal.find("ab") is not None and journal.find("1") is not None and journal.find("zz") is None
+
+
+def test_get_records_what_it_sees(cli: Cli, clock: FakeClock, isolated: Path) -> None:
+    task_id = cli(*FLUX, "-i", "prompt=x").stdout.strip()
+    assert rows(isolated) == [(task_id, "pending", "Qubico/flux1-dev")]
+    clock.sleep(60)
+    cli("get", task_id)
+    assert rows(isolated) == [(task_id, "completed", "Qubico/flux1-dev")]

@@ -26,6 +26,7 @@ def get(ctx: typer.Context, task_ids: TaskIdsArgument, as_json: JsonOption = Fal
 
     state: State = ctx.obj
     client = state.session.client
+    journal = state.session.journal
     found = []
     worst = ExitCode.OK
     errors: list[PiapiError] = []
@@ -39,6 +40,8 @@ def get(ctx: typer.Context, task_ids: TaskIdsArgument, as_json: JsonOption = Fal
             worst = max(worst, exc.exit_code)
             continue
         found.append(task)
+        if journal is not None:
+            journal.update(task)
         if task.is_terminal and not task.succeeded:
             worst = max(worst, ExitCode.TASK_FAILED)
     if found:
