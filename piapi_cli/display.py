@@ -36,7 +36,6 @@ class WaitDisplay:
                 BarColumn,
                 Progress,
                 SpinnerColumn,
-                TaskProgressColumn,
                 TextColumn,
                 TimeElapsedColumn,
             )
@@ -46,7 +45,7 @@ class WaitDisplay:
                 TextColumn("{task.fields[short]}", style="bold"),
                 TextColumn("{task.fields[status]}"),
                 BarColumn(bar_width=30),
-                TaskProgressColumn(),
+                TextColumn("{task.fields[pct]:>4}"),
                 TimeElapsedColumn(),
                 console=self.output.err,
                 transient=False,
@@ -54,7 +53,7 @@ class WaitDisplay:
             self._progress.__enter__()
             for task_id in self.task_ids:
                 self._rows[task_id] = self._progress.add_task(
-                    task_id, total=None, short=_short(task_id), status=_styled("waiting")
+                    task_id, total=None, short=_short(task_id), status=_styled("waiting"), pct=""
                 )
         return self
 
@@ -70,14 +69,15 @@ class WaitDisplay:
             if row is None:
                 return
             progress = task.progress
-            if task.succeeded:
-                self._progress.update(row, total=100, completed=100, status=_styled(task.status))
-                self._progress.stop_task(row)
-            elif task.is_terminal:
-                self._progress.update(row, total=100, status=_styled(task.status))
+            if task.is_terminal:
+                # finished either way: the spinner stops; the status says how it ended
+                pct = "100%" if task.succeeded else ""
+                self._progress.update(row, total=100, completed=100, status=_styled(task.status), pct=pct)
                 self._progress.stop_task(row)
             elif progress is not None:
-                self._progress.update(row, total=100, completed=progress, status=_styled(task.status))
+                self._progress.update(
+                    row, total=100, completed=progress, status=_styled(task.status), pct=f"{progress:.0f}%"
+                )
             else:
                 self._progress.update(row, status=_styled(task.status))
         elif changed and not self.output.quiet:
