@@ -88,27 +88,12 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
-app = typer.Typer(
-    cls=PiapiGroup,
-    name="piapi",
-    help="The command line for PiAPI's Unified API: create tasks on any model, wait, get results.",
-    epilog=EPILOG,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    # help is always laid out at 80 columns, so it is the same everywhere (and can be cached)
-    context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 80, "max_content_width": 80},
-    add_completion=False,
-)
-
-
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"piapi {__version__}\n")
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     ctx: typer.Context,
     profile: Annotated[
@@ -155,32 +140,70 @@ def root(
     ctx.obj = State(session, Output(no_color=no_color))
 
 
-def _register() -> None:
-    from .commands import (
-        account,
-        cancel,
-        completion,
-        config_cmd,
-        create,
-        download,
-        get,
-        models,
-        sandbox_cmd,
-        tasks_cmd,
-        wait,
+#: every command, in the order help lists them: (module in commands/, attribute, is a group)
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "create": ("create", "create", False),
+    "get": ("get", "get", False),
+    "wait": ("wait", "wait", False),
+    "cancel": ("cancel", "cancel", False),
+    "download": ("download", "download", False),
+    "account": ("account", "account", False),
+    "models": ("models", "models", False),
+    "completion": ("completion", "completion", False),
+    "tasks": ("tasks_cmd", "app", True),
+    "config": ("config_cmd", "app", True),
+    "sandbox": ("sandbox_cmd", "app", True),
+}
+#: global options that take a value (to find the command word in argv)
+VALUED_GLOBALS = frozenset({"--profile", "--base-url"})
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The Typer app; with ``only``, just that command (typer inspects every command's
+    signature when it builds the tree: a run needs one, help and completions need all)."""
+    from importlib import import_module
+
+    app = typer.Typer(
+        cls=PiapiGroup,
+        name="piapi",
+        help="The command line for PiAPI's Unified API: create tasks on any model, wait, get results.",
+        epilog=EPILOG,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        # help is always laid out at 80 columns, so it is the same everywhere (and can be cached)
+        context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 80, "max_content_width": 80},
+        add_completion=False,
     )
+    app.callback()(root)
+    for name, (module_name, attribute, is_group) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        module = import_module(f".commands.{module_name}", __package__)
+        target = getattr(module, attribute)
+        if is_group:
+            app.add_typer(target, name=name)
+        else:
+            app.command(name, epilog=getattr(module, "EPILOG", None))(target)
+    return app
 
-    app.command("create", epilog=create.EPILOG)(create.create)
-    app.command("get", epilog=get.EPILOG)(get.get)
-    app.command("wait", epilog=wait.EPILOG)(wait.wait)
-    app.command("cancel", epilog=cancel.EPILOG)(cancel.cancel)
-    app.command("download", epilog=download.EPILOG)(download.download)
-    app.add_typer(tasks_cmd.app, name="tasks")
-    app.command("account", epilog=account.EPILOG)(account.account)
-    app.command("models", epilog=models.EPILOG)(models.models)
-    app.add_typer(config_cmd.app, name="config")
-    app.add_typer(sandbox_cmd.app, name="sandbox")
-    app.command("completion", epilog=completion.EPILOG)(completion.completion)
+
+def command_word(args: list[str]) -> str | None:
+    """The command an argv names (``piapi --sandbox get X`` -> ``get``), if a known one."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in VALUED_GLOBALS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
 
 
-_register()
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # the whole tree, built on first use (tests, docgen)
+        whole = build_app()
+        globals()["app"] = whole
+        return whole
+    raise AttributeError(name)

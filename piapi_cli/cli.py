@@ -27,9 +27,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     from typer.main import get_command
 
-    from .app import app
+    from .app import build_app, command_word
 
-    command = get_command(app)
+    # only the command this run names is built; an unknown word gets the whole tree, so
+    # the usage error can list every command
+    command = get_command(build_app(only=command_word(args)))
     try:
         # standalone: typer prints usage errors itself (exit 2); our errors were already
         # mapped to exit codes by the app's error boundary

@@ -92,3 +92,17 @@ def test_closed_pipe_is_quiet(args: list[str]) -> None:
         timeout=60,
     )  # fmt: skip
     assert result.returncode == 0 and "Traceback" not in result.stderr and "Broken pipe" not in result.stderr
+
+
+def test_command_word_is_found_past_global_options() -> None:
+    from piapi_cli.app import command_word
+
+    assert command_word(["--profile", "work", "--sandbox", "get", "x"]) == "get"
+    assert command_word(["--base-url", "http://h", "config", "show"]) == "config"
+    assert command_word(["--profile=work", "models"]) == "models"
+    assert command_word(["frobnicate"]) is None and command_word(["--debug"]) is None
+
+
+def test_unknown_command_still_lists_the_real_ones() -> None:
+    result = piapi("--sandbox", "crate")
+    assert result.returncode == 2 and "No such command 'crate'" in result.stderr
