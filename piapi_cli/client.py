@@ -134,7 +134,7 @@ class Client:
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
-            verify=_verify_for(self.base_url, self.upload_url) if transport is None else True,
+            verify=verify_for(self.base_url, self.upload_url) if transport is None else True,
             timeout=timeout if timeout is not None else httpx.Timeout(60.0, connect=10.0),
             headers={"x-api-key": api_key, "user-agent": USER_AGENT, "accept": "application/json"},
             follow_redirects=False,
@@ -296,12 +296,23 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _verify_for(*origins: str) -> ssl.SSLContext | bool:
-    # a client that only ever talks plain http (a local sandbox server) never needs the
-    # CA bundle; with follow_redirects off it cannot be led to an https host
-    if all(origin.startswith("http://") for origin in origins):
-        return False
+def verify_for(*origins: str) -> ssl.SSLContext:
+    """The TLS context for a client that talks to these origins only.
+
+    Plain-http origins on this machine (a local sandbox server) get a context that trusts no
+    certificate at all: it costs nothing to make, and should a redirect still lead to an
+    https host, the connection fails instead of going unverified.
+    """
+    if all(origin.startswith("http://") and is_loopback(origin) for origin in origins):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with an empty trust store
     return tls_context()
+
+
+def is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _quote(task_id: str) -> str:

@@ -64,7 +64,7 @@ class Session:
         return self._client
 
     def _make_client(self) -> Client:
-        from .client import Client
+        from .client import Client, is_loopback
 
         if self.use_sandbox:
             from .sandbox import local_emulator, transport_for
@@ -85,7 +85,7 @@ class Session:
         self._api_transport = self.transport
         base_url = self.settings["base_url"]
         upload_url = self.settings["upload_url"]
-        if self.settings.sources["upload_url"] == "default" and _is_loopback(base_url):
+        if self.settings.sources["upload_url"] == "default" and is_loopback(base_url):
             upload_url = base_url  # a local `piapi sandbox serve` answers uploads itself
         return Client(key, base_url, transport=self.transport, sleep=self.sleep, upload_url=upload_url)
 
@@ -94,21 +94,19 @@ class Session:
         """Which API the tasks live in: ``sandbox`` or the base URL (the journal keeps them apart)."""
         return "sandbox" if self.use_sandbox else str(self.settings["base_url"]).rstrip("/")
 
-    @property
-    def download_http(self) -> httpx.Client:
-        """An HTTP client for output files: follows redirects, never sends the API key."""
+    def download_http(self, urls: list[str]) -> httpx.Client:
+        """An HTTP client for these output files: follows redirects, never sends the API key."""
         if self._download_http is None:
             import httpx
 
+            from .client import verify_for
             from .downloads import tune_http_reads
 
             tune_http_reads()
             self.client  # noqa: B018 - settles which transport (sandbox or network) is in use
-            from .client import tls_context
-
             self._download_http = httpx.Client(
                 transport=self._api_transport,
-                verify=tls_context() if self._api_transport is None else True,
+                verify=verify_for(*urls),
                 follow_redirects=True,
                 timeout=httpx.Timeout(60.0, connect=10.0),
                 headers={"user-agent": _user_agent()},
@@ -150,13 +148,6 @@ class Session:
             self._download_http.close()
         if self._journal is not None:
             self._journal.close()
-
-
-def _is_loopback(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _user_agent() -> str:

@@ -228,9 +228,11 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 def test_tls_is_verified_unless_every_origin_is_plain_http() -> None:
     import ssl
 
-    from piapi_cli.client import _verify_for
+    from piapi_cli.client import verify_for
 
-    assert _verify_for("http://127.0.0.1:8787", "http://127.0.0.1:8787") is False
-    context = _verify_for("https://api.piapi.ai", "https://upload.theapi.app")
-    assert isinstance(context, ssl.SSLContext) and context.verify_mode == ssl.CERT_REQUIRED
-    assert _verify_for("http://127.0.0.1:8787", "https://upload.theapi.app") is context  # shared, loaded once
+    plain = verify_for("http://127.0.0.1:8787", "http://127.0.0.1:8787")
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.cert_store_stats()["x509_ca"] == 0  # trusts nothing
+    context = verify_for("https://api.piapi.ai", "https://upload.theapi.app")
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.cert_store_stats()["x509_ca"] > 0
+    assert verify_for("http://127.0.0.1:8787", "https://upload.theapi.app") is context  # shared, loaded once
+    assert verify_for("http://cdn.example/a.png") is context  # a remote http URL may redirect to https

@@ -101,9 +101,10 @@ def download_and_report(
     from ..downloads import Downloader
 
     session = state.session
+    urls = [item.url for task in tasks for item in task.urls]
     with DownloadDisplay(state.output) as display:
         downloader = Downloader(
-            session.download_http,
+            session.download_http(urls),
             options.directory,
             template=options.template,
             overwrite=options.overwrite,
