@@ -22,6 +22,8 @@ _EXPORTS = {
     "load_catalog": "catalog",
     "PiapiError": "errors",
     "ExitCode": "errors",
+    "Journal": "journal",
+    "Downloader": "downloads",
 }
 
 __all__ = ["__version__", *_EXPORTS]
