@@ -4,7 +4,8 @@
 
 Starts `piapi sandbox serve` on a free loopback port, creates a task whose output is padded
 to the given size ([sandbox:bytes=N]), then alternates `curl -o FILE URL` and
-`piapi download ID --dir DIR`, each writing to disk. Reports the median throughput of each,
+`piapi download ID --dir DIR`, each writing to disk, with a sync (untimed) before every run
+so that neither pays for the other's write-back. Reports the median throughput of each,
 their ratio, and piapi's peak resident memory (GNU time's %M).
 """
 
@@ -49,12 +50,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             for _ in range(args.runs):
                 target = Path(folder, "curl.mp4")
+                os.sync()  # each run starts with no dirty pages of the last one still being written back
                 start = time.perf_counter()
                 subprocess.run(["curl", "-s", "-o", str(target), url], check=True)
                 curl.append(size / (time.perf_counter() - start) / 1e6)
                 assert target.stat().st_size == size
                 target.unlink()
                 out = Path(folder, "piapi")
+                os.sync()
                 start = time.perf_counter()
                 run = subprocess.run(
                     ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "piapi_cli", "--no-journal", "download",

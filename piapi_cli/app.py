@@ -70,22 +70,18 @@ class PiapiGroup(TyperGroup):
                 import traceback
 
                 traceback.print_exc()
+            from .tasks import scrub
+
             if isinstance(exc, PiapiError):
-                output.error(_scrub(exc.message, secrets), _scrub(exc.hint, secrets) if exc.hint else None)
+                output.error(scrub(exc.message, *secrets), scrub(exc.hint, *secrets) if exc.hint else None)
             else:
-                message = _scrub(f"{type(exc).__name__}: {exc}", secrets)
+                message = scrub(f"{type(exc).__name__}: {exc}", *secrets)
                 output.error(f"internal error: {message}", None if debug else "run again with --debug for details")
             raise typer.Exit(exit_code_for(exc)) from None
         finally:
             state = ctx.obj if isinstance(ctx.obj, State) else None
             if state is not None:
                 state.session.close()
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def _version(value: bool) -> None:

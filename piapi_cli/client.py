@@ -38,7 +38,7 @@ from .errors import (
     RateLimitError,
     ServerError,
 )
-from .tasks import Task
+from .tasks import Task, scrub
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -199,7 +199,7 @@ class Client:
     # --- plumbing ---------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return scrub(text, self._api_key)
 
     def _task_data(self, envelope: dict[str, Any]) -> dict[str, Any]:
         data = envelope.get("data")

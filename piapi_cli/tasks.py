@@ -100,6 +100,19 @@ def output_urls(output: Any) -> list[OutputURL]:
     return found
 
 
+#: shorter values are not scrubbed from text: replacing every "k" of a message helps nobody,
+#: and no real PiAPI key is that short
+MIN_SECRET_LENGTH = 8
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """``text`` with every occurrence of each secret replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
+            text = text.replace(secret, "***")
+    return text
+
+
 def redact(value: Any) -> Any:
     """A deep copy with secret-looking values (webhook secret, API keys) replaced."""
     if isinstance(value, dict):

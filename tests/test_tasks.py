@@ -126,3 +126,11 @@ def test_webhook_secret_echoed_by_the_api_is_redacted_in_json() -> None:
     task = Task.from_api(fixture("webhook-delivery.json")["data"])
     assert task.raw["config"]["webhook_config"]["secret"] == "123456"
     assert task.to_json()["config"]["webhook_config"] == {"endpoint": "https://webhook.site/xxx", "secret": REDACTED}
+
+
+def test_scrub_replaces_real_secrets_but_not_every_letter() -> None:
+    from piapi_cli.tasks import scrub
+
+    key = "pk-0123456789abcdef"
+    assert scrub(f"bad key {key} given", key) == "bad key *** given"
+    assert scrub("task abc not found", "k", None, "") == "task abc not found"
