@@ -106,7 +106,8 @@ class Session:
             self.client  # noqa: B018 - settles which transport (sandbox or network) is in use
             self._download_http = httpx.Client(
                 transport=self._api_transport,
-                verify=verify_for(*urls),
+                # the sandbox's in-process transport needs no TLS at all
+                verify=verify_for(*urls) if self._api_transport is None else True,
                 follow_redirects=True,
                 timeout=httpx.Timeout(60.0, connect=10.0),
                 headers={"user-agent": _user_agent()},
