@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,7 +265,9 @@ class Downloader:
                             raise _Retry("resuming")
                     assert part is not None
                     resumed = response.status_code == 206 and offset > 0
-                    total = _total(response, offset if resumed else 0)
+                    # a compressed answer's Content-Length counts compressed bytes: not checkable
+                    encoded = response.headers.get("content-encoding", "identity").lower() not in ("identity", "")
+                    total = None if encoded else _total(response, offset if resumed else 0)
                     if self.on_start is not None:
                         self.on_start(item, target.name, total)
                     digest = hashlib.sha256()
@@ -275,7 +277,7 @@ class Downloader:
                         if self.on_bytes is not None:
                             self.on_bytes(item, written)
                     with open(part, "ab" if resumed else "wb") as handle, _Pipeline(handle, digest) as sink:
-                        for chunk in response.iter_bytes():  # as they arrive: a cut keeps what came
+                        for chunk in _chunks(response):  # as they arrive: a cut keeps what came
                             sink.put(chunk)
                             written += len(chunk)
                             if self.on_bytes is not None:
@@ -398,6 +400,19 @@ def tune_http_reads() -> None:
 class _Skipped(Exception):
     def __init__(self, target: Path) -> None:
         self.target = target
+
+
+def _chunks(response: httpx.Response) -> Iterator[bytes]:
+    """The body as it arrives; undecoded when nothing needs decoding (saves a copy a chunk)."""
+    import httpx
+
+    if response.headers.get("content-encoding", "identity").lower() in ("identity", ""):
+        try:
+            yield from response.iter_raw()
+            return
+        except httpx.StreamConsumed:
+            pass  # the body is already in memory (an in-process transport read it)
+    yield from response.iter_bytes()
 
 
 def _total(response: httpx.Response, offset: int) -> int | None:

@@ -110,7 +110,8 @@ class Session:
                 verify=verify_for(*urls) if self._api_transport is None else True,
                 follow_redirects=True,
                 timeout=httpx.Timeout(60.0, connect=10.0),
-                headers={"user-agent": _user_agent()},
+                # files as stored: lengths and byte ranges then mean what they say
+                headers={"user-agent": _user_agent(), "accept-encoding": "identity"},
             )
         return self._download_http
 

@@ -378,3 +378,35 @@ def test_traversal_over_real_http_stays_inside_the_directory(tmp_path: Path, clo
     assert sorted(p.parent for p in map(Path, (f.path for f in report.files))) == [out.resolve()] * 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert not Path("/tmp/pwned.sh").exists()
+
+
+def test_a_compressed_answer_is_saved_decoded(tmp_path: Path, clock: FakeClock) -> None:
+    import gzip
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = gzip.compress(BLOB)
+        headers = {"content-encoding": "gzip", "content-length": str(len(body)), "content-type": "image/png"}
+        return httpx.Response(200, headers=headers, content=body)
+
+    d = Downloader(httpx.Client(transport=httpx.MockTransport(handle)), tmp_path, sleep=clock.sleep)
+    [saved] = d.run(d.plan([task_with("https://cdn.example/a.png")])).files
+    assert (tmp_path / "t-1-0.png").read_bytes() == BLOB and saved.bytes == len(BLOB)
+    assert clock.sleeps == []  # no retry for a length mismatch that is only compression
+
+
+def test_downloads_ask_for_files_as_stored(cli: Cli, emulator: Emulator, clock: FakeClock, tmp_path: Path) -> None:
+    from piapi_cli.sandbox import transport_for
+
+    seen: list[str] = []
+    api = transport_for(emulator)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/files/"):
+            seen.append(request.headers.get("accept-encoding", ""))
+        return api.handle_request(request)
+
+    cli.transport = httpx.MockTransport(handle)
+    task_id = cli("create", "-m", "Qubico/flux1-dev", "-t", "txt2img", "-i", "prompt=x").stdout.strip()
+    clock.sleep(60)
+    assert cli("download", task_id, "--dir", str(tmp_path)).exit_code == 0
+    assert seen == ["identity"]
