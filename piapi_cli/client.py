@@ -37,6 +37,7 @@ from .errors import (
     NotFoundError,
     RateLimitError,
     ServerError,
+    UsageError,
 )
 from .tasks import Task, scrub
 
@@ -318,4 +319,6 @@ def is_loopback(url: str) -> bool:
 def _quote(task_id: str) -> str:
     from urllib.parse import quote
 
+    if not task_id.strip():
+        raise UsageError("a task ID is empty; nothing was sent")
     return quote(task_id.strip(), safe="")

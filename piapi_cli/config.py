@@ -37,6 +37,13 @@ def _service_mode(text: str) -> str:
     return text
 
 
+def _url(text: str) -> str:
+    text = text.strip()
+    if not text.lower().startswith(("http://", "https://")) or len(text) < len("http://x"):
+        raise ValueError("is not an http:// or https:// URL")
+    return text.rstrip("/")
+
+
 def _boolean(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -60,8 +67,8 @@ SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
         Setting("api_key", "Your PiAPI key (set it with: piapi config set-key)", "PIAPI_API_KEY", secret=True),
-        Setting("base_url", "The Unified API's address", "PIAPI_BASE_URL", "https://api.piapi.ai"),
-        Setting("upload_url", "The upload endpoint's address", "PIAPI_UPLOAD_URL", "https://upload.theapi.app"),
+        Setting("base_url", "The Unified API's address", "PIAPI_BASE_URL", "https://api.piapi.ai", _url),
+        Setting("upload_url", "The upload endpoint's address", "PIAPI_UPLOAD_URL", "https://upload.theapi.app", _url),
         Setting("service_mode", "Default service mode for new tasks: public or private", None, "", _service_mode),
         Setting("wait_timeout", "Default --timeout of wait, in seconds (0: none)", None, 1800.0, _positive_float),
         Setting(
@@ -184,6 +191,8 @@ def resolve(
     for name, setting in SETTINGS.items():
         if name in flags:
             value, source = flags[name], "flag"
+            if isinstance(value, str) and setting.parse is not str:
+                value = _parse(setting, value, source)
         elif setting.env and environ.get(setting.env):
             source = f"env {setting.env}"
             value = _parse(setting, environ[setting.env], source)

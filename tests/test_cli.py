@@ -346,3 +346,12 @@ def test_fixture_payloads_render_for_people(cli: Cli) -> None:
     assert result.stdout.splitlines()[0] == "https://img.theapi.app/mj/c130c235-8cc4-4a64-8db1-238fd073c697.png"
     assert len(result.stdout.splitlines()) == 5
     assert json.loads(cli("get", "x", "--json").stdout)["meta"]["usage"]["consume"] == 700000
+
+
+def test_empty_task_id_and_bad_base_url_send_nothing(cli: Cli, emulator: Emulator) -> None:
+    empty = cli("get", "")
+    assert empty.exit_code == 2 and "task ID is empty" in empty.stderr
+    assert cli("cancel", " ").exit_code == 2
+    bad = cli("--base-url", "notaurl", "get", "x")
+    assert bad.exit_code == 3 and "base_url from flag: 'notaurl' is not an http:// or https:// URL" in bad.stderr
+    assert emulator.requests == []

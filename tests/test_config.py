@@ -88,3 +88,16 @@ def test_bad_values_are_refused(tmp_path: Path) -> None:
 def test_mask_shows_only_the_last_four() -> None:
     assert config.mask("pk-0123456789abcdef") == "****cdef"
     assert config.mask("short") == "****" and config.mask(None) == "(not set)"
+
+
+@pytest.mark.parametrize("bad", ["notaurl", "ftp://host", "http://"])
+def test_addresses_must_be_http_urls_from_any_source(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ConfigError, match="is not an http:// or https:// URL"):
+        config.resolve({"base_url": bad}, environ=env(tmp_path))
+    with pytest.raises(ConfigError, match="PIAPI_UPLOAD_URL"):
+        config.resolve(environ=env(tmp_path, PIAPI_UPLOAD_URL=bad))
+    with pytest.raises(UsageError):
+        config.set_value("base_url", bad, profile="default", environ=env(tmp_path))
+    assert config.resolve({"base_url": "http://127.0.0.1:8787/"}, environ=env(tmp_path))["base_url"] == (
+        "http://127.0.0.1:8787"
+    )

@@ -117,9 +117,12 @@ def set_(
     ctx: typer.Context,
     name: Annotated[
         str,
-        typer.Argument(help="Setting: base_url, upload_url, service_mode, wait_timeout, max_poll_interval, sandbox"),
+        typer.Argument(
+            metavar="NAME",
+            help="Setting: base_url, upload_url, service_mode, wait_timeout, max_poll_interval, sandbox, journal",
+        ),
     ],
-    value: Annotated[str, typer.Argument(help="Its value")],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="Its value (after --, a value may start with -)")],
 ) -> None:
     """Store a setting in the current profile."""
     from piapi_cli.config import set_value
@@ -136,7 +139,7 @@ def set_(
 @app.command("unset", epilog=examples("piapi config unset base_url", "piapi --profile old config unset api_key"))
 def unset(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Setting to remove (api_key included)")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Setting to remove (api_key included)")],
 ) -> None:
     """Remove a setting from the current profile (it falls back to the environment or default)."""
     from piapi_cli.config import set_value

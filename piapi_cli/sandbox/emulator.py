@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import unquote
 
 from ..tasks import as_dict, output_urls
 from . import files
@@ -144,9 +145,9 @@ class Emulator:
         if path == "/api/v1/task" and method == "POST":
             return self._create(body)
         if task_match and method == "GET":
-            return self._get(task_match.group(1))
+            return self._get(unquote(task_match.group(1)))
         if task_match and method == "DELETE":
-            return self._cancel(task_match.group(1))
+            return self._cancel(unquote(task_match.group(1)))
         if path == "/account/info" and method == "GET":
             return self._account()
         if path == "/api/ephemeral_resource" and method == "POST":
