@@ -34,7 +34,7 @@ end
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", "0", "--quiet", "--no-webhooks",
+        [sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", "0", "--quiet",
          "--concurrency", "64"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip

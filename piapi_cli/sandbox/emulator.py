@@ -104,7 +104,10 @@ class Emulator:
         self._sleep = sleep
         self._create_lock = threading.Lock()
         self._slots: list[float] | None = None
+        #: the most recent requests, (method, path): for tests and debugging; bounded
         self.requests: list[tuple[str, str]] = []
+        #: IDs of tasks created with a webhook endpoint, for the dispatcher to watch
+        self.hooked: set[str] = set()
 
     # --- dispatch ------------------------------------------------------------------
 
@@ -112,6 +115,8 @@ class Emulator:
         method = method.upper()
         path = path.split("?", 1)[0]
         self.requests.append((method, path))
+        if len(self.requests) > 10_000:  # a long-running server must not grow without end
+            del self.requests[:5_000]
         faults = self.faults
         if faults.latency:
             self._sleep(faults.latency)
@@ -208,16 +213,15 @@ class Emulator:
             if "[sandbox:staged]" in markers:
                 start = now + max(duration, 2.0 / self.speed)
             start = self._reserve(now, start, duration)
-            record = {
-                "task_id": str(uuid.uuid4()),
+            task_id = str(uuid.uuid4())
+            echoed = {"service_mode": config.get("service_mode", ""), "webhook_config": {"endpoint": "", "secret": ""}}
+            echoed |= config
+            record: dict[str, Any] = {
+                "task_id": task_id,
                 "model": known.name,
                 "task_type": task_type,
                 "input": task_input,
-                "config": {
-                    "service_mode": config.get("service_mode", ""),
-                    "webhook_config": {"endpoint": "", "secret": ""},
-                }
-                | config,
+                "config": echoed,
                 "kind": kind,
                 "created": now,
                 "start": start,
@@ -229,6 +233,8 @@ class Emulator:
                 "canceled_at": None,
             }
             self.store.put(record)
+            if as_dict(echoed.get("webhook_config")).get("endpoint"):
+                self.hooked.add(task_id)
         return Reply.json(200, self._envelope(record, now))
 
     def _reserve(self, now: float, earliest: float, duration: float) -> float:

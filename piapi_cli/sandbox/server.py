@@ -119,9 +119,11 @@ class WebhookDispatcher:
         """Deliver every change since the last scan; returns how many deliveries were made."""
         made = 0
         now = self.emulator.clock()
-        for record in self.emulator.store.all():
-            endpoint = ((record.get("config") or {}).get("webhook_config") or {}).get("endpoint")
-            if not endpoint or record["task_id"] in self._done:
+        # only tasks created with an endpoint and not yet finished: not every task held
+        for task_id in sorted(self.emulator.hooked - self._done):
+            record = self.emulator.store.get(task_id)
+            endpoint = ((record or {}).get("config") or {}).get("webhook_config", {}).get("endpoint")
+            if record is None or not endpoint:
                 continue
             status = self.emulator.status_at(record, now)
             if self._sent.get(record["task_id"]) == status:
