@@ -115,10 +115,14 @@ def wait_and_report(
     journal = session.journal
     with WaitDisplay(state.output, task_ids, clock=session.clock) as display:
 
+        recorded: dict[str, str] = {}
+
         def seen(task: Task) -> None:
             display.update(task)
-            if journal is not None:
+            # one journal write per status change, not one per poll
+            if journal is not None and recorded.get(task.task_id) != task.status:
                 journal.update(task)
+                recorded[task.task_id] = task.status
 
         outcomes = wait_for_tasks(
             client.get_task,
