@@ -114,7 +114,6 @@ def wait_and_report(
     client = session.client
     journal = session.journal
     with WaitDisplay(state.output, task_ids, clock=session.clock) as display:
-
         recorded: dict[str, str] = {}
 
         def seen(task: Task) -> None:
