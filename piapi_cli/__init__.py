@@ -13,17 +13,17 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Client": "client",
-    "RetryPolicy": "client",
-    "Task": "tasks",
-    "OutputURL": "tasks",
-    "PollPolicy": "waiting",
-    "wait_for_tasks": "waiting",
-    "load_catalog": "catalog",
-    "PiapiError": "errors",
-    "ExitCode": "errors",
-    "Journal": "journal",
-    "Downloader": "downloads",
+    "Client": "api.client",
+    "RetryPolicy": "api.client",
+    "Task": "api.tasks",
+    "OutputURL": "api.tasks",
+    "PiapiError": "api.errors",
+    "ExitCode": "api.errors",
+    "PollPolicy": "core.waiting",
+    "wait_for_tasks": "core.waiting",
+    "load_catalog": "core.catalog",
+    "Journal": "core.journal",
+    "Downloader": "core.downloads",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -1,4 +1,4 @@
-from piapi_cli.cli import main
+from piapi_cli.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from piapi_cli.app import app
+from piapi_cli.cli.app import app
+from piapi_cli.cli.session import Session
 from piapi_cli.sandbox import Emulator, MemoryStore, transport_for
-from piapi_cli.session import Session
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_KEY = "pk-test-0123456789abcdef0123456789"

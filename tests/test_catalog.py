@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from piapi_cli.catalog import load_catalog, validate_input
-from piapi_cli.errors import UsageError, ValidationError
-from piapi_cli.inputs import build_input, read_input_file
+from piapi_cli.api.errors import UsageError, ValidationError
+from piapi_cli.core.catalog import load_catalog, validate_input
+from piapi_cli.core.inputs import build_input, read_input_file
 
 CATALOG = load_catalog()
 FLUX = CATALOG.task_type("Qubico/flux1-dev", "txt2img")

@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from piapi_cli.client import Client, RetryPolicy, parse_retry_after
-from piapi_cli.errors import (
+from piapi_cli.api.client import Client, RetryPolicy, parse_retry_after
+from piapi_cli.api.errors import (
     APIStatusError,
     AuthenticationError,
     ConnectionFailed,
@@ -228,7 +228,7 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 def test_tls_is_verified_unless_every_origin_is_plain_http() -> None:
     import ssl
 
-    from piapi_cli.client import verify_for
+    from piapi_cli.api.client import verify_for
 
     plain = verify_for("http://127.0.0.1:8787", "http://127.0.0.1:8787")
     assert plain.verify_mode == ssl.CERT_REQUIRED and plain.cert_store_stats()["x509_ca"] == 0  # trusts nothing

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from piapi_cli import config
-from piapi_cli.errors import ConfigError, ExitCode, UsageError
+from piapi_cli.api.errors import ConfigError, ExitCode, UsageError
+from piapi_cli.core import settings as config
 
 
 def env(tmp: Path, **extra: str) -> dict[str, str]:

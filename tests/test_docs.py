@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from piapi_cli import docgen
-from piapi_cli._helptext import HELP
+from piapi_cli.cli import docgen
+from piapi_cli.cli._helptext import HELP
 from tests.conftest import Cli
 
 ROOT = docgen.ROOT
@@ -22,7 +22,7 @@ def test_committed_files_match_the_generator() -> None:
         for path, text in docgen.generated().items()
         if not path.exists() or path.read_text("utf-8") != text
     ]
-    assert stale == [], "run: python -m piapi_cli.docgen"
+    assert stale == [], "run: python -m piapi_cli.cli.docgen"
     pages = sorted(p.name for p in (ROOT / "man").glob("*.1"))
     assert pages == sorted(docgen.man_pages()), "man/ holds a page for a command that no longer exists"
 
@@ -122,7 +122,7 @@ def test_man_page_renders_without_warnings(page: str) -> None:
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["wait", "--help"]])
 def test_version_and_help_do_not_import_typer_or_httpx(args: list[str]) -> None:
     program = (
-        "import sys, io; from piapi_cli.cli import main; sys.stdout = io.StringIO(); "
+        "import sys, io; from piapi_cli.cli.main import main; sys.stdout = io.StringIO(); "
         f"main({args!r}); sys.stdout = sys.__stdout__; "
         "print(sorted(m for m in ('typer', 'rich', 'httpx') if m in sys.modules))"
     )

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from piapi_cli.downloads import Downloader, LocalFile, Planned, disposition_name, ext_from_type, safe_component
+from piapi_cli.api.tasks import OutputURL, Task
+from piapi_cli.core.downloads import Downloader, LocalFile, Planned, disposition_name, ext_from_type, safe_component
 from piapi_cli.sandbox import Emulator, MemoryStore
 from piapi_cli.sandbox.server import SandboxServer
-from piapi_cli.tasks import OutputURL, Task
 from tests.conftest import Cli, FakeClock
 
 

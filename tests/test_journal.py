@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from piapi_cli.journal import Journal, parse_since
+from piapi_cli.api.tasks import Task
+from piapi_cli.core.journal import Journal, parse_since
 from piapi_cli.sandbox import Emulator, transport_for
-from piapi_cli.tasks import Task
 from tests.conftest import TEST_KEY, Cli, FakeClock
 
 FLUX = ["create", "-m", "Qubico/flux1-dev", "-t", "txt2img"]
@@ -99,8 +99,8 @@ def test_two_processes_write_the_journal_at_once(tmp_path: Path) -> None:
     worker = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from piapi_cli.journal import Journal
-        from piapi_cli.tasks import Task
+        from piapi_cli.core.journal import Journal
+        from piapi_cli.api.tasks import Task
         journal = Journal(Path({str(path)!r}))
         for n in range(150):
             row = journal.begin_create("sandbox", "m", "t", {{"n": n}}, None)

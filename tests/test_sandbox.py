@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from piapi_cli.client import Client
+from piapi_cli.api.client import Client
+from piapi_cli.api.tasks import Task
 from piapi_cli.sandbox import Emulator, Faults, MemoryStore, transport_for
-from piapi_cli.tasks import Task
 from tests.conftest import FakeClock, fixture
 
 KEY = {"x-api-key": "any-key"}

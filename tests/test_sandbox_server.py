@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from piapi_cli.client import Client
-from piapi_cli.errors import ConnectionFailed
+from piapi_cli.api.client import Client
+from piapi_cli.api.errors import ConnectionFailed
 from piapi_cli.sandbox import Emulator, Faults, MemoryStore
 from piapi_cli.sandbox.server import SandboxServer, WebhookDispatcher
 from tests.conftest import FakeClock

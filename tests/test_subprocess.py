@@ -95,7 +95,7 @@ def test_closed_pipe_is_quiet(args: list[str]) -> None:
 
 
 def test_command_word_is_found_past_global_options() -> None:
-    from piapi_cli.app import command_word
+    from piapi_cli.cli.app import command_word
 
     assert command_word(["--profile", "work", "--sandbox", "get", "x"]) == "get"
     assert command_word(["--base-url", "http://h", "config", "show"]) == "config"

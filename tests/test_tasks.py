@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from piapi_cli.tasks import REDACTED, Task, normalize_status, output_urls, parse_timestamp
+from piapi_cli.api.tasks import REDACTED, Task, normalize_status, output_urls, parse_timestamp
 from tests.conftest import fixture
 
 
@@ -129,7 +129,7 @@ def test_webhook_secret_echoed_by_the_api_is_redacted_in_json() -> None:
 
 
 def test_scrub_replaces_real_secrets_but_not_every_letter() -> None:
-    from piapi_cli.tasks import scrub
+    from piapi_cli.api.tasks import scrub
 
     key = "pk-0123456789abcdef"
     assert scrub(f"bad key {key} given", key) == "bad key *** given"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from piapi_cli.errors import ExitCode, NotFoundError, WaitTimeout
-from piapi_cli.tasks import Task
-from piapi_cli.waiting import PollPolicy, wait_for_tasks, worst_exit_code
+from piapi_cli.api.errors import ExitCode, NotFoundError, WaitTimeout
+from piapi_cli.api.tasks import Task
+from piapi_cli.core.waiting import PollPolicy, wait_for_tasks, worst_exit_code
 from tests.conftest import FakeClock
 
 

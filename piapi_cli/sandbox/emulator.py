@@ -25,10 +25,10 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
-from ..tasks import as_dict, output_urls
-from . import files
-from .shapes import output_for
-from .store import MemoryStore, Store
+from piapi_cli.api.tasks import as_dict, output_urls
+from piapi_cli.sandbox import files
+from piapi_cli.sandbox.shapes import output_for
+from piapi_cli.sandbox.store import MemoryStore, Store
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 DURATIONS = {"image": 3.0, "video": 6.0, "audio": 4.0, "3d": 5.0, "text": 2.0}
@@ -173,7 +173,7 @@ class Emulator:
     # --- create / get / cancel --------------------------------------------------------
 
     def _create(self, body: bytes) -> Reply:
-        from piapi_cli.catalog import load_catalog
+        from piapi_cli.core.catalog import load_catalog
 
         request = _json_object(body)
         if isinstance(request, Reply):

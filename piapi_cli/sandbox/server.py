@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .emulator import Emulator
+from piapi_cli.sandbox.emulator import Emulator
 
 log = logging.getLogger("piapi.sandbox")
 

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
-from .tasks import Task
+from piapi_cli.api.errors import UsageError
+from piapi_cli.api.tasks import Task
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -6,17 +6,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ._options import JqOption, JsonOption, examples
+from piapi_cli.cli.commands._options import JqOption, JsonOption, examples
 
 if TYPE_CHECKING:
-    from ..app import State
+    from piapi_cli.cli.app import State
 
 EPILOG = examples("piapi account", "piapi account --jq .credits")
 
 
 def account(ctx: typer.Context, as_json: JsonOption = False, jq: JqOption = None) -> None:
     """Show your plan, credits and balance (GET /account/info); the key in the answer is never shown."""
-    from ..tasks import redact
+    from piapi_cli.api.tasks import redact
 
     state: State = ctx.obj
     info = redact(state.session.client.account_info())

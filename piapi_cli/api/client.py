@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from . import __version__
-from .errors import (
+from piapi_cli import __version__
+from piapi_cli.api.errors import (
     APIStatusError,
     AuthenticationError,
     ConnectionFailed,
@@ -39,7 +39,7 @@ from .errors import (
     ServerError,
     UsageError,
 )
-from .tasks import Task, scrub
+from piapi_cli.api.tasks import Task, scrub
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ._options import JsonOption, examples
+from piapi_cli.cli.commands._options import JsonOption, examples
 
 if TYPE_CHECKING:
-    from piapi_cli.catalog import Field, Model, TaskType
-    from piapi_cli.output import Output
+    from piapi_cli.cli.output import Output
+    from piapi_cli.core.catalog import Field, Model, TaskType
 
 EPILOG = examples(
     "piapi models",
@@ -44,8 +44,8 @@ def models(
     as_json: JsonOption = False,
 ) -> None:
     """List models and task types; with MODEL, each task type's input schema."""
-    from piapi_cli.catalog import load_catalog
-    from piapi_cli.errors import UsageError
+    from piapi_cli.api.errors import UsageError
+    from piapi_cli.core.catalog import load_catalog
 
     output: Output = ctx.obj.output
     catalog = load_catalog()

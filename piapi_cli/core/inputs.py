@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .catalog import Field, TaskType
-from .errors import UsageError
-from .uploads import FileRef
+from piapi_cli.api.errors import UsageError
+from piapi_cli.core.catalog import Field, TaskType
+from piapi_cli.core.uploads import FileRef
 
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from . import __version__
-from .commands._options import examples
-from .errors import ExitCode, PiapiError, exit_code_for
+from piapi_cli import __version__
+from piapi_cli.api.errors import ExitCode, PiapiError, exit_code_for
+from piapi_cli.cli.commands._options import examples
 
 if TYPE_CHECKING:
-    from .output import Output
-    from .session import Session
+    from piapi_cli.cli.output import Output
+    from piapi_cli.cli.session import Session
 
 EPILOG = examples(
     "piapi --sandbox create -m Qubico/flux1-dev -t txt2img -i prompt='a little cat' --wait",
@@ -62,7 +62,7 @@ class PiapiGroup(TyperGroup):
             if state is not None:
                 output = state.output
             else:
-                from .output import Output
+                from piapi_cli.cli.output import Output
 
                 output = Output()
             secrets = state.session.secrets() if state else []
@@ -70,7 +70,7 @@ class PiapiGroup(TyperGroup):
                 import traceback
 
                 traceback.print_exc()
-            from .tasks import scrub
+            from piapi_cli.api.tasks import scrub
 
             if isinstance(exc, PiapiError):
                 output.error(scrub(exc.message, *secrets), scrub(exc.hint, *secrets) if exc.hint else None)
@@ -117,8 +117,8 @@ def root(
     ] = False,
 ) -> None:
     """The command line for PiAPI's Unified API: create tasks on any model, wait, get results."""
-    from .output import Output
-    from .session import Session
+    from piapi_cli.cli.output import Output
+    from piapi_cli.cli.session import Session
 
     if debug:
         import logging

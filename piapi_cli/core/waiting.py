@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .errors import ExitCode, PiapiError, WaitTimeout
-from .tasks import Task
+from piapi_cli.api.errors import ExitCode, PiapiError, WaitTimeout
+from piapi_cli.api.tasks import Task
 
 
 @dataclass(frozen=True)

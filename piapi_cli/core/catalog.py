@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from .errors import ValidationError
+from piapi_cli.api.errors import ValidationError
 
 CATEGORIES = ("image", "video", "audio", "3d")
 TYPES = ("string", "integer", "number", "boolean", "array", "object")

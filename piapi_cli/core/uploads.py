@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from piapi_cli.api.errors import UsageError
 
 UPLOAD_LIMIT = 10 * 1024 * 1024
 

@@ -26,8 +26,8 @@ from string import Formatter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from .errors import DownloadError, UsageError
-from .tasks import OutputURL, Task
+from piapi_cli.api.errors import DownloadError, UsageError
+from piapi_cli.api.tasks import OutputURL, Task
 
 if TYPE_CHECKING:
     import httpx

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .output import STATUS_STYLES
-from .tasks import Task
+from piapi_cli.api.tasks import Task
+from piapi_cli.cli.output import STATUS_STYLES
 
 if TYPE_CHECKING:
-    from .output import Output
+    from piapi_cli.cli.output import Output
 
 
 class WaitDisplay:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._options import examples
+from piapi_cli.cli.commands._options import examples
 
 EPILOG = examples(
     "piapi completion bash > ~/.local/share/bash-completion/completions/piapi",
@@ -30,6 +30,6 @@ def completion(
     """Print the completion script for a shell (commands, options, models, task types)."""
     import sys
 
-    from ..docgen import COMPLETIONS
+    from piapi_cli.cli.docgen import COMPLETIONS
 
     sys.stdout.write(COMPLETIONS[shell.value]())

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, UsageError
+from piapi_cli.api.errors import ConfigError, UsageError
 
 DEFAULT_PROFILE = "default"
 CONFIG_FILE = "config.toml"

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ._options import JqOption, JsonOption, TaskIdsArgument, examples
+from piapi_cli.cli.commands._options import JqOption, JsonOption, TaskIdsArgument, examples
 
 if TYPE_CHECKING:
-    from piapi_cli.app import State
+    from piapi_cli.cli.app import State
 
 EPILOG = examples(
     "piapi get 1631d053-2352-4add-95cc-360fc52d5f89",
@@ -22,7 +22,7 @@ EPILOG = examples(
 
 def get(ctx: typer.Context, task_ids: TaskIdsArgument, as_json: JsonOption = False, jq: JqOption = None) -> None:
     """Show tasks: status, timing, cost, output URLs, the error of a failed one."""
-    from piapi_cli.errors import ExitCode, PiapiError
+    from piapi_cli.api.errors import ExitCode, PiapiError
 
     state: State = ctx.obj
     client = state.session.client

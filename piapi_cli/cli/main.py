@@ -12,14 +12,14 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:
-        from . import __version__
+        from piapi_cli import __version__
 
         sys.stdout.write(f"piapi {__version__}\n")
         return 0
     if args and args[-1] in ("--help", "-h"):
         # help of a command path (`piapi create --help`) from the generated cache:
         # the same text typer renders, without importing typer
-        from ._helptext import HELP
+        from piapi_cli.cli._helptext import HELP
 
         text = HELP.get(" ".join(args[:-1]))
         if text is not None:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     from typer.main import get_command
 
-    from .app import build_app, command_word
+    from piapi_cli.cli.app import build_app, command_word
 
     # only the command this run names is built; an unknown word gets the whole tree, so
     # the usage error can list every command

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._options import JsonOption, examples
+from piapi_cli.cli.commands._options import JsonOption, examples
 
 if TYPE_CHECKING:
-    from piapi_cli.app import State
+    from piapi_cli.cli.app import State
 
 app = typer.Typer(
     help="Set the API key and settings (config.toml, one table per profile).",
@@ -25,7 +25,7 @@ app = typer.Typer(
 
 
 def _profile(state: State) -> str:
-    from piapi_cli.config import DEFAULT_PROFILE
+    from piapi_cli.core.settings import DEFAULT_PROFILE
 
     env = state.session.environ
     return state.session.profile or env.get("PIAPI_PROFILE") or DEFAULT_PROFILE
@@ -39,8 +39,8 @@ def set_key(ctx: typer.Context) -> None:
 
     The key is never taken as an argument, so it stays out of shell history and ps.
     """
-    from piapi_cli.config import set_value
-    from piapi_cli.errors import UsageError
+    from piapi_cli.api.errors import UsageError
+    from piapi_cli.core.settings import set_value
 
     state: State = ctx.obj
     if sys.stdin.isatty():
@@ -62,7 +62,7 @@ def set_key(ctx: typer.Context) -> None:
 @app.command("show", epilog=examples("piapi config show", "piapi --profile work config show --json"))
 def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show every setting, its value (the key masked) and where it comes from."""
-    from piapi_cli.config import SETTINGS, mask, resolve
+    from piapi_cli.core.settings import SETTINGS, mask, resolve
 
     state: State = ctx.obj
     session = state.session
@@ -104,7 +104,7 @@ def _text(value: object) -> str:
 @app.command("path", epilog=examples('$EDITOR "$(piapi config path)"'))
 def path(ctx: typer.Context) -> None:
     """Print the config file's path."""
-    from piapi_cli.config import config_path
+    from piapi_cli.core.settings import config_path
 
     state: State = ctx.obj
     state.output.line(str(config_path(state.session.environ)))
@@ -125,8 +125,8 @@ def set_(
     value: Annotated[str, typer.Argument(metavar="VALUE", help="Its value (after --, a value may start with -)")],
 ) -> None:
     """Store a setting in the current profile."""
-    from piapi_cli.config import set_value
-    from piapi_cli.errors import UsageError
+    from piapi_cli.api.errors import UsageError
+    from piapi_cli.core.settings import set_value
 
     state: State = ctx.obj
     if name == "api_key":
@@ -142,7 +142,7 @@ def unset(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Setting to remove (api_key included)")],
 ) -> None:
     """Remove a setting from the current profile (it falls back to the environment or default)."""
-    from piapi_cli.config import set_value
+    from piapi_cli.core.settings import set_value
 
     state: State = ctx.obj
     profile = _profile(state)

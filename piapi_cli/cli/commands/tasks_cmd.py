@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ._options import JsonOption, examples
+from piapi_cli.cli.commands._options import JsonOption, examples
 
 if TYPE_CHECKING:
-    from ..app import State
-    from ..journal import Entry, Journal
+    from piapi_cli.cli.app import State
+    from piapi_cli.core.journal import Entry, Journal
 
 app = typer.Typer(
     help="The local journal of tasks created through piapi (status, outputs, cost, downloads).",
@@ -33,7 +33,7 @@ SinceOption = Annotated[
 
 
 def _journal(state: State) -> Journal:
-    from ..errors import ConfigError
+    from piapi_cli.api.errors import ConfigError
 
     journal = state.session.journal
     if journal is None:
@@ -65,7 +65,7 @@ def tasks(
         return
     import time
 
-    from ..journal import parse_since
+    from piapi_cli.core.journal import parse_since
 
     state: State = ctx.obj
     journal = _journal(state)
@@ -78,7 +78,7 @@ def tasks(
         from rich.markup import escape
         from rich.table import Table
 
-        from ..output import status_text
+        from piapi_cli.cli.output import status_text
 
         table = Table(box=None, header_style="bold", pad_edge=False)
         for column in ("#", "task", "created", "model", "status", "credits", "outputs"):
@@ -110,7 +110,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one journaled task: input, status, outputs, cost and downloaded files."""
-    from ..errors import UsageError
+    from piapi_cli.api.errors import UsageError
 
     state: State = ctx.obj
     entry = _journal(state).find(ident)
@@ -168,7 +168,7 @@ def usage(
     """Credits consumed by the journaled tasks (completed ones), in total or grouped."""
     import time
 
-    from ..journal import parse_since
+    from piapi_cli.core.journal import parse_since
 
     state: State = ctx.obj
     cutoff = parse_since(since, time.time()) if since else None

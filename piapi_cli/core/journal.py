@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .tasks import TERMINAL, Task, redact
+from piapi_cli.api.errors import ConfigError
+from piapi_cli.api.tasks import TERMINAL, Task, redact
 
 SENDING = "sending"  # journaled, the create request not yet answered
 UNKNOWN = "unknown"  # sent, answer lost: the task may exist
@@ -107,7 +107,7 @@ def parse_since(text: str, now: float) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     text = text.strip().lower()
     if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
-        from .errors import UsageError
+        from piapi_cli.api.errors import UsageError
 
         raise UsageError(f"--since {text!r}: expected a number and a unit, like 30m, 12h, 7d or 2w")
     return now - float(text[:-1]) * units[text[-1]]
@@ -283,7 +283,7 @@ class Journal:
             "status": "status",
         }
         if by not in groups:
-            from .errors import UsageError
+            from piapi_cli.api.errors import UsageError
 
             raise UsageError(f"--by {by!r}: expected one of model, task_type, day, status")
         key = groups[by]
@@ -310,7 +310,7 @@ def journaled_create(
     config: dict[str, Any] | None,
 ) -> Task:
     """Run ``create`` with the task journaled first, and the outcome recorded whatever it is."""
-    from .errors import ConnectionFailed, CreateOutcomeUnknown, PiapiError
+    from piapi_cli.api.errors import ConnectionFailed, CreateOutcomeUnknown, PiapiError
 
     if journal is None:
         return create()

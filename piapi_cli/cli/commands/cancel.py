@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ._options import TaskIdsArgument, examples
+from piapi_cli.cli.commands._options import TaskIdsArgument, examples
 
 if TYPE_CHECKING:
-    from piapi_cli.app import State
+    from piapi_cli.cli.app import State
 
 EPILOG = examples(
     "piapi cancel 1631d053-2352-4add-95cc-360fc52d5f89",
@@ -19,7 +19,7 @@ EPILOG = examples(
 
 def cancel(ctx: typer.Context, task_ids: TaskIdsArgument) -> None:
     """Cancel pending tasks (PiAPI refuses once a task is processing)."""
-    from piapi_cli.errors import ExitCode, PiapiError
+    from piapi_cli.api.errors import ExitCode, PiapiError
 
     state: State = ctx.obj
     client = state.session.client

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ._options import examples
+from piapi_cli.cli.commands._options import examples
 
 if TYPE_CHECKING:
-    from ..app import State
+    from piapi_cli.cli.app import State
 
 app = typer.Typer(
     help="The built-in, offline emulator of PiAPI's Unified API.",
@@ -78,9 +78,9 @@ def serve(
     import sys
     import threading
 
-    from ..errors import UsageError
-    from ..sandbox import Emulator, Faults
-    from ..sandbox.server import SandboxServer
+    from piapi_cli.api.errors import UsageError
+    from piapi_cli.sandbox import Emulator, Faults
+    from piapi_cli.sandbox.server import SandboxServer
 
     state: State = ctx.obj
     for name, value in (("--fail-rate", fail_rate), ("--rate-limit-rate", rate_limit_rate), ("--drop-rate", drop_rate)):

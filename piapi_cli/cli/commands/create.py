@@ -9,11 +9,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ._options import IntervalOption, JqOption, JsonOption, QuietOption, TimeoutOption, examples
-from .download import DownloadDirOption, DownloadOptions, MetadataOption, NameOption, OverwriteOption, SkipOption
+from piapi_cli.cli.commands._options import IntervalOption, JqOption, JsonOption, QuietOption, TimeoutOption, examples
+from piapi_cli.cli.commands.download import (
+    DownloadDirOption,
+    DownloadOptions,
+    MetadataOption,
+    NameOption,
+    OverwriteOption,
+    SkipOption,
+)
 
 if TYPE_CHECKING:
-    from piapi_cli.app import State
+    from piapi_cli.cli.app import State
 
 EPILOG = examples(
     "piapi create -m Qubico/flux1-dev -t txt2img -i prompt='a little cat' --wait",
@@ -92,10 +99,10 @@ def create(
     The request is sent once and never retried once it may have reached PiAPI: a second
     create would be a second paid task.
     """
-    from piapi_cli.catalog import load_catalog, validate_input
-    from piapi_cli.inputs import build_input, read_input_file
-    from piapi_cli.tasks import redact
-    from piapi_cli.uploads import check_files, find_files, placeholder
+    from piapi_cli.api.tasks import redact
+    from piapi_cli.core.catalog import load_catalog, validate_input
+    from piapi_cli.core.inputs import build_input, read_input_file
+    from piapi_cli.core.uploads import check_files, find_files, placeholder
 
     state: State = ctx.obj
     output = state.output
@@ -128,7 +135,7 @@ def create(
     if mode:
         config["service_mode"] = mode
     if webhook_secret and not webhook:
-        from piapi_cli.errors import UsageError
+        from piapi_cli.api.errors import UsageError
 
         raise UsageError("--webhook-secret needs --webhook URL")
     if webhook:
@@ -144,7 +151,7 @@ def create(
     session = state.session
     client = session.client
     if files:
-        from ..uploads import resolve_files
+        from piapi_cli.core.uploads import resolve_files
 
         def upload(path: Path) -> str:
             output.info(f"uploading {path} ...")
@@ -152,7 +159,7 @@ def create(
 
         task_input = resolve_files(task_input, upload, inline=inline)
 
-    from ..journal import journaled_create
+    from piapi_cli.core.journal import journaled_create
 
     task = journaled_create(
         session.journal,
@@ -174,7 +181,7 @@ def create(
             output.info(f"created {model_name} {task_type} task ({task.status}); wait for it: {hint}")
         return
 
-    from .wait import wait_and_report
+    from piapi_cli.cli.commands.wait import wait_and_report
 
     options = DownloadOptions(download, name, overwrite, skip_existing, metadata) if download else None
     code = wait_and_report(

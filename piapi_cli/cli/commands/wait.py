@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ._options import IntervalOption, JqOption, JsonOption, QuietOption, TimeoutOption, examples
-from .download import (
+from piapi_cli.cli.commands._options import IntervalOption, JqOption, JsonOption, QuietOption, TimeoutOption, examples
+from piapi_cli.cli.commands.download import (
     DownloadDirOption,
     DownloadOptions,
     MetadataOption,
@@ -17,8 +17,8 @@ from .download import (
 )
 
 if TYPE_CHECKING:
-    from ..app import State
-    from ..tasks import Task
+    from piapi_cli.api.tasks import Task
+    from piapi_cli.cli.app import State
 
 EPILOG = examples(
     "piapi wait 1631d053-2352-4add-95cc-360fc52d5f89",
@@ -55,7 +55,7 @@ def wait(
     progress; off a terminal, one line per status change. stdout gets the results: output
     URLs one per line when piped (the saved paths with --download), the task JSON with --json.
     """
-    from ..errors import UsageError
+    from piapi_cli.api.errors import UsageError
 
     state: State = ctx.obj
     state.output.quiet = state.output.quiet or quiet
@@ -75,8 +75,8 @@ def wait(
 
 def reattach(state: State) -> list[str]:
     """IDs of journaled tasks of this world not yet finished; notes the lost creates."""
-    from ..errors import ConfigError
-    from ..journal import UNKNOWN
+    from piapi_cli.api.errors import ConfigError
+    from piapi_cli.core.journal import UNKNOWN
 
     journal = state.session.journal
     if journal is None:
@@ -103,9 +103,9 @@ def wait_and_report(
     download: DownloadOptions | None = None,
 ) -> int:
     """Wait for the tasks, print their results (or download them) and failures; the exit code."""
-    from ..display import WaitDisplay
-    from ..errors import ExitCode
-    from ..waiting import PollPolicy, wait_for_tasks, worst_exit_code
+    from piapi_cli.api.errors import ExitCode
+    from piapi_cli.cli.display import WaitDisplay
+    from piapi_cli.core.waiting import PollPolicy, wait_for_tasks, worst_exit_code
 
     session = state.session
     settings = session.settings
@@ -137,7 +137,7 @@ def wait_and_report(
     tasks = [o.task for o in outcomes if o.task is not None]
     code = worst_exit_code(outcomes)
     if download is not None:
-        from .download import download_and_report
+        from piapi_cli.cli.commands.download import download_and_report
 
         report = download_and_report(state, [t for t in tasks if t.succeeded], download, as_json=as_json, jq=jq)
         if report.failures:

@@ -12,14 +12,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import config
-from .errors import ConfigError
+from piapi_cli.api.errors import ConfigError
+from piapi_cli.core import settings as config
 
 if TYPE_CHECKING:
     import httpx
 
-    from .client import Client
-    from .journal import Journal
+    from piapi_cli.api.client import Client
+    from piapi_cli.core.journal import Journal
 
 
 @dataclass
@@ -64,10 +64,10 @@ class Session:
         return self._client
 
     def _make_client(self) -> Client:
-        from .client import Client, is_loopback
+        from piapi_cli.api.client import Client, is_loopback
 
         if self.use_sandbox:
-            from .sandbox import local_emulator, transport_for
+            from piapi_cli.sandbox import local_emulator, transport_for
 
             speed = float(self.environ.get("PIAPI_SANDBOX_SPEED") or 1.0)
             emulator = local_emulator(config.data_dir(self.environ), speed=speed)
@@ -99,8 +99,8 @@ class Session:
         if self._download_http is None:
             import httpx
 
-            from .client import verify_for
-            from .downloads import tune_http_reads
+            from piapi_cli.api.client import verify_for
+            from piapi_cli.core.downloads import tune_http_reads
 
             tune_http_reads()
             self.client  # noqa: B018 - settles which transport (sandbox or network) is in use
@@ -121,7 +121,7 @@ class Session:
         if self.no_journal or not self.settings["journal"]:
             return None
         if self._journal is None:
-            from .journal import Journal
+            from piapi_cli.core.journal import Journal
 
             self._journal = Journal(config.data_dir(self.environ) / "journal.sqlite3")
         return self._journal
@@ -153,6 +153,6 @@ class Session:
 
 
 def _user_agent() -> str:
-    from .client import USER_AGENT
+    from piapi_cli.api.client import USER_AGENT
 
     return USER_AGENT

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ._options import JqOption, JsonOption, QuietOption, TaskIdsArgument, examples
+from piapi_cli.cli.commands._options import JqOption, JsonOption, QuietOption, TaskIdsArgument, examples
 
 if TYPE_CHECKING:
-    from ..app import State
-    from ..downloads import Report
-    from ..tasks import Task
+    from piapi_cli.api.tasks import Task
+    from piapi_cli.cli.app import State
+    from piapi_cli.core.downloads import Report
 
 EPILOG = examples(
     "piapi download 1631d053-2352-4add-95cc-360fc52d5f89",
@@ -62,8 +62,8 @@ def download(
     quiet: QuietOption = False,
 ) -> None:
     """Download every output file of completed tasks."""
-    from ..downloads import check_template
-    from ..errors import ExitCode
+    from piapi_cli.api.errors import ExitCode
+    from piapi_cli.core.downloads import check_template
 
     state: State = ctx.obj
     state.output.quiet = state.output.quiet or quiet
@@ -97,8 +97,8 @@ def download_and_report(
     state: State, tasks: list[Task], options: DownloadOptions, *, as_json: bool, jq: str | None
 ) -> Report:
     """Download the tasks' outputs, record them, and print paths (or JSON with local_files)."""
-    from ..display import DownloadDisplay
-    from ..downloads import Downloader
+    from piapi_cli.cli.display import DownloadDisplay
+    from piapi_cli.core.downloads import Downloader
 
     session = state.session
     urls = [item.url for task in tasks for item in task.urls]

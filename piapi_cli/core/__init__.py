@@ -1,0 +1,1 @@
+"""piapi's core layer."""
