@@ -167,12 +167,67 @@ def test_delete_is_retried_like_get(clock: FakeClock) -> None:
     assert [r.method for r in recorder.requests] == ["DELETE", "DELETE"]
 
 
-@pytest.mark.parametrize("answer", [httpx.Response(502), httpx.Response(503), httpx.Response(429), httpx.Response(500)])
-def test_create_is_never_retried_on_an_error_status(clock: FakeClock, answer: httpx.Response) -> None:
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(500),
+        httpx.Response(502),
+        httpx.Response(
+            503, text="<html><body>Service Unavailable</body></html>", headers={"content-type": "text/html"}
+        ),
+        httpx.Response(200, text="<!doctype html><p>gateway</p>", headers={"content-type": "text/html"}),
+        httpx.Response(200, text=""),
+        httpx.Response(200, text='{"code": 200, "data": {"task_id": "abc"'),
+        httpx.Response(200, json={"code": 200, "data": None, "message": "success"}),
+        httpx.Response(200, json={"code": 500, "data": None, "message": "internal error"}),
+        httpx.Response(400, text="bad gateway page"),
+    ],
+)
+def test_create_that_may_have_been_carried_out_is_unknown_and_never_resent(
+    clock: FakeClock, answer: httpx.Response
+) -> None:
     recorder = Recorder(answer, ok())
-    with pytest.raises(APIStatusError):
+    with pytest.raises(CreateOutcomeUnknown) as caught:
         make(recorder, clock).create_task("m", "t", {"prompt": "x"})
     assert len(recorder.requests) == 1 and clock.sleeps == []
+    assert "may" in caught.value.message and "not resent" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (httpx.Response(400, json={"code": 400, "message": "prompt is required"}), APIStatusError),
+        (httpx.Response(401, json={"code": 401, "message": "invalid key"}), AuthenticationError),
+        (httpx.Response(404, text="not found"), NotFoundError),
+    ],
+)
+def test_create_clearly_refused_is_refused_and_not_resent(
+    clock: FakeClock, answer: httpx.Response, error: type[Exception]
+) -> None:
+    recorder = Recorder(answer, ok())
+    with pytest.raises(error) as caught:
+        make(recorder, clock).create_task("m", "t", {"prompt": "x"})
+    assert not isinstance(caught.value, CreateOutcomeUnknown)
+    assert len(recorder.requests) == 1
+
+
+def test_create_refused_with_429_is_retried_honouring_retry_after(clock: FakeClock) -> None:
+    recorder = Recorder(httpx.Response(429, headers={"retry-after": "3"}, json={"code": 429, "message": "slow"}), ok())
+    assert make(recorder, clock).create_task("m", "t", {"prompt": "x"}).task_id
+    assert len(recorder.requests) == 2 and clock.sleeps == [3.0]
+
+
+def test_create_still_rate_limited_after_the_retries_is_exit_6(clock: FakeClock) -> None:
+    recorder = Recorder(httpx.Response(429, json={"code": 429, "message": "slow down"}))
+    with pytest.raises(RateLimitError):
+        make(recorder, clock).create_task("m", "t", {"prompt": "x"})
+    assert len(recorder.requests) == RetryPolicy().attempts
+
+
+def test_a_single_500_on_a_get_is_retried(clock: FakeClock) -> None:
+    recorder = Recorder(httpx.Response(500), ok())
+    assert make(recorder, clock).get_task("x").task_id
+    assert len(recorder.requests) == 2
 
 
 @pytest.mark.parametrize(

@@ -69,8 +69,8 @@ def test_non_urls_and_empty_strings_are_not_outputs() -> None:
         ("Completed", "completed"),
         (" PENDING ", "pending"),
         ("canceled", "cancelled"),
-        ("", "unknown"),
-        (None, "unknown"),
+        ("", "unreported"),
+        (None, "unreported"),
         ("brand_new", "brand_new"),
     ],
 )

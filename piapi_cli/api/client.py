@@ -6,10 +6,11 @@ No typer, no rich: this module is usable from Python on its own::
     with Client(api_key="...") as client:
         task = client.create_task("Qubico/flux1-dev", "txt2img", {"prompt": "a little cat"})
 
-GET and DELETE are retried on connection errors, 429, 502, 503 and 504 with jittered
-exponential backoff that honours ``Retry-After``. A create is never retried once the request
-may have reached the server: there is no idempotency key, and a second create is a second
-paid task. Only a connection that failed before anything was sent is tried again.
+GET and DELETE are retried on connection errors, 429 and 5xx (500, 502, 503, 504) with the
+shared jittered backoff (``api.backoff``) that honours ``Retry-After``. A create is never
+retried once it may have been carried out: there is no idempotency key, and a second create is
+a second paid task. Only answers that prove nothing was created are retried: a connection that
+failed before anything was sent, and a 429 (the API refused it, honouring ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ import random
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from piapi_cli import __version__
+from piapi_cli.api.backoff import Backoff, parse_retry_after
 from piapi_cli.api.errors import (
     APIStatusError,
     AuthenticationError,
@@ -39,7 +39,7 @@ from piapi_cli.api.errors import (
     ServerError,
     UsageError,
 )
-from piapi_cli.api.tasks import Task, scrub
+from piapi_cli.api.tasks import PENDING, Task, TaskRequest, scrub
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,41 +47,18 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "https://api.piapi.ai"
 DEFAULT_UPLOAD_URL = "https://upload.theapi.app"
 USER_AGENT = f"piapi-cli/{__version__} python-httpx/{httpx.__version__}"
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: answers after which a read (GET, DELETE) is tried again: a read is safe to repeat
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: the only answer after which a create is tried again: the API refused it, so nothing was created
+CREATE_RETRY_STATUSES = frozenset({429})
+#: answers that refuse a create even without the API's JSON message (auth, no such endpoint, rate limit)
+REFUSAL_STATUSES = frozenset({401, 403, 404, 405, 429})
 
 log = logging.getLogger("piapi.http")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How GETs and DELETEs are retried. ``attempts`` counts the first try."""
-
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    max_retry_after: float = 60.0
-
-    def delay(self, retry: int, retry_after: float | None, rng: Callable[[], float]) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        # full jitter: anywhere between half and all of the exponential step
-        step = min(self.max_delay, self.base_delay * (2**retry))
-        return float(step * (0.5 + rng() / 2))
-
-
-def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+#: kept for callers of the first release: the same policy, under its old name
+RetryPolicy = Backoff
 
 
 def _describe_body(response: httpx.Response) -> str:
@@ -121,7 +98,7 @@ class Client:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout | float | None = None,
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         upload_url: str = DEFAULT_UPLOAD_URL,
@@ -129,7 +106,7 @@ class Client:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.upload_url = upload_url.rstrip("/")
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or Backoff()
         self._sleep = sleep
         self._rng = rng
         self._http = httpx.Client(
@@ -145,17 +122,37 @@ class Client:
 
     def create_task(
         self,
-        model: str,
-        task_type: str,
-        input: Mapping[str, Any],
+        request: TaskRequest | str,
+        task_type: str | None = None,
+        input: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> Task:
-        """POST /api/v1/task. Never retried once the request may have been sent."""
-        body: dict[str, Any] = {"model": model, "task_type": task_type, "input": dict(input)}
-        if config:
-            body["config"] = dict(config)
-        data = self._request("POST", "/api/v1/task", json_body=body, idempotent=False)
-        return Task.from_api(self._task_data(data))
+        """POST /api/v1/task with ``request.body()``; never resent once it may have been carried out.
+
+        Takes a ``TaskRequest``, or (as the first release did) model, task type, input and config.
+        Raises ``CreateOutcomeUnknown`` for any answer that does not prove the task was refused
+        (5xx, an HTML page, an empty, cut or invalid body, ``data: null``, ``code: 500`` in a
+        200): the task may exist, and the caller must keep its record.
+        """
+        if not isinstance(request, TaskRequest):
+            request = TaskRequest(request, task_type or "", dict(input or {}), dict(config) if config else None)
+        try:
+            data = self._request("POST", "/api/v1/task", json_body=request.body(), idempotent=False)
+            return Task.from_api(self._task_data(data), default_status=PENDING)
+        except (ServerError, MalformedResponse) as exc:
+            raise CreateOutcomeUnknown(
+                f"the create was sent but its answer proves nothing ({exc.message}); the task may exist "
+                "and was not resent, as a second create would be a second paid task",
+                hint="look for it on your PiAPI dashboard before creating it again",
+            ) from exc
+        except APIStatusError as exc:
+            if exc.api_message or exc.status_code in REFUSAL_STATUSES:
+                raise  # clearly refused: no task was created
+            raise CreateOutcomeUnknown(
+                f"the create was answered HTTP {exc.status_code} without the API's message; the task may "
+                "exist and was not resent",
+                hint="look for it on your PiAPI dashboard before creating it again",
+            ) from exc
 
     def get_task(self, task_id: str) -> Task:
         """GET /api/v1/task/{task_id}."""
@@ -236,8 +233,8 @@ class Client:
                 reason = self._scrub(str(exc)) or type(exc).__name__
                 if not idempotent:
                     raise CreateOutcomeUnknown(
-                        f"the create request was sent but its answer was lost ({reason}); "
-                        "it was not resent, as a second create would be a second paid task",
+                        f"the create request was sent but its answer was lost ({reason}); the task may exist "
+                        "and was not resent, as a second create would be a second paid task",
                         hint="the task may exist: look for it on your PiAPI dashboard before creating it again",
                     ) from exc
                 if retries_left:
@@ -248,7 +245,8 @@ class Client:
                 raise ConnectionFailed(f"{method} {path} {what}: {reason}") from exc
 
             log.debug("-> HTTP %d (%d bytes)", response.status_code, len(response.content))
-            if response.status_code in RETRY_STATUSES and idempotent and retries_left:
+            retry_on = RETRY_STATUSES if idempotent else CREATE_RETRY_STATUSES
+            if response.status_code in retry_on and retries_left:
                 self._backoff(
                     attempt, parse_retry_after(response.headers.get("retry-after")), str(response.status_code)
                 )
@@ -278,8 +276,9 @@ class Client:
         if status >= 400:
             what = message or _describe_body(response)
             error = _error_for_status(status, f"PiAPI answered HTTP {status}: {what}")
+            error.api_message = message
             if status == 429:
-                error.retry_after = parse_retry_after(response.headers.get("retry-after"))  # type: ignore[attr-defined]
+                error.retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise error
         if not isinstance(body, dict):
             raise MalformedResponse(

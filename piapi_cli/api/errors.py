@@ -71,6 +71,11 @@ class APIStatusError(RequestError):
 
     exit_code = ExitCode.API_REFUSED
 
+    #: the API's own message, when the answer was its JSON envelope ("" otherwise)
+    api_message: str = ""
+    #: seconds the server asked to wait (429), if it said
+    retry_after: float | None = None
+
     def __init__(self, message: str, *, status_code: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status_code = status_code

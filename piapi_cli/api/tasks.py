@@ -28,10 +28,15 @@ REDACTED = "<redacted>"
 _SECRET_KEYS = frozenset({"secret", "api_key", "x-api-key", "apikey"})
 
 
-def normalize_status(value: Any) -> str:
+#: what a task object without a status is shown as: not the journal's ``unknown`` (a create
+#: whose answer was lost), and not terminal, so waiting goes on
+UNREPORTED = "unreported"
+
+
+def normalize_status(value: Any, default: str = UNREPORTED) -> str:
     """Lowercase status; the docs' schema shows ``Completed`` while payloads say ``completed``."""
     if not isinstance(value, str) or not value.strip():
-        return "unknown"
+        return default
     status = value.strip().lower()
     return CANCELLED if status == "canceled" else status
 
@@ -130,6 +135,34 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@dataclass(frozen=True)
+class TaskRequest:
+    """What a create sends: ``POST /api/v1/task`` with this body, and nothing else.
+
+    Built once (``piapi_cli.core.requests.build_request`` checks it against the catalog);
+    ``--dry-run`` prints the same ``body()`` that ``Client.create_task`` sends.
+    """
+
+    model: str
+    task_type: str
+    input: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] | None = None
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "task_type": self.task_type, "input": self.input}
+        if self.config:
+            body["config"] = self.config
+        return body
+
+    def fingerprint(self) -> str:
+        """A stable digest of the body (secrets left out): tells whether a request changed."""
+        import hashlib
+        import json
+
+        text = json.dumps(redact(self.body()), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass
 class TaskError:
     code: int = 0
@@ -163,13 +196,13 @@ class Task:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Task:
+    def from_api(cls, data: dict[str, Any], *, default_status: str = UNREPORTED) -> Task:
         meta = as_dict(data.get("meta"))
         err = as_dict(data.get("error"))
         code = err.get("code", 0)
         return cls(
             task_id=str(data.get("task_id") or ""),
-            status=normalize_status(data.get("status")),
+            status=normalize_status(data.get("status"), default_status),
             model=str(data.get("model") or ""),
             task_type=str(data.get("task_type") or ""),
             input=as_dict(data.get("input")),

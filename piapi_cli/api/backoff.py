@@ -1,0 +1,54 @@
+"""One backoff for every retry piapi makes: API reads, a refused create, downloads, and the
+sandbox's webhook deliveries.
+
+Clock, sleep and randomness are injected, so tests retry without waiting. Full jitter keeps
+many clients from retrying in step; a server's ``Retry-After`` is honoured up to a cap.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How often and how long to retry. ``attempts`` counts the first try."""
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    #: the longest ``Retry-After`` honoured; a server asking for more gets this
+    max_retry_after: float = 60.0
+
+    def delay(self, retry: int, retry_after: float | None = None, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        # full jitter: anywhere between half and all of the exponential step
+        step = min(self.max_delay, self.base_delay * (2 ** min(retry, 60)))
+        return float(step * (0.5 + rng() / 2))
+
+    def retries_left(self, attempt: int) -> bool:
+        """Whether another try may follow try number ``attempt`` (1 for the first)."""
+        return attempt < self.attempts
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
