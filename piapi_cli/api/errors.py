@@ -46,9 +46,14 @@ class UsageError(PiapiError):
 class ValidationError(UsageError):
     """An input failed the catalog's checks; nothing was sent."""
 
-    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, suggestion: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
+        #: the input (or ``model``, ``task_type``) at fault
         self.field = field
+        #: the known name it is probably a typo of
+        self.suggestion = suggestion
 
 
 class ConfigError(PiapiError):

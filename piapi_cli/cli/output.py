@@ -3,21 +3,28 @@
 On a terminal, rich renders colour and layout; off a terminal, plain values one per line
 (task IDs, URLs), no colour, no box drawing. ``--json`` prints exactly one JSON document and
 ``--jq`` filters it, printing strings raw as gh does.
+
+Text that came from a server (messages, task fields, file names) may hold escape sequences
+that would drive the terminal: ``safe_text`` removes them, and every message, every line on
+a terminal and everything rich renders passes through it. A reader that goes away (``piapi
+models | head -1``) ends the run quietly with the shell's SIGPIPE status.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from piapi_cli.api.errors import UsageError
-from piapi_cli.api.tasks import Task
+from piapi_cli.api.tasks import STAGED, Task
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
 STATUS_STYLES = {
     "completed": "bold green",
@@ -28,37 +35,153 @@ STATUS_STYLES = {
     "staged": "magenta",
 }
 STATUS_ICONS = {"completed": "✓", "failed": "✗", "cancelled": "✗"}
+#: what a status means where the word alone says little
+STATUS_NOTES = {STAGED: "queued: your plan's concurrency limit"}
+
+#: what a shell reports for a process ended by SIGPIPE (128 + 13), as ``yes | head -1`` gives
+CLOSED_PIPE_EXIT = 141
+
+# escape sequences: CSI (ESC [ or C1 0x9b), OSC / DCS / SOS / PM / APC strings up to their
+# terminator (or the end of the line), and any other ESC with its intermediate and final bytes
+_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x9c|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+# C0 and C1 controls (tab and newline are decided apart), DEL, and the bidi controls that
+# reorder what follows them (Trojan Source)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_BREAK = re.compile("[\t\n\u2028\u2029]")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+# what json.dumps(ensure_ascii=False) leaves raw and a terminal would act on
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def safe_text(text: object, *, multiline: bool = False) -> str:
+    """``text`` as a terminal may show it: no escape sequences, no control characters, no
+    bidi overrides. Tabs and newlines stay only where ``multiline`` says a value may span
+    lines (an error message, lyrics); elsewhere (an ID, a URL, a file name) they become spaces,
+    so one value is never shown as two."""
+    text = text if isinstance(text, str) else str(text)
+    if _UNSAFE.search(text) is None:
+        return text
+    text = _CONTROL.sub("", _SEQUENCE.sub("", text))
+    if multiline:
+        return text.replace("\u2028", "\n").replace("\u2029", "\n")
+    return _BREAK.sub(" ", text)
+
+
+def json_text(doc: Any, *, indent: int | None = 2) -> str:
+    """``doc`` as JSON, readable (non-ASCII kept) yet safe for a terminal: the characters
+    ``json.dumps`` leaves raw that a terminal acts on (C1 controls, DEL, bidi controls,
+    line separators) are written as ``\\uXXXX``, which parses back to the same value."""
+    text = json.dumps(doc, indent=indent, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def end_on_closed_pipe(stream: TextIO | None = None) -> NoReturn:
+    """The reader of stdout went away: stop quietly, as ``yes | head -1`` does.
+
+    stdout is pointed at /dev/null first, so the interpreter's last flush does not report
+    the broken pipe ("Exception ignored ...") after we exit.
+    """
+    import typer
+
+    target = stream or sys.stdout
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, target.fileno())
+    except (OSError, ValueError):  # not a real file (tests); nothing is left to flush then
+        pass
+    raise typer.Exit(CLOSED_PIPE_EXIT)
+
+
+_console_class: Any = None
+
+
+def _safe_console_class() -> Any:
+    """A rich Console that passes every rendered piece of text through ``safe_text`` (its
+    own escape codes for colour and cursor moves are kept), and ends on a closed pipe."""
+    global _console_class
+    if _console_class is None:
+        from rich.console import Console
+        from rich.segment import Segment
+
+        class SafeConsole(Console):
+            def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+                return super()._render_buffer(
+                    Segment(safe_text(s.text, multiline=True), s.style, s.control)
+                    if s.control is None and _UNSAFE.search(s.text)
+                    else s
+                    for s in buffer
+                )
+
+            def on_broken_pipe(self) -> None:
+                self.quiet = True
+                if self.file is sys.stderr:  # messages lost; the run goes on
+                    return
+                end_on_closed_pipe(self.file)
+
+        _console_class = SafeConsole
+    return _console_class
 
 
 class Output:
-    """The two streams of one run, and whether colour and layout are wanted."""
+    """The two streams of one run, and whether colour and layout are wanted.
 
-    def __init__(self, *, no_color: bool = False, quiet: bool = False) -> None:
+    The streams and whether each is a terminal default to the process's own; tests hand
+    in their own, as gh's factory does.
+    """
+
+    def __init__(
+        self,
+        *,
+        no_color: bool = False,
+        quiet: bool = False,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        stdout_tty: bool | None = None,
+        stderr_tty: bool | None = None,
+        width: int | None = None,
+    ) -> None:
         self.no_color = no_color or bool(os.environ.get("NO_COLOR"))
         self.quiet = quiet
+        self._stdout = stdout
+        self._stderr = stderr
+        self._stdout_tty = stdout_tty
+        self._stderr_tty = stderr_tty
+        self._width = width
         self._out: Console | None = None
         self._err: Console | None = None
 
     @property
+    def stdout(self) -> TextIO:
+        return self._stdout or sys.stdout
+
+    @property
+    def stderr(self) -> TextIO:
+        return self._stderr or sys.stderr
+
+    @property
     def stdout_tty(self) -> bool:
-        return sys.stdout.isatty()
+        return self.stdout.isatty() if self._stdout_tty is None else self._stdout_tty
 
     @property
     def stderr_tty(self) -> bool:
-        return sys.stderr.isatty()
+        return self.stderr.isatty() if self._stderr_tty is None else self._stderr_tty
 
     def _console(self, stderr: bool) -> Console:
-        from rich.console import Console
-
         tty = self.stderr_tty if stderr else self.stdout_tty
-        return Console(
-            file=sys.stderr if stderr else sys.stdout,
+        console: Console = _safe_console_class()(
+            file=self.stderr if stderr else self.stdout,
             no_color=self.no_color,
             highlight=False,
             soft_wrap=not tty,
             force_terminal=tty or None,
             emoji=False,
+            width=self._width,
         )
+        return console
 
     @property
     def out(self) -> Console:
@@ -75,20 +198,30 @@ class Output:
     # --- plain data ---------------------------------------------------------------
 
     def line(self, text: str) -> None:
-        """One line of data on stdout, never styled."""
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        """One line of data on stdout, never styled; made safe when a terminal shows it
+        (a pipe gets it as it is: ``--jq`` strings are raw, as ``jq -r`` prints them)."""
+        if self.stdout_tty:
+            text = safe_text(text, multiline=True)
+        try:
+            self.stdout.write(text + "\n")
+            self.stdout.flush()
+        except BrokenPipeError:
+            end_on_closed_pipe(self.stdout)
 
     def document(self, doc: Any, jq: str | None = None) -> None:
         """A JSON document, or the results of a jq expression over it."""
         if jq is not None:
             for value in run_jq(jq, doc):
-                self.line(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+                self.line(value if isinstance(value, str) else json_text(value, indent=None))
             return
         if self.stdout_tty and not self.no_color:
-            self.out.print_json(data=doc)
+            from rich.highlighter import JSONHighlighter
+
+            text = JSONHighlighter()(json_text(doc))
+            text.no_wrap = True
+            self.out.print(text, soft_wrap=True)
         else:
-            self.line(json.dumps(doc, indent=2, ensure_ascii=False))
+            self.line(json_text(doc))
 
     # --- messages -----------------------------------------------------------------
 
@@ -106,13 +239,20 @@ class Output:
             self._message(f"hint: {hint}", "dim")
 
     def _message(self, text: str, style: str) -> None:
+        # messages quote servers (an API's error, a task's failure): no escape sequence gets
+        # through, and a line a server sent cannot pass for one of ours ("hint: ..."): every
+        # line after the first is indented
+        text = safe_text(text, multiline=True).replace("\n", "\n  ")
         if self.stderr_tty:
             from rich.markup import escape
 
             self.err.print(f"[{style}]{escape(text)}[/]")
         else:
-            sys.stderr.write(text + "\n")
-            sys.stderr.flush()
+            try:
+                self.stderr.write(text + "\n")
+                self.stderr.flush()
+            except BrokenPipeError:
+                pass  # whoever read our messages left; the data on stdout matters more
 
     # --- tasks --------------------------------------------------------------------
 
@@ -131,16 +271,29 @@ class Output:
 
 
 def plain_values(task: Task) -> list[str]:
-    """What a pipe gets for a task: its output URLs once completed, else ``ID<TAB>status``."""
+    """What a pipe gets for a task: its output URLs once completed, else ``ID<TAB>status``;
+    one line each, whatever the server put in them."""
     if task.succeeded and task.urls:
-        return [u.url for u in task.urls]
-    return [f"{task.task_id}\t{task.status}"]
+        return [safe_text(u.url) for u in task.urls]
+    return [f"{safe_text(task.task_id)}\t{safe_text(task.status)}"]
+
+
+def status_label(status: str) -> str:
+    """The status in words, explained where the word alone says little:
+    ``staged (queued: your plan's concurrency limit)``."""
+    status = safe_text(status)
+    note = STATUS_NOTES.get(status)
+    return f"{status} ({note})" if note else status
 
 
 def status_text(status: str) -> str:
+    """The status as rich markup: coloured, with an icon."""
+    from rich.markup import escape
+
+    status = safe_text(status)
     style = STATUS_STYLES.get(status, "white")
     icon = STATUS_ICONS.get(status, "•")
-    return f"[{style}]{icon} {status}[/]"
+    return f"[{style}]{icon} {escape(status)}[/]"
 
 
 def _when(task: Task) -> str:
@@ -152,31 +305,57 @@ def _when(task: Task) -> str:
     return text
 
 
-def render_task(console: Console, task: Task) -> None:
-    """A task for a person at a terminal: status, model, timing, cost, outputs, error."""
-    from rich.markup import escape
-    from rich.table import Table
+def _label(text: str, width: int) -> Text:
+    from rich.text import Text
 
-    console.print(f"{status_text(task.status)}  [bold]{escape(task.task_id)}[/]")
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="dim", no_wrap=True)
-    grid.add_column(overflow="fold")
-    grid.add_row("model", escape(f"{task.model} · {task.task_type}"))
+    return Text(text.ljust(width), style="dim")
+
+
+def render_task(console: Console, task: Task) -> None:
+    """A task for a person at a terminal: status, model, timing, cost, outputs, error.
+
+    Laid out for 80 columns: the ID and the model are never split over lines, and each
+    output URL is one soft-wrapped line (the terminal wraps it; copying it gives it whole).
+    """
+    from rich.style import Style
+    from rich.table import Table
+    from rich.text import Text
+
+    rows: list[tuple[str, Text]] = [("model", Text(safe_text(f"{task.model} · {task.task_type}")))]
+    note = STATUS_NOTES.get(task.status)
+    if note:
+        rows.append(("status", Text(f"{task.status}: {note}")))
     if _when(task):
-        grid.add_row("created", _when(task))
+        rows.append(("created", Text(_when(task))))
     if task.progress is not None and not task.is_terminal:
-        grid.add_row("progress", f"{task.progress:.0f}%")
+        rows.append(("progress", Text(f"{task.progress:.0f}%")))
     if task.credits is not None:
         kind = task.usage.get("type")
         charged = "consumed" if task.usage.get("consume") else "held"
-        grid.add_row("cost", f"{task.credits:,} credits {charged}" + (f" ({escape(str(kind))})" if kind else ""))
+        cost = f"{task.credits:,} credits {charged}" + (f" ({safe_text(kind)})" if kind else "")
+        rows.append(("cost", Text(cost)))
     if not task.succeeded and task.status in ("failed", "cancelled"):
-        grid.add_row("error", f"[red]{escape(task.failure_message())}[/]")
-    for item in task.urls:
-        grid.add_row(escape(item.path), f"[link={item.url}]{escape(item.url)}[/link]")
+        rows.append(("error", Text(safe_text(task.failure_message(), multiline=True), style="red")))
     for path, text in text_results(task):
-        grid.add_row(escape(path), escape(text))
+        rows.append((safe_text(path), Text(safe_text(text, multiline=True))))
+    urls = [(safe_text(item.path), safe_text(item.url)) for item in task.urls]
+    width = max(len(label) for label, _ in [*rows, *urls])
+
+    header = Text.from_markup(status_text(task.status))
+    header.append("  ")
+    header.append(safe_text(task.task_id), style="bold")
+    console.print(header, soft_wrap=True)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(_label(label, width), value)
     console.print(grid)
+    for label, url in urls:
+        line = _label(label, width)
+        line.append("  ")
+        line.append(url, style=Style(link=url))
+        console.print(line, soft_wrap=True)
 
 
 def text_results(task: Task) -> list[tuple[str, str]]:

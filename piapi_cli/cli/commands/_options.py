@@ -16,7 +16,53 @@ def examples(*lines: str, notes: str = "") -> str:
     return text + (f"\n\n{notes}" if notes else "")
 
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's task object as JSON (an array for several)")]
+# --json: one JSON document on stdout; each command says which
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the task as JSON: the API's task object, an array for several "
+        "(after downloads, each with local_files)",
+    ),
+]
+TaskJsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the API's task object as JSON (an array for several IDs)")
+]
+DownloadJsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print each task as JSON: the API's task object plus local_files (path, bytes, sha256 "
+        "of each file saved); an array for several",
+    ),
+]
+ModelsJsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the catalog as JSON: an array of models, each with its task types and their "
+        "input schemas (one object with MODEL)",
+    ),
+]
+AccountJsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the account info as JSON, as the API returns it (the key redacted)")
+]
+ConfigJsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print the profile, the config file's path and each setting's value and source as JSON"
+    ),
+]
+JournalJsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the journal's rows as a JSON array (input, status, output URLs, files)")
+]
+JournalTaskJsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print the journal's row as JSON, with the API's last task object under \"task\""),
+]
+UsageJsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the totals as a JSON array of {group, tasks, credits}")
+]
 JqOption = Annotated[
     Optional[str],
     typer.Option(

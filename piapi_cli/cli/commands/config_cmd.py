@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from piapi_cli.cli.commands._options import JsonOption, examples
+from piapi_cli.cli.commands._options import ConfigJsonOption, examples
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
@@ -60,7 +60,7 @@ def set_key(ctx: typer.Context) -> None:
 
 
 @app.command("show", epilog=examples("piapi config show", "piapi --profile work config show --json"))
-def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def show(ctx: typer.Context, as_json: ConfigJsonOption = False) -> None:
     """Show every setting, its value (the key masked) and where it comes from."""
     from piapi_cli.core.settings import SETTINGS, mask, resolve
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from piapi_cli.cli.commands._options import JqOption, JsonOption, TaskIdsArgument, examples
+from piapi_cli.cli.commands._options import JqOption, TaskIdsArgument, TaskJsonOption, examples
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
@@ -20,7 +20,7 @@ EPILOG = examples(
 )
 
 
-def get(ctx: typer.Context, task_ids: TaskIdsArgument, as_json: JsonOption = False, jq: JqOption = None) -> None:
+def get(ctx: typer.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption = False, jq: JqOption = None) -> None:
     """Show tasks: status, timing, cost, output URLs, the error of a failed one."""
     from piapi_cli.api.errors import ExitCode, PiapiError
 

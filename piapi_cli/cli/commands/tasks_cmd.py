@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from piapi_cli.cli.commands._options import JsonOption, examples
+from piapi_cli.cli.commands._options import JournalJsonOption, JournalTaskJsonOption, UsageJsonOption, examples
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
@@ -58,7 +58,7 @@ def tasks(
     ] = None,
     since: SinceOption = None,
     limit: Annotated[int, typer.Option("--limit", "-n", metavar="N", min=1, help="At most N tasks, newest first")] = 50,
-    as_json: JsonOption = False,
+    as_json: JournalJsonOption = False,
 ) -> None:
     """List journaled tasks, newest first (statuses: the API's, plus unknown, refused, not_sent)."""
     if ctx.invoked_subcommand is not None:
@@ -107,7 +107,7 @@ def tasks(
 def show(
     ctx: typer.Context,
     ident: Annotated[str, typer.Argument(metavar="ID", help="A task ID, a unique prefix of one, or the journal's #")],
-    as_json: JsonOption = False,
+    as_json: JournalTaskJsonOption = False,
 ) -> None:
     """Show one journaled task: input, status, outputs, cost and downloaded files."""
     from piapi_cli.api.errors import UsageError
@@ -163,7 +163,7 @@ def usage(
         Optional[str],
         typer.Option("--by", metavar="FIELD", help="Group by model, task_type, day or status", show_default=False),
     ] = None,
-    as_json: JsonOption = False,
+    as_json: UsageJsonOption = False,
 ) -> None:
     """Credits consumed by the journaled tasks (completed ones), in total or grouped."""
     import time
