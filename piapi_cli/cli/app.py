@@ -56,7 +56,9 @@ class PiapiGroup(TyperGroup):
             if hasattr(exc, "show") and hasattr(exc, "exit_code"):
                 raise
             if isinstance(exc, OSError) and getattr(exc, "errno", None) == 32:  # EPIPE: reader went away
-                raise
+                from piapi_cli.cli.output import end_on_closed_pipe
+
+                end_on_closed_pipe()
             state = ctx.obj if isinstance(ctx.obj, State) else None
             debug = state.session.debug if state else False
             if state is not None:

@@ -34,12 +34,12 @@ class WaitDisplay:
         if self.live:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-            # 1 + 8 + 10 + 20 + 4 + 7 + the note (28) and the gaps: under 80 columns
+            # 1 + 8 + 10 + 18 + 4 + 7 + the note (25) and six gaps: 79 columns
             self._progress = Progress(
                 SpinnerColumn(finished_text=" "),
                 TextColumn("{task.fields[short]}", style="bold"),
                 TextColumn("{task.fields[status]}"),
-                _outcome_bar(20),
+                _outcome_bar(18),
                 TextColumn("{task.fields[pct]:>4}"),
                 TimeElapsedColumn(),
                 TextColumn("{task.fields[note]}", style="dim"),
@@ -87,12 +87,12 @@ class WaitDisplay:
 
 
 #: the live row is narrow: the explanation of a status, short
-_LIVE_NOTES = {"staged": "queued: plan concurrency cap"}
+_LIVE_NOTES = {"staged": "queued: concurrency limit"}
 
 
 def _outcome_bar(width: int) -> Any:
-    """A progress bar that ends red for a task that failed or was cancelled (rich ends every
-    finished bar green)."""
+    """A progress bar that ends red for a task that failed or was cancelled, green for one
+    that completed (rich ends every finished bar alike)."""
     from rich.progress import BarColumn
 
     class OutcomeBar(BarColumn):
@@ -100,6 +100,8 @@ def _outcome_bar(width: int) -> Any:
             bar = super().render(task)
             if task.fields.get("failed"):
                 bar.complete_style = bar.finished_style = "red"
+            elif task.finished:
+                bar.finished_style = "green"
             return bar
 
     return OutcomeBar(bar_width=width)

@@ -14,8 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--version"]:
         from piapi_cli import __version__
 
-        sys.stdout.write(f"piapi {__version__}\n")
-        return 0
+        return _write(f"piapi {__version__}\n")
     if args and args[-1] in ("--help", "-h"):
         # help of a command path (`piapi create --help`) from the generated cache:
         # the same text typer renders, without importing typer
@@ -23,8 +22,7 @@ def main(argv: list[str] | None = None) -> int:
 
         text = HELP.get(" ".join(args[:-1]))
         if text is not None:
-            sys.stdout.write(text)
-            return 0
+            return _write(text)
     from typer.main import get_command
 
     from piapi_cli.cli.app import build_app, command_word
@@ -40,6 +38,19 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:  # pragma: no cover - interrupted before the app started
         return 130
+    return 0
+
+
+def _write(text: str) -> int:
+    """Text on stdout; a reader that went away (``piapi --help | head -1``) is no error."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141  # as a process ended by SIGPIPE
     return 0
 
 

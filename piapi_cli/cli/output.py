@@ -5,22 +5,21 @@ On a terminal, rich renders colour and layout; off a terminal, plain values one 
 ``--jq`` filters it, printing strings raw as gh does.
 
 Text that came from a server (messages, task fields, file names) may hold escape sequences
-that would drive the terminal: ``safe_text`` removes them, and every message, every line on
-a terminal and everything rich renders passes through it. A reader that goes away (``piapi
-models | head -1``) ends the run quietly with the shell's SIGPIPE status.
+that would drive the terminal: every message, every line on a terminal and everything rich
+renders passes through ``terminal.safe_text``. A reader that goes away (``piapi models |
+head -1``) ends the run quietly with the shell's SIGPIPE status.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import STAGED, Task
+from piapi_cli.cli.terminal import end_on_closed_pipe, json_text, safe_console_class, safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,93 +36,6 @@ STATUS_STYLES = {
 STATUS_ICONS = {"completed": "✓", "failed": "✗", "cancelled": "✗"}
 #: what a status means where the word alone says little
 STATUS_NOTES = {STAGED: "queued: your plan's concurrency limit"}
-
-#: what a shell reports for a process ended by SIGPIPE (128 + 13), as ``yes | head -1`` gives
-CLOSED_PIPE_EXIT = 141
-
-# escape sequences: CSI (ESC [ or C1 0x9b), OSC / DCS / SOS / PM / APC strings up to their
-# terminator (or the end of the line), and any other ESC with its intermediate and final bytes
-_SEQUENCE = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
-    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x9c|\x1b\\)?"
-    r"|\x1b[ -/]*[0-~]?"
-)
-# C0 and C1 controls (tab and newline are decided apart), DEL, and the bidi controls that
-# reorder what follows them (Trojan Source)
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_BREAK = re.compile("[\t\n\u2028\u2029]")
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
-# what json.dumps(ensure_ascii=False) leaves raw and a terminal would act on
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
-
-
-def safe_text(text: object, *, multiline: bool = False) -> str:
-    """``text`` as a terminal may show it: no escape sequences, no control characters, no
-    bidi overrides. Tabs and newlines stay only where ``multiline`` says a value may span
-    lines (an error message, lyrics); elsewhere (an ID, a URL, a file name) they become spaces,
-    so one value is never shown as two."""
-    text = text if isinstance(text, str) else str(text)
-    if _UNSAFE.search(text) is None:
-        return text
-    text = _CONTROL.sub("", _SEQUENCE.sub("", text))
-    if multiline:
-        return text.replace("\u2028", "\n").replace("\u2029", "\n")
-    return _BREAK.sub(" ", text)
-
-
-def json_text(doc: Any, *, indent: int | None = 2) -> str:
-    """``doc`` as JSON, readable (non-ASCII kept) yet safe for a terminal: the characters
-    ``json.dumps`` leaves raw that a terminal acts on (C1 controls, DEL, bidi controls,
-    line separators) are written as ``\\uXXXX``, which parses back to the same value."""
-    text = json.dumps(doc, indent=indent, ensure_ascii=False)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-def end_on_closed_pipe(stream: TextIO | None = None) -> NoReturn:
-    """The reader of stdout went away: stop quietly, as ``yes | head -1`` does.
-
-    stdout is pointed at /dev/null first, so the interpreter's last flush does not report
-    the broken pipe ("Exception ignored ...") after we exit.
-    """
-    import typer
-
-    target = stream or sys.stdout
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, target.fileno())
-    except (OSError, ValueError):  # not a real file (tests); nothing is left to flush then
-        pass
-    raise typer.Exit(CLOSED_PIPE_EXIT)
-
-
-_console_class: Any = None
-
-
-def _safe_console_class() -> Any:
-    """A rich Console that passes every rendered piece of text through ``safe_text`` (its
-    own escape codes for colour and cursor moves are kept), and ends on a closed pipe."""
-    global _console_class
-    if _console_class is None:
-        from rich.console import Console
-        from rich.segment import Segment
-
-        class SafeConsole(Console):
-            def _render_buffer(self, buffer: Iterable[Segment]) -> str:
-                return super()._render_buffer(
-                    Segment(safe_text(s.text, multiline=True), s.style, s.control)
-                    if s.control is None and _UNSAFE.search(s.text)
-                    else s
-                    for s in buffer
-                )
-
-            def on_broken_pipe(self) -> None:
-                self.quiet = True
-                if self.file is sys.stderr:  # messages lost; the run goes on
-                    return
-                end_on_closed_pipe(self.file)
-
-        _console_class = SafeConsole
-    return _console_class
 
 
 class Output:
@@ -172,7 +84,7 @@ class Output:
 
     def _console(self, stderr: bool) -> Console:
         tty = self.stderr_tty if stderr else self.stdout_tty
-        console: Console = _safe_console_class()(
+        console: Console = safe_console_class()(
             file=self.stderr if stderr else self.stdout,
             no_color=self.no_color,
             highlight=False,
@@ -180,6 +92,7 @@ class Output:
             force_terminal=tty or None,
             emoji=False,
             width=self._width,
+            messages=stderr,
         )
         return console
 

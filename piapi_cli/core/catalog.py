@@ -346,7 +346,7 @@ def validate_input(task_type: TaskType, data: dict[str, Any], *, validate: bool 
         if task_type.max_pixels and not problems:
             width, height = data.get("width"), data.get("height")
             if isinstance(width, int) and isinstance(height, int) and width * height > task_type.max_pixels:
-                text = f"{width}x{height} is over {task_type.max_pixels:,} pixels"
+                text = f"{_show(width)}x{_show(height)} is over {task_type.max_pixels:,} pixels"
                 problems.append(Problem("width x height", text))
     if problems:
         raise ValidationError(

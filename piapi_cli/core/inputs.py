@@ -181,6 +181,8 @@ def build_input(
     for item in assignments:
         key, is_json, text = parse_assignment(item)
         parts = split_key(key)
+        if len(parts) > MAX_DEPTH:
+            raise UsageError(f"-i {_short(key)}: nested too deeply (at most {MAX_DEPTH} levels)")
         where = f"-i {key}"
         if is_json:
             value = _parse_json(text, where)

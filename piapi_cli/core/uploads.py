@@ -46,6 +46,8 @@ def check_files(refs: list[FileRef]) -> None:
     ``UsageError``."""
     for ref in refs:
         given = f"{ref.where}=@{ref.path}"
+        if "\0" in ref.path:
+            raise UsageError(f"{given}: not a valid path")
         try:
             path = Path(ref.path).expanduser()
             if not path.exists():
