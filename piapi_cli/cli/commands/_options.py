@@ -28,14 +28,6 @@ JsonOption = Annotated[
 TaskJsonOption = Annotated[
     bool, typer.Option("--json", help="Print the API's task object as JSON (an array for several IDs)")
 ]
-DownloadJsonOption = Annotated[
-    bool,
-    typer.Option(
-        "--json",
-        help="Print each task as JSON: the API's task object plus local_files (path, bytes, sha256 "
-        "of each file saved); an array for several",
-    ),
-]
 ModelsJsonOption = Annotated[
     bool,
     typer.Option(
