@@ -145,7 +145,13 @@ class Journal:
     # --- writing ------------------------------------------------------------------
 
     def begin_create(
-        self, world: str, model: str, task_type: str, task_input: dict[str, Any], config: dict[str, Any] | None
+        self,
+        world: str,
+        model: str,
+        task_type: str,
+        task_input: dict[str, Any],
+        config: dict[str, Any] | None,
+        **batch: Any,
     ) -> int:
         """Record a create about to be sent; returns the row to complete afterwards."""
         now = self.clock()
@@ -272,6 +278,16 @@ class Journal:
         terminal = tuple(TERMINAL | {"canceled"})
         marks = ", ".join("?" for _ in terminal)
         return self._entries(f"world = ? AND task_id IS NOT NULL AND status NOT IN ({marks})", (world, *terminal))
+
+    def maybe_created(self, world: str) -> list[Entry]:
+        """Creates of this world that may have been carried out but left no task ID: answers
+        lost (``unknown``) and requests whose process died in flight (``sending``)."""
+        return self._entries("world = ? AND task_id IS NULL AND status IN (?, ?)", (world, UNKNOWN, SENDING))
+
+    def completed_without_downloads(self, world: str, directory: str) -> list[Entry]:
+        """Completed tasks with outputs none of whose files is recorded as saved."""
+        found = self._entries("world = ? AND status = 'completed' AND urls != '[]'", (world,))
+        return [e for e in found if not e.downloads]
 
     def usage(self, *, since: float | None = None, by: str | None = None) -> list[dict[str, Any]]:
         """Credits consumed by completed tasks, in total or grouped by model / task_type / day."""
