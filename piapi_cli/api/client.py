@@ -109,6 +109,8 @@ class Client:
         self.retry = retry or Backoff()
         self._sleep = sleep
         self._rng = rng
+        #: the transport in place of the network, if one was given (the sandbox's serves its files too)
+        self.transport = transport
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
