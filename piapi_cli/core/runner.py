@@ -145,7 +145,7 @@ class Runner:
         world: str = "",
         on_event: Callable[[Event], None] | None = None,
         poll: PollPolicy | None = None,
-        concurrency: int = 16,
+        concurrency: int = 64,
         download_http: Callable[[list[str]], httpx.Client] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
