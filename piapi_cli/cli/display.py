@@ -37,13 +37,13 @@ class PipelineDisplay:
 
     def __enter__(self) -> PipelineDisplay:
         if self.live:
-            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
                 SpinnerColumn(finished_text=" "),
                 TextColumn("{task.description}", style="bold"),
                 TextColumn("{task.fields[status]}"),
-                BarColumn(bar_width=24),
+                _bar_column(),
                 TextColumn("{task.fields[pct]:>4}"),
                 TimeElapsedColumn(),
                 console=self.output.err,
@@ -105,10 +105,11 @@ class PipelineDisplay:
             progress = task.progress
             if task.is_terminal:
                 # finished either way: the spinner stops; a failed task's bar stays empty and red
-                if task.succeeded:
-                    self._progress.update(row, total=100, completed=100, status=_styled(task.status), pct="100%")
-                else:
-                    self._progress.update(row, total=100, completed=0, status=_styled(task.status), pct="")
+                # a failed one's bar is drawn red (see _bar_column), never as a green finished bar
+                pct = "100%" if task.succeeded else ""
+                self._progress.update(
+                    row, total=100, completed=100, status=_styled(task.status), pct=pct, failed=not task.succeeded
+                )
                 self._progress.stop_task(row)
             elif progress is not None:
                 self._progress.update(
@@ -130,14 +131,18 @@ class PipelineDisplay:
         else:
             name = event.path or "file"
             self._files[key] = self._progress.add_task(
-                name if len(name) <= 30 else "…" + name[-29:], total=event.size, status="", pct=""
+                name if len(name) <= 24 else name[:8] + "…" + name[-15:], total=event.size, status="", pct=""
             )
 
     def _file_done(self, event: Event) -> None:
         if self._progress is not None:
             row = self._files.get(id(event.item))
             if row is not None:
-                self._progress.update(row, status=_styled("saved" if event.kind != "download_failed" else "failed"))
+                if event.kind == "download_failed":
+                    self._progress.update(row, status=_styled("failed"), failed=True)
+                else:
+                    done = event.size if event.size is not None else 1
+                    self._progress.update(row, status=_styled("saved"), total=done, completed=done)
                 self._progress.stop_task(row)
             return
         if self.output.quiet:
@@ -146,6 +151,21 @@ class PipelineDisplay:
             _plain(f"saved {event.path} ({event.size or 0:,} bytes)")
         elif event.kind == "skipped":
             _plain(f"skipped {event.path} (exists)")
+
+
+def _bar_column() -> Any:
+    """rich's bar, drawn all red for a task (or file) that failed."""
+    from rich.progress import BarColumn, ProgressBar
+
+    class StatusBar(BarColumn):
+        def render(self, task: Any) -> ProgressBar:
+            if task.fields.get("failed"):
+                return ProgressBar(
+                    total=100, completed=100, width=self.bar_width, complete_style="red", finished_style="red"
+                )
+            return super().render(task)
+
+    return StatusBar(bar_width=24)
 
 
 def _plain(line: str) -> None:
