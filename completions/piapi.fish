@@ -127,7 +127,7 @@ complete -c piapi -n '__fish_seen_subcommand_from create' -l task-type -s t -x -
 complete -c piapi -n '__fish_seen_subcommand_from create' -l input -s i -x -d 'An input field; repeat it. KEY:=JSON for raw JSON'
 complete -c piapi -n '__fish_seen_subcommand_from create' -l input-file -r -F -d 'A JSON object of inputs; - reads stdin. -i overrides its keys'
 complete -c piapi -n '__fish_seen_subcommand_from create' -l webhook -x -d 'PiAPI POSTs task updates to this URL'
-complete -c piapi -n '__fish_seen_subcommand_from create' -l webhook-secret -x -d 'Sent back in the x-webhook-secret header of each delivery [env: PIAPI_WEBHOOK_SECRET]'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l webhook-secret -x -d 'Sent back in the x-webhook-secret header of each delivery; made up when not given [env: PI'
 complete -c piapi -n '__fish_seen_subcommand_from create' -l service-mode -x -d 'public: pay as you go; private: host-your-account'
 complete -c piapi -n '__fish_seen_subcommand_from create' -l wait -s w -d 'Wait for the task to finish and show its result'
 complete -c piapi -n '__fish_seen_subcommand_from create' -l timeout -x -d 'Give up waiting after this long (exit 8; the task goes on). 0: no deadline. [default: 1800'

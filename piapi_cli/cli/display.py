@@ -1,78 +1,114 @@
-"""The live view of tasks being waited on, always on stderr.
+"""The live view of the pipeline, always on stderr, drawn from the runner's events.
 
 On a terminal: one rich row per task (status, elapsed time, a percentage bar where the API
-reports progress, a pulsing bar where it does not). Off a terminal: one plain line per status
-change and nothing else, so logs of CI runs stay readable.
+reports progress, a pulsing bar where it does not) and one per file being saved (bytes, speed,
+ETA). Off a terminal: one plain line per status change and per saved file, nothing else, so
+logs of CI runs stay readable.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from piapi_cli.api.tasks import Task
 from piapi_cli.cli.output import STATUS_STYLES
 
 if TYPE_CHECKING:
+    from piapi_cli.api.tasks import Task
     from piapi_cli.cli.output import Output
+    from piapi_cli.core.runner import Event
 
 
-class WaitDisplay:
+class PipelineDisplay:
     def __init__(self, output: Output, task_ids: list[str], clock: Callable[[], float] = time.monotonic) -> None:
         self.output = output
-        self.task_ids = task_ids
+        self.task_ids = list(task_ids)
         self.clock = clock
         self.started = clock()
         self.last_status: dict[str, str] = {}
         self.live = output.stderr_tty and not output.quiet
         self._progress: Any = None
         self._rows: dict[str, Any] = {}
+        self._files: dict[int, Any] = {}
+        self._lock = threading.RLock()
 
-    def __enter__(self) -> WaitDisplay:
+    def __enter__(self) -> PipelineDisplay:
         if self.live:
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
                 SpinnerColumn(finished_text=" "),
-                TextColumn("{task.fields[short]}", style="bold"),
+                TextColumn("{task.description}", style="bold"),
                 TextColumn("{task.fields[status]}"),
-                BarColumn(bar_width=30),
+                BarColumn(bar_width=24),
                 TextColumn("{task.fields[pct]:>4}"),
                 TimeElapsedColumn(),
                 console=self.output.err,
                 transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
             self._progress.__enter__()
             for task_id in self.task_ids:
-                self._rows[task_id] = self._progress.add_task(
-                    task_id, total=None, short=_short(task_id), status=_styled("waiting"), pct=""
-                )
+                self._row(task_id)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.__exit__(None, None, None)
+            self._progress = None
 
-    def update(self, task: Task) -> None:
+    def above(self, show: Callable[[], None]) -> None:
+        """Print results (stdout) without tearing the live rows (stderr) on the same screen."""
+        with self._lock:
+            if self._progress is not None and self.output.stdout_tty:
+                # both streams are this terminal: print through the live console, above the rows
+                self.output.live_console = self._progress.console
+                try:
+                    show()
+                finally:
+                    self.output.live_console = None
+            else:
+                show()
+
+    # --- events ---------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        with self._lock:
+            kind = event.kind
+            if kind in ("status", "done") and event.task is not None:
+                self._task(event.task)
+            elif kind == "download_started":
+                self._file_started(event)
+            elif kind == "download_bytes" and self._progress is not None:
+                row = self._files.get(id(event.item))
+                if row is not None:
+                    self._progress.advance(row, event.size or 0)
+            elif kind in ("saved", "skipped", "download_failed"):
+                self._file_done(event)
+
+    def _row(self, task_id: str) -> Any:
+        if task_id not in self._rows and self._progress is not None:
+            self._rows[task_id] = self._progress.add_task(
+                _short(task_id), total=None, status=_styled("waiting"), pct=""
+            )
+        return self._rows.get(task_id)
+
+    def _task(self, task: Task) -> None:
         changed = self.last_status.get(task.task_id) != task.status
         self.last_status[task.task_id] = task.status
         if self._progress is not None:
-            row = self._rows.get(task.task_id)
-            if row is None:
-                return
+            row = self._row(task.task_id)
             progress = task.progress
             if task.is_terminal:
-                # finished either way: the spinner stops; the status says how it ended
-                pct = "100%" if task.succeeded else ""
-                self._progress.update(row, total=100, completed=100, status=_styled(task.status), pct=pct)
+                # finished either way: the spinner stops; a failed task's bar stays empty and red
+                if task.succeeded:
+                    self._progress.update(row, total=100, completed=100, status=_styled(task.status), pct="100%")
+                else:
+                    self._progress.update(row, total=100, completed=0, status=_styled(task.status), pct="")
                 self._progress.stop_task(row)
             elif progress is not None:
                 self._progress.update(
@@ -83,8 +119,38 @@ class WaitDisplay:
         elif changed and not self.output.quiet:
             elapsed = self.clock() - self.started
             detail = f" ({task.progress:.0f}%)" if task.progress is not None and not task.is_terminal else ""
-            sys.stderr.write(f"{task.task_id} {task.status}{detail} after {elapsed:.1f}s\n")
-            sys.stderr.flush()
+            _plain(f"{task.task_id} {task.status}{detail} after {elapsed:.1f}s")
+
+    def _file_started(self, event: Event) -> None:
+        if self._progress is None:
+            return
+        key = id(event.item)
+        if key in self._files:  # a retry starts over (or resumes): reset the bar
+            self._progress.update(self._files[key], total=event.size, completed=0)
+        else:
+            name = event.path or "file"
+            self._files[key] = self._progress.add_task(
+                name if len(name) <= 30 else "…" + name[-29:], total=event.size, status="", pct=""
+            )
+
+    def _file_done(self, event: Event) -> None:
+        if self._progress is not None:
+            row = self._files.get(id(event.item))
+            if row is not None:
+                self._progress.update(row, status=_styled("saved" if event.kind != "download_failed" else "failed"))
+                self._progress.stop_task(row)
+            return
+        if self.output.quiet:
+            return
+        if event.kind == "saved":
+            _plain(f"saved {event.path} ({event.size or 0:,} bytes)")
+        elif event.kind == "skipped":
+            _plain(f"skipped {event.path} (exists)")
+
+
+def _plain(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _short(task_id: str) -> str:
@@ -92,65 +158,7 @@ def _short(task_id: str) -> str:
 
 
 def _styled(status: str) -> str:
-    return f"[{STATUS_STYLES.get(status, 'white')}]{status:<10}[/]"
-
-
-class DownloadDisplay:
-    """Progress of downloads on stderr: rich bars with bytes, speed and ETA on a terminal,
-    one line per finished file elsewhere. Callbacks come from the downloader's threads."""
-
-    def __init__(self, output: Output) -> None:
-        self.output = output
-        self.live = output.stderr_tty and not output.quiet
-        self._progress: Any = None
-        self._rows: dict[int, Any] = {}
-
-    def __enter__(self) -> DownloadDisplay:
-        if self.live:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}", style="bold"),
-                BarColumn(bar_width=30),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=self.output.err,
-            )
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(None, None, None)
-
-    def start(self, item: Any, name: str, total: int | None) -> None:
-        if self._progress is not None:
-            key = id(item)
-            if key in self._rows:  # a retry starts over (or resumes): reset the bar
-                self._progress.update(self._rows[key], total=total, completed=0)
-            else:
-                self._rows[key] = self._progress.add_task(name, total=total)
-
-    def advance(self, item: Any, size: int) -> None:
-        if self._progress is not None and id(item) in self._rows:
-            self._progress.advance(self._rows[id(item)], size)
-
-    def done(self, item: Any, result: Any) -> None:
-        path = getattr(result, "path", None)
-        if self._progress is not None:
-            return
-        if self.output.quiet:
-            return
-        if hasattr(result, "sha256"):
-            sys.stderr.write(f"saved {path} ({result.bytes:,} bytes)\n")
-        elif path is not None:
-            sys.stderr.write(f"skipped {path} (exists)\n")
-        sys.stderr.flush()
+    style = STATUS_STYLES.get(status, "white")
+    if status == "saved":
+        style = "green"
+    return f"[{style}]{status:<10}[/]"

@@ -38,6 +38,8 @@ class Output:
         self.quiet = quiet
         self._out: Console | None = None
         self._err: Console | None = None
+        #: while a live display holds the terminal, stdout's lines go above it through its console
+        self.live_console: Console | None = None
 
     @property
     def stdout_tty(self) -> bool:
@@ -62,6 +64,8 @@ class Output:
 
     @property
     def out(self) -> Console:
+        if self.live_console is not None:
+            return self.live_console
         if self._out is None:
             self._out = self._console(stderr=False)
         return self._out
@@ -76,6 +80,9 @@ class Output:
 
     def line(self, text: str) -> None:
         """One line of data on stdout, never styled."""
+        if self.live_console is not None:
+            self.live_console.print(text, markup=False, highlight=False, soft_wrap=True)
+            return
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
@@ -196,15 +203,20 @@ def text_results(task: Task) -> list[tuple[str, str]]:
     return found
 
 
-def run_jq(expression: str, doc: Any) -> Iterable[Any]:
+def compile_jq(expression: str) -> Any:
+    """A compiled jq program; a usage error for bad syntax (checked before anything is sent)."""
     try:
         import jq
     except ImportError as exc:  # pragma: no cover
         raise UsageError("--jq needs the jq package: pip install jq") from exc
     try:
-        program = jq.compile(expression)
+        return jq.compile(expression)
     except ValueError as exc:
         raise UsageError(f"invalid --jq expression: {str(exc).splitlines()[0]}") from None
+
+
+def run_jq(expression: str, doc: Any) -> Iterable[Any]:
+    program = compile_jq(expression)
     try:
         return list(program.input_value(doc).all())
     except ValueError as exc:

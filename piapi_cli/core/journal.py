@@ -57,7 +57,6 @@ __all__ = [
     "Entry",
     "Journal",
     "JournalError",
-    "journaled_create",
     "parse_since",
 ]
 
@@ -323,7 +322,7 @@ class Journal(Store):
             found["options"] = {}
         return found
 
-    def completed_without_downloads(self, world: str, directory: Path) -> list[Entry]:
+    def completed_without_downloads(self, world: str, directory: str | Path) -> list[Entry]:
         """Completed tasks of this world with outputs not all recorded as saved in
         ``directory`` (relative paths in the journal are read from the current directory)."""
         root = Path(os.path.abspath(directory))
@@ -372,64 +371,3 @@ class Journal(Store):
 
 def _inside(path: str, root: Path) -> bool:
     return Path(os.path.abspath(path)).is_relative_to(root)
-
-
-def journaled_create(
-    journal: Journal | None,
-    world: str,
-    create: Callable[[], Task],
-    model: str,
-    task_type: str,
-    task_input: dict[str, Any],
-    config: dict[str, Any] | None,
-) -> Task:
-    """Run ``create`` with the task journaled first, and the outcome recorded whatever it is."""
-    from piapi_cli.api.errors import ConnectionFailed, CreateOutcomeUnknown, PiapiError
-
-    if journal is None:
-        return create()
-    row = journal.begin_create(world, model, task_type, task_input, config)
-    try:
-        task = create()
-    except CreateOutcomeUnknown as exc:
-        if _settle(journal, row, UNKNOWN, exc):
-            exc.hint = (
-                f"it is journaled as unknown (piapi tasks show {row}); "
-                "check your PiAPI dashboard before creating it again"
-            )
-        raise
-    except ConnectionFailed as exc:
-        _settle(journal, row, NOT_SENT, exc)
-        raise
-    except PiapiError as exc:
-        _settle(journal, row, REFUSED, exc)
-        raise
-    except BaseException as exc:
-        # interrupted mid-request: it may or may not have reached PiAPI
-        _settle(journal, row, UNKNOWN, exc)
-        raise
-    try:
-        journal.created(row, task)
-    except JournalError as exc:
-        exc.task_id = exc.task_id or task.task_id
-        if task.task_id not in exc.message:
-            exc.message += f"; task {task.task_id} was created all the same"
-            exc.args = (exc.message,)
-        raise
-    return task
-
-
-def _settle(journal: Journal, row: int, state: str, error: BaseException) -> bool:
-    """Record why a create has no task; whether that worked. The create's own error is what
-    the caller must see: a journal that fails now leaves the row ``sending``, which is
-    reported as "may exist" once this process is gone (never resent)."""
-    from piapi_cli.api.errors import PiapiError
-
-    message = error.message if isinstance(error, PiapiError) else "interrupted while the create request was in flight"
-    try:
-        journal.create_failed(row, state, message)
-    except JournalError as failure:
-        if isinstance(error, PiapiError):
-            error.hint = f"{error.hint + '; ' if error.hint else ''}the journal could not record it: {failure.reason}"
-        return False
-    return True

@@ -35,11 +35,9 @@ class JournalError(ConfigError):
         message = f"task journal {path}: {reason} (while {operation})"
         if task_id:
             message += f"; task {task_id} was created all the same"
-        super().__init__(message, hint=hint or NO_JOURNAL_HINT)
-        self.path = path
+        super().__init__(message, hint=hint or NO_JOURNAL_HINT, task_id=task_id, path=str(path))
         self.operation = operation
         self.reason = reason
-        self.task_id = task_id
 
 
 class Store:
