@@ -41,6 +41,7 @@ from piapi_cli.core.journal_entries import (
     REFUSED,
     SENDING,
     UNKNOWN,
+    AmbiguousTaskId,
     Entry,
     entry_from_row,
     parse_since,
@@ -54,6 +55,7 @@ __all__ = [
     "SENDING",
     "UNKNOWN",
     "AlreadyJournaled",
+    "AmbiguousTaskId",
     "Entry",
     "Journal",
     "JournalError",
@@ -72,6 +74,7 @@ class AlreadyJournaled(JournalError):
             path,
             "recording a create",
             f"row {row_key!r} of run {run_id} is already journaled as #{entry_id}",
+            kind="conflict",
             hint=f"see it: piapi tasks show {entry_id}",
         )
         self.run_id = run_id
@@ -164,7 +167,7 @@ class Journal(Store):
                 )
         if clash is not None:
             reason = f"the API answered with task ID {task.task_id}, already journaled as #{clash}"
-            raise JournalError(self.path, operation, reason, task_id=task.task_id)
+            raise JournalError(self.path, operation, reason, kind="conflict", task_id=task.task_id)
 
     def create_failed(self, row: int, state: str, message: str) -> None:
         with self.write("recording a create's outcome") as db:
@@ -283,6 +286,14 @@ class Journal(Store):
         """A task by its ID (or a unique prefix of it), or by the journal's row number."""
         matches = self.lookup(ident)
         return matches[0] if len(matches) == 1 else None
+
+    def resolve(self, ident: str, *, world: str | None = None, row_numbers: bool = True) -> Entry | None:
+        """As ``lookup``, for one task: None when nothing matches, ``AmbiguousTaskId`` (a
+        usage error listing the candidates) when a prefix starts several task IDs."""
+        matches = self.lookup(ident, world=world, row_numbers=row_numbers)
+        if len(matches) > 1:
+            raise AmbiguousTaskId(ident.strip(), [str(m.task_id) for m in matches])
+        return matches[0] if matches else None
 
     def unfinished(self, world: str) -> list[Entry]:
         """Tasks of this world with an ID that have not reached a terminal status."""

@@ -164,6 +164,16 @@ def entry_from_row(row: sqlite3.Row, downloads: list[dict[str, Any]]) -> Entry:
     )
 
 
+class AmbiguousTaskId(UsageError):
+    """A task ID prefix that starts several journaled task IDs (exit 2: nothing was sent)."""
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        shown = ", ".join(candidates[:8]) + (f" and {len(candidates) - 8} more" if len(candidates) > 8 else "")
+        super().__init__(f"{prefix!r} starts {len(candidates)} journaled task IDs: {shown}")
+        self.prefix = prefix
+        self.candidates = candidates
+
+
 _AGE = re.compile(r"(\d{1,12}(?:\.\d{1,6})?)([smhdw])", re.ASCII)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

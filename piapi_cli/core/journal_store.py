@@ -17,7 +17,7 @@ from typing import Any
 
 from piapi_cli.api.errors import ConfigError
 
-NO_JOURNAL_HINT = "or run without it: --no-journal (or PIAPI_JOURNAL=0)"
+NO_JOURNAL = "run without the journal: piapi --no-journal ..."
 #: seconds a write waits for another process's write lock before giving up
 BUSY_TIMEOUT = 10.0
 
@@ -25,19 +25,32 @@ BUSY_TIMEOUT = 10.0
 class JournalError(ConfigError):
     """The journal could not be opened, read or written (exit 3).
 
-    ``operation`` says what was being done; a caller that already holds a task (its create
-    was answered) reports it with this error: the task exists even if its row does not say so.
+    ``operation`` says what was being done, ``kind`` what went wrong (``locked``,
+    ``read_only``, ``damaged``, ``disk_full``, ``too_new``, ``cannot_open``, ``conflict``,
+    ``other``). A caller that already holds a task (its create was answered) reports it with
+    this error: the task exists even if its row does not say so.
     """
 
     def __init__(
-        self, path: Path, operation: str, reason: str, *, hint: str | None = None, task_id: str | None = None
+        self,
+        path: Path,
+        operation: str,
+        reason: str,
+        *,
+        kind: str = "other",
+        action: str | None = None,
+        hint: str | None = None,
+        task_id: str | None = None,
     ) -> None:
         message = f"task journal {path}: {reason} (while {operation})"
         if task_id:
             message += f"; task {task_id} was created all the same"
-        super().__init__(message, hint=hint or NO_JOURNAL_HINT, task_id=task_id, path=str(path))
+        if hint is None:
+            hint = f"{action}, or {NO_JOURNAL}" if action else NO_JOURNAL
+        super().__init__(message, hint=hint, task_id=task_id, path=str(path))
         self.operation = operation
         self.reason = reason
+        self.kind = kind
 
 
 class Store:
@@ -71,7 +84,8 @@ class Store:
                 self.path,
                 "opening it",
                 f"it has schema version {exc.version}, written by a newer piapi (this one knows up to {exc.known})",
-                hint="upgrade piapi, " + NO_JOURNAL_HINT,
+                kind="too_new",
+                action="upgrade piapi",
             ) from None
 
     def close(self) -> None:
@@ -87,8 +101,8 @@ class Store:
         except JournalError:
             raise
         except (sqlite3.Error, OSError) as exc:
-            reason, hint = describe_failure(exc, self.busy_timeout)
-            raise JournalError(self.path, operation, reason, hint=hint) from None
+            kind, reason, action = describe_failure(exc, self.busy_timeout)
+            raise JournalError(self.path, operation, reason, kind=kind, action=action) from None
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
@@ -174,34 +188,28 @@ def this_host() -> str:
     return socket.gethostname()
 
 
-def describe_failure(exc: sqlite3.Error | OSError, busy_timeout: float) -> tuple[str, str]:
-    """What went wrong with the journal, and what to do, in words: (reason, hint)."""
+def describe_failure(exc: sqlite3.Error | OSError, busy_timeout: float) -> tuple[str, str, str | None]:
+    """What went wrong with the journal, in words: (kind, reason, what to do about it)."""
     text = (str(exc).splitlines() or [type(exc).__name__])[0]
     lowered = text.lower()
     name = str(getattr(exc, "sqlite_errorname", "") or "")
+    read_only = ("read_only", "it cannot be written (a read-only or immutable file or directory)", "make it writable")
+    disk_full = ("disk_full", "the disk is full", "free some space")
     if isinstance(exc, OSError):
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return (
-                "it cannot be written (a read-only or immutable file or directory)",
-                "make it writable, " + NO_JOURNAL_HINT,
-            )
+            return read_only
         if exc.errno == errno.ENOSPC:
-            return "the disk is full", "free some space, " + NO_JOURNAL_HINT
-        return exc.strerror or text, NO_JOURNAL_HINT
+            return disk_full
+        return "other", exc.strerror or text, None
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in lowered:
-        return (
-            f"another process holds its write lock (waited {busy_timeout:g} s)",
-            "try again when that process is done, " + NO_JOURNAL_HINT,
-        )
+        reason = f"another process holds its write lock (waited {busy_timeout:g} s)"
+        return "locked", reason, "try again when that process is done"
     if name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")) or "readonly" in lowered:
-        return (
-            "it cannot be written (a read-only or immutable file or directory)",
-            "make it writable, " + NO_JOURNAL_HINT,
-        )
+        return read_only
     if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in lowered or "malformed" in lowered:
-        return f"it is damaged ({text})", "move it aside (piapi then starts a new one), " + NO_JOURNAL_HINT
+        return "damaged", f"it is damaged ({text})", "move it aside (piapi then starts a new one)"
     if name.startswith("SQLITE_FULL") or "disk is full" in lowered:
-        return "the disk is full", "free some space, " + NO_JOURNAL_HINT
+        return disk_full
     if name.startswith("SQLITE_CANTOPEN"):
-        return f"it cannot be opened ({text})", "check the file and its directory, " + NO_JOURNAL_HINT
-    return text, NO_JOURNAL_HINT
+        return "cannot_open", f"it cannot be opened ({text})", "check the file and its directory"
+    return "other", text, None
