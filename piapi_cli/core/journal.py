@@ -167,7 +167,8 @@ class Journal(Store):
                 )
         if clash is not None:
             reason = f"the API answered with task ID {task.task_id}, already journaled as #{clash}"
-            raise JournalError(self.path, operation, reason, kind="conflict", task_id=task.task_id)
+            hint = f"the create is kept as #{row} (status unknown): piapi tasks show {row}"
+            raise JournalError(self.path, operation, reason, kind="conflict", hint=hint, task_id=task.task_id)
 
     def create_failed(self, row: int, state: str, message: str) -> None:
         with self.write("recording a create's outcome") as db:

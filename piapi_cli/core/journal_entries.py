@@ -137,6 +137,7 @@ class _Reader:
 
 def entry_from_row(row: sqlite3.Row, downloads: list[dict[str, Any]]) -> Entry:
     read = _Reader(row)
+    task_input = read.json("input", dict, {})
     urls = [u for u in read.json("urls", list, []) if isinstance(u, str)]
     task = read.json("task_json", dict, None)
     return Entry(
@@ -145,7 +146,7 @@ def entry_from_row(row: sqlite3.Row, downloads: list[dict[str, Any]]) -> Entry:
         world=read.text("world"),
         model=read.text("model"),
         task_type=read.text("task_type"),
-        input=read.json("input", dict, {}),
+        input=task_input,
         status=read.text("status", UNKNOWN),
         message=read.text("message"),
         created_at=read.number("created_at"),

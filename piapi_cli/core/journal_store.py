@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from piapi_cli.api.errors import ConfigError
 
@@ -43,14 +43,15 @@ class JournalError(ConfigError):
         task_id: str | None = None,
     ) -> None:
         message = f"task journal {path}: {reason} (while {operation})"
-        if task_id:
-            message += f"; task {task_id} was created all the same"
         if hint is None:
             hint = f"{action}, or {NO_JOURNAL}" if action else NO_JOURNAL
         super().__init__(message, hint=hint, task_id=task_id, path=str(path))
         self.operation = operation
         self.reason = reason
         self.kind = kind
+
+
+_S = TypeVar("_S", bound="Store")
 
 
 class Store:
@@ -93,6 +94,12 @@ class Store:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def _guard(self, operation: str) -> Iterator[None]:
