@@ -181,7 +181,7 @@ complete -c piapi -n '__fish_seen_subcommand_from tasks' -l status -s s -x -d 'O
 complete -c piapi -n '__fish_seen_subcommand_from tasks' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'Only tasks of this model'
 complete -c piapi -n '__fish_seen_subcommand_from tasks' -l since -x -d 'Only tasks created this recently: 30m, 12h, 7d, 2w'
 complete -c piapi -n '__fish_seen_subcommand_from tasks' -l world -x -d 'Whose tasks: all, sandbox or an API base URL [default: the API in use]'
-complete -c piapi -n '__fish_seen_subcommand_from tasks' -l limit -s n -x -d 'At most N tasks, newest first'
+complete -c piapi -n '__fish_seen_subcommand_from tasks' -l limit -s n -x -d 'At most N tasks, newest first (1 to 1,000,000)'
 complete -c piapi -n '__fish_seen_subcommand_from tasks' -l json -d 'Print the APIs task object as JSON (an array for several)'
 complete -c piapi -n '__fish_seen_subcommand_from tasks' -l jq -x -d 'Filter the JSON with a jq expression; strings print raw'
 complete -c piapi -n '__fish_seen_subcommand_from tasks' -l help -s h -d 'Show this message and exit.'

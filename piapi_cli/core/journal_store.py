@@ -190,6 +190,8 @@ def process_alive(pid: int) -> bool:
 
 
 def this_host() -> str:
+    if hasattr(os, "uname"):
+        return os.uname().nodename  # what gethostname says, without importing socket (~15 ms)
     import socket
 
     return socket.gethostname()

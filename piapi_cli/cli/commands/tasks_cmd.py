@@ -100,7 +100,7 @@ def tasks(
     since: SinceOption = None,
     world: WorldOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", metavar="N", min=1, max=MAX_LIMIT, help="At most N tasks, newest first")
+        int, typer.Option("--limit", "-n", metavar="N", help="At most N tasks, newest first (1 to 1,000,000)")
     ] = 50,
     as_json: JsonOption = False,
     jq: JqOption = None,
@@ -109,6 +109,11 @@ def tasks(
     if ctx.invoked_subcommand is not None:
         return
     state: State = ctx.obj
+    if not 1 <= limit <= MAX_LIMIT:
+        from piapi_cli.api.errors import UsageError
+
+        shown = str(limit) if len(str(limit)) <= 20 else str(limit)[:20] + "..."
+        raise UsageError(f"--limit {shown}: expected a whole number from 1 to {MAX_LIMIT:,}")
     if jq is not None:
         from piapi_cli.cli.output import compile_jq
 
