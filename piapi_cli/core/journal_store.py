@@ -66,14 +66,20 @@ class Store:
         self.busy_timeout = BUSY_TIMEOUT if busy_timeout is None else busy_timeout
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
-        with self._guard("opening it"):
-            make_private(path)
-            db = sqlite3.connect(str(path), timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-            self._db = db
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate(db)
+        try:
+            with self._guard("opening it"):
+                make_private(path)
+                db = sqlite3.connect(
+                    str(path), timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
+                self._db = db
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate(db)
+        except BaseException:
+            self.close()
+            raise
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         from piapi_cli.core.journal_schema import SchemaTooNew, migrate
