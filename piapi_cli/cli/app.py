@@ -70,7 +70,9 @@ class PiapiGroup(TyperGroup):
             if debug:
                 import traceback
 
-                traceback.print_exc()
+                from piapi_cli.api.tasks import scrub as scrub_text
+
+                sys.stderr.write(scrub_text(traceback.format_exc(), *secrets))
             from piapi_cli.api.tasks import scrub
 
             if isinstance(exc, PiapiError):

@@ -44,6 +44,8 @@ class Session:
     _api_transport: httpx.BaseTransport | None = None
     #: --no-journal
     no_journal: bool = False
+    #: other values this run must never show (a webhook secret given on the command line)
+    extra_secrets: list[str] = field(default_factory=list)
     #: runners made in this run, the tasks being waited on, and the command that resumes them
     runners: list[Runner] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
@@ -195,7 +197,7 @@ class Session:
 
     def secrets(self) -> list[str]:
         """Values that must never be printed (scrubbed from error messages too)."""
-        found = []
+        found = list(self.extra_secrets)
         if self._settings is not None and self._settings["api_key"]:
             found.append(str(self._settings["api_key"]))
         return found

@@ -145,7 +145,7 @@ class Runner:
         world: str = "",
         on_event: Callable[[Event], None] | None = None,
         poll: PollPolicy | None = None,
-        concurrency: int = 16,
+        concurrency: int = 64,
         download_http: Callable[[list[str]], httpx.Client] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -382,8 +382,11 @@ class Runner:
 
             from piapi_cli.api.client import USER_AGENT, verify_for
 
+            # a client with its own transport (the sandbox, a test) gets its files through it too
+            transport = self.client.transport
             self._own_http = httpx.Client(
-                verify=verify_for(*urls),
+                transport=transport,
+                verify=verify_for(*urls) if transport is None else True,
                 follow_redirects=True,
                 timeout=httpx.Timeout(60.0, connect=10.0),
                 headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},

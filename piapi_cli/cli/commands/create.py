@@ -118,6 +118,8 @@ def create(
         base = read_input_file(input_file, sys.stdin.read() if input_file == "-" else None)
     if webhook and not webhook_secret:
         webhook_secret = session.environ.get("PIAPI_WEBHOOK_SECRET") or None
+    if webhook_secret:
+        session.extra_secrets.append(webhook_secret)
     built = build_request(
         model,
         task_type,
