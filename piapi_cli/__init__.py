@@ -1,9 +1,10 @@
 """piapi: the command line for PiAPI's Unified API, and a small library behind it.
 
-    from piapi_cli import Client
+    from piapi_cli import Client, DownloadPlan, Runner, build_request
     with Client(api_key="...") as client:
-        task = client.create_task("Qubico/flux1-dev", "txt2img", {"prompt": "a little cat"})
-        print(task.task_id, task.status)
+        runner = Runner(client)
+        task = runner.submit(build_request("Qubico/flux1-dev", "txt2img", assignments=["prompt=a cat"]).request).task
+        [result] = runner.wait([task.task_id], download=DownloadPlan("out"))
 
 Names are imported lazily so that ``piapi --version`` stays fast.
 """
@@ -22,6 +23,12 @@ _EXPORTS = {
     "PollPolicy": "core.waiting",
     "wait_for_tasks": "core.waiting",
     "load_catalog": "core.catalog",
+    "TaskRequest": "api.tasks",
+    "build_request": "core.requests",
+    "Runner": "core.runner",
+    "DownloadPlan": "core.runner",
+    "TaskResult": "core.runner",
+    "Event": "core.runner",
     "Journal": "core.journal",
     "Downloader": "core.downloads",
 }

@@ -313,3 +313,20 @@ def test_create_refuses_a_mistyped_input_and_sends_nothing(cli: Cli, emulator: E
 def test_models_suggests_a_task_type(cli: Cli) -> None:
     result = cli("models", "kling", "-t", "video_generaton")
     assert result.exit_code == 2 and "did you mean video_generation?" in result.stderr
+
+
+@pytest.mark.parametrize(("model", "task_type", "meant"), [
+    ("midjourny", "imagine", "midjourney"),
+    ("midjourney", "imagin", "imagine"),
+    ("flux1-dev", "txt2img", "Qubico/flux1-dev"),
+])  # fmt: skip
+def test_create_refuses_a_mistyped_model_or_task_type(
+    cli: Cli, emulator: Emulator, model: str, task_type: str, meant: str
+) -> None:
+    result = cli("create", "-m", model, "-t", task_type, "-i", "prompt=a lighthouse")
+    assert result.exit_code == 2 and emulator.requests == [] and result.stdout == ""
+    assert f"did you mean {meant}?" in result.stderr and "--no-validate" in result.stderr
+    sent = cli("create", "-m", model, "-t", task_type, "-i", "prompt=a lighthouse", "--no-validate")
+    assert emulator.requests == [("POST", "/api/v1/task")]  # sent as written (the API may refuse it)
+    [warning] = [line for line in sent.stderr.splitlines() if f"did you mean {meant}?" in line]
+    assert warning.startswith("warning: ") and warning.endswith("(sending it as written)")

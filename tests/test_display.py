@@ -9,9 +9,10 @@ import re
 import pytest
 
 from piapi_cli.api.tasks import Task
-from piapi_cli.cli.display import WaitDisplay
+from piapi_cli.cli.display import PipelineDisplay
 from piapi_cli.cli.output import Output, render_task
 from piapi_cli.core.catalog import load_catalog
+from piapi_cli.core.runner import Event
 from tests.conftest import Cli
 
 IDS = [
@@ -28,6 +29,10 @@ def terminal(width: int = 80) -> tuple[Output, io.StringIO, io.StringIO]:
     return Output(stdout=out, stderr=err, stdout_tty=True, stderr_tty=True, width=width), out, err
 
 
+def show(display: PipelineDisplay, task: Task) -> None:
+    display.handle(Event("status", task.task_id, task))
+
+
 def last_frame(text: str, rows: int) -> list[str]:
     """The rows of the live display as the terminal last shows them."""
     return CURSOR.sub("\n", text).strip("\n").split("\n")[-rows:]
@@ -40,12 +45,12 @@ def bar_styles(row: str) -> set[str]:
 
 def test_a_failed_task_ends_on_a_red_bar_a_completed_one_on_a_green_bar() -> None:
     output, _, err = terminal()
-    with WaitDisplay(output, IDS, clock=lambda: 0.0) as display:
-        display.update(Task(IDS[0], "processing", output={"progress": 40}))
-        display.update(Task(IDS[2], "processing", output={"progress": 40}))
-        display.update(Task(IDS[0], "failed"))
-        display.update(Task(IDS[1], "cancelled"))
-        display.update(Task(IDS[2], "completed"))
+    with PipelineDisplay(output, IDS, clock=lambda: 0.0) as display:
+        show(display, Task(IDS[0], "processing", output={"progress": 40}))
+        show(display, Task(IDS[2], "processing", output={"progress": 40}))
+        show(display, Task(IDS[0], "failed"))
+        show(display, Task(IDS[1], "cancelled"))
+        show(display, Task(IDS[2], "completed"))
     failed, cancelled, completed = last_frame(err.getvalue(), 3)
     assert "failed" in failed and bar_styles(failed) == {"31"}  # red
     assert "cancelled" in cancelled and bar_styles(cancelled) == {"31"}
@@ -55,13 +60,13 @@ def test_a_failed_task_ends_on_a_red_bar_a_completed_one_on_a_green_bar() -> Non
 
 def test_a_staged_task_says_why_it_waits() -> None:
     output, _, err = terminal()
-    with WaitDisplay(output, IDS[:1], clock=lambda: 0.0) as display:
-        display.update(Task(IDS[0], "staged"))
+    with PipelineDisplay(output, IDS[:1], clock=lambda: 0.0) as display:
+        show(display, Task(IDS[0], "staged"))
     [row] = last_frame(err.getvalue(), 1)
-    assert "staged" in row and "queued: concurrency limit" in SGR.sub("", row)
+    assert "staged" in row and "queued: concurrency cap" in SGR.sub("", row)
     plain = io.StringIO()
-    with WaitDisplay(Output(stderr=plain, stderr_tty=False), IDS[:1], clock=lambda: 2.0) as display:
-        display.update(Task(IDS[0], "staged"))
+    with PipelineDisplay(Output(stderr=plain, stderr_tty=False), IDS[:1], clock=lambda: 2.0) as display:
+        show(display, Task(IDS[0], "staged"))
     assert plain.getvalue() == f"{IDS[0]} staged (queued: your plan's concurrency limit) after 0.0s\n"
     output, out, _ = terminal()
     render_task(output.out, Task(IDS[0], "staged", model="midjourney", task_type="imagine"))
@@ -70,10 +75,10 @@ def test_a_staged_task_says_why_it_waits() -> None:
 
 def test_the_live_display_fits_80_columns() -> None:
     output, _, err = terminal(80)
-    with WaitDisplay(output, IDS, clock=lambda: 0.0) as display:
-        display.update(Task(IDS[0], "staged"))
-        display.update(Task(IDS[1], "processing", output={"progress": 55}))
-        display.update(Task(IDS[2], "some-new-status-nobody-knows"))
+    with PipelineDisplay(output, IDS, clock=lambda: 0.0) as display:
+        show(display, Task(IDS[0], "staged"))
+        show(display, Task(IDS[1], "processing", output={"progress": 55}))
+        show(display, Task(IDS[2], "some-new-status-nobody-knows"))
     rows = last_frame(err.getvalue(), 3)
     for row, task_id in zip(rows, IDS, strict=True):
         plain = SGR.sub("", row)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,8 +108,12 @@ def test_an_unreadable_file_is_refused_before_sending(
     path = tmp_path / "cat.png"
     path.write_bytes(b"png")
 
-    def refuse(self: Path, *args: object, **kwargs: object) -> object:
-        raise PermissionError(13, "Permission denied")  # chmod 0 means nothing to root, so CI
+    real_open = Path.open
+
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == path:  # chmod 0 means nothing to root, as CI often is
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", refuse)
     result = cli("create", "-m", "Qubico/flux1-dev", "-t", "img2img", "-i", "prompt=x", "-i", f"image=@{path}")

@@ -24,15 +24,21 @@ def scripted(statuses: dict[str, list[str]]):  # type: ignore[no-untyped-def]
     return fetch, calls
 
 
-def test_intervals_grow_from_one_second_to_the_cap() -> None:
-    policy = PollPolicy(initial=1.0, factor=1.5, max_interval=4.0, jitter=0.0)
-    assert [policy.interval(n) for n in range(1, 7)] == [1.0, 1.5, 2.25, 3.375, 4.0, 4.0]
+def test_intervals_follow_the_tasks_age_from_one_second_to_the_cap() -> None:
+    policy = PollPolicy(max_interval=4.0, jitter=0.0)
+    assert [policy.interval(age) for age in (0, 5, 10, 20, 30, 40, 100)] == [1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
 
 
-def test_jitter_stays_within_its_band() -> None:
-    policy = PollPolicy(initial=2.0, jitter=0.1)
-    assert policy.interval(1, rng=lambda: 0.0) == pytest.approx(1.8)
-    assert policy.interval(1, rng=lambda: 1.0) == pytest.approx(2.2)
+def test_jitter_only_ever_shortens_an_interval() -> None:
+    policy = PollPolicy(jitter=0.1)
+    assert policy.interval(50, rng=lambda: 0.0) == pytest.approx(5.0)
+    assert policy.interval(50, rng=lambda: 1.0) == pytest.approx(4.5)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_policy_that_would_spin_or_never_poll_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError):
+        PollPolicy(max_interval=bad)
 
 
 def test_waits_until_completed_polling_at_growing_intervals(clock: FakeClock) -> None:
@@ -48,14 +54,14 @@ def test_waits_until_completed_polling_at_growing_intervals(clock: FakeClock) ->
     )
     assert outcome.task is not None and outcome.task.succeeded and outcome.exit_code == ExitCode.OK
     assert seen == ["pending", "processing", "processing", "completed"]
-    assert clock.sleeps == [1.0, 1.5, 2.25]
+    assert clock.sleeps == [1.0, 1.0, 1.0]
 
 
 def test_deadline_passes_while_the_task_runs(clock: FakeClock) -> None:
     fetch, _ = scripted({"a": ["processing"]})
     [outcome] = wait_for_tasks(fetch, ["a"], timeout=30, clock=clock, sleep=clock.sleep, rng=lambda: 0.5)
     assert isinstance(outcome.error, WaitTimeout) and outcome.exit_code == ExitCode.WAIT_TIMEOUT
-    assert "piapi wait a" in (outcome.error.hint or "")
+    assert outcome.error.task_id == "a" and outcome.error.status == "processing"
     assert clock.now - 1_750_000_000.0 == pytest.approx(30)  # slept exactly up to the deadline, no further
 
 
@@ -84,7 +90,7 @@ def test_known_task_is_not_refetched_at_once(clock: FakeClock) -> None:
     fetch, calls = scripted({"a": ["completed"]})
     known = {"a": Task.from_api({"task_id": "a", "status": "pending"})}
     wait_for_tasks(fetch, ["a"], known=known, clock=clock, sleep=clock.sleep, rng=lambda: 0.5)
-    assert calls == ["a"] and clock.sleeps == [1.0]
+    assert calls == ["a"] and clock.sleeps == [pytest.approx(0.95)]
 
 
 def test_an_already_finished_known_task_needs_no_request(clock: FakeClock) -> None:
@@ -92,3 +98,106 @@ def test_an_already_finished_known_task_needs_no_request(clock: FakeClock) -> No
     known = {"a": Task.from_api({"task_id": "a", "status": "completed"})}
     [outcome] = wait_for_tasks(fetch, ["a"], known=known, clock=clock, sleep=clock.sleep)
     assert calls == [] and outcome.exit_code == ExitCode.OK
+
+
+def simulate(duration: float, policy: PollPolicy | None = None) -> tuple[float, int]:
+    """A task that completes ``duration`` seconds after the wait starts: (lag, GETs)."""
+    clock = FakeClock()
+    start = clock()
+    gets = 0
+
+    def fetch(task_id: str) -> Task:
+        nonlocal gets
+        gets += 1
+        done = clock() - start >= duration
+        return Task.from_api({"task_id": task_id, "status": "completed" if done else "processing"})
+
+    wait_for_tasks(fetch, ["t"], timeout=0, policy=policy, clock=clock, sleep=clock.sleep, rng=lambda: 0.5)
+    return clock() - start - duration, gets
+
+
+@pytest.mark.parametrize("duration", [1, 2, 5, 9.5, 30, 61, 90, 300, 600, 1800])
+def test_lag_stays_within_a_second_or_a_tenth_of_the_run_time(duration: float) -> None:
+    lag, _ = simulate(duration)
+    assert 0 <= lag <= max(1.0, 0.1 * duration) + 1e-9
+
+
+def test_a_long_task_costs_fewer_gets_than_a_fixed_two_second_poll() -> None:
+    _, gets = simulate(90)
+    assert gets <= 36 and gets < 90 / 2
+    _, gets = simulate(1800)
+    assert gets < 1800 / 2 / 4
+
+
+def test_the_interval_cap_bounds_the_lag_of_long_tasks() -> None:
+    lag, _ = simulate(1800, PollPolicy(max_interval=2.0))
+    assert lag <= 2.0
+
+
+def test_polls_of_many_tasks_overlap(clock: FakeClock) -> None:
+    import threading
+
+    tasks = [f"t{i}" for i in range(8)]
+    barrier = threading.Barrier(len(tasks), timeout=10)
+    lock = threading.Lock()
+    in_flight = peak = 0
+
+    def fetch(task_id: str) -> Task:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        barrier.wait()  # only returns once all eight requests are in flight together
+        with lock:
+            in_flight -= 1
+        return Task.from_api({"task_id": task_id, "status": "completed"})
+
+    outcomes = wait_for_tasks(fetch, tasks, concurrency=16, clock=clock, sleep=clock.sleep)
+    assert peak == len(tasks) and all(o.exit_code == ExitCode.OK for o in outcomes)
+
+
+def test_each_task_is_reported_as_soon_as_it_settles(clock: FakeClock) -> None:
+    start = clock()
+    ends = {"quick": 2.0, "slow": 30.0}
+
+    def fetch(task_id: str) -> Task:
+        done = clock() - start >= ends[task_id]
+        return Task.from_api({"task_id": task_id, "status": "completed" if done else "processing"})
+
+    settled: list[tuple[str, float]] = []
+    wait_for_tasks(
+        fetch,
+        ["slow", "quick"],
+        clock=clock,
+        sleep=clock.sleep,
+        concurrency=4,
+        on_done=lambda o: settled.append((o.task_id, clock() - start)),
+    )
+    assert [name for name, _ in settled] == ["quick", "slow"]
+    assert settled[0][1] <= 3.0  # the quick one was reported long before the slow one ended
+
+
+def test_a_hanging_request_does_not_stretch_the_deadline() -> None:
+    import threading
+    import time
+
+    never = threading.Event()
+
+    def fetch(task_id: str) -> Task:
+        never.wait(60)  # a server that never answers
+        raise AssertionError("unreachable")
+
+    began = time.monotonic()
+    [outcome] = wait_for_tasks(fetch, ["a"], timeout=0.3, concurrency=4)
+    assert time.monotonic() - began < 3.0  # an upper bound only: returns at the deadline
+    assert isinstance(outcome.error, WaitTimeout) and outcome.error.status == "unseen"
+    never.set()
+
+
+def test_a_failed_task_is_never_hidden_behind_a_deadline() -> None:
+    from piapi_cli.core.waiting import WaitOutcome
+
+    failed = WaitOutcome("a", Task.from_api({"task_id": "a", "status": "failed"}))
+    late = WaitOutcome("b", Task.from_api({"task_id": "b", "status": "processing"}), WaitTimeout("late"))
+    assert worst_exit_code([failed, late]) == ExitCode.TASK_FAILED
+    assert worst_exit_code([late]) == ExitCode.WAIT_TIMEOUT

@@ -29,12 +29,25 @@ class PiapiError(Exception):
     exit_code: ExitCode = ExitCode.INTERNAL
     #: an extra line telling the user what to do next, shown under the message
     hint: str | None = None
+    #: what the error is about, for callers to act on (the CLI writes its advice from these)
+    task_id: str | None = None
+    path: str | None = None
+    status: str | None = None
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        task_id: str | None = None,
+        path: str | None = None,
+        status: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if hint is not None:
             self.hint = hint
+        self.task_id, self.path, self.status = task_id, path, status
 
 
 class UsageError(PiapiError):
@@ -121,6 +134,9 @@ class CreateOutcomeUnknown(RequestError):
 
     It is never resent: a second create would be a second paid task.
     """
+
+    #: the journal's row that keeps the request (``piapi tasks show ROW``), when journaled
+    journal_row: int | None = None
 
 
 # --- the task failed ----------------------------------------------------------

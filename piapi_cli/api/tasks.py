@@ -7,6 +7,7 @@ the typed attributes are read from it tolerantly: unknown fields, unknown status
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -125,10 +126,18 @@ MIN_SECRET_LENGTH = 8
 
 
 def scrub(text: str, *secrets: str | None) -> str:
-    """``text`` with every occurrence of each secret replaced by ``***``."""
+    """``text`` with every occurrence of each secret replaced by ``***``: as written, and in the
+    forms a server may echo it back (percent-encoded, JSON-escaped)."""
+    import json
+    from urllib.parse import quote, quote_plus
+
     for secret in secrets:
-        if secret and len(secret) >= MIN_SECRET_LENGTH:
-            text = text.replace(secret, "***")
+        if not secret or len(secret) < MIN_SECRET_LENGTH:
+            continue
+        forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1], secret.strip()}
+        for form in sorted(forms, key=len, reverse=True):
+            if len(form) >= MIN_SECRET_LENGTH:
+                text = text.replace(form, "***")
     return text
 
 
@@ -260,7 +269,9 @@ class Task:
         """Credits consumed (or held while running), from ``meta.usage``."""
         for key in ("consume", "frozen"):
             value = self.usage.get(key)
-            if isinstance(value, (int, float)) and value:
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value:
+                if isinstance(value, float) and not math.isfinite(value):
+                    return None  # 1e400 parses as infinity: no credit count at all
                 return int(value)
         return None
 

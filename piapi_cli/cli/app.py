@@ -42,15 +42,16 @@ class PiapiGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            from piapi_cli.cli.signals import Terminated
+
             state = ctx.obj if isinstance(ctx.obj, State) else None
-            sys.stderr.write("\ninterrupted\n")
-            if state is not None and state.session.created:
-                ids = " ".join(state.session.created)
-                sys.stderr.write(
-                    f"tasks already created (not cancelled): {ids}\nresume with: {state.session.prog} wait {ids}\n"
-                )
-            raise typer.Exit(ExitCode.INTERRUPTED) from None
+            code = exc.exit_code if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)
+            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            lines = state.session.interrupted() if state is not None else []
+            sys.stderr.write(f"\n{what}\n" + "".join(f"{line}\n" for line in lines))
+            sys.stderr.flush()
+            raise typer.Exit(code) from None
         except Exception as exc:
             # usage errors (they carry show() and exit_code) print themselves and exit 2
             if hasattr(exc, "show") and hasattr(exc, "exit_code"):
@@ -71,11 +72,16 @@ class PiapiGroup(TyperGroup):
             if debug:
                 import traceback
 
-                traceback.print_exc()
+                from piapi_cli.api.tasks import scrub as scrub_text
+
+                sys.stderr.write(scrub_text(traceback.format_exc(), *secrets))
             from piapi_cli.api.tasks import scrub
 
             if isinstance(exc, PiapiError):
-                output.error(scrub(exc.message, *secrets), scrub(exc.hint, *secrets) if exc.hint else None)
+                from piapi_cli.cli.hints import hint_for
+
+                hint = hint_for(exc, state.session if state else None)
+                output.error(scrub(exc.message, *secrets), scrub(hint, *secrets) if hint else None)
             else:
                 message = scrub(f"{type(exc).__name__}: {exc}", *secrets)
                 output.error(f"internal error: {message}", None if debug else "run again with --debug for details")
@@ -119,9 +125,11 @@ def root(
     ] = False,
 ) -> None:
     """The command line for PiAPI's Unified API: create tasks on any model, wait, get results."""
+    from piapi_cli.cli import signals
     from piapi_cli.cli.output import Output
     from piapi_cli.cli.session import Session
 
+    signals.install()
     if debug:
         import logging
 

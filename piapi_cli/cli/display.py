@@ -1,187 +1,210 @@
-"""The live view of tasks being waited on, always on stderr.
+"""The live view of the pipeline, always on stderr, drawn from the runner's events.
 
 On a terminal: one rich row per task (status, elapsed time, a percentage bar where the API
-reports progress, a pulsing bar where it does not; a task that failed ends on a red bar, one
-that completed on a green one), within 80 columns. Off a terminal: one plain line per status
-change and nothing else, so logs of CI runs stay readable.
+reports progress, a pulsing bar where it does not; red for a task that failed, green for one
+that completed; why a staged task waits) and one per file being saved, within 80 columns.
+Off a terminal: one plain line per status change and per saved file, nothing else, so logs of
+CI runs stay readable. IDs, statuses and file names come from a server: shown as text, made
+safe, never read as markup.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from piapi_cli.api.tasks import Task
 from piapi_cli.cli.output import STATUS_STYLES, safe_text, status_label
 
 if TYPE_CHECKING:
+    from piapi_cli.api.tasks import Task
     from piapi_cli.cli.output import Output
+    from piapi_cli.core.runner import Event
 
 
-class WaitDisplay:
+class PipelineDisplay:
     def __init__(self, output: Output, task_ids: list[str], clock: Callable[[], float] = time.monotonic) -> None:
         self.output = output
-        self.task_ids = task_ids
+        self.task_ids = list(task_ids)
         self.clock = clock
         self.started = clock()
         self.last_status: dict[str, str] = {}
         self.live = output.stderr_tty and not output.quiet
         self._progress: Any = None
         self._rows: dict[str, Any] = {}
+        self._files: dict[int, Any] = {}
+        self._lock = threading.RLock()
 
-    def __enter__(self) -> WaitDisplay:
+    def __enter__(self) -> PipelineDisplay:
         if self.live:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-            # 1 + 8 + 10 + 18 + 4 + 7 + the note (25) and six gaps: 79 columns
             self._progress = Progress(
                 SpinnerColumn(finished_text=" "),
-                TextColumn("{task.fields[short]}", style="bold"),
+                TextColumn("{task.description}", style="bold"),
                 TextColumn("{task.fields[status]}"),
-                _outcome_bar(18),
+                _bar_column(),
                 TextColumn("{task.fields[pct]:>4}"),
                 TimeElapsedColumn(),
-                TextColumn("{task.fields[note]}", style="dim"),
                 console=self.output.err,
                 transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
             self._progress.__enter__()
             for task_id in self.task_ids:
-                self._rows[task_id] = self._progress.add_task(
-                    task_id, total=None, short=_short(task_id), status=_styled("waiting"), pct="", note="", failed=False
-                )
+                self._row(task_id)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.__exit__(None, None, None)
+            self._progress = None
 
-    def update(self, task: Task) -> None:
+    def above(self, show: Callable[[], None]) -> None:
+        """Print results (stdout) without tearing the live rows (stderr) on the same screen."""
+        with self._lock:
+            if self._progress is not None and self.output.stdout_tty:
+                # both streams are this terminal: print through the live console, above the rows
+                self.output.live_console = self._progress.console
+                try:
+                    show()
+                finally:
+                    self.output.live_console = None
+            else:
+                show()
+
+    # --- events ---------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        with self._lock:
+            kind = event.kind
+            if kind in ("status", "done") and event.task is not None:
+                self._task(event.task)
+            elif kind == "download_started":
+                self._file_started(event)
+            elif kind == "download_bytes" and self._progress is not None:
+                row = self._files.get(id(event.item))
+                if row is not None:
+                    self._progress.advance(row, event.size or 0)
+            elif kind in ("saved", "skipped", "download_failed"):
+                self._file_done(event)
+
+    def _row(self, task_id: str) -> Any:
+        if task_id not in self._rows and self._progress is not None:
+            self._rows[task_id] = self._progress.add_task(
+                _short(task_id), total=None, status=_styled("waiting"), pct=""
+            )
+        return self._rows.get(task_id)
+
+    def _task(self, task: Task) -> None:
         changed = self.last_status.get(task.task_id) != task.status
         self.last_status[task.task_id] = task.status
         if self._progress is not None:
-            row = self._rows.get(task.task_id)
-            if row is None:
-                return
+            row = self._row(task.task_id)
             progress = task.progress
-            fields: dict[str, Any] = {"status": _styled(task.status), "note": _LIVE_NOTES.get(task.status, "")}
+            self._progress.update(row, raw_status=task.status)
             if task.is_terminal:
-                # finished either way: the spinner stops; the bar's colour and the status say how
-                fields.update(pct="100%" if task.succeeded else "", failed=not task.succeeded)
-                self._progress.update(row, total=100, completed=100, **fields)
+                # finished either way: the spinner stops; a failed task's bar stays empty and red
+                # a failed one's bar is drawn red (see _bar_column), never as a green finished bar
+                pct = "100%" if task.succeeded else ""
+                self._progress.update(
+                    row, total=100, completed=100, status=_styled(task.status), pct=pct, failed=not task.succeeded
+                )
                 self._progress.stop_task(row)
             elif progress is not None:
-                self._progress.update(row, total=100, completed=progress, pct=f"{progress:.0f}%", **fields)
+                self._progress.update(
+                    row, total=100, completed=progress, status=_styled(task.status), pct=f"{progress:.0f}%"
+                )
             else:
-                self._progress.update(row, **fields)
+                self._progress.update(row, status=_styled(task.status))
         elif changed and not self.output.quiet:
             elapsed = self.clock() - self.started
             detail = f" ({task.progress:.0f}%)" if task.progress is not None and not task.is_terminal else ""
-            line = f"{safe_text(task.task_id)} {status_label(task.status)}{detail} after {elapsed:.1f}s\n"
-            try:
-                self.output.stderr.write(line)
-                self.output.stderr.flush()
-            except BrokenPipeError:
-                pass
+            self._plain(f"{safe_text(task.task_id)} {status_label(task.status)}{detail} after {elapsed:.1f}s")
+
+    def _file_started(self, event: Event) -> None:
+        if self._progress is None:
+            return
+        key = id(event.item)
+        if key in self._files:  # a retry starts over (or resumes): reset the bar
+            self._progress.update(self._files[key], total=event.size, completed=0)
+        else:
+            name = safe_text(event.path or "file")
+            self._files[key] = self._progress.add_task(
+                _text(name if len(name) <= 24 else name[:8] + "…" + name[-15:]), total=event.size, status="", pct=""
+            )
+
+    def _file_done(self, event: Event) -> None:
+        if self._progress is not None:
+            row = self._files.get(id(event.item))
+            if row is not None:
+                if event.kind == "download_failed":
+                    self._progress.update(row, status=_styled("failed"), failed=True)
+                else:
+                    done = event.size if event.size is not None else 1
+                    self._progress.update(row, status=_styled("saved"), total=done, completed=done)
+                self._progress.stop_task(row)
+            return
+        if self.output.quiet:
+            return
+        if event.kind == "saved":
+            self._plain(f"saved {safe_text(event.path)} ({event.size or 0:,} bytes)")
+        elif event.kind == "skipped":
+            self._plain(f"skipped {safe_text(event.path)} (exists)")
+
+    def _plain(self, line: str) -> None:
+        try:
+            self.output.stderr.write(line + "\n")
+            self.output.stderr.flush()
+        except BrokenPipeError:
+            pass  # whoever read the progress left; the run goes on
 
 
-#: the live row is narrow: the explanation of a status, short
-_LIVE_NOTES = {"staged": "queued: concurrency limit"}
+#: in place of the bar of a task that waits for a reason the word alone does not say
+#: (the bar is 24 columns: a row stays within 80)
+_BAR_NOTES = {"staged": "queued: concurrency cap"}
 
 
-def _outcome_bar(width: int) -> Any:
-    """A progress bar that ends red for a task that failed or was cancelled, green for one
-    that completed (rich ends every finished bar alike)."""
-    from rich.progress import BarColumn
+def _bar_column() -> Any:
+    """rich's bar, drawn all red for a task (or file) that failed, green once completed; a
+    staged task shows why it waits instead."""
+    from rich.progress import BarColumn, ProgressBar
+    from rich.text import Text
 
-    class OutcomeBar(BarColumn):
+    class StatusBar(BarColumn):
         def render(self, task: Any) -> Any:
-            bar = super().render(task)
             if task.fields.get("failed"):
-                bar.complete_style = bar.finished_style = "red"
-            elif task.finished:
-                bar.finished_style = "green"
+                return ProgressBar(
+                    total=100, completed=100, width=self.bar_width, complete_style="red", finished_style="red"
+                )
+            note = _BAR_NOTES.get(task.fields.get("raw_status", ""))
+            if note:
+                return Text(note.ljust(self.bar_width or 0), style="magenta")
+            bar = super().render(task)
+            if task.finished:
+                bar.finished_style = "green"  # rich's own "finished" colour is grey on 16-colour terminals
             return bar
 
-    return OutcomeBar(bar_width=width)
+    return StatusBar(bar_width=24)
+
+
+def _text(value: str) -> str:
+    """A server's string as a rich markup column shows it: as text."""
+    from rich.markup import escape
+
+    return escape(safe_text(value))
 
 
 def _short(task_id: str) -> str:
     task_id = safe_text(task_id)
-    return task_id[:8] if len(task_id) > 12 else task_id
+    return _text(task_id[:8] if len(task_id) > 12 else task_id)
 
 
 def _styled(status: str) -> str:
-    from rich.markup import escape
-
-    status = safe_text(status)[:10]
-    return f"[{STATUS_STYLES.get(status, 'white')}]{escape(status):<10}[/]"
-
-
-class DownloadDisplay:
-    """Progress of downloads on stderr: rich bars with bytes, speed and ETA on a terminal,
-    one line per finished file elsewhere. Callbacks come from the downloader's threads."""
-
-    def __init__(self, output: Output) -> None:
-        self.output = output
-        self.live = output.stderr_tty and not output.quiet
-        self._progress: Any = None
-        self._rows: dict[int, Any] = {}
-
-    def __enter__(self) -> DownloadDisplay:
-        if self.live:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}", style="bold"),
-                BarColumn(bar_width=30),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=self.output.err,
-            )
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(None, None, None)
-
-    def start(self, item: Any, name: str, total: int | None) -> None:
-        if self._progress is not None:
-            key = id(item)
-            if key in self._rows:  # a retry starts over (or resumes): reset the bar
-                self._progress.update(self._rows[key], total=total, completed=0)
-            else:
-                from rich.markup import escape
-
-                # the name comes from the server's URL: shown as text, never as markup
-                self._rows[key] = self._progress.add_task(escape(safe_text(name)), total=total)
-
-    def advance(self, item: Any, size: int) -> None:
-        if self._progress is not None and id(item) in self._rows:
-            self._progress.advance(self._rows[id(item)], size)
-
-    def done(self, item: Any, result: Any) -> None:
-        path = getattr(result, "path", None)
-        if self._progress is not None:
-            return
-        if self.output.quiet:
-            return
-        stream = self.output.stderr
-        try:
-            if hasattr(result, "sha256"):
-                stream.write(f"saved {safe_text(path)} ({result.bytes:,} bytes)\n")
-            elif path is not None:
-                stream.write(f"skipped {safe_text(path)} (exists)\n")
-            stream.flush()
-        except BrokenPipeError:
-            pass
+    status = safe_text(status)
+    style = STATUS_STYLES.get(status, "white")
+    if status == "saved":
+        style = "green"
+    return f"[{style}]{_text(status[:10]):<10}[/]"

@@ -65,6 +65,8 @@ class Output:
         self._width = width
         self._out: Console | None = None
         self._err: Console | None = None
+        #: while a live display holds the terminal, stdout's lines go above it through its console
+        self.live_console: Console | None = None
 
     @property
     def stdout(self) -> TextIO:
@@ -98,6 +100,8 @@ class Output:
 
     @property
     def out(self) -> Console:
+        if self.live_console is not None:
+            return self.live_console
         if self._out is None:
             self._out = self._console(stderr=False)
         return self._out
@@ -115,6 +119,9 @@ class Output:
         (a pipe gets it as it is: ``--jq`` strings are raw, as ``jq -r`` prints them)."""
         if self.stdout_tty:
             text = safe_text(text, multiline=True)
+        if self.live_console is not None:
+            self.live_console.print(text, markup=False, highlight=False, soft_wrap=True)
+            return
         try:
             self.stdout.write(text + "\n")
             self.stdout.flush()
@@ -288,15 +295,20 @@ def text_results(task: Task) -> list[tuple[str, str]]:
     return found
 
 
-def run_jq(expression: str, doc: Any) -> Iterable[Any]:
+def compile_jq(expression: str) -> Any:
+    """A compiled jq program; a usage error for bad syntax (checked before anything is sent)."""
     try:
         import jq
     except ImportError as exc:  # pragma: no cover
         raise UsageError("--jq needs the jq package: pip install jq") from exc
     try:
-        program = jq.compile(expression)
+        return jq.compile(expression)
     except ValueError as exc:
         raise UsageError(f"invalid --jq expression: {str(exc).splitlines()[0]}") from None
+
+
+def run_jq(expression: str, doc: Any) -> Iterable[Any]:
+    program = compile_jq(expression)
     try:
         return list(program.input_value(doc).all())
     except ValueError as exc:

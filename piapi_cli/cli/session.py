@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from piapi_cli.api.client import Client
     from piapi_cli.core.journal import Journal
+    from piapi_cli.core.runner import Runner
 
 
 @dataclass
@@ -43,6 +44,12 @@ class Session:
     _api_transport: httpx.BaseTransport | None = None
     #: --no-journal
     no_journal: bool = False
+    #: other values this run must never show (a webhook secret given on the command line)
+    extra_secrets: list[str] = field(default_factory=list)
+    #: runners made in this run, the tasks being waited on, and the command that resumes them
+    runners: list[Runner] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    resume: str | None = None
 
     @property
     def settings(self) -> config.Resolved:
@@ -126,6 +133,58 @@ class Session:
             self._journal = Journal(config.data_dir(self.environ) / "journal.sqlite3")
         return self._journal
 
+    def runner(self, interval: float | None = None) -> Runner:
+        """A runner over this session's client and journal; it records the tasks it creates
+        in ``created``, so an interrupted run can name them."""
+        from piapi_cli.core.runner import Runner
+        from piapi_cli.core.waiting import PollPolicy
+
+        cap = interval if interval is not None else self.settings["max_poll_interval"]
+        runner = Runner(
+            self.client,
+            journal=self.journal,
+            world=self.world,
+            poll=PollPolicy(max_interval=max(cap, 0.1)),
+            download_http=self.download_http,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+        runner.created = self.created
+        self.runners.append(runner)
+        return runner
+
+    def note_resume(self, task_ids: list[str], download: Any = None) -> None:
+        """The command that finishes this run's work if it is interrupted: never a create."""
+        ids = " ".join(task_ids)
+        if download is not None:
+            self.resume = f"{self.prog} download {ids} --dir {download.directory}"
+        else:
+            self.resume = f"{self.prog} wait {ids}"
+        self.waiting = list(task_ids)
+
+    def interrupted(self) -> list[str]:
+        """Stop what runs in the background; the lines telling the user where things stand."""
+        lines = []
+        for runner in self.runners:
+            runner.cancelled.set()
+            if runner.sending is not None:
+                row = f" ({self.prog} tasks show {runner.sending})" if runner.sending else ""
+                lines.append(
+                    f"a create request was in flight: the task may exist; journaled as unknown{row}, never resent"
+                )
+        if self.created:
+            lines.append(f"tasks already created (not cancelled): {' '.join(self.created)}")
+        elif self.waiting:
+            lines.append(f"tasks still running (not cancelled): {' '.join(self.waiting)}")
+        saved = [f.path for runner in self.runners for f in runner.saved]
+        if saved:
+            lines.append(f"files saved: {' '.join(saved)}")
+        if self.resume:
+            lines.append(f"resume with: {self.resume}")
+        elif self.created:
+            lines.append(f"resume with: {self.prog} wait {' '.join(self.created)}")
+        return lines
+
     @property
     def prog(self) -> str:
         """How to call piapi again with this run's world, for hints: ``piapi --sandbox``."""
@@ -138,7 +197,7 @@ class Session:
 
     def secrets(self) -> list[str]:
         """Values that must never be printed (scrubbed from error messages too)."""
-        found = []
+        found = list(self.extra_secrets)
         if self._settings is not None and self._settings["api_key"]:
             found.append(str(self._settings["api_key"]))
         return found

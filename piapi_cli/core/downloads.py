@@ -58,6 +58,29 @@ def check_template(template: str) -> None:
         )
 
 
+def preflight(directory: Path | str, template: str) -> None:
+    """Checks that can fail, run before a create is sent: the template formats, and the
+    directory is (or can be made) a writable directory."""
+    check_template(template)
+    sample = {name: "x" for name in TEMPLATE_FIELDS} | {"index": 0}
+    try:
+        name = template.format(**sample)
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, MemoryError) as exc:
+        raise UsageError(f"--name {template!r}: {exc}") from None
+    if len(name.encode()) > 1024:
+        raise UsageError(f"--name {template!r} makes a name of {len(name.encode())} bytes") from None
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} is not a directory", path=str(path))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".piapi-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write into {path}: {exc.strerror or exc}", path=str(path)) from None
+
+
 def safe_component(text: str, fallback: str = "file") -> str:
     """One path component that cannot climb out, hide, or carry control characters."""
     text = unicodedata.normalize("NFC", text)

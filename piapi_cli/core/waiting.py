@@ -1,12 +1,21 @@
-"""Waiting for tasks: one loop polls many tasks, each on its own growing interval.
+"""Waiting for tasks: one scheduler polls many tasks, each on its own interval, with a bounded
+pool of requests in flight, so a sweep over N tasks costs about one round trip.
+
+The interval follows the task's age: every second at first, then a tenth of the time the task
+has run so far, up to ``max_interval``. So the lag between a task's end and piapi noticing it
+stays within max(1 s, 10% of its run time), while a long task costs far fewer requests than a
+fixed 2-second poll (a 90 s task: about 33 GETs against 45). Jitter only ever shortens an
+interval: it never delays a poll past the bound, nor the first one.
 
 Clock, sleep and randomness are injected, so tests run a 30-minute wait in microseconds.
-Later features (batch runs, re-attaching to journaled tasks) reuse ``wait_for_tasks``.
 """
 
 from __future__ import annotations
 
+import math
+import queue
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,17 +26,24 @@ from piapi_cli.api.tasks import Task
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """Poll after ``initial`` seconds, then grow by ``factor`` up to ``max_interval``."""
+    """Poll every ``min_interval`` seconds, then every ``fraction`` of the task's age, at most
+    every ``max_interval`` seconds; jitter takes up to ``jitter`` of an interval off."""
 
-    initial: float = 1.0
-    factor: float = 1.5
+    min_interval: float = 1.0
+    fraction: float = 0.1
     max_interval: float = 10.0
     jitter: float = 0.1
 
-    def interval(self, polls: int, rng: Callable[[], float] = random.random) -> float:
-        base = min(self.max_interval, self.initial * (self.factor ** max(polls - 1, 0)))
-        base = max(base, 0.0)
-        return base * (1 - self.jitter + 2 * self.jitter * rng())
+    def __post_init__(self) -> None:
+        for name in ("min_interval", "max_interval"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+
+    def interval(self, age: float, rng: Callable[[], float] = random.random) -> float:
+        """Seconds until the next poll of a task that has run ``age`` seconds."""
+        base = min(self.max_interval, max(self.min_interval, self.fraction * max(age, 0.0)))
+        return base * (1 - self.jitter * rng())
 
 
 @dataclass
@@ -50,12 +66,47 @@ class WaitOutcome:
 @dataclass
 class _Watch:
     task_id: str
-    polls: int = 0
     next_at: float = 0.0
+    #: the clock reading at which the task started, as far as we know
+    born: float = 0.0
+    in_flight: bool = False
     outcome: WaitOutcome = field(init=False)
 
     def __post_init__(self) -> None:
         self.outcome = WaitOutcome(self.task_id)
+
+
+class _Pool:
+    """Daemon threads that run fetches and hand results back on a queue.
+
+    Daemon threads, not an executor: an interrupted wait must not sit at exit until a hanging
+    request times out.
+    """
+
+    def __init__(self, size: int, fetch: Callable[[str], Task]) -> None:
+        self._jobs: queue.SimpleQueue[_Watch | None] = queue.SimpleQueue()
+        self.results: queue.SimpleQueue[tuple[_Watch, Task | PiapiError]] = queue.SimpleQueue()
+        self._fetch = fetch
+        self._threads = [threading.Thread(target=self._work, daemon=True, name="piapi-poll") for _ in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while (watch := self._jobs.get()) is not None:
+            try:
+                result: Task | PiapiError = self._fetch(watch.task_id)
+            except PiapiError as exc:
+                result = exc
+            except Exception as exc:  # noqa: BLE001 - reported as this task's error, never lost
+                result = PiapiError(f"task {watch.task_id}: {type(exc).__name__}: {exc}")
+            self.results.put((watch, result))
+
+    def submit(self, watch: _Watch) -> None:
+        self._jobs.put(watch)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
 
 
 def wait_for_tasks(
@@ -68,65 +119,119 @@ def wait_for_tasks(
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
     on_update: Callable[[Task], None] | None = None,
+    on_done: Callable[[WaitOutcome], None] | None = None,
     known: dict[str, Task] | None = None,
+    concurrency: int = 1,
+    wall: Callable[[], float] = time.time,
 ) -> list[WaitOutcome]:
     """Poll every task until each is terminal, failed to fetch, or the deadline passes.
 
-    ``fetch`` is usually ``Client.get_task`` (which retries by itself). ``on_update`` is
-    called with every fetched task, so a display can redraw. ``known`` holds tasks the
-    caller already has (a fresh create): their first poll waits one interval.
-    A ``timeout`` of ``None`` or 0 waits without a deadline.
+    ``fetch`` is usually ``Client.get_task`` (which retries by itself). ``on_update`` is called
+    with every fetched task, so a display can redraw; ``on_done`` with each task's outcome as
+    soon as it is settled (results can be shown, and downloads started, before the others end).
+    ``known`` holds tasks the caller already has (a fresh create): their first poll waits one
+    interval. ``concurrency`` bounds the requests in flight (1: one at a time, in this thread).
+    A ``timeout`` of ``None`` or 0 waits without a deadline; a request still in flight at the
+    deadline is abandoned, not waited for.
     """
     policy = policy or PollPolicy()
     start = clock()
     deadline = start + timeout if timeout else None
-    watches = [_Watch(tid) for tid in dict.fromkeys(task_ids)]
+    watches = [_Watch(tid, born=start) for tid in dict.fromkeys(task_ids)]
+    active: list[_Watch] = []
     for watch in watches:
         seed = (known or {}).get(watch.task_id)
         if seed is not None:
-            watch.outcome.task = seed
-            watch.polls = 1
-            watch.next_at = start + policy.interval(1, rng)
-    active = [w for w in watches if not (w.outcome.task and w.outcome.task.is_terminal)]
+            _seen(watch, seed, start, wall)
+            if seed.is_terminal:
+                if on_done is not None:
+                    on_done(watch.outcome)
+                continue
+            watch.next_at = start + policy.interval(start - watch.born, rng)
+        active.append(watch)
 
-    while active:
+    # a pool even for one task: the deadline then never waits on a hanging request
+    pool = _Pool(min(concurrency, len(active)), fetch) if concurrency > 1 and active else None
+
+    def settle(watch: _Watch, result: Task | PiapiError) -> None:
         now = clock()
-        for watch in [w for w in active if w.next_at <= now]:
-            try:
-                task = fetch(watch.task_id)
-            except PiapiError as exc:
-                watch.outcome.error = exc
-                active.remove(watch)
-                continue
-            watch.outcome.task = task
+        watch.in_flight = False
+        if isinstance(result, PiapiError):
+            watch.outcome.error = result
+        else:
+            _seen(watch, result, now, wall)
             if on_update is not None:
-                on_update(task)
-            if task.is_terminal:
-                active.remove(watch)
-                continue
-            watch.polls += 1
-            watch.next_at = clock() + policy.interval(watch.polls, rng)
-        if not active:
-            break
-        now = clock()
-        if deadline is not None and now >= deadline:
-            for watch in active:
-                watch.outcome.error = WaitTimeout(
-                    f"task {watch.task_id} still {_status(watch)} after {timeout:g}s; it was not cancelled",
-                    hint=f"resume with: piapi wait {watch.task_id}",
-                )
-            break
-        wake = min(w.next_at for w in active)
-        if deadline is not None:
-            wake = min(wake, deadline)
-        sleep(max(0.0, wake - now))
+                on_update(result)
+            if not result.is_terminal:
+                watch.next_at = now + policy.interval(now - watch.born, rng)
+                return
+        active.remove(watch)
+        if on_done is not None:
+            on_done(watch.outcome)
+
+    try:
+        while active:
+            now = clock()
+            if deadline is not None and now >= deadline:
+                break
+            for watch in [w for w in active if not w.in_flight and w.next_at <= now]:
+                if pool is None:
+                    try:
+                        result: Task | PiapiError = fetch(watch.task_id)
+                    except PiapiError as exc:
+                        result = exc
+                    settle(watch, result)
+                else:
+                    watch.in_flight = True
+                    pool.submit(watch)
+            if not active:
+                break
+            now = clock()
+            waiting = [w.next_at for w in active if not w.in_flight]
+            wake = min(waiting) if waiting else math.inf
+            if deadline is not None:
+                wake = min(wake, deadline)
+            if pool is not None and any(w.in_flight for w in active):
+                pause = None if wake == math.inf else max(0.0, wake - now)
+                try:
+                    settle(*pool.results.get(timeout=pause))
+                except queue.Empty:
+                    continue
+                while True:  # everything else that has arrived meanwhile
+                    try:
+                        settle(*pool.results.get_nowait())
+                    except queue.Empty:
+                        break
+            elif wake > now:
+                sleep(wake - now)
+    finally:
+        if pool is not None:
+            pool.close()
+
+    for watch in active:  # the deadline passed
+        status = watch.outcome.task.status if watch.outcome.task else "unseen"
+        watch.outcome.error = WaitTimeout(
+            f"task {watch.task_id} still {status} after {timeout:g}s; it was not cancelled",
+            task_id=watch.task_id,
+            status=status,
+        )
+        if on_done is not None:
+            on_done(watch.outcome)
     return [w.outcome for w in watches]
 
 
-def _status(watch: _Watch) -> str:
-    return watch.outcome.task.status if watch.outcome.task else "unseen"
+def _seen(watch: _Watch, task: Task, now: float, wall: Callable[[], float]) -> None:
+    """Record a fetched state; the task's own creation time (when given) dates its age."""
+    if watch.outcome.task is None and task.created_at is not None:
+        age = wall() - task.created_at.timestamp()
+        if 0 < age < 86400 * 30:
+            watch.born = min(watch.born, now - age)
+    watch.outcome.task = task
 
 
 def worst_exit_code(outcomes: Iterable[WaitOutcome]) -> ExitCode:
+    """The run's exit code: a failed task outranks a deadline, as a script needs to know first."""
     codes = [o.exit_code for o in outcomes]
+    if ExitCode.TASK_FAILED in codes:
+        codes = [code for code in codes if code != ExitCode.WAIT_TIMEOUT]
     return max(codes, default=ExitCode.OK)

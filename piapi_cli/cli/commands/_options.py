@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -85,3 +86,19 @@ IntervalOption = Annotated[
 TaskIdsArgument = Annotated[
     list[str], typer.Argument(metavar="TASK_ID...", help="One or more task IDs", show_default=False)
 ]
+
+# --- saving outputs (create --download, wait --download, download) -------------------
+
+NameOption = Annotated[
+    str, typer.Option("--name", metavar="TEMPLATE", help="File name template (fields below)", show_default=True)
+]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace files that already exist")]
+SkipOption = Annotated[bool, typer.Option("--skip-existing", help="Leave files that already exist, without error")]
+MetadataOption = Annotated[
+    bool, typer.Option("--metadata", help="Write NAME.json beside each file: task, model, input, source URL")
+]
+DownloadDirOption = Annotated[
+    Optional[Path],
+    typer.Option("--download", metavar="DIR", help="Save the outputs into DIR when done (implies --wait)"),
+]
+DEFAULT_NAME = "{task_id}-{index}.{ext}"

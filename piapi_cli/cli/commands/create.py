@@ -5,18 +5,23 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from piapi_cli.cli.commands._options import IntervalOption, JqOption, JsonOption, QuietOption, TimeoutOption, examples
-from piapi_cli.cli.commands.download import (
+from piapi_cli.cli.commands._options import (
+    DEFAULT_NAME,
     DownloadDirOption,
-    DownloadOptions,
+    IntervalOption,
+    JqOption,
+    JsonOption,
     MetadataOption,
     NameOption,
     OverwriteOption,
+    QuietOption,
     SkipOption,
+    TimeoutOption,
+    examples,
 )
 
 if TYPE_CHECKING:
@@ -65,9 +70,8 @@ def create(
         typer.Option(
             "--webhook-secret",
             metavar="SECRET",
-            help="Sent back in the x-webhook-secret header of each delivery [env: PIAPI_WEBHOOK_SECRET]",
-            envvar="PIAPI_WEBHOOK_SECRET",
-            show_envvar=False,
+            help="Sent back in the x-webhook-secret header of each delivery; made up when not given "
+            "[env: PIAPI_WEBHOOK_SECRET]",
         ),
     ] = None,
     service_mode: Annotated[
@@ -89,7 +93,7 @@ def create(
         bool, typer.Option("--inline", help="Send -i key=@FILE as a data: URI instead of uploading it")
     ] = False,
     download: DownloadDirOption = None,
-    name: NameOption = "{task_id}-{index}.{ext}",
+    name: NameOption = DEFAULT_NAME,
     overwrite: OverwriteOption = False,
     skip_existing: SkipOption = False,
     metadata: MetadataOption = False,
@@ -100,91 +104,67 @@ def create(
     create would be a second paid task.
     """
     from piapi_cli.api.tasks import redact
-    from piapi_cli.core.catalog import load_catalog, validate_input
-    from piapi_cli.core.inputs import build_input, read_input_file
-    from piapi_cli.core.uploads import check_files, find_files, placeholder
+    from piapi_cli.cli.pipeline import preflight, wait_and_show
+    from piapi_cli.core.inputs import read_input_file
+    from piapi_cli.core.requests import build_request
+    from piapi_cli.core.runner import DownloadPlan
 
     state: State = ctx.obj
     output = state.output
+    session = state.session
     output.quiet = output.quiet or quiet
-    catalog = load_catalog()
-    schema = catalog.task_type(model, task_type)
-    known_model = catalog.model(model)
-    model_name = known_model.name if known_model else model
-
-    base: dict[str, Any] | None = None
+    base = None
     if input_file is not None:
         base = read_input_file(input_file, sys.stdin.read() if input_file == "-" else None)
-    task_input = build_input(inputs or [], base, schema)
-    files = find_files(task_input)
-    check_files(files)  # exist, within 10 MB: before anything is sent
-
-    warning = catalog.lookup_warning(model, task_type)
-    if warning:
+    if webhook and not webhook_secret:
+        webhook_secret = session.environ.get("PIAPI_WEBHOOK_SECRET") or None
+    if webhook_secret:
+        session.extra_secrets.append(webhook_secret)
+    built = build_request(
+        model,
+        task_type,
+        assignments=inputs or [],
+        base_input=base,
+        service_mode=service_mode.value if service_mode else None,
+        default_service_mode=None if dry_run else session.settings["service_mode"] or None,
+        webhook=webhook,
+        webhook_secret=webhook_secret,
+        validate=not no_validate,
+    )
+    for warning in built.warnings:
         output.warn(warning)
-    if schema is not None and not no_validate:
-        for note in validate_input(schema, placeholder(task_input)):
-            output.warn(note)
-
-    config: dict[str, Any] = {}
-    mode = service_mode.value if service_mode else None
-    if mode is None and known_model is not None and known_model.service_mode:
-        mode = known_model.service_mode  # e.g. TTS only runs in public mode
-    if mode is None:
-        mode = state.session.settings["service_mode"] or None
-    if mode:
-        config["service_mode"] = mode
-    if webhook_secret and not webhook:
-        from piapi_cli.api.errors import UsageError
-
-        raise UsageError("--webhook-secret needs --webhook URL")
-    if webhook:
-        config["webhook_config"] = {"endpoint": webhook, "secret": webhook_secret or ""}
+    plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
+    preflight(jq, plan)  # every check that can fail, before anything is sent
 
     if dry_run:
-        body: dict[str, Any] = {"model": model_name, "task_type": task_type, "input": placeholder(task_input)}
-        if config:
-            body["config"] = config
-        output.document(redact(body), jq)
+        output.document(redact(built.preview()), jq)
         return
+    if built.generated_secret:
+        output.warn(f"webhook secret (made up; give it to your receiver): {built.generated_secret}")
 
-    session = state.session
     client = session.client
-    if files:
-        from piapi_cli.core.uploads import resolve_files
 
-        def upload(path: Path) -> str:
-            output.info(f"uploading {path} ...")
-            return client.upload_file(path.name, path.read_bytes())
+    def upload(path: Path) -> str:
+        output.info(f"uploading {path} ...")
+        return client.upload_file(path.name, path.read_bytes())
 
-        task_input = resolve_files(task_input, upload, inline=inline)
+    request = built.with_uploads(upload, inline=inline)
+    submitted = session.runner().submit(request)
+    task = submitted.task
+    if submitted.journal_error is not None:
+        # the task exists: its ID goes to stdout whatever happened to the journal
+        output.error(f"{submitted.journal_error.message} (task {task.task_id} was created)")
 
-    from piapi_cli.core.journal import journaled_create
-
-    task = journaled_create(
-        session.journal,
-        session.world,
-        lambda: client.create_task(model_name, task_type, task_input, config or None),
-        model_name,
-        task_type,
-        task_input,
-        config,
-    )
-    session.created.append(task.task_id)
-
-    if not wait and download is None:
+    if not wait and plan is None:
         if as_json or jq is not None:
             output.tasks([task], as_json=as_json, jq=jq)
         else:
             output.line(task.task_id)
-            hint = f"{state.session.prog} wait {task.task_id}"
-            output.info(f"created {model_name} {task_type} task ({task.status}); wait for it: {hint}")
+            hint = f"{session.prog} wait {task.task_id}"
+            output.info(f"created {request.model} {task_type} task ({task.status}); wait for it: {hint}")
         return
 
-    from piapi_cli.cli.commands.wait import wait_and_report
-
-    options = DownloadOptions(download, name, overwrite, skip_existing, metadata) if download else None
-    code = wait_and_report(
+    code = wait_and_show(
         state,
         [task.task_id],
         timeout=timeout,
@@ -192,7 +172,7 @@ def create(
         as_json=as_json,
         jq=jq,
         known={task.task_id: task},
-        download=options,
+        download=plan,
     )
     if code:
         raise typer.Exit(code)

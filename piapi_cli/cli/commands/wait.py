@@ -6,27 +6,33 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from piapi_cli.cli.commands._options import IntervalOption, JqOption, JsonOption, QuietOption, TimeoutOption, examples
-from piapi_cli.cli.commands.download import (
+from piapi_cli.cli.commands._options import (
+    DEFAULT_NAME,
     DownloadDirOption,
-    DownloadOptions,
+    IntervalOption,
+    JqOption,
+    JsonOption,
     MetadataOption,
     NameOption,
     OverwriteOption,
+    QuietOption,
     SkipOption,
+    TimeoutOption,
+    examples,
 )
 
 if TYPE_CHECKING:
-    from piapi_cli.api.tasks import Task
     from piapi_cli.cli.app import State
 
 EPILOG = examples(
     "piapi wait 1631d053-2352-4add-95cc-360fc52d5f89",
     'piapi wait "$ID1" "$ID2" --timeout 600 --json',
     'piapi wait "$ID" --download out',
-    "piapi wait --pending",
-    notes="Exit code: the worst outcome: 7 when a task failed, 8 when the deadline passed first, "
-    "9 when an output could not be downloaded.",
+    "piapi wait --pending --download out",
+    notes="Each task's result prints as soon as it finishes. Exit code: the worst outcome: 7 when a task "
+    "failed (ahead of 8), 8 when the deadline passed first, 9 when an output could not be downloaded. "
+    "--pending re-attaches to every journaled task a crash left unfinished; with --download it also saves "
+    "the outputs of completed tasks whose files were never recorded.",
 )
 
 
@@ -41,7 +47,7 @@ def wait(
     timeout: TimeoutOption = None,
     interval: IntervalOption = None,
     download: DownloadDirOption = None,
-    name: NameOption = "{task_id}-{index}.{ext}",
+    name: NameOption = DEFAULT_NAME,
     overwrite: OverwriteOption = False,
     skip_existing: SkipOption = False,
     metadata: MetadataOption = False,
@@ -56,100 +62,43 @@ def wait(
     URLs one per line when piped (the saved paths with --download), the task JSON with --json.
     """
     from piapi_cli.api.errors import UsageError
+    from piapi_cli.cli.pipeline import preflight, wait_and_show
+    from piapi_cli.core.runner import DownloadPlan
 
     state: State = ctx.obj
     state.output.quiet = state.output.quiet or quiet
+    plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
+    preflight(jq, plan)
     ids = list(task_ids or [])
     if pending:
-        ids += reattach(state)
+        ids += reattach(state, plan)
         if not ids:
             state.output.info("no unfinished tasks in the journal")
             return
     elif not ids:
         raise UsageError("give one or more TASK_IDs, or --pending")
-    options = DownloadOptions(download, name, overwrite, skip_existing, metadata) if download else None
-    code = wait_and_report(state, ids, timeout=timeout, interval=interval, as_json=as_json, jq=jq, download=options)
+    code = wait_and_show(state, ids, timeout=timeout, interval=interval, as_json=as_json, jq=jq, download=plan)
     if code:
         raise typer.Exit(code)
 
 
-def reattach(state: State) -> list[str]:
-    """IDs of journaled tasks of this world not yet finished; notes the lost creates."""
+def reattach(state: State, plan: object = None) -> list[str]:
+    """IDs of journaled tasks of this world not yet finished (and, when saving outputs, the
+    completed ones whose files were never recorded); warns of creates that may exist."""
     from piapi_cli.api.errors import ConfigError
-    from piapi_cli.core.journal import UNKNOWN
 
     journal = state.session.journal
     if journal is None:
         raise ConfigError("--pending needs the task journal, which is turned off")
     world = state.session.world
-    unknown = journal.entries(status=UNKNOWN, world=world)
-    for entry in unknown:
+    for entry in journal.maybe_created(world):
+        how = "answer was lost" if entry.status == "unknown" else "process was stopped while it was in flight"
         state.output.warn(
-            f"journal #{entry.id} ({entry.model} {entry.task_type}): the create's answer was lost; "
-            "the task may exist: check your PiAPI dashboard (not resent)"
+            f"journal #{entry.id} ({entry.model} {entry.task_type}): the create's {how}; the task may exist: "
+            "check your PiAPI dashboard (not resent)"
         )
-    return [e.task_id for e in journal.unfinished(world) if e.task_id]
-
-
-def wait_and_report(
-    state: State,
-    task_ids: list[str],
-    *,
-    timeout: float | None,
-    interval: float | None,
-    as_json: bool,
-    jq: str | None,
-    known: dict[str, Task] | None = None,
-    download: DownloadOptions | None = None,
-) -> int:
-    """Wait for the tasks, print their results (or download them) and failures; the exit code."""
-    from piapi_cli.api.errors import ExitCode
-    from piapi_cli.cli.display import WaitDisplay
-    from piapi_cli.core.waiting import PollPolicy, wait_for_tasks, worst_exit_code
-
-    session = state.session
-    settings = session.settings
-    deadline = settings["wait_timeout"] if timeout is None else timeout
-    policy = PollPolicy(max_interval=interval if interval is not None else settings["max_poll_interval"])
-    client = session.client
-    journal = session.journal
-    with WaitDisplay(state.output, task_ids, clock=session.clock) as display:
-        recorded: dict[str, str] = {}
-
-        def seen(task: Task) -> None:
-            display.update(task)
-            # one journal write per status change, not one per poll
-            if journal is not None and recorded.get(task.task_id) != task.status:
-                journal.update(task)
-                recorded[task.task_id] = task.status
-
-        outcomes = wait_for_tasks(
-            client.get_task,
-            task_ids,
-            timeout=deadline,
-            policy=policy,
-            clock=session.clock,
-            sleep=session.sleep,
-            on_update=seen,
-            known=known,
-        )
-    # the last known state of every task, finished or not (a timed-out one shows its status)
-    tasks = [o.task for o in outcomes if o.task is not None]
-    code = worst_exit_code(outcomes)
-    if download is not None:
-        from piapi_cli.cli.commands.download import download_and_report
-
-        report = download_and_report(state, [t for t in tasks if t.succeeded], download, as_json=as_json, jq=jq)
-        if report.failures:
-            code = max(code, ExitCode.DOWNLOAD_FAILED)
-    elif tasks:
-        state.output.tasks(tasks, as_json=as_json, jq=jq)
-    for outcome in outcomes:
-        if outcome.error is not None:
-            hint = outcome.error.hint
-            state.output.error(
-                outcome.error.message, hint.replace("piapi wait", f"{session.prog} wait") if hint else None
-            )
-        elif outcome.task is not None and not outcome.task.succeeded:
-            state.output.error(f"task {outcome.task_id} {outcome.task.status}: {outcome.task.failure_message()}")
-    return int(code)
+    ids = [e.task_id for e in journal.unfinished(world) if e.task_id]
+    if plan is not None:
+        directory = str(getattr(plan, "directory", ""))
+        ids += [e.task_id for e in journal.completed_without_downloads(world, directory) if e.task_id]
+    return list(dict.fromkeys(ids))

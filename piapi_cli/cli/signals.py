@@ -1,0 +1,38 @@
+"""SIGTERM (a cancelled CI job) and SIGHUP (a closed terminal) are handled like Ctrl-C: the
+IDs created so far and the command that resumes, then the conventional exit code 128 + N."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop by a signal other than SIGINT."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    # once is enough: a second signal while we clean up ends the process the default way
+    signal.signal(signum, signal.SIG_DFL)
+    raise Terminated(signum)
+
+
+def install() -> None:
+    """Turn SIGTERM and SIGHUP into ``Terminated`` in the main thread."""
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is None:  # pragma: no cover - not on this platform
+            continue
+        try:
+            if signal.getsignal(number) in (signal.SIG_DFL, None):
+                signal.signal(number, _raise)
+        except ValueError:  # pragma: no cover - not the main thread (an embedding program)
+            return

@@ -1,0 +1,436 @@
+"""The task pipeline: submit (journaled first, never resent), wait (many tasks at once),
+download (each task's outputs as soon as it completes).
+
+It prints nothing and knows no argv: it returns typed results and reports what happens to an
+``on_event`` callback (the CLI draws its displays from them; batch runs and the webhook
+listener drive the same runner). From Python::
+
+    from piapi_cli import Client, Runner, build_request
+    from piapi_cli.sandbox import Emulator, transport_for
+
+    emulator = Emulator(speed=20)
+    with Client("sandbox", emulator.base_url, transport=transport_for(emulator)) as client:
+        runner = Runner(client)
+        built = build_request("Qubico/flux1-dev", "txt2img", assignments=["prompt=a little cat"])
+        task = runner.submit(built.request).task
+        [result] = runner.wait([task.task_id], known={task.task_id: task}, download=DownloadPlan("out"))
+        print(result.status, [f.path for f in result.files])
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from piapi_cli.api.errors import (
+    ConnectionFailed,
+    CreateOutcomeUnknown,
+    ExitCode,
+    PiapiError,
+)
+from piapi_cli.api.tasks import Task, TaskRequest
+from piapi_cli.core.downloads import DEFAULT_TEMPLATE, Downloader, Failure, LocalFile, Skipped
+from piapi_cli.core.waiting import PollPolicy, WaitOutcome, wait_for_tasks
+
+if TYPE_CHECKING:
+    import httpx
+
+    from piapi_cli.api.client import Client
+    from piapi_cli.core.journal import Journal
+
+#: event kinds reported to ``on_event``
+SUBMITTING, CREATED, CREATE_FAILED, JOURNAL_ERROR = "submitting", "created", "create_failed", "journal_error"
+STATUS, DONE = "status", "done"
+DOWNLOAD_STARTED, DOWNLOAD_BYTES, SAVED, SKIPPED, DOWNLOAD_FAILED = (
+    "download_started",
+    "download_bytes",
+    "saved",
+    "skipped",
+    "download_failed",
+)
+
+
+@dataclass
+class Event:
+    """Something that happened to a task on its way through the pipeline."""
+
+    kind: str
+    task_id: str | None = None
+    task: Task | None = None
+    #: a file's path (download events), the journal's path (journal_error)
+    path: str | None = None
+    #: bytes: a file's total (download_started, None when unknown), a chunk (download_bytes)
+    size: int | None = None
+    message: str = ""
+    error: PiapiError | None = None
+    #: the download an event is about (one per output file)
+    item: Any = None
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """Where and how to save outputs."""
+
+    directory: Path | str
+    template: str = DEFAULT_TEMPLATE
+    overwrite: bool = False
+    skip_existing: bool = False
+    metadata: bool = False
+
+
+@dataclass
+class Submitted:
+    """A create that was carried out: the task, and whether the journal recorded it."""
+
+    task: Task
+    journal_row: int | None = None
+    #: the journal failed after the create was answered: the task exists all the same
+    journal_error: PiapiError | None = None
+
+
+@dataclass
+class TaskResult:
+    """How one task's way through the pipeline ended."""
+
+    task_id: str
+    task: Task | None = None
+    error: PiapiError | None = None
+    files: list[LocalFile] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.task.status if self.task is not None else "unseen"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        code = WaitOutcome(self.task_id, self.task, self.error).exit_code
+        if code == ExitCode.OK and self.failures:
+            return ExitCode.DOWNLOAD_FAILED
+        return code
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = self.task.to_json() if self.task is not None else {"task_id": self.task_id}
+        return doc | {"local_files": [f.to_json() for f in self.files]}
+
+
+def worst(results: Iterable[TaskResult]) -> ExitCode:
+    """The exit code of many results: the worst, with failed tasks ahead of deadlines."""
+    codes = [r.exit_code for r in results]
+    if ExitCode.TASK_FAILED in codes:
+        codes = [c for c in codes if c != ExitCode.WAIT_TIMEOUT]
+    return max(codes, default=ExitCode.OK)
+
+
+class Runner:
+    """Drives tasks through create, wait and download with one client and one journal.
+
+    ``concurrency`` bounds the requests in flight while waiting. ``download_http`` makes the
+    HTTP client for output files (it must not carry the API key); by default one without it.
+    ``created`` lists the IDs of tasks this runner created, for a caller that is interrupted.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        journal: Journal | None = None,
+        world: str = "",
+        on_event: Callable[[Event], None] | None = None,
+        poll: PollPolicy | None = None,
+        concurrency: int = 64,
+        download_http: Callable[[list[str]], httpx.Client] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.journal = journal
+        self.world = world or client.base_url
+        self.on_event = on_event
+        self.poll = poll or PollPolicy()
+        self.concurrency = max(1, concurrency)
+        self._download_http = download_http
+        self._own_http: httpx.Client | None = None
+        self.clock, self.sleep, self.rng, self.wall = clock, sleep, rng, wall
+        self.created: list[str] = []
+        #: files saved by this runner, for a caller that is interrupted
+        self.saved: list[LocalFile] = []
+        #: set to stop downloads (Ctrl-C): workers stop between chunks and keep their .part files
+        self.cancelled = threading.Event()
+        #: while a create is in flight: its journal row (0 when not journaled), else None
+        self.sending: int | None = None
+        self._recorded: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # --- events ---------------------------------------------------------------------
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(Event(kind, **fields))
+
+    # --- submit ---------------------------------------------------------------------
+
+    def submit(self, request: TaskRequest, *, run_id: str | None = None, row_key: str | None = None) -> Submitted:
+        """Create a task, journaled before it is sent and never sent twice.
+
+        Raises what the client raises: ``CreateOutcomeUnknown`` when the task may exist (it is
+        journaled ``unknown``, never resent), other errors when it surely does not. Once the
+        answer has arrived, no journal problem can lose the task: it is in ``journal_error``.
+        """
+        from piapi_cli.core.journal import NOT_SENT, REFUSED, UNKNOWN
+
+        row = None
+        if self.journal is not None:
+            # fails before anything is sent (exit 3: the journal cannot be written)
+            row = self._begin(request, run_id, row_key)
+        self._emit(SUBMITTING, message=f"{request.model} {request.task_type}")
+        self.sending = row or 0
+        try:
+            task = self.client.create_task(request)
+        except CreateOutcomeUnknown as exc:
+            exc.journal_row = row
+            self._settle_row(row, UNKNOWN, exc)
+            self._emit(CREATE_FAILED, error=exc)
+            raise
+        except ConnectionFailed as exc:
+            self._settle_row(row, NOT_SENT, exc)
+            self._emit(CREATE_FAILED, error=exc)
+            raise
+        except PiapiError as exc:
+            self._settle_row(row, REFUSED, exc)
+            self._emit(CREATE_FAILED, error=exc)
+            raise
+        except BaseException:
+            # interrupted mid-request: it may or may not have reached PiAPI
+            self._settle_row(row, UNKNOWN, PiapiError("interrupted while the create request was in flight"))
+            raise
+        finally:
+            if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                self.sending = None
+        with self._lock:
+            self.created.append(task.task_id)
+        submitted = Submitted(task, row)
+        if self.journal is not None and row is not None:
+            try:
+                self.journal.created(row, task)
+                self._recorded[task.task_id] = task.status
+            except Exception as exc:  # noqa: BLE001 - whatever broke, the task must not be lost
+                submitted.journal_error = _journal_error(self.journal, exc, task.task_id)
+                self._emit(JOURNAL_ERROR, task_id=task.task_id, task=task, error=submitted.journal_error)
+        self._emit(CREATED, task_id=task.task_id, task=task)
+        return submitted
+
+    def _begin(self, request: TaskRequest, run_id: str | None, row_key: str | None) -> int:
+        assert self.journal is not None
+        extra: dict[str, Any] = {}
+        if run_id is not None:
+            extra = {"run_id": run_id, "row_key": row_key, "fingerprint": request.fingerprint()}
+        return self.journal.begin_create(
+            self.world, request.model, request.task_type, request.input, request.config, **extra
+        )
+
+    def _settle_row(self, row: int | None, state: str, exc: PiapiError) -> None:
+        if self.journal is None or row is None:
+            return
+        try:
+            self.journal.create_failed(row, state, exc.message)
+        except Exception as journal_exc:  # noqa: BLE001 - report the create's error, not this one
+            self._emit(JOURNAL_ERROR, error=_journal_error(self.journal, journal_exc, None))
+
+    # --- wait -----------------------------------------------------------------------
+
+    def record(self, task: Task) -> None:
+        """Keep the journal up to date: one write per status change, not one per poll."""
+        if self.journal is None or self._recorded.get(task.task_id) == task.status:
+            return
+        try:
+            self.journal.update(task)
+            self._recorded[task.task_id] = task.status
+        except Exception as exc:  # noqa: BLE001 - a journal problem never stops a wait
+            self._emit(JOURNAL_ERROR, task_id=task.task_id, error=_journal_error(self.journal, exc, task.task_id))
+
+    def wait(
+        self,
+        task_ids: Iterable[str],
+        *,
+        timeout: float | None = 1800.0,
+        known: dict[str, Task] | None = None,
+        download: DownloadPlan | None = None,
+        on_result: Callable[[TaskResult], None] | None = None,
+    ) -> list[TaskResult]:
+        """Wait for tasks (concurrently); with ``download``, save each one's outputs as soon
+        as it completes. ``on_result`` gets each task's result as soon as it is settled."""
+        ids = list(dict.fromkeys(task_ids))
+        results = {tid: TaskResult(tid) for tid in ids}
+        downloads: list[threading.Thread] = []
+        saver = _Saver(self, download) if download is not None else None
+
+        def finish(result: TaskResult) -> None:
+            if on_result is not None:
+                on_result(result)
+
+        def fetched(task: Task) -> None:
+            self.record(task)
+            self._emit(STATUS, task_id=task.task_id, task=task)
+
+        def done(outcome: WaitOutcome) -> None:
+            result = results[outcome.task_id]
+            result.task, result.error = outcome.task, outcome.error
+            if outcome.task is not None:
+                self.record(outcome.task)
+            self._emit(DONE, task_id=outcome.task_id, task=outcome.task, error=outcome.error)
+            if saver is not None and outcome.task is not None and outcome.task.succeeded:
+                thread = threading.Thread(target=saver.save, args=(result, finish), daemon=True)
+                downloads.append(thread)
+                thread.start()
+            else:
+                finish(result)
+
+        wait_for_tasks(
+            self.client.get_task,
+            ids,
+            timeout=timeout,
+            policy=self.poll,
+            clock=self.clock,
+            sleep=self.sleep,
+            rng=self.rng,
+            wall=self.wall,
+            on_update=fetched,
+            on_done=done,
+            known=known,
+            concurrency=self.concurrency,
+        )
+        for thread in downloads:
+            _join(thread, self.cancelled)
+        return [results[tid] for tid in ids]
+
+    # --- download -------------------------------------------------------------------
+
+    def download(
+        self, tasks: Iterable[Task], plan: DownloadPlan, on_result: Callable[[TaskResult], None] | None = None
+    ) -> list[TaskResult]:
+        """Save every output of completed tasks (others are returned untouched)."""
+        saver = _Saver(self, plan)
+        results = []
+        for task in tasks:
+            self.record(task)
+            result = TaskResult(task.task_id, task)
+            if task.succeeded:
+                saver.save(result, on_result)
+            elif on_result is not None:
+                on_result(result)
+            results.append(result)
+        return results
+
+    def _downloader(self, plan: DownloadPlan, urls: list[str]) -> Downloader:
+        def started(item: Any, name: str, total: int | None) -> None:
+            self._emit(DOWNLOAD_STARTED, task_id=item.task.task_id, path=name, size=total, item=item)
+
+        def chunk(item: Any, size: int) -> None:
+            self._emit(DOWNLOAD_BYTES, task_id=item.task.task_id, size=size, item=item)
+
+        def finished(item: Any, outcome: LocalFile | Failure | Skipped) -> None:
+            if isinstance(outcome, LocalFile):
+                with self._lock:
+                    self.saved.append(outcome)
+                self._emit(SAVED, task_id=item.task.task_id, path=outcome.path, size=outcome.bytes, item=item)
+            elif isinstance(outcome, Skipped):
+                self._emit(SKIPPED, task_id=item.task.task_id, path=outcome.path, item=item)
+            else:
+                self._emit(DOWNLOAD_FAILED, task_id=item.task.task_id, message=outcome.message, item=item)
+
+        return Downloader(
+            self._http(urls),
+            Path(plan.directory),
+            template=plan.template,
+            overwrite=plan.overwrite,
+            skip_existing=plan.skip_existing,
+            metadata=plan.metadata,
+            sleep=self.sleep,
+            on_start=started,
+            on_bytes=chunk,
+            on_done=finished,
+        )
+
+    def _save(self, downloader: Downloader, result: TaskResult, finish: Callable[[TaskResult], None] | None) -> None:
+        assert result.task is not None
+        report = downloader.run(downloader.plan([result.task]))
+        result.files, result.skipped, result.failures = report.files, report.skipped, report.failures
+        if self.journal is not None:
+            for saved in report.files:
+                try:
+                    self.journal.record_download(saved.task_id, saved.url, saved.path, saved.bytes, saved.sha256)
+                except Exception as exc:  # noqa: BLE001 - the file is saved; say the record failed
+                    self._emit(JOURNAL_ERROR, task_id=saved.task_id, error=_journal_error(self.journal, exc, None))
+        if finish is not None:
+            finish(result)
+
+    def _http(self, urls: list[str]) -> httpx.Client:
+        if self._download_http is not None:
+            return self._download_http(urls)
+        if self._own_http is None:
+            import httpx
+
+            from piapi_cli.api.client import USER_AGENT, verify_for
+
+            # a client with its own transport (the sandbox, a test) gets its files through it too
+            transport = self.client.transport
+            self._own_http = httpx.Client(
+                transport=transport,
+                verify=verify_for(*urls) if transport is None else True,
+                follow_redirects=True,
+                timeout=httpx.Timeout(60.0, connect=10.0),
+                headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
+            )
+        return self._own_http
+
+    def close(self) -> None:
+        if self._own_http is not None:
+            self._own_http.close()
+
+
+class _Saver:
+    """One downloader for a plan, made when the first task completes (its URLs settle the TLS
+    set-up): names claimed by one task are known to the next."""
+
+    def __init__(self, runner: Runner, plan: DownloadPlan) -> None:
+        self.runner, self.plan = runner, plan
+        self._downloader: Downloader | None = None
+        self._lock = threading.Lock()
+
+    def save(self, result: TaskResult, finish: Callable[[TaskResult], None] | None) -> None:
+        assert result.task is not None
+        with self._lock:
+            if self._downloader is None:
+                self._downloader = self.runner._downloader(self.plan, [u.url for u in result.task.urls])
+        self.runner._save(self._downloader, result, finish)
+
+
+def _join(thread: threading.Thread, cancelled: threading.Event) -> None:
+    # short joins: the main thread stays responsive to Ctrl-C while files are saved
+    while thread.is_alive():
+        thread.join(0.2)
+        if cancelled.is_set():
+            thread.join(1.5)
+            return
+
+
+def _journal_error(journal: Journal, exc: BaseException, task_id: str | None) -> PiapiError:
+    if isinstance(exc, PiapiError):
+        exc.task_id = exc.task_id or task_id
+        return exc
+    from piapi_cli.api.errors import ConfigError
+
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return ConfigError(
+        f"the task journal {journal.path} could not record it: {reason}", task_id=task_id, path=str(journal.path)
+    )
