@@ -221,3 +221,14 @@ def test_a_reader_that_left_is_no_error(args: list[str]) -> None:
         os.close(writer)
     assert result.returncode == CLOSED_PIPE_EXIT, result.stderr
     assert result.stderr == ""
+
+
+def test_errors_and_debug_tracebacks_quoting_a_server_are_safe(cli: Cli) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("boom\x1b]0;pwned\x07\x1b[2J")
+
+    cli.transport = httpx.MockTransport(handle)
+    for args in (["get", "abc"], ["--debug", "get", "abc"]):
+        result = cli(*args)
+        assert result.exit_code == 1 and "boom" in result.stderr
+        assert not any(bad in result.stderr for bad in FORBIDDEN), repr(result.stderr[-300:])

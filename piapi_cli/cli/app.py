@@ -49,7 +49,9 @@ class PiapiGroup(TyperGroup):
             code = exc.exit_code if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)
             what = "terminated" if isinstance(exc, Terminated) else "interrupted"
             lines = state.session.interrupted() if state is not None else []
-            sys.stderr.write(f"\n{what}\n" + "".join(f"{line}\n" for line in lines))
+            from piapi_cli.cli.terminal import safe_text
+
+            sys.stderr.write(f"\n{what}\n" + "".join(f"{safe_text(line)}\n" for line in lines))
             sys.stderr.flush()
             raise typer.Exit(code) from None
         except Exception as exc:
@@ -73,8 +75,10 @@ class PiapiGroup(TyperGroup):
                 import traceback
 
                 from piapi_cli.api.tasks import scrub as scrub_text
+                from piapi_cli.cli.terminal import safe_text
 
-                sys.stderr.write(scrub_text(traceback.format_exc(), *secrets))
+                # a traceback quotes what servers sent, too
+                sys.stderr.write(safe_text(scrub_text(traceback.format_exc(), *secrets), multiline=True))
             from piapi_cli.api.tasks import scrub
 
             if isinstance(exc, PiapiError):
