@@ -8,14 +8,13 @@ overrides it), holds one table per profile, and is written atomically with mode 
     max_poll_interval = 15
 
 Every setting is defined once, as a field of :class:`Settings`: its type, default, help,
-environment variable and validator. Every other environment variable piapi reads is an
-:class:`EnvVar` below. Help texts, the README's tables and the man pages are generated
-from these definitions.
+environment variable and validator (from ``setting_values``). Every other environment
+variable piapi reads is an :class:`EnvVar` below. Help texts, the README's tables and the
+man pages are generated from these definitions.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -24,160 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import ConfigError, UsageError
+from piapi_cli.core import setting_values as values
 
 DEFAULT_PROFILE = "default"
 CONFIG_FILE = "config.toml"
 #: the shortest pause between two polls a setting or --interval may ask for
 MIN_POLL_INTERVAL = 0.1
-#: longer than any task runs; beyond it deadlines and sleeps overflow
-MAX_SECONDS = 1e9
-
-
-# --- validators: a value from a flag, the environment (text) or config.toml (any TOML type) ---
-# Each raises ValueError with a reason that never repeats the value: the caller decides
-# whether the value may be shown (a key never is).
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return f"a {type(value).__name__}"
-
-
-def _seconds(minimum: float) -> Callable[[object], float]:
-    def parse(value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueError(f"must be a number of seconds, not {_kind(value)}")
-        try:
-            number = float(value)
-        except (ValueError, OverflowError):
-            raise ValueError("is not a number of seconds") from None
-        if not math.isfinite(number):
-            raise ValueError("must be a finite number of seconds")
-        if number < 0:
-            raise ValueError("must not be negative")
-        if number < minimum:
-            raise ValueError(f"must be at least {minimum:g} seconds")
-        if number > MAX_SECONDS:
-            raise ValueError(f"must be at most {MAX_SECONDS:g} seconds")
-        return number
-
-    return parse
-
-
-def _speed(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"must be a number, not {_kind(value)}")
-    try:
-        number = float(value)
-    except (ValueError, OverflowError):
-        raise ValueError("is not a number (10: ten times faster)") from None
-    if not math.isfinite(number) or not 0.001 <= number <= 1e6:
-        raise ValueError("must be a number from 0.001 to 1000000")
-    return number
-
-
-def _url(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string (an http:// or https:// URL), not {_kind(value)}")
-    from urllib.parse import urlsplit
-
-    text = value.strip()
-    if any(c.isspace() or not c.isprintable() for c in text):
-        raise ValueError("is not a valid URL: it holds whitespace or a control character")
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
-    except ValueError as exc:
-        raise ValueError(f"is not a valid URL ({exc})") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError("is not an http:// or https:// URL")
-    if parts.query or parts.fragment or text.endswith(("?", "#")):
-        raise ValueError("is not a base URL: it holds a query (?) or a fragment (#)")
-    import re
-
-    # urlsplit takes `h[::1]x` for a host; the HTTP client does not
-    if not re.fullmatch(r"(\[[^\[\]]*\]|[^\[\]:]*)(:[0-9]*)?", parts.netloc.rpartition("@")[2]):
-        raise ValueError("is not a valid URL: the host and port do not parse")
-    problem = _host_problem(parts.hostname)
-    if problem:
-        raise ValueError(f"is not a valid URL: {problem}")
-    return text.rstrip("/")
-
-
-def _host_problem(host: str) -> str | None:
-    """Why the HTTP client would refuse this host name, if it would."""
-    import ipaddress
-
-    try:
-        if ":" in host:
-            ipaddress.IPv6Address(host.partition("%")[0])
-        elif host.replace(".", "").isdigit():
-            ipaddress.IPv4Address(host)
-        elif not host.isascii():
-            return "write a non-ASCII host name in its xn-- form"
-        elif not all(c.isalnum() or c in "-._" for c in host):
-            return "the host name holds a character a host name cannot"
-        else:
-            for label in host.split("."):
-                label.encode("ascii").decode("idna")  # a malformed xn-- label raises
-    except ValueError:  # UnicodeError is one
-        return f"{host!r} is not a valid host"
-    return None
-
-
-def _printable_ascii(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string, not {_kind(value)}")
-    for char in value:
-        if char == "\r":
-            raise ValueError(f"{what} holds a carriage return (read from a file with Windows line endings?)")
-        if char == "\n":
-            raise ValueError(f"{what} holds a line break")
-        if char.isspace():
-            raise ValueError(f"{what} holds whitespace")
-        if not char.isprintable():
-            raise ValueError(f"{what} holds a control character")
-        if not char.isascii():
-            raise ValueError(f"{what} holds a non-ASCII character")
-    return value
-
-
-def _api_key(value: object) -> str | None:
-    # sent in the x-api-key header: anything else would be refused by the server at best,
-    # and echoed in an error at worst
-    return _printable_ascii(value, "the key") or None
-
-
-def _webhook_secret(value: object) -> str | None:
-    # PiAPI sends it back in the x-webhook-secret header of every delivery
-    return _printable_ascii(value, "the secret") or None
-
-
-def _service_mode(value: object) -> str:
-    if value not in ("", "public", "private"):
-        raise ValueError("must be public or private")
-    return str(value)
-
-
-def _boolean(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off", ""):
-            return False
-    raise ValueError("must be true or false")
 
 
 # --- the settings -----------------------------------------------------------------------
@@ -229,37 +80,37 @@ class Settings:
     """Every setting, typed and validated (see :func:`resolve`). Field order is help order."""
 
     api_key: str | None = _setting(
-        None, "your PiAPI key (set it with: piapi config set-key)", _api_key, env="PIAPI_API_KEY", secret=True
+        None, "your PiAPI key (set it with: piapi config set-key)", values.api_key, env="PIAPI_API_KEY", secret=True
     )
     base_url: str = _setting(
-        "https://api.piapi.ai", "the Unified API's address", _url, env="PIAPI_BASE_URL", flag="--base-url"
+        "https://api.piapi.ai", "the Unified API's address", values.url, env="PIAPI_BASE_URL", flag="--base-url"
     )
     upload_url: str = _setting(
-        "https://upload.theapi.app", "the upload endpoint's address", _url, env="PIAPI_UPLOAD_URL"
+        "https://upload.theapi.app", "the upload endpoint's address", values.url, env="PIAPI_UPLOAD_URL"
     )
     service_mode: str = _setting(
-        "", "service mode of new tasks: public or private", _service_mode, default_text="account default"
+        "", "service mode of new tasks: public or private", values.service_mode, default_text="account default"
     )
-    wait_timeout: float = _setting(1800.0, "deadline of waits, in seconds; 0: none (as --timeout)", _seconds(0))
+    wait_timeout: float = _setting(1800.0, "deadline of waits, in seconds; 0: none (as --timeout)", values.seconds(0))
     max_poll_interval: float = _setting(
         10.0,
         "longest pause between polls, in seconds (as --interval)",
-        _seconds(MIN_POLL_INTERVAL),
+        values.seconds(MIN_POLL_INTERVAL),
         env="PIAPI_MAX_POLL_INTERVAL",
     )
     sandbox: bool = _setting(
-        False, "use the built-in sandbox instead of PiAPI", _boolean, env="PIAPI_SANDBOX", flag="--sandbox"
+        False, "use the built-in sandbox instead of PiAPI", values.boolean, env="PIAPI_SANDBOX", flag="--sandbox"
     )
     journal: bool = _setting(
-        True, "record created tasks in the local journal", _boolean, env="PIAPI_JOURNAL", flag="--no-journal"
+        True, "record created tasks in the local journal", values.boolean, env="PIAPI_JOURNAL", flag="--no-journal"
     )
     sandbox_speed: float = _setting(
-        1.0, "speed of in-process sandbox tasks (10: ten times faster)", _speed, env="PIAPI_SANDBOX_SPEED"
+        1.0, "speed of in-process sandbox tasks (10: ten times faster)", values.speed, env="PIAPI_SANDBOX_SPEED"
     )
     webhook_secret: str | None = _setting(
         None,
         "secret of create --webhook without --webhook-secret",
-        _webhook_secret,
+        values.webhook_secret,
         env="PIAPI_WEBHOOK_SECRET",
         secret=True,
     )
