@@ -1,7 +1,8 @@
 """Entry point of the ``piapi`` command.
 
-``piapi --version`` answers before typer is imported: scripts call piapi thousands of
-times, and start-up is most of a short command's cost.
+``piapi --version``, ``--help`` and ``piapi completion SHELL`` answer before typer is
+imported: scripts call piapi thousands of times, shells load completions at every start,
+and start-up is most of a short command's cost.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(f"piapi {__version__}\n")
         return 0
+    if len(args) == 2 and args[0] == "completion":
+        # the script shipped in the package, as is; an unknown shell falls through to the
+        # command, whose usage error lists the shells (exit 2)
+        from piapi_cli.cli.completions import FILES, script
+
+        if args[1] in FILES:
+            return _write(script(args[1]))
     if args and args[-1] in ("--help", "-h"):
         # help of a command path (`piapi create --help`) from the generated cache:
         # the same text typer renders, without importing typer
@@ -40,6 +48,22 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:  # pragma: no cover - interrupted before the app started
         return 130
+    return 0
+
+
+def _write(data: bytes) -> int:
+    stream = getattr(sys.stdout, "buffer", None)
+    try:
+        if stream is None:  # a text-only stdout (tests)
+            sys.stdout.write(data.decode("utf-8"))
+        else:
+            sys.stdout.flush()
+            stream.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `piapi completion bash | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
