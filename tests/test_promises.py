@@ -326,3 +326,14 @@ def test_secrets_are_scrubbed_from_debug_tracebacks(cli: Cli, monkeypatch: pytes
     result = cli("--debug", "get", "some-task")
     assert result.exit_code == 1 and "Traceback" in result.stderr
     assert TEST_KEY not in result.stderr and "***" in result.stderr
+
+
+def test_the_webhook_secret_setting_applies_only_with_a_webhook_and_the_flag_wins(cli: Cli, emulator: Emulator) -> None:
+    env = {"PIAPI_WEBHOOK_SECRET": "whsec-0123456789"}
+    assert cli(*FLUX, env=env).exit_code == 0
+    assert cli(*FLUX, "--webhook", "https://hooks.example.test/p", env=env).exit_code == 0
+    flag = ["--webhook-secret", "flag-secret-1"]
+    assert cli(*FLUX, "--webhook", "https://hooks.example.test/p", *flag, env=env).exit_code == 0
+    assert cli(*FLUX, *flag).exit_code == 2  # the flag alone still needs --webhook
+    secrets = [(record.get("config") or {}).get("webhook_config", {}).get("secret") for record in emulator.store.all()]
+    assert sorted(s for s in secrets if s) == ["flag-secret-1", "whsec-0123456789"]

@@ -20,9 +20,7 @@ EPILOG = examples(
     "piapi --sandbox create -m Qubico/flux1-dev -t txt2img -i prompt='a little cat' --wait",
     "ID=$(piapi create -m midjourney -t imagine -i prompt='a lighthouse')",
     'piapi wait "$ID" && piapi get "$ID" --jq .output.image_url',
-    notes="Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 auth or config, "
-    "4 API refused, 5 network or server, 6 rate limited, 7 task failed, 8 wait timed out, "
-    "9 download failed, 130 interrupted.",
+    notes="Exit codes: " + ", ".join(f"{code.value} {code.label}" for code in ExitCode) + ".",
 )
 
 

@@ -1,7 +1,8 @@
 """Entry point of the ``piapi`` command.
 
-``piapi --version`` answers before typer is imported: scripts call piapi thousands of
-times, and start-up is most of a short command's cost.
+``piapi --version``, ``--help`` and ``piapi completion SHELL`` answer before typer is
+imported: scripts call piapi thousands of times, shells load completions at every start,
+and start-up is most of a short command's cost.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--version"]:
         from piapi_cli import __version__
 
-        return _write(f"piapi {__version__}\n")
+        return _write(f"piapi {__version__}\n".encode())
+    if len(args) == 2 and args[0] == "completion":
+        # the script shipped in the package, as is; an unknown shell falls through to the
+        # command, whose usage error lists the shells (exit 2)
+        from piapi_cli.cli.completions import FILES, script
+
+        if args[1] in FILES:
+            return _write(script(args[1]))
     if args and args[-1] in ("--help", "-h"):
         # help of a command path (`piapi create --help`) from the generated cache:
         # the same text typer renders, without importing typer
@@ -22,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
         text = HELP.get(" ".join(args[:-1]))
         if text is not None:
-            return _write(text)
+            return _write(text.encode())
     from typer.main import get_command
 
     from piapi_cli.cli.app import build_app, command_word
@@ -41,16 +49,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _write(text: str) -> int:
-    """Text on stdout; a reader that went away (``piapi --help | head -1``) is no error."""
+def _write(data: bytes) -> int:
+    stream = getattr(sys.stdout, "buffer", None)
     try:
-        sys.stdout.write(text)
+        if stream is None:  # a text-only stdout (tests)
+            sys.stdout.write(data.decode("utf-8"))
+        else:
+            sys.stdout.flush()
+            stream.write(data)
         sys.stdout.flush()
-    except BrokenPipeError:
+    except BrokenPipeError:  # `piapi --help | head -1`: the reader has all it wanted
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
-        return 141  # as a process ended by SIGPIPE
+        return 141  # what a shell reports for SIGPIPE, as every other command here ends
     return 0
 
 

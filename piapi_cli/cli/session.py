@@ -76,7 +76,7 @@ class Session:
         if self.use_sandbox:
             from piapi_cli.sandbox import local_emulator, transport_for
 
-            speed = float(self.environ.get("PIAPI_SANDBOX_SPEED") or 1.0)
+            speed = self.settings["sandbox_speed"]
             emulator = local_emulator(config.data_dir(self.environ), speed=speed)
             transport = self.transport or transport_for(emulator)
             self._api_transport = transport
@@ -198,8 +198,8 @@ class Session:
     def secrets(self) -> list[str]:
         """Values that must never be printed (scrubbed from error messages too)."""
         found = list(self.extra_secrets)
-        if self._settings is not None and self._settings["api_key"]:
-            found.append(str(self._settings["api_key"]))
+        if self._settings is not None:
+            found += [str(self._settings[n]) for n, s in config.SETTINGS.items() if s.secret and self._settings[n]]
         return found
 
     def close(self) -> None:

@@ -15,11 +15,13 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from piapi_cli.api.errors import ExitCode
+
 if TYPE_CHECKING:
     from rich.segment import Segment
 
 #: what a shell reports for a process ended by SIGPIPE (128 + 13), as ``yes | head -1`` gives
-CLOSED_PIPE_EXIT = 141
+CLOSED_PIPE_EXIT = int(ExitCode.CLOSED_PIPE)
 
 # escape sequences: CSI (ESC [ or C1 0x9b), OSC / DCS / SOS / PM / APC strings up to their
 # terminator (or the end of the line), and any other ESC with its intermediate and final bytes

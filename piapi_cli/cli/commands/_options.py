@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from piapi_cli.core.settings import MIN_POLL_INTERVAL, SETTINGS
 
 
 def examples(*lines: str, notes: str = "") -> str:
@@ -63,13 +66,32 @@ JqOption = Annotated[
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or notes on stderr")]
+
+
+def _seconds_of(setting: str) -> Callable[[Optional[float]], Optional[float]]:
+    """A callback refusing what the setting would refuse (NaN, infinity: typer's range lets them pass)."""
+
+    def check(value: Optional[float]) -> Optional[float]:
+        if value is None:
+            return None
+        try:
+            parsed: float = SETTINGS[setting].parse(value)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{value!r} {exc}") from None
+        return parsed
+
+    return check
+
+
 TimeoutOption = Annotated[
     Optional[float],
     typer.Option(
         "--timeout",
         metavar="SECONDS",
         min=0,
-        help="Give up waiting after this long (exit 8; the task goes on). 0: no deadline. [default: 1800]",
+        callback=_seconds_of("wait_timeout"),
+        help="Give up waiting after this long (exit 8; the task goes on). 0: no deadline. "
+        f"[default: {SETTINGS['wait_timeout'].shown_default}]",
         show_default=False,
     ),
 ]
@@ -78,8 +100,10 @@ IntervalOption = Annotated[
     typer.Option(
         "--interval",
         metavar="MAX_SECONDS",
-        min=0.1,
-        help="Longest pause between two polls; polls start at 1s and grow to it. [default: 10]",
+        min=MIN_POLL_INTERVAL,
+        callback=_seconds_of("max_poll_interval"),
+        help="Longest pause between two polls; polls start at 1s and grow to it. "
+        f"[default: {SETTINGS['max_poll_interval'].shown_default}]",
         show_default=False,
     ),
 ]

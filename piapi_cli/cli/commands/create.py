@@ -117,7 +117,7 @@ def create(
     if input_file is not None:
         base = read_input_file(input_file, sys.stdin.read() if input_file == "-" else None)
     if webhook and not webhook_secret:
-        webhook_secret = session.environ.get("PIAPI_WEBHOOK_SECRET") or None
+        webhook_secret = session.settings["webhook_secret"] or None
     if webhook_secret:
         session.extra_secrets.append(webhook_secret)
     built = build_request(

@@ -111,7 +111,7 @@ complete -c piapi -n '__fish_seen_subcommand_from tasks; and not __fish_seen_sub
 complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a set-key -d 'Store your PiAPI key: asked for hidden on a terminal, read from stdin when piped.'
 complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a show -d 'Show every setting, its value (the key masked) and where it comes from.'
 complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a path -d 'Print the config files path.'
-complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a set -d 'Store a setting in the current profile.'
+complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a set -d 'Store a setting in the current profile (see: piapi config --help).'
 complete -c piapi -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from set-key show path set unset' -a unset -d 'Remove a setting from the current profile (it falls back to the environment or default).'
 complete -c piapi -n '__fish_seen_subcommand_from sandbox; and not __fish_seen_subcommand_from serve' -a serve -d 'Serve the Unified API on this machine: create, get, cancel, account, upload, output files.'
 complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel download account models completion tasks config sandbox' -l profile -x -d 'Config profile to use [env: PIAPI_PROFILE]'
