@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
+import logging
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -16,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from piapi_cli.api.backoff import Backoff
 from piapi_cli.api.client import Client
 from piapi_cli.api.errors import ConnectionFailed
 from piapi_cli.sandbox import Emulator, Faults, MemoryStore
@@ -90,17 +95,23 @@ def test_truncated_download_is_cut_short_over_http(server: SandboxServer, clock:
 
 
 class Receiver:
-    """A local webhook endpoint that records what it is sent."""
+    """A local webhook endpoint that records what it is sent; ``gate`` holds every answer
+    until it is set (a slow receiver), ``statuses`` are answered first, then 200."""
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None, gate: threading.Event | None = None) -> None:
         self.calls: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.statuses = statuses or []
+        self.arrived = threading.Condition()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                with receiver.arrived:
+                    receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.arrived.notify_all()
+                if gate is not None:
+                    gate.wait(timeout=30)
                 self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -110,11 +121,27 @@ class Receiver:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float = 10) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.calls) >= count, timeout)
+
+    def statuses_seen(self) -> list[str]:
+        return [body["data"]["status"] for _, body in self.calls]
 
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def hooked_task(server: SandboxServer, endpoint: str, secret: str = "", prompt: str = "x") -> str:
+    config = {"webhook_config": {"endpoint": endpoint, "secret": secret}}
+    status, created = raw(server, "POST", "/api/v1/task", {"model": "Qubico/flux1-dev", "task_type": "txt2img",
+                                                          "input": {"prompt": prompt}, "config": config})  # fmt: skip
+    assert status == 200, created
+    task_id: str = created["data"]["task_id"]
+    return task_id
 
 
 def test_webhooks_are_delivered_on_create_change_and_completion(server: SandboxServer, clock: FakeClock) -> None:
@@ -131,36 +158,175 @@ def test_webhooks_are_delivered_on_create_change_and_completion(server: SandboxS
         clock.sleep(60)
         assert dispatcher.scan() == 1
         assert dispatcher.scan() == 0
+        assert dispatcher.drain()
     finally:
+        dispatcher.stop()
         receiver.close()
-    assert [body["data"]["status"] for _, body in receiver.calls] == ["pending", "processing", "completed"]
+    assert receiver.statuses_seen() == ["pending", "processing", "completed"]
     headers, body = receiver.calls[-1]
-    assert headers["x-webhook-secret"] == "s3cret"
+    assert headers["x-webhook-secret"] == "s3cret" and headers["content-type"] == "application/json"
     assert set(body) == {"timestamp", "data"} and body["data"]["task_id"] == created["data"]["task_id"]
+    assert body["timestamp"] == int(clock.now)
     assert body["data"]["output"]["video"]["url"].startswith(server.base_url)
+    assert not server.emulator.hooked  # a finished task is no longer watched
 
 
-def test_failed_deliveries_are_retried_with_backoff(server: SandboxServer, clock: FakeClock) -> None:
+def test_failed_deliveries_are_retried_with_the_shared_backoff(server: SandboxServer, clock: FakeClock) -> None:
     receiver = Receiver(statuses=[500, 503])
-    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep, backoff=0.5)
+    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep, rng=lambda: 1.0)
     try:
-        config = {"webhook_config": {"endpoint": receiver.url, "secret": ""}}
-        raw(server, "POST", "/api/v1/task",
-            {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x"}, "config": config})  # fmt: skip
+        hooked_task(server, receiver.url)
         dispatcher.scan()
+        assert dispatcher.drain()
     finally:
+        dispatcher.stop()
         receiver.close()
     assert [d.outcome for d in dispatcher.deliveries] == ["500", "503", "200"]
-    assert clock.sleeps == [0.5, 1.0]
+    assert clock.sleeps == [0.5, 1.0]  # Backoff(base_delay=0.5) at full jitter 1.0
 
 
-def test_unreachable_endpoint_gives_up_after_the_retries(server: SandboxServer, clock: FakeClock) -> None:
-    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep, retries=2)
-    config = {"webhook_config": {"endpoint": "http://127.0.0.1:9/nowhere", "secret": ""}}
-    raw(server, "POST", "/api/v1/task",
-        {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x"}, "config": config})  # fmt: skip
+def test_an_answer_that_will_not_change_is_not_retried(server: SandboxServer, clock: FakeClock) -> None:
+    receiver = Receiver(statuses=[401])
+    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep)
+    try:
+        hooked_task(server, receiver.url, secret="wrong")
+        dispatcher.scan()
+        assert dispatcher.drain()
+    finally:
+        dispatcher.stop()
+        receiver.close()
+    assert [d.outcome for d in dispatcher.deliveries] == ["401"] and clock.sleeps == []
+
+
+def test_unreachable_endpoint_gives_up_after_the_attempts(server: SandboxServer, clock: FakeClock) -> None:
+    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep, backoff=Backoff(attempts=3))
+    hooked_task(server, "http://127.0.0.1:9/nowhere")
     dispatcher.scan()
+    assert dispatcher.drain()
+    dispatcher.stop()
     assert len(dispatcher.deliveries) == 3 and all("Error" in d.outcome for d in dispatcher.deliveries)
+    assert len(clock.sleeps) == 2
+
+
+def test_a_bad_endpoint_is_refused_at_create_over_http(server: SandboxServer) -> None:
+    for endpoint in ("not a url", "ftp://x"):
+        config = {"webhook_config": {"endpoint": endpoint, "secret": ""}}
+        status, answer = raw(server, "POST", "/api/v1/task", {"model": "Qubico/flux1-dev", "task_type": "txt2img",
+                                                              "input": {"prompt": "x"}, "config": config})  # fmt: skip
+        assert status == 400 and answer["code"] == 400 and "webhook_config.endpoint" in answer["message"]
+    assert list(server.emulator.store.all()) == []
+
+
+class GarbageReceiver:
+    """A webhook endpoint that answers with something that is not HTTP at all."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"SURPRISE\r\n\r\n")
+
+
+def test_one_broken_endpoint_does_not_stop_the_deliveries_to_the_others(
+    server: SandboxServer, clock: FakeClock
+) -> None:
+    good, garbage = Receiver(), GarbageReceiver()
+    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep, workers=1)
+    try:
+        hooked_task(server, garbage.url)  # answers a status line http.client cannot parse
+        # a task stored with an endpoint no delivery can use (as if it came from elsewhere)
+        broken = hooked_task(server, good.url)
+        record = server.emulator.store.get(broken)
+        assert record is not None
+        record["config"]["webhook_config"]["endpoint"] = "ftp://x"
+        server.emulator.store.put(record)
+        fine = hooked_task(server, good.url)
+        dispatcher.scan()
+        assert dispatcher.drain()
+        clock.sleep(60)
+        dispatcher.scan()
+        assert dispatcher.drain()
+    finally:
+        dispatcher.stop()
+        good.close()
+        garbage.sock.close()
+    assert [body["data"]["task_id"] for _, body in good.calls] == [fine, fine]
+    assert good.statuses_seen() == ["pending", "completed"]
+    outcomes = {d.endpoint: d.outcome for d in dispatcher.deliveries}
+    assert "BadStatusLine" in outcomes[garbage.url] and "ValueError" in outcomes["ftp://x"]
+
+
+def test_a_slow_receiver_does_not_delay_the_others(server: SandboxServer, clock: FakeClock) -> None:
+    gate = threading.Event()
+    slow, fast = Receiver(gate=gate), Receiver()
+    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep)
+    try:
+        slow_ids = [hooked_task(server, slow.url, prompt=f"slow {n}") for n in range(3)]
+        fast_id = hooked_task(server, fast.url)
+        dispatcher.scan()
+        # the slow receiver holds its first delivery; the fast one gets its own meanwhile
+        assert fast.wait_for(1, timeout=10) and slow.wait_for(1, timeout=10)
+        assert len(slow.calls) == 1 and fast.calls[0][1]["data"]["task_id"] == fast_id
+        gate.set()
+        assert dispatcher.drain()
+    finally:
+        gate.set()
+        dispatcher.stop()
+        slow.close()
+        fast.close()
+    assert sorted(body["data"]["task_id"] for _, body in slow.calls) == sorted(slow_ids)
+
+
+def test_deliveries_waiting_for_a_stuck_receiver_are_bounded(server: SandboxServer, clock: FakeClock) -> None:
+    gate = threading.Event()
+    stuck = Receiver(gate=gate)
+    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep, per_receiver=2)
+    try:
+        for n in range(6):
+            hooked_task(server, stuck.url, prompt=f"task {n}")
+        dispatcher.scan()
+        assert stuck.wait_for(1)
+        assert dispatcher.dropped >= 3  # one in flight, two waiting, the rest dropped with a log line
+        gate.set()
+        assert dispatcher.drain()
+    finally:
+        gate.set()
+        dispatcher.stop()
+        stuck.close()
+    assert len(stuck.calls) == 6 - dispatcher.dropped
+
+
+def test_sandbox_serve_delivers_webhooks_with_the_secret(tmp_path: Any) -> None:
+    receiver = Receiver()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", "0", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        body = {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x [sandbox:seconds=0.5]"},
+                "config": {"webhook_config": {"endpoint": receiver.url, "secret": "s3cret-value"}}}  # fmt: skip
+        created = httpx.post(url + "/api/v1/task", json=body, headers={"x-api-key": "k"}).json()["data"]
+        with receiver.arrived:
+            assert receiver.arrived.wait_for(lambda: "completed" in receiver.statuses_seen(), timeout=20)
+        for headers, delivered in receiver.calls:
+            assert headers["x-webhook-secret"] == "s3cret-value" and set(delivered) == {"timestamp", "data"}
+            assert delivered["data"]["task_id"] == created["task_id"]
+        assert receiver.statuses_seen()[-1] == "completed"
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+        receiver.close()
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
@@ -188,3 +354,174 @@ def test_serve_refuses_a_busy_port(server: SandboxServer) -> None:
     result = subprocess.run([sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", port],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2 and "cannot listen" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- limits: the server stays up whatever a client sends ------------------------------------
+
+
+@pytest.fixture
+def strict(clock: FakeClock) -> Iterator[SandboxServer]:
+    """A server with small limits: 64 KiB bodies, 0.3 s of silence."""
+    emulator = Emulator(MemoryStore(), clock=clock)
+    with SandboxServer(emulator, "127.0.0.1", 0, webhooks=False, max_body=64 * 1024, timeout=0.3) as running:
+        yield running
+
+
+def connect(server: SandboxServer) -> socket.socket:
+    host, port = server.httpd.server_address[:2]
+    return socket.create_connection((str(host), int(port)), timeout=10)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def answer_of(data: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+POST_HEAD = "POST /api/v1/task HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\ncontent-type: application/json\r\n"
+
+
+@pytest.mark.parametrize("expect", ["", "Expect: 100-continue\r\n"])
+def test_a_body_over_the_limit_gets_413_before_it_is_read(strict: SandboxServer, expect: str) -> None:
+    with connect(strict) as sock:
+        # 300 MB announced, none of it sent: the answer comes at once, nothing is buffered
+        sock.sendall(f"{POST_HEAD}Content-Length: 300000000\r\n{expect}\r\n".encode())
+        status, headers, body = answer_of(read_all(sock))
+    assert status == 413 and headers["connection"] == "close" and headers["content-type"] == "application/json"
+    assert body["code"] == 413 and "65536" in body["message"]
+    assert strict.emulator.requests == []  # never reached the API
+
+
+def test_a_refused_body_being_sent_still_gets_its_answer(strict: SandboxServer) -> None:
+    with connect(strict) as sock:
+        sock.sendall(f"{POST_HEAD}Content-Length: 2000000\r\n\r\n".encode() + b"x" * 200_000)
+        status, _, _ = answer_of(read_all(sock))
+    assert status == 413
+
+
+def test_a_body_within_the_limit_is_served(strict: SandboxServer) -> None:
+    with httpx.Client(base_url=strict.base_url, headers={"x-api-key": "k"}) as client:
+        padded = {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x" * 60_000}}
+        assert client.post("/api/v1/task", json=padded).status_code == 200
+        padded["input"]["prompt"] = "x" * 70_000
+        refused = client.post("/api/v1/task", json=padded)
+        assert refused.status_code == 413 and refused.json()["code"] == 413
+
+
+def test_the_default_limit_takes_the_largest_upload(server: SandboxServer) -> None:
+    assert server.httpd.max_body == 16 * 1024 * 1024
+    data = base64.b64encode(bytes(10 * 1024 * 1024)).decode()
+    answer = httpx.post(server.base_url + "/api/ephemeral_resource", headers={"x-api-key": "k"},
+                        json={"file_name": "big.png", "file_data": "data:image/png;base64," + data}, timeout=30)  # fmt: skip
+    assert answer.status_code == 200 and answer.json()["data"]["url"].startswith(server.base_url)
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "+5", "1e3", "5, 6", "²", "5\r\nContent-Length: 6", "9" * 40])
+def test_an_invalid_content_length_gets_400(strict: SandboxServer, length: str) -> None:
+    with connect(strict) as sock:
+        sock.sendall(f"{POST_HEAD}Content-Length: {length}\r\n\r\n{{}}".encode())
+        status, headers, body = answer_of(read_all(sock))
+    assert (status, body["code"]) in ((400, 400), (413, 413)) and headers["connection"] == "close"
+    assert status == (413 if length == "9" * 40 else 400)
+
+
+def test_a_chunked_body_is_refused_with_411(strict: SandboxServer) -> None:
+    with connect(strict) as sock:
+        sock.sendall(f"{POST_HEAD}Transfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n".encode())
+        status, _, body = answer_of(read_all(sock))
+    assert status == 411 and "Content-Length" in body["message"]
+
+
+def test_a_malformed_request_gets_the_api_error_envelope(strict: SandboxServer) -> None:
+    with connect(strict) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        status, _, body = answer_of(read_all(sock))
+    assert status == 400 and body["code"] == 400
+
+
+@pytest.mark.parametrize("sent", [
+    b"",  # connected, then silent
+    b"GET /account/info HTTP/1.1\r\nHost: x\r\n",  # headers never finished
+])  # fmt: skip
+def test_idle_and_half_sent_connections_are_closed(strict: SandboxServer, sent: bytes) -> None:
+    with connect(strict) as sock:
+        sock.sendall(sent)
+        assert read_all(sock) == b""  # closed by the server after its 0.3 s timeout, no answer
+
+
+def test_a_body_that_stops_arriving_gets_408_and_a_close(strict: SandboxServer) -> None:
+    with connect(strict) as sock:
+        sock.sendall(f'{POST_HEAD}Content-Length: 100\r\n\r\n{{"model"'.encode())
+        status, headers, body = answer_of(read_all(sock))
+    assert status == 408 and headers["connection"] == "close" and body["code"] == 408
+    assert strict.emulator.requests == []
+
+
+class Records(logging.Handler):
+    """Log records of the sandbox, with a way to wait for one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.changed:
+            self.lines.append(record.getMessage() + ("\n" + record.exc_text if record.exc_text else ""))
+            self.changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 10) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: any(text in line for line in self.lines), timeout)
+
+
+@pytest.fixture
+def records() -> Iterator[Records]:
+    logger = logging.getLogger("piapi.sandbox")
+    handler, level = Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_a_client_leaving_mid_file_is_one_log_line(
+    server: SandboxServer, clock: FakeClock, records: Records, capfd: pytest.CaptureFixture[str]
+) -> None:
+    task_id = hooked_task(server, "", prompt="big [sandbox:bytes=50000000]")
+    clock.sleep(60)
+    with connect(server) as sock:
+        sock.sendall(f"GET /files/{task_id}/0.png HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    assert records.wait_for("went away mid-answer")
+    assert raw(server, "GET", "/account/info")[0] == 200  # still serving
+    gone = [line for line in records.lines if task_id in line or "went away" in line]
+    assert len(gone) == 1 and "Traceback" not in gone[0] and "of 50000000 bytes sent" in gone[0]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_dropped_answer_is_logged_as_dropped_not_200(clock: FakeClock, records: Records) -> None:
+    emulator = Emulator(MemoryStore(), clock=clock, faults=Faults(drop_rate=1.0))
+    with SandboxServer(emulator, "127.0.0.1", 0, webhooks=False) as running:
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(running.base_url + "/account/info", headers={"x-api-key": "k"})
+        assert records.wait_for("dropped")
+    logged = [line for line in records.lines if "/account/info" in line]
+    assert len(logged) == 1 and "dropped: a 200 answer cut after" in logged[0] and '" 200 ' not in logged[0]
+
+
+def test_serve_refuses_a_max_body_that_is_not_a_size(cli: Any) -> None:
+    for bad in ("lots", "12X", "100"):
+        result = cli("sandbox", "serve", "--port", "0", "--max-body", bad)
+        assert result.exit_code == 2 and "--max-body" in result.stderr
