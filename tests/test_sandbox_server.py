@@ -401,6 +401,18 @@ def test_a_body_over_the_limit_gets_413_before_it_is_read(strict: SandboxServer,
     assert strict.emulator.requests == []  # never reached the API
 
 
+def test_a_body_within_the_limit_is_invited_with_100_continue(strict: SandboxServer) -> None:
+    body = json.dumps({"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x"}}).encode()
+    with connect(strict) as sock:
+        sock.sendall(
+            f"{POST_HEAD}Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode()
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n")
+        sock.sendall(body)
+        status, _, answer = answer_of(read_all(sock))
+    assert status == 200 and answer["data"]["status"] == "pending"
+
+
 def test_a_refused_body_being_sent_still_gets_its_answer(strict: SandboxServer) -> None:
     with connect(strict) as sock:
         sock.sendall(f"{POST_HEAD}Content-Length: 2000000\r\n\r\n".encode() + b"x" * 200_000)
@@ -509,6 +521,22 @@ def test_a_client_leaving_mid_file_is_one_log_line(
     gone = [line for line in records.lines if task_id in line or "went away" in line]
     assert len(gone) == 1 and "Traceback" not in gone[0] and "of 50000000 bytes sent" in gone[0]
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_leaving_mid_request_is_one_log_line(
+    strict: SandboxServer, records: Records, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with connect(strict) as sock:  # a third of the body, then the end of what it sends
+        sock.sendall(f"{POST_HEAD}Content-Length: 300\r\n\r\n".encode() + b"x" * 100)
+        sock.shutdown(socket.SHUT_WR)
+        assert read_all(sock) == b""
+    with connect(strict) as sock:  # half a request line, then a reset
+        sock.sendall(b"GET /account/in")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert records.wait_for("100 of 300 bytes of body sent") and records.wait_for("ConnectionResetError")
+    assert raw(strict, "GET", "/account/info")[0] == 200  # still serving
+    assert strict.emulator.requests == [("GET", "/account/info")]
+    assert "Traceback" not in capfd.readouterr().err and not any("Traceback" in line for line in records.lines)
 
 
 def test_a_dropped_answer_is_logged_as_dropped_not_200(clock: FakeClock, records: Records) -> None:

@@ -49,8 +49,11 @@ def parse_size(text: str) -> int:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
-    # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
-    # peer's delayed ACK stall every keep-alive answer by ~40 ms
+    # headers and a small body leave in one write (one send, one wait for the socket), flushed
+    # at the end of each answer; large bodies pass the buffer straight through
+    wbufsize = 64 * 1024
+    # a streamed answer still takes several writes: without TCP_NODELAY, Nagle's algorithm and
+    # the peer's delayed ACK would stall keep-alive answers by ~40 ms
     disable_nagle_algorithm = True
     server: SandboxHTTPServer
     _quiet_status = False  # the status line is logged once the answer is sent (or cut, or lost)
@@ -108,7 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
         # check the length before inviting the body: a client told to continue sends it all
         if self._body_length() is None:
             return False
-        return super().handle_expect_100()
+        invited = super().handle_expect_100()
+        self.wfile.flush()  # the client waits for this before it sends the body
+        return invited
 
     # --- answers --------------------------------------------------------------------------
 
