@@ -67,7 +67,7 @@ def webhook_refusal(webhook: Any) -> str | None:
     if not isinstance(webhook, dict):
         return "config.webhook_config must be an object"
     endpoint, secret = webhook.get("endpoint", ""), webhook.get("secret", "")
-    if not isinstance(secret, str):
+    if secret is not None and not isinstance(secret, str):
         return "config.webhook_config.secret must be a string"
     if endpoint in ("", None):
         return None
@@ -210,11 +210,14 @@ class WebhookDispatcher:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop scanning and delivering; a delivery under way ends at its next retry."""
+        import time
+
         self._stop.set()
         self._lanes.close()
+        deadline = time.monotonic() + timeout  # one wait for all: a worker may be mid-POST
         for thread in [self._scanner, *self._workers]:
             if thread is not None:
-                thread.join(timeout=timeout)
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def drain(self, timeout: float | None = 10.0) -> bool:
         """Wait until every queued delivery has been made (or given up); False on timeout."""
