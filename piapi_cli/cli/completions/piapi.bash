@@ -66,7 +66,7 @@ _piapi_options() {
         'config set') echo '--help' ;;
         'config unset') echo '--help' ;;
         'sandbox') echo '--help' ;;
-        'sandbox serve') echo '--api-key --concurrency --drop-rate --fail-rate --help --host --latency --no-webhooks --port --quiet --rate-limit-rate --speed --truncate-downloads' ;;
+        'sandbox serve') echo '--api-key --concurrency --drop-rate --fail-rate --help --host --latency --max-body --no-webhooks --port --quiet --rate-limit-rate --speed --timeout --truncate-downloads' ;;
     esac
 }
 
@@ -87,7 +87,7 @@ _piapi() {
         w="${COMP_WORDS[i]}"
         case "$w" in
             --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;
-            --api-key|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--model|--name|--port|--profile|--rate-limit-rate|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|--world|-c|-d|-i|-m|-n|-s|-t) i=$((i + 1)); continue ;;
+            --api-key|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-body|--model|--name|--port|--profile|--rate-limit-rate|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|--world|-c|-d|-i|-m|-n|-s|-t) i=$((i + 1)); continue ;;
             -*) continue ;;
         esac
         subs="$(_piapi_subcommands "$path")"
@@ -101,7 +101,7 @@ _piapi() {
         --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;
         --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;
         --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-        --api-key|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--model|--name|--port|--profile|--rate-limit-rate|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|--world|-c|-d|-i|-m|-n|-s|-t) return ;;
+        --api-key|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-body|--model|--name|--port|--profile|--rate-limit-rate|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|--world|-c|-d|-i|-m|-n|-s|-t) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))

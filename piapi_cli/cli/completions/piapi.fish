@@ -212,6 +212,8 @@ complete -c piapi -n '__fish_seen_subcommand_from serve' -l rate-limit-rate -x -
 complete -c piapi -n '__fish_seen_subcommand_from serve' -l drop-rate -x -d 'Close the connection mid-response for this share'
 complete -c piapi -n '__fish_seen_subcommand_from serve' -l latency -x -d 'Delay every answer'
 complete -c piapi -n '__fish_seen_subcommand_from serve' -l truncate-downloads -d 'Cut every output file short (Content-Length kept)'
+complete -c piapi -n '__fish_seen_subcommand_from serve' -l max-body -x -d 'Refuse larger request bodies with 413, unread (16M fits a 10 MB upload in base64)'
+complete -c piapi -n '__fish_seen_subcommand_from serve' -l timeout -x -d 'Close a connection idle or stalled (mid-request or mid-answer) this long'
 complete -c piapi -n '__fish_seen_subcommand_from serve' -l no-webhooks -d 'Do not deliver webhooks'
 complete -c piapi -n '__fish_seen_subcommand_from serve' -l quiet -s q -d 'Do not log requests'
 complete -c piapi -n '__fish_seen_subcommand_from serve' -l help -s h -d 'Show this message and exit.'
