@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from piapi_cli.api.tasks import OutputURL, Task
-from piapi_cli.core.downloads import Downloader, LocalFile, Planned, disposition_name, ext_from_type, safe_component
+from piapi_cli.core.downloads import Downloader, LocalFile, Planned
+from piapi_cli.core.naming import disposition_name, ext_from_type, safe_component
 from piapi_cli.sandbox import Emulator, MemoryStore
 from piapi_cli.sandbox.server import SandboxServer
 from tests.conftest import Cli, FakeClock
@@ -224,6 +225,16 @@ def test_two_outputs_may_not_share_a_name(tmp_path: Path, clock: FakeClock) -> N
     d = downloader(files, tmp_path, clock, template="{task_id}.{ext}", workers=1)
     report = d.run(d.plan([task_with("https://cdn.example/a.png", "https://cdn.example/b.png")]))
     assert len(report.files) == 1 and "add {index}" in report.failures[0].message
+
+
+def test_an_unexpected_error_in_a_worker_is_raised_not_waited_for(tmp_path: Path, clock: FakeClock) -> None:
+    def broken(item: Planned, name: str, total: int | None) -> None:
+        raise RuntimeError("a bug in a progress display")
+
+    files = Files({"/a.png": BLOB})
+    d = downloader(files, tmp_path, clock, on_start=broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        d.run(d.plan([task_with("https://cdn.example/a.png")]))
 
 
 def test_helpers() -> None:

@@ -68,6 +68,23 @@ class Report:
     #: outputs a cancel stopped before they were complete
     partial: list[Partial] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, planned: list[Planned], results: dict[int, Result], parts: dict[int, str]) -> Report:
+        """The report of ``planned`` outputs from the results of those that ended; the others
+        (never started, or still stopping after a cancel) are partial, with ``parts`` kept."""
+        report = cls()
+        for index, item in enumerate(planned):
+            result = results.get(index) or Partial(item.url, parts.get(index), 0, item.task.task_id)
+            if isinstance(result, LocalFile):
+                report.files.append(result)
+            elif isinstance(result, Skipped):
+                report.skipped.append(result)
+            elif isinstance(result, Partial):
+                report.partial.append(result)
+            else:
+                report.failures.append(result)
+        return report
+
     @property
     def interrupted(self) -> bool:
         return bool(self.partial)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import random
 import socket
 import threading
@@ -27,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 from piapi_cli.api.backoff import Backoff, parse_retry_after
 from piapi_cli.api.errors import DownloadError
 from piapi_cli.api.tasks import Task
+from piapi_cli.core import streams
 from piapi_cli.core.download_results import (
     DownloadInterrupted,
     Failure,
@@ -39,7 +39,6 @@ from piapi_cli.core.download_results import (
 )
 from piapi_cli.core.naming import (
     DEFAULT_TEMPLATE,
-    TEMPLATE_FIELDS,
     DownloadSetupError,
     check_template,
     disposition_name,
@@ -52,28 +51,15 @@ from piapi_cli.core.naming import (
     template_fields,
 )
 from piapi_cli.core.partfiles import PartFile, ResumeRecord, write_file
-from piapi_cli.core.streams import (
-    DECODED_LIMIT,
-    BodyCut,
-    Decoder,
-    EncodingRefused,
-    Pipeline,
-    body_chunks,
-    content_encoding,
-    content_length,
-    content_range,
-    is_chunked,
-    tune_http_reads,
-    unsatisfied_total,
-)
+from piapi_cli.core.streams import Decoder, EncodingRefused, Pipeline, tune_http_reads
+from piapi_cli.core.workers import run_cancellable
 
 if TYPE_CHECKING:
     import httpx
 
 __all__ = [
-    "DEFAULT_TEMPLATE", "TEMPLATE_FIELDS", "DownloadInterrupted", "DownloadSetupError", "Downloader", "Failure",
-    "LocalFile", "Partial", "Planned", "Report", "Skipped", "check_template", "disposition_name", "ext_from_type",
-    "preflight", "safe_component", "tune_http_reads",
+    "DownloadInterrupted", "DownloadSetupError", "Downloader", "Failure", "LocalFile", "Partial", "Planned", "Report",
+    "Skipped", "check_template", "preflight", "tune_http_reads",
 ]  # fmt: skip
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -138,7 +124,7 @@ class Downloader:
     backoff: Backoff | None = None
     rng: Callable[[], float] = random.random
     cancel_event: threading.Event = field(default_factory=threading.Event)
-    decoded_limit: int = DECODED_LIMIT
+    decoded_limit: int = streams.DECODED_LIMIT
     _claimed: set[Path] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _streams: dict[int, httpx.Response] = field(default_factory=dict)
@@ -159,78 +145,25 @@ class Downloader:
         if not planned:
             return Report()
         prepare_directory(self.directory, self.template)
-        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for index in range(len(planned)):
-            todo.put(index)
-        finished: queue.SimpleQueue[tuple[int, Result]] = queue.SimpleQueue()
 
-        started: set[int] = set()
-
-        def work() -> None:
-            while not self.cancel_event.is_set():
-                try:
-                    index = todo.get_nowait()
-                except queue.Empty:
-                    return
-                with self._lock:
-                    started.add(index)
-                finished.put((index, self._one(index, planned[index])))
-
-        # daemon threads: one stuck in a connect cannot keep the process alive after a cancel
-        for _ in range(max(1, min(self.workers, len(planned)))):
-            threading.Thread(target=work, daemon=True).start()
-        results: dict[int, Result] = {}
-
-        def collect(timeout: float) -> None:
-            index, result = finished.get(timeout=timeout)
-            results[index] = result
+        def done(index: int, result: Result) -> None:
             if self.on_done is not None:
                 self.on_done(planned[index], result)
 
-        keyboard = False
-        try:
-            while len(results) < len(planned):
-                try:
-                    collect(0.1)
-                except queue.Empty:
-                    if self.cancel_event.is_set():
-                        break
-        except KeyboardInterrupt:
-            keyboard = True
-            self.cancel_event.set()
-        if len(results) < len(planned):
-            self._abort_streams()
-            deadline = time.monotonic() + CANCEL_GRACE
-            while (left := deadline - time.monotonic()) > 0:
-                with self._lock:
-                    if started <= results.keys():
-                        break  # every download that began has stopped; the rest never will
-
-                try:
-                    collect(left)
-                except queue.Empty:
-                    break
-        report = self._report(planned, results)
-        if keyboard:
+        finished = run_cancellable(
+            len(planned),
+            lambda index: self._one(index, planned[index]),
+            workers=self.workers,
+            cancel=self.cancel_event,
+            on_result=done,
+            on_cancel=self._abort_streams,
+            grace=CANCEL_GRACE,
+        )
+        with self._lock:
+            parts = {index: str(path) for index, path in self._parts.items() if path.exists()}
+        report = Report.of(planned, finished.results, parts)
+        if finished.keyboard_interrupt:
             raise DownloadInterrupted(report)
-        return report
-
-    def _report(self, planned: list[Planned], results: dict[int, Result]) -> Report:
-        report = Report()
-        for index, item in enumerate(planned):
-            result = results.get(index)
-            if result is None:  # never started, or its worker did not stop in time
-                with self._lock:
-                    part = self._parts.get(index)
-                result = Partial(item.url, str(part) if part and part.exists() else None, 0, item.task.task_id)
-            if isinstance(result, LocalFile):
-                report.files.append(result)
-            elif isinstance(result, Skipped):
-                report.skipped.append(result)
-            elif isinstance(result, Partial):
-                report.partial.append(result)
-            else:
-                report.failures.append(result)
         return report
 
     def _abort_streams(self) -> None:
@@ -318,7 +251,7 @@ class Downloader:
                 last = str(exc)
                 wait = backoff.delay(retries, exc.retry_after, rng=self.rng) if exc.pause else None
                 retries += exc.pause
-            except (httpx.TransportError, httpx.DecodingError, BodyCut) as exc:
+            except (httpx.TransportError, httpx.DecodingError, streams.BodyCut) as exc:
                 if self.cancel_event.is_set():
                     raise _Cancelled from None
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -331,7 +264,7 @@ class Downloader:
     def _receive(self, job: _Job, response: httpx.Response, offset: int, record: ResumeRecord | None) -> LocalFile:
         status, headers, url = response.status_code, response.headers, job.item.url
         if status == 416 and offset and job.part is not None:
-            if unsatisfied_total(headers) == offset and (record is None or record.length in (None, offset)):
+            if streams.unsatisfied_total(headers) == offset and (record is None or record.length in (None, offset)):
                 return self._complete_part(job, offset)  # the part was already whole
             job.part.restart(None)
             raise _Retry("the partial file does not match the server's; restarting from zero", pause=False)
@@ -339,7 +272,7 @@ class Downloader:
             raise _Retry(f"HTTP {status}", retry_after=parse_retry_after(headers.get("retry-after")))
         if status not in (200, 206):
             raise DownloadError(f"HTTP {status}")
-        encoding = content_encoding(headers)
+        encoding = streams.content_encoding(headers)
         if job.part is None:
             ext = ext_from_url(url) or ext_from_type(headers.get("content-type"))
             self._open(job, ext, disposition_name(headers.get("content-disposition")))
@@ -353,7 +286,7 @@ class Downloader:
         total: int | None  # the bytes this answer completes the part to
         whole: int | None  # the object's length
         if status == 206:
-            ranged = content_range(headers)
+            ranged = streams.content_range(headers)
             if (ranged is None or ranged[0] != offset or encoding
                     or (record is not None and (not _same(record, headers)
                         or record.length not in (None, ranged[2])))):  # fmt: skip
@@ -364,7 +297,7 @@ class Downloader:
             total, whole = ranged[1] + 1, ranged[2]
         else:
             offset = 0
-            total = None if encoding else content_length(headers)
+            total = None if encoding else streams.content_length(headers)
             # the record is written before any byte, so a kill leaves a part that says what it holds
             part.restart(ResumeRecord.from_headers(url, headers, total, encoding))
             whole = total
@@ -377,7 +310,7 @@ class Downloader:
         decoder = Decoder(encoding, self.decoded_limit) if encoding else None
         try:
             with part.writer(offset) as handle, Pipeline(handle, digest) as sink:
-                for chunk in body_chunks(response, decoder):  # as they arrive: a cut keeps what came
+                for chunk in streams.body_chunks(response, decoder):  # as they arrive: a cut keeps what came
                     if self.cancel_event.is_set():
                         raise _Cancelled
                     sink.put(chunk)
@@ -395,7 +328,7 @@ class Downloader:
             raise _Retry(f"got {written} of {total} bytes")
         if whole is not None and written < whole:
             raise _Retry(f"got {written} of {whole} bytes; asking for the rest", pause=False)
-        if total is None and not encoding and not is_chunked(headers):
+        if total is None and not encoding and not streams.is_chunked(headers):
             # no length and no end marker: the end of the body looks the same as a broken
             # connection. Ask for what follows: "416, the object is exactly this long" confirms.
             raise _Retry("the server sent no length; the file could not be confirmed complete", pause=False)
