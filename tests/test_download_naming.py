@@ -64,6 +64,14 @@ def test_a_template_that_cannot_tell_outputs_apart_is_refused_unless_there_is_on
         preflight(tmp_path, template)
 
 
+def test_a_template_for_several_tasks_must_tell_the_tasks_apart(tmp_path: Path) -> None:
+    with pytest.raises(DownloadSetupError) as caught:
+        preflight(tmp_path, "{index}.{ext}", several_tasks=True)
+    assert "{task_id}" in (caught.value.hint or "")
+    preflight(tmp_path, "{task_id}-{index}.{ext}", several_tasks=True)
+    preflight(tmp_path, "{index}.{ext}")
+
+
 def test_a_directory_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     for directory in (tmp_path / "file", tmp_path / "file" / "below"):

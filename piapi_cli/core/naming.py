@@ -40,8 +40,9 @@ WINDOWS_RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
     | {f"{kind}{n}" for kind in ("COM", "LPT") for n in [*"123456789", "\u00b9", "\u00b2", "\u00b3"]}
 )
-#: opening a path never follows a symbolic link planted there (0 where the OS has no such flag)
-NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: flags for every file piapi opens in a target directory: never follow a symbolic link planted
+#: there, never block on a FIFO, bytes as they are (each 0 where the OS has no such flag)
+SAFE_OPEN = sum(getattr(os, flag, 0) for flag in ("O_NOFOLLOW", "O_NONBLOCK", "O_CLOEXEC", "O_BINARY"))
 #: what each field looks like, to try a template before any real value exists
 SAMPLE_FIELDS: dict[str, Any] = {
     "task_id": "00000000-0000-0000-0000-000000000000",
@@ -104,19 +105,27 @@ def template_fields(template: str) -> set[str]:
         raise DownloadSetupError(f"file name template {template!r}: {exc}", template=template) from None
 
 
-def preflight(directory: Path, template: str, *, single_output: bool = False) -> None:
+def preflight(directory: Path, template: str, *, single_output: bool = False, several_tasks: bool = False) -> None:
     """Every check a download can fail before it starts, for running before a create is sent.
 
-    The template must format and (unless each task has one output) tell outputs apart; the
-    directory must be a directory, or creatable, and writable: it is created, and a probe file
-    written and removed in it. Raises DownloadSetupError (a UsageError) naming what is wrong.
+    The template must format and tell outputs apart: those of a task (unless ``single_output``:
+    each task has one) and, with ``several_tasks``, those of different tasks. The directory must
+    be a directory, or creatable, and writable: it is created, and a probe file written and
+    removed in it. Raises DownloadSetupError (a UsageError) naming what is wrong.
     """
     check_template(template)
-    if not single_output and not template_fields(template) & DISTINGUISHING_FIELDS:
+    fields = template_fields(template)
+    if not single_output and not fields & DISTINGUISHING_FIELDS:
         raise DownloadSetupError(
             f"file name template {template!r} would give every output of a task the same name",
             template=template,
             hint="add {index}, {key} or {name} to the template",
+        )
+    if several_tasks and not fields & {"task_id", "name"}:
+        raise DownloadSetupError(
+            f"file name template {template!r} would give the outputs of different tasks the same names",
+            template=template,
+            hint="add {task_id} to the template",
         )
     prepare_directory(directory, template)
 
@@ -133,7 +142,7 @@ def prepare_directory(directory: Path, template: str | None = None) -> None:
         ) from None
     probe = directory / f".piapi-probe-{secrets.token_hex(6)}"
     try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | SAFE_OPEN, 0o600)
         try:
             os.write(fd, b"probe")
         finally:

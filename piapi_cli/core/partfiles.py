@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from piapi_cli.api.errors import DownloadError
-from piapi_cli.core.naming import NOFOLLOW
+from piapi_cli.core.naming import SAFE_OPEN
 
 try:
     import fcntl
@@ -27,7 +27,6 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks; a second p
     fcntl = None  # type: ignore[assignment]
 
 CHUNK = 1024 * 1024
-CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 RECORD_LIMIT = 64 * 1024  # a resume record is a few hundred bytes; a planted huge file is ignored
 
 
@@ -86,7 +85,7 @@ class PartFile:
         it is opened afresh, so the lock always covers the file at ``path``."""
         for _ in range(5):
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW | os.O_NONBLOCK | CLOEXEC, 0o644)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | SAFE_OPEN, 0o644)
             except OSError as exc:
                 if os.path.islink(path):
                     raise DownloadError(f"{path} is a symbolic link; not followed") from None
@@ -95,6 +94,8 @@ class PartFile:
                 opened = os.fstat(fd)
                 if not stat.S_ISREG(opened.st_mode):
                     raise DownloadError(f"{path} is not a regular file; not written")
+                if getattr(os, "O_NONBLOCK", 0):
+                    os.set_blocking(fd, True)  # non-blocking only so that a planted FIFO cannot hang the open
                 if fcntl is not None:
                     try:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -128,7 +129,7 @@ class PartFile:
     def record(self) -> ResumeRecord | None:
         """The record of what the part holds, or None (missing, unreadable, planted as a link)."""
         try:
-            fd = os.open(self.record_path, os.O_RDONLY | NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(self.record_path, os.O_RDONLY | SAFE_OPEN)
         except OSError:
             return None
         try:
@@ -167,7 +168,12 @@ class PartFile:
         """Feed the part's first ``length`` bytes to ``digest`` (the bytes a resume appends to)."""
         done = 0
         while done < length:
-            chunk = os.pread(self._fd, min(CHUNK, length - done), done)
+            size = min(CHUNK, length - done)
+            if hasattr(os, "pread"):
+                chunk = os.pread(self._fd, size, done)
+            else:  # pragma: no cover - Windows
+                os.lseek(self._fd, done, os.SEEK_SET)
+                chunk = os.read(self._fd, size)
             if not chunk:
                 break
             digest.update(chunk)
@@ -199,7 +205,7 @@ def write_file(path: Path, data: bytes, *, overwrite: bool) -> None:
     """Write ``path`` atomically: a new file beside it, renamed into place. Without
     ``overwrite``, a file (or link) already at ``path`` is a DownloadError and stays as it was."""
     tmp = path.with_name(f".piapi-{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | SAFE_OPEN, 0o644)
     try:
         with open(fd, "wb") as handle:
             handle.write(data)
