@@ -385,6 +385,25 @@ def test_cancel_stops_within_a_second_and_keeps_the_parts(tmp_path: Path, clock:
     assert caught.value.exit_code == 130 and caught.value.partial == [first.part]
 
 
+def test_cancel_does_not_wait_for_a_server_that_never_answers(tmp_path: Path, clock: FakeClock) -> None:
+    release = threading.Event()
+    cancelled_at: list[float] = []
+    with Host(lambda handler: release.wait(30)) as host:
+        d = downloader(tmp_path, clock)
+
+        def cancel() -> None:
+            if host.arrived.wait(30):
+                cancelled_at.append(time.monotonic())
+                d.cancel()
+
+        threading.Thread(target=cancel, daemon=True).start()
+        report = d.run(d.plan([task_with(host.url("/a.png"))]))
+        returned_at = time.monotonic()
+        release.set()
+    assert returned_at - cancelled_at[0] < 1.5  # not the read timeout
+    assert [p.part for p in report.partial] == [None] and report.interrupted
+
+
 def test_ctrl_c_during_downloads_raises_interrupted_with_the_paths(tmp_path: Path, clock: FakeClock) -> None:
     import _thread
 

@@ -160,7 +160,7 @@ class Downloader:
             grace=CANCEL_GRACE,
         )
         with self._lock:
-            parts = {index: str(path) for index, path in self._parts.items() if path.exists()}
+            parts = {index: str(path) for index, path in self._parts.items() if _holds_bytes(path)}
         report = Report.of(planned, finished.results, parts)
         if finished.keyboard_interrupt:
             raise DownloadInterrupted(report)
@@ -402,6 +402,13 @@ class Downloader:
             self.cancel_event.wait(seconds)  # a cancel ends the wait
         else:
             self.sleep(seconds)
+
+
+def _holds_bytes(path: Path) -> bool:
+    try:
+        return path.lstat().st_size > 0
+    except OSError:
+        return False
 
 
 def _sidecar(target: Path) -> Path:
