@@ -103,6 +103,8 @@ class PartFile:
                         raise DownloadError(
                             f"{path} is being written by another process", hint="let that download finish"
                         ) from None
+                    except OSError:
+                        pass  # a file system without locks (some network mounts): download unlocked
                 try:
                     current = os.lstat(path)
                 except FileNotFoundError:
