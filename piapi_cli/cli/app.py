@@ -35,24 +35,33 @@ class State:
 class PiapiGroup(TyperGroup):
     """Maps every error to its exit code in one place; no traceback without --debug."""
 
+    @staticmethod
+    def _interrupted(ctx: Any, exc: BaseException) -> None:
+        """Ctrl-C, SIGTERM, SIGHUP: where things stand and how to resume, then 130 / 128+N."""
+        from piapi_cli.cli.signals import Terminated
+        from piapi_cli.cli.terminal import safe_text
+
+        state = ctx.obj if isinstance(ctx.obj, State) else None
+        code = exc.exit_code if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        lines = state.session.interrupted() if state is not None else []
+        partial = getattr(exc, "partial", None)
+        if partial:
+            lines.insert(0, f"partial files kept (resumed by the next run): {' '.join(partial)}")
+        sys.stderr.write(f"\n{what}\n" + "".join(f"{safe_text(line)}\n" for line in lines))
+        sys.stderr.flush()
+        raise typer.Exit(code) from None
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt as exc:
-            from piapi_cli.cli.signals import Terminated
-
-            state = ctx.obj if isinstance(ctx.obj, State) else None
-            code = exc.exit_code if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)
-            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-            lines = state.session.interrupted() if state is not None else []
-            from piapi_cli.cli.terminal import safe_text
-
-            sys.stderr.write(f"\n{what}\n" + "".join(f"{safe_text(line)}\n" for line in lines))
-            sys.stderr.flush()
-            raise typer.Exit(code) from None
+            self._interrupted(ctx, exc)
         except Exception as exc:
+            if isinstance(exc, PiapiError) and exc.exit_code == ExitCode.INTERRUPTED:
+                self._interrupted(ctx, exc)  # downloads stopped by Ctrl-C: the same report
             # usage errors (they carry show() and exit_code) print themselves and exit 2
             if hasattr(exc, "show") and hasattr(exc, "exit_code"):
                 raise
