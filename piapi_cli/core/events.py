@@ -1,0 +1,359 @@
+"""Webhook deliveries received by ``piapi listen``, kept in the journal's ``events`` table.
+
+Every accepted delivery is a row: when it arrived, what it means (``task.completed``...), the
+task, its status, the delivery's own timestamp, the body exactly as it came (for forwarding and
+replay, byte for byte) and where it was forwarded. A delivery repeated by PiAPI's retries (same
+task, status and timestamp) is recognised by its ``delivery_key`` and stored once.
+
+The body carries the webhook secret (PiAPI echoes ``config.webhook_config``): it is sealed
+before it is written (every occurrence replaced by a marker that cannot appear in JSON text)
+and unsealed with the listener's secret when it is sent again, so the file never holds it.
+
+One ``sqlite3`` connection is shared by the listener's threads: every call here holds one lock,
+so two deliveries never interleave inside a transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from piapi_cli.api.tasks import TERMINAL, Task
+from piapi_cli.core.journal import Journal
+
+#: the schema step that adds the table; the journal's migrations run it once
+EVENTS_MIGRATION = "events"
+EVENTS_SCHEMA = (
+    """CREATE TABLE events (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at   REAL NOT NULL,
+        event         TEXT NOT NULL,
+        task_id       TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        timestamp     INTEGER,
+        source        TEXT NOT NULL DEFAULT 'webhook',
+        delivery_key  TEXT NOT NULL UNIQUE,
+        body          BLOB NOT NULL,
+        headers       TEXT NOT NULL DEFAULT '{}',
+        forward_state TEXT NOT NULL DEFAULT 'none',
+        forwards      TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX events_task ON events (task_id, id)",
+    "CREATE INDEX events_forward ON events (forward_state)",
+    "CREATE INDEX events_received ON events (received_at)",
+)
+
+#: forward states: nothing to forward, not yet done, every destination took it, one did not
+NONE, PENDING, OK, FAILED = "none", "pending", "ok", "failed"
+
+_SEALED = b"\x00piapi:secret\x00"  # a NUL byte never appears in JSON text
+_SEALED_ESCAPED = b"\x00piapi:secret:json\x00"
+
+
+def ensure_events_table(db: sqlite3.Connection) -> None:
+    """Create the events table once (a migration step keyed on its name)."""
+    if _has_table(db):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if not _has_table(db):  # another process may have made it meanwhile
+            for statement in EVENTS_SCHEMA:
+                db.execute(statement)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _has_table(db: sqlite3.Connection) -> bool:
+    row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()
+    return row is not None
+
+
+def delivery_key(task_id: str, status: str, timestamp: int | None, body: bytes) -> str:
+    """What makes a delivery the same delivery: PiAPI's retries repeat task, status and timestamp.
+
+    A delivery without a timestamp is keyed on its body's digest instead.
+    """
+    if timestamp is None:
+        import hashlib
+
+        return f"{task_id}:{status}:sha256={hashlib.sha256(body).hexdigest()[:32]}"
+    return f"{task_id}:{status}:{timestamp}"
+
+
+def backstop_key(task_id: str, status: str) -> str:
+    """The key of a status the listener fetched itself: a late delivery of it is a duplicate."""
+    return f"{task_id}:{status}:backstop"
+
+
+def seal(body: bytes, secret: str) -> bytes:
+    if not secret:
+        return body
+    sealed = body.replace(secret.encode(), _SEALED)
+    escaped = json.dumps(secret)[1:-1].encode()
+    if escaped != secret.encode():
+        sealed = sealed.replace(escaped, _SEALED_ESCAPED)
+    return sealed
+
+
+def unseal(body: bytes, secret: str) -> bytes:
+    return body.replace(_SEALED, secret.encode()).replace(_SEALED_ESCAPED, json.dumps(secret)[1:-1].encode())
+
+
+def event_name(status: str, seen: Iterable[str]) -> str:
+    """What a delivery means: ``task.created`` for a new pending task, ``task.<status>`` the first
+    time a status is heard, ``task.updated`` for later news of a status already heard (progress,
+    logs), so acting once per status is the natural thing for a consumer."""
+    if status in seen:
+        return "task.updated"
+    if status == "pending":
+        return "task.created"
+    return f"task.{status}"
+
+
+@dataclass
+class StoredEvent:
+    id: int
+    received_at: float
+    event: str
+    task_id: str
+    status: str
+    timestamp: int | None
+    source: str
+    body: bytes  # as received (unsealed)
+    headers: dict[str, str]
+    forward_state: str = NONE
+    forwards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: True when an older delivery arrived after a newer one: the journal row was left alone
+    stale: bool = False
+
+
+@dataclass
+class WatchedTask:
+    """A journaled task sent to this listener, as the backstop sees it."""
+
+    task_id: str
+    created_at: float
+    heard_at: float | None
+    last_status: str | None
+
+
+class EventStore:
+    """The events table of one journal (``Journal(":memory:")`` when the journal is off)."""
+
+    def __init__(self, journal: Journal, secret: str) -> None:
+        self.journal = journal
+        self.secret = secret
+        self._db = journal._db
+        self._lock = threading.RLock()
+        with self._lock:
+            ensure_events_table(self._db)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    # --- receiving ------------------------------------------------------------------
+
+    def record(
+        self,
+        *,
+        task: Task,
+        timestamp: int | None,
+        body: bytes,
+        headers: dict[str, str],
+        received_at: float,
+        source: str = "webhook",
+        forward_to: Callable[[str], list[str]] = lambda name: [],
+    ) -> StoredEvent | None:
+        """Store one delivery and bring the task's journal row up to date.
+
+        Returns None for a duplicate (nothing stored, nothing to act on). ``forward_to`` gives,
+        from the event's name, the URLs it is to be forwarded to: each starts ``pending``.
+        """
+        status = task.status
+        key = backstop_key(task.task_id, status) if source == "backstop" else None
+        key = key or delivery_key(task.task_id, status, timestamp, body)
+        with self._lock:
+            self._db.row_factory = None
+            history = self._db.execute(
+                "SELECT status, timestamp, delivery_key FROM events WHERE task_id = ?", (task.task_id,)
+            ).fetchall()
+            keys = {row[2] for row in history}
+            if key in keys or backstop_key(task.task_id, status) in keys:
+                return None
+            name = event_name(status, {row[0] for row in history})
+            forwards = {url: {"state": PENDING} for url in forward_to(name)}
+            state = PENDING if forwards else NONE
+            newest = max((row[1] for row in history if row[1] is not None), default=None)
+            with self._write() as db:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO events (received_at, event, task_id, status, timestamp, source,"
+                    " delivery_key, body, headers, forward_state, forwards) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        received_at,
+                        name,
+                        task.task_id,
+                        status,
+                        timestamp,
+                        source,
+                        key,
+                        seal(body, self.secret),
+                        json.dumps(headers),
+                        state,
+                        json.dumps(forwards),
+                    ),
+                )
+            if cursor.rowcount == 0:  # another process stored it first
+                return None
+            stale = timestamp is not None and newest is not None and timestamp < newest
+            if not stale:
+                row = self._db.execute("SELECT status FROM tasks WHERE task_id = ?", (task.task_id,)).fetchone()
+                stale = row is not None and row[0] in TERMINAL and not task.is_terminal
+            if not stale:
+                self.journal.update(task)
+            return StoredEvent(
+                int(cursor.lastrowid or 0),
+                received_at,
+                name,
+                task.task_id,
+                status,
+                timestamp,
+                source,
+                body,
+                headers,
+                state,
+                forwards,
+                stale=stale,
+            )
+
+    # --- forwarding -----------------------------------------------------------------
+
+    def set_forward(self, event_id: int, url: str, result: dict[str, Any]) -> str:
+        """Record one destination's outcome; returns the event's overall forward state."""
+        with self._lock:
+            self._db.row_factory = None
+            row = self._db.execute("SELECT forwards FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is None:
+                return NONE
+            forwards = json.loads(row[0])
+            forwards[url] = result
+            states = {entry.get("state") for entry in forwards.values()}
+            state = FAILED if FAILED in states else PENDING if PENDING in states else OK
+            with self._write() as db:
+                db.execute(
+                    "UPDATE events SET forwards = ?, forward_state = ? WHERE id = ?",
+                    (json.dumps(forwards), state, event_id),
+                )
+            return state
+
+    def clear_forwards(self, event_id: int) -> None:
+        """Forget where an event went (it is being sent somewhere else now)."""
+        with self._lock, self._write() as db:
+            db.execute("UPDATE events SET forwards = '{}', forward_state = ? WHERE id = ?", (NONE, event_id))
+
+    def get(self, event_id: int) -> StoredEvent | None:
+        found = self._select("id = ?", (event_id,))
+        return found[0] if found else None
+
+    def unforwarded(self) -> list[StoredEvent]:
+        """Events a destination did not take, or that were never sent (the listener stopped first)."""
+        return self._select("forward_state IN (?, ?)", (FAILED, PENDING))
+
+    def _select(self, where: str, args: tuple[Any, ...]) -> list[StoredEvent]:
+        with self._lock:
+            self._db.row_factory = None
+            rows = self._db.execute(
+                "SELECT id, received_at, event, task_id, status, timestamp, source, body, headers, forward_state,"
+                f" forwards FROM events WHERE {where} ORDER BY id",
+                args,
+            ).fetchall()
+        return [
+            StoredEvent(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                unseal(bytes(row[7]), self.secret),
+                json.loads(row[8]),
+                row[9],
+                json.loads(row[10]),
+            )
+            for row in rows
+        ]
+
+    # --- the backstop ---------------------------------------------------------------
+
+    def watched(self, world: str, endpoints: Iterable[str], since: float) -> list[WatchedTask]:
+        """Journaled tasks of ``world`` created since ``since`` with one of these webhook endpoints
+        that this listener has not yet heard finish."""
+        wanted = {_normal(url) for url in endpoints}
+        terminal = tuple(sorted(TERMINAL))
+        marks = ", ".join("?" for _ in terminal)
+        with self._lock:
+            self._db.row_factory = None
+            rows = self._db.execute(
+                "SELECT t.task_id, t.created_at, t.config,"
+                " (SELECT MAX(received_at) FROM events e WHERE e.task_id = t.task_id),"
+                " (SELECT status FROM events e WHERE e.task_id = t.task_id ORDER BY id DESC LIMIT 1),"
+                f" EXISTS (SELECT 1 FROM events e WHERE e.task_id = t.task_id AND e.status IN ({marks}))"
+                " FROM tasks t WHERE t.world = ? AND t.task_id IS NOT NULL AND t.created_at >= ?",
+                (*terminal, world, since),
+            ).fetchall()
+        found = []
+        for task_id, created_at, config, heard_at, last_status, finished in rows:
+            if finished or _endpoint(config) not in wanted:
+                continue
+            found.append(WatchedTask(task_id, created_at, heard_at, last_status))
+        return found
+
+    # --- the journal, through the same lock ---------------------------------------------
+
+    def record_download(self, task_id: str, url: str, path: str, size: int, sha256: str) -> None:
+        with self._lock:
+            self.journal.record_download(task_id, url, path, size, sha256)
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            self._db.row_factory = None
+            rows = self._db.execute("SELECT forward_state, COUNT(*) FROM events GROUP BY forward_state").fetchall()
+        return {state: count for state, count in rows}
+
+    def prune(self, before: float) -> int:
+        """Forget events older than ``before`` that need nothing more (forwarded, or not to be)."""
+        with self._lock, self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM events WHERE received_at < ? AND forward_state IN (?, ?)", (before, NONE, OK)
+            )
+        return cursor.rowcount
+
+
+def _normal(url: str) -> str:
+    return url.strip().rstrip("/")
+
+
+def _endpoint(config_json: str | None) -> str:
+    try:
+        config = json.loads(config_json or "{}")
+    except ValueError:
+        return ""
+    hook = config.get("webhook_config") if isinstance(config, dict) else None
+    endpoint = hook.get("endpoint") if isinstance(hook, dict) else None
+    return _normal(endpoint) if isinstance(endpoint, str) else ""
