@@ -221,10 +221,9 @@ class EventStore:
             if cursor.rowcount == 0:  # another process stored it first
                 return None
             stale = timestamp is not None and newest is not None and timestamp < newest
-            if not stale:
-                row = self._db.execute("SELECT status FROM tasks WHERE task_id = ?", (task.task_id,)).fetchone()
-                stale = row is not None and row[0] in TERMINAL and not task.is_terminal
-            if not stale:
+            row = self._db.execute("SELECT status FROM tasks WHERE task_id = ?", (task.task_id,)).fetchone()
+            stale = stale or (row is not None and row[0] in TERMINAL and not task.is_terminal)
+            if row is not None and not stale:  # a task made elsewhere has no row to update
                 self.journal.update(task)
             return StoredEvent(
                 int(cursor.lastrowid or 0),

@@ -91,12 +91,18 @@ class Event:
 
     stored: StoredEvent
     task: Task
+    _json: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.stored.event
 
     def to_json(self) -> dict[str, Any]:
+        if self._json is None:
+            self._json = self._document()
+        return self._json
+
+    def _document(self) -> dict[str, Any]:
         return {
             "id": self.stored.id,
             "received_at": rfc3339(self.stored.received_at),
