@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from piapi_cli.api.client import Client
+from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task, TaskRequest
 from piapi_cli.core.events import EventStore, event_name
 from piapi_cli.core.forwarding import Forwarder, Route, forward_client, replay
@@ -154,6 +155,7 @@ def make_listener(tmp_path: Path) -> Iterator[Callable[..., Running]]:
     yield make
     for running in started:
         running.listener.stop(grace=2)
+        running.journal.close()
 
 
 def delivery(
@@ -486,15 +488,15 @@ def test_exec_runs_once_per_event_with_the_event(make_listener, tmp_path: Path) 
     )
 
 
-def test_exec_failures_are_logged_and_the_listener_goes_on(make_listener) -> None:  # type: ignore[no-untyped-def]
+def test_exec_failures_are_logged_and_the_listener_goes_on(make_listener, cli: Cli) -> None:  # type: ignore[no-untyped-def]
     failing = make_listener(exec_argv=[sys.executable, "-c", "raise SystemExit(3)"])
     failing.post(delivery())
     failing.listener.drain()
     assert any("exited with status 3" in m for level, m in failing.logs if level == "error")
-    missing = make_listener(exec_argv=["/no/such/program"], journal=Journal(Path(":memory:")))
-    missing.post(delivery())
-    missing.listener.drain()
-    assert any("cannot run /no/such/program" in m for _, m in missing.logs) and len(missing.events) == 1
+    assert len(failing.events) == 1
+    with pytest.raises(UsageError, match="cannot find the program"):
+        make_listener(exec_argv=["/no/such/program"], journal=Journal(Path(":memory:")))
+    assert cli("listen", "--exec", "/no/such/program").exit_code == 2  # refused before listening
 
 
 def test_completed_tasks_are_downloaded(make_listener, sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -606,38 +608,118 @@ def test_idle_and_half_sent_connections_do_not_block_others(make_listener) -> No
         conn.close()
 
 
-def test_slow_clients_are_cut_off(make_listener) -> None:  # type: ignore[no-untyped-def]
-    running = make_listener(limits=ServerLimits(idle_timeout=0.3, request_timeout=0.6))
-    idle = socket.create_connection(("127.0.0.1", running.port))
-    idle.settimeout(5)
-    assert idle.recv(10) == b""  # closed by the server, not by us
-    drip = socket.create_connection(("127.0.0.1", running.port))
-    drip.settimeout(5)
-    request = f"POST /webhook HTTP/1.1\r\nx-webhook-secret: {SECRET}\r\ncontent-length: 9999\r\n\r\n".encode()
-    closed = False
-    for byte in request + b"x" * 50:  # a byte every 0.1 s: each read is quick, the whole is too slow
-        try:
-            drip.sendall(bytes([byte]))
-        except OSError:
-            closed = True
-            break
-        time.sleep(0.05)
-    if not closed:
-        closed = drip.recv(10) == b""
-    assert closed
-    idle.close()
-    drip.close()
+def test_silent_and_slow_clients_are_cut_off(make_listener) -> None:  # type: ignore[no-untyped-def]
+    quiet = make_listener(limits=ServerLimits(idle_timeout=0.3, request_timeout=30))
+    idle = socket.create_connection(("127.0.0.1", quiet.port))
+    idle.settimeout(10)
+    assert idle.recv(10) == b""  # closed by the listener after 0.3 s of silence
+    strict = make_listener(limits=ServerLimits(idle_timeout=30, request_timeout=0.5))
+    slow = socket.create_connection(("127.0.0.1", strict.port))
+    slow.settimeout(10)
+    slow.sendall(f"POST /webhook HTTP/1.1\r\nx-webhook-secret: {SECRET}\r\n".encode())  # and the rest never
+    began = time.monotonic()
+    assert slow.recv(10) == b""  # each read is within the idle limit; the request as a whole is not
+    assert time.monotonic() - began < 5
+    for conn in (idle, slow):
+        conn.close()
+    assert strict.post(delivery())[0] == 200
 
 
 def test_connections_over_the_limit_get_503(make_listener) -> None:  # type: ignore[no-untyped-def]
     running = make_listener(limits=ServerLimits(max_connections=3))
     held = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(3)]
-    time.sleep(0.2)
-    extra = socket.create_connection(("127.0.0.1", running.port))
+    extra = socket.create_connection(("127.0.0.1", running.port))  # accepted after the three: over the limit
     extra.settimeout(5)
     assert extra.recv(100).startswith(b"HTTP/1.1 503")
     for conn in held + [extra]:
         conn.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_stopping_finishes_the_deliveries_in_progress_and_refuses_new_ones(make_listener) -> None:  # type: ignore[no-untyped-def]
+    running = make_listener()
+    server = running.listener.server
+    keep = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    keep.request("POST", "/webhook", body=json.dumps(delivery(ts=1)), headers={"x-webhook-secret": SECRET})
+    assert keep.getresponse().read() and running.names() == [("task.completed", "58cb41b7")]
+    body = json.dumps(delivery(ts=2, status="failed")).encode()
+    half = socket.create_connection(("127.0.0.1", running.port))
+    half.settimeout(10)
+    half.sendall(
+        f"POST /webhook HTTP/1.1\r\nx-webhook-secret: {SECRET}\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+        + body[:10]
+    )
+    wait_until(lambda: server._busy == 1)  # the body is being read
+    stopper = threading.Thread(target=running.listener.stop)
+    stopper.start()
+    wait_until(lambda: server._closing)
+    half.sendall(body[10:])
+    assert half.recv(100).startswith(b"HTTP/1.1 200")
+    stopper.join(10)
+    assert [e["event"] for e in running.events] == ["task.completed", "task.failed"]  # reported before stop returned
+    keep.request("POST", "/webhook", body=json.dumps(delivery(ts=3)), headers={"x-webhook-secret": SECRET})
+    assert keep.getresponse().status == 503  # a keep-alive connection asking after the stop: try again later
+    half.close()
+    keep.close()
+
+
+def test_bad_listen_options_exit_2_before_listening(cli: Cli) -> None:
+    for args in (["--forward-to", "ftp://x/y"], ["--forward-to", "not a url"], ["--events", "bad name!"],
+                 ["--path", "webhook"], ["--public-url", "tunnel.example.com"]):  # fmt: skip
+        result = cli("listen", *args)
+        assert result.exit_code == 2 and "Traceback" not in result.stderr, args
+
+
+def test_the_urls_a_listener_answers_to(make_listener) -> None:  # type: ignore[no-untyped-def]
+    running = make_listener(public_url="https://abc.tunnel.example/", path="/hooks/piapi")
+    listener = running.listener
+    assert listener.url == "https://abc.tunnel.example/hooks/piapi"
+    local = f"http://127.0.0.1:{running.port}/hooks/piapi"
+    assert listener.endpoints == [listener.url, local, local.replace("127.0.0.1", "localhost")]
+    assert running.post(delivery(), path="/hooks/piapi")[0] == 200
+
+
+def test_a_delivery_acknowledged_survives_kill_9_and_its_repeat_is_dropped(tmp_path: Path) -> None:
+    env = {**os.environ, "PIAPI_CONFIG_DIR": str(tmp_path / "c"), "PIAPI_DATA_DIR": str(tmp_path / "d")}
+    command = [sys.executable, "-m", "piapi_cli", "listen", "--port", "0", "--secret", SECRET, "--backstop", "0"]
+    body = json.dumps(delivery()).encode()
+    answers = []
+    for _ in range(2):
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            assert process.stderr is not None and process.stdout is not None
+            port = int(lines_of(process.stderr).get(timeout=30).split("127.0.0.1:")[1].split("/")[0])
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("POST", "/webhook", body=body, headers={"x-webhook-secret": SECRET})
+            answer = connection.getresponse()
+            assert answer.status == 200
+            answers.append(json.loads(answer.read())["message"])
+            process.kill()  # kill -9 right after the answer
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert answers == ["received", "duplicate: already received"]
+    db = sqlite3.connect(tmp_path / "d" / "journal.sqlite3")
+    assert db.execute("SELECT event, task_id FROM events").fetchall() == [
+        ("task.completed", delivery()["data"]["task_id"])
+    ]
+    db.close()
+
+
+def test_two_listeners_on_one_journal_store_a_delivery_once(tmp_path: Path) -> None:
+    stores = [EventStore(Journal(tmp_path / "journal.sqlite3"), SECRET) for _ in range(2)]
+    task = Task.from_api(delivery()["data"])
+    body = json.dumps(delivery()).encode()
+    found = [store.record(task=task, timestamp=1, body=body, headers={}, received_at=1.0) for store in stores]
+    assert found[0] is not None and found[1] is None
 
 
 # --- trigger ----------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ ENVIRONMENT = [
     ("PIAPI_SANDBOX", "1: use the built-in sandbox, as --sandbox"),
     ("PIAPI_SANDBOX_SPEED", "speed factor of sandbox tasks (10: ten times faster)"),
     ("PIAPI_MAX_POLL_INTERVAL", "longest pause between two polls, in seconds"),
-    ("PIAPI_WEBHOOK_SECRET", "default --webhook-secret of create"),
+    ("PIAPI_WEBHOOK_SECRET", "default --webhook-secret of create, and --secret of listen and trigger"),
     ("NO_COLOR", "no colour in output"),
 ]
 #: option values completed from the catalog or a fixed list, by option name

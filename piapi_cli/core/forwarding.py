@@ -13,6 +13,7 @@ import json
 import logging
 import queue
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -226,6 +227,8 @@ class ExecRunner:
     ) -> None:
         if not argv:
             raise UsageError("--exec needs a command")
+        if shutil.which(argv[0], path=environ.get("PATH")) is None:
+            raise UsageError(f"--exec: cannot find the program {argv[0]!r}")
         self.argv = argv
         self.environ = dict(environ)
         self.output = output if output is not None else subprocess.DEVNULL

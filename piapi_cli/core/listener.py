@@ -192,15 +192,8 @@ class Listener:
         self._dispatcher: threading.Thread | None = None
         self._backstop: Backstop | None = None
         self.server: DeliveryServer | None = None
-        self._forwarder = forwarder
-        if options.routes and forwarder is None:
-            http = forward_http or forward_client([r.url for r in options.routes])
-            self._forwarder = Forwarder(http, wait=self._stopping.wait)
-        urls = dict.fromkeys(r.url for r in options.routes)
-        self._forward_pools = {url: ShardedPool("piapi-forward") for url in urls}
         self._exec = None
-        self._exec_pool = None
-        if options.exec_argv:
+        if options.exec_argv:  # first: a program that is not there is refused before any thread starts
             self._exec = ExecRunner(
                 options.exec_argv,
                 environ=environ if environ is not None else {},
@@ -208,7 +201,13 @@ class Listener:
                 timeout=options.exec_timeout,
                 on_log=self.on_log,
             )
-            self._exec_pool = ShardedPool("piapi-exec", shards=max(1, options.exec_jobs))
+        self._exec_pool = ShardedPool("piapi-exec", shards=max(1, options.exec_jobs)) if self._exec else None
+        self._forwarder = forwarder
+        if options.routes and forwarder is None:
+            http = forward_http or forward_client([r.url for r in options.routes])
+            self._forwarder = Forwarder(http, wait=self._stopping.wait)
+        urls = dict.fromkeys(r.url for r in options.routes)
+        self._forward_pools = {url: ShardedPool("piapi-forward") for url in urls}
         self._download_pool = ShardedPool("piapi-download") if options.download_dir is not None else None
 
     # --- addresses ------------------------------------------------------------------
@@ -268,8 +267,7 @@ class Listener:
         What is not forwarded by then stays recorded as not forwarded, for ``--replay``.
         """
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.close_gracefully()  # what was answered 200 is in the queue after this
         self._queue.put(None)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=grace)

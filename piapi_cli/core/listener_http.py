@@ -82,6 +82,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         server = self.server
+        if not server.enter():  # stopping: the sender tries again later, as with any 5xx
+            self._answer(503, "the listener is stopping", close=True)
+            return
+        try:
+            self._deliver()
+        finally:
+            server.leave()
+
+    def _deliver(self) -> None:
+        server = self.server
         peer = self.client_address[0] if self.client_address else "?"
         if urlsplit(self.path).path != server.path:
             self._answer(404, f"deliveries go to {server.path}", close=True)
@@ -187,6 +197,8 @@ class DeliveryServer(ThreadingHTTPServer):
         self.limits = limits or ServerLimits()
         self.watchdog = Watchdog(self.limits.request_timeout)
         self._active = 0
+        self._busy = 0  # deliveries being read or stored right now
+        self._closing = False
         self._count_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -198,6 +210,27 @@ class DeliveryServer(ThreadingHTTPServer):
         host = host if isinstance(host, str) else host.decode()
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
+
+    def enter(self) -> bool:
+        with self._count_lock:
+            if self._closing:
+                return False
+            self._busy += 1
+            return True
+
+    def leave(self) -> None:
+        with self._count_lock:
+            self._busy -= 1
+
+    def close_gracefully(self, timeout: float = 5.0) -> None:
+        """Stop accepting, refuse new deliveries (503), and wait for those in progress."""
+        with self._count_lock:
+            self._closing = True
+        self.shutdown()
+        deadline = time.monotonic() + timeout
+        while self._busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.server_close()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._count_lock:
