@@ -782,7 +782,7 @@ def test_trigger_dry_run_redacts_and_from_task_sends_a_journaled_task(cli: Cli, 
 
 
 def test_event_json_is_what_the_fixture_delivery_says() -> None:
-    from piapi_cli.core.listener import parse_delivery
+    from piapi_cli.core.events import parse_delivery
 
     parsed = parse_delivery(json.dumps(fixture("webhook-delivery.json")).encode())
     assert not isinstance(parsed, str)

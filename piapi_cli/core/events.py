@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from piapi_cli.api.tasks import TERMINAL, Task
@@ -133,16 +134,6 @@ class StoredEvent:
     forwards: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: True when an older delivery arrived after a newer one: the journal row was left alone
     stale: bool = False
-
-
-@dataclass
-class WatchedTask:
-    """A journaled task sent to this listener, as the backstop sees it."""
-
-    task_id: str
-    created_at: float
-    heard_at: float | None
-    last_status: str | None
 
 
 class EventStore:
@@ -298,30 +289,11 @@ class EventStore:
             for row in rows
         ]
 
-    # --- the backstop ---------------------------------------------------------------
-
-    def watched(self, world: str, endpoints: Iterable[str], since: float) -> list[WatchedTask]:
-        """Journaled tasks of ``world`` created since ``since`` with one of these webhook endpoints
-        that this listener has not yet heard finish."""
-        wanted = {_normal(url) for url in endpoints}
-        terminal = tuple(sorted(TERMINAL))
-        marks = ", ".join("?" for _ in terminal)
+    def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a query over the journal (the backstop's), under the store's lock."""
         with self._lock:
             self._db.row_factory = None
-            rows = self._db.execute(
-                "SELECT t.task_id, t.created_at, t.config,"
-                " (SELECT MAX(received_at) FROM events e WHERE e.task_id = t.task_id),"
-                " (SELECT status FROM events e WHERE e.task_id = t.task_id ORDER BY id DESC LIMIT 1),"
-                f" EXISTS (SELECT 1 FROM events e WHERE e.task_id = t.task_id AND e.status IN ({marks}))"
-                " FROM tasks t WHERE t.world = ? AND t.task_id IS NOT NULL AND t.created_at >= ?",
-                (*terminal, world, since),
-            ).fetchall()
-        found = []
-        for task_id, created_at, config, heard_at, last_status, finished in rows:
-            if finished or _endpoint(config) not in wanted:
-                continue
-            found.append(WatchedTask(task_id, created_at, heard_at, last_status))
-        return found
+            return list(self._db.execute(sql, args).fetchall())
 
     # --- the journal, through the same lock ---------------------------------------------
 
@@ -344,15 +316,63 @@ class EventStore:
         return cursor.rowcount
 
 
-def _normal(url: str) -> str:
-    return url.strip().rstrip("/")
+# --- what a delivery says ------------------------------------------------------------
 
 
-def _endpoint(config_json: str | None) -> str:
+def parse_delivery(body: bytes) -> tuple[Task, int | None] | str:
+    """The task and timestamp of ``{"timestamp": ..., "data": {task}}``, or why it is not one."""
     try:
-        config = json.loads(config_json or "{}")
-    except ValueError:
-        return ""
-    hook = config.get("webhook_config") if isinstance(config, dict) else None
-    endpoint = hook.get("endpoint") if isinstance(hook, dict) else None
-    return _normal(endpoint) if isinstance(endpoint, str) else ""
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return "the body is not JSON"
+    if not isinstance(document, dict):
+        return "the body is not a JSON object"
+    data = document.get("data")
+    if not isinstance(data, dict):
+        return "the body has no data object"
+    task_id = data.get("task_id")
+    if not isinstance(task_id, str) or not task_id.strip():
+        return "data has no task_id"
+    stamp = document.get("timestamp")
+    timestamp: int | None = None
+    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and abs(stamp) < 1e13:
+        timestamp = int(stamp)
+    elif isinstance(stamp, str) and stamp.strip().isdigit() and len(stamp.strip()) < 14:
+        timestamp = int(stamp.strip())
+    return Task.from_api(data), timestamp
+
+
+def rfc3339(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Event:
+    """One accepted delivery (or one the backstop found), as reported and acted on."""
+
+    stored: StoredEvent
+    task: Task
+    _json: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.stored.event
+
+    def to_json(self) -> dict[str, Any]:
+        if self._json is None:
+            self._json = self._document()
+        return self._json
+
+    def _document(self) -> dict[str, Any]:
+        return {
+            "id": self.stored.id,
+            "received_at": rfc3339(self.stored.received_at),
+            "event": self.stored.event,
+            "task_id": self.task.task_id,
+            "status": self.task.status,
+            "model": self.task.model,
+            "task_type": self.task.task_type,
+            "timestamp": self.stored.timestamp,
+            "source": self.stored.source,
+            "task": self.task.to_json(),
+        }

@@ -16,13 +16,11 @@ Nothing here prints or knows argv: events and log lines go to callbacks.
 from __future__ import annotations
 
 import hmac
-import json
 import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -31,7 +29,7 @@ from urllib.parse import urlsplit
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.backstop import Backstop
-from piapi_cli.core.events import EventStore, StoredEvent
+from piapi_cli.core.events import Event, EventStore, StoredEvent, parse_delivery
 from piapi_cli.core.forwarding import (
     ExecRunner,
     Forwarder,
@@ -53,68 +51,6 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8788
 DEFAULT_PATH = "/webhook"
 Log = Callable[[str, str], None]
-
-
-# --- a delivery -----------------------------------------------------------------------
-
-
-def parse_delivery(body: bytes) -> tuple[Task, int | None] | str:
-    """The task and timestamp of ``{"timestamp": ..., "data": {task}}``, or why it is not one."""
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return "the body is not JSON"
-    if not isinstance(document, dict):
-        return "the body is not a JSON object"
-    data = document.get("data")
-    if not isinstance(data, dict):
-        return "the body has no data object"
-    task_id = data.get("task_id")
-    if not isinstance(task_id, str) or not task_id.strip():
-        return "data has no task_id"
-    stamp = document.get("timestamp")
-    timestamp: int | None = None
-    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and abs(stamp) < 1e13:
-        timestamp = int(stamp)
-    elif isinstance(stamp, str) and stamp.strip().isdigit() and len(stamp.strip()) < 14:
-        timestamp = int(stamp.strip())
-    return Task.from_api(data), timestamp
-
-
-def rfc3339(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass
-class Event:
-    """One accepted delivery (or one the backstop found), as reported and acted on."""
-
-    stored: StoredEvent
-    task: Task
-    _json: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.stored.event
-
-    def to_json(self) -> dict[str, Any]:
-        if self._json is None:
-            self._json = self._document()
-        return self._json
-
-    def _document(self) -> dict[str, Any]:
-        return {
-            "id": self.stored.id,
-            "received_at": rfc3339(self.stored.received_at),
-            "event": self.stored.event,
-            "task_id": self.task.task_id,
-            "status": self.task.status,
-            "model": self.task.model,
-            "task_type": self.task.task_type,
-            "timestamp": self.stored.timestamp,
-            "source": self.stored.source,
-            "task": self.task.to_json(),
-        }
 
 
 def download_outputs(http: httpx.Client, directory: Path, task: Task) -> Report:
