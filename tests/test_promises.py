@@ -313,7 +313,10 @@ def test_a_webhook_url_is_checked_before_sending(cli: Cli, emulator: Emulator) -
 def test_a_webhook_without_a_secret_gets_one_made_up(cli: Cli) -> None:
     result = cli(*FLUX, "--webhook", "https://hooks.example.test/piapi", "--json")
     assert result.exit_code == 0
-    assert "webhook secret" in result.stderr
+    listener = cli("listen", "--print-secret").stdout.strip()
+    assert f"webhook secret: {listener}" in result.stderr  # the one piapi listen checks by default
+    again = cli(*FLUX, "--webhook", "https://hooks.example.test/piapi")
+    assert f"webhook secret: {listener}" in again.stderr  # made once, kept
 
 
 def test_secrets_are_scrubbed_from_debug_tracebacks(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -166,6 +166,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "download": ("download", "download", False),
     "account": ("account", "account", False),
     "models": ("models", "models", False),
+    "listen": ("listen", "listen", False),
+    "trigger": ("trigger", "trigger", False),
     "completion": ("completion", "completion", False),
     "tasks": ("tasks_cmd", "app", True),
     "config": ("config_cmd", "app", True),

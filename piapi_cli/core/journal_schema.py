@@ -23,6 +23,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Union
 
+from piapi_cli.core.events_schema import EVENTS_SCHEMA
+
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
 
 # The first release's schema, verbatim.
@@ -77,7 +79,10 @@ CREATE TABLE runs (
 );
 """
 
-MIGRATIONS: list[Migration] = [V1_FIRST_RELEASE, V2_RUNS_AND_SENDERS]
+# The webhook deliveries piapi listen received (one row each; the unique key drops repeats).
+V3_WEBHOOK_EVENTS = ";\n".join(EVENTS_SCHEMA)
+
+MIGRATIONS: list[Migration] = [V1_FIRST_RELEASE, V2_RUNS_AND_SENDERS, V3_WEBHOOK_EVENTS]
 
 
 class SchemaTooNew(Exception):

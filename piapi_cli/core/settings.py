@@ -109,7 +109,7 @@ class Settings:
     )
     webhook_secret: str | None = _setting(
         None,
-        "secret of create --webhook without --webhook-secret",
+        "secret of create --webhook without --webhook-secret, and of listen and trigger",
         values.webhook_secret,
         env="PIAPI_WEBHOOK_SECRET",
         secret=True,
@@ -132,7 +132,14 @@ CONFIG_DIR_ENV = EnvVar("PIAPI_CONFIG_DIR", "directory of config.toml")
 DATA_DIR_ENV = EnvVar("PIAPI_DATA_DIR", "directory of piapi's data: the task journal, the in-process sandbox's tasks")
 SANDBOX_KEY_ENV = EnvVar("PIAPI_SANDBOX_KEY", "the only x-api-key that piapi sandbox serve accepts")
 NO_COLOR_ENV = EnvVar("NO_COLOR", "no colour in output, as --no-color")
-OTHER_ENVIRONMENT = (PROFILE_ENV, CONFIG_DIR_ENV, DATA_DIR_ENV, SANDBOX_KEY_ENV, NO_COLOR_ENV)
+#: set (not read) by piapi listen --exec, for the command it runs on each event
+EXEC_ENVIRONMENT = (
+    EnvVar("PIAPI_TASK_ID", "set for listen --exec's command: the event's task ID"),
+    EnvVar("PIAPI_STATUS", "set for listen --exec's command: the task's status"),
+    EnvVar("PIAPI_EVENT", "set for listen --exec's command: the event, e.g. task.completed"),
+    EnvVar("PIAPI_EVENT_ID", "set for listen --exec's command: the event's number in the journal"),
+)
+OTHER_ENVIRONMENT = (PROFILE_ENV, CONFIG_DIR_ENV, DATA_DIR_ENV, SANDBOX_KEY_ENV, NO_COLOR_ENV, *EXEC_ENVIRONMENT)
 
 
 def environment() -> list[EnvVar]:
