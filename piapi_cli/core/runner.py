@@ -166,8 +166,9 @@ class Runner:
         self._own_http: httpx.Client | None = None
         self.clock, self.sleep, self.rng, self.wall = clock, sleep, rng, wall
         self.created: list[str] = []
-        #: files saved by this runner, for a caller that is interrupted
+        #: files saved by this runner, and tasks it saw finish, for a caller that is interrupted
         self.saved: list[LocalFile] = []
+        self.finished: set[str] = set()
         #: set to stop downloads (Ctrl-C): workers stop between chunks and keep their .part files
         self.cancelled = threading.Event()
         #: while a create is in flight: its journal row (0 when not journaled), else None
@@ -291,6 +292,8 @@ class Runner:
             result.task, result.error = outcome.task, outcome.error
             if outcome.task is not None:
                 self.record(outcome.task)
+                if outcome.task.is_terminal:
+                    self.finished.add(outcome.task_id)
             self._emit(DONE, task_id=outcome.task_id, task=outcome.task, error=outcome.error)
             if saver is not None and outcome.task is not None and outcome.task.succeeded:
                 thread = threading.Thread(target=saver.save, args=(result, finish), daemon=True)
@@ -327,6 +330,8 @@ class Runner:
         results = []
         for task in tasks:
             self.record(task)
+            if task.is_terminal:
+                self.finished.add(task.task_id)
             result = TaskResult(task.task_id, task)
             if task.succeeded:
                 saver.save(result, on_result)
