@@ -56,6 +56,10 @@ _piapi_options() {
         'account') echo '--help --jq --json' ;;
         'models') echo '--category --help --json --task-type' ;;
         'completion') echo '--help' ;;
+        'batch') echo '--help' ;;
+        'batch run') echo '--attach --concurrency --download --dry-run --force --help --inline --input --interval --json --max-credits --metadata --model --name --no-validate --output --overwrite --quiet --resubmit-unknown --retry-failed --run-id --shard --skip-existing --task-type --template --template-field --timeout --webhook --webhook-secret' ;;
+        'batch status') echo '--help --jq --json' ;;
+        'batch list') echo '--all --help --jq --json' ;;
         'tasks') echo '--help --json --limit --model --since --status' ;;
         'tasks show') echo '--help --json' ;;
         'tasks usage') echo '--by --help --json --since' ;;
@@ -72,7 +76,8 @@ _piapi_options() {
 
 _piapi_subcommands() {
     case "$1" in
-        '') echo 'create get wait cancel download account models completion tasks config sandbox' ;;
+        '') echo 'create get wait cancel download account models completion batch tasks config sandbox' ;;
+        'batch') echo 'run status list' ;;
         'tasks') echo 'show usage' ;;
         'config') echo 'set-key show path set unset' ;;
         'sandbox') echo 'serve' ;;
@@ -87,7 +92,7 @@ _piapi() {
         w="${COMP_WORDS[i]}"
         case "$w" in
             --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;
-            --api-key|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--model|--name|--port|--profile|--rate-limit-rate|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|-c|-d|-i|-m|-n|-s|-t) i=$((i + 1)); continue ;;
+            --api-key|--attach|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-credits|--model|--name|--output|--port|--profile|--rate-limit-rate|--run-id|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|-c|-d|-i|-m|-n|-o|-s|-t) i=$((i + 1)); continue ;;
             -*) continue ;;
         esac
         subs="$(_piapi_subcommands "$path")"
@@ -101,7 +106,7 @@ _piapi() {
         --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;
         --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;
         --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-        --api-key|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--model|--name|--port|--profile|--rate-limit-rate|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|-c|-d|-i|-m|-n|-s|-t) return ;;
+        --api-key|--attach|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-credits|--model|--name|--output|--port|--profile|--rate-limit-rate|--run-id|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|-c|-d|-i|-m|-n|-o|-s|-t) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))

@@ -152,6 +152,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "account": ("account", "account", False),
     "models": ("models", "models", False),
     "completion": ("completion", "completion", False),
+    "batch": ("batch_cmd", "app", True),
     "tasks": ("tasks_cmd", "app", True),
     "config": ("config_cmd", "app", True),
     "sandbox": ("sandbox_cmd", "app", True),

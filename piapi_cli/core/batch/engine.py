@@ -1,0 +1,563 @@
+"""The run loop: creates and polls of many rows in one process, at most N requests in flight.
+
+One scheduler (the calling thread) decides what happens next; a pool of N threads runs the
+API requests (a create goes through ``Runner.submit``: journaled before it is sent, never
+resent) and another pool saves the outputs of each completed task as soon as it completes.
+Nothing here prints: rows are reported to ``on_row`` as they finish and progress to
+``on_event``; the run ends with a ``Summary``.
+
+``stop()`` (the CLI calls it on Ctrl-C, SIGTERM and SIGHUP) starts no new row, lets the
+creates already in flight be answered and journaled, and ends the run: tasks created stay
+journaled and the same command resumes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from piapi_cli.api.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConnectionFailed,
+    CreateOutcomeUnknown,
+    NotFoundError,
+    PiapiError,
+    RateLimitError,
+    UsageError,
+)
+from piapi_cli.api.tasks import Task
+from piapi_cli.core.batch import plan as steps
+from piapi_cli.core.batch.build import RowRequest, name_for_row
+from piapi_cli.core.batch.pacing import HOLD, WAIT, Budget, Pace
+from piapi_cli.core.batch.results import LEFT, MAYBE_CREATED, REFUSED, RUNNING, RowResult, Summary, code_for
+from piapi_cli.core.batch.store import RowTaken, RunEntry, RunStore
+from piapi_cli.core.downloads import LocalFile
+from piapi_cli.core.runner import DownloadPlan
+from piapi_cli.core.waiting import PollPolicy
+
+if TYPE_CHECKING:
+    from piapi_cli.core.runner import Runner, Submitted, TaskResult
+
+#: a 429-refused create is tried again this many times in one run, then reported
+MAX_REQUEUES = 5
+#: polls that fail (after the client's own retries) before a row is left for a later run
+MAX_POLL_FAILURES = 5
+#: how long a stopped run waits for downloads in flight (their .part files are kept)
+DOWNLOAD_GRACE = 1.5
+
+
+@dataclass
+class Options:
+    concurrency: int = 8
+    download: DownloadPlan | None = None
+    #: the --name template (row fields are filled in per row)
+    name_template: str = "{id}-{index}.{ext}"
+    max_credits: int | None = None
+    timeout: float | None = None
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    #: uploads a local file named with ``@path`` (or None: inline or no files)
+    upload: Callable[[Path], str] | None = None
+    inline: bool = False
+
+
+@dataclass
+class BatchEvent:
+    """Progress for a display: ``created``, ``status``, ``finished``, ``paced``, ``held``,
+    ``stopping``, ``journal_error``."""
+
+    kind: str
+    key: str | None = None
+    task_id: str | None = None
+    status: str | None = None
+    message: str = ""
+
+
+@dataclass
+class _Row:
+    step: steps.Step
+    task: Task | None = None
+    task_id: str | None = None
+    entry_id: int | None = None
+    resumed: bool = False
+    born: float = 0.0
+    poll_failures: int = 0
+    requeues: int = 0
+    journal_error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.step.key
+
+    @property
+    def row(self) -> RowRequest:
+        return self.step.row
+
+
+class BatchRun:
+    def __init__(
+        self,
+        runner: Runner,
+        store: RunStore,
+        run_id: str,
+        plan: steps.Plan,
+        options: Options,
+        *,
+        history: list[RunEntry] | None = None,
+        on_row: Callable[[RowResult], None] | None = None,
+        on_event: Callable[[BatchEvent], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.runner, self.store, self.run_id, self.plan, self.options = runner, store, run_id, plan, options
+        self.on_row, self.on_event = on_row, on_event
+        self.clock, self.sleep, self.wall = clock, sleep, wall
+        self.summary = Summary(run_id, len(plan.steps))
+        self.pace = Pace(max(1, options.concurrency))
+        self.budget = Budget(options.max_credits, dict(plan.costs))
+        self.budget.history = sum(e.credits or 0 for e in history or [] if e.task_id)
+        self._results: queue.SimpleQueue[tuple[str, _Row, Any]] = queue.SimpleQueue()
+        self._pending: deque[_Row] = deque()
+        self._polls: list[tuple[float, int, _Row]] = []
+        self._seq = 0
+        self._in_flight = 0
+        self._creating = 0
+        self._saving = 0
+        self._stopping = threading.Event()
+        self._stop_at: float | None = None
+        self._held = False
+        self._requests: _Pool | None = None
+        self._savers: _Pool | None = None
+        #: rows not finished yet, and the keys of those that completed
+        self._open: dict[str, _Row] = {}
+        self._completed: set[str] = set()
+
+    # --- control ----------------------------------------------------------------------
+
+    def stop(self, reason: str = "interrupted", interrupt: BaseException | None = None) -> None:
+        """Start no new row; end once the creates in flight are answered. Safe from a signal
+        handler (it only sets a flag and wakes the loop)."""
+        if self._stopping.is_set():
+            return
+        self.summary.stopped = self.summary.stopped or reason
+        self.summary.interrupt = self.summary.interrupt or interrupt
+        self._stopping.set()
+        self._results.put(("wake", None, None))  # type: ignore[arg-type]
+
+    def _emit(self, kind: str, row: _Row | None = None, **fields: Any) -> None:
+        if self.on_event is not None:
+            key = row.key if row is not None else None
+            task_id = row.task_id if row is not None else None
+            self.on_event(BatchEvent(kind, key=key, task_id=task_id, **fields))
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self) -> Summary:
+        started = self.clock()
+        deadline = started + self.options.timeout if self.options.timeout else None
+        size = max(1, self.options.concurrency)
+        self._requests = _Pool(size, self._request, self._results, "piapi-batch")
+        if self.options.download is not None:
+            self._savers = _Pool(size, self._save, self._results, "piapi-batch-save")
+        try:
+            self._begin()
+            while True:
+                now = self.clock()
+                if deadline is not None and now >= deadline and not self._stopping.is_set():
+                    self.stop("deadline")
+                self._dispatch(now)
+                if self._finished(now):
+                    break
+                self._wait(now, deadline)
+        finally:
+            self._requests.close()
+            if self._savers is not None:
+                self._savers.close()
+        self._end(started)
+        return self.summary
+
+    def _begin(self) -> None:
+        """Rows the journal settles at once are reported; the others are queued."""
+        now = self.clock()
+        for step in self.plan.steps:
+            row = _Row(step, resumed=step.entry is not None and step.entry.task_id is not None)
+            self._open[row.key] = row
+            entry = step.entry
+            if entry is not None and entry.task_id is not None:
+                row.task_id, row.entry_id, row.task = entry.task_id, entry.id, entry.task_object()
+                row.born = now - max(0.0, self.wall() - entry.created_at)
+            action = step.action
+            if action in steps.CREATES:
+                self._pending.append(row)
+                continue
+            if action == steps.ELSEWHERE:
+                self.summary.elsewhere.append(row.key)
+                self._finish(row, LEFT)
+                continue
+            if action == steps.MAYBE:
+                assert entry is not None
+                row.entry_id = entry.id
+                self.budget.charges[row.key] = self.budget.costs.get(row.row.kind, 0)  # it may hold credits
+                how = "its answer was lost" if entry.status == "unknown" else "its process stopped while it was sent"
+                self._finish(
+                    row,
+                    MAYBE_CREATED,
+                    error=f"the create may have been carried out ({how}); journaled as #{entry.id}, not resent",
+                )
+                continue
+            self.budget.charges[row.key] = entry.credits or 0 if entry is not None else 0
+            if action == steps.WAIT:
+                self._schedule(row, now)
+            elif action == steps.DOWNLOAD:
+                self._start_saving(row)
+            elif action == steps.DONE:
+                self._finish(row, "completed", files=_recorded(entry, self.options.download))
+            else:  # FAILED
+                assert entry is not None
+                self._finish(row, entry.status, error=entry.message or f"task {entry.status}")
+
+    def _dispatch(self, now: float) -> None:
+        assert self._requests is not None
+        limit = max(1, self.options.concurrency)
+        stopping = self._stopping.is_set()
+        while not stopping and self._polls and self._polls[0][0] <= now and self._in_flight < limit:
+            _, _, row = heapq.heappop(self._polls)
+            self._in_flight += 1
+            self._requests.put(("poll", row))
+        while not stopping and not self._held and self._pending and self._in_flight < limit:
+            row = self._pending[0]
+            verdict = self.budget.verdict(row.row.kind)
+            if verdict == WAIT or not self.pace.allows(now, self._creating):
+                break
+            if verdict == HOLD:
+                self._held = True
+                self.summary.stopped = self.summary.stopped or "max_credits"
+                self._emit(
+                    "held",
+                    message=f"--max-credits {self.options.max_credits}: {self.budget.total:,} credits held or consumed",
+                )
+                break
+            self._pending.popleft()
+            self.budget.starting(row.key, row.row.kind)
+            self._in_flight += 1
+            self._creating += 1
+            self._requests.put(("create", row))
+
+    def _finished(self, now: float) -> bool:
+        if self._stopping.is_set():
+            if self._creating:
+                return False
+            if self._saving:
+                self._stop_at = self._stop_at if self._stop_at is not None else now
+                return now - self._stop_at >= DOWNLOAD_GRACE
+            return True
+        waiting_to_start = bool(self._pending) and not self._held
+        return not (waiting_to_start or self._in_flight or self._polls or self._saving)
+
+    def _wait(self, now: float, deadline: float | None) -> None:
+        wake = now + 1.0  # at least once a second: deadlines, the grace of a stop
+        if self._polls and not self._stopping.is_set():
+            wake = min(wake, self._polls[0][0])
+        if self._pending and self.pace.resume_at > now:
+            wake = min(wake, self.pace.resume_at)
+        if deadline is not None:
+            wake = min(wake, deadline)
+        pause = max(0.0, wake - now)
+        if not (self._in_flight or self._saving):
+            self.sleep(pause)
+            return
+        try:
+            item = self._results.get(timeout=pause)
+        except queue.Empty:
+            return
+        while True:
+            self._handle(*item)
+            try:
+                item = self._results.get_nowait()
+            except queue.Empty:
+                return
+
+    # --- work done in the pools' threads -----------------------------------------------
+
+    def _request(self, job: tuple[str, _Row]) -> tuple[str, _Row, Any]:
+        kind, row = job
+        try:
+            if kind == "poll":
+                assert row.task_id is not None
+                task = self.runner.client.get_task(row.task_id)
+                self.runner.record(task)
+                return ("polled", row, task)
+            step = row.step
+            if step.supersede and step.entry is not None:
+                self.store.supersede(self.run_id, row.key, step.entry.id)
+                row.step = replace(step, supersede=False)
+            request = row.row.built.with_uploads(self.options.upload or _no_upload, inline=self.options.inline)
+            submitted = self.runner.submit(
+                request, run_id=self.run_id, row_key=row.key, fingerprint=row.row.fingerprint
+            )
+            return ("created", row, submitted)
+        except PiapiError as exc:
+            return (f"{kind}_failed", row, exc)
+        except Exception as exc:  # noqa: BLE001 - reported as this row's error, never lost
+            return (f"{kind}_failed", row, PiapiError(f"{type(exc).__name__}: {exc}"))
+
+    def _save(self, job: tuple[str, _Row]) -> tuple[str, _Row, Any]:
+        _, row = job
+        assert row.task is not None and self.options.download is not None
+        base = self.options.download
+        plan = replace(
+            base,
+            template=name_for_row(self.options.name_template, row.row.fields),
+            skip_existing=base.skip_existing or (row.resumed and not base.overwrite),
+        )
+        try:
+            [result] = self.runner.download([row.task], plan)
+        except Exception as exc:  # noqa: BLE001 - a broken download is this row's failure
+            return ("saved", row, exc)
+        return ("saved", row, result)
+
+    # --- outcomes, handled by the scheduler ---------------------------------------------
+
+    def _handle(self, kind: str, row: _Row, outcome: Any) -> None:
+        now = self.clock()
+        if kind == "wake":
+            return
+        if kind == "saved":
+            self._saving -= 1
+            self._saved(row, outcome)
+            return
+        self._in_flight -= 1
+        if kind == "polled":
+            self._polled(row, outcome, now)
+        elif kind == "poll_failed":
+            self._poll_failed(row, outcome, now)
+        elif kind == "created":
+            self._creating -= 1
+            self._created(row, outcome, now)
+        else:
+            self._creating -= 1
+            self._create_failed(row, outcome, now)
+
+    def _created(self, row: _Row, submitted: Submitted, now: float) -> None:
+        task = submitted.task
+        row.task, row.task_id, row.entry_id, row.born = task, task.task_id, submitted.journal_row, now
+        self.summary.created += 1
+        self.pace.accepted()
+        self.pace.seen(task)
+        self.budget.settled(row.key, row.row.kind, task)
+        if submitted.journal_error is not None:
+            row.journal_error = submitted.journal_error.message
+            self._emit("journal_error", row, message=submitted.journal_error.message)
+        self._emit("created", row, status=task.status)
+        self._progressed(row, task, now)
+
+    def _create_failed(self, row: _Row, error: PiapiError, now: float) -> None:
+        kind = row.row.kind
+        self.budget.settled(row.key, kind, None)
+        entry_id = self.store.begun.get(row.key)
+        if isinstance(error, RowTaken):
+            self.summary.elsewhere.append(row.key)
+            self._finish(row, LEFT)
+        elif isinstance(error, CreateOutcomeUnknown):
+            row.entry_id = error.journal_row
+            self.budget.charges[row.key] = self.budget.costs.get(kind, 0)  # it may hold credits
+            self._finish(row, MAYBE_CREATED, error=error.message)
+        elif isinstance(error, RateLimitError) and row.requeues < MAX_REQUEUES:
+            pause = self.pace.rate_limited(now, error.retry_after, rng=_jitter(row.key, row.requeues))
+            row.requeues += 1
+            if entry_id is not None:  # refused: it created nothing; set aside, send again
+                row.step = replace(row.step, entry=_stub(entry_id, self.run_id, row.key), supersede=True)
+            self._pending.appendleft(row)
+            self._emit("paced", row, message=f"rate limited (429): fewer creates at once, none for {pause:.1f}s")
+        elif isinstance(error, (ConnectionFailed, AuthenticationError, ConfigError)):
+            # nothing was created, and every other row would meet the same: stop starting rows
+            self.summary.stop_error = self.summary.stop_error or error
+            reason = {ConnectionFailed: "unreachable", AuthenticationError: "auth"}.get(type(error), "journal")
+            self.stop(reason)
+            self._finish(row, LEFT)
+        else:
+            self._finish(row, REFUSED, error=error.message, code_error=error)
+
+    def _polled(self, row: _Row, task: Task, now: float) -> None:
+        row.task, row.poll_failures = task, 0
+        self.pace.seen(task)
+        self.budget.settled(row.key, row.row.kind, task)
+        self._emit("status", row, status=task.status)
+        self._progressed(row, task, now)
+
+    def _poll_failed(self, row: _Row, error: PiapiError, now: float) -> None:
+        row.poll_failures += 1
+        if isinstance(error, NotFoundError):  # the API does not know the task (any more)
+            self._finish(row, "error", error=error.message, code_error=error)
+        elif row.poll_failures >= MAX_POLL_FAILURES:  # left running: the next run polls it again
+            self._finish(row, RUNNING, error=error.message, code_error=error)
+        else:
+            self._schedule(row, now + 5.0 * row.poll_failures)
+
+    def _progressed(self, row: _Row, task: Task, now: float) -> None:
+        if not task.is_terminal:
+            self._schedule(row, now + self.options.poll.interval(now - row.born))
+            return
+        self.pace.forget(task.task_id)
+        if task.succeeded and self.options.download is not None and task.urls:
+            self._start_saving(row)
+        else:
+            self._finish(row, task.status, error=None if task.succeeded else task.failure_message())
+
+    def _schedule(self, row: _Row, at: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._polls, (at, self._seq, row))
+
+    def _start_saving(self, row: _Row) -> None:
+        assert self._savers is not None
+        self._saving += 1
+        self._savers.put(("save", row))
+
+    def _saved(self, row: _Row, result: TaskResult | BaseException) -> None:
+        if isinstance(result, BaseException):
+            url = row.task.urls[0].url if row.task is not None and row.task.urls else ""
+            self._finish(row, "completed", failures=[(url, str(result))])
+            return
+        files = list(result.files)
+        for skipped in result.skipped:  # resumed: the file a crash left before it was recorded
+            files.append(self._adopt(row, skipped.url, skipped.path))
+        self._finish(row, "completed", files=files, failures=[(f.url, f.message) for f in result.failures])
+
+    def _adopt(self, row: _Row, url: str, path: str) -> LocalFile:
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        saved = LocalFile(url, path, size, digest.hexdigest(), row.task_id or "")
+        try:
+            self.store.record_download(saved.task_id, url, path, size, saved.sha256)
+        except PiapiError as exc:
+            self._emit("journal_error", row, message=exc.message)
+        return saved
+
+    def _finish(
+        self,
+        row: _Row,
+        status: str,
+        *,
+        error: str | None = None,
+        files: list[LocalFile] | None = None,
+        failures: list[tuple[str, str]] | None = None,
+        code_error: PiapiError | None = None,
+    ) -> None:
+        model, task_type = row.row.kind
+        if error is None and row.journal_error:
+            error = f"the journal could not record it: {row.journal_error}"
+        result = RowResult(
+            row.key,
+            status,
+            model,
+            task_type,
+            row.task_id,
+            row.task,
+            files or [],
+            failures or [],
+            error,
+            code_for(status, code_error, bool(failures)),
+            row.entry_id,
+            row.resumed,
+        )
+        summary = self.summary
+        self._open.pop(row.key, None)
+        summary.codes.append(result.code)
+        if status == LEFT:
+            if row.key not in summary.elsewhere:
+                summary.left.append(row.key)
+            return
+        if status == RUNNING:
+            summary.running.append(row.key)
+            return
+        summary.counts[status] += 1
+        if status == "completed":
+            self._completed.add(row.key)
+        elif status == MAYBE_CREATED:
+            summary.maybe_created.append(result)
+        elif result.code == code_for("failed"):
+            summary.failed.append(row.key)
+        self._emit("finished", row, status=status, message=error or "")
+        if self.on_row is not None:
+            self.on_row(result)
+
+    def _end(self, started: float) -> None:
+        """Rows a stop or a deadline left: not started (left), or with a task (running)."""
+        for row in list(self._open.values()):
+            self._finish(row, RUNNING if row.task_id is not None else LEFT)
+        charges = self.budget.charges
+        summary = self.summary
+        summary.consumed = self.budget.history + sum(charges.get(key, 0) for key in self._completed)
+        summary.held = sum(credits for key, credits in charges.items() if key not in self._completed)
+        summary.wall = self.clock() - started
+        summary.journal_seconds = self.store.busy
+
+    @property
+    def credits(self) -> int:
+        """Credits held and consumed by the run so far."""
+        return self.budget.total
+
+
+class _Pool:
+    """Daemon threads running jobs and handing outcomes back on the scheduler's queue: an
+    interrupted run never sits at exit waiting for a hanging request."""
+
+    def __init__(
+        self, size: int, work: Callable[[Any], tuple[str, Any, Any]], out: queue.SimpleQueue[Any], name: str
+    ) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._work, self._out = work, out
+        self._threads = [threading.Thread(target=self._loop, daemon=True, name=name) for _ in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def _loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            self._out.put(self._work(job))
+
+    def put(self, job: Any) -> None:
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+
+
+def _no_upload(path: Path) -> str:
+    raise UsageError(f"cannot upload {path}: no upload endpoint was given")
+
+
+def _jitter(key: str, attempt: int) -> float:
+    return int.from_bytes(hashlib.sha256(f"{key}:{attempt}".encode()).digest()[:2], "big") / 65535
+
+
+def _stub(entry_id: int, run_id: str, key: str) -> RunEntry:
+    return RunEntry(entry_id, run_id, key, 0, None, "refused", "", "", "", None, None, [], None, None, None, 0.0, 0.0)
+
+
+def _recorded(entry: RunEntry | None, plan: DownloadPlan | None) -> list[LocalFile]:
+    if entry is None:
+        return []
+    files = [
+        LocalFile(str(d["url"]), str(d["path"]), int(d["bytes"]), str(d["sha256"]), entry.task_id or "")
+        for d in entry.downloads
+    ]
+    if plan is not None:
+        import os
+
+        root = os.path.abspath(plan.directory) + os.sep
+        files = [f for f in files if os.path.abspath(f.path).startswith(root)]
+    return files
