@@ -45,7 +45,8 @@ async def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     gate = asyncio.Semaphore(args.concurrency)
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    # httpx's own keep-alive pool (20), as piapi's clients have it: the same connections to the server
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=20)
     timeout = httpx.Timeout(60.0)
     headers = {"x-api-key": "bench"}
     async with (

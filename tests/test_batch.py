@@ -292,12 +292,27 @@ def test_max_credits_starts_no_row_past_the_limit(cli: Cli, emulator: Emulator, 
     assert result.exit_code == 8, result.stderr
     assert len(creates(emulator)) == 5 and len(results(result.stdout)) == 5
     assert "5 row(s) not started because of --max-credits 100,000: left for a later run" in result.stderr
+    resume = f"resume with: piapi batch run {rows} --model Qubico/flux1-dev --task-type txt2img --max-credits 100000"
+    assert f"{resume}\n" in result.stderr
     same = cli("batch", "run", str(rows), *FLUX, "--max-credits", "100000")
     assert same.exit_code == 8 and len(creates(emulator)) == 5  # the run's credits count across invocations
     more = cli("batch", "run", str(rows), *FLUX, "--max-credits", "150000")
     assert more.exit_code == 8 and len(creates(emulator)) == 7
     rest = cli("batch", "run", str(rows), *FLUX)
     assert rest.exit_code == 0 and len(creates(emulator)) == 10
+
+
+def test_the_resume_command_repeats_what_the_rows_depend_on_and_never_a_secret(cli: Cli, tmp_path: Path) -> None:
+    rows = write_rows(tmp_path / "rows.jsonl", prompts(3))
+    secret = "s3cret-webhook-value-0123"
+    result = cli("batch", "run", str(rows), *FLUX, "-i", "width=512", "--webhook", "https://example.com/hook",
+                 "--webhook-secret", secret, "--max-credits", "20000", "--retry-failed", "--download",
+                 str(tmp_path / "out"))  # fmt: skip
+    assert result.exit_code == 8, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("resume with:")]
+    assert "--input width=512" in line and "--webhook https://example.com/hook" in line
+    assert f"--download {tmp_path / 'out'}" in line and "--max-credits 20000" in line
+    assert secret not in result.stderr + result.stdout and "--retry-failed" not in line
 
 
 def rate_limited(emulator: Emulator, every: int) -> httpx.MockTransport:

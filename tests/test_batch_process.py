@@ -129,6 +129,19 @@ def test_three_shards_as_three_processes_run_every_row_once(server: SandboxServe
     assert set(created_prompts(server).values()) == {1} and len(created_prompts(server)) == 90
 
 
+def test_a_reader_that_goes_away_stops_the_run_cleanly(server: SandboxServer, tmp_path: Path) -> None:
+    rows = write_rows(tmp_path / "rows.jsonl", 60)
+    env = environment(server, tmp_path / "data")
+    command = " ".join(batch("run", str(rows), *FLUX, "-c", "4", "--interval", "0.1"))
+    done = subprocess.run(["bash", "-c", f"set -o pipefail; {command} | head -1"], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert len(done.stdout.splitlines()) == 1 and "Traceback" not in done.stderr
+    assert "not started because of stdout being closed" in done.stderr
+    status = json.loads(subprocess.run(batch("status", "--json"), env=env, capture_output=True, text=True,
+                                       check=True).stdout)  # fmt: skip
+    assert status["counts"]["sending"] == 0 and status["counts"]["maybe_created"] == 0  # every create journaled
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
 def test_a_signal_starts_no_new_row_and_prints_the_resume_command(
     server: SandboxServer, tmp_path: Path, signum: int, code: int

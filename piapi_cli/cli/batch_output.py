@@ -1,6 +1,7 @@
-"""What a batch run shows: one progress bar on a terminal (rows done of total, ETA, credits so
-far, counts by status, the latest events), one line per finished row off a terminal; the
-result lines (stdout or --output FILE); the plan, the summary and a run's status.
+"""The CLI side of a batch run: the library's run loop wired to this run's display and
+streams. One progress bar on a terminal (rows done of total, ETA, credits so far, counts by
+status, the latest events), one line per finished row off a terminal; the result lines
+(stdout or --output FILE); the plan, the summary and a run's status.
 
 Also the run's handling of Ctrl-C, SIGTERM and SIGHUP: the first starts no new row and lets
 the creates in flight be answered and journaled; a second one exits at once.
@@ -17,13 +18,109 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from piapi_cli.api.tasks import TERMINAL
+
 if TYPE_CHECKING:
+    from piapi_cli.cli.app import State
     from piapi_cli.cli.output import Output
-    from piapi_cli.core.batch import BatchEvent, RowResult, Summary
+    from piapi_cli.core.batch import BatchEvent, Options, Prepared, RowRequest, RowResult, RunStore, Source, Summary
     from piapi_cli.core.batch.status import RunStatus
+    from piapi_cli.core.runner import DownloadPlan
+
+
+@dataclass
+class Invocation:
+    """What this run was asked, as the summary and the run's record tell it."""
+
+    source: Source
+    shard: str | None
+    output_file: Path | None
+    #: the command that resumes the run (never with a secret)
+    resume: str
+
+
+def preflight(plan: DownloadPlan | None, rows: list[RowRequest], output_file: Path | None) -> None:
+    """The checks that can fail, run before anything is sent: exit 2 means nothing was sent."""
+    if plan is not None:
+        from piapi_cli.core.batch.build import name_for_row
+        from piapi_cli.core.downloads import preflight as check_plan
+
+        check_plan(plan.directory, name_for_row(plan.template, rows[0].fields))
+    if output_file is not None:
+        ensure_parent(output_file)
+
+
+def execute(state: State, store: RunStore, ready: Prepared, options: Options, invocation: Invocation, *,
+            interval: float | None) -> int:  # fmt: skip
+    """Run the plan with this session's runner and displays; the exit code."""
+    from piapi_cli.core import batch
+
+    session, output = state.session, state.output
+    counts = ready.plan.counts()
+    for action, flag, what in (("retry", "--retry-failed", "rows whose task failed"),
+                               ("resubmit", "--resubmit-unknown", "rows that may exist already"),
+                               ("recreate", "--force", "rows that changed")):  # fmt: skip
+        if counts.get(action):
+            output.warn(f"{flag}: creating {counts[action]} new task(s) for {what} (paid again)")
+    source = invocation.source
+    store.record_run(
+        ready.run_id,
+        world=session.world,
+        source=source.label if source.is_stdin else str(Path(source.label).resolve()),
+        options={"rows": ready.total, "selected": len(ready.rows), "shard": invocation.shard,
+                 "resume": invocation.resume, "download": str(options.download.directory) if options.download else None,
+                 "output": str(invocation.output_file) if invocation.output_file else None},
+    )  # fmt: skip
+    todo = ", ".join(f"{n} {ACTION_WORDS[action]}" for action, n in counts.most_common())
+    shard = f" (shard {invocation.shard} of {ready.total})" if invocation.shard else ""
+    output.info(f"run {ready.run_id}: {len(ready.rows)} rows{shard}: {todo}")
+
+    runner = session.runner(interval=interval)
+    runner.created = []  # a batch names its tasks in its results, not all at once on a stop
+    # the journal's write methods, committed together for the run's threads (group commit)
+    runner.journal = store  # type: ignore[assignment]
+    session.resume = invocation.resume
+    options.poll = runner.poll
+    writer = ResultWriter(output, invocation.output_file)
+    engine: batch.BatchRun
+    with BatchDisplay(output, len(ready.rows), lambda: engine.credits, session.clock) as display:
+
+        def finished(result: RowResult) -> None:
+            try:
+                writer.write(result, display.above)
+            except BrokenPipeError:  # the reader went away (`| head`): finish cleanly, print no more
+                writer.closed()
+                engine.stop("output closed")
+            display.finished(result)
+
+        def stop(signal_exc: BaseException) -> None:
+            engine.stop("interrupted", signal_exc)
+            display.handle(batch.BatchEvent("stopping", message="stopping: no new row starts; waiting for the "
+                                            "creates in flight (press Ctrl-C again to exit at once)"))  # fmt: skip
+
+        engine = batch.BatchRun(runner, store, ready.run_id, ready.plan, options, history=ready.history,
+                                on_row=finished, on_event=display.handle, clock=session.clock,
+                                sleep=session.sleep)  # fmt: skip
+        try:
+            with graceful(stop):
+                summary = engine.run()
+        finally:
+            writer.close()
+    store.record_outcome(ready.run_id, summary.to_json())
+    notes, problems = summary_lines(summary, resume=invocation.resume, max_credits=options.max_credits)
+    for line in problems:
+        output.warn(line)
+    for line in notes:
+        output.info(line)
+    if summary.stop_error is not None:
+        output.error(summary.stop_error.message)
+    if summary.interrupt is not None:
+        return int(getattr(summary.interrupt, "exit_code", 130))
+    return int(summary.exit_code)
 
 
 @contextmanager
@@ -63,18 +160,28 @@ class ResultWriter:
 
     def __init__(self, output: Output, path: Path | None) -> None:
         self.output, self.path = output, path
+        self.broken = False
         self._handle: IO[str] | None = None
         if path is not None:
             self._part = path.with_name(path.name + ".part")
             self._handle = open(self._part, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def write(self, result: RowResult, show: Callable[[Callable[[], None]], None]) -> None:
+        if self.broken:
+            return
         line = json.dumps(result.to_json(), ensure_ascii=False, separators=(",", ":"))
         if self._handle is not None:
             self._handle.write(line + "\n")
             self._handle.flush()
         else:
             show(lambda: self.output.line(line))
+
+    def closed(self) -> None:
+        """stdout's reader went away: write nothing more there (nor at exit)."""
+        self.broken = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
     def close(self) -> None:
         if self._handle is not None and self.path is not None:
@@ -176,7 +283,7 @@ class BatchDisplay:
 def _event_text(event: BatchEvent) -> str | None:
     if event.kind == "created":
         return f"{event.key}: created {event.task_id} ({event.status})"
-    if event.kind == "status":
+    if event.kind == "status" and event.status not in TERMINAL:  # a row's end is shown as it finishes
         return f"{event.key}: {event.status}"
     if event.kind in ("paced", "held", "stopping"):
         return event.message
@@ -237,11 +344,12 @@ def summary_lines(summary: Summary, *, resume: str, max_credits: int | None) -> 
             "unreachable": "the API being unreachable",
             "auth": "the API refusing the key",
             "journal": "the journal",
+            "output closed": "stdout being closed",
         }.get(summary.stopped or "", "the stop")
         notes.append(f"{len(summary.left)} row(s) not started because of {why}: left for a later run")
     if summary.running:
         notes.append(f"{len(summary.running)} task(s) still running (not cancelled)")
-    if not summary.complete:
+    if summary.left or summary.running or summary.elsewhere:
         notes.append(f"resume with: {resume}")
     return notes, warnings
 
@@ -249,6 +357,13 @@ def summary_lines(summary: Summary, *, resume: str, max_credits: int | None) -> 
 def _keys(keys: list[str], limit: int = 10) -> str:
     shown = ", ".join(keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+#: what each step of a plan means, in words
+ACTION_WORDS = {"send": "to create", "retry": "to create again (failed; paid again)",
+                "resubmit": "to send again (may exist; paid again if so)", "recreate": "changed: to create again",
+                "wait": "to wait for", "download": "to download", "done": "done", "failed": "failed (not retried)",
+                "maybe": "may exist (not resent)", "elsewhere": "being sent by another process"}  # fmt: skip
 
 
 def plan_text(doc: dict[str, Any]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, cast
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -22,7 +22,6 @@ from piapi_cli.cli.commands._options import (
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.core.batch import RowRequest, RunStore
-    from piapi_cli.core.journal import Journal
 
 app = typer.Typer(
     help="Many tasks from a JSONL or CSV file: resumable after any crash, never paid twice, split across machines.",
@@ -141,11 +140,10 @@ def run(
     quiet: QuietOption = False,
 ) -> None:
     """Run a task for every row of FILE, N requests in flight; resume by running it again."""
-    from piapi_cli.api.errors import ConfigError, UsageError
+    from piapi_cli.api.errors import UsageError
     from piapi_cli.cli import batch_output as view
     from piapi_cli.core import batch
     from piapi_cli.core.batch.rows import parse_shard
-    from piapi_cli.core.downloads import preflight
     from piapi_cli.core.requests import new_webhook_secret
     from piapi_cli.core.runner import DownloadPlan
 
@@ -161,146 +159,35 @@ def run(
         if not session.environ.get("PIAPI_WEBHOOK_SECRET") and not dry_run:
             output.warn(f"webhook secret (made up; give it to your receiver): {webhook_secret}")
     defaults = batch.Defaults(
-        model,
-        task_type,
-        list(inputs or []),
-        webhook,
-        webhook_secret,
+        model, task_type, list(inputs or []), webhook, webhook_secret,
         default_service_mode=None if dry_run else session.settings["service_mode"] or None,
-        template=template,
-        template_field=template_field,
-        validate=not no_validate,
-    )
+        template=template, template_field=template_field, validate=not no_validate,
+    )  # fmt: skip
     source = batch.load_source(file, sys.stdin.read)
     rows, warnings = batch.read_and_check(source, defaults, name if download is not None else None)
     for warning in warnings:
         output.warn(warning)
     plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
-    if plan is not None:
-        from piapi_cli.core.batch.build import name_for_row
-
-        preflight(plan.directory, name_for_row(name, rows[0].fields))
-    if output_file is not None:
-        view.ensure_parent(output_file)
-    journal = session.journal
-    if journal is None:
-        raise ConfigError(
-            "batch runs need the task journal (to resume and never pay twice); it is turned off",
-            hint="remove --no-journal (or PIAPI_JOURNAL=0, journal = false)",
-        )
-    store = batch.RunStore(journal.path)
-    ctx.call_on_close(store.close)
-    world = session.world
-    run = batch.run_id_for(source, world, rows, run_id)
+    view.preflight(plan, rows, output_file)  # every check that can fail, before anything is sent
+    store = _store(ctx)
+    run = batch.run_id_for(source, session.world, rows, run_id)
     for pair in attach or []:
         _attach(state, store, run, pair, rows)
     ready = batch.prepare(
-        source,
-        rows,
-        store,
-        world=world,
-        run_id=run,
-        shard=shard_pair,
-        retry_failed=retry_failed,
-        resubmit_unknown=resubmit_unknown,
-        force=force,
-        download_dir=str(download) if download is not None else None,
-    )
-    resume = _resume_command(session.prog, ctx, file, run_id)
-    info = {"world": world, "source": source.label, "file_rows": ready.total, "shard": shard}
+        source, rows, store, world=session.world, run_id=run, shard=shard_pair, retry_failed=retry_failed,
+        resubmit_unknown=resubmit_unknown, force=force, download_dir=str(download) if download is not None else None,
+    )  # fmt: skip
     if dry_run:
+        info = {"world": session.world, "source": source.label, "file_rows": ready.total, "shard": shard}
         view.write_plan(output, ready.plan.to_json(ready.run_id, info), as_json)
         return
-    counts = ready.plan.counts()
-    for action, flag, what in (
-        ("retry", "--retry-failed", "rows whose task failed"),
-        ("resubmit", "--resubmit-unknown", "rows that may exist already"),
-        ("recreate", "--force", "rows that changed"),
-    ):
-        if counts.get(action):
-            output.warn(f"{flag}: creating {counts[action]} new task(s) for {what} (paid again)")
-    source_label = source.label if source.is_stdin else str(Path(source.label).resolve())
-    store.record_run(
-        ready.run_id,
-        world=world,
-        source=source_label,
-        options={
-            "rows": ready.total,
-            "selected": len(ready.rows),
-            "shard": shard,
-            "resume": resume,
-            "download": str(download) if download else None,
-            "output": str(output_file) if output_file else None,
-        },
-    )
-    todo = ", ".join(f"{n} {a}" for a, n in counts.most_common())
-    output.info(
-        f"run {ready.run_id}: {len(ready.rows)} rows"
-        + (f" (shard {shard} of {ready.total})" if shard else "")
-        + f": {todo}"
-    )
-
-    runner = session.runner(interval=interval)
-    runner.created = []  # a batch names its tasks in its results, not all at once on a stop
-    runner.journal = cast("Journal", store)  # the journal's write methods, serialised for the run's threads
-    session.resume = resume
     options = batch.Options(
-        concurrency=concurrency,
-        download=plan,
-        name_template=name,
-        max_credits=max_credits,
-        timeout=timeout or None,
-        poll=runner.poll,
-        inline=inline,
+        concurrency=concurrency, download=plan, name_template=name, max_credits=max_credits,
+        timeout=timeout or None, inline=inline,
         upload=lambda path: session.client.upload_file(path.name, path.read_bytes()),
-    )
-    writer = view.ResultWriter(output, output_file)
-    engine: batch.BatchRun
-    with view.BatchDisplay(output, len(ready.rows), lambda: engine.credits, session.clock) as display:
-
-        def finished(result: batch.RowResult) -> None:
-            writer.write(result, display.above)
-            display.finished(result)
-
-        engine = batch.BatchRun(
-            runner,
-            store,
-            ready.run_id,
-            ready.plan,
-            options,
-            history=ready.history,
-            on_row=finished,
-            on_event=display.handle,
-            clock=session.clock,
-            sleep=session.sleep,
-        )
-
-        def stop(signal_exc: BaseException) -> None:
-            engine.stop("interrupted", signal_exc)
-            display.handle(
-                batch.BatchEvent(
-                    "stopping",
-                    message="stopping: no new row starts; waiting for the "
-                    "creates in flight (press Ctrl-C again to exit at once)",
-                )
-            )
-
-        try:
-            with view.graceful(stop):
-                summary = engine.run()
-        finally:
-            writer.close()
-    store.record_outcome(ready.run_id, summary.to_json())
-    notes, problems = view.summary_lines(summary, resume=resume, max_credits=max_credits)
-    for line in problems:
-        output.warn(line)
-    for line in notes:
-        output.info(line)
-    if summary.stop_error is not None:
-        output.error(summary.stop_error.message)
-    code = int(summary.exit_code)
-    if summary.interrupt is not None:
-        code = int(getattr(summary.interrupt, "exit_code", 130))
+    )  # fmt: skip
+    invocation = view.Invocation(source, shard, output_file, _resume_command(session.prog, ctx, file, run_id))
+    code = view.execute(state, store, ready, options, invocation, interval=interval)
     if code:
         raise typer.Exit(code)
 
@@ -351,12 +238,12 @@ def _resume_command(prog: str, ctx: typer.Context, file: str, run_id: str | None
         value = ctx.params.get(key)
         param = params[key]
         flag = max(param.opts, key=len)  # type: ignore[attr-defined]
-        if value is None or value is False or value == param.default:
+        if value is None or value is False or value == param.default or value in ((), []):
             continue
         if value is True:
             words.append(flag)
         else:
-            for item in value if isinstance(value, list) else [value]:
+            for item in value if isinstance(value, (list, tuple)) else [value]:
                 words += [flag, shlex.quote(str(item))]
     return " ".join(words) + (" < FILE" if file == "-" else "")
 
@@ -421,7 +308,10 @@ def _store(ctx: typer.Context) -> RunStore:
 
     journal = ctx.obj.session.journal
     if journal is None:
-        raise ConfigError("batch runs live in the task journal, which is turned off")
+        raise ConfigError(
+            "batch runs need the task journal (to resume and never pay twice); it is turned off",
+            hint="remove --no-journal (or PIAPI_JOURNAL=0, journal = false)",
+        )
     store = RunStore(journal.path)
     ctx.call_on_close(store.close)
     return store

@@ -217,8 +217,10 @@ class BatchRun:
             self.budget.charges[row.key] = entry.credits or 0 if entry is not None else 0
             if action == steps.WAIT:
                 self._schedule(row, now)
-            elif action == steps.DOWNLOAD:
+            elif action == steps.DOWNLOAD and row.task is not None:
                 self._start_saving(row)
+            elif action == steps.DOWNLOAD:  # the journal kept no task object: fetch it first
+                self._schedule(row, now)
             elif action == steps.DONE:
                 self._finish(row, "completed", files=_recorded(entry, self.options.download))
             else:  # FAILED
@@ -265,9 +267,11 @@ class BatchRun:
 
     def _wait(self, now: float, deadline: float | None) -> None:
         wake = now + 1.0  # at least once a second: deadlines, the grace of a stop
-        if self._polls and not self._stopping.is_set():
+        # with every slot taken, only an answer (which frees one) can start anything
+        free = self._in_flight < max(1, self.options.concurrency)
+        if free and self._polls and not self._stopping.is_set():
             wake = min(wake, self._polls[0][0])
-        if self._pending and self.pace.resume_at > now:
+        if free and self._pending and self.pace.resume_at > now:
             wake = min(wake, self.pace.resume_at)
         if deadline is not None:
             wake = min(wake, deadline)

@@ -5,7 +5,10 @@ before it is sent, each answer and status change and saved file after). One writ
 commits them: the writes that arrive while a commit is under way go together in the next
 transaction (group commit), each in its own savepoint, and every caller waits until its own
 write is committed. So a create's intent is on disk before the create is sent, as one write at
-a time would have it, at a fraction of the cost (see bench/README.md).
+a time would have it, at a fraction of the cost (see bench/README.md). A commit that carries
+an intent is fsynced (it survives a power cut, not only a crash of piapi); the others are not,
+as in the journal: a power cut that loses a task ID leaves its row reported as maybe created,
+never sent twice.
 
 ``RunStore`` offers the runner the journal's write methods (``begin_create``, ``created``,
 ``create_failed``, ``update``, ``record_download``) over the same ``tasks`` and ``downloads``
@@ -154,11 +157,14 @@ class _Writer:
         self._db = _connect(path)
         self._jobs: queue.SimpleQueue[tuple[Write, _Slot] | None] = queue.SimpleQueue()
         self._on_busy = on_busy
+        self._synced = False
         self._thread = threading.Thread(target=self._loop, daemon=True, name="piapi-journal")
         self._thread.start()
 
-    def run(self, write: Write) -> Any:
-        slot = _Slot()
+    def run(self, write: Write, *, durable: bool = False) -> Any:
+        """Commit ``write`` (with whatever else is waiting); ``durable``: on disk before this
+        returns, a power cut included (a create's intent), not only a crash of this process."""
+        slot = _Slot(durable=durable)
         self._jobs.put((write, slot))
         slot.done.wait()
         if slot.error is not None:
@@ -186,6 +192,10 @@ class _Writer:
     def _commit(self, jobs: list[tuple[Write, _Slot]]) -> None:
         db = self._db
         try:
+            synced = any(slot.durable for _, slot in jobs)
+            if synced != self._synced:  # FULL: the WAL is fsynced at this commit
+                db.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
+                self._synced = synced
             db.execute("BEGIN IMMEDIATE")
             for write, slot in jobs:
                 db.execute("SAVEPOINT one")
@@ -215,6 +225,7 @@ class _Writer:
 
 @dataclass
 class _Slot:
+    durable: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     value: Any = None
     error: BaseException | None = None
@@ -263,13 +274,13 @@ class RunStore:
     def _counted(self, seconds: float) -> None:
         self.busy += seconds
 
-    def _write(self, write: Write, what: str) -> Any:
+    def _write(self, write: Write, what: str, *, durable: bool = False) -> Any:
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
                     self._writer = _Writer(self.path, self._counted)
         try:
-            return self._writer.run(write)
+            return self._writer.run(write, durable=durable)
         except sqlite3.Error as exc:
             raise self._failed(exc, what) from None
 
@@ -318,7 +329,7 @@ class RunStore:
                 raise RowTaken(run_id, row_key) from None
             return int(cursor.lastrowid or 0)
 
-        row = int(self._write(write, "record a create"))
+        row = int(self._write(write, "record a create", durable=True))
         if row_key is not None:
             self.begun[row_key] = row
         return row
