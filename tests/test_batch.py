@@ -89,6 +89,32 @@ def test_csv_columns_are_coerced_nested_and_fill_the_template(cli: Cli, emulator
     }
 
 
+def test_a_local_file_named_by_many_rows_is_uploaded_once(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    (tmp_path / "cat.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,prompt\n1,a cat\n2,a cat in snow\n3,a cat at night\n")
+    args = [
+        "batch",
+        "run",
+        str(rows),
+        "-m",
+        "Qubico/flux1-dev",
+        "-t",
+        "img2img",
+        "-i",
+        f"image=@{tmp_path / 'cat.png'}",
+    ]
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    uploads = [path for method, path in emulator.requests if method == "POST" and path == "/api/ephemeral_resource"]
+    assert len(uploads) == 1
+    images = {r["input"]["image"] for r in creates(emulator)}
+    assert len(images) == 1 and images.pop().endswith("/cat.png")
+    again = cli(*args)  # the file's URL differs from run to run; the rows did not change
+    assert again.exit_code == 0, again.stderr
+    assert len(creates(emulator)) == 3
+
+
 def test_bad_rows_send_nothing_and_each_is_named_with_its_line(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
     rows = tmp_path / "rows.jsonl"
     rows.write_text(
@@ -246,6 +272,29 @@ def test_attach_gives_a_maybe_created_row_the_task_found_on_the_dashboard(
     assert len(creates(emulator)) == 1  # completed without a second create
     twice = cli("batch", "run", str(rows), *FLUX, "--attach", f"lost={task['task_id']}")
     assert twice.exit_code == 2 and "not maybe-created" in twice.stderr
+
+
+def test_a_task_the_journal_could_not_record_still_reaches_the_results(
+    cli: Cli, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from piapi_cli.api.errors import ConfigError
+    from piapi_cli.core.batch.store import RunStore
+
+    record = RunStore.created
+
+    def failing(self: RunStore, row: int, task: Any) -> None:
+        if task.input.get("prompt") == "unlucky":
+            raise ConfigError("the task journal could not record a created task: disk I/O error")
+        record(self, row, task)
+
+    monkeypatch.setattr(RunStore, "created", failing)
+    rows = write_rows(tmp_path / "rows.jsonl", [*prompts(2), {"id": "u", "input": {"prompt": "unlucky"}}])
+    result = cli("batch", "run", str(rows), *FLUX)
+    [task] = [r for r in creates(emulator) if r["input"]["prompt"] == "unlucky"]
+    line = results(result.stdout)["u"]
+    assert line["task_id"] == task["task_id"] and line["status"] == "completed" and "disk I/O" in line["error"]
+    assert f"--attach u={task['task_id']}" in result.stderr
+    assert result.exit_code == 3
 
 
 def test_failed_rows_are_created_again_only_with_retry_failed(
@@ -486,3 +535,53 @@ def test_faults_on_every_request_still_create_each_row_at_most_once(tmp_path: Pa
     done = results(final.stdout)
     assert len(done) == 30
     assert {r["status"] for r in done.values()} <= {"completed", "unknown"}
+
+
+# --- the journal's batch access ----------------------------------------------------------
+
+
+def test_the_batch_columns_are_added_once_to_a_journal_of_the_first_release(tmp_path: Path) -> None:
+    from piapi_cli.core.batch.store import ensure_batch_schema
+    from piapi_cli.core.journal import Journal
+
+    Journal(tmp_path / "j.sqlite3").close()
+    db = sqlite3.connect(tmp_path / "j.sqlite3", isolation_level=None)
+    db.execute("INSERT INTO tasks (world, model, task_type, input, config, status, created_at, updated_at)"
+               " VALUES ('w', 'm', 't', '{}', '{}', 'completed', 1, 1)")  # fmt: skip
+    for _ in range(2):  # a second time changes nothing
+        ensure_batch_schema(db)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(tasks)")}
+    assert {"run_id", "row_key", "fingerprint", "pid", "host"} <= columns
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("SELECT status, run_id FROM tasks").fetchall() == [("completed", None)]
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
+def test_writes_from_many_threads_commit_together_and_a_failing_one_alone(tmp_path: Path) -> None:
+    import threading
+
+    from piapi_cli.core.batch.store import RowTaken, RunStore
+    from piapi_cli.core.journal import Journal
+
+    Journal(tmp_path / "j.sqlite3").close()
+    store = RunStore(tmp_path / "j.sqlite3")
+    outcomes: dict[str, Any] = {}
+
+    def begin(name: str, key: str) -> None:
+        try:
+            outcomes[name] = store.begin_create("w", "m", "t", {"n": name}, None, run_id="run", row_key=key)
+        except RowTaken as exc:
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=begin, args=(f"t{n}", f"k{n}")) for n in range(40)]
+    threads += [threading.Thread(target=begin, args=("twin", "k7"))]  # the same row as t7
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    taken = [name for name, outcome in outcomes.items() if isinstance(outcome, RowTaken)]
+    assert len(taken) == 1 and taken[0] in ("t7", "twin")
+    current, _ = store.entries("run")
+    assert sorted(current) == sorted(f"k{n}" for n in range(40))
+    assert all(entry.status == "sending" and entry.pid == os.getpid() for entry in current.values())
+    store.close()

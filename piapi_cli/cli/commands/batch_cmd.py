@@ -142,6 +142,7 @@ def run(
     """Run a task for every row of FILE, N requests in flight; resume by running it again."""
     from piapi_cli.api.errors import UsageError
     from piapi_cli.cli import batch_output as view
+    from piapi_cli.cli import batch_text
     from piapi_cli.core import batch
     from piapi_cli.core.batch.rows import parse_shard
     from piapi_cli.core.requests import new_webhook_secret
@@ -150,6 +151,8 @@ def run(
     state: State = ctx.obj
     session, output = state.session, state.output
     output.quiet = output.quiet or quiet
+    if as_json and not dry_run:
+        raise UsageError("--json goes with --dry-run (the results are JSON lines already)")
     try:
         shard_pair = parse_shard(shard) if shard else None
     except ValueError as exc:
@@ -179,7 +182,7 @@ def run(
     )  # fmt: skip
     if dry_run:
         info = {"world": session.world, "source": source.label, "file_rows": ready.total, "shard": shard}
-        view.write_plan(output, ready.plan.to_json(ready.run_id, info), as_json)
+        batch_text.write_plan(output, ready.plan.to_json(ready.run_id, info), as_json)
         return
     options = batch.Options(
         concurrency=concurrency, download=plan, name_template=name, max_credits=max_credits,
@@ -256,7 +259,7 @@ def status(
 ) -> None:
     """Show a run: counts by state, credits, and the rows that need attention."""
     from piapi_cli.api.errors import UsageError
-    from piapi_cli.cli import batch_output as view
+    from piapi_cli.cli import batch_text
     from piapi_cli.core.batch.status import run_status
 
     state: State = ctx.obj
@@ -275,7 +278,7 @@ def status(
     if as_json or jq is not None:
         state.output.document(result.to_json(), jq)
         return
-    for line in view.status_text(result):
+    for line in batch_text.status_text(result):
         state.output.line(line)
 
 
@@ -288,7 +291,7 @@ def list_runs(
     jq: JqOption = None,
 ) -> None:
     """List batch runs with their progress, newest first."""
-    from piapi_cli.cli import batch_output as view
+    from piapi_cli.cli import batch_text
     from piapi_cli.core.batch.status import list_runs as runs_of
 
     state: State = ctx.obj
@@ -299,7 +302,7 @@ def list_runs(
     if not found:
         state.output.info("no batch runs in the journal yet")
     for item in found:
-        state.output.line(view.list_row(item))
+        state.output.line(batch_text.list_row(item))
 
 
 def _store(ctx: typer.Context) -> RunStore:

@@ -10,7 +10,7 @@ sends them anyway).
 
 from __future__ import annotations
 
-import copy
+import json
 from dataclasses import dataclass, field
 from string import Formatter
 from typing import Any
@@ -19,7 +19,7 @@ from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import TaskRequest
 from piapi_cli.core.batch.rows import Problem, SourceRow
 from piapi_cli.core.catalog import Catalog, load_catalog
-from piapi_cli.core.inputs import build_input, parse_assignment, split_key
+from piapi_cli.core.inputs import parse_assignment, split_key
 from piapi_cli.core.requests import Built, build_request
 from piapi_cli.core.uploads import placeholder
 
@@ -119,17 +119,6 @@ def name_for_row(template: str, fields: dict[str, str]) -> str:
     return "".join(out)
 
 
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``top`` over ``base``, object by object: the row's own values win, leaf by leaf."""
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 class RowBuilder:
     """Builds each row's request with the run's defaults; raises ``UsageError`` for a bad one."""
 
@@ -138,16 +127,6 @@ class RowBuilder:
         self.catalog = catalog or load_catalog()
         #: fields a --template or --name reads: JSONL keys that may stand beside id, input...
         self.template_fields = template_fields
-        self._default_keys = [parse_assignment(a)[0] for a in defaults.assignments]
-        self._defaults_by_kind: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def _default_input(self, model: str, task_type: str) -> dict[str, Any]:
-        kind = (model, task_type)
-        if kind not in self._defaults_by_kind:
-            schema = self.catalog.task_type(model, task_type)
-            self._defaults_by_kind[kind] = build_input(self.defaults.assignments, None, schema)
-        fresh: dict[str, Any] = copy.deepcopy(self._defaults_by_kind[kind])  # a row may change its copy
-        return fresh
 
     def build(self, row: SourceRow) -> tuple[Built, list[str]]:
         d = self.defaults
@@ -177,30 +156,28 @@ class RowBuilder:
         webhook = hook["endpoint"] if hook else d.webhook
         secret = (hook.get("secret") if hook else None) or d.webhook_secret
 
-        base = self._default_input(model, task_type)
-        assignments: list[str] = []
-        if row.input is not None:
-            base = _merge(base, row.input)
-        else:
+        # the defaults first, those the row sets itself left out (a row's own value wins, and an
+        # array field would otherwise get both); then the row's own cells; then the template
+        mine: list[str] = []
+        if row.input is None:
             consumed = set(template_names(d.template, "--template")) if d.template else set()
             mine = [a for a in row.assignments if parse_assignment(a)[0] not in consumed]
-            own = {parse_assignment(a)[0] for a in mine}
-            # a default the row sets itself is dropped (an array would otherwise get both)
-            for key in self._default_keys:
-                if key in own:
-                    _drop(base, split_key(key))
-            assignments = mine
-        if d.template is not None:
-            parts = split_key(d.template_field)
-            own_value = _get(row.input, parts) if row.input is not None else None
-            own_column = any(parse_assignment(a)[0] == d.template_field for a in assignments)
-            if own_value is None and not own_column:  # a row's own value wins over the template
-                _put(base, parts, _fill(d.template, row.fields, "--template"))
+        own_keys = {parse_assignment(a)[0] for a in mine}
+
+        def owns(key: str) -> bool:
+            if row.input is not None:
+                return _get(row.input, split_key(key)) is not None
+            return key in own_keys
+
+        assignments = [a for a in d.assignments if not owns(parse_assignment(a)[0])] + mine
+        if d.template is not None and not owns(d.template_field):
+            prompt = _fill(d.template, row.fields, "--template")
+            assignments.append(f"{d.template_field}:={json.dumps(prompt)}")  # as written: never coerced
         built = build_request(
             model,
             task_type,
             assignments=assignments,
-            base_input=base,
+            base_input=row.input,
             service_mode=service_mode,
             default_service_mode=d.default_service_mode,
             webhook=webhook,
@@ -218,24 +195,6 @@ def _get(node: dict[str, Any], parts: list[str]) -> Any:
             return None
         current = current.get(part)
     return current
-
-
-def _put(node: dict[str, Any], parts: list[str], value: Any) -> None:
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise UsageError(f"--template-field: {part!r} is not an object")
-        node = child
-    node[parts[-1]] = value
-
-
-def _drop(node: dict[str, Any], parts: list[str]) -> None:
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            return
-        node = child
-    node.pop(parts[-1], None)
 
 
 def _refusal(warning: str) -> str:

@@ -13,15 +13,13 @@ journaled and the same command resumes them.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import (
@@ -32,20 +30,18 @@ from piapi_cli.api.errors import (
     NotFoundError,
     PiapiError,
     RateLimitError,
-    UsageError,
 )
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.batch import plan as steps
-from piapi_cli.core.batch.build import RowRequest, name_for_row
-from piapi_cli.core.batch.pacing import HOLD, WAIT, Budget, Pace
+from piapi_cli.core.batch.pacing import HOLD, WAIT, Budget, Pace, jitter
+from piapi_cli.core.batch.plan import recorded_files
 from piapi_cli.core.batch.results import LEFT, MAYBE_CREATED, REFUSED, RUNNING, RowResult, Summary, code_for
 from piapi_cli.core.batch.store import RowTaken, RunEntry, RunStore
+from piapi_cli.core.batch.work import BatchEvent, Options, Pool, Row, Saved, Worker
 from piapi_cli.core.downloads import LocalFile
-from piapi_cli.core.runner import DownloadPlan
-from piapi_cli.core.waiting import PollPolicy
 
 if TYPE_CHECKING:
-    from piapi_cli.core.runner import Runner, Submitted, TaskResult
+    from piapi_cli.core.runner import Runner, Submitted
 
 #: a 429-refused create is tried again this many times in one run, then reported
 MAX_REQUEUES = 5
@@ -53,53 +49,6 @@ MAX_REQUEUES = 5
 MAX_POLL_FAILURES = 5
 #: how long a stopped run waits for downloads in flight (their .part files are kept)
 DOWNLOAD_GRACE = 1.5
-
-
-@dataclass
-class Options:
-    concurrency: int = 8
-    download: DownloadPlan | None = None
-    #: the --name template (row fields are filled in per row)
-    name_template: str = "{id}-{index}.{ext}"
-    max_credits: int | None = None
-    timeout: float | None = None
-    poll: PollPolicy = field(default_factory=PollPolicy)
-    #: uploads a local file named with ``@path`` (or None: inline or no files)
-    upload: Callable[[Path], str] | None = None
-    inline: bool = False
-
-
-@dataclass
-class BatchEvent:
-    """Progress for a display: ``created``, ``status``, ``finished``, ``paced``, ``held``,
-    ``stopping``, ``journal_error``."""
-
-    kind: str
-    key: str | None = None
-    task_id: str | None = None
-    status: str | None = None
-    message: str = ""
-
-
-@dataclass
-class _Row:
-    step: steps.Step
-    task: Task | None = None
-    task_id: str | None = None
-    entry_id: int | None = None
-    resumed: bool = False
-    born: float = 0.0
-    poll_failures: int = 0
-    requeues: int = 0
-    journal_error: str | None = None
-
-    @property
-    def key(self) -> str:
-        return self.step.key
-
-    @property
-    def row(self) -> RowRequest:
-        return self.step.row
 
 
 class BatchRun:
@@ -125,9 +74,9 @@ class BatchRun:
         self.pace = Pace(max(1, options.concurrency))
         self.budget = Budget(options.max_credits, dict(plan.costs))
         self.budget.history = sum(e.credits or 0 for e in history or [] if e.task_id)
-        self._results: queue.SimpleQueue[tuple[str, _Row, Any]] = queue.SimpleQueue()
-        self._pending: deque[_Row] = deque()
-        self._polls: list[tuple[float, int, _Row]] = []
+        self._results: queue.SimpleQueue[tuple[str, Row, Any]] = queue.SimpleQueue()
+        self._pending: deque[Row] = deque()
+        self._polls: list[tuple[float, int, Row]] = []
         self._seq = 0
         self._in_flight = 0
         self._creating = 0
@@ -135,10 +84,11 @@ class BatchRun:
         self._stopping = threading.Event()
         self._stop_at: float | None = None
         self._held = False
-        self._requests: _Pool | None = None
-        self._savers: _Pool | None = None
+        self._requests: Pool | None = None
+        self._savers: Pool | None = None
+        self._worker = Worker(runner, store, run_id, options)
         #: rows not finished yet, and the keys of those that completed
-        self._open: dict[str, _Row] = {}
+        self._open: dict[str, Row] = {}
         self._completed: set[str] = set()
 
     # --- control ----------------------------------------------------------------------
@@ -153,7 +103,7 @@ class BatchRun:
         self._stopping.set()
         self._results.put(("wake", None, None))  # type: ignore[arg-type]
 
-    def _emit(self, kind: str, row: _Row | None = None, **fields: Any) -> None:
+    def _emit(self, kind: str, row: Row | None = None, **fields: Any) -> None:
         if self.on_event is not None:
             key = row.key if row is not None else None
             task_id = row.task_id if row is not None else None
@@ -165,9 +115,9 @@ class BatchRun:
         started = self.clock()
         deadline = started + self.options.timeout if self.options.timeout else None
         size = max(1, self.options.concurrency)
-        self._requests = _Pool(size, self._request, self._results, "piapi-batch")
+        self._requests = Pool(size, self._worker.request, self._results, "piapi-batch")
         if self.options.download is not None:
-            self._savers = _Pool(size, self._save, self._results, "piapi-batch-save")
+            self._savers = Pool(size, self._worker.save, self._results, "piapi-batch-save")
         try:
             self._begin()
             while True:
@@ -189,7 +139,7 @@ class BatchRun:
         """Rows the journal settles at once are reported; the others are queued."""
         now = self.clock()
         for step in self.plan.steps:
-            row = _Row(step, resumed=step.entry is not None and step.entry.task_id is not None)
+            row = Row(step, resumed=step.entry is not None and step.entry.task_id is not None)
             self._open[row.key] = row
             entry = step.entry
             if entry is not None and entry.task_id is not None:
@@ -222,7 +172,7 @@ class BatchRun:
             elif action == steps.DOWNLOAD:  # the journal kept no task object: fetch it first
                 self._schedule(row, now)
             elif action == steps.DONE:
-                self._finish(row, "completed", files=_recorded(entry, self.options.download))
+                self._finish(row, "completed", files=recorded_files(entry, self.options.download))
             else:  # FAILED
                 assert entry is not None
                 self._finish(row, entry.status, error=entry.message or f"task {entry.status}")
@@ -290,48 +240,9 @@ class BatchRun:
             except queue.Empty:
                 return
 
-    # --- work done in the pools' threads -----------------------------------------------
-
-    def _request(self, job: tuple[str, _Row]) -> tuple[str, _Row, Any]:
-        kind, row = job
-        try:
-            if kind == "poll":
-                assert row.task_id is not None
-                task = self.runner.client.get_task(row.task_id)
-                self.runner.record(task)
-                return ("polled", row, task)
-            step = row.step
-            if step.supersede and step.entry is not None:
-                self.store.supersede(self.run_id, row.key, step.entry.id)
-                row.step = replace(step, supersede=False)
-            request = row.row.built.with_uploads(self.options.upload or _no_upload, inline=self.options.inline)
-            submitted = self.runner.submit(
-                request, run_id=self.run_id, row_key=row.key, fingerprint=row.row.fingerprint
-            )
-            return ("created", row, submitted)
-        except PiapiError as exc:
-            return (f"{kind}_failed", row, exc)
-        except Exception as exc:  # noqa: BLE001 - reported as this row's error, never lost
-            return (f"{kind}_failed", row, PiapiError(f"{type(exc).__name__}: {exc}"))
-
-    def _save(self, job: tuple[str, _Row]) -> tuple[str, _Row, Any]:
-        _, row = job
-        assert row.task is not None and self.options.download is not None
-        base = self.options.download
-        plan = replace(
-            base,
-            template=name_for_row(self.options.name_template, row.row.fields),
-            skip_existing=base.skip_existing or (row.resumed and not base.overwrite),
-        )
-        try:
-            [result] = self.runner.download([row.task], plan)
-        except Exception as exc:  # noqa: BLE001 - a broken download is this row's failure
-            return ("saved", row, exc)
-        return ("saved", row, result)
-
     # --- outcomes, handled by the scheduler ---------------------------------------------
 
-    def _handle(self, kind: str, row: _Row, outcome: Any) -> None:
+    def _handle(self, kind: str, row: Row, outcome: Any) -> None:
         now = self.clock()
         if kind == "wake":
             return
@@ -351,7 +262,7 @@ class BatchRun:
             self._creating -= 1
             self._create_failed(row, outcome, now)
 
-    def _created(self, row: _Row, submitted: Submitted, now: float) -> None:
+    def _created(self, row: Row, submitted: Submitted, now: float) -> None:
         task = submitted.task
         row.task, row.task_id, row.entry_id, row.born = task, task.task_id, submitted.journal_row, now
         self.summary.created += 1
@@ -364,7 +275,7 @@ class BatchRun:
         self._emit("created", row, status=task.status)
         self._progressed(row, task, now)
 
-    def _create_failed(self, row: _Row, error: PiapiError, now: float) -> None:
+    def _create_failed(self, row: Row, error: PiapiError, now: float) -> None:
         kind = row.row.kind
         self.budget.settled(row.key, kind, None)
         entry_id = self.store.begun.get(row.key)
@@ -376,10 +287,10 @@ class BatchRun:
             self.budget.charges[row.key] = self.budget.costs.get(kind, 0)  # it may hold credits
             self._finish(row, MAYBE_CREATED, error=error.message)
         elif isinstance(error, RateLimitError) and row.requeues < MAX_REQUEUES:
-            pause = self.pace.rate_limited(now, error.retry_after, rng=_jitter(row.key, row.requeues))
+            pause = self.pace.rate_limited(now, error.retry_after, rng=jitter(row.key, row.requeues))
             row.requeues += 1
             if entry_id is not None:  # refused: it created nothing; set aside, send again
-                row.step = replace(row.step, entry=_stub(entry_id, self.run_id, row.key), supersede=True)
+                row.step = replace(row.step, entry=RunEntry.refused(entry_id, self.run_id, row.key), supersede=True)
             self._pending.appendleft(row)
             self._emit("paced", row, message=f"rate limited (429): fewer creates at once, none for {pause:.1f}s")
         elif isinstance(error, (ConnectionFailed, AuthenticationError, ConfigError)):
@@ -391,14 +302,14 @@ class BatchRun:
         else:
             self._finish(row, REFUSED, error=error.message, code_error=error)
 
-    def _polled(self, row: _Row, task: Task, now: float) -> None:
+    def _polled(self, row: Row, task: Task, now: float) -> None:
         row.task, row.poll_failures = task, 0
         self.pace.seen(task)
         self.budget.settled(row.key, row.row.kind, task)
         self._emit("status", row, status=task.status)
         self._progressed(row, task, now)
 
-    def _poll_failed(self, row: _Row, error: PiapiError, now: float) -> None:
+    def _poll_failed(self, row: Row, error: PiapiError, now: float) -> None:
         row.poll_failures += 1
         if isinstance(error, NotFoundError):  # the API does not know the task (any more)
             self._finish(row, "error", error=error.message, code_error=error)
@@ -407,7 +318,7 @@ class BatchRun:
         else:
             self._schedule(row, now + 5.0 * row.poll_failures)
 
-    def _progressed(self, row: _Row, task: Task, now: float) -> None:
+    def _progressed(self, row: Row, task: Task, now: float) -> None:
         if not task.is_terminal:
             self._schedule(row, now + self.options.poll.interval(now - row.born))
             return
@@ -417,42 +328,29 @@ class BatchRun:
         else:
             self._finish(row, task.status, error=None if task.succeeded else task.failure_message())
 
-    def _schedule(self, row: _Row, at: float) -> None:
+    def _schedule(self, row: Row, at: float) -> None:
         self._seq += 1
         heapq.heappush(self._polls, (at, self._seq, row))
 
-    def _start_saving(self, row: _Row) -> None:
+    def _start_saving(self, row: Row) -> None:
         assert self._savers is not None
         self._saving += 1
         self._savers.put(("save", row))
 
-    def _saved(self, row: _Row, result: TaskResult | BaseException) -> None:
-        if isinstance(result, BaseException):
+    def _saved(self, row: Row, saved: Saved) -> None:
+        if saved.journal_error is not None:
+            self._emit("journal_error", row, message=saved.journal_error)
+        result = saved.result
+        failures = [(f.url, f.message) for f in result.failures] if result is not None else []
+        if saved.error is not None:
             url = row.task.urls[0].url if row.task is not None and row.task.urls else ""
-            self._finish(row, "completed", failures=[(url, str(result))])
-            return
-        files = list(result.files)
-        for skipped in result.skipped:  # resumed: the file a crash left before it was recorded
-            files.append(self._adopt(row, skipped.url, skipped.path))
-        self._finish(row, "completed", files=files, failures=[(f.url, f.message) for f in result.failures])
-
-    def _adopt(self, row: _Row, url: str, path: str) -> LocalFile:
-        digest = hashlib.sha256()
-        size = 0
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-        saved = LocalFile(url, path, size, digest.hexdigest(), row.task_id or "")
-        try:
-            self.store.record_download(saved.task_id, url, path, size, saved.sha256)
-        except PiapiError as exc:
-            self._emit("journal_error", row, message=exc.message)
-        return saved
+            failures.append((url, saved.error))
+        files = [*(result.files if result is not None else []), *saved.adopted]
+        self._finish(row, "completed", files=files, failures=failures)
 
     def _finish(
         self,
-        row: _Row,
+        row: Row,
         status: str,
         *,
         error: str | None = None,
@@ -479,6 +377,8 @@ class BatchRun:
         )
         summary = self.summary
         self._open.pop(row.key, None)
+        if row.journal_error and row.task_id:
+            summary.unrecorded.append((row.key, row.task_id))
         summary.codes.append(result.code)
         if status == LEFT:
             if row.key not in summary.elsewhere:
@@ -508,60 +408,9 @@ class BatchRun:
         summary.held = sum(credits for key, credits in charges.items() if key not in self._completed)
         summary.wall = self.clock() - started
         summary.journal_seconds = self.store.busy
+        summary.journal_cpu_seconds = self.store.busy_cpu
 
     @property
     def credits(self) -> int:
         """Credits held and consumed by the run so far."""
         return self.budget.total
-
-
-class _Pool:
-    """Daemon threads running jobs and handing outcomes back on the scheduler's queue: an
-    interrupted run never sits at exit waiting for a hanging request."""
-
-    def __init__(
-        self, size: int, work: Callable[[Any], tuple[str, Any, Any]], out: queue.SimpleQueue[Any], name: str
-    ) -> None:
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._work, self._out = work, out
-        self._threads = [threading.Thread(target=self._loop, daemon=True, name=name) for _ in range(size)]
-        for thread in self._threads:
-            thread.start()
-
-    def _loop(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            self._out.put(self._work(job))
-
-    def put(self, job: Any) -> None:
-        self._jobs.put(job)
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
-
-
-def _no_upload(path: Path) -> str:
-    raise UsageError(f"cannot upload {path}: no upload endpoint was given")
-
-
-def _jitter(key: str, attempt: int) -> float:
-    return int.from_bytes(hashlib.sha256(f"{key}:{attempt}".encode()).digest()[:2], "big") / 65535
-
-
-def _stub(entry_id: int, run_id: str, key: str) -> RunEntry:
-    return RunEntry(entry_id, run_id, key, 0, None, "refused", "", "", "", None, None, [], None, None, None, 0.0, 0.0)
-
-
-def _recorded(entry: RunEntry | None, plan: DownloadPlan | None) -> list[LocalFile]:
-    if entry is None:
-        return []
-    files = [
-        LocalFile(str(d["url"]), str(d["path"]), int(d["bytes"]), str(d["sha256"]), entry.task_id or "")
-        for d in entry.downloads
-    ]
-    if plan is not None:
-        import os
-
-        root = os.path.abspath(plan.directory) + os.sep
-        files = [f for f in files if os.path.abspath(f.path).startswith(root)]
-    return files

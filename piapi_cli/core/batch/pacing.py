@@ -108,3 +108,11 @@ class Budget:
                 waiting.discard(key)
                 if not waiting:
                     del self.learning[kind]
+
+
+def jitter(key: str, attempt: int) -> float:
+    """A number from 0 to 1 that differs from row to row and attempt to attempt (so rows
+    refused together do not all come back at once), the same on every run."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{key}:{attempt}".encode()).digest()[:2], "big") / 65535

@@ -15,12 +15,16 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import SUCCEEDED, TERMINAL
 from piapi_cli.core.batch.build import RowRequest
 from piapi_cli.core.batch.store import RunEntry
+from piapi_cli.core.downloads import LocalFile
+
+if TYPE_CHECKING:
+    from piapi_cli.core.runner import DownloadPlan
 
 SEND = "send"  # never created (or surely not): create it
 RETRY = "retry"  # its task failed: create a new one (--retry-failed)
@@ -133,6 +137,18 @@ def files_missing(entry: RunEntry, directory: str | None) -> bool:
         if os.path.abspath(str(d["path"])).startswith(root + os.sep) and os.path.exists(str(d["path"]))
     }
     return any(url not in saved for url in entry.urls)
+
+
+def recorded_files(entry: RunEntry | None, plan: DownloadPlan | None) -> list[LocalFile]:
+    """The files the journal has saved for a row's task (in the plan's directory, if any)."""
+    if entry is None:
+        return []
+    files = [LocalFile(str(d["url"]), str(d["path"]), int(d["bytes"]), str(d["sha256"]), entry.task_id or "")
+             for d in entry.downloads]  # fmt: skip
+    if plan is not None:
+        root = os.path.abspath(plan.directory) + os.sep
+        files = [f for f in files if os.path.abspath(f.path).startswith(root)]
+    return files
 
 
 def make_plan(

@@ -105,11 +105,16 @@ class Summary:
     #: the signal (KeyboardInterrupt or a subclass) that stopped the run
     interrupt: BaseException | None = None
     codes: list[ExitCode] = field(default_factory=list)
+    #: rows whose task the journal could not record: (row id, task ID)
+    unrecorded: list[tuple[str, str]] = field(default_factory=list)
     journal_seconds: float = 0.0
+    journal_cpu_seconds: float = 0.0
 
     @property
     def exit_code(self) -> ExitCode:
         codes = list(self.codes)
+        if self.unrecorded:  # the tasks exist, but a later run would not know them
+            codes.append(ExitCode.AUTH)
         if self.stop_error is not None:
             codes.append(self.stop_error.exit_code)
         return worst(codes)
@@ -135,4 +140,5 @@ class Summary:
             "stopped": self.stopped,
             "exit_code": int(self.exit_code),
             "journal_seconds": round(self.journal_seconds, 3),
+            "journal_cpu_seconds": round(self.journal_cpu_seconds, 3),
         }

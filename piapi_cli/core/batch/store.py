@@ -1,14 +1,8 @@
 """The batch's access to the task journal: a run's rows, its runs table, and its writes.
 
 A run's writes come from many threads at once (N requests in flight, each create journaled
-before it is sent, each answer and status change and saved file after). One writer thread
-commits them: the writes that arrive while a commit is under way go together in the next
-transaction (group commit), each in its own savepoint, and every caller waits until its own
-write is committed. So a create's intent is on disk before the create is sent, as one write at
-a time would have it, at a fraction of the cost (see bench/README.md). A commit that carries
-an intent is fsynced (it survives a power cut, not only a crash of piapi); the others are not,
-as in the journal: a power cut that loses a task ID leaves its row reported as maybe created,
-never sent twice.
+before it is sent, each answer and status change and saved file after); they are committed
+together by ``writer.Writer`` (group commit), the intents fsynced before the create is sent.
 
 ``RunStore`` offers the runner the journal's write methods (``begin_create``, ``created``,
 ``create_failed``, ``update``, ``record_download``) over the same ``tasks`` and ``downloads``
@@ -19,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import socket
 import sqlite3
 import sys
@@ -32,45 +25,12 @@ from typing import Any
 
 from piapi_cli.api.errors import ConfigError, PiapiError
 from piapi_cli.api.tasks import Task, redact
+from piapi_cli.core.batch.writer import Write, Writer, connect, ensure_batch_schema
 
 #: a superseded attempt's row key is ``KEY<SEP>N``: ids never hold control characters
 ATTEMPT_SEP = "\x1e"
 #: a ``sending`` row older than this has no create in flight any more, whoever sent it
 STALE_SENDING = 600.0
-
-
-# --- schema ------------------------------------------------------------------------
-# Version 2 of the journal's schema (batch runs), applied here only where missing. The
-# journal's numbered migrations carry the same statements as their version 2; this helper
-# brings a journal to exactly that state and records it, so the migrations skip it.
-
-_V2_COLUMNS = (("run_id", "TEXT"), ("row_key", "TEXT"), ("fingerprint", "TEXT"), ("pid", "INTEGER"), ("host", "TEXT"))
-_V2_STATEMENTS = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS tasks_run_row ON tasks (run_id, row_key) WHERE run_id IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS tasks_world_created ON tasks (world, created_at)",
-    "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, created_at REAL NOT NULL, source TEXT,"
-    " options TEXT NOT NULL DEFAULT '{}', world TEXT)",
-)
-
-
-def ensure_batch_schema(db: sqlite3.Connection) -> None:
-    """Add the batch columns, index and runs table where missing (one transaction)."""
-    if int(db.execute("PRAGMA user_version").fetchone()[0]) >= 2:
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(tasks)")}
-        for name, kind in _V2_COLUMNS:
-            if name not in columns:
-                db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
-        for statement in _V2_STATEMENTS:
-            db.execute(statement)
-        db.execute("PRAGMA user_version = 2")
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 # --- what a run's rows hold --------------------------------------------------------
@@ -101,6 +61,11 @@ class RunEntry:
 
     def task_object(self) -> Task | None:
         return Task.from_api(self.task) if self.task else None
+
+    @classmethod
+    def refused(cls, entry_id: int, run_id: str, key: str) -> RunEntry:
+        """A row's create the API refused (nothing created): set aside before the next try."""
+        return cls(entry_id, run_id, key, 0, None, "refused", "", "", "", None, None, [], None, None, None, 0.0, 0.0)
 
 
 @dataclass
@@ -139,98 +104,6 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA busy_timeout=10000")
-    db.execute("PRAGMA synchronous=NORMAL")  # as the journal: with WAL, a crash loses nothing committed
-    db.row_factory = sqlite3.Row
-    return db
-
-
-Write = Callable[[sqlite3.Connection], Any]
-
-
-class _Writer:
-    """One thread committing everyone's writes, as many together as arrive (group commit)."""
-
-    def __init__(self, path: Path, on_busy: Callable[[float], None]) -> None:
-        self._db = _connect(path)
-        self._jobs: queue.SimpleQueue[tuple[Write, _Slot] | None] = queue.SimpleQueue()
-        self._on_busy = on_busy
-        self._synced = False
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="piapi-journal")
-        self._thread.start()
-
-    def run(self, write: Write, *, durable: bool = False) -> Any:
-        """Commit ``write`` (with whatever else is waiting); ``durable``: on disk before this
-        returns, a power cut included (a create's intent), not only a crash of this process."""
-        slot = _Slot(durable=durable)
-        self._jobs.put((write, slot))
-        slot.done.wait()
-        if slot.error is not None:
-            raise slot.error
-        return slot.value
-
-    def _loop(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            jobs = [job]
-            while True:
-                try:
-                    more = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._jobs.put(None)
-                    break
-                jobs.append(more)
-            start = time.perf_counter()
-            self._commit(jobs)
-            self._on_busy(time.perf_counter() - start)
-            for _, slot in jobs:
-                slot.done.set()
-
-    def _commit(self, jobs: list[tuple[Write, _Slot]]) -> None:
-        db = self._db
-        try:
-            synced = any(slot.durable for _, slot in jobs)
-            if synced != self._synced:  # FULL: the WAL is fsynced at this commit
-                db.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
-                self._synced = synced
-            db.execute("BEGIN IMMEDIATE")
-            for write, slot in jobs:
-                db.execute("SAVEPOINT one")
-                try:
-                    slot.value = write(db)
-                    db.execute("RELEASE one")
-                except BaseException as exc:  # this write fails alone; the others commit
-                    db.execute("ROLLBACK TO one")
-                    db.execute("RELEASE one")
-                    slot.error = exc
-            db.execute("COMMIT")
-        except BaseException as exc:  # the commit itself failed (disk full, locked): none is written
-            try:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            for _, slot in jobs:
-                slot.error = slot.error or exc
-
-    def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self._db.close()
-
-
-@dataclass
-class _Slot:
-    durable: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
-    value: Any = None
-    error: BaseException | None = None
-
-
 def _task_columns(task: Task, now: float) -> tuple[Any, ...]:
     """What the journal keeps of a fetched task (as the journal's own ``update`` does)."""
     message = task.failure_message() if task.is_terminal and not task.succeeded else ""
@@ -256,29 +129,32 @@ class RunStore:
         self.path = path
         self.clock, self.alive = clock, alive
         self.host = this_host()
-        #: seconds the journal spent committing the run's writes: its share of a run's time
+        #: seconds the journal spent committing the run's writes (its share of a run's time),
+        #: and the CPU seconds of those
         self.busy = 0.0
+        self.busy_cpu = 0.0
         #: the journal row of each row key's latest create journaled through this store
         self.begun: dict[str, int] = {}
         self._lock = threading.Lock()
         try:
-            self._db = _connect(path)
+            self._db = connect(path)
             ensure_batch_schema(self._db)
-            self._writer: _Writer | None = None
+            self._writer: Writer | None = None
         except sqlite3.Error as exc:
             raise self._failed(exc, "use it for a batch run") from None
 
     def _failed(self, exc: BaseException, what: str) -> ConfigError:
         return ConfigError(f"the task journal {self.path} could not {what}: {exc}", path=str(self.path))
 
-    def _counted(self, seconds: float) -> None:
+    def _counted(self, seconds: float, cpu: float) -> None:
         self.busy += seconds
+        self.busy_cpu += cpu
 
     def _write(self, write: Write, what: str, *, durable: bool = False) -> Any:
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
-                    self._writer = _Writer(self.path, self._counted)
+                    self._writer = Writer(self.path, self._counted)
         try:
             return self._writer.run(write, durable=durable)
         except sqlite3.Error as exc:
