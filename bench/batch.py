@@ -13,8 +13,9 @@ output directory (and piapi with a fresh journal):
   --output results.jsonl` (start-up, checking every row, the journal, the results file).
 
 Reports each one's wall time (median), their ratio, piapi's peak memory (GNU time's %M),
-and the share of piapi's wall time its journal spent committing, and of that on the CPU
-(`batch status --json`).
+the share of piapi's wall time its journal spent committing and of that on the CPU (`batch
+status --json`), and the same command with the journal's writes skipped
+(`bench/batch_nojournal.py`): the difference is what the journal costs a run.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def main() -> None:
     memory: list[int] = []
     journal: list[float] = []
     journal_cpu: list[float] = []
+    unjournaled: list[float] = []
     try:
         with tempfile.TemporaryDirectory() as folder:
             root = Path(folder)
@@ -114,9 +116,19 @@ def main() -> None:
                 journal.append(last["journal_seconds"] / last["wall_seconds"])
                 journal_cpu.append(last["journal_cpu_seconds"] / last["wall_seconds"])
                 shutil.rmtree(out)
+
+                out = root / f"nojournal-{run}"
+                run_env["PIAPI_DATA_DIR"] = str(root / f"data-nojournal-{run}")
+                wall, _, _ = timed(
+                    [sys.executable, str(HERE / "batch_nojournal.py"), "batch", "run", str(rows), "--concurrency",
+                     str(args.concurrency), "--download", str(out), "--output", str(root / "results.jsonl"), "-q"],
+                    run_env, root,
+                )  # fmt: skip
+                unjournaled.append(wall)
+                shutil.rmtree(out)
                 print(f"run {run + 1}: bare {bare[-1]:.2f}s  piapi {piapi[-1]:.2f}s  ratio {piapi[-1] / bare[-1]:.2f}"
-                      f"  peak {rss / 1024:.0f} MB  journal {journal[-1]:.1%} (CPU {journal_cpu[-1]:.1%})",
-                      flush=True)  # fmt: skip
+                      f"  peak {rss / 1024:.0f} MB  journal {journal[-1]:.1%} (CPU {journal_cpu[-1]:.1%})"
+                      f"  without journal {unjournaled[-1]:.2f}s", flush=True)  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -129,6 +141,11 @@ def main() -> None:
     print(
         f"journal share       median {statistics.median(journal):.1%} of piapi's wall time committing, "
         f"{statistics.median(journal_cpu):.1%} on the CPU"
+    )
+    cost = statistics.median(1 - n / p for n, p in zip(unjournaled, piapi, strict=True))
+    print(
+        f"without the journal median {statistics.median(unjournaled):.2f}s  "
+        f"({', '.join(f'{n:.2f}' for n in unjournaled)}): the journal costs {cost:.1%} of the wall time"
     )
 
 
