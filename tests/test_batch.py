@@ -585,3 +585,17 @@ def test_writes_from_many_threads_commit_together_and_a_failing_one_alone(tmp_pa
     assert sorted(current) == sorted(f"k{n}" for n in range(40))
     assert all(entry.status == "sending" and entry.pid == os.getpid() for entry in current.values())
     store.close()
+
+
+def test_on_a_terminal_one_progress_bar_with_counts_and_credits(
+    cli: Cli, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from piapi_cli.cli.output import Output
+
+    monkeypatch.setattr(Output, "stderr_tty", property(lambda self: True))
+    rows = write_rows(tmp_path / "rows.jsonl", [*prompts(9), {"id": "bad", "input": {"prompt": "x [sandbox:fail]"}}])
+    result = cli("batch", "run", str(rows), *FLUX)
+    assert result.exit_code == 7
+    assert "10/10" in result.stderr and "180,000 credits" in result.stderr
+    assert "completed 9" in result.stderr and "failed 1" in result.stderr
+    assert len(results(result.stdout)) == 10  # stdout is still one JSON line per row
