@@ -184,8 +184,18 @@ class Runner:
 
     # --- submit ---------------------------------------------------------------------
 
-    def submit(self, request: TaskRequest, *, run_id: str | None = None, row_key: str | None = None) -> Submitted:
+    def submit(
+        self,
+        request: TaskRequest,
+        *,
+        run_id: str | None = None,
+        row_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> Submitted:
         """Create a task, journaled before it is sent and never sent twice.
+
+        ``run_id`` and ``row_key`` journal it as a row of a batch run, with ``fingerprint``
+        (by default the request's own) telling later runs whether the row changed.
 
         Raises what the client raises: ``CreateOutcomeUnknown`` when the task may exist (it is
         journaled ``unknown``, never resent), other errors when it surely does not. Once the
@@ -196,7 +206,7 @@ class Runner:
         row = None
         if self.journal is not None:
             # fails before anything is sent (exit 3: the journal cannot be written)
-            row = self._begin(request, run_id, row_key)
+            row = self._begin(request, run_id, row_key, fingerprint)
         self._emit(SUBMITTING, message=f"{request.model} {request.task_type}")
         self.sending = row or 0
         try:
@@ -234,11 +244,11 @@ class Runner:
         self._emit(CREATED, task_id=task.task_id, task=task)
         return submitted
 
-    def _begin(self, request: TaskRequest, run_id: str | None, row_key: str | None) -> int:
+    def _begin(self, request: TaskRequest, run_id: str | None, row_key: str | None, fingerprint: str | None) -> int:
         assert self.journal is not None
         extra: dict[str, Any] = {}
         if run_id is not None:
-            extra = {"run_id": run_id, "row_key": row_key, "fingerprint": request.fingerprint()}
+            extra = {"run_id": run_id, "row_key": row_key, "fingerprint": fingerprint or request.fingerprint()}
         return self.journal.begin_create(
             self.world, request.model, request.task_type, request.input, request.config, **extra
         )
