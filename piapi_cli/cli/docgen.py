@@ -515,7 +515,9 @@ def man_pages() -> dict[str, str]:
 
 
 def generated(root: Path = ROOT) -> dict[Path, str]:
-    files = {HELP_MODULE: help_module()}
+    from piapi_cli.cli.argspecgen import ARGSPEC_MODULE, argspec_module
+
+    files = {HELP_MODULE: help_module(), ARGSPEC_MODULE: argspec_module()}
     for shell, make in COMPLETIONS.items():
         files[root / "completions" / COMPLETION_FILES[shell]] = make()
     for name, text in man_pages().items():

@@ -1,7 +1,9 @@
 """Entry point of the ``piapi`` command.
 
-``piapi --version`` answers before typer is imported: scripts call piapi thousands of
-times, and start-up is most of a short command's cost.
+Scripts call piapi thousands of times, and start-up is most of a short command's cost, so a
+run imports as little as it can: ``--version`` and every ``--help`` answer from generated
+text, and a command line the generated table explains runs without typer (``fastpath``).
+typer builds its tree only for what needs it: usage errors, and lines the table does not know.
 """
 
 from __future__ import annotations
@@ -10,7 +12,19 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        # Ctrl-C before the command started (while importing): nothing was sent, nothing to
+        # report, and no traceback
+        return 130
+    except BrokenPipeError:
+        from piapi_cli.cli.runtime import quiet_broken_pipe
+
+        return quiet_broken_pipe()
+
+
+def _main(args: list[str]) -> int:
     if args == ["--version"]:
         from piapi_cli import __version__
 
@@ -20,11 +34,22 @@ def main(argv: list[str] | None = None) -> int:
         # help of a command path (`piapi create --help`) from the generated cache:
         # the same text typer renders, without importing typer
         from piapi_cli.cli._helptext import HELP
+        from piapi_cli.cli.fastpath import help_path
 
-        text = HELP.get(" ".join(args[:-1]))
+        text = HELP.get(help_path(args[:-1]))
         if text is not None:
             sys.stdout.write(text)
             return 0
+    else:
+        from piapi_cli.cli import fastpath
+
+        code = fastpath.run(args)
+        if code is not None:
+            return code
+    return _with_typer(args)
+
+
+def _with_typer(args: list[str]) -> int:
     from typer.main import get_command
 
     from piapi_cli.cli.app import build_app, command_word
@@ -38,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         command.main(args=args, prog_name="piapi", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:  # pragma: no cover - interrupted before the app started
-        return 130
     return 0
 
 

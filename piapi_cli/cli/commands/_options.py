@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import typer
+from piapi_cli.cli import params
 
 
 def examples(*lines: str, notes: str = "") -> str:
@@ -17,17 +17,17 @@ def examples(*lines: str, notes: str = "") -> str:
     return text + (f"\n\n{notes}" if notes else "")
 
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's task object as JSON (an array for several)")]
+JsonOption = Annotated[bool, params.Option("--json", help="Print the API's task object as JSON (an array for several)")]
 JqOption = Annotated[
     Optional[str],
-    typer.Option(
+    params.Option(
         "--jq", metavar="EXPR", help="Filter the JSON with a jq expression; strings print raw", show_default=False
     ),
 ]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or notes on stderr")]
+QuietOption = Annotated[bool, params.Option("--quiet", "-q", help="No progress display or notes on stderr")]
 TimeoutOption = Annotated[
     Optional[float],
-    typer.Option(
+    params.Option(
         "--timeout",
         metavar="SECONDS",
         min=0,
@@ -37,7 +37,7 @@ TimeoutOption = Annotated[
 ]
 IntervalOption = Annotated[
     Optional[float],
-    typer.Option(
+    params.Option(
         "--interval",
         metavar="MAX_SECONDS",
         min=0.1,
@@ -46,21 +46,21 @@ IntervalOption = Annotated[
     ),
 ]
 TaskIdsArgument = Annotated[
-    list[str], typer.Argument(metavar="TASK_ID...", help="One or more task IDs", show_default=False)
+    list[str], params.Argument(metavar="TASK_ID...", help="One or more task IDs", show_default=False)
 ]
 
 # --- saving outputs (create --download, wait --download, download) -------------------
 
 NameOption = Annotated[
-    str, typer.Option("--name", metavar="TEMPLATE", help="File name template (fields below)", show_default=True)
+    str, params.Option("--name", metavar="TEMPLATE", help="File name template (fields below)", show_default=True)
 ]
-OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace files that already exist")]
-SkipOption = Annotated[bool, typer.Option("--skip-existing", help="Leave files that already exist, without error")]
+OverwriteOption = Annotated[bool, params.Option("--overwrite", help="Replace files that already exist")]
+SkipOption = Annotated[bool, params.Option("--skip-existing", help="Leave files that already exist, without error")]
 MetadataOption = Annotated[
-    bool, typer.Option("--metadata", help="Write NAME.json beside each file: task, model, input, source URL")
+    bool, params.Option("--metadata", help="Write NAME.json beside each file: task, model, input, source URL")
 ]
 DownloadDirOption = Annotated[
     Optional[Path],
-    typer.Option("--download", metavar="DIR", help="Save the outputs into DIR when done (implies --wait)"),
+    params.Option("--download", metavar="DIR", help="Save the outputs into DIR when done (implies --wait)"),
 ]
 DEFAULT_NAME = "{task_id}-{index}.{ext}"

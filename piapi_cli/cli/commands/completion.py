@@ -5,8 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import examples
 
 EPILOG = examples(
@@ -25,7 +24,7 @@ class Shell(str, enum.Enum):
 
 
 def completion(
-    shell: Annotated[Shell, typer.Argument(metavar="SHELL", help="bash, zsh or fish", show_default=False)],
+    shell: Annotated[Shell, params.Argument(metavar="SHELL", help="bash, zsh or fish", show_default=False)],
 ) -> None:
     """Print the completion script for a shell (commands, options, models, task types)."""
     import sys

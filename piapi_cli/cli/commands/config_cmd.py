@@ -5,14 +5,13 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import JsonOption, examples
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
 
-app = typer.Typer(
+app = params.Group(
     help="Set the API key and settings (config.toml, one table per profile).",
     no_args_is_help=True,
     epilog=examples(
@@ -34,7 +33,7 @@ def _profile(state: State) -> str:
 @app.command(
     "set-key", epilog=examples("piapi config set-key", 'printf %s "$PIAPI_KEY" | piapi --profile work config set-key')
 )
-def set_key(ctx: typer.Context) -> None:
+def set_key(ctx: params.Context) -> None:
     """Store your PiAPI key: asked for hidden on a terminal, read from stdin when piped.
 
     The key is never taken as an argument, so it stays out of shell history and ps.
@@ -60,7 +59,7 @@ def set_key(ctx: typer.Context) -> None:
 
 
 @app.command("show", epilog=examples("piapi config show", "piapi --profile work config show --json"))
-def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def show(ctx: params.Context, as_json: JsonOption = False) -> None:
     """Show every setting, its value (the key masked) and where it comes from."""
     from piapi_cli.core.settings import SETTINGS, mask, resolve
 
@@ -102,7 +101,7 @@ def _text(value: object) -> str:
 
 
 @app.command("path", epilog=examples('$EDITOR "$(piapi config path)"'))
-def path(ctx: typer.Context) -> None:
+def path(ctx: params.Context) -> None:
     """Print the config file's path."""
     from piapi_cli.core.settings import config_path
 
@@ -114,15 +113,15 @@ def path(ctx: typer.Context) -> None:
     "set", epilog=examples("piapi config set max_poll_interval 20", "piapi --profile ci config set sandbox true")
 )
 def set_(
-    ctx: typer.Context,
+    ctx: params.Context,
     name: Annotated[
         str,
-        typer.Argument(
+        params.Argument(
             metavar="NAME",
             help="Setting: base_url, upload_url, service_mode, wait_timeout, max_poll_interval, sandbox, journal",
         ),
     ],
-    value: Annotated[str, typer.Argument(metavar="VALUE", help="Its value (after --, a value may start with -)")],
+    value: Annotated[str, params.Argument(metavar="VALUE", help="Its value (after --, a value may start with -)")],
 ) -> None:
     """Store a setting in the current profile."""
     from piapi_cli.api.errors import UsageError
@@ -138,8 +137,8 @@ def set_(
 
 @app.command("unset", epilog=examples("piapi config unset base_url", "piapi --profile old config unset api_key"))
 def unset(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Setting to remove (api_key included)")],
+    ctx: params.Context,
+    name: Annotated[str, params.Argument(metavar="NAME", help="Setting to remove (api_key included)")],
 ) -> None:
     """Remove a setting from the current profile (it falls back to the environment or default)."""
     from piapi_cli.core.settings import set_value

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import JqOption, JsonOption, TaskIdsArgument, examples
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ EPILOG = examples(
 )
 
 
-def get(ctx: typer.Context, task_ids: TaskIdsArgument, as_json: JsonOption = False, jq: JqOption = None) -> None:
+def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: JsonOption = False, jq: JqOption = None) -> None:
     """Show tasks: status, timing, cost, output URLs, the error of a failed one."""
     from piapi_cli.api.errors import ExitCode, PiapiError
 
@@ -49,4 +48,4 @@ def get(ctx: typer.Context, task_ids: TaskIdsArgument, as_json: JsonOption = Fal
     for error in errors:
         state.output.error(error.message, error.hint)
     if worst:
-        raise typer.Exit(worst)
+        raise params.Exit(worst)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import JsonOption, examples
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.core.journal import Entry, Journal
 
-app = typer.Typer(
+app = params.Group(
     help="The local journal of tasks created through piapi (status, outputs, cost, downloads).",
     invoke_without_command=True,
     epilog=examples(
@@ -26,7 +25,7 @@ app = typer.Typer(
 
 SinceOption = Annotated[
     Optional[str],
-    typer.Option(
+    params.Option(
         "--since", metavar="AGE", help="Only tasks created this recently: 30m, 12h, 7d, 2w", show_default=False
     ),
 ]
@@ -47,17 +46,19 @@ def _when(stamp: float) -> str:
 
 @app.callback()
 def tasks(
-    ctx: typer.Context,
+    ctx: params.Context,
     status: Annotated[
         Optional[str],
-        typer.Option("--status", "-s", metavar="STATUS", help="Only tasks with this status", show_default=False),
+        params.Option("--status", "-s", metavar="STATUS", help="Only tasks with this status", show_default=False),
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option("--model", "-m", metavar="MODEL", help="Only tasks of this model", show_default=False),
+        params.Option("--model", "-m", metavar="MODEL", help="Only tasks of this model", show_default=False),
     ] = None,
     since: SinceOption = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", metavar="N", min=1, help="At most N tasks, newest first")] = 50,
+    limit: Annotated[
+        int, params.Option("--limit", "-n", metavar="N", min=1, help="At most N tasks, newest first")
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List journaled tasks, newest first (statuses: the API's, plus unknown, refused, not_sent)."""
@@ -105,8 +106,8 @@ def tasks(
     "show", epilog=examples("piapi tasks show 1631d053-2352-4add-95cc-360fc52d5f89", "piapi tasks show 12 --json")
 )
 def show(
-    ctx: typer.Context,
-    ident: Annotated[str, typer.Argument(metavar="ID", help="A task ID, a unique prefix of one, or the journal's #")],
+    ctx: params.Context,
+    ident: Annotated[str, params.Argument(metavar="ID", help="A task ID, a unique prefix of one, or the journal's #")],
     as_json: JsonOption = False,
 ) -> None:
     """Show one journaled task: input, status, outputs, cost and downloaded files."""
@@ -157,11 +158,11 @@ def _render(state: State, entry: Entry) -> None:
 
 @app.command("usage", epilog=examples("piapi tasks usage", "piapi tasks usage --since 7d --by model --json"))
 def usage(
-    ctx: typer.Context,
+    ctx: params.Context,
     since: SinceOption = None,
     by: Annotated[
         Optional[str],
-        typer.Option("--by", metavar="FIELD", help="Group by model, task_type, day or status", show_default=False),
+        params.Option("--by", metavar="FIELD", help="Group by model, task_type, day or status", show_default=False),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
