@@ -24,9 +24,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from piapi_cli import __version__
+from piapi_cli.api import http
 from piapi_cli.api.backoff import Backoff, parse_retry_after
 from piapi_cli.api.errors import (
     APIStatusError,
@@ -44,9 +43,11 @@ from piapi_cli.api.tasks import PENDING, Task, TaskRequest, scrub
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import httpx
+
 DEFAULT_BASE_URL = "https://api.piapi.ai"
 DEFAULT_UPLOAD_URL = "https://upload.theapi.app"
-USER_AGENT = f"piapi-cli/{__version__} python-httpx/{httpx.__version__}"
+USER_AGENT = f"piapi-cli/{__version__}"
 #: answers after which a read (GET, DELETE) is tried again: a read is safe to repeat
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: the only answer after which a create is tried again: the API refused it, so nothing was created
@@ -61,7 +62,7 @@ log = logging.getLogger("piapi.http")
 RetryPolicy = Backoff
 
 
-def _describe_body(response: httpx.Response) -> str:
+def _describe_body(response: http.Answer) -> str:
     content_type = response.headers.get("content-type", "")
     text = response.content[:512].decode("utf-8", "replace").strip()
     if not text:
@@ -111,13 +112,13 @@ class Client:
         self._rng = rng
         #: the transport in place of the network, if one was given (the sandbox's serves its files too)
         self.transport = transport
-        self._http = httpx.Client(
-            base_url=self.base_url,
+        # http.client for the network, httpx for a transport or a proxy (see api/http.py)
+        self._http = http.open_engine(
+            self.base_url,
+            {"x-api-key": api_key, "user-agent": USER_AGENT, "accept": "application/json"},
             transport=transport,
-            verify=verify_for(self.base_url, self.upload_url) if transport is None else True,
-            timeout=timeout if timeout is not None else httpx.Timeout(60.0, connect=10.0),
-            headers={"x-api-key": api_key, "user-agent": USER_AGENT, "accept": "application/json"},
-            follow_redirects=False,
+            tls=lambda: verify_for(self.base_url, self.upload_url),
+            timeout=timeout,
         )
 
     # --- public API -----------------------------------------------------------
@@ -222,17 +223,17 @@ class Client:
             try:
                 log.debug("%s %s (attempt %d)", method, path, attempt)
                 response = self._http.request(method, path, json=json_body)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            except http.NothingSent as exc:
                 # Nothing was sent: safe to try again, even for a create.
                 if retries_left:
-                    self._backoff(attempt, None, f"{type(exc).__name__}")
+                    self._backoff(attempt, None, str(exc))
                     continue
                 raise ConnectionFailed(
-                    f"could not connect to {self.base_url}: {self._scrub(str(exc)) or type(exc).__name__}",
+                    f"could not connect to {self.base_url}: {self._scrub(str(exc))}",
                     hint="check your network, or --base-url",
                 ) from exc
-            except httpx.TransportError as exc:
-                reason = self._scrub(str(exc)) or type(exc).__name__
+            except http.AnswerFailed as exc:
+                reason = self._scrub(str(exc))
                 if not idempotent:
                     raise CreateOutcomeUnknown(
                         f"the create request was sent but its answer was lost ({reason}); the task may exist "
@@ -240,10 +241,9 @@ class Client:
                         hint="the task may exist: look for it on your PiAPI dashboard before creating it again",
                     ) from exc
                 if retries_left:
-                    self._backoff(attempt, None, type(exc).__name__)
+                    self._backoff(attempt, None, reason)
                     continue
-                timeout = isinstance(exc, httpx.TimeoutException)
-                what = "timed out" if timeout else "failed"
+                what = "timed out" if exc.timed_out else "failed"
                 raise ConnectionFailed(f"{method} {path} {what}: {reason}") from exc
 
             log.debug("-> HTTP %d (%d bytes)", response.status_code, len(response.content))
@@ -260,7 +260,7 @@ class Client:
         log.debug("retrying after %s in %.2fs", reason, delay)
         self._sleep(delay)
 
-    def _parse(self, response: httpx.Response) -> dict[str, Any]:
+    def _parse(self, response: http.Answer) -> dict[str, Any]:
         status = response.status_code
         body: Any
         try:
@@ -295,7 +295,7 @@ def tls_context() -> ssl.SSLContext:
 
     Loading the CA bundle costs ~50 ms; sharing it spares the second client a second load.
     """
-    return httpx.create_ssl_context()
+    return http.default_tls_context()
 
 
 def verify_for(*origins: str) -> ssl.SSLContext:
