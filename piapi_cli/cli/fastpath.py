@@ -12,11 +12,13 @@ Global options (``--sandbox``, ``--debug``, ...) may also follow the command wor
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-Entry = dict[str, Any]
+TYPE_CHECKING = False  # typing is a slow import, and ``--help`` comes through here
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Entry = dict[str, Any]
 
 
 class Decline(Exception):
@@ -98,20 +100,24 @@ def hoist_globals(args: list[str], spec: dict[str, Entry] | None = None) -> list
     return head + hoisted + tail if hoisted else args
 
 
-@dataclass
 class Step:
     """One function to call: a group's callback or the command itself."""
 
-    target: str
-    context: str | None
-    kwargs: dict[str, Any]
-    invoked_subcommand: str | None = None
+    def __init__(
+        self, target: str, context: str | None, kwargs: dict[str, Any], invoked_subcommand: str | None = None
+    ) -> None:
+        self.target = target
+        self.context = context
+        self.kwargs = kwargs
+        self.invoked_subcommand = invoked_subcommand
 
 
-@dataclass
 class Plan:
-    root: dict[str, Any] = field(default_factory=dict)
-    steps: list[Step] = field(default_factory=list)
+    """What typer would call for a command line: the global options, then each function."""
+
+    def __init__(self) -> None:
+        self.root: dict[str, Any] = {}
+        self.steps: list[Step] = []
 
 
 def _convert(param: Entry, raw: str) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import ValidationError
@@ -170,7 +170,8 @@ class Catalog:
 
 @lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
-    text = resources.files(__package__).joinpath("catalog.json").read_text("utf-8")
+    # beside this file (importlib.resources would import zipfile and tempfile for the same read)
+    text = Path(__file__).with_name("catalog.json").read_text("utf-8")
     return Catalog(json.loads(text))
 
 

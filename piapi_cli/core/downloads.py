@@ -19,7 +19,6 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Formatter
@@ -207,6 +206,8 @@ class Downloader:
         report = Report()
         if not planned:
             return report
+        from concurrent.futures import ThreadPoolExecutor  # only when there is something to download
+
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(planned)))) as pool:
             results = list(pool.map(self._one, planned))
         for item, result in zip(planned, results, strict=True):

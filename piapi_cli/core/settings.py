@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +139,8 @@ def write_file(path: Path, data: Mapping[str, Any]) -> None:
     text = tomli_w.dumps(dict(data))
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        import tempfile  # only to write: every run reads settings
+
         fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=path.parent)
         try:
             os.fchmod(fd, 0o600)
