@@ -291,8 +291,9 @@ def _function(target: str) -> Callable[..., Any]:
     return found
 
 
-def run(args: list[str]) -> int | None:
-    """Run the command line without typer: its exit code, or None when typer must take it."""
+def run(args: list[str], obj: Any = None) -> int | None:
+    """Run the command line without typer: its exit code, or None when typer must take it.
+    ``obj``: a session prepared by a test, as typer's ``obj=``."""
     try:
         found = plan(args)
     except Decline:
@@ -302,7 +303,7 @@ def run(args: list[str]) -> int | None:
 
     functions = [_function(step.target) for step in found.steps]
     try:
-        state = runtime.start(None, **found.root)
+        state = runtime.start(obj, **found.root)
     except Exception as exc:
         code = runtime.failure(exc, None)
         if code is None:

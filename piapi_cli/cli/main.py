@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import sys
 
+from piapi_cli.cli import signals
+
+# Only the entry point imports this module: from here until the command starts, Ctrl-C exits
+# 130 quietly, wherever the interpreter is (the imports take most of a short run)
+signals.quiet_while_starting()
+
 
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv)
-    except KeyboardInterrupt:
-        # Ctrl-C before the command started (while importing): nothing was sent, nothing to
-        # report, and no traceback
+    except KeyboardInterrupt:  # Ctrl-C before the command started, if the handler was not ours
         return 130
     except BrokenPipeError:
         from piapi_cli.cli.runtime import quiet_broken_pipe

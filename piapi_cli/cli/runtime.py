@@ -42,6 +42,7 @@ def start(
     from piapi_cli.cli.output import Output
     from piapi_cli.cli.session import Session
 
+    signals.started()
     signals.install()
     if debug:
         import logging
