@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import sys
 
-from piapi_cli.cli import signals
+try:  # the interpreter's own module: `signal` would import enum, a cost to every --version
+    import _signal as signal
+except ImportError:  # pragma: no cover - another interpreter
+    import signal  # type: ignore[no-redef]
 
-# Only the entry point imports this module: from here until the command starts, Ctrl-C exits
-# 130 quietly, wherever the interpreter is (the imports take most of a short run)
-signals.quiet_while_starting()
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    # Ctrl-C while Python is still importing: nothing was sent and nothing is to be reported
+    raise SystemExit(130)
+
+
+_interrupted_while_starting.while_starting = True  # type: ignore[attr-defined]
+# Only the entry point imports this module: from here until the command starts (the error
+# boundary's ``signals.started()``), Ctrl-C exits 130 quietly, with no traceback
+try:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+except ValueError:  # pragma: no cover - imported outside the main thread
+    pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,9 +51,12 @@ def _main(args: list[str]) -> int:
         # help of a command path (`piapi create --help`) from the generated cache:
         # the same text typer renders, without importing typer
         from piapi_cli.cli._helptext import HELP
-        from piapi_cli.cli.fastpath import help_path
 
-        text = HELP.get(help_path(args[:-1]))
+        text = HELP.get(" ".join(args[:-1]))
+        if text is None:  # global options on the line too: `piapi --sandbox create --help`
+            from piapi_cli.cli.fastpath import help_path
+
+            text = HELP.get(help_path(args[:-1]) or "-")
         if text is not None:
             sys.stdout.write(text)
             return 0

@@ -38,24 +38,11 @@ def install() -> None:
             return
 
 
-def _interrupted_while_starting(signum: int, frame: FrameType | None) -> None:
-    # Ctrl-C before the command runs (Python is still importing): nothing was sent and
-    # there is nothing to report, so no traceback either
-    raise SystemExit(130)
-
-
-def quiet_while_starting() -> None:
-    """Until ``started()``, Ctrl-C ends the process with 130 and not a word."""
-    try:
-        signal.signal(signal.SIGINT, _interrupted_while_starting)
-    except ValueError:  # pragma: no cover - not the main thread (an embedding program)
-        pass
-
-
 def started() -> None:
-    """The command runs: Ctrl-C is a KeyboardInterrupt again, which the error boundary reports."""
+    """The command runs: Ctrl-C is a KeyboardInterrupt again, which the error boundary reports
+    (until now the entry point's handler ended the process quietly: see ``cli/main.py``)."""
     try:
-        if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        if getattr(signal.getsignal(signal.SIGINT), "while_starting", False):
             signal.signal(signal.SIGINT, signal.default_int_handler)
     except ValueError:  # pragma: no cover - not the main thread
         pass
