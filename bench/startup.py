@@ -90,7 +90,7 @@ def main() -> None:
                 "piapi create --help": [piapi, "create", "--help"],
                 "piapi get ID --json": [piapi, "get", done, "--json"],
                 "piapi create ...": [piapi, "create", *FLUX],
-                "piapi create ... --wait (a 3 s task at speed 1000)": [piapi, "create", *FLUX, "--wait"],
+                "piapi create ... --wait (polls start at 1 s)": [piapi, "create", *FLUX, "--wait"],
                 "piapi --sandbox create ... --dry-run": [piapi, "--sandbox", "create", *FLUX, "--dry-run"],
                 "piapi wait ID (completed)": [piapi, "wait", done],
                 "piapi download ID --overwrite (one small file)": [piapi, "download", done, "-d", out, "--overwrite"],
