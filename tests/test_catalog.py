@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from piapi_cli.api.errors import UsageError, ValidationError
-from piapi_cli.core.catalog import load_catalog, validate_input
+from piapi_cli.core.catalog import TaskType, check_model, load_catalog, validate_input
 from piapi_cli.core.inputs import build_input, read_input_file
+from piapi_cli.core.suggest import edit_distance, near_misses
+from piapi_cli.sandbox import Emulator
+from tests.conftest import Cli
 
 CATALOG = load_catalog()
 FLUX = CATALOG.task_type("Qubico/flux1-dev", "txt2img")
@@ -172,3 +175,158 @@ def test_open_schemas_accept_anything() -> None:
     spec = CATALOG.task_type("gemini", "nano-banana-pro")
     assert spec is not None and spec.open
     assert validate_input(spec, {"anything": [1, 2], "at": "all"}) == []
+
+
+# --- typos cost money: a near miss of a known name is refused -------------------------------
+
+
+@pytest.mark.parametrize(("typed", "known", "meant"), [
+    ("widht", ["width", "height", "prompt"], ["width"]),  # two letters swapped
+    ("heigth", ["width", "height"], ["height"]),
+    ("promt", ["prompt", "negative_prompt"], ["prompt"]),
+    ("Width", ["width"], ["width"]),  # PiAPI's names are case-sensitive
+    ("image-url", ["image_url", "image_urls"], ["image_url"]),
+    ("imag_url", ["image_url", "image_urls"], ["image_url"]),
+    ("midjourny", ["midjourney", "kling"], ["midjourney"]),
+])  # fmt: skip
+def test_a_name_a_few_keystrokes_from_a_known_one_is_a_near_miss(
+    typed: str, known: list[str], meant: list[str]
+) -> None:
+    assert near_misses(typed, known) == meant
+
+
+@pytest.mark.parametrize(("typed", "known"), [
+    ("width", ["width"]),  # known: no miss at all
+    ("lora_scale", ["width", "height", "prompt", "seed"]),  # a new field, far from all
+    ("veo4", ["veo3", "veo3.1"]),  # another version, not a typo
+    ("trellis3", ["Qubico/trellis2", "trellis2"]),
+    ("fp", ["fps"]),  # too short to tell
+    ("x" * 1_000_000, ["width"]),  # a fuzzer's name: no time spent on it
+])  # fmt: skip
+def test_names_far_from_every_known_one_are_no_near_miss(typed: str, known: list[str]) -> None:
+    assert near_misses(typed, known) == []
+
+
+def test_edit_distance_counts_a_swap_once() -> None:
+    assert edit_distance("widht", "width") == 1
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3 and edit_distance("abc", "abc") == 0
+
+
+@pytest.mark.parametrize(("model", "task_type", "field", "suggestion"), [
+    ("midjourny", "imagine", "model", "midjourney"),
+    ("Qubico/flux1-devv", "txt2img", "model", "Qubico/flux1-dev"),
+    ("flux1-dev", "txt2img", "model", "Qubico/flux1-dev"),  # the name without its owner
+    ("kling-turb", "video_generation", "model", "kling-turbo"),
+    ("midjourney", "imagin", "task_type", "imagine"),
+    ("Qubico/flux1-dev", "txt2imgg", "task_type", "txt2img"),
+])  # fmt: skip
+def test_a_near_miss_of_a_model_or_task_type_is_refused_with_a_suggestion(
+    model: str, task_type: str, field: str, suggestion: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(f"did you mean {suggestion}?")) as caught:
+        check_model(CATALOG, model, task_type)
+    assert (caught.value.field, caught.value.suggestion, caught.value.exit_code) == (field, suggestion, 2)
+    assert "--no-validate" in (caught.value.hint or "")
+    # --no-validate: sent as written, with the suggestion as a warning
+    [warning] = check_model(CATALOG, model, task_type, validate=False)
+    assert f"did you mean {suggestion}?" in warning and "sending it as written" in warning
+
+
+def test_unknown_names_far_from_every_known_one_stay_warnings() -> None:
+    assert check_model(CATALOG, "midjourney", "imagine") == []
+    assert check_model(CATALOG, "MIDJOURNEY", "imagine") == []  # model names fold case
+    [new_model] = check_model(CATALOG, "brand-new-model", "x")
+    assert "not in piapi's catalog; sending it anyway" in new_model
+    [new_version] = check_model(CATALOG, "veo4", "veo4-video")
+    assert "sending it anyway" in new_version
+    [new_type] = check_model(CATALOG, "kling", "text_to_dance")
+    assert "known: video_generation" in new_type
+    [discontinued] = check_model(CATALOG, "suno", "generate_music")
+    assert "discontinued" in discontinued
+
+
+@pytest.mark.parametrize(("spec", "data", "field", "suggestion"), [
+    (FLUX, {"prompt": "x", "widht": 512}, "widht", "width"),
+    (FLUX, {"promt": "x"}, "promt", "prompt"),  # named before the missing prompt it explains
+    (FLUX, {"prompt": "x", "Width": 512}, "Width", "width"),
+    (KLING, {"prompt": "x", "camera_control": {"type": "simple", "config": {"zom": 5}}}, "camera_control.config.zom", "zoom"),
+])  # fmt: skip
+def test_a_near_miss_of_an_input_name_is_refused(
+    spec: TaskType | None, data: dict[str, object], field: str, suggestion: str
+) -> None:
+    assert spec is not None
+    with pytest.raises(
+        ValidationError, match=re.escape(f"{field}: unknown input; did you mean {suggestion}?")
+    ) as caught:
+        validate_input(spec, data)
+    assert (caught.value.field, caught.value.suggestion) == (field, suggestion)
+    [warning] = validate_input(spec, data, validate=False)
+    assert f"input {field} is not in piapi's catalog" in warning and f"did you mean {suggestion}?" in warning
+
+
+@pytest.mark.parametrize("empty", ["", "   ", "\n"])
+def test_an_empty_required_field_is_refused(empty: str) -> None:
+    with pytest.raises(ValidationError, match="prompt: required \\(string\\) but empty") as caught:
+        validate_input(FLUX, {"prompt": empty})
+    assert caught.value.field == "prompt"
+    blend = CATALOG.task_type("midjourney", "blend")
+    assert blend is not None
+    with pytest.raises(ValidationError, match="image_urls: required"):
+        validate_input(blend, {"image_urls": []})
+    # an optional field may be empty
+    assert validate_input(FLUX, {"prompt": "x", "negative_prompt": ""}) == []
+
+
+def test_no_validate_refuses_nothing_but_still_warns() -> None:
+    notes = validate_input(FLUX, {"widht": 512, "guidance_scale": 99, "brand_new": 1}, validate=False)
+    assert notes == [
+        "input widht is not in piapi's catalog for Qubico/flux1-dev txt2img (did you mean width?); sending as given",
+        "input brand_new not in piapi's catalog for Qubico/flux1-dev txt2img; sending as given",
+    ]
+
+
+def test_messages_stay_short_whatever_the_value() -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_input(FLUX, {"prompt": ["x"] * 100_000})
+    assert len(caught.value.message) < 200 and "an array of 100000 items" in caught.value.message
+    with pytest.raises(ValidationError) as caught:
+        validate_input(FLUX, {"prompt": "x", "width": 10**600, "height": 1024})
+    assert len(caught.value.message) < 200
+    with pytest.raises(ValidationError, match="not a number JSON can carry"):
+        validate_input(FLUX, {"prompt": "x", "guidance_scale": float("nan")})
+
+
+def test_create_refuses_a_mistyped_input_and_sends_nothing(cli: Cli, emulator: Emulator) -> None:
+    result = cli("create", "-m", "Qubico/flux1-dev", "-t", "txt2img", "-i", "prompt=a cat", "-i", "widht=512")
+    assert result.exit_code == 2 and emulator.requests == []
+    assert "widht: unknown input; did you mean width?" in result.stderr
+    empty = cli("create", "-m", "Qubico/flux1-dev", "-t", "txt2img", "-i", "prompt=")
+    assert empty.exit_code == 2 and "prompt: required (string) but empty" in empty.stderr
+    assert emulator.requests == []
+    sent = cli(
+        "create", "-m", "Qubico/flux1-dev", "-t", "txt2img", "-i", "prompt=a cat", "-i", "widht=512", "--no-validate"
+    )
+    assert sent.exit_code == 0 and emulator.requests == [("POST", "/api/v1/task")]
+
+
+def test_models_suggests_a_task_type(cli: Cli) -> None:
+    result = cli("models", "kling", "-t", "video_generaton")
+    assert result.exit_code == 2 and "did you mean video_generation?" in result.stderr
+
+
+@pytest.mark.parametrize(("model", "task_type", "meant"), [
+    ("midjourny", "imagine", "midjourney"),
+    ("midjourney", "imagin", "imagine"),
+    ("flux1-dev", "txt2img", "Qubico/flux1-dev"),
+])  # fmt: skip
+def test_create_refuses_a_mistyped_model_or_task_type(
+    cli: Cli, emulator: Emulator, model: str, task_type: str, meant: str
+) -> None:
+    result = cli("create", "-m", model, "-t", task_type, "-i", "prompt=a lighthouse")
+    assert result.exit_code == 2 and emulator.requests == [] and result.stdout == ""
+    assert f"did you mean {meant}?" in result.stderr and "--no-validate" in result.stderr
+    sent = cli("create", "-m", model, "-t", task_type, "-i", "prompt=a lighthouse", "--no-validate")
+    assert emulator.requests == [("POST", "/api/v1/task")]  # sent as written (the API may refuse it)
+    [warning] = [line for line in sent.stderr.splitlines() if f"did you mean {meant}?" in line]
+    assert warning.startswith("warning: ") and warning.endswith("(sending it as written)")

@@ -291,3 +291,52 @@ def test_tls_is_verified_unless_every_origin_is_plain_http() -> None:
     assert context.verify_mode == ssl.CERT_REQUIRED and context.cert_store_stats()["x509_ca"] > 0
     assert verify_for("http://127.0.0.1:8787", "https://upload.theapi.app") is context  # shared, loaded once
     assert verify_for("http://cdn.example/a.png") is context  # a remote http URL may redirect to https
+
+
+def test_an_answer_that_does_not_decode_is_a_network_error_not_a_crash(clock: FakeClock) -> None:
+    def garbage() -> httpx.Response:
+        return httpx.Response(200, stream=httpx.ByteStream(b"\x00not gzip"), headers={"content-encoding": "gzip"})
+
+    with pytest.raises(MalformedResponse):
+        make(Recorder(*(garbage() for _ in range(4))), clock).get_task("x")
+    with pytest.raises(CreateOutcomeUnknown):  # it came back: the create may have been carried out
+        make(Recorder(garbage()), clock).create_task("m", "t", {"prompt": "x"})
+
+
+def test_a_gzip_bomb_answer_is_cut_off_not_inflated(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    from piapi_cli.api import client as client_module
+
+    monkeypatch.setattr(client_module, "MAX_ANSWER", 1 << 20)
+    bomb = gzip.compress(b"{" + b" " * (8 << 20) + b"}")  # 8 MiB of spaces in about 8 KiB
+    answers = [
+        httpx.Response(200, stream=httpx.ByteStream(bomb), headers={"content-encoding": "gzip"}) for _ in range(4)
+    ]
+    with pytest.raises(MalformedResponse) as caught:
+        make(Recorder(*answers), clock).get_task("x")
+    assert "over 1 MiB" in caught.value.message
+
+
+def test_a_deeply_nested_answer_is_malformed_not_a_recursion_error(clock: FakeClock) -> None:
+    deep = b"[" * 200_000 + b"]" * 200_000
+    with pytest.raises(MalformedResponse):
+        make(Recorder(httpx.Response(200, content=deep)), clock).get_task("x")
+
+
+def test_nan_is_never_sent_as_json(clock: FakeClock) -> None:
+    from piapi_cli.api.errors import UsageError
+
+    recorder = Recorder(ok())
+    with pytest.raises(UsageError):
+        make(recorder, clock).create_task("m", "t", {"guidance_scale": float("nan")})
+    assert recorder.requests == []
+
+
+def test_huge_usage_numbers_do_not_crash_the_task() -> None:
+    from piapi_cli.api.tasks import Task
+
+    task = Task.from_api(json.loads('{"task_id": "t", "status": "completed", "meta": {"usage": {"consume": 1e400}}}'))
+    assert task.credits is None
+    big = Task.from_api({"task_id": "t", "status": "completed", "meta": {"usage": {"consume": 10**30}}})
+    assert big.credits == 10**30

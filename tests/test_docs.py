@@ -1,30 +1,109 @@
-"""Help, completions and man pages are generated from the command tree and never drift."""
+"""Help, completions, man pages and the README's tables are generated from one definition
+of each fact (command tree, exit codes, settings, environment) and never drift."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from piapi_cli.cli import docgen
+from piapi_cli.api.errors import ExitCode
 from piapi_cli.cli._helptext import HELP
+from piapi_cli.cli.completions import FILES, script
+from piapi_cli.core import settings
 from tests.conftest import Cli
+from tools import docgen
 
 ROOT = docgen.ROOT
+COMPLETIONS = ROOT / "piapi_cli" / "cli" / "completions"
 
 
 def test_committed_files_match_the_generator() -> None:
-    stale = [
-        str(path.relative_to(ROOT))
-        for path, text in docgen.generated().items()
-        if not path.exists() or path.read_text("utf-8") != text
-    ]
-    assert stale == [], "run: python -m piapi_cli.cli.docgen"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "docgen.py"), "--check"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr  # run: python tools/docgen.py
     pages = sorted(p.name for p in (ROOT / "man").glob("*.1"))
     assert pages == sorted(docgen.man_pages()), "man/ holds a page for a command that no longer exists"
+
+
+def test_check_names_each_drifted_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = tmp_path / "README.md"
+    text = (ROOT / "README.md").read_text("utf-8")
+    readme.write_text(text.replace("| 7 | the task finished", "| 7 | the task ended"), "utf-8")
+    man = tmp_path / "man"
+    man.mkdir()
+    for name, page in docgen.man_pages().items():
+        (man / name).write_text(page, "utf-8")
+    (man / "piapi-gone.1").write_text(".TH OLD 1\n", "utf-8")
+    monkeypatch.setattr(docgen, "README", readme)
+    monkeypatch.setattr(docgen, "MAN_DIR", man)
+    monkeypatch.setattr(docgen, "ROOT", tmp_path.parent)
+    assert docgen.main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "out of date: " in err and "README.md" in err and "piapi-gone.1" in err
+    assert docgen.main([]) == 0 and docgen.main(["--check"]) == 0  # written, then in step
+    assert "| 7 | the task finished" in readme.read_text("utf-8") and not (man / "piapi-gone.1").exists()
+
+
+def test_the_generator_is_not_part_of_the_package() -> None:
+    program = (
+        "import sys; from piapi_cli.cli.main import main; from piapi_cli.cli import app; app.app; "
+        "print(any(name.endswith('docgen') for name in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr
+    assert not list((ROOT / "piapi_cli").rglob("docgen.py"))
+
+
+def _section(name: str) -> str:
+    text = (ROOT / "README.md").read_text("utf-8")
+    match = re.search(rf"<!-- generated: {name} -->\n(.*?)<!-- end -->", text, re.DOTALL)
+    assert match, f"README.md lacks the section {name}"
+    return match.group(1)
+
+
+def test_exit_codes_are_written_once() -> None:
+    table = _section("exit-codes")
+    root_help = " ".join(HELP[""].split())
+    for code in ExitCode:
+        assert f"| {code.value} | {code.description} |" in table
+        assert f"{code.value} {code.label}" in root_help  # the list at the end of piapi --help
+        assert code.description.split(" (")[0] in (ROOT / "man" / "piapi-get.1").read_text()
+
+
+def test_settings_and_environment_are_written_once() -> None:
+    table = _section("settings")
+    config_help = HELP["config"]
+    for setting in settings.SETTINGS.values():
+        assert f"| `{setting.name}` |" in table and setting.help in table
+        assert setting.name in config_help and f"default: {setting.shown_default}" in config_help
+        if setting.env:
+            assert setting.env in config_help
+    others = _section("environment")
+    man = (ROOT / "man" / "piapi.1").read_text()
+    for var in settings.environment():
+        assert var.name.replace("_", "\\_") in man or var.name in man
+    for var in settings.OTHER_ENVIRONMENT:
+        assert f"| `{var.name}` |" in others
+
+
+def test_every_environment_variable_read_is_documented() -> None:
+    documented = {var.name for var in settings.environment()}
+    read: set[str] = set()
+    for path in (ROOT / "piapi_cli").rglob("*.py"):
+        if path.name != "_helptext.py":
+            read |= set(re.findall(r"\b(PIAPI_[A-Z_]+|NO_COLOR)\b", path.read_text("utf-8")))
+    assert read - documented == set(), "document it in piapi_cli/core/settings.py"
 
 
 def test_every_command_has_help_with_an_example() -> None:
@@ -46,13 +125,55 @@ def test_help_fast_path_prints_the_cached_text(args: list[str]) -> None:
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_completion_command_prints_the_committed_script(cli: Cli, shell: str) -> None:
-    committed = (ROOT / "completions" / docgen.COMPLETION_FILES[shell]).read_text()
-    assert cli("completion", shell).stdout == committed
+def test_completion_command_prints_the_shipped_script(cli: Cli, shell: str) -> None:
+    shipped = (COMPLETIONS / FILES[shell]).read_bytes()
+    assert shipped == script(shell)
+    assert cli("completion", shell).stdout == shipped.decode()  # the command, through typer
+    fast = subprocess.run([sys.executable, "-m", "piapi_cli", "completion", shell], capture_output=True, timeout=60)
+    assert fast.returncode == 0 and fast.stdout == shipped  # the entry point's fast path
+
+
+def test_completion_of_an_unknown_shell_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "piapi_cli", "completion", "tcsh"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert "tcsh" in result.stderr and "bash" in result.stderr
+
+
+def test_completion_scripts_are_package_data() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["piapi_cli"]
+    assert sorted(p.name for p in COMPLETIONS.iterdir() if p.suffix != ".py" and p.is_file()) == sorted(FILES.values())
+
+
+def _median_run(args: list[str], runs: int = 20) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def test_completion_costs_about_a_python_start() -> None:
+    program = (
+        "import sys, io; from piapi_cli.cli.main import main; sys.stdout = io.StringIO(); "
+        "main(['completion', 'bash']); out = sys.stdout.getvalue(); sys.stdout = sys.__stdout__; "
+        "print(len(out) > 1000, sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'httpx')))"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "True []", result.stderr
+    # a loose bound, so a busy CI machine does not fail it (bench/ measures ~1.5x on a quiet one)
+    python = _median_run([sys.executable, "-c", "pass"], runs=7)
+    piapi = _median_run([sys.executable, "-m", "piapi_cli", "completion", "bash"], runs=7)
+    assert piapi < 5 * python, f"{piapi * 1000:.0f} ms against {python * 1000:.0f} ms for python -c pass"
 
 
 def complete(*words: str) -> list[str]:
-    script = ROOT / "completions" / "piapi.bash"
+    script = COMPLETIONS / "piapi.bash"
     quoted = " ".join(f"'{w}'" for w in words)
     program = (
         f"source '{script}'; COMP_WORDS=({quoted}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); "
@@ -68,7 +189,8 @@ class TestBashCompletion:
     def test_commands(self) -> None:
         assert complete("piapi", "cr") == ["create"]
         assert complete("piapi", "") == [
-            "create", "get", "wait", "cancel", "download", "account", "models", "completion", "tasks", "config", "sandbox",
+            "create", "get", "wait", "cancel", "download", "account", "models", "listen", "trigger", "completion", "tasks",
+            "config", "sandbox",
         ]  # fmt: skip
         assert complete("piapi", "--sandbox", "config", "s") == ["set-key", "show", "set"]
 

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from piapi_cli.api.tasks import OutputURL, Task
-from piapi_cli.core.downloads import Downloader, LocalFile, Planned, disposition_name, ext_from_type, safe_component
+from piapi_cli.core.downloads import Downloader, LocalFile, Planned
+from piapi_cli.core.naming import disposition_name, ext_from_type, safe_component
 from piapi_cli.sandbox import Emulator, MemoryStore
 from piapi_cli.sandbox.server import SandboxServer
 from tests.conftest import Cli, FakeClock
@@ -43,8 +44,15 @@ class Files:
         self.requests: list[httpx.Request] = []
         self.break_next: list[int] = []  # cut the next answers after this many bytes
         self.headers: dict[str, str] = {}
+        self.if_range = False  # honour If-Range: a stale validator gets the whole file
+        self.statuses: list[int] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        response = self.answer(request)
+        self.statuses.append(response.status_code)
+        return response
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         content = self.files.get(request.url.path)
         if content is None:
@@ -53,7 +61,8 @@ class Files:
         wanted = request.headers.get("range")
         status = 200
         headers = {"content-type": "image/png", **self.headers}
-        if wanted and self.ranges:
+        stale = self.if_range and request.headers.get("if-range") not in (None, headers.get("etag"))
+        if wanted and self.ranges and not stale:
             start = int(wanted.split("=")[1].rstrip("-"))
             status = 206
             headers["content-range"] = f"bytes {start}-{len(content) - 1}/{len(content)}"
@@ -94,11 +103,37 @@ def test_an_interrupted_download_resumes_with_range(tmp_path: Path, clock: FakeC
 
 def test_a_partial_file_left_by_an_earlier_run_is_resumed(tmp_path: Path, clock: FakeClock) -> None:
     (tmp_path / "t-1-0.png.part").write_bytes(BLOB[:1000])
+    record = {"url": "https://cdn.example/a.png", "etag": '"v1"', "length": len(BLOB)}
+    (tmp_path / "t-1-0.png.part.json").write_text(json.dumps(record))
     files = Files({"/a.png": BLOB})
+    files.headers = {"etag": '"v1"'}
     d = downloader(files, tmp_path, clock)
-    d.run(d.plan([task_with("https://cdn.example/a.png")]))
-    assert (tmp_path / "t-1-0.png").read_bytes() == BLOB
-    assert [r.headers.get("range") for r in files.requests] == ["bytes=1000-"]
+    [saved] = d.run(d.plan([task_with("https://cdn.example/a.png")])).files
+    assert (tmp_path / "t-1-0.png").read_bytes() == BLOB and saved.sha256 == hashlib.sha256(BLOB).hexdigest()
+    assert [(r.headers.get("range"), r.headers.get("if-range")) for r in files.requests] == [("bytes=1000-", '"v1"')]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t-1-0.png"]  # part and its record are gone
+
+
+@pytest.mark.parametrize("record", [
+    None,  # no record: whose bytes are these?
+    {"url": "https://cdn.example/other.png", "length": len(BLOB)},  # another object's
+    {"url": "https://cdn.example/a.png", "etag": '"v0"', "length": len(BLOB)},  # an older version
+    {"url": "https://cdn.example/a.png", "length": 999},  # shorter than the part
+    {"url": "https://cdn.example/a.png", "length": len(BLOB), "encoding": "gzip"},  # decoded bytes
+])  # fmt: skip
+def test_a_partial_file_of_another_object_is_not_resumed(
+    tmp_path: Path, clock: FakeClock, record: dict[str, Any] | None
+) -> None:
+    (tmp_path / "t-1-0.png.part").write_bytes(b"X" * 1000)
+    if record is not None:
+        (tmp_path / "t-1-0.png.part.json").write_text(json.dumps(record))
+    files = Files({"/a.png": BLOB})
+    files.headers = {"etag": '"v1"'}
+    files.if_range = True
+    d = downloader(files, tmp_path, clock)
+    [saved] = d.run(d.plan([task_with("https://cdn.example/a.png")])).files
+    assert (tmp_path / "t-1-0.png").read_bytes() == BLOB and saved.bytes == len(BLOB)
+    assert files.requests[-1].headers.get("range") is None or files.statuses[-1] == 200
 
 
 def test_without_range_support_it_restarts(tmp_path: Path, clock: FakeClock) -> None:
@@ -190,6 +225,16 @@ def test_two_outputs_may_not_share_a_name(tmp_path: Path, clock: FakeClock) -> N
     d = downloader(files, tmp_path, clock, template="{task_id}.{ext}", workers=1)
     report = d.run(d.plan([task_with("https://cdn.example/a.png", "https://cdn.example/b.png")]))
     assert len(report.files) == 1 and "add {index}" in report.failures[0].message
+
+
+def test_an_unexpected_error_in_a_worker_is_raised_not_waited_for(tmp_path: Path, clock: FakeClock) -> None:
+    def broken(item: Planned, name: str, total: int | None) -> None:
+        raise RuntimeError("a bug in a progress display")
+
+    files = Files({"/a.png": BLOB})
+    d = downloader(files, tmp_path, clock, on_start=broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        d.run(d.plan([task_with("https://cdn.example/a.png")]))
 
 
 def test_helpers() -> None:

@@ -293,3 +293,50 @@ def test_a_failed_task_outranks_one_that_ran_out_of_time(cli: Cli) -> None:
     assert result.exit_code == 7
     assert failing in result.stderr and slow in result.stderr
     assert "1 task(s) failed and 1 ran out of time" in result.stderr
+
+
+# --- 13, 15. secrets ---------------------------------------------------------------------------
+
+
+def test_a_webhook_secret_from_the_environment_does_not_break_plain_creates(cli: Cli) -> None:
+    result = cli(*FLUX, env={"PIAPI_WEBHOOK_SECRET": "whsec-0123456789abcdef"})
+    assert result.exit_code == 0 and result.stdout.strip()
+
+
+def test_a_webhook_url_is_checked_before_sending(cli: Cli, emulator: Emulator) -> None:
+    for bad in ("not a url", "ftp://x/y", "http://"):
+        result = cli(*FLUX, "--webhook", bad)
+        assert result.exit_code == 2 and "--webhook" in result.stderr
+    assert list(emulator.store.all()) == []
+
+
+def test_a_webhook_without_a_secret_gets_one_made_up(cli: Cli) -> None:
+    result = cli(*FLUX, "--webhook", "https://hooks.example.test/piapi", "--json")
+    assert result.exit_code == 0
+    listener = cli("listen", "--print-secret").stdout.strip()
+    assert f"webhook secret: {listener}" in result.stderr  # the one piapi listen checks by default
+    again = cli(*FLUX, "--webhook", "https://hooks.example.test/piapi")
+    assert f"webhook secret: {listener}" in again.stderr  # made once, kept
+
+
+def test_secrets_are_scrubbed_from_debug_tracebacks(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from piapi_cli.api.client import Client
+
+    def leak(self: Client, *args: object, **kwargs: object) -> object:
+        raise RuntimeError(f"boom with {TEST_KEY} inside")
+
+    monkeypatch.setattr(Client, "get_task", leak)
+    result = cli("--debug", "get", "some-task")
+    assert result.exit_code == 1 and "Traceback" in result.stderr
+    assert TEST_KEY not in result.stderr and "***" in result.stderr
+
+
+def test_the_webhook_secret_setting_applies_only_with_a_webhook_and_the_flag_wins(cli: Cli, emulator: Emulator) -> None:
+    env = {"PIAPI_WEBHOOK_SECRET": "whsec-0123456789"}
+    assert cli(*FLUX, env=env).exit_code == 0
+    assert cli(*FLUX, "--webhook", "https://hooks.example.test/p", env=env).exit_code == 0
+    flag = ["--webhook-secret", "flag-secret-1"]
+    assert cli(*FLUX, "--webhook", "https://hooks.example.test/p", *flag, env=env).exit_code == 0
+    assert cli(*FLUX, *flag).exit_code == 2  # the flag alone still needs --webhook
+    secrets = [(record.get("config") or {}).get("webhook_config", {}).get("secret") for record in emulator.store.all()]
+    assert sorted(s for s in secrets if s) == ["flag-secret-1", "whsec-0123456789"]

@@ -65,11 +65,12 @@ def test_lifecycle_moves_through_the_statuses_with_times_and_charge(emulator: Em
     clock.sleep(1)
     running = Task.from_api(get(emulator, task_id))
     assert running.status == "processing" and running.started_at is not None and running.ended_at is None
-    assert running.usage["frozen"] > 0 and running.usage["consume"] == 0
+    # as the published Flux payload: a quota task shows its whole charge from the start
+    assert running.usage == {"type": "quota", "frozen": 0, "consume": 20000} and running.credits == 20000
     clock.sleep(10)
     done = Task.from_api(get(emulator, task_id))
     assert done.status == "completed" and done.ended_at is not None and done.ended_at > done.started_at  # type: ignore[operator]
-    assert done.usage["consume"] > 0 and done.usage["frozen"] == 0
+    assert done.usage == {"type": "quota", "frozen": 0, "consume": 20000}
     assert [u.path for u in done.urls] == ["image_url"]
 
 
@@ -313,3 +314,170 @@ def test_large_outputs_are_streamed_and_padded(emulator: Emulator, clock: FakeCl
     assert len(content) == 5_000_000 and content[4:8] == b"ftyp"
     part = call(emulator, "GET", f"/files/{task_id}/0.mp4", headers={"range": "bytes=4999990-"})[2]
     assert part.stream is not None and b"".join(part.stream) == bytes(10)
+
+
+# --- payloads as PiAPI sends them, through piapi's own parsing -------------------------------
+
+USAGE_CASES = [
+    # (model, task_type, input, usage type, output paths once completed)
+    ("midjourney", "imagine", {"prompt": "x"}, "point", ["image_url"] + [f"temporary_image_urls[{i}]" for i in range(4)]),
+    ("music-u", "generate_music", {"gpt_description_prompt": "x"}, "point", ["songs[0].image_path", "songs[0].song_path"]),
+    ("kling", "video_generation", {"prompt": "x", "version": "3.0"}, "point", ["video"]),
+    ("kling", "omni_video_generation", {"prompt": "x"}, "point", ["video"]),
+    ("Qubico/pixal3d", "image-to-3d", {"image": "https://x/a.png"}, "point", ["model_file"]),
+    ("Qubico/trellis", "image-to-3d", {"image": "https://x/a.png"}, "llm", ["model_file", "combined_video", "no_background_image"]),
+    ("Qubico/trellis2", "image-to-3d", {"image": "https://x/a.png"}, "llm", ["model_file", "combined_video", "no_background_image"]),
+    ("sora2", "sora2-video", {"prompt": "x"}, "llm", ["video"]),
+    ("Qubico/ace-step", "txt2audio", {"style_prompt": "jazz"}, "llm", ["audio_url"]),
+    ("Qubico/video-toolkit", "upscale", {"video": "https://x/a.mp4"}, "llm", ["video_url"]),
+    ("Qubico/flux1-dev", "txt2img", {"prompt": "x"}, "quota", ["image_url"]),
+    ("kling", "sound", {"prompt": "a violin"}, "quota", ["audio_url"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "task_type", "task_input", "kind", "paths"), USAGE_CASES)
+def test_usage_timeline_and_outputs_read_by_piapis_own_task_parsing(
+    emulator: Emulator,
+    clock: FakeClock,
+    model: str,
+    task_type: str,
+    task_input: dict[str, Any],
+    kind: str,
+    paths: list[str],
+) -> None:
+    task_id = create(emulator, model, task_type, {**task_input, "note": "[sandbox:seconds=10]"})["task_id"]
+    pending = Task.from_api(get(emulator, task_id))
+    charge = pending.usage["frozen"] or pending.usage["consume"]
+    assert pending.status == "pending" and pending.usage["type"] == kind and charge > 0
+    clock.sleep(5)
+    running = Task.from_api(get(emulator, task_id))
+    assert running.status == "processing"
+    clock.sleep(60)
+    done = Task.from_api(get(emulator, task_id))
+    assert done.succeeded and [u.path for u in done.urls] == paths
+    if kind == "point":  # held from the start, then frozen = consume: never to be added up
+        assert pending.usage == running.usage == {"type": "point", "frozen": charge, "consume": 0}
+        assert done.usage == {"type": "point", "frozen": charge, "consume": charge}
+    else:  # the whole charge from the start
+        assert pending.usage == running.usage == done.usage == {"type": kind, "frozen": 0, "consume": charge}
+    assert pending.credits == running.credits == done.credits == charge
+    for item in done.urls:  # every URL it names is served
+        status, _, reply = call(emulator, "GET", httpx.URL(item.url).path, headers={})
+        assert status == 200 and len(reply.body) > 0
+
+
+@pytest.mark.parametrize("kind", ["point", "llm"])
+def test_failed_and_canceled_tasks_charge_nothing_whatever_the_usage_type(
+    emulator: Emulator, clock: FakeClock, kind: str
+) -> None:
+    model, task_type, task_input = next((m, t, i) for m, t, i, k, _ in USAGE_CASES if k == kind)
+    failed = create(emulator, model, task_type, {**task_input, "note": "[sandbox:fail]"})["task_id"]
+    canceled = create(emulator, model, task_type, task_input)["task_id"]
+    assert call(emulator, "DELETE", f"/api/v1/task/{canceled}")[0] == 200
+    clock.sleep(60)
+    for task_id in (failed, canceled):
+        task = Task.from_api(get(emulator, task_id))
+        assert task.is_terminal and not task.succeeded
+        assert task.usage == {"type": kind, "frozen": 0, "consume": 0} and task.credits is None
+
+
+def test_music_u_song_has_the_published_shape_from_pending_to_completed(emulator: Emulator, clock: FakeClock) -> None:
+    created_fixture, completed_fixture = (
+        fixture("music-u-created.json")["data"],
+        fixture("music-u-completed.json")["data"],
+    )
+    created = create(
+        emulator, "music-u", "generate_music", {"gpt_description_prompt": "the sea", "lyrics_type": "generate"}
+    )
+    assert created["output"] == created_fixture["output"] == {"generation_id": "", "songs": None}
+    assert created["logs"] is None and created_fixture["logs"] is None
+    assert Task.from_api(created).urls == []
+    clock.sleep(60)
+    done = get(emulator, created["task_id"])
+    assert set(done["output"]) == set(completed_fixture["output"])
+    song, real = done["output"]["songs"][0], completed_fixture["output"]["songs"][0]
+    assert set(song) == set(real)
+    assert [type(song[k]) for k in sorted(real) if real[k] is not None] == [
+        type(real[k]) for k in sorted(real) if real[k] is not None
+    ]
+    assert song["finished"] is True and song["duration"] > 0 and done["output"]["generation_id"]
+    audio = call(emulator, "GET", httpx.URL(song["song_path"]).path)[2]
+    with wave.open(BytesIO(audio.body)) as sound:
+        assert sound.getnframes() > 0
+    # the lyrics task of the same model keeps its own shape
+    lyrics = create(emulator, "music-u", "generate_lyrics", {"prompt": "the sea"})
+    assert lyrics["output"] is None
+
+
+def test_kling_3_and_omni_hold_a_video_skeleton_while_pending(emulator: Emulator, clock: FakeClock) -> None:
+    for task_type, extra in (("omni_video_generation", {}), ("video_generation", {"version": "3.0"})):
+        created = create(emulator, "kling", task_type, {"prompt": "x", **extra})
+        assert created["output"] == {"video": ""} and created["meta"]["usage"]["type"] == "point"
+        clock.sleep(60)
+        done = get(emulator, created["task_id"])
+        assert set(done["output"]) == {"video"} and done["output"]["video"].endswith(".mp4")
+    # older Kling versions keep the works[] shape and quota usage
+    older = create(emulator, "kling", "video_generation", {"prompt": "x", "version": "2.6"})
+    assert older["output"] is None and older["meta"]["usage"]["type"] == "quota"
+
+
+def test_kling_sound_returns_an_audio_file(emulator: Emulator, clock: FakeClock) -> None:
+    task_id = create(emulator, "kling", "sound", {"prompt": "a violin", "duration": 5})["task_id"]
+    clock.sleep(60)
+    task = Task.from_api(get(emulator, task_id))
+    assert [u.path for u in task.urls] == ["audio_url"]
+    reply = call(emulator, "GET", httpx.URL(task.urls[0].url).path)[2]
+    assert reply.headers["content-type"] == "audio/wav" and reply.body[:4] == b"RIFF"
+
+
+def test_pixal3d_returns_only_the_model_file(emulator: Emulator, clock: FakeClock) -> None:
+    created = create(emulator, "Qubico/pixal3d", "image-to-3d", {"image": "https://x/a.png"})
+    clock.sleep(60)
+    done = get(emulator, created["task_id"])
+    assert list(done["output"]) == ["model_file"]
+    glb = call(emulator, "GET", httpx.URL(done["output"]["model_file"]).path)[2].body
+    assert glb[:4] == b"glTF"
+
+
+def test_sandbox_music_task_through_the_cli_downloads_song_and_cover(cli: Any, tmp_path: Any) -> None:
+    result = cli("create", "-m", "music-u", "-t", "generate_music", "-i", "gpt_description_prompt=the sea",
+                 "--wait", "--download", str(tmp_path / "out"), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    saved = sorted(p.suffix for p in (tmp_path / "out").iterdir())
+    assert saved == [".png", ".wav"]
+    usage = cli("tasks", "usage", "--json").json()
+    assert usage[0]["credits"] == 100000  # the charge once, not frozen + consume
+
+
+# --- webhook endpoints are checked at create ------------------------------------------------
+
+
+@pytest.mark.parametrize("webhook", [
+    {"endpoint": "not a url", "secret": ""},
+    {"endpoint": "ftp://x", "secret": ""},
+    {"endpoint": "http://", "secret": ""},
+    {"endpoint": "http://host:99999/hook", "secret": ""},
+    {"endpoint": "javascript:alert(1)", "secret": ""},
+    {"endpoint": "http://hooks.example/a\nb", "secret": ""},
+    {"endpoint": "http://hooks.example/a b", "secret": ""},
+    {"endpoint": 5, "secret": ""},
+    {"endpoint": "https://hooks.example/x", "secret": 5},
+    "https://hooks.example/x",
+])  # fmt: skip
+def test_a_webhook_that_cannot_be_delivered_is_refused_at_create(emulator: Emulator, webhook: Any) -> None:
+    body = {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x"},
+            "config": {"webhook_config": webhook}}  # fmt: skip
+    status, doc, reply = call(emulator, "POST", "/api/v1/task", body)
+    assert status == 400 and reply.headers["content-type"] == "application/json"
+    assert set(doc) == {"code", "message"} and doc["code"] == 400 and "webhook_config" in doc["message"]
+    assert list(emulator.store.all()) == [] and not emulator.hooked
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["", "http://127.0.0.1:9/hook", "https://hooks.example/x?k=1", "http://[::1]:8080/"]
+)
+def test_deliverable_or_empty_webhook_endpoints_are_accepted(emulator: Emulator, endpoint: str) -> None:
+    created = create(emulator, "Qubico/flux1-dev", "txt2img", {"prompt": "x"},
+                     config={"webhook_config": {"endpoint": endpoint, "secret": "s" if endpoint else None}})  # fmt: skip
+    assert created["config"]["webhook_config"]["endpoint"] == endpoint
+    assert (created["task_id"] in emulator.hooked) == bool(endpoint)

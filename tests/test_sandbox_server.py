@@ -1,16 +1,20 @@
-"""The sandbox over real HTTP on 127.0.0.1 (ephemeral ports), webhooks to a local receiver."""
+"""The sandbox over real HTTP on 127.0.0.1 (ephemeral ports), and what it does when clients
+misbehave: oversized, lying or half-sent requests, idle connections, clients that leave."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
+import logging
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -19,7 +23,7 @@ import pytest
 from piapi_cli.api.client import Client
 from piapi_cli.api.errors import ConnectionFailed
 from piapi_cli.sandbox import Emulator, Faults, MemoryStore
-from piapi_cli.sandbox.server import SandboxServer, WebhookDispatcher
+from piapi_cli.sandbox.server import SandboxServer
 from tests.conftest import FakeClock
 
 
@@ -89,80 +93,6 @@ def test_truncated_download_is_cut_short_over_http(server: SandboxServer, clock:
     assert httpx.get(url).content == whole
 
 
-class Receiver:
-    """A local webhook endpoint that records what it is sent."""
-
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.calls: list[tuple[dict[str, str], dict[str, Any]]] = []
-        self.statuses = statuses or []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def test_webhooks_are_delivered_on_create_change_and_completion(server: SandboxServer, clock: FakeClock) -> None:
-    receiver = Receiver()
-    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep)
-    try:
-        config = {"webhook_config": {"endpoint": receiver.url, "secret": "s3cret"}}
-        _, created = raw(server, "POST", "/api/v1/task",
-                         {"model": "luma", "task_type": "video_generation", "input": {"prompt": "x"}, "config": config})  # fmt: skip
-        assert dispatcher.scan() == 1
-        clock.sleep(2)
-        assert dispatcher.scan() == 1
-        assert dispatcher.scan() == 0  # nothing changed: nothing sent
-        clock.sleep(60)
-        assert dispatcher.scan() == 1
-        assert dispatcher.scan() == 0
-    finally:
-        receiver.close()
-    assert [body["data"]["status"] for _, body in receiver.calls] == ["pending", "processing", "completed"]
-    headers, body = receiver.calls[-1]
-    assert headers["x-webhook-secret"] == "s3cret"
-    assert set(body) == {"timestamp", "data"} and body["data"]["task_id"] == created["data"]["task_id"]
-    assert body["data"]["output"]["video"]["url"].startswith(server.base_url)
-
-
-def test_failed_deliveries_are_retried_with_backoff(server: SandboxServer, clock: FakeClock) -> None:
-    receiver = Receiver(statuses=[500, 503])
-    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep, backoff=0.5)
-    try:
-        config = {"webhook_config": {"endpoint": receiver.url, "secret": ""}}
-        raw(server, "POST", "/api/v1/task",
-            {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x"}, "config": config})  # fmt: skip
-        dispatcher.scan()
-    finally:
-        receiver.close()
-    assert [d.outcome for d in dispatcher.deliveries] == ["500", "503", "200"]
-    assert clock.sleeps == [0.5, 1.0]
-
-
-def test_unreachable_endpoint_gives_up_after_the_retries(server: SandboxServer, clock: FakeClock) -> None:
-    dispatcher = WebhookDispatcher(server.emulator, sleep=clock.sleep, retries=2)
-    config = {"webhook_config": {"endpoint": "http://127.0.0.1:9/nowhere", "secret": ""}}
-    raw(server, "POST", "/api/v1/task",
-        {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x"}, "config": config})  # fmt: skip
-    dispatcher.scan()
-    assert len(dispatcher.deliveries) == 3 and all("Error" in d.outcome for d in dispatcher.deliveries)
-
-
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_serve_prints_its_url_and_stops_cleanly(stop: signal.Signals) -> None:
     process = subprocess.Popen(
@@ -188,3 +118,204 @@ def test_serve_refuses_a_busy_port(server: SandboxServer) -> None:
     result = subprocess.run([sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", port],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2 and "cannot listen" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- limits: the server stays up whatever a client sends ------------------------------------
+
+
+@pytest.fixture
+def strict(clock: FakeClock) -> Iterator[SandboxServer]:
+    """A server with small limits: 64 KiB bodies, 0.3 s of silence."""
+    emulator = Emulator(MemoryStore(), clock=clock)
+    with SandboxServer(emulator, "127.0.0.1", 0, webhooks=False, max_body=64 * 1024, timeout=0.3) as running:
+        yield running
+
+
+def connect(server: SandboxServer) -> socket.socket:
+    host, port = server.httpd.server_address[:2]
+    return socket.create_connection((str(host), int(port)), timeout=10)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def answer_of(data: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+POST_HEAD = "POST /api/v1/task HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\ncontent-type: application/json\r\n"
+
+
+@pytest.mark.parametrize("expect", ["", "Expect: 100-continue\r\n"])
+def test_a_body_over_the_limit_gets_413_before_it_is_read(strict: SandboxServer, expect: str) -> None:
+    with connect(strict) as sock:
+        # 300 MB announced, none of it sent: the answer comes at once, nothing is buffered
+        sock.sendall(f"{POST_HEAD}Content-Length: 300000000\r\n{expect}\r\n".encode())
+        status, headers, body = answer_of(read_all(sock))
+    assert status == 413 and headers["connection"] == "close" and headers["content-type"] == "application/json"
+    assert body["code"] == 413 and "65536" in body["message"]
+    assert strict.emulator.requests == []  # never reached the API
+
+
+def test_a_body_within_the_limit_is_invited_with_100_continue(strict: SandboxServer) -> None:
+    body = json.dumps({"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x"}}).encode()
+    with connect(strict) as sock:
+        sock.sendall(
+            f"{POST_HEAD}Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode()
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n")
+        sock.sendall(body)
+        status, _, answer = answer_of(read_all(sock))
+    assert status == 200 and answer["data"]["status"] == "pending"
+
+
+def test_a_refused_body_being_sent_still_gets_its_answer(strict: SandboxServer) -> None:
+    with connect(strict) as sock:
+        sock.sendall(f"{POST_HEAD}Content-Length: 2000000\r\n\r\n".encode() + b"x" * 200_000)
+        status, _, _ = answer_of(read_all(sock))
+    assert status == 413
+
+
+def test_a_body_within_the_limit_is_served(strict: SandboxServer) -> None:
+    with httpx.Client(base_url=strict.base_url, headers={"x-api-key": "k"}) as client:
+        padded = {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "x" * 60_000}}
+        assert client.post("/api/v1/task", json=padded).status_code == 200
+        padded["input"]["prompt"] = "x" * 70_000
+        refused = client.post("/api/v1/task", json=padded)
+        assert refused.status_code == 413 and refused.json()["code"] == 413
+
+
+def test_the_default_limit_takes_the_largest_upload(server: SandboxServer) -> None:
+    assert server.httpd.max_body == 16 * 1024 * 1024
+    data = base64.b64encode(bytes(10 * 1024 * 1024)).decode()
+    answer = httpx.post(server.base_url + "/api/ephemeral_resource", headers={"x-api-key": "k"},
+                        json={"file_name": "big.png", "file_data": "data:image/png;base64," + data}, timeout=30)  # fmt: skip
+    assert answer.status_code == 200 and answer.json()["data"]["url"].startswith(server.base_url)
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "+5", "1e3", "5, 6", "²", "5\r\nContent-Length: 6", "9" * 40])
+def test_an_invalid_content_length_gets_400(strict: SandboxServer, length: str) -> None:
+    with connect(strict) as sock:
+        sock.sendall(f"{POST_HEAD}Content-Length: {length}\r\n\r\n{{}}".encode())
+        status, headers, body = answer_of(read_all(sock))
+    assert (status, body["code"]) in ((400, 400), (413, 413)) and headers["connection"] == "close"
+    assert status == (413 if length == "9" * 40 else 400)
+
+
+def test_a_chunked_body_is_refused_with_411(strict: SandboxServer) -> None:
+    with connect(strict) as sock:
+        sock.sendall(f"{POST_HEAD}Transfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n".encode())
+        status, _, body = answer_of(read_all(sock))
+    assert status == 411 and "Content-Length" in body["message"]
+
+
+def test_a_malformed_request_gets_the_api_error_envelope(strict: SandboxServer) -> None:
+    with connect(strict) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        status, _, body = answer_of(read_all(sock))
+    assert status == 400 and body["code"] == 400
+
+
+@pytest.mark.parametrize("sent", [
+    b"",  # connected, then silent
+    b"GET /account/info HTTP/1.1\r\nHost: x\r\n",  # headers never finished
+])  # fmt: skip
+def test_idle_and_half_sent_connections_are_closed(strict: SandboxServer, sent: bytes) -> None:
+    with connect(strict) as sock:
+        sock.sendall(sent)
+        assert read_all(sock) == b""  # closed by the server after its 0.3 s timeout, no answer
+
+
+def test_a_body_that_stops_arriving_gets_408_and_a_close(strict: SandboxServer) -> None:
+    with connect(strict) as sock:
+        sock.sendall(f'{POST_HEAD}Content-Length: 100\r\n\r\n{{"model"'.encode())
+        status, headers, body = answer_of(read_all(sock))
+    assert status == 408 and headers["connection"] == "close" and body["code"] == 408
+    assert strict.emulator.requests == []
+
+
+class Records(logging.Handler):
+    """Log records of the sandbox, with a way to wait for one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.changed:
+            self.lines.append(record.getMessage() + ("\n" + record.exc_text if record.exc_text else ""))
+            self.changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 10) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: any(text in line for line in self.lines), timeout)
+
+
+@pytest.fixture
+def records() -> Iterator[Records]:
+    logger = logging.getLogger("piapi.sandbox")
+    handler, level = Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_a_client_leaving_mid_file_is_one_log_line(
+    server: SandboxServer, clock: FakeClock, records: Records, capfd: pytest.CaptureFixture[str]
+) -> None:
+    _, created = raw(server, "POST", "/api/v1/task", {"model": "Qubico/flux1-dev", "task_type": "txt2img",
+                                                      "input": {"prompt": "big [sandbox:bytes=50000000]"}})  # fmt: skip
+    task_id = created["data"]["task_id"]
+    clock.sleep(60)
+    with connect(server) as sock:
+        sock.sendall(f"GET /files/{task_id}/0.png HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    assert records.wait_for("went away mid-answer")
+    assert raw(server, "GET", "/account/info")[0] == 200  # still serving
+    gone = [line for line in records.lines if task_id in line or "went away" in line]
+    assert len(gone) == 1 and "Traceback" not in gone[0] and "of 50000000 bytes sent" in gone[0]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_leaving_mid_request_is_one_log_line(
+    strict: SandboxServer, records: Records, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with connect(strict) as sock:  # a third of the body, then the end of what it sends
+        sock.sendall(f"{POST_HEAD}Content-Length: 300\r\n\r\n".encode() + b"x" * 100)
+        sock.shutdown(socket.SHUT_WR)
+        assert read_all(sock) == b""
+    with connect(strict) as sock:  # half a request line, then a reset
+        sock.sendall(b"GET /account/in")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert records.wait_for("100 of 300 bytes of body sent") and records.wait_for("ConnectionResetError")
+    assert raw(strict, "GET", "/account/info")[0] == 200  # still serving
+    assert strict.emulator.requests == [("GET", "/account/info")]
+    assert "Traceback" not in capfd.readouterr().err and not any("Traceback" in line for line in records.lines)
+
+
+def test_a_dropped_answer_is_logged_as_dropped_not_200(clock: FakeClock, records: Records) -> None:
+    emulator = Emulator(MemoryStore(), clock=clock, faults=Faults(drop_rate=1.0))
+    with SandboxServer(emulator, "127.0.0.1", 0, webhooks=False) as running:
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(running.base_url + "/account/info", headers={"x-api-key": "k"})
+        assert records.wait_for("dropped")
+    logged = [line for line in records.lines if "/account/info" in line]
+    assert len(logged) == 1 and "dropped: a 200 answer cut after" in logged[0] and '" 200 ' not in logged[0]
+
+
+def test_serve_refuses_a_max_body_that_is_not_a_size(cli: Any) -> None:
+    for bad in ("lots", "12X", "100"):
+        result = cli("sandbox", "serve", "--port", "0", "--max-body", bad)
+        assert result.exit_code == 2 and "--max-body" in result.stderr

@@ -50,6 +50,34 @@ READ_ALIKE = [
     ["sandbox", "serve", "--port", "0", "--speed", "10", "-q", "--fail-rate", "0.5", "--no-webhooks"],
     ["account", "--jq", ".credits", "--debug"],
     ["completion", "bash"],
+    ["tasks", "-n", "0"],  # the command refuses it (a one-line usage error), not the parser
+    ["tasks", "--world", "all", "--jq", ".[0].task_id", "--since", "2w"],
+    ["get", "1631", "--jq", ".status"],
+    ["wait", "--pending", "--download", "out", "--metadata", "--timeout", "0"],
+    [
+        "listen",
+        "-p",
+        "0",
+        "--secret",
+        "s",
+        "-f",
+        "http://127.0.0.1:9/a",
+        "-f",
+        "http://127.0.0.1:9/b",
+        "--exec",
+        "cat",
+        "--download",
+        "out",
+        "--events",
+        "completed,failed",
+        "--backstop",
+        "30",
+        "-q",
+        "--no-journal",
+    ],
+    ["listen", "--print-secret", "--sandbox"],
+    ["trigger", "http://127.0.0.1:9/hook", "-s", "failed", *FLUX, "--secret", "x", "--dry-run"],
+    ["trigger", "http://127.0.0.1:9/hook", "--from-task", "abc", "--debug"],
 ]
 
 #: lines only typer may decide: usage errors, help, values to refuse
@@ -65,9 +93,10 @@ TYPER_DECIDES = [
     ["create", "-m", "M"],
     ["create", *FLUX, "--timeout", "-1"],
     ["create", *FLUX, "--timeout", "nan"],
+    ["wait", "A", "--timeout", "inf"],
+    ["create", *FLUX, "--interval", "0.05"],
     ["create", *FLUX, "--service-mode", "shared"],
     ["create", *FLUX, "-i"],
-    ["tasks", "-n", "0"],
     ["tasks", "-n", "x"],
     ["tasks", "nope"],
     ["config"],
@@ -75,6 +104,8 @@ TYPER_DECIDES = [
     ["models", "a", "b"],
     ["sandbox", "serve", "--port", "70000"],
     ["completion", "tcsh"],
+    ["listen", "--port", "70000"],
+    ["trigger"],
 ]
 
 
@@ -192,7 +223,11 @@ def test_both_ways_of_running_give_the_same_results(cli: Cli) -> None:
         ["create", *FLUX, "-i", "width=wide"],
         ["models", "--category", "3d"],
         ["tasks", "--json"],
+        ["tasks", "-n", "0"],
         ["config", "show", "--json"],
+        ["create", *FLUX, "-i", "prompt=x", "--timeout", "5", "--interval", "2", "--dry-run"],
+        ["wait", task_id, "--jq", ".status", "-q", "--timeout", "60"],
+        ["listen", "--print-secret"],
     ]
     for line in lines:
         typer_run, fast_run = cli(*line), _fast(cli, *line)
@@ -261,3 +296,37 @@ def test_ctrl_c_while_starting_exits_130_without_a_traceback(lines_after_start: 
     errors = "".join(kept) + "".join(line for line in rest.splitlines(True) if not line.startswith("import time:"))
     assert process.returncode == 130, errors
     assert "Traceback" not in errors and "KeyboardInterrupt" not in errors, errors
+
+
+def test_both_ways_of_running_report_downloads_stopped_by_ctrl_c(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from piapi_cli.core.download_results import DownloadInterrupted, Partial, Report
+    from piapi_cli.core.downloads import Downloader
+
+    task_id = cli("create", *FLUX, "-i", "prompt=a cat").stdout.strip()
+    assert cli("wait", task_id, "-q").exit_code == 0
+
+    def interrupted(self: Downloader, planned: object) -> Report:
+        raise DownloadInterrupted(Report(partial=[Partial("http://x/0.png", "out/0.png.part", 10, task_id)]))
+
+    monkeypatch.setattr(Downloader, "run", interrupted)
+    typer_run, fast_run = cli("download", task_id, "-d", "out"), _fast(cli, "download", task_id, "-d", "out")
+    assert (fast_run.exit_code, fast_run.stdout, fast_run.stderr) == (
+        typer_run.exit_code,
+        typer_run.stdout,
+        typer_run.stderr,
+    )
+    assert typer_run.exit_code == 130 and "Traceback" not in typer_run.stderr
+    assert "interrupted\npartial files kept (resumed by the next run): out/0.png.part" in typer_run.stderr
+
+
+def test_both_ways_of_running_scrub_and_sanitise_debug_tracebacks(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from piapi_cli.api.client import Client
+    from tests.conftest import TEST_KEY
+
+    def leak(self: Client, *args: object, **kwargs: object) -> object:
+        raise RuntimeError(f"boom with {TEST_KEY} inside\x1b]0;pwned\x07\x1b[2J")
+
+    monkeypatch.setattr(Client, "get_task", leak)
+    for run in (cli("--debug", "get", "some-task"), _fast(cli, "get", "some-task", "--debug")):
+        assert run.exit_code == 1 and "Traceback" in run.stderr and "boom with ***" in run.stderr
+        assert TEST_KEY not in run.stderr and "\x1b" not in run.stderr and "\x07" not in run.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -134,3 +135,14 @@ def test_scrub_replaces_real_secrets_but_not_every_letter() -> None:
     key = "pk-0123456789abcdef"
     assert scrub(f"bad key {key} given", key) == "bad key *** given"
     assert scrub("task abc not found", "k", None, "") == "task abc not found"
+
+
+def test_scrub_catches_a_secret_in_the_forms_a_server_echoes_it() -> None:
+    from urllib.parse import quote
+
+    from piapi_cli.api.tasks import scrub
+
+    key = 'pk/live+"quoted" key=='
+    echoed = f"plain {key} url {quote(key, safe='')} json {json.dumps(key)}"
+    cleaned = scrub(echoed, key)
+    assert "pk" not in cleaned and "quoted" not in cleaned and cleaned.count("***") == 3

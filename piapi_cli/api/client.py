@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "https://api.piapi.ai"
 DEFAULT_UPLOAD_URL = "https://upload.theapi.app"
 USER_AGENT = f"piapi-cli/{__version__}"
+#: the largest API answer read (decoded); a task object is a few kilobytes
+MAX_ANSWER = 16 * 2**20
 #: answers after which a read (GET, DELETE) is tried again: a read is safe to repeat
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: the only answer after which a create is tried again: the API refused it, so nothing was created
@@ -62,9 +64,9 @@ log = logging.getLogger("piapi.http")
 RetryPolicy = Backoff
 
 
-def _describe_body(response: http.Answer) -> str:
+def _describe_body(response: http.Answer, content: bytes) -> str:
     content_type = response.headers.get("content-type", "")
-    text = response.content[:512].decode("utf-8", "replace").strip()
+    text = content[:512].decode("utf-8", "replace").strip()
     if not text:
         return "an empty body"
     if "html" in content_type or text.lower().startswith(("<!doctype", "<html")):
@@ -216,13 +218,34 @@ class Client:
         json_body: Any = None,
         idempotent: bool = True,
     ) -> dict[str, Any]:
+        content, headers = None, None
+        if json_body is not None:
+            try:
+                content = json.dumps(json_body, allow_nan=False, ensure_ascii=False).encode()
+            except (ValueError, TypeError, RecursionError) as exc:
+                # NaN and Infinity are not JSON; nothing is sent
+                raise UsageError(f"the request cannot be sent as JSON: {str(exc) or type(exc).__name__}") from None
+            headers = {"content-type": "application/json"}
         attempt = 0
         while True:
             attempt += 1
             retries_left = attempt < self.retry.attempts
             try:
                 log.debug("%s %s (attempt %d)", method, path, attempt)
-                response = self._http.request(method, path, json=json_body)
+                # read whole but never past MAX_ANSWER bytes, decoded (a small gzip answer can inflate
+                # to gigabytes); read here at each call, so a test can lower it
+                response, body = self._http.request(
+                    method, path, content=content, headers=headers, max_answer=MAX_ANSWER
+                )
+            except http.Undecodable as exc:
+                # an answer over the size or in an encoding that does not decode: it came, so a
+                # create may exist
+                if not idempotent:
+                    raise MalformedResponse(f"PiAPI's answer could not be decoded ({self._scrub(str(exc))})") from exc
+                if retries_left:
+                    self._backoff(attempt, None, type(exc).__name__)
+                    continue
+                raise MalformedResponse(f"PiAPI's answer could not be decoded ({self._scrub(str(exc))})") from exc
             except http.NothingSent as exc:
                 # Nothing was sent: safe to try again, even for a create.
                 if retries_left:
@@ -246,26 +269,26 @@ class Client:
                 what = "timed out" if exc.timed_out else "failed"
                 raise ConnectionFailed(f"{method} {path} {what}: {reason}") from exc
 
-            log.debug("-> HTTP %d (%d bytes)", response.status_code, len(response.content))
+            log.debug("-> HTTP %d (%d bytes)", response.status_code, len(body))
             retry_on = RETRY_STATUSES if idempotent else CREATE_RETRY_STATUSES
             if response.status_code in retry_on and retries_left:
                 self._backoff(
                     attempt, parse_retry_after(response.headers.get("retry-after")), str(response.status_code)
                 )
                 continue
-            return self._parse(response)
+            return self._parse(response, body)
 
     def _backoff(self, attempt: int, retry_after: float | None, reason: str) -> None:
         delay = self.retry.delay(attempt - 1, retry_after, self._rng)
         log.debug("retrying after %s in %.2fs", reason, delay)
         self._sleep(delay)
 
-    def _parse(self, response: http.Answer) -> dict[str, Any]:
+    def _parse(self, response: http.Answer, content: bytes) -> dict[str, Any]:
         status = response.status_code
         body: Any
         try:
-            body = json.loads(response.content) if response.content else None
-        except ValueError:
+            body = json.loads(content) if content else None
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than any real answer
             body = None
         message = ""
         if isinstance(body, dict):
@@ -276,7 +299,7 @@ class Client:
                 status = code
         message = self._scrub(message)
         if status >= 400:
-            what = message or _describe_body(response)
+            what = message or _describe_body(response, content)
             error = _error_for_status(status, f"PiAPI answered HTTP {status}: {what}")
             error.api_message = message
             if status == 429:
@@ -284,7 +307,7 @@ class Client:
             raise error
         if not isinstance(body, dict):
             raise MalformedResponse(
-                f"PiAPI answered HTTP {status} with {_describe_body(response)}, not the API's JSON",
+                f"PiAPI answered HTTP {status} with {_describe_body(response, content)}, not the API's JSON",
             )
         return body
 

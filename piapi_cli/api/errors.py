@@ -10,6 +10,8 @@ import enum
 
 
 class ExitCode(enum.IntEnum):
+    """piapi's exit statuses; each has a ``label`` (help texts) and a ``description`` (README, man)."""
+
     OK = 0
     INTERNAL = 1
     USAGE = 2
@@ -21,6 +23,55 @@ class ExitCode(enum.IntEnum):
     WAIT_TIMEOUT = 8
     DOWNLOAD_FAILED = 9
     INTERRUPTED = 130
+    CLOSED_PIPE = 141
+
+    @property
+    def label(self) -> str:
+        """A few words, for the exit code list at the end of ``piapi --help``."""
+        return _EXIT_CODE_TEXTS[self][0]
+
+    @property
+    def description(self) -> str:
+        """One line, for the README's table and the man pages."""
+        return _EXIT_CODE_TEXTS[self][1]
+
+
+# The one place where exit codes are explained: help, README and man pages are generated from it.
+_EXIT_CODE_TEXTS: dict[ExitCode, tuple[str, str]] = {
+    ExitCode.OK: ("ok", "success"),
+    ExitCode.INTERNAL: ("internal error", "unexpected internal error (run with --debug for the traceback)"),
+    ExitCode.USAGE: ("usage or invalid input", "usage error or invalid input; nothing was sent"),
+    ExitCode.AUTH: (
+        "auth or config",
+        "authentication or configuration: no key, 401, 403, an unreadable config file, an invalid setting",
+    ),
+    ExitCode.API_REFUSED: ("API refused", "the API refused the request: 400, 404 and other 4xx"),
+    ExitCode.NETWORK: (
+        "network or server",
+        "network or server failure after retries: connection, timeout, 5xx, malformed response (an HTML proxy "
+        "page); for a create, the task may exist and was not resent",
+    ),
+    ExitCode.RATE_LIMITED: ("rate limited", "rate limited after retries (429)"),
+    ExitCode.TASK_FAILED: (
+        "task failed",
+        "the task finished as failed or cancelled (ahead of 8 when others ran out of time)",
+    ),
+    ExitCode.WAIT_TIMEOUT: (
+        "wait timed out",
+        "the wait deadline passed while the task still runs; its ID is printed, it is not cancelled",
+    ),
+    ExitCode.DOWNLOAD_FAILED: ("download failed", "the task completed but an output could not be downloaded"),
+    ExitCode.INTERRUPTED: (
+        "interrupted",
+        "interrupted (Ctrl-C; SIGTERM exits 143, SIGHUP 129): the IDs of tasks created or waited on and the "
+        "command that resumes are printed to stderr",
+    ),
+    ExitCode.CLOSED_PIPE: (
+        "stdout closed",
+        "the reader of stdout went away (piapi models piped into head -1): nothing more is printed and no "
+        "error either; what a shell reports for SIGPIPE",
+    ),
+}
 
 
 class PiapiError(Exception):
@@ -59,13 +110,18 @@ class UsageError(PiapiError):
 class ValidationError(UsageError):
     """An input failed the catalog's checks; nothing was sent."""
 
-    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, suggestion: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
+        #: the input (or ``model``, ``task_type``) at fault
         self.field = field
+        #: the known name it is probably a typo of
+        self.suggestion = suggestion
 
 
 class ConfigError(PiapiError):
-    """No API key, or a config file that cannot be read or written."""
+    """No API key, a config file that cannot be read or written, or an invalid setting."""
 
     exit_code = ExitCode.AUTH
 

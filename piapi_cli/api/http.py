@@ -6,16 +6,19 @@ the standard library's ``http.client`` (keep-alive, a pool shared by threads, TL
 same trust store as httpx). ``HttpxEngine`` is used where httpx is needed: a transport handed
 in (tests, the in-process sandbox) or a proxy set in the environment.
 
-Either engine raises only two errors, which is all the client's retry rules need to know:
-``NothingSent`` (the connection failed before the request left: safe to send again, even a
-create) and ``AnswerFailed`` (the request may have reached the server).
+Either engine reads an answer whole but never past the size it is given (decoded: a small
+gzip answer can inflate to gigabytes), and raises only three errors, which is all the client's
+retry rules need to know: ``NothingSent`` (the connection failed before the request left: safe
+to send again, even a create), ``AnswerFailed`` (the request may have reached the server, no
+whole answer came back) and ``Undecodable`` (an answer came, but over the size or in an
+encoding that does not decode).
 """
 
 from __future__ import annotations
 
-import json as jsonlib
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 Connect = Callable[..., "http.client.HTTPConnection"]
 #: environment variables that route requests through a proxy: httpx knows how
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+#: seconds an idle connection is kept for reuse (httpx's default)
+KEEPALIVE_EXPIRY = 5.0
 
 
 class NothingSent(Exception):
@@ -43,12 +48,22 @@ class AnswerFailed(Exception):
         self.timed_out = timed_out
 
 
+class Undecodable(Exception):
+    """An answer came, but it is over the size allowed or its encoding does not decode."""
+
+
+def over(limit: int) -> Undecodable:
+    return Undecodable(
+        f"the answer is over {limit // 2**20} MiB" if limit >= 2**20 else f"the answer is over {limit} bytes"
+    )
+
+
 class Headers(Protocol):
     def get(self, name: str, default: Any = None) -> Any: ...
 
 
 class Answer(Protocol):
-    """What the client reads of a response (``httpx.Response`` has these too)."""
+    """What the client reads of a response besides its body (``httpx.Response`` has these too)."""
 
     @property
     def status_code(self) -> int: ...
@@ -56,21 +71,21 @@ class Answer(Protocol):
     @property
     def headers(self) -> Headers: ...
 
-    @property
-    def content(self) -> bytes: ...
-
 
 class Engine(Protocol):
-    def request(self, method: str, url: str, *, json: Any = None) -> Answer: ...
+    def request(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int
+    ) -> tuple[Answer, bytes]:
+        """One request; the answer and its body, decoded, of at most ``max_answer`` bytes."""
+        ...
 
     def close(self) -> None: ...
 
 
 class PlainAnswer:
-    def __init__(self, status_code: int, headers: http.client.HTTPMessage, content: bytes) -> None:
+    def __init__(self, status_code: int, headers: http.client.HTTPMessage) -> None:
         self.status_code = status_code
         self.headers = headers  # case-insensitive get()
-        self.content = content
 
 
 def _reason(exc: BaseException) -> str:
@@ -108,10 +123,13 @@ class PlainEngine:
         self._tls_context: ssl.SSLContext | None = None
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        #: kept-alive connections of each origin, with the time each went idle
+        self._idle: dict[tuple[str, str, int], list[tuple[http.client.HTTPConnection, float]]] = {}
         self._lock = threading.Lock()
 
-    def request(self, method: str, url: str, *, json: Any = None) -> PlainAnswer:
+    def request(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int
+    ) -> tuple[PlainAnswer, bytes]:
         from urllib.parse import urlsplit
 
         parts = urlsplit(url if "://" in url else self.base_url + url)
@@ -119,11 +137,7 @@ class PlainEngine:
             raise NothingSent(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
         origin = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        headers = dict(self.headers)
-        body = None
-        if json is not None:  # as httpx encodes it; NaN is refused before anything is sent
-            body = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-            headers["content-type"] = "application/json"
+        sent = {**self.headers, **(headers or {})}
         connection = self._checkout(origin)
         if connection.sock is None:
             try:
@@ -132,9 +146,12 @@ class PlainEngine:
                 connection.close()
                 raise NothingSent(_reason(exc)) from exc
         try:
-            connection.request(method, target, body=body, headers=headers)
+            connection.request(method, target, body=content, headers=sent)
             response = connection.getresponse()
-            content = response.read()
+            body = _read_capped(response, max_answer)
+        except Undecodable:
+            connection.close()  # the rest of the body was left unread
+            raise
         except Exception as exc:
             connection.close()
             raise AnswerFailed(_reason(exc), timed_out=isinstance(exc, TimeoutError)) from exc
@@ -142,15 +159,16 @@ class PlainEngine:
             connection.close()
         else:
             with self._lock:
-                self._idle.setdefault(origin, []).append(connection)
-        return PlainAnswer(response.status, response.headers, content)
+                self._idle.setdefault(origin, []).append((connection, time.monotonic()))
+        return PlainAnswer(response.status, response.headers), body
 
     def _checkout(self, origin: tuple[str, str, int]) -> http.client.HTTPConnection:
         with self._lock:
             idle = self._idle.get(origin, [])
             while idle:
-                connection = idle.pop()
-                if _still_open(connection):
+                connection, since = idle.pop()
+                # as httpx: not idle for longer than servers commonly keep a connection open
+                if time.monotonic() - since < KEEPALIVE_EXPIRY and _still_open(connection):
                     return connection
                 connection.close()
         return self._connection(*origin)
@@ -165,7 +183,7 @@ class PlainEngine:
 
     def close(self) -> None:
         with self._lock:
-            connections = [c for idle in self._idle.values() for c in idle]
+            connections = [c for idle in self._idle.values() for c, _ in idle]
             self._idle.clear()
         for connection in connections:
             connection.close()
@@ -207,6 +225,70 @@ def _connection_classes() -> tuple[
     return Plain, Secure
 
 
+def _read_capped(response: http.client.HTTPResponse, limit: int) -> bytes:
+    """The body, decoded as httpx would (gzip and deflate, in the order applied; other codings
+    as they are), never more than ``limit`` bytes of it in memory."""
+    codings = [c.strip().lower() for c in (response.getheader("content-encoding") or "").split(",")]
+    stages = [_Inflater(c) for c in reversed(codings) if c in ("gzip", "x-gzip", "deflate")]
+    pieces: list[bytes] = []
+    size = 0
+    while True:
+        chunk = response.read(65536)
+        if not chunk:
+            if response.length:  # read(n) takes an early close for the end: it is not
+                raise ConnectionError(f"the answer ended {response.length} bytes short of its Content-Length")
+            break
+        for stage in stages:
+            chunk = stage.feed(chunk, limit - size)
+        size += len(chunk)
+        if size > limit:
+            raise over(limit)
+        pieces.append(chunk)
+    tail = b""
+    for stage in stages:
+        tail = stage.finish(tail, limit - size)
+    if size + len(tail) > limit:
+        raise over(limit)
+    return b"".join(pieces) + tail
+
+
+class _Inflater:
+    """One gzip or deflate stage, producing at most ``room + 1`` bytes per call (enough to tell
+    the answer is over its limit without inflating a bomb)."""
+
+    def __init__(self, coding: str) -> None:
+        import zlib
+
+        self._zlib = zlib
+        # "deflate" is often sent without its zlib header: the first error switches to raw (as httpx)
+        self._raw_fallback = coding == "deflate"
+        self._z = zlib.decompressobj(zlib.MAX_WBITS if coding == "deflate" else 16 + zlib.MAX_WBITS)
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        out: list[bytes] = []
+        size = 0
+        while data and size <= room:
+            try:
+                piece = self._z.decompress(data, room + 1 - size)
+            except self._zlib.error as exc:
+                if self._raw_fallback:
+                    self._raw_fallback = False
+                    self._z = self._zlib.decompressobj(-self._zlib.MAX_WBITS)
+                    continue
+                raise Undecodable(f"the answer's encoding does not decode ({exc})") from None
+            self._raw_fallback = False
+            out.append(piece)
+            size += len(piece)
+            data = self._z.unconsumed_tail
+        return b"".join(out)
+
+    def finish(self, data: bytes, room: int) -> bytes:
+        try:
+            return self.feed(data, room) + self._z.flush()
+        except self._zlib.error as exc:
+            raise Undecodable(f"the answer's encoding does not decode ({exc})") from None
+
+
 def _still_open(connection: http.client.HTTPConnection) -> bool:
     """An idle connection the server has not closed: nothing to read yet (as httpcore checks)."""
     import select
@@ -244,15 +326,30 @@ class HttpxEngine:
             follow_redirects=False,
         )
 
-    def request(self, method: str, url: str, *, json: Any = None) -> Answer:
+    def request(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int
+    ) -> tuple[Answer, bytes]:
         import httpx
 
         try:
-            return self._client.request(method, url, json=json)
+            request = self._client.build_request(method, url, content=content, headers=headers)
+            response = self._client.send(request, stream=True)
+            try:
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_answer:
+                        raise over(max_answer)
+                    chunks.append(chunk)
+            finally:
+                response.close()
+        except httpx.DecodingError as exc:
+            raise Undecodable(_reason(exc)) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise NothingSent(_reason(exc)) from exc
         except httpx.TransportError as exc:
             raise AnswerFailed(_reason(exc), timed_out=isinstance(exc, httpx.TimeoutException)) from exc
+        return response, b"".join(chunks)
 
     def close(self) -> None:
         self._client.close()

@@ -7,6 +7,7 @@ the typed attributes are read from it tolerantly: unknown fields, unknown status
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,16 +79,30 @@ def _join(path: str, key: str | int) -> str:
     return f'{path}["{key}"]'
 
 
-def _walk(node: Any, path: str) -> Iterator[OutputURL]:
-    if isinstance(node, str):
-        if node.startswith(("http://", "https://")):
-            yield OutputURL(path, node)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield from _walk(value, _join(path, str(key)))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _walk(value, _join(path, index))
+# whitespace and controls have no place in a URL (RFC 3986): printed raw, a newline would
+# show one URL as two, and an escape sequence would reach the terminal
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_url(text: str) -> str:
+    """An output URL as it can be printed and fetched: surrounding whitespace dropped, any
+    whitespace or control character inside percent-encoded (``a b`` is ``a%20b``, as a
+    browser would send it), so it stays one URL on one line and still names the same file."""
+    return _NOT_IN_URL.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text.strip())
+
+
+def _walk(output: Any) -> Iterator[OutputURL]:
+    # a stack, not recursion: a server's output may nest deeper than Python's stack
+    stack: list[tuple[Any, str]] = [(output, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if node.lstrip().startswith(("http://", "https://")):
+                yield OutputURL(path, clean_url(node))
+        elif isinstance(node, dict):
+            stack.extend((value, _join(path, str(key))) for key, value in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((value, _join(path, index)) for index, value in reversed(list(enumerate(node))))
 
 
 def output_urls(output: Any) -> list[OutputURL]:
@@ -98,7 +113,7 @@ def output_urls(output: Any) -> list[OutputURL]:
     """
     seen: set[str] = set()
     found = []
-    for item in _walk(output, ""):
+    for item in _walk(output):
         if item.url not in seen:
             seen.add(item.url)
             found.append(item)
@@ -111,10 +126,18 @@ MIN_SECRET_LENGTH = 8
 
 
 def scrub(text: str, *secrets: str | None) -> str:
-    """``text`` with every occurrence of each secret replaced by ``***``."""
+    """``text`` with every occurrence of each secret replaced by ``***``: as written, and in the
+    forms a server may echo it back (percent-encoded, JSON-escaped)."""
+    import json
+    from urllib.parse import quote, quote_plus
+
     for secret in secrets:
-        if secret and len(secret) >= MIN_SECRET_LENGTH:
-            text = text.replace(secret, "***")
+        if not secret or len(secret) < MIN_SECRET_LENGTH:
+            continue
+        forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1], secret.strip()}
+        for form in sorted(forms, key=len, reverse=True):
+            if len(form) >= MIN_SECRET_LENGTH:
+                text = text.replace(form, "***")
     return text
 
 
@@ -246,7 +269,9 @@ class Task:
         """Credits consumed (or held while running), from ``meta.usage``."""
         for key in ("consume", "frozen"):
             value = self.usage.get(key)
-            if isinstance(value, (int, float)) and value:
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value:
+                if isinstance(value, float) and not math.isfinite(value):
+                    return None  # 1e400 parses as infinity: no credit count at all
                 return int(value)
         return None
 

@@ -5,7 +5,7 @@ COMMANDS = {
     '': {
         'target': None,
         'context': None,
-        'subcommands': ['create', 'get', 'wait', 'cancel', 'download', 'account', 'models', 'completion', 'tasks', 'config', 'sandbox'],
+        'subcommands': ['create', 'get', 'wait', 'cancel', 'download', 'account', 'models', 'listen', 'trigger', 'completion', 'tasks', 'config', 'sandbox'],
         'invoke_without_command': False,
         'params': [
             {'name': 'profile', 'kind': 'option', 'opts': ['--profile'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
@@ -30,8 +30,8 @@ COMMANDS = {
             {'name': 'webhook_secret', 'kind': 'option', 'opts': ['--webhook-secret'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'service_mode', 'kind': 'option', 'opts': ['--service-mode'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'choice', 'choices': ['public', 'private'], 'enum': 'piapi_cli.cli.commands.create:ServiceMode'}},
             {'name': 'wait', 'kind': 'option', 'opts': ['--wait', '-w'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
-            {'name': 'timeout', 'kind': 'option', 'opts': ['--timeout'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0, 'min_open': False}},
-            {'name': 'interval', 'kind': 'option', 'opts': ['--interval'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0.1, 'min_open': False}},
+            {'name': 'timeout', 'kind': 'option', 'opts': ['--timeout'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0, 'min_open': False}, 'check': 'piapi_cli.cli.commands._options:timeout_seconds'},
+            {'name': 'interval', 'kind': 'option', 'opts': ['--interval'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0.1, 'min_open': False}, 'check': 'piapi_cli.cli.commands._options:interval_seconds'},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'quiet', 'kind': 'option', 'opts': ['--quiet', '-q'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
@@ -62,8 +62,8 @@ COMMANDS = {
         'params': [
             {'name': 'task_ids', 'kind': 'argument', 'opts': ['task_ids'], 'secondary': [], 'multiple': False, 'nargs': -1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'pending', 'kind': 'option', 'opts': ['--pending'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
-            {'name': 'timeout', 'kind': 'option', 'opts': ['--timeout'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0, 'min_open': False}},
-            {'name': 'interval', 'kind': 'option', 'opts': ['--interval'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0.1, 'min_open': False}},
+            {'name': 'timeout', 'kind': 'option', 'opts': ['--timeout'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0, 'min_open': False}, 'check': 'piapi_cli.cli.commands._options:timeout_seconds'},
+            {'name': 'interval', 'kind': 'option', 'opts': ['--interval'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0.1, 'min_open': False}, 'check': 'piapi_cli.cli.commands._options:interval_seconds'},
             {'name': 'download', 'kind': 'option', 'opts': ['--download'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
             {'name': 'name', 'kind': 'option', 'opts': ['--name'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'overwrite', 'kind': 'option', 'opts': ['--overwrite'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
@@ -118,6 +118,42 @@ COMMANDS = {
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],
     },
+    'listen': {
+        'target': 'piapi_cli.cli.commands.listen:listen',
+        'context': 'ctx',
+        'subcommands': [],
+        'params': [
+            {'name': 'port', 'kind': 'option', 'opts': ['--port', '-p'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'int', 'min': 0, 'min_open': False, 'max': 65535, 'max_open': False}},
+            {'name': 'host', 'kind': 'option', 'opts': ['--host'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'path', 'kind': 'option', 'opts': ['--path'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'secret', 'kind': 'option', 'opts': ['--secret'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}, 'envvar': 'PIAPI_WEBHOOK_SECRET'},
+            {'name': 'secret_file', 'kind': 'option', 'opts': ['--secret-file'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+            {'name': 'forward_to', 'kind': 'option', 'opts': ['--forward-to', '-f'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'exec_command', 'kind': 'option', 'opts': ['--exec'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'download', 'kind': 'option', 'opts': ['--download'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+            {'name': 'events', 'kind': 'option', 'opts': ['--events'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'public_url', 'kind': 'option', 'opts': ['--public-url'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'backstop', 'kind': 'option', 'opts': ['--backstop'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0, 'min_open': False}},
+            {'name': 'print_secret', 'kind': 'option', 'opts': ['--print-secret'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'replay', 'kind': 'option', 'opts': ['--replay'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'quiet', 'kind': 'option', 'opts': ['--quiet', '-q'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+        ],
+    },
+    'trigger': {
+        'target': 'piapi_cli.cli.commands.trigger:trigger',
+        'context': 'ctx',
+        'subcommands': [],
+        'params': [
+            {'name': 'url', 'kind': 'argument', 'opts': ['url'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': True, 'type': {'kind': 'str'}},
+            {'name': 'status', 'kind': 'option', 'opts': ['--status', '-s'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'model', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'task_type', 'kind': 'option', 'opts': ['--task-type', '-t'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'secret', 'kind': 'option', 'opts': ['--secret'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}, 'envvar': 'PIAPI_WEBHOOK_SECRET'},
+            {'name': 'secret_file', 'kind': 'option', 'opts': ['--secret-file'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+            {'name': 'from_task', 'kind': 'option', 'opts': ['--from-task'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'dry_run', 'kind': 'option', 'opts': ['--dry-run'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+        ],
+    },
     'completion': {
         'target': 'piapi_cli.cli.commands.completion:completion',
         'context': None,
@@ -135,8 +171,10 @@ COMMANDS = {
             {'name': 'status', 'kind': 'option', 'opts': ['--status', '-s'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'model', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'since', 'kind': 'option', 'opts': ['--since'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
-            {'name': 'limit', 'kind': 'option', 'opts': ['--limit', '-n'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'int', 'min': 1, 'min_open': False}},
+            {'name': 'world', 'kind': 'option', 'opts': ['--world'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'limit', 'kind': 'option', 'opts': ['--limit', '-n'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'int'}},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
         ],
     },
     'tasks show': {
@@ -146,6 +184,7 @@ COMMANDS = {
         'params': [
             {'name': 'ident', 'kind': 'argument', 'opts': ['ident'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': True, 'type': {'kind': 'str'}},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
         ],
     },
     'tasks usage': {
@@ -155,7 +194,9 @@ COMMANDS = {
         'params': [
             {'name': 'since', 'kind': 'option', 'opts': ['--since'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'by', 'kind': 'option', 'opts': ['--by'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'world', 'kind': 'option', 'opts': ['--world'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
         ],
     },
     'config': {
@@ -194,7 +235,7 @@ COMMANDS = {
         'subcommands': [],
         'params': [
             {'name': 'name', 'kind': 'argument', 'opts': ['name'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': True, 'type': {'kind': 'str'}},
-            {'name': 'value', 'kind': 'argument', 'opts': ['value'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': True, 'type': {'kind': 'str'}},
+            {'name': 'value', 'kind': 'argument', 'opts': ['value'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
         ],
     },
     'config unset': {
@@ -228,6 +269,8 @@ COMMANDS = {
             {'name': 'drop_rate', 'kind': 'option', 'opts': ['--drop-rate'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float'}},
             {'name': 'latency', 'kind': 'option', 'opts': ['--latency'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0.0, 'min_open': False}},
             {'name': 'truncate_downloads', 'kind': 'option', 'opts': ['--truncate-downloads'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'max_body', 'kind': 'option', 'opts': ['--max-body'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'timeout', 'kind': 'option', 'opts': ['--timeout'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0.1, 'min_open': False}},
             {'name': 'no_webhooks', 'kind': 'option', 'opts': ['--no-webhooks'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'quiet', 'kind': 'option', 'opts': ['--quiet', '-q'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],

@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from piapi_cli import __version__
+from piapi_cli.api.errors import ExitCode
 from piapi_cli.cli import params, runtime
 from piapi_cli.cli.commands._options import examples
 from piapi_cli.cli.runtime import State
@@ -26,9 +27,7 @@ EPILOG = examples(
     "piapi --sandbox create -m Qubico/flux1-dev -t txt2img -i prompt='a little cat' --wait",
     "ID=$(piapi create -m midjourney -t imagine -i prompt='a lighthouse')",
     'piapi wait "$ID" && piapi get "$ID" --jq .output.image_url',
-    notes="Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 auth or config, "
-    "4 API refused, 5 network or server, 6 rate limited, 7 task failed, 8 wait timed out, "
-    "9 download failed, 130 interrupted.",
+    notes="Exit codes: " + ", ".join(f"{code.value} {code.label}" for code in ExitCode) + ".",
 )
 
 
@@ -110,6 +109,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "download": ("download", "download", False),
     "account": ("account", "account", False),
     "models": ("models", "models", False),
+    "listen": ("listen", "listen", False),
+    "trigger": ("trigger", "trigger", False),
     "completion": ("completion", "completion", False),
     "tasks": ("tasks_cmd", "app", True),
     "config": ("config_cmd", "app", True),
@@ -181,11 +182,25 @@ def _typer_annotation(annotation: Any) -> Any:
     translated = []
     for extra in extras:
         if isinstance(extra, params.Option):
-            extra = typer.Option(*extra.names, **extra.settings)
+            settings = dict(extra.settings)
+            check = settings.pop("check", None)
+            if check is not None:
+                settings["callback"] = _typer_check(check)
+            extra = typer.Option(*extra.names, **settings)
         elif isinstance(extra, params.Argument):
             extra = typer.Argument(**extra.settings)
         translated.append(extra)
     return Annotated[(base, *translated)]
+
+
+def _typer_check(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def callback(value: Any) -> Any:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return callback
 
 
 def call(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

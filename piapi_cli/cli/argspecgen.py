@@ -68,11 +68,27 @@ def _param(param: Any, annotations: dict[str, Any]) -> dict[str, Any]:
         "required": bool(param.required),
         "type": _type(param, annotations.get(param.name)),
     }
-    if getattr(param, "is_eager", False) or getattr(param, "callback", None) is not None:
+    check = _declared_check(annotations.get(param.name))
+    if check is not None:  # a check declared with params: the fast parser calls it too
+        entry["check"] = f"{check.__module__}:{check.__qualname__}"
+    elif getattr(param, "is_eager", False) or getattr(param, "callback", None) is not None:
         entry["type"] = {"kind": "unsupported"}  # a callback of its own (e.g. --version): typer runs it
     if param.envvar:
         entry["envvar"] = param.envvar
     return entry
+
+
+def _declared_check(annotation: Any) -> Any:
+    """The ``check`` of a ``params.Option`` in ``Annotated[..., params.Option(check=...)]``."""
+    from piapi_cli.cli.params import Option
+
+    for extra in getattr(annotation, "__metadata__", ()):
+        if isinstance(extra, Option) and extra.settings.get("check") is not None:
+            check = extra.settings["check"]
+            if "<" in check.__qualname__:
+                raise RuntimeError(f"a check must be importable by name, not {check.__qualname__}")
+            return check
+    return None
 
 
 def _target(command: Any) -> tuple[str | None, str | None, dict[str, Any]]:

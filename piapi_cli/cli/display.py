@@ -1,20 +1,21 @@
 """The live view of the pipeline, always on stderr, drawn from the runner's events.
 
 On a terminal: one rich row per task (status, elapsed time, a percentage bar where the API
-reports progress, a pulsing bar where it does not) and one per file being saved (bytes, speed,
-ETA). Off a terminal: one plain line per status change and per saved file, nothing else, so
-logs of CI runs stay readable.
+reports progress, a pulsing bar where it does not; red for a task that failed, green for one
+that completed; why a staged task waits) and one per file being saved, within 80 columns.
+Off a terminal: one plain line per status change and per saved file, nothing else, so logs of
+CI runs stay readable. IDs, statuses and file names come from a server: shown as text, made
+safe, never read as markup.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from piapi_cli.cli.output import STATUS_STYLES
+from piapi_cli.cli.output import STATUS_STYLES, safe_text, status_label
 
 if TYPE_CHECKING:
     from piapi_cli.api.tasks import Task
@@ -37,13 +38,13 @@ class PipelineDisplay:
 
     def __enter__(self) -> PipelineDisplay:
         if self.live:
-            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
                 SpinnerColumn(finished_text=" "),
                 TextColumn("{task.description}", style="bold"),
                 TextColumn("{task.fields[status]}"),
-                BarColumn(bar_width=24),
+                _bar_column(),
                 TextColumn("{task.fields[pct]:>4}"),
                 TimeElapsedColumn(),
                 console=self.output.err,
@@ -103,12 +104,14 @@ class PipelineDisplay:
         if self._progress is not None:
             row = self._row(task.task_id)
             progress = task.progress
+            self._progress.update(row, raw_status=task.status)
             if task.is_terminal:
                 # finished either way: the spinner stops; a failed task's bar stays empty and red
-                if task.succeeded:
-                    self._progress.update(row, total=100, completed=100, status=_styled(task.status), pct="100%")
-                else:
-                    self._progress.update(row, total=100, completed=0, status=_styled(task.status), pct="")
+                # a failed one's bar is drawn red (see _bar_column), never as a green finished bar
+                pct = "100%" if task.succeeded else ""
+                self._progress.update(
+                    row, total=100, completed=100, status=_styled(task.status), pct=pct, failed=not task.succeeded
+                )
                 self._progress.stop_task(row)
             elif progress is not None:
                 self._progress.update(
@@ -119,7 +122,7 @@ class PipelineDisplay:
         elif changed and not self.output.quiet:
             elapsed = self.clock() - self.started
             detail = f" ({task.progress:.0f}%)" if task.progress is not None and not task.is_terminal else ""
-            _plain(f"{task.task_id} {task.status}{detail} after {elapsed:.1f}s")
+            self._plain(f"{safe_text(task.task_id)} {status_label(task.status)}{detail} after {elapsed:.1f}s")
 
     def _file_started(self, event: Event) -> None:
         if self._progress is None:
@@ -128,37 +131,80 @@ class PipelineDisplay:
         if key in self._files:  # a retry starts over (or resumes): reset the bar
             self._progress.update(self._files[key], total=event.size, completed=0)
         else:
-            name = event.path or "file"
+            name = safe_text(event.path or "file")
             self._files[key] = self._progress.add_task(
-                name if len(name) <= 30 else "…" + name[-29:], total=event.size, status="", pct=""
+                _text(name if len(name) <= 24 else name[:8] + "…" + name[-15:]), total=event.size, status="", pct=""
             )
 
     def _file_done(self, event: Event) -> None:
         if self._progress is not None:
             row = self._files.get(id(event.item))
             if row is not None:
-                self._progress.update(row, status=_styled("saved" if event.kind != "download_failed" else "failed"))
+                if event.kind == "download_failed":
+                    self._progress.update(row, status=_styled("failed"), failed=True)
+                else:
+                    done = event.size if event.size is not None else 1
+                    self._progress.update(row, status=_styled("saved"), total=done, completed=done)
                 self._progress.stop_task(row)
             return
         if self.output.quiet:
             return
         if event.kind == "saved":
-            _plain(f"saved {event.path} ({event.size or 0:,} bytes)")
+            self._plain(f"saved {safe_text(event.path)} ({event.size or 0:,} bytes)")
         elif event.kind == "skipped":
-            _plain(f"skipped {event.path} (exists)")
+            self._plain(f"skipped {safe_text(event.path)} (exists)")
+
+    def _plain(self, line: str) -> None:
+        try:
+            self.output.stderr.write(line + "\n")
+            self.output.stderr.flush()
+        except BrokenPipeError:
+            pass  # whoever read the progress left; the run goes on
 
 
-def _plain(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+#: in place of the bar of a task that waits for a reason the word alone does not say
+#: (the bar is 24 columns: a row stays within 80)
+_BAR_NOTES = {"staged": "queued: concurrency cap"}
+
+
+def _bar_column() -> Any:
+    """rich's bar, drawn all red for a task (or file) that failed, green once completed; a
+    staged task shows why it waits instead."""
+    from rich.progress import BarColumn, ProgressBar
+    from rich.text import Text
+
+    class StatusBar(BarColumn):
+        def render(self, task: Any) -> Any:
+            if task.fields.get("failed"):
+                return ProgressBar(
+                    total=100, completed=100, width=self.bar_width, complete_style="red", finished_style="red"
+                )
+            note = _BAR_NOTES.get(task.fields.get("raw_status", ""))
+            if note:
+                return Text(note.ljust(self.bar_width or 0), style="magenta")
+            bar = super().render(task)
+            if task.finished:
+                bar.finished_style = "green"  # rich's own "finished" colour is grey on 16-colour terminals
+            return bar
+
+    return StatusBar(bar_width=24)
+
+
+def _text(value: str) -> str:
+    """A server's string as a rich markup column shows it: as text."""
+    from rich.markup import escape
+
+    return escape(safe_text(value))
 
 
 def _short(task_id: str) -> str:
-    return task_id[:8] if len(task_id) > 12 else task_id
+    task_id = safe_text(task_id)
+    return _text(task_id[:8] if len(task_id) > 12 else task_id)
 
 
 def _styled(status: str) -> str:
+    status = safe_text(status)
     style = STATUS_STYLES.get(status, "white")
     if status == "saved":
         style = "green"
-    return f"[{style}]{status:<10}[/]"
+    return f"[{style}]{_text(status[:10]):<10}[/]"

@@ -251,7 +251,18 @@ def _arguments(entry: Entry, values: dict[str, Any], positional: list[str]) -> d
             raise Decline
     if positional:  # more arguments than the command takes
         raise Decline
+    for param in entry["params"]:
+        if "check" in param and param["name"] in kwargs:  # (a default passes its check: None does)
+            kwargs[param["name"]] = _checked(param["check"], kwargs[param["name"]])
     return kwargs
+
+
+def _checked(check: str, value: Any) -> Any:
+    """The value as the option's declared check returns it; a value it refuses is typer's to report."""
+    try:
+        return _function(check)(value)
+    except ValueError:
+        raise Decline from None
 
 
 def plan(args: list[str], spec: dict[str, Entry] | None = None) -> Plan:

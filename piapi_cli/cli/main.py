@@ -1,9 +1,10 @@
 """Entry point of the ``piapi`` command.
 
-Scripts call piapi thousands of times, and start-up is most of a short command's cost, so a
-run imports as little as it can: ``--version`` and every ``--help`` answer from generated
-text, and a command line the generated table explains runs without typer (``fastpath``).
-typer builds its tree only for what needs it: usage errors, and lines the table does not know.
+Scripts call piapi thousands of times, shells load completions at every start, and start-up
+is most of a short command's cost, so a run imports as little as it can: ``--version``, every
+``--help`` and ``piapi completion SHELL`` answer from generated or shipped text, and a command
+line the generated table explains runs without typer (``fastpath``). typer builds its tree
+only for what needs it: usage errors, and lines the table does not know.
 """
 
 from __future__ import annotations
@@ -35,18 +36,24 @@ def main(argv: list[str] | None = None) -> int:
         return _main(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:  # Ctrl-C before the command started, if the handler was not ours
         return 130
-    except BrokenPipeError:
-        from piapi_cli.cli.runtime import quiet_broken_pipe
+    except BrokenPipeError:  # the reader of stdout went away before the command could say so
+        from piapi_cli.cli.runtime import closed_pipe
 
-        return quiet_broken_pipe()
+        return closed_pipe()
 
 
 def _main(args: list[str]) -> int:
     if args == ["--version"]:
         from piapi_cli import __version__
 
-        sys.stdout.write(f"piapi {__version__}\n")
-        return 0
+        return _write(f"piapi {__version__}\n".encode())
+    if len(args) == 2 and args[0] == "completion":
+        # the script shipped in the package, as is; an unknown shell falls through to the
+        # command, whose usage error lists the shells (exit 2)
+        from piapi_cli.cli.completions import FILES, script
+
+        if args[1] in FILES:
+            return _write(script(args[1]))
     if args and args[-1] in ("--help", "-h"):
         # help of a command path (`piapi create --help`) from the generated cache:
         # the same text typer renders, without importing typer
@@ -58,8 +65,7 @@ def _main(args: list[str]) -> int:
 
             text = HELP.get(help_path(args[:-1]) or "-")
         if text is not None:
-            sys.stdout.write(text)
-            return 0
+            return _write(text.encode())
     else:
         from piapi_cli.cli import fastpath
 
@@ -83,6 +89,23 @@ def _with_typer(args: list[str]) -> int:
         command.main(args=args, prog_name="piapi", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _write(data: bytes) -> int:
+    stream = getattr(sys.stdout, "buffer", None)
+    try:
+        if stream is None:  # a text-only stdout (tests)
+            sys.stdout.write(data.decode("utf-8"))
+        else:
+            sys.stdout.flush()
+            stream.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `piapi --help | head -1`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141  # what a shell reports for SIGPIPE, as every other command here ends
     return 0
 
 

@@ -3,21 +3,27 @@
 On a terminal, rich renders colour and layout; off a terminal, plain values one per line
 (task IDs, URLs), no colour, no box drawing. ``--json`` prints exactly one JSON document and
 ``--jq`` filters it, printing strings raw as gh does.
+
+Text that came from a server (messages, task fields, file names) may hold escape sequences
+that would drive the terminal: every message, every line on a terminal and everything rich
+renders passes through ``terminal.safe_text``. A reader that goes away (``piapi models |
+head -1``) ends the run quietly with the shell's SIGPIPE status.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from piapi_cli.api.errors import UsageError
-from piapi_cli.api.tasks import Task
+from piapi_cli.api.tasks import STAGED, Task
+from piapi_cli.cli.terminal import end_on_closed_pipe, json_text, safe_console_class, safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
 STATUS_STYLES = {
     "completed": "bold green",
@@ -28,39 +34,69 @@ STATUS_STYLES = {
     "staged": "magenta",
 }
 STATUS_ICONS = {"completed": "✓", "failed": "✗", "cancelled": "✗"}
+#: what a status means where the word alone says little
+STATUS_NOTES = {STAGED: "queued: your plan's concurrency limit"}
 
 
 class Output:
-    """The two streams of one run, and whether colour and layout are wanted."""
+    """The two streams of one run, and whether colour and layout are wanted.
 
-    def __init__(self, *, no_color: bool = False, quiet: bool = False) -> None:
+    The streams and whether each is a terminal default to the process's own; tests hand
+    in their own, as gh's factory does.
+    """
+
+    def __init__(
+        self,
+        *,
+        no_color: bool = False,
+        quiet: bool = False,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        stdout_tty: bool | None = None,
+        stderr_tty: bool | None = None,
+        width: int | None = None,
+    ) -> None:
         self.no_color = no_color or bool(os.environ.get("NO_COLOR"))
         self.quiet = quiet
+        self._stdout = stdout
+        self._stderr = stderr
+        self._stdout_tty = stdout_tty
+        self._stderr_tty = stderr_tty
+        self._width = width
         self._out: Console | None = None
         self._err: Console | None = None
         #: while a live display holds the terminal, stdout's lines go above it through its console
         self.live_console: Console | None = None
 
     @property
+    def stdout(self) -> TextIO:
+        return self._stdout or sys.stdout
+
+    @property
+    def stderr(self) -> TextIO:
+        return self._stderr or sys.stderr
+
+    @property
     def stdout_tty(self) -> bool:
-        return sys.stdout.isatty()
+        return self.stdout.isatty() if self._stdout_tty is None else self._stdout_tty
 
     @property
     def stderr_tty(self) -> bool:
-        return sys.stderr.isatty()
+        return self.stderr.isatty() if self._stderr_tty is None else self._stderr_tty
 
     def _console(self, stderr: bool) -> Console:
-        from rich.console import Console
-
         tty = self.stderr_tty if stderr else self.stdout_tty
-        return Console(
-            file=sys.stderr if stderr else sys.stdout,
+        console: Console = safe_console_class()(
+            file=self.stderr if stderr else self.stdout,
             no_color=self.no_color,
             highlight=False,
             soft_wrap=not tty,
             force_terminal=tty or None,
             emoji=False,
+            width=self._width,
+            messages=stderr,
         )
+        return console
 
     @property
     def out(self) -> Console:
@@ -79,23 +115,33 @@ class Output:
     # --- plain data ---------------------------------------------------------------
 
     def line(self, text: str) -> None:
-        """One line of data on stdout, never styled."""
+        """One line of data on stdout, never styled; made safe when a terminal shows it
+        (a pipe gets it as it is: ``--jq`` strings are raw, as ``jq -r`` prints them)."""
+        if self.stdout_tty:
+            text = safe_text(text, multiline=True)
         if self.live_console is not None:
             self.live_console.print(text, markup=False, highlight=False, soft_wrap=True)
             return
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        try:
+            self.stdout.write(text + "\n")
+            self.stdout.flush()
+        except BrokenPipeError:
+            end_on_closed_pipe(self.stdout)
 
     def document(self, doc: Any, jq: str | None = None) -> None:
         """A JSON document, or the results of a jq expression over it."""
         if jq is not None:
             for value in run_jq(jq, doc):
-                self.line(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+                self.line(value if isinstance(value, str) else json_text(value, indent=None))
             return
         if self.stdout_tty and not self.no_color:
-            self.out.print_json(data=doc)
+            from rich.highlighter import JSONHighlighter
+
+            text = JSONHighlighter()(json_text(doc))
+            text.no_wrap = True
+            self.out.print(text, soft_wrap=True)
         else:
-            self.line(json.dumps(doc, indent=2, ensure_ascii=False))
+            self.line(json_text(doc))
 
     # --- messages -----------------------------------------------------------------
 
@@ -113,13 +159,20 @@ class Output:
             self._message(f"hint: {hint}", "dim")
 
     def _message(self, text: str, style: str) -> None:
+        # messages quote servers (an API's error, a task's failure): no escape sequence gets
+        # through, and a line a server sent cannot pass for one of ours ("hint: ..."): every
+        # line after the first is indented
+        text = safe_text(text, multiline=True).replace("\n", "\n  ")
         if self.stderr_tty:
             from rich.markup import escape
 
             self.err.print(f"[{style}]{escape(text)}[/]")
         else:
-            sys.stderr.write(text + "\n")
-            sys.stderr.flush()
+            try:
+                self.stderr.write(text + "\n")
+                self.stderr.flush()
+            except BrokenPipeError:
+                pass  # whoever read our messages left; the data on stdout matters more
 
     # --- tasks --------------------------------------------------------------------
 
@@ -138,16 +191,29 @@ class Output:
 
 
 def plain_values(task: Task) -> list[str]:
-    """What a pipe gets for a task: its output URLs once completed, else ``ID<TAB>status``."""
+    """What a pipe gets for a task: its output URLs once completed, else ``ID<TAB>status``;
+    one line each, whatever the server put in them."""
     if task.succeeded and task.urls:
-        return [u.url for u in task.urls]
-    return [f"{task.task_id}\t{task.status}"]
+        return [safe_text(u.url) for u in task.urls]
+    return [f"{safe_text(task.task_id)}\t{safe_text(task.status)}"]
+
+
+def status_label(status: str) -> str:
+    """The status in words, explained where the word alone says little:
+    ``staged (queued: your plan's concurrency limit)``."""
+    status = safe_text(status)
+    note = STATUS_NOTES.get(status)
+    return f"{status} ({note})" if note else status
 
 
 def status_text(status: str) -> str:
+    """The status as rich markup: coloured, with an icon."""
+    from rich.markup import escape
+
+    status = safe_text(status)
     style = STATUS_STYLES.get(status, "white")
     icon = STATUS_ICONS.get(status, "•")
-    return f"[{style}]{icon} {status}[/]"
+    return f"[{style}]{icon} {escape(status)}[/]"
 
 
 def _when(task: Task) -> str:
@@ -159,31 +225,57 @@ def _when(task: Task) -> str:
     return text
 
 
-def render_task(console: Console, task: Task) -> None:
-    """A task for a person at a terminal: status, model, timing, cost, outputs, error."""
-    from rich.markup import escape
-    from rich.table import Table
+def _label(text: str, width: int) -> Text:
+    from rich.text import Text
 
-    console.print(f"{status_text(task.status)}  [bold]{escape(task.task_id)}[/]")
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="dim", no_wrap=True)
-    grid.add_column(overflow="fold")
-    grid.add_row("model", escape(f"{task.model} · {task.task_type}"))
+    return Text(text.ljust(width), style="dim")
+
+
+def render_task(console: Console, task: Task) -> None:
+    """A task for a person at a terminal: status, model, timing, cost, outputs, error.
+
+    Laid out for 80 columns: the ID and the model are never split over lines, and each
+    output URL is one soft-wrapped line (the terminal wraps it; copying it gives it whole).
+    """
+    from rich.style import Style
+    from rich.table import Table
+    from rich.text import Text
+
+    rows: list[tuple[str, Text]] = [("model", Text(safe_text(f"{task.model} · {task.task_type}")))]
+    note = STATUS_NOTES.get(task.status)
+    if note:
+        rows.append(("status", Text(f"{task.status}: {note}")))
     if _when(task):
-        grid.add_row("created", _when(task))
+        rows.append(("created", Text(_when(task))))
     if task.progress is not None and not task.is_terminal:
-        grid.add_row("progress", f"{task.progress:.0f}%")
+        rows.append(("progress", Text(f"{task.progress:.0f}%")))
     if task.credits is not None:
         kind = task.usage.get("type")
         charged = "consumed" if task.usage.get("consume") else "held"
-        grid.add_row("cost", f"{task.credits:,} credits {charged}" + (f" ({escape(str(kind))})" if kind else ""))
+        cost = f"{task.credits:,} credits {charged}" + (f" ({safe_text(kind)})" if kind else "")
+        rows.append(("cost", Text(cost)))
     if not task.succeeded and task.status in ("failed", "cancelled"):
-        grid.add_row("error", f"[red]{escape(task.failure_message())}[/]")
-    for item in task.urls:
-        grid.add_row(escape(item.path), f"[link={item.url}]{escape(item.url)}[/link]")
+        rows.append(("error", Text(safe_text(task.failure_message(), multiline=True), style="red")))
     for path, text in text_results(task):
-        grid.add_row(escape(path), escape(text))
+        rows.append((safe_text(path), Text(safe_text(text, multiline=True))))
+    urls = [(safe_text(item.path), safe_text(item.url)) for item in task.urls]
+    width = max(len(label) for label, _ in [*rows, *urls])
+
+    header = Text.from_markup(status_text(task.status))
+    header.append("  ")
+    header.append(safe_text(task.task_id), style="bold")
+    console.print(header, soft_wrap=True)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(_label(label, width), value)
     console.print(grid)
+    for label, url in urls:
+        line = _label(label, width)
+        line.append("  ")
+        line.append(url, style=Style(link=url))
+        console.print(line, soft_wrap=True)
 
 
 def text_results(task: Task) -> list[tuple[str, str]]:

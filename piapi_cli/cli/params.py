@@ -20,7 +20,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Option:
-    """``typer.Option(*names, **settings)``, declared."""
+    """``typer.Option(*names, **settings)``, declared. One setting is ours: ``check``, a
+    function of the converted value that returns the value to use or raises ValueError (a
+    usage error); both ways of running call it."""
 
     def __init__(self, *names: str, **settings: Any) -> None:
         self.names = names

@@ -16,16 +16,18 @@ if TYPE_CHECKING:
     from piapi_cli.core.runner import DownloadPlan, Runner, TaskResult
 
 
-def preflight(jq: str | None, plan: DownloadPlan | None) -> None:
+def preflight(jq: str | None, plan: DownloadPlan | None, *, several_tasks: bool = False) -> None:
     """Every check that can fail, run before a create is sent: exit 2 means nothing was sent."""
     if jq is not None:
         from piapi_cli.cli.output import compile_jq
 
         compile_jq(jq)
     if plan is not None:
+        from pathlib import Path
+
         from piapi_cli.core.downloads import preflight as check_plan
 
-        check_plan(plan.directory, plan.template)
+        check_plan(Path(plan.directory), plan.template, several_tasks=several_tasks)
 
 
 def make_runner(state: State, display: PipelineDisplay | None = None, interval: float | None = None) -> Runner:

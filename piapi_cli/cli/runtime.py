@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from piapi_cli.api.errors import ExitCode, PiapiError, exit_code_for
 from piapi_cli.cli.params import Exit
@@ -65,22 +65,20 @@ def failure(exc: BaseException, state: State | None) -> int | None:
     (usage errors of the command-line toolkit, which print themselves)."""
     if isinstance(exc, Exit):
         return exc.exit_code
-    if isinstance(exc, KeyboardInterrupt):
-        from piapi_cli.cli.signals import Terminated
-
-        code = exc.exit_code if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)
-        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        lines = state.session.interrupted() if state is not None else []
-        sys.stderr.write(f"\n{what}\n" + "".join(f"{line}\n" for line in lines))
-        sys.stderr.flush()
+    code = _toolkit_exit(exc)
+    if code is not None:
         return code
+    if isinstance(exc, KeyboardInterrupt):
+        return interrupted(exc, state)
     if not isinstance(exc, Exception):
         return None
+    if isinstance(exc, PiapiError) and exc.exit_code == ExitCode.INTERRUPTED:
+        return interrupted(exc, state)  # downloads stopped by Ctrl-C: the same report
     # usage errors (they carry show() and exit_code) print themselves and exit 2
     if hasattr(exc, "show") and hasattr(exc, "exit_code"):
         return None
     if isinstance(exc, OSError) and getattr(exc, "errno", None) == 32:  # EPIPE: reader went away
-        return None
+        return closed_pipe(state.output.stdout if state is not None else None)
     debug = state.session.debug if state else False
     if state is not None:
         output = state.output
@@ -89,12 +87,16 @@ def failure(exc: BaseException, state: State | None) -> int | None:
 
         output = Output()
     secrets = state.session.secrets() if state else []
+    from piapi_cli.api.tasks import scrub
+
     if debug:
         import traceback
 
-        traceback.print_exc()
-    from piapi_cli.api.tasks import scrub
+        from piapi_cli.cli.terminal import safe_text
 
+        # a traceback quotes what servers sent, too
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        sys.stderr.write(safe_text(scrub(text, *secrets), multiline=True))
     if isinstance(exc, PiapiError):
         from piapi_cli.cli.hints import hint_for
 
@@ -104,6 +106,32 @@ def failure(exc: BaseException, state: State | None) -> int | None:
         message = scrub(f"{type(exc).__name__}: {exc}", *secrets)
         output.error(f"internal error: {message}", None if debug else "run again with --debug for details")
     return int(exit_code_for(exc))
+
+
+def interrupted(exc: BaseException, state: State | None) -> int:
+    """Ctrl-C, SIGTERM, SIGHUP: where things stand and how to resume; 130, or 128 + N."""
+    from piapi_cli.cli.signals import Terminated
+    from piapi_cli.cli.terminal import safe_text
+
+    code = exc.exit_code if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)
+    what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    lines = state.session.interrupted() if state is not None else []
+    partial = getattr(exc, "partial", None)
+    if partial:
+        lines.insert(0, f"partial files kept (resumed by the next run): {' '.join(partial)}")
+    sys.stderr.write(f"\n{what}\n" + "".join(f"{safe_text(line)}\n" for line in lines))
+    sys.stderr.flush()
+    return code
+
+
+def _toolkit_exit(exc: BaseException) -> int | None:
+    """The code of the toolkit's own Exit (``terminal.end_on_closed_pipe`` raises it), looked
+    up without importing the toolkit: a run that never imported it cannot have raised it."""
+    for name in ("typer.exceptions", "click.exceptions"):  # typer's own, or click's in older typers
+        kind = getattr(sys.modules.get(name), "Exit", None)
+        if isinstance(kind, type) and isinstance(exc, kind):
+            return int(getattr(exc, "exit_code", 1))
+    return None
 
 
 def guarded(state: State, run: Callable[[], object]) -> int:
@@ -120,13 +148,9 @@ def guarded(state: State, run: Callable[[], object]) -> int:
         state.session.close()
 
 
-def quiet_broken_pipe() -> int:
-    """The reader of stdout went away (``piapi models | head -1``): end without a word."""
-    import os
+def closed_pipe(stream: TextIO | None = None) -> int:
+    """The reader of stdout went away (``piapi models | head -1``): end without a word, with
+    the exit code a shell reports for SIGPIPE."""
+    from piapi_cli.cli.terminal import quiet_closed_pipe
 
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # the final flush must not fail again
-    except (OSError, ValueError):  # pragma: no cover - stdout is not a real file
-        pass
-    return 1
+    return quiet_closed_pipe(stream)

@@ -44,6 +44,8 @@ class Session:
     _api_transport: httpx.BaseTransport | None = None
     #: --no-journal
     no_journal: bool = False
+    #: other values this run must never show (a webhook secret given on the command line)
+    extra_secrets: list[str] = field(default_factory=list)
     #: runners made in this run, the tasks being waited on, and the command that resumes them
     runners: list[Runner] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
@@ -74,7 +76,7 @@ class Session:
         if self.use_sandbox:
             from piapi_cli.sandbox import local_emulator, transport_for
 
-            speed = float(self.environ.get("PIAPI_SANDBOX_SPEED") or 1.0)
+            speed = self.settings["sandbox_speed"]
             emulator = local_emulator(config.data_dir(self.environ), speed=speed)
             transport = self.transport or transport_for(emulator)
             self._api_transport = transport
@@ -195,9 +197,9 @@ class Session:
 
     def secrets(self) -> list[str]:
         """Values that must never be printed (scrubbed from error messages too)."""
-        found = []
-        if self._settings is not None and self._settings["api_key"]:
-            found.append(str(self._settings["api_key"]))
+        found = list(self.extra_secrets)
+        if self._settings is not None:
+            found += [str(self._settings[n]) for n, s in config.SETTINGS.items() if s.secret and self._settings[n]]
         return found
 
     def close(self) -> None:

@@ -2,19 +2,22 @@
 
 ``catalog.json`` beside this module lists every model, its task types and each one's input
 fields. This module loads it, and checks an input against a task type's schema before
-anything is sent. The catalog may lag PiAPI: an unknown model or task type is a warning for
-the caller to show, never a refusal.
+anything is sent. The catalog may lag PiAPI: a name it does not know is a warning for the
+caller to show, unless it is a near miss of a known one (``midjourny``, ``widht``), which is
+refused as the typo it most likely is.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import ValidationError
+from piapi_cli.core.suggest import did_you_mean, near_misses
 
 CATEGORIES = ("image", "video", "audio", "3d")
 TYPES = ("string", "integer", "number", "boolean", "array", "object")
@@ -154,18 +157,8 @@ class Catalog:
 
     def lookup_warning(self, model: str, task_type: str) -> str | None:
         """A warning when the catalog does not know the pair (the request is still sent)."""
-        found = self.model(model)
-        if found is None:
-            return f"model {model!r} is not in piapi's catalog; sending it anyway (see: piapi models)"
-        if task_type not in found.task_types:
-            known = ", ".join(found.task_types)
-            return (
-                f"task type {task_type!r} is not in piapi's catalog for {found.name} (known: {known}); "
-                "sending it anyway"
-            )
-        if found.discontinued:
-            return f"model {found.name} is discontinued by PiAPI; the request will likely be refused"
-        return None
+        notes = check_model(self, model, task_type, validate=False)
+        return notes[0] if notes else None
 
 
 @lru_cache(maxsize=1)
@@ -175,7 +168,72 @@ def load_catalog() -> Catalog:
     return Catalog(json.loads(text))
 
 
-# --- validation -----------------------------------------------------------------
+# --- checking a request against the catalog ---------------------------------------
+
+
+def check_model(catalog: Catalog, model: str, task_type: str, *, validate: bool = True) -> list[str]:
+    """Warnings about a model and task type the catalog does not know (still sent: the
+    catalog may lag PiAPI).
+
+    A name within a few keystrokes of a known one is a typo that would cost a task: it
+    raises ``ValidationError`` with ``field`` (``model`` or ``task_type``) and ``suggestion``,
+    unless ``validate`` is false, when it is only a warning.
+    """
+    found = catalog.model(model)
+    if found is None:
+        full_names = {m.lower(): m for m in catalog.models}
+        # "flux1-dev" for "Qubico/flux1-dev": the short name is a near miss too
+        short_names = {m.rsplit("/", 1)[-1]: m for m in catalog.models if "/" in m}
+        exact = [m for short, m in short_names.items() if short.lower() == model.lower()]
+        close = exact or near_misses(model, [*catalog.models, *short_names])
+        suggestions = sorted({short_names.get(name) or full_names.get(name.lower(), name) for name in close})
+        if suggestions:
+            return _typo(
+                f"model {model!r} is not in piapi's catalog; {did_you_mean(suggestions)}",
+                "model",
+                suggestions[0],
+                validate,
+            )
+        return [f"model {model!r} is not in piapi's catalog; sending it anyway (see: piapi models)"]
+    if task_type not in found.task_types:
+        close = near_misses(task_type, found.task_types)
+        if close:
+            return _typo(
+                f"{found.name} has no task type {task_type!r}; {did_you_mean(close)}",
+                "task_type",
+                close[0],
+                validate,
+            )
+        known = ", ".join(found.task_types) or "none listed"
+        return [
+            f"task type {task_type!r} is not in piapi's catalog for {found.name} (known: {known}); sending it anyway"
+        ]
+    if found.discontinued:
+        return [f"model {found.name} is discontinued by PiAPI; the request will likely be refused"]
+    return []
+
+
+def _typo(message: str, field_name: str, suggestion: str, validate: bool) -> list[str]:
+    if validate:
+        raise ValidationError(
+            message,
+            field=field_name,
+            suggestion=suggestion,
+            hint="a name close to a known one is taken for a typo; send it as written with --no-validate",
+        )
+    return [f"{message} (sending it as written)"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where, what, and the known name it may have meant."""
+
+    field: str
+    text: str
+    suggestion: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.text}"
 
 
 def _type_ok(value: Any, ftype: str) -> bool:
@@ -192,23 +250,41 @@ def _type_ok(value: Any, ftype: str) -> bool:
     return isinstance(value, dict)
 
 
-def _check_value(path: str, value: Any, spec: Field, problems: list[str]) -> None:
+def _show(value: Any) -> str:
+    """A value for a message, short whatever its size (a fuzzer sends megabytes)."""
+    if isinstance(value, str):
+        return json.dumps(value if len(value) <= 40 else value[:40] + "...", ensure_ascii=False)
+    if isinstance(value, list):
+        return f"an array of {len(value)} items"
+    if isinstance(value, dict):
+        return "an object"
+    text = json.dumps(value) if isinstance(value, (bool, float)) or value is None else str(value)
+    return text if len(text) <= 40 else text[:20] + "..." + text[-8:]
+
+
+def _blank(value: Any) -> bool:
+    return (isinstance(value, str) and not value.strip()) or (isinstance(value, (list, dict)) and not value)
+
+
+def _check_value(path: str, value: Any, spec: Field, problems: list[Problem]) -> None:
     if not _type_ok(value, spec.type):
-        problems.append(f"{path}: expected {spec.allowed()}, got {json.dumps(value)}")
+        problems.append(Problem(path, f"expected {spec.allowed()}, got {_show(value)}"))
         return
     if spec.enum is not None and value not in spec.enum:
-        problems.append(f"{path}: {json.dumps(value)} is not allowed; expected {spec.allowed()}")
+        problems.append(Problem(path, f"{_show(value)} is not allowed; expected {spec.allowed()}"))
         return
     if spec.type in ("integer", "number"):
-        if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-            problems.append(f"{path}: {value} is out of range; expected {spec.allowed()}")
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(Problem(path, f"{value} is not a number JSON can carry"))
+        elif (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
+            problems.append(Problem(path, f"{_show(value)} is out of range; expected {spec.allowed()}"))
     elif spec.type == "string" and spec.max_length is not None and len(value) > spec.max_length:
-        problems.append(f"{path}: {len(value)} characters is too long; at most {spec.max_length}")
+        problems.append(Problem(path, f"{len(value)} characters is too long; at most {spec.max_length}"))
     elif spec.type == "array":
         if (spec.min_items is not None and len(value) < spec.min_items) or (
             spec.max_items is not None and len(value) > spec.max_items
         ):
-            problems.append(f"{path}: {len(value)} items; expected {spec.allowed()}")
+            problems.append(Problem(path, f"{len(value)} items; expected {spec.allowed()}"))
         if spec.items is not None:
             for index, item in enumerate(value):
                 _check_value(f"{path}[{index}]", item, spec.items, problems)
@@ -218,35 +294,68 @@ def _check_value(path: str, value: Any, spec: Field, problems: list[str]) -> Non
                 _check_value(f"{path}.{key}", value[key], sub, problems)
 
 
-def validate_input(task_type: TaskType, data: dict[str, Any]) -> list[str]:
+def _unknown_keys(data: dict[str, Any], fields: dict[str, Field], prefix: str = "") -> list[tuple[str, list[str]]]:
+    """Keys the schema does not list, with the known names each may be a typo of; objects
+    the schema describes are searched too (``camera_control.config.zom``)."""
+    found: list[tuple[str, list[str]]] = []
+    for key, value in data.items():
+        spec = fields.get(key)
+        path = f"{prefix}{key}"
+        if spec is None:
+            found.append((path, near_misses(str(key), fields)))
+        elif spec.properties and isinstance(value, dict):
+            found.extend(_unknown_keys(value, spec.properties, path + "."))
+        elif spec.items is not None and spec.items.properties and isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    found.extend(_unknown_keys(item, spec.items.properties, f"{path}[{index}]."))
+    return found
+
+
+def validate_input(task_type: TaskType, data: dict[str, Any], *, validate: bool = True) -> list[str]:
     """Check an input against the task type's schema.
 
-    Raises ``ValidationError`` naming every bad field and what it allows. Returns warnings
-    (keys the schema does not list: PiAPI may accept more than it documents).
+    Raises ``ValidationError`` naming every bad field and what it allows: a wrong type or
+    range, a required field missing or empty, a key a typo away from a known one (``field``
+    and ``suggestion`` say which). Returns warnings: keys the schema does not list and that
+    look like no known one (PiAPI may accept more than it documents). With ``validate``
+    false nothing is refused; typos are only warned about.
     """
     if task_type.open:
         return []
-    problems: list[str] = []
-    for name, spec in task_type.fields.items():
-        if name not in data:
-            if spec.required:
-                problems.append(f"{name}: required ({spec.allowed()}) but missing")
-            continue
-        _check_value(name, data[name], spec, problems)
-    if task_type.max_pixels and not problems:
-        width, height = data.get("width"), data.get("height")
-        if isinstance(width, int) and isinstance(height, int) and width * height > task_type.max_pixels:
-            problems.append(f"width x height: {width}x{height} is over {task_type.max_pixels:,} pixels")
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    unknown: list[str] = []
+    where = f"{task_type.model} {task_type.name}"
+    for path, close in _unknown_keys(data, task_type.fields):
+        if not close:
+            unknown.append(path)
+        elif validate:
+            problems.append(Problem(path, f"unknown input; {did_you_mean(close)}", close[0]))
+        else:
+            note = f"input {path} is not in piapi's catalog for {where} ({did_you_mean(close)}); sending as given"
+            warnings.append(note)
+    if validate:
+        for name, spec in task_type.fields.items():
+            if name not in data:
+                if spec.required:
+                    problems.append(Problem(name, f"required ({spec.allowed()}) but missing"))
+            elif spec.required and _blank(data[name]):
+                problems.append(Problem(name, f"required ({spec.allowed()}) but empty"))
+            else:
+                _check_value(name, data[name], spec, problems)
+        if task_type.max_pixels and not problems:
+            width, height = data.get("width"), data.get("height")
+            if isinstance(width, int) and isinstance(height, int) and width * height > task_type.max_pixels:
+                text = f"{_show(width)}x{_show(height)} is over {task_type.max_pixels:,} pixels"
+                problems.append(Problem("width x height", text))
     if problems:
         raise ValidationError(
-            f"invalid input for {task_type.model} {task_type.name}: " + "; ".join(problems),
-            field=problems[0].split(":", 1)[0],
+            f"invalid input for {where}: " + "; ".join(str(p) for p in problems),
+            field=problems[0].field,
+            suggestion=problems[0].suggestion,
             hint=f"see: piapi models {task_type.model} -t {task_type.name}  (or skip the checks: --no-validate)",
         )
-    unknown = sorted(set(data) - set(task_type.fields))
     if unknown:
-        return [
-            f"input {', '.join(unknown)} not in piapi's catalog for {task_type.model} {task_type.name}; "
-            "sending as given"
-        ]
-    return []
+        warnings.append(f"input {', '.join(unknown)} not in piapi's catalog for {where}; sending as given")
+    return warnings

@@ -1,174 +1,99 @@
-"""Safe, resumable downloads of a task's outputs.
+"""Safe, resumable, interruptible downloads of a task's outputs.
 
-Every file streams to ``NAME.part`` and is renamed when complete and of the announced length;
-an interrupted download resumes with ``Range`` where the server allows it, else restarts;
-transient errors are retried. Memory stays flat whatever the size. Names come from a template,
-and nothing from the server (URL paths, Content-Disposition) can write outside the target
-directory or over an existing file unless asked.
+Every file streams to ``NAME.part``, locked by the one process writing it, and is renamed when
+complete and of the announced length. A leftover part is resumed with ``Range`` and ``If-Range``
+only when its record (``NAME.part.json``) shows it holds the same object, and a ``206`` is appended
+only when it starts where asked; otherwise the download restarts from zero. Transient errors are
+retried with the shared Backoff. ``cancel()`` stops every worker within about a second, keeping
+the parts. Memory stays flat whatever the size. Names: see ``naming``; files: see ``partfiles``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import mimetypes
 import os
 import random
-import re
+import socket
 import threading
 import time
-import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from string import Formatter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from piapi_cli.api.errors import DownloadError, UsageError
-from piapi_cli.api.tasks import OutputURL, Task
+from piapi_cli.api.backoff import Backoff, parse_retry_after
+from piapi_cli.api.errors import DownloadError
+from piapi_cli.api.tasks import Task
+from piapi_cli.core import streams
+from piapi_cli.core.download_results import (
+    DownloadInterrupted,
+    Failure,
+    LocalFile,
+    Partial,
+    Planned,
+    Report,
+    Result,
+    Skipped,
+)
+from piapi_cli.core.naming import (
+    DEFAULT_TEMPLATE,
+    DownloadSetupError,
+    check_template,
+    disposition_name,
+    ext_from_type,
+    ext_from_url,
+    preflight,
+    prepare_directory,
+    render_name,
+    safe_component,
+    template_fields,
+)
+from piapi_cli.core.partfiles import PartFile, ResumeRecord, write_file
+from piapi_cli.core.streams import Decoder, EncodingRefused, Pipeline, tune_http_reads
+from piapi_cli.core.workers import run_cancellable
 
 if TYPE_CHECKING:
     import httpx
 
-DEFAULT_TEMPLATE = "{task_id}-{index}.{ext}"
-TEMPLATE_FIELDS = frozenset({"task_id", "index", "key", "model", "task_type", "ext", "name"})
-CHUNK = 1024 * 1024
-EXTENSIONS = {
-    "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif", "video/mp4": "mp4",
-    "video/webm": "webm", "video/quicktime": "mov", "audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3",
-    "audio/mp4": "m4a", "audio/flac": "flac", "model/gltf-binary": "glb", "application/json": "json",
-    "text/plain": "txt", "application/zip": "zip",
-}  # fmt: skip
+__all__ = [
+    "DownloadInterrupted", "DownloadSetupError", "Downloader", "Failure", "LocalFile", "Partial", "Planned", "Report",
+    "Skipped", "check_template", "preflight", "tune_http_reads",
+]  # fmt: skip
+
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-def check_template(template: str) -> None:
-    """A usage error for a template naming unknown fields or unbalanced braces."""
-    try:
-        names = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
-    except ValueError as exc:
-        raise UsageError(f"--name {template!r}: {exc}") from None
-    unknown = names - TEMPLATE_FIELDS
-    if unknown or "" in names:
-        raise UsageError(
-            f"--name {template!r}: unknown field {', '.join(sorted(unknown)) or '{}'}; "
-            f"fields: {', '.join('{' + f + '}' for f in sorted(TEMPLATE_FIELDS))}"
-        )
-
-
-def preflight(directory: Path | str, template: str) -> None:
-    """Checks that can fail, run before a create is sent: the template formats, and the
-    directory is (or can be made) a writable directory."""
-    check_template(template)
-    sample = {name: "x" for name in TEMPLATE_FIELDS} | {"index": 0}
-    try:
-        name = template.format(**sample)
-    except (ValueError, TypeError, IndexError, KeyError, OverflowError, MemoryError) as exc:
-        raise UsageError(f"--name {template!r}: {exc}") from None
-    if len(name.encode()) > 1024:
-        raise UsageError(f"--name {template!r} makes a name of {len(name.encode())} bytes") from None
-    path = Path(directory)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{path} is not a directory", path=str(path))
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".piapi-probe-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write into {path}: {exc.strerror or exc}", path=str(path)) from None
-
-
-def safe_component(text: str, fallback: str = "file") -> str:
-    """One path component that cannot climb out, hide, or carry control characters."""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
-    text = re.sub(r"[\\/:*?\"<>|]+", "_", text)
-    text = re.sub(r"\.{2,}", ".", text).strip(" .")
-    return text[:180] or fallback
-
-
-def ext_from_url(url: str) -> str | None:
-    suffix = Path(unquote(urlsplit(url).path)).suffix.lower().lstrip(".")
-    return suffix if re.fullmatch(r"[a-z0-9]{1,5}", suffix) else None
-
-
-def ext_from_type(content_type: str | None) -> str | None:
-    kind = (content_type or "").split(";")[0].strip().lower()
-    if not kind or kind == "application/octet-stream":
-        return None
-    found = EXTENSIONS.get(kind) or (mimetypes.guess_extension(kind) or "").lstrip(".")
-    return found or None
-
-
-def disposition_name(header: str | None) -> str | None:
-    """The filename of a Content-Disposition header (RFC 6266, ``filename*`` first)."""
-    if not header:
-        return None
-    star = re.search(r"filename\*\s*=\s*[^']*'[^']*'([^;]+)", header, re.IGNORECASE)
-    if star:
-        return unquote(star.group(1).strip().strip('"'))
-    plain = re.search(r'filename\s*=\s*"([^"]*)"|filename\s*=\s*([^;]+)', header, re.IGNORECASE)
-    if plain:
-        return (plain.group(1) or plain.group(2) or "").strip()
-    return None
-
-
-@dataclass(frozen=True)
-class Planned:
-    task: Task
-    index: int
-    output: OutputURL
-
-    @property
-    def url(self) -> str:
-        return self.output.url
-
-
-@dataclass
-class LocalFile:
-    url: str
-    path: str
-    bytes: int
-    sha256: str
-    task_id: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"url": self.url, "path": self.path, "bytes": self.bytes, "sha256": self.sha256}
-
-
-@dataclass
-class Failure:
-    url: str
-    message: str
-
-
-@dataclass
-class Skipped:
-    """The file exists and ``--skip-existing`` was given."""
-
-    url: str
-    path: str
-
-
-@dataclass
-class Report:
-    files: list[LocalFile] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-
-    def raise_for_failures(self) -> None:
-        if self.failures:
-            names = "; ".join(f"{f.url}: {f.message}" for f in self.failures)
-            raise DownloadError(
-                f"{len(self.failures)} output(s) could not be downloaded: {names}",
-                hint="complete files were kept; run the same download again to resume",
-            )
+#: how long run() waits, after a cancel, for workers to stop and report
+CANCEL_GRACE = 1.0
 
 
 class _Retry(Exception):
     """A transient failure: try again (resuming where possible)."""
+
+    def __init__(self, message: str, *, pause: bool = True, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.pause = pause
+        self.retry_after = retry_after
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _Skipped(Exception):
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+
+@dataclass
+class _Job:
+    """One output's download: its final name and locked part, once known."""
+
+    index: int
+    item: Planned
+    target: Path | None = None
+    part: PartFile | None = None
+    published: bool = False
 
 
 @dataclass
@@ -176,8 +101,12 @@ class Downloader:
     """Downloads task outputs into ``directory``.
 
     ``http`` must not carry the API key: output files live on other hosts. Progress is
-    reported through ``on_start(planned, name, total)``, ``on_bytes(planned, n)`` and
-    ``on_done(planned, result)``; ``sleep`` paces retries (tests pass a fake).
+    reported through ``on_start(planned, name, total)``, ``on_bytes(planned, n)`` (from the
+    worker threads) and ``on_done(planned, result)`` (from the thread in run(), as each ends).
+    Retries wait ``backoff`` delays through ``sleep`` (tests pass a fake; with the real
+    ``time.sleep`` the wait ends early on a cancel). ``cancel()`` (or setting ``cancel_event``)
+    stops every download within about a second, keeping partial files; a cancelled
+    Downloader stays cancelled. ``decoded_limit`` caps a compressed body piapi did not ask for.
     """
 
     http: httpx.Client
@@ -191,9 +120,15 @@ class Downloader:
     sleep: Callable[[float], None] = time.sleep
     on_start: Callable[[Planned, str, int | None], None] | None = None
     on_bytes: Callable[[Planned, int], None] | None = None
-    on_done: Callable[[Planned, LocalFile | Failure | Skipped], None] | None = None
+    on_done: Callable[[Planned, Result], None] | None = None
+    backoff: Backoff | None = None
+    rng: Callable[[], float] = random.random
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    decoded_limit: int = streams.DECODED_LIMIT
     _claimed: set[Path] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _streams: dict[int, httpx.Response] = field(default_factory=dict)
+    _parts: dict[int, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_template(self.template)
@@ -201,25 +136,48 @@ class Downloader:
     def plan(self, tasks: list[Task]) -> list[Planned]:
         return [Planned(task, index, item) for task in tasks for index, item in enumerate(task.urls)]
 
-    def run(self, planned: list[Planned]) -> Report:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        report = Report()
-        if not planned:
-            return report
-        from concurrent.futures import ThreadPoolExecutor  # only when there is something to download
+    def cancel(self) -> None:
+        self.cancel_event.set()
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(planned)))) as pool:
-            results = list(pool.map(self._one, planned))
-        for item, result in zip(planned, results, strict=True):
-            if isinstance(result, LocalFile):
-                report.files.append(result)
-            elif isinstance(result, Skipped):
-                report.skipped.append(result)
-            else:
-                report.failures.append(result)
+    def run(self, planned: list[Planned]) -> Report:
+        """Download ``planned`` outputs; a Report of what was saved, skipped, failed and (after a
+        cancel) left partial. Ctrl-C here cancels the workers and raises DownloadInterrupted."""
+        if not planned:
+            return Report()
+        prepare_directory(self.directory, self.template)
+
+        def done(index: int, result: Result) -> None:
             if self.on_done is not None:
-                self.on_done(item, result)
+                self.on_done(planned[index], result)
+
+        finished = run_cancellable(
+            len(planned),
+            lambda index: self._one(index, planned[index]),
+            workers=self.workers,
+            cancel=self.cancel_event,
+            on_result=done,
+            on_cancel=self._abort_streams,
+            grace=CANCEL_GRACE,
+        )
+        with self._lock:
+            parts = {index: str(path) for index, path in self._parts.items() if _holds_bytes(path)}
+        report = Report.of(planned, finished.results, parts)
+        if finished.keyboard_interrupt:
+            raise DownloadInterrupted(report)
         return report
+
+    def _abort_streams(self) -> None:
+        """Wake workers blocked in a read: shutting the socket down ends it at once."""
+        with self._lock:
+            responses = list(self._streams.values())
+        for response in responses:
+            stream = response.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     # --- one file -------------------------------------------------------------------
 
@@ -227,127 +185,203 @@ class Downloader:
         name_source = server_name or Path(unquote(urlsplit(item.url).path)).name
         fields = {
             "task_id": safe_component(item.task.task_id, "task"),
-            "index": str(item.index),
+            "index": item.index,
             "key": safe_component(item.output.path, "output"),
             "model": safe_component(item.task.model, "model"),
             "task_type": safe_component(item.task.task_type, "type"),
             "ext": safe_component(ext or "bin", "bin"),
             "name": safe_component(Path(name_source).stem or "file"),
         }
-        name = safe_component(self.template.format(**fields))
-        target = (self.directory / name).resolve()
-        root = self.directory.resolve()
-        if target.parent != root:  # belt and braces: a name is one component inside DIR
-            raise UsageError(f"refusing to write {name!r} outside {root}")
-        return target
+        name = render_name(self.template, fields)
+        if "/" in name or os.sep in name or name in (".", ".."):  # belt and braces: one component
+            raise DownloadError(f"refusing to write {name!r} outside {self.directory}")
+        return self.directory.resolve() / name
 
-    def _one(self, item: Planned) -> LocalFile | Failure | Skipped:
+    def _one(self, index: int, item: Planned) -> Result:
+        job = _Job(index, item)
         try:
-            return self._download(item)
+            return self._download(job)
         except _Skipped as exc:
             return Skipped(item.url, str(exc.target))
+        except _Cancelled:
+            size = job.part.size if job.part is not None else 0
+            kept = str(job.part.path) if job.part is not None and size else None
+            return Partial(item.url, kept, size, item.task.task_id)
         except _Retry as exc:
-            return Failure(item.url, str(exc))
+            return Failure(item.url, str(exc), item.task.task_id)
         except DownloadError as exc:
-            return Failure(item.url, exc.message)
+            return Failure(item.url, exc.message, item.task.task_id)
         except OSError as exc:
-            return Failure(item.url, f"cannot write: {exc.strerror or exc}")
+            return Failure(item.url, f"cannot write: {exc.strerror or exc}", item.task.task_id)
+        finally:
+            if job.part is not None:
+                if not job.published and job.part.size == 0:
+                    job.part.discard()  # nothing worth resuming: leave no litter
+                job.part.close()
 
-    def _download(self, item: Planned) -> LocalFile:
+    def _download(self, job: _Job) -> LocalFile:
         import httpx
 
-        url_ext = ext_from_url(item.url)
-        target: Path | None = None
-        if url_ext and "{name}" not in self.template:
-            target = self._claim(item, url_ext, None)  # known before asking: resume at once
-        last = "no attempt made"
-        pause = False
-        for attempt in range(1, self.attempts + 1):
-            if pause:
-                self.sleep(min(8.0, 0.5 * 2 ** (attempt - 2)) * (0.5 + random.random() / 2))
-            pause = True
-            part = Path(str(target) + ".part") if target is not None else None
-            offset = part.stat().st_size if part is not None and part.exists() else 0
-            headers = {"range": f"bytes={offset}-"} if offset else {}
+        url_ext = ext_from_url(job.item.url)
+        if url_ext and "name" not in template_fields(self.template):
+            self._open(job, url_ext, None)  # the name is known before asking: resume at once
+        backoff = self.backoff or Backoff(attempts=self.attempts)
+        last, retries, wait = "no attempt made", 0, None
+        for _ in range(backoff.attempts):
+            if wait is not None:
+                self._pause(wait)
+            if self.cancel_event.is_set():
+                raise _Cancelled
+            offset, record = job.part.resumable(job.item.url) if job.part is not None else (0, None)
+            headers = {}
+            if offset:
+                headers["range"] = f"bytes={offset}-"
+                if record is not None and (validator := record.if_range()):
+                    headers["if-range"] = validator
             try:
-                with self.http.stream("GET", item.url, headers=headers) as response:
-                    if response.status_code == 416 and offset:
-                        part.unlink(missing_ok=True)  # type: ignore[union-attr]
-                        raise _Retry("the partial file no longer matches the server's; restarting")
-                    if response.status_code in TRANSIENT_STATUSES:
-                        raise _Retry(f"HTTP {response.status_code}")
-                    if response.status_code >= 400:
-                        raise DownloadError(f"HTTP {response.status_code}")
-                    if target is None:
-                        ext = url_ext or ext_from_type(response.headers.get("content-type"))
-                        server_name = disposition_name(response.headers.get("content-disposition"))
-                        target = self._claim(item, ext, server_name)
-                        part = Path(str(target) + ".part")
-                        if part.exists() and part.stat().st_size and response.status_code == 200:
-                            # a previous run left part of it: ask again for the rest, now
-                            pause = False
-                            raise _Retry("resuming")
-                    assert part is not None
-                    resumed = response.status_code == 206 and offset > 0
-                    # a compressed answer's Content-Length counts compressed bytes: not checkable
-                    encoded = response.headers.get("content-encoding", "identity").lower() not in ("identity", "")
-                    total = None if encoded else _total(response, offset if resumed else 0)
-                    if self.on_start is not None:
-                        self.on_start(item, target.name, total)
-                    digest = hashlib.sha256()
-                    written = 0
-                    if resumed:
-                        written = _hash_file(part, digest)
-                        if self.on_bytes is not None:
-                            self.on_bytes(item, written)
-                    with open(part, "ab" if resumed else "wb") as handle, _Pipeline(handle, digest) as sink:
-                        for chunk in _chunks(response):  # as they arrive: a cut keeps what came
-                            sink.put(chunk)
-                            written += len(chunk)
-                            if self.on_bytes is not None:
-                                self.on_bytes(item, len(chunk))
-                    if total is not None and written != total:
-                        raise _Retry(f"got {written} of {total} bytes")
-                    return self._finish(item, part, target, written, digest.hexdigest())
+                with self.http.stream("GET", job.item.url, headers=headers) as response:
+                    with self._lock:
+                        self._streams[threading.get_ident()] = response
+                    try:
+                        return self._receive(job, response, offset, record)
+                    finally:
+                        with self._lock:
+                            self._streams.pop(threading.get_ident(), None)
             except _Retry as exc:
                 last = str(exc)
-                continue
-            except (httpx.TransportError, httpx.DecodingError) as exc:
+                wait = backoff.delay(retries, exc.retry_after, rng=self.rng) if exc.pause else None
+                retries += exc.pause
+            except (httpx.TransportError, httpx.DecodingError, streams.BodyCut) as exc:
+                if self.cancel_event.is_set():
+                    raise _Cancelled from None
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                continue
-        raise _Retry(f"failed after {self.attempts} attempts ({last})")
+                wait = backoff.delay(retries, rng=self.rng)
+                retries += 1
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise DownloadError(f"{type(exc).__name__}: {exc}") from None
+        raise _Retry(f"failed after {backoff.attempts} attempts ({last})")
+
+    def _receive(self, job: _Job, response: httpx.Response, offset: int, record: ResumeRecord | None) -> LocalFile:
+        status, headers, url = response.status_code, response.headers, job.item.url
+        if status == 416 and offset and job.part is not None:
+            if streams.unsatisfied_total(headers) == offset and (record is None or record.length in (None, offset)):
+                return self._complete_part(job, offset)  # the part was already whole
+            job.part.restart(None)
+            raise _Retry("the partial file does not match the server's; restarting from zero", pause=False)
+        if status in TRANSIENT_STATUSES:
+            raise _Retry(f"HTTP {status}", retry_after=parse_retry_after(headers.get("retry-after")))
+        if status not in (200, 206):
+            raise DownloadError(f"HTTP {status}")
+        encoding = streams.content_encoding(headers)
+        if job.part is None:
+            ext = ext_from_url(url) or ext_from_type(headers.get("content-type"))
+            self._open(job, ext, disposition_name(headers.get("content-disposition")))
+            assert job.part is not None
+            offset, record = 0, None
+            kept, kept_record = job.part.resumable(url)
+            if kept and kept_record and status == 200 and not encoding and _same(kept_record, headers):
+                raise _Retry("resuming the partial file", pause=False)  # ask again, for the rest only
+        part, target = job.part, job.target
+        assert part is not None and target is not None
+        total: int | None  # the bytes this answer completes the part to
+        whole: int | None  # the object's length
+        if status == 206:
+            ranged = streams.content_range(headers)
+            if (ranged is None or ranged[0] != offset or encoding
+                    or (record is not None and (not _same(record, headers)
+                        or record.length not in (None, ranged[2])))):  # fmt: skip
+                part.restart(None)
+                raise _Retry("the server sent another part of the file than asked for; restarting", pause=False)
+            if not offset:
+                part.restart(ResumeRecord.from_headers(url, headers, ranged[2], ""))
+            total, whole = ranged[1] + 1, ranged[2]
+        else:
+            offset = 0
+            total = None if encoding else streams.content_length(headers)
+            # the record is written before any byte, so a kill leaves a part that says what it holds
+            part.restart(ResumeRecord.from_headers(url, headers, total, encoding))
+            whole = total
+        if self.on_start is not None:
+            self.on_start(job.item, target.name, whole if whole is not None else total)
+        digest = hashlib.sha256()
+        written = part.hash_into(digest, offset) if offset else 0
+        if written and self.on_bytes is not None:
+            self.on_bytes(job.item, written)
+        decoder = Decoder(encoding, self.decoded_limit) if encoding else None
+        try:
+            with part.writer(offset) as handle, Pipeline(handle, digest) as sink:
+                for chunk in streams.body_chunks(response, decoder):  # as they arrive: a cut keeps what came
+                    if self.cancel_event.is_set():
+                        raise _Cancelled
+                    sink.put(chunk)
+                    written += len(chunk)
+                    if self.on_bytes is not None:
+                        self.on_bytes(job.item, len(chunk))
+        except EncodingRefused:
+            part.restart(None)  # decoded bytes of a refused body are worth nothing
+            raise
+        if self.cancel_event.is_set():
+            raise _Cancelled  # the body may have ended only because its socket was shut down
+        if decoder is not None:
+            decoder.finish()
+        if total is not None and written != total:
+            raise _Retry(f"got {written} of {total} bytes")
+        if whole is not None and written < whole:
+            raise _Retry(f"got {written} of {whole} bytes; asking for the rest", pause=False)
+        if total is None and not encoding and not streams.is_chunked(headers):
+            # no length and no end marker: the end of the body looks the same as a broken
+            # connection. Ask for what follows: "416, the object is exactly this long" confirms.
+            raise _Retry("the server sent no length; the file could not be confirmed complete", pause=False)
+        return self._finish(job, written, digest.hexdigest())
+
+    def _open(self, job: _Job, ext: str | None, server_name: str | None) -> None:
+        """Claim the output's name and open (and lock) its partial file."""
+        job.target = target = self._claim(job.item, ext, server_name)
+        job.part = PartFile.open(target.with_name(target.name + ".part"))
+        with self._lock:
+            self._parts[job.index] = job.part.path
+        if not self.overwrite and os.path.lexists(target):  # another process finished it meanwhile
+            if self.skip_existing:
+                raise _Skipped(target)
+            raise DownloadError(f"{target} exists; not overwritten (use --overwrite or --skip-existing)")
 
     def _claim(self, item: Planned, ext: str | None, server_name: str | None) -> Path:
         """The file name for this output (raises _Skipped if it exists and --skip-existing)."""
         target = self.target_for(item, ext, server_name)
+        sidecar = _sidecar(target)
         with self._lock:
-            if target in self._claimed:
-                raise DownloadError(f"two outputs would both be named {target.name}: add {{index}} to --name")
-            if target.exists() and not self.overwrite:
+            for path in (target, sidecar) if self.metadata else (target,):
+                if path in self._claimed:
+                    raise DownloadError(f"two outputs would both be named {path.name}: add {{index}} to --name")
+            if os.path.lexists(target) and not self.overwrite:  # a link counts, even a dangling one
                 if self.skip_existing:
                     raise _Skipped(target)
                 raise DownloadError(f"{target} exists; not overwritten (use --overwrite or --skip-existing)")
-            self._claimed.add(target)
+            if self.metadata and os.path.lexists(sidecar) and not (self.overwrite or self.skip_existing):
+                raise DownloadError(f"{sidecar} exists; not overwritten (use --overwrite or --skip-existing)")
+            self._claimed.update((target, sidecar) if self.metadata else (target,))
         return target
 
-    def _finish(self, item: Planned, part: Path, target: Path, size: int, sha256: str) -> LocalFile:
+    def _complete_part(self, job: _Job, size: int) -> LocalFile:
+        assert job.part is not None and job.target is not None
+        if self.on_start is not None:
+            self.on_start(job.item, job.target.name, size)
+        digest = hashlib.sha256()
+        job.part.hash_into(digest, size)
+        if self.on_bytes is not None:
+            self.on_bytes(job.item, size)
+        return self._finish(job, size, digest.hexdigest())
+
+    def _finish(self, job: _Job, size: int, sha256: str) -> LocalFile:
         # renaming makes the file appear whole or not at all; no fsync: like curl and wget,
         # durability across a power cut is left to the OS (it halved large-file throughput)
-        if self.overwrite:
-            os.replace(part, target)
-        else:
-            try:
-                os.link(part, target)  # fails, rather than clobbers, if the name appeared meanwhile
-            except FileExistsError:
-                raise DownloadError(f"{target} appeared meanwhile; not overwritten") from None
-            except OSError:
-                if target.exists():
-                    raise DownloadError(f"{target} exists; not overwritten") from None
-                os.replace(part, target)
-            else:
-                part.unlink()
-        if self.metadata:
-            sidecar = {
+        item, part, target = job.item, job.part, job.target
+        assert part is not None and target is not None
+        part.publish(target, overwrite=self.overwrite)
+        job.published = True
+        sidecar = _sidecar(target)
+        if self.metadata and (self.overwrite or not os.path.lexists(sidecar)):
+            doc = {
                 "task_id": item.task.task_id,
                 "model": item.task.model,
                 "task_type": item.task.task_type,
@@ -357,105 +391,33 @@ class Downloader:
                 "bytes": size,
                 "sha256": sha256,
             }
-            _write_atomic(target.with_name(target.name + ".json"), json.dumps(sidecar, indent=2) + "\n")
+            try:
+                write_file(sidecar, (json.dumps(doc, indent=2) + "\n").encode(), overwrite=self.overwrite)
+            except DownloadError as exc:
+                raise DownloadError(f"saved {target}, but {exc.message}") from None
         return LocalFile(item.url, str(target), size, sha256, item.task.task_id)
 
-
-class _Pipeline:
-    """Writes and hashes chunks on two threads while the caller reads the next one.
-
-    hashlib and file writes release the GIL on large buffers, so reading, hashing and
-    writing overlap; the bounded queues keep memory flat (at most 2 x 8 chunks in flight).
-    """
-
-    def __init__(self, handle: Any, digest: Any, depth: int = 8) -> None:
-        import queue
-
-        self._queues: list[queue.Queue[bytes | None]] = [queue.Queue(depth), queue.Queue(depth)]
-        self._errors: list[BaseException] = []
-        self._threads = [
-            threading.Thread(target=self._drain, args=(self._queues[0], handle.write), daemon=True),
-            threading.Thread(target=self._drain, args=(self._queues[1], digest.update), daemon=True),
-        ]
-
-    def _drain(self, source: Any, consume: Callable[[bytes], object]) -> None:
-        while (chunk := source.get()) is not None:
-            if not self._errors:
-                try:
-                    consume(chunk)
-                except BaseException as exc:  # reported by close(); keep draining so put() never blocks
-                    self._errors.append(exc)
-
-    def __enter__(self) -> _Pipeline:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def put(self, chunk: bytes) -> None:
-        if self._errors:
-            raise self._errors[0]
-        for target in self._queues:
-            target.put(chunk)
-
-    def __exit__(self, *exc: object) -> None:
-        for target in self._queues:
-            target.put(None)
-        for thread in self._threads:
-            thread.join()
-        if self._errors and exc[0] is None:
-            raise self._errors[0]
+    def _pause(self, seconds: float) -> None:
+        if self.sleep is time.sleep:
+            self.cancel_event.wait(seconds)  # a cancel ends the wait
+        else:
+            self.sleep(seconds)
 
 
-def tune_http_reads() -> None:
-    """Read response bodies 1 MiB at a time instead of httpcore's 64 KiB.
-
-    Per-read overhead in httpcore/h11 capped downloads near 450 MB/s on loopback; 1 MiB reads
-    reach about 1.9 GB/s (bench/README.md). The attribute is httpcore's own; if a release
-    renames it, downloads keep working at the default speed.
-    """
+def _holds_bytes(path: Path) -> bool:
     try:
-        from httpcore._sync.http11 import HTTP11Connection
-    except ImportError:  # pragma: no cover
-        return
-    if getattr(HTTP11Connection, "READ_NUM_BYTES", 0) < CHUNK:
-        HTTP11Connection.READ_NUM_BYTES = CHUNK
+        return path.lstat().st_size > 0
+    except OSError:
+        return False
 
 
-class _Skipped(Exception):
-    def __init__(self, target: Path) -> None:
-        self.target = target
+def _sidecar(target: Path) -> Path:
+    return target.with_name(target.name + ".json")
 
 
-def _chunks(response: httpx.Response) -> Iterator[bytes]:
-    """The body as it arrives; undecoded when nothing needs decoding (saves a copy a chunk)."""
-    import httpx
-
-    if response.headers.get("content-encoding", "identity").lower() in ("identity", ""):
-        try:
-            yield from response.iter_raw()
-            return
-        except httpx.StreamConsumed:
-            pass  # the body is already in memory (an in-process transport read it)
-    yield from response.iter_bytes()
-
-
-def _total(response: httpx.Response, offset: int) -> int | None:
-    length = response.headers.get("content-length")
-    if length is None or not length.isdigit():
-        return None
-    return offset + int(length)
-
-
-def _hash_file(path: Path, digest: Any) -> int:
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, path)
+def _same(record: ResumeRecord, headers: Any) -> bool:
+    """Whether an answer's validators match those recorded for a partial file."""
+    etag, modified = headers.get("etag"), headers.get("last-modified")
+    if record.etag and etag and record.etag != etag:
+        return False
+    return not (record.last_modified and modified and record.last_modified != modified)

@@ -8,7 +8,6 @@ and the Python API all go through it, so what a dry run prints is what a create 
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,9 +16,10 @@ from urllib.parse import urlsplit
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import TaskRequest
-from piapi_cli.core.catalog import Catalog, load_catalog, validate_input
+from piapi_cli.core.catalog import Catalog, check_model, load_catalog, validate_input
 from piapi_cli.core.inputs import build_input
 from piapi_cli.core.uploads import FileRef, check_files, find_files, placeholder, resolve_files
+from piapi_cli.core.webhook_secret import new_webhook_secret
 
 SERVICE_MODES = ("public", "private")
 
@@ -55,11 +55,6 @@ def check_webhook_url(url: str) -> str:
     return url.strip()
 
 
-def new_webhook_secret() -> str:
-    """A secret for a webhook endpoint, made up when the user gave none."""
-    return secrets.token_urlsafe(24)
-
-
 def build_request(
     model: str,
     task_type: str,
@@ -70,13 +65,15 @@ def build_request(
     default_service_mode: str | None = None,
     webhook: str | None = None,
     webhook_secret: str | None = None,
+    make_secret: Callable[[], str] = new_webhook_secret,
     validate: bool = True,
     catalog: Catalog | None = None,
 ) -> Built:
     """Build and check a create's request; raises ``UsageError`` (nothing sent) when it is wrong.
 
     ``service_mode`` is the user's choice; else the model's own (TTS runs only in public mode);
-    else ``default_service_mode`` (the setting). A webhook without a secret gets a new one.
+    else ``default_service_mode`` (the setting). A webhook without a secret gets ``make_secret()``
+    (the CLI passes piapi listen's own, so deliveries to it verify without more flags).
     """
     catalog = catalog or load_catalog()
     schema = catalog.task_type(model, task_type)
@@ -87,12 +84,10 @@ def build_request(
     files = find_files(task_input)
     check_files(files)  # exist, within the size limit: before anything is sent
 
-    warnings: list[str] = []
-    lookup = catalog.lookup_warning(model, task_type)
-    if lookup:
-        warnings.append(lookup)
-    if schema is not None and validate:
-        warnings += validate_input(schema, placeholder(task_input))
+    # a near miss of a known name is refused (a typo costs a task); without validation, a warning
+    warnings = check_model(catalog, model, task_type, validate=validate)
+    if schema is not None:
+        warnings += validate_input(schema, placeholder(task_input), validate=validate)
 
     config: dict[str, Any] = {}
     mode = service_mode or (known_model.service_mode if known_model else None) or default_service_mode or None
@@ -105,7 +100,7 @@ def build_request(
         raise UsageError("--webhook-secret needs --webhook URL")
     if webhook:
         if not webhook_secret:
-            webhook_secret = generated = new_webhook_secret()
+            webhook_secret = generated = make_secret()
         config["webhook_config"] = {"endpoint": check_webhook_url(webhook), "secret": webhook_secret}
     request = TaskRequest(model_name, task_type, task_input, config or None)
     return Built(request, warnings, files, generated)

@@ -35,7 +35,8 @@ from piapi_cli.api.errors import (
     PiapiError,
 )
 from piapi_cli.api.tasks import Task, TaskRequest
-from piapi_cli.core.downloads import DEFAULT_TEMPLATE, Downloader, Failure, LocalFile, Skipped
+from piapi_cli.core.downloads import Downloader, Failure, LocalFile, Partial, Skipped
+from piapi_cli.core.naming import DEFAULT_TEMPLATE
 from piapi_cli.core.waiting import PollPolicy, WaitOutcome, wait_for_tasks
 
 if TYPE_CHECKING:
@@ -47,12 +48,13 @@ if TYPE_CHECKING:
 #: event kinds reported to ``on_event``
 SUBMITTING, CREATED, CREATE_FAILED, JOURNAL_ERROR = "submitting", "created", "create_failed", "journal_error"
 STATUS, DONE = "status", "done"
-DOWNLOAD_STARTED, DOWNLOAD_BYTES, SAVED, SKIPPED, DOWNLOAD_FAILED = (
+DOWNLOAD_STARTED, DOWNLOAD_BYTES, SAVED, SKIPPED, DOWNLOAD_FAILED, INTERRUPTED = (
     "download_started",
     "download_bytes",
     "saved",
     "skipped",
     "download_failed",
+    "download_interrupted",
 )
 
 
@@ -104,6 +106,8 @@ class TaskResult:
     files: list[LocalFile] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    #: outputs a cancel (Ctrl-C) stopped before they were complete; their .part files are kept
+    partial: list[Partial] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -145,7 +149,7 @@ class Runner:
         world: str = "",
         on_event: Callable[[Event], None] | None = None,
         poll: PollPolicy | None = None,
-        concurrency: int = 16,
+        concurrency: int = 64,
         download_http: Callable[[list[str]], httpx.Client] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -338,13 +342,15 @@ class Runner:
         def chunk(item: Any, size: int) -> None:
             self._emit(DOWNLOAD_BYTES, task_id=item.task.task_id, size=size, item=item)
 
-        def finished(item: Any, outcome: LocalFile | Failure | Skipped) -> None:
+        def finished(item: Any, outcome: LocalFile | Failure | Skipped | Partial) -> None:
             if isinstance(outcome, LocalFile):
                 with self._lock:
                     self.saved.append(outcome)
                 self._emit(SAVED, task_id=item.task.task_id, path=outcome.path, size=outcome.bytes, item=item)
             elif isinstance(outcome, Skipped):
                 self._emit(SKIPPED, task_id=item.task.task_id, path=outcome.path, item=item)
+            elif isinstance(outcome, Partial):
+                self._emit(INTERRUPTED, task_id=item.task.task_id, path=outcome.part, size=outcome.bytes, item=item)
             else:
                 self._emit(DOWNLOAD_FAILED, task_id=item.task.task_id, message=outcome.message, item=item)
 
@@ -356,6 +362,8 @@ class Runner:
             skip_existing=plan.skip_existing,
             metadata=plan.metadata,
             sleep=self.sleep,
+            rng=self.rng,
+            cancel_event=self.cancelled,
             on_start=started,
             on_bytes=chunk,
             on_done=finished,
@@ -365,6 +373,7 @@ class Runner:
         assert result.task is not None
         report = downloader.run(downloader.plan([result.task]))
         result.files, result.skipped, result.failures = report.files, report.skipped, report.failures
+        result.partial = report.partial
         if self.journal is not None:
             for saved in report.files:
                 try:

@@ -1,4 +1,4 @@
-"""Settings: flag > environment > the profile in config.toml > default.
+"""Settings: flag > environment > the profile in config.toml > default, typed and validated.
 
 config.toml lives in platformdirs' user config dir for "piapi" (``PIAPI_CONFIG_DIR``
 overrides it), holds one table per profile, and is written atomically with mode 0600::
@@ -6,6 +6,11 @@ overrides it), holds one table per profile, and is written atomically with mode 
     [profiles.default]
     api_key = "..."
     max_poll_interval = 15
+
+Every setting is defined once, as a field of :class:`Settings`: its type, default, help,
+environment variable and validator (from ``setting_values``). Every other environment
+variable piapi reads is an :class:`EnvVar` below. Help texts, the README's tables and the
+man pages are generated from these definitions.
 """
 
 from __future__ import annotations
@@ -13,78 +18,151 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import ConfigError, UsageError
+from piapi_cli.core import setting_values as values
 
 DEFAULT_PROFILE = "default"
 CONFIG_FILE = "config.toml"
+#: the shortest pause between two polls a setting or --interval may ask for
+MIN_POLL_INTERVAL = 0.1
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise ValueError("must not be negative")
-    return value
-
-
-def _service_mode(text: str) -> str:
-    if text not in ("", "public", "private"):
-        raise ValueError("must be public or private")
-    return text
-
-
-def _url(text: str) -> str:
-    text = text.strip()
-    if not text.lower().startswith(("http://", "https://")) or len(text) < len("http://x"):
-        raise ValueError("is not an http:// or https:// URL")
-    return text.rstrip("/")
-
-
-def _boolean(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("must be true or false")
+# --- the settings -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Setting:
+    """What is known about one setting: everything documentation and ``config`` need."""
+
     name: str
     help: str
+    default: Any
+    parse: Callable[[object], Any]
     env: str | None = None
-    default: Any = None
-    parse: Callable[[str], Any] = str
+    #: the global option that sets it, if any
+    flag: str | None = None
+    #: never shown: masked by ``config show``, never repeated in an error
     secret: bool = False
+    #: how the default reads in help and README, when its value says too little
+    default_text: str | None = None
+
+    @property
+    def shown_default(self) -> str:
+        if self.default_text is not None:
+            return self.default_text
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        if isinstance(self.default, float):
+            return f"{self.default:g}"
+        return "none" if self.default is None else str(self.default)
 
 
-SETTINGS: dict[str, Setting] = {
-    s.name: s
-    for s in (
-        Setting("api_key", "Your PiAPI key (set it with: piapi config set-key)", "PIAPI_API_KEY", secret=True),
-        Setting("base_url", "The Unified API's address", "PIAPI_BASE_URL", "https://api.piapi.ai", _url),
-        Setting("upload_url", "The upload endpoint's address", "PIAPI_UPLOAD_URL", "https://upload.theapi.app", _url),
-        Setting("service_mode", "Default service mode for new tasks: public or private", None, "", _service_mode),
-        Setting("wait_timeout", "Default --timeout of wait, in seconds (0: none)", None, 1800.0, _positive_float),
-        Setting(
-            "max_poll_interval",
-            "Longest pause between two polls, in seconds",
-            "PIAPI_MAX_POLL_INTERVAL",
-            10.0,
-            _positive_float,
-        ),
-        Setting("sandbox", "Use the built-in sandbox instead of PiAPI", "PIAPI_SANDBOX", False, _boolean),
-        Setting("journal", "Record created tasks in the local journal", "PIAPI_JOURNAL", True, _boolean),
+def _setting(
+    default: Any,
+    help: str,
+    parse: Callable[[object], Any],
+    *,
+    env: str | None = None,
+    flag: str | None = None,
+    secret: bool = False,
+    default_text: str | None = None,
+) -> Any:
+    spec = {"help": help, "parse": parse, "env": env, "flag": flag, "secret": secret, "default_text": default_text}
+    return field(default=default, metadata=spec)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, typed and validated (see :func:`resolve`). Field order is help order."""
+
+    api_key: str | None = _setting(
+        None, "your PiAPI key (set it with: piapi config set-key)", values.api_key, env="PIAPI_API_KEY", secret=True
     )
-}
+    base_url: str = _setting(
+        "https://api.piapi.ai", "the Unified API's address", values.url, env="PIAPI_BASE_URL", flag="--base-url"
+    )
+    upload_url: str = _setting(
+        "https://upload.theapi.app", "the upload endpoint's address", values.url, env="PIAPI_UPLOAD_URL"
+    )
+    service_mode: str = _setting(
+        "", "service mode of new tasks: public or private", values.service_mode, default_text="account default"
+    )
+    wait_timeout: float = _setting(1800.0, "deadline of waits, in seconds; 0: none (as --timeout)", values.seconds(0))
+    max_poll_interval: float = _setting(
+        10.0,
+        "longest pause between polls, in seconds (as --interval)",
+        values.seconds(MIN_POLL_INTERVAL),
+        env="PIAPI_MAX_POLL_INTERVAL",
+    )
+    sandbox: bool = _setting(
+        False, "use the built-in sandbox instead of PiAPI", values.boolean, env="PIAPI_SANDBOX", flag="--sandbox"
+    )
+    journal: bool = _setting(
+        True, "record created tasks in the local journal", values.boolean, env="PIAPI_JOURNAL", flag="--no-journal"
+    )
+    sandbox_speed: float = _setting(
+        1.0, "speed of in-process sandbox tasks (10: ten times faster)", values.speed, env="PIAPI_SANDBOX_SPEED"
+    )
+    webhook_secret: str | None = _setting(
+        None,
+        "secret of create --webhook without --webhook-secret, and of listen and trigger",
+        values.webhook_secret,
+        env="PIAPI_WEBHOOK_SECRET",
+        secret=True,
+    )
+
+
+SETTINGS: dict[str, Setting] = {f.name: Setting(f.name, default=f.default, **f.metadata) for f in fields(Settings)}
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable piapi reads that is no setting of its own."""
+
+    name: str
+    help: str
+
+
+PROFILE_ENV = EnvVar("PIAPI_PROFILE", "config profile to use (default: default), as --profile")
+CONFIG_DIR_ENV = EnvVar("PIAPI_CONFIG_DIR", "directory of config.toml")
+DATA_DIR_ENV = EnvVar("PIAPI_DATA_DIR", "directory of piapi's data: the task journal, the in-process sandbox's tasks")
+SANDBOX_KEY_ENV = EnvVar("PIAPI_SANDBOX_KEY", "the only x-api-key that piapi sandbox serve accepts")
+NO_COLOR_ENV = EnvVar("NO_COLOR", "no colour in output, as --no-color")
+#: set (not read) by piapi listen --exec, for the command it runs on each event
+EXEC_ENVIRONMENT = (
+    EnvVar("PIAPI_TASK_ID", "set for listen --exec's command: the event's task ID"),
+    EnvVar("PIAPI_STATUS", "set for listen --exec's command: the task's status"),
+    EnvVar("PIAPI_EVENT", "set for listen --exec's command: the event, e.g. task.completed"),
+    EnvVar("PIAPI_EVENT_ID", "set for listen --exec's command: the event's number in the journal"),
+)
+OTHER_ENVIRONMENT = (PROFILE_ENV, CONFIG_DIR_ENV, DATA_DIR_ENV, SANDBOX_KEY_ENV, NO_COLOR_ENV, *EXEC_ENVIRONMENT)
+
+
+def environment() -> list[EnvVar]:
+    """Every environment variable piapi reads: the settings' first, then the others."""
+    found = [EnvVar(s.env, f"{s.help}; setting {s.name}") for s in SETTINGS.values() if s.env]
+    return found + list(OTHER_ENVIRONMENT)
+
+
+class InvalidSetting(ConfigError):
+    """A setting's value was refused; ``origin`` says where it came from."""
+
+    def __init__(self, setting: str, origin: str, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{setting} from {origin}: {reason}", hint=hint)
+        self.setting = setting
+        self.origin = origin
+        self.reason = reason
+
+
+# --- files ------------------------------------------------------------------------------
 
 
 def config_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    override = environ.get("PIAPI_CONFIG_DIR")
+    override = environ.get(CONFIG_DIR_ENV.name)
     if override:
         return Path(override).expanduser()
     from platformdirs import user_config_dir
@@ -94,7 +172,7 @@ def config_dir(environ: Mapping[str, str] = os.environ) -> Path:
 
 def data_dir(environ: Mapping[str, str] = os.environ) -> Path:
     """Where piapi keeps its data (the sandbox's tasks); ``PIAPI_DATA_DIR`` overrides it."""
-    override = environ.get("PIAPI_DATA_DIR")
+    override = environ.get(DATA_DIR_ENV.name)
     if override:
         return Path(override).expanduser()
     from platformdirs import user_data_dir
@@ -134,6 +212,8 @@ def read_file(path: Path) -> dict[str, Any]:
 
 def write_file(path: Path, data: Mapping[str, Any]) -> None:
     """Atomically replace the config file, readable by its owner only (0600)."""
+    import tempfile
+
     import tomli_w
 
     text = tomli_w.dumps(dict(data))
@@ -156,6 +236,9 @@ def write_file(path: Path, data: Mapping[str, Any]) -> None:
         raise ConfigError(f"cannot write config file {path}: {exc.strerror or exc}") from None
 
 
+# --- resolving --------------------------------------------------------------------------
+
+
 @dataclass
 class Resolved:
     """Each setting's value and where it came from (for ``config show``)."""
@@ -164,9 +247,17 @@ class Resolved:
     path: Path
     values: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    #: settings whose value was refused (only with ``strict=False``); they hold their default
+    problems: dict[str, InvalidSetting] = field(default_factory=dict)
+    #: keys of the profile that are no setting (a typo?); they are ignored
+    unknown: list[str] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(**self.values)
 
 
 def resolve(
@@ -174,10 +265,16 @@ def resolve(
     *,
     profile: str | None = None,
     environ: Mapping[str, str] = os.environ,
+    strict: bool = True,
 ) -> Resolved:
-    """Resolve every setting: flag > environment > config profile > default."""
+    """Resolve every setting: flag > environment > config profile > default.
+
+    Every value is validated: the first one refused raises :class:`InvalidSetting` naming
+    where it came from, so nothing is sent with a bad setting. With ``strict=False`` the
+    refusals are collected in ``problems`` instead (``config show`` lists them all).
+    """
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
-    chosen = profile or environ.get("PIAPI_PROFILE") or DEFAULT_PROFILE
+    chosen = profile or environ.get(PROFILE_ENV.name) or DEFAULT_PROFILE
     path = config_path(environ)
     data = read_file(path)
     profiles = data.get("profiles", {})
@@ -188,32 +285,48 @@ def resolve(
             hint=f"create it with: piapi --profile {chosen} config set-key",
         )
     stored = profiles.get(chosen, {})
-    result = Resolved(profile=chosen, path=path)
+    result = Resolved(profile=chosen, path=path, unknown=sorted(k for k in stored if k not in SETTINGS))
     for name, setting in SETTINGS.items():
         if name in flags:
-            value, source = flags[name], "flag"
-            if isinstance(value, str) and setting.parse is not str:
-                value = _parse(setting, value, source)
+            raw, source, origin = flags[name], "flag", "flag"
         elif setting.env and environ.get(setting.env):
-            source = f"env {setting.env}"
-            value = _parse(setting, environ[setting.env], source)
+            raw, source = environ[setting.env], f"env {setting.env}"
+            origin = source
         elif name in stored:
-            source = f"{path.name} [profiles.{chosen}]"
-            value = stored[name]
-            if isinstance(value, str) and setting.parse is not str:
-                value = _parse(setting, value, source)
+            raw, source, origin = stored[name], f"{path.name} [profiles.{chosen}]", f"{path} [profiles.{chosen}]"
         else:
-            value, source = setting.default, "default"
-        result.values[name] = value
+            result.values[name], result.sources[name] = setting.default, "default"
+            continue
         result.sources[name] = source
+        try:
+            result.values[name] = _parse(setting, raw, origin, _fix_hint(setting, source, chosen))
+        except InvalidSetting as exc:
+            if strict:
+                raise
+            result.problems[name] = exc
+            result.values[name] = setting.default
     return result
 
 
-def _parse(setting: Setting, text: str, source: str) -> Any:
+def _parse(setting: Setting, raw: object, origin: str, hint: str | None) -> Any:
     try:
-        return setting.parse(text)
+        return setting.parse(raw)
     except ValueError as exc:
-        raise ConfigError(f"{setting.name} from {source}: {text!r} {exc}") from None
+        reason = str(exc)
+        if not setting.secret and isinstance(raw, (str, int, float)):
+            shown = repr(raw) if len(repr(raw)) <= 80 else repr(raw)[:77] + "..."
+            reason = f"{shown} {reason}"
+        raise InvalidSetting(setting.name, origin, reason, hint=hint) from None
+
+
+def _fix_hint(setting: Setting, source: str, profile: str) -> str | None:
+    if source.startswith("env "):
+        return f"fix or unset {setting.env}"
+    if source == "flag":
+        return f"fix the value of {setting.flag}" if setting.flag else None
+    prefix = "piapi" if profile == DEFAULT_PROFILE else f"piapi --profile {profile}"
+    command = "config set-key" if setting.name == "api_key" else f"config set {setting.name} VALUE"
+    return f"fix it with: {prefix} {command} (or: {prefix} config unset {setting.name})"
 
 
 def set_value(name: str, value: str | None, *, profile: str, environ: Mapping[str, str] = os.environ) -> Path:
@@ -228,14 +341,15 @@ def set_value(name: str, value: str | None, *, profile: str, environ: Mapping[st
     if value is None:
         table.pop(name, None)
     else:
-        if setting.parse is not str:
-            try:
-                parsed = setting.parse(value)
-            except ValueError as exc:
-                raise UsageError(f"{name}: {value!r} {exc}") from None
-            table[name] = parsed
+        try:
+            parsed = setting.parse(value)
+        except ValueError as exc:
+            shown = "" if setting.secret else f" {value!r}"
+            raise UsageError(f"{name}:{shown} {exc}") from None
+        if parsed is None:
+            table.pop(name, None)
         else:
-            table[name] = value
+            table[name] = parsed
     write_file(path, data)
     return path
 

@@ -41,21 +41,33 @@ def find_files(value: Any) -> list[FileRef]:
 
 
 def check_files(refs: list[FileRef]) -> None:
-    """Every file exists, is a file, and is within the 10 MB limit; nothing sent yet."""
+    """Every file exists, is a readable regular file, and is within the 10 MB limit; nothing
+    sent yet. Any path a user can type (too long, a NUL, a directory, no permission) is a
+    ``UsageError``."""
     for ref in refs:
-        path = Path(ref.path).expanduser()
-        if not path.is_file():
-            raise UsageError(
-                f"{ref.where}=@{ref.path}: no such file",
-                hint="a value that starts with a literal @ is written \\@ (e.g. -i prompt='\\@home')",
-            )
-        size = path.stat().st_size
+        given = f"{ref.where}=@{ref.path}"
+        if "\0" in ref.path:
+            raise UsageError(f"{given}: not a valid path")
+        try:
+            path = Path(ref.path).expanduser()
+            if not path.exists():
+                raise UsageError(
+                    f"{given}: no such file",
+                    hint="a value that starts with a literal @ is written \\@ (e.g. -i prompt='\\@home')",
+                )
+            if not path.is_file():
+                raise UsageError(f"{given}: not a regular file")
+            size = path.stat().st_size
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"{given}: cannot read: {exc.strerror or exc}") from None
+        except ValueError:  # a NUL byte, or a name the file system cannot encode
+            raise UsageError(f"{given}: not a valid path") from None
         if size > UPLOAD_LIMIT:
-            raise UsageError(f"{ref.where}=@{ref.path} is {size / 1048576:.1f} MB; the upload limit is 10 MB")
+            raise UsageError(f"{given} is {size / 1048576:.1f} MB; the upload limit is 10 MB")
         if len(path.name) > 128 or not path.suffix:
-            raise UsageError(
-                f"{ref.where}=@{ref.path}: PiAPI wants a file name of at most 128 characters with an extension"
-            )
+            raise UsageError(f"{given}: PiAPI wants a file name of at most 128 characters with an extension")
 
 
 def data_uri(path: Path) -> str:

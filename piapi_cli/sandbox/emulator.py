@@ -27,7 +27,7 @@ from urllib.parse import unquote
 
 from piapi_cli.api.tasks import as_dict, output_urls
 from piapi_cli.sandbox import files
-from piapi_cli.sandbox.shapes import output_for
+from piapi_cli.sandbox.shapes import logs_for, output_for, usage_for
 from piapi_cli.sandbox.store import MemoryStore, Store
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -196,7 +196,15 @@ class Emulator:
         missing = [k for k, f in spec.fields.items() if f.required and k not in task_input]
         if missing and not spec.open:
             return Reply.error(400, f"invalid request: input.{missing[0]} is required")
+        if request.get("config") is not None and not isinstance(request["config"], dict):
+            return Reply.error(400, "invalid request: config must be an object")
         config = as_dict(request.get("config"))
+        if config.get("webhook_config") is not None:
+            from piapi_cli.sandbox.webhooks import webhook_refusal
+
+            refused = webhook_refusal(config["webhook_config"])
+            if refused:
+                return Reply.error(400, f"invalid request: {refused}")
         if known.service_mode and config.get("service_mode") not in (known.service_mode,):
             return Reply.error(400, f"model {known.name} requires config.service_mode {known.service_mode!r}")
 
@@ -311,12 +319,6 @@ class Emulator:
         progress = 0 if status in ("pending", "staged") else min(100, int(100 * (now - record["start"]) / span))
         if status == "completed":
             progress = 100
-        charge = record["charge"]
-        usage = {
-            "type": "point" if record["model"] == "midjourney" else "quota",
-            "frozen": charge if status in ("pending", "staged", "processing") else 0,
-            "consume": charge if status == "completed" else 0,
-        }
         error = {"code": 0, "raw_message": "", "message": "", "detail": None}
         if status == "failed":
             error = {
@@ -337,11 +339,11 @@ class Emulator:
                 "created_at": rfc3339(record["created"]),
                 "started_at": rfc3339(started) if started is not None else ZERO_TIME,
                 "ended_at": rfc3339(ended) if ended is not None else ZERO_TIME,
-                "usage": usage,
+                "usage": usage_for(record, status),
                 "is_using_private_pool": False,
             },
             "detail": None,
-            "logs": [],
+            "logs": logs_for(record),
             "error": error,
         }
 
@@ -397,7 +399,7 @@ class Emulator:
             return Reply(status, b"", base_headers)
         if total == len(content):
             return Reply(status, content[start:end], base_headers, drop=cut)
-        return Reply(status, b"", base_headers, drop=cut, stream=_padded(content, start, end))
+        return Reply(status, b"", base_headers, drop=cut, stream=files.padded(content, start, end))
 
     # --- uploads ----------------------------------------------------------------------
 
@@ -438,17 +440,3 @@ def _json_object(body: bytes) -> dict[str, Any] | Reply:
     if not isinstance(request, dict):
         return Reply.error(400, "invalid request body: expected a JSON object")
     return request
-
-
-def _padded(content: bytes, start: int, end: int, chunk: int = 1 << 20) -> Iterator[bytes]:
-    """Bytes ``start`` to ``end`` of ``content`` followed by zeros."""
-    position = start
-    if position < len(content):
-        head = content[position : min(end, len(content))]
-        yield head
-        position += len(head)
-    zeros = bytes(chunk)
-    while position < end:
-        step = min(chunk, end - position)
-        yield zeros if step == chunk else bytes(step)
-        position += step

@@ -11,6 +11,7 @@ import json
 import math
 import struct
 import zlib
+from collections.abc import Iterator
 
 CONTENT_TYPES = {
     "png": "image/png",
@@ -95,6 +96,20 @@ def mp4(seed: str) -> bytes:
     ftyp = b"ftyp" + b"isom" + struct.pack(">I", 512) + b"isomiso2mp41"
     note = f"piapi sandbox placeholder video: {hashlib.sha256(seed.encode()).hexdigest()[:16]}".encode()
     return struct.pack(">I", 4 + len(ftyp)) + ftyp + struct.pack(">I", 8 + len(note)) + b"free" + note
+
+
+def padded(content: bytes, start: int, end: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Bytes ``start`` to ``end`` of ``content`` followed by zeros."""
+    position = start
+    if position < len(content):
+        head = content[position : min(end, len(content))]
+        yield head
+        position += len(head)
+    zeros = bytes(chunk)
+    while position < end:
+        step = min(chunk, end - position)
+        yield zeros if step == chunk else bytes(step)
+        position += step
 
 
 MAKERS = {"png": png, "wav": wav, "glb": glb, "mp4": mp4}

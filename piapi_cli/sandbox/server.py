@@ -1,60 +1,221 @@
 """The sandbox as a real HTTP server: any client written for api.piapi.ai works against it
 with only the base URL changed. The same ``Emulator`` answers as in-process.
 
-Also delivers webhooks: a background thread watches tasks that carry
-``config.webhook_config`` and POSTs ``{"timestamp", "data"}`` with the ``x-webhook-secret``
-header on creation, on each status change and at the end, retrying failed deliveries.
+It is meant to stay up while clients misbehave: a body larger than ``max_body`` is refused
+with 413 before a byte of it is read, a ``Content-Length`` that is not one number gets 400, a
+connection idle or stalled (mid-request or mid-answer) for ``timeout`` seconds is closed, and
+a client that goes away costs one log line. Every error answer is the API's JSON envelope.
+Webhooks are delivered by ``piapi_cli.sandbox.webhooks``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import socket
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from piapi_cli.sandbox.emulator import Emulator
+from piapi_cli.sandbox.emulator import Emulator, Reply
+from piapi_cli.sandbox.webhooks import Delivery, WebhookDispatcher
+
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "Delivery", "SandboxServer", "WebhookDispatcher", "parse_size"]
 
 log = logging.getLogger("piapi.sandbox")
+
+#: room for the largest upload (10 MB of file, 13.4 MB as base64 in JSON) and nothing silly
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+#: seconds a connection may sit idle or stalled; above httpx's 5 s keep-alive expiry, so a
+#: client never reuses a connection the server is closing at that moment
+DEFAULT_TIMEOUT = 10.0
+_DIGITS = re.compile(r"[0-9]+")
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([kmg]?)(?:i?b)?", re.IGNORECASE)
+#: after refusing a body, read (and throw away) this much of it at most, for this long at most,
+#: so that closing does not reset the connection before the client has read the refusal
+_LINGER_BYTES, _LINGER_SECONDS = 1 << 20, 1.0
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``16777216``, ``16M``, ``16MiB``, ``512k``, ``1.5G`` (K, M, G are powers of 1024)."""
+    found = _SIZE.fullmatch(text.strip())
+    if not found:
+        raise ValueError(f"not a size: {text!r} (examples: 16M, 512K, 1000000)")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[found.group(2).lower()]
+    return int(float(found.group(1)) * scale)
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
-    # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
-    # peer's delayed ACK stall every keep-alive answer by ~40 ms
+    # headers and a small body leave in one write (one send, one wait for the socket), flushed
+    # at the end of each answer; large bodies pass the buffer straight through
+    wbufsize = 64 * 1024
+    # a streamed answer still takes several writes: without TCP_NODELAY, Nagle's algorithm and
+    # the peer's delayed ACK would stall keep-alive answers by ~40 ms
     disable_nagle_algorithm = True
     server: SandboxHTTPServer
+    _quiet_status = False  # the status line is logged once the answer is sent (or cut, or lost)
+    _linger = False  # a refused body may still be arriving: drain a little before closing
+
+    def setup(self) -> None:
+        super().setup()
+        # every read and write on this connection waits this long at most
+        self.connection.settimeout(self.server.io_timeout)
+
+    # --- the request ----------------------------------------------------------------------
 
     def _serve(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
-        reply = self.server.emulator.handle(self.command, self.path, dict(self.headers.items()), body)
+        length = self._body_length()
+        if length is None:
+            return
+        try:
+            body = self.rfile.read(length) if length else b""
+        except TimeoutError:
+            self._refuse(408, f"request timed out: the body stopped arriving (Content-Length {length})")
+            return
+        except ConnectionError as exc:
+            return self._gone(f"closed the connection mid-request ({type(exc).__name__})")
+        if len(body) < length:
+            return self._gone(f"closed the connection mid-request ({len(body)} of {length} bytes of body sent)")
+        try:
+            reply = self.server.emulator.handle(self.command, self.path, dict(self.headers.items()), body)
+        except Exception as exc:  # a fault of the emulator is an answer, not a dead connection
+            log.error("%s %s: internal error: %s: %s", self.command, self.path, type(exc).__name__, exc,
+                      exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
+            reply = Reply.error(500, "internal server error (sandbox)")
+        self._answer(reply)
+
+    do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = do_PATCH = _serve
+
+    def _body_length(self) -> int | None:
+        """The length of the body that follows, or None once an error has been answered."""
+        if self.headers.get("transfer-encoding"):
+            self._refuse(411, "a request body must come with a Content-Length (chunked bodies are not accepted)")
+            return None
+        values = [part.strip() for value in self.headers.get_all("content-length") or [] for part in value.split(",")]
+        if not values:
+            return 0
+        if len(set(values)) != 1 or not _DIGITS.fullmatch(values[0]):
+            self._refuse(400, "invalid Content-Length: it must be one number of bytes")
+            return None
+        # 19 digits or more is far over any limit: not worth converting
+        length = int(values[0]) if len(values[0]) < 19 else 1 << 63
+        if length > self.server.max_body:
+            self._refuse(413, f"request body too large: {values[0][:30]} bytes, the limit is {self.server.max_body}")
+            return None
+        return length
+
+    def handle_expect_100(self) -> bool:
+        # check the length before inviting the body: a client told to continue sends it all
+        if self._body_length() is None:
+            return False
+        invited = super().handle_expect_100()
+        self.wfile.flush()  # the client waits for this before it sends the body
+        return invited
+
+    # --- answers --------------------------------------------------------------------------
+
+    def _answer(self, reply: Reply) -> None:
+        # one log line per answer, written once it is known how the answer went
+        self._quiet_status = True
         self.send_response(reply.status)
+        self._quiet_status = False
         for name, value in reply.headers.items():
             self.send_header(name, value)
+        announced = int(reply.headers.get("content-length", len(reply.body)))
         if "content-length" not in reply.headers:
-            self.send_header("content-length", str(len(reply.body)))
+            self.send_header("content-length", str(announced))
         if reply.drop:
             # the fault: the headers announce the whole answer, part of it comes, then the close
             self.send_header("connection", "close")
             self.close_connection = True
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        if reply.stream is not None:
-            for chunk in reply.stream:
-                self.wfile.write(chunk)
+        sent = 0
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                for chunk in reply.stream if reply.stream is not None else (reply.body,):
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+                self.wfile.flush()
+        except (ConnectionError, TimeoutError) as exc:
+            what = "stopped reading" if isinstance(exc, TimeoutError) else "went away"
+            return self._gone(f"{what} mid-answer: {reply.status}, {sent} of {announced} bytes sent")
+        if reply.drop:
+            self.log_message('"%s" dropped: a %d answer cut after %d of %d bytes (fault injection)',
+                             self.requestline, reply.status, sent, announced)  # fmt: skip
         else:
-            self.wfile.write(reply.body)
-        self.wfile.flush()
+            self.log_message('"%s" %d %d', self.requestline, reply.status, sent)
 
-    do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = do_PATCH = _serve
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer an error and close: the body (if any) is not read."""
+        self._linger = True
+        self.close_connection = True
+        try:
+            self._send_envelope(status, message, close=True)
+        except (ConnectionError, TimeoutError):
+            self._gone(f"went away before the {status} answer")
+
+    def _send_envelope(self, status: int, message: str, *, close: bool) -> None:
+        body = json.dumps({"code": status, "message": message}).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        if close:
+            self.send_header("connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a bad request line, headers too long...) in the API's envelope."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # the request line could not be read: answer in HTTP/1.1
+            self.request_version = "HTTP/1.1"
+        text = message or self.responses.get(code, ("error",))[0]
+        try:
+            self._send_envelope(code, text, close=True)
+        except (ConnectionError, TimeoutError):
+            pass
+
+    def _gone(self, what: str) -> None:
+        self.close_connection = True
+        self.log_message('"%s": the client %s', self.requestline or "-", what)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        if self._linger:
+            _linger(self.connection)
+
+    # --- logging ------------------------------------------------------------------------
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if not self._quiet_status:
+            super().log_request(code, size)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
+
+
+def _linger(connection: socket.socket) -> None:
+    """Half-close, then read what the client is still sending for a moment: closing a socket
+    with unread data resets the connection, and the client would lose the answer just sent."""
+    try:
+        connection.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + _LINGER_SECONDS
+        drained = 0
+        while drained < _LINGER_BYTES and (left := deadline - time.monotonic()) > 0:
+            connection.settimeout(left)
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            drained += len(chunk)
+    except OSError:
+        pass
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
@@ -62,9 +223,18 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        emulator: Emulator,
+        *,
+        max_body: int = DEFAULT_MAX_BODY,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         super().__init__(address, _Handler)
         self.emulator = emulator
+        self.max_body = max_body
+        self.io_timeout = timeout
 
     @property
     def base_url(self) -> str:
@@ -73,108 +243,34 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line per connection that ended in an error; the traceback only at debug level."""
+        import sys
 
-@dataclass
-class Delivery:
-    task_id: str
-    status: str
-    endpoint: str
-    attempt: int
-    outcome: str  # "200", "connection refused", ...
-    at: float
-
-
-@dataclass
-class WebhookDispatcher:
-    """Watches tasks with a webhook endpoint and delivers their changes."""
-
-    emulator: Emulator
-    tick: float = 0.1
-    retries: int = 3
-    backoff: float = 0.5
-    timeout: float = 5.0
-    post: Callable[[str, bytes, dict[str, str]], int] | None = None
-    #: how to pause between retries (tests pass a fake); default: wait unless stopped
-    sleep: Callable[[float], object] | None = None
-    deliveries: list[Delivery] = field(default_factory=list)
-    _sent: dict[str, str] = field(default_factory=dict)
-    _done: set[str] = field(default_factory=set)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="piapi-sandbox-webhooks", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.tick):
-            self.scan()
-
-    def scan(self) -> int:
-        """Deliver every change since the last scan; returns how many deliveries were made."""
-        made = 0
-        now = self.emulator.clock()
-        # only tasks created with an endpoint and not yet finished: not every task held
-        for task_id in sorted(self.emulator.hooked - self._done):
-            record = self.emulator.store.get(task_id)
-            endpoint = ((record or {}).get("config") or {}).get("webhook_config", {}).get("endpoint")
-            if record is None or not endpoint:
-                continue
-            status = self.emulator.status_at(record, now)
-            if self._sent.get(record["task_id"]) == status:
-                continue
-            self._sent[record["task_id"]] = status
-            if status in ("completed", "failed", "canceled"):
-                self._done.add(record["task_id"])
-            self._deliver(record, now, endpoint)
-            made += 1
-        return made
-
-    def _deliver(self, record: dict[str, Any], now: float, endpoint: str) -> None:
-        view = self.emulator.task_view(record, now)
-        body = json.dumps({"timestamp": int(now), "data": view}).encode()
-        secret = str(((record.get("config") or {}).get("webhook_config") or {}).get("secret") or "")
-        headers = {"content-type": "application/json", "x-webhook-secret": secret, "user-agent": "piapi-sandbox"}
-        post = self.post or _post
-        for attempt in range(1, self.retries + 2):
-            try:
-                status = post(endpoint, body, headers)
-                outcome = str(status)
-                ok = 200 <= status < 300
-            except OSError as exc:
-                outcome, ok = f"{type(exc).__name__}: {exc}", False
-            self.deliveries.append(Delivery(record["task_id"], view["status"], endpoint, attempt, outcome, now))
-            log.info(
-                "webhook %s %s -> %s (attempt %d): %s", record["task_id"], view["status"], endpoint, attempt, outcome
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.info("%s: connection ended: %s", client_address[0], type(exc).__name__)
+        else:
+            log.error(
+                "%s: %s: %s", client_address[0], type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG)
             )
-            if ok or attempt > self.retries or self._stop.is_set():
-                return
-            (self.sleep or self._stop.wait)(self.backoff * 2 ** (attempt - 1))
-
-
-def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return int(answer.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
 
 
 class SandboxServer:
     """The HTTP server, its webhook dispatcher, and a clean way to stop both."""
 
-    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 8787, *, webhooks: bool = True):
+    def __init__(
+        self,
+        emulator: Emulator,
+        host: str = "127.0.0.1",
+        port: int = 8787,
+        *,
+        webhooks: bool = True,
+        max_body: int = DEFAULT_MAX_BODY,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self.emulator = emulator
-        self.httpd = SandboxHTTPServer((host, port), emulator)
+        self.httpd = SandboxHTTPServer((host, port), emulator, max_body=max_body, timeout=timeout)
         emulator.base_url = self.httpd.base_url
         self.dispatcher = WebhookDispatcher(emulator) if webhooks else None
         self._thread: threading.Thread | None = None
@@ -187,7 +283,10 @@ class SandboxServer:
         """Serve in a background thread (tests, benchmarks)."""
         if self.dispatcher is not None:
             self.dispatcher.start()
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="piapi-sandbox", daemon=True)
+        # a short poll: stop() returns within 0.1 s (tests start and stop many servers)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="piapi-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 

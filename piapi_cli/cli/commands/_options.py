@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 from piapi_cli.cli import params
+from piapi_cli.core.settings import MIN_POLL_INTERVAL, SETTINGS
 
 
 def examples(*lines: str, notes: str = "") -> str:
@@ -17,7 +18,45 @@ def examples(*lines: str, notes: str = "") -> str:
     return text + (f"\n\n{notes}" if notes else "")
 
 
-JsonOption = Annotated[bool, params.Option("--json", help="Print the API's task object as JSON (an array for several)")]
+# --json: one JSON document on stdout; each command says which
+JsonOption = Annotated[
+    bool,
+    params.Option(
+        "--json",
+        help="Print the task as JSON: the API's task object, an array for several "
+        "(after downloads, each with local_files)",
+    ),
+]
+TaskJsonOption = Annotated[
+    bool, params.Option("--json", help="Print the API's task object as JSON (an array for several IDs)")
+]
+ModelsJsonOption = Annotated[
+    bool,
+    params.Option(
+        "--json",
+        help="Print the catalog as JSON: an array of models, each with its task types and their "
+        "input schemas (one object with MODEL)",
+    ),
+]
+AccountJsonOption = Annotated[
+    bool, params.Option("--json", help="Print the account info as JSON, as the API returns it (the key redacted)")
+]
+ConfigJsonOption = Annotated[
+    bool,
+    params.Option(
+        "--json", help="Print the profile, the config file's path and each setting's value and source as JSON"
+    ),
+]
+JournalJsonOption = Annotated[
+    bool, params.Option("--json", help="Print the journal's rows as a JSON array (input, status, output URLs, files)")
+]
+JournalTaskJsonOption = Annotated[
+    bool,
+    params.Option("--json", help="Print the journal's row as JSON, with the API's last task object under \"task\""),
+]
+UsageJsonOption = Annotated[
+    bool, params.Option("--json", help="Print the totals as a JSON array of {group, tasks, credits}")
+]
 JqOption = Annotated[
     Optional[str],
     params.Option(
@@ -25,13 +64,38 @@ JqOption = Annotated[
     ),
 ]
 QuietOption = Annotated[bool, params.Option("--quiet", "-q", help="No progress display or notes on stderr")]
+
+
+def _seconds(setting: str, value: Optional[float]) -> Optional[float]:
+    """What the setting would refuse, refused (NaN, infinity: the range check lets them pass)."""
+    if value is None:
+        return None
+    try:
+        parsed: float = SETTINGS[setting].parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} {exc}") from None
+    return parsed
+
+
+def timeout_seconds(value: Optional[float]) -> Optional[float]:
+    """--timeout, checked as the wait_timeout setting is."""
+    return _seconds("wait_timeout", value)
+
+
+def interval_seconds(value: Optional[float]) -> Optional[float]:
+    """--interval, checked as the max_poll_interval setting is."""
+    return _seconds("max_poll_interval", value)
+
+
 TimeoutOption = Annotated[
     Optional[float],
     params.Option(
         "--timeout",
         metavar="SECONDS",
         min=0,
-        help="Give up waiting after this long (exit 8; the task goes on). 0: no deadline. [default: 1800]",
+        check=timeout_seconds,
+        help="Give up waiting after this long (exit 8; the task goes on). 0: no deadline. "
+        f"[default: {SETTINGS['wait_timeout'].shown_default}]",
         show_default=False,
     ),
 ]
@@ -40,8 +104,10 @@ IntervalOption = Annotated[
     params.Option(
         "--interval",
         metavar="MAX_SECONDS",
-        min=0.1,
-        help="Longest pause between two polls; polls start at 1s and grow to it. [default: 10]",
+        min=MIN_POLL_INTERVAL,
+        check=interval_seconds,
+        help="Longest pause between two polls; polls start at 1s and grow to it. "
+        f"[default: {SETTINGS['max_poll_interval'].shown_default}]",
         show_default=False,
     ),
 ]

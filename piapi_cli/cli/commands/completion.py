@@ -7,28 +7,28 @@ from typing import Annotated
 
 from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import examples
+from piapi_cli.cli.completions import FILES
 
 EPILOG = examples(
     "piapi completion bash > ~/.local/share/bash-completion/completions/piapi",
     "piapi completion zsh > ~/.zfunc/_piapi",
     "piapi completion fish > ~/.config/fish/completions/piapi.fish",
     notes="The scripts are static: TAB never starts Python or touches the network. "
-    "They match the files in the completions/ folder of the source.",
+    "They are generated with piapi and shipped in its package (piapi_cli/cli/completions/).",
 )
 
 
-class Shell(str, enum.Enum):
-    bash = "bash"
-    zsh = "zsh"
-    fish = "fish"
+#: bash, zsh, fish: the shells a script is shipped for
+Shell = enum.Enum("Shell", {name: name for name in FILES}, type=str)
 
 
 def completion(
-    shell: Annotated[Shell, params.Argument(metavar="SHELL", help="bash, zsh or fish", show_default=False)],
+    shell: Annotated[Shell, params.Argument(metavar="SHELL", help=", ".join(FILES), show_default=False)],
 ) -> None:
     """Print the completion script for a shell (commands, options, models, task types)."""
     import sys
 
-    from piapi_cli.cli.docgen import COMPLETIONS
+    from piapi_cli.cli.completions import script
 
-    sys.stdout.write(COMPLETIONS[shell.value]())
+    # the same bytes the fast path of the entry point writes (``piapi completion bash``)
+    sys.stdout.write(script(shell.value).decode("utf-8"))

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+import textwrap
+from typing import TYPE_CHECKING, Annotated, Optional
 
 from piapi_cli.cli import params
-from piapi_cli.cli.commands._options import JsonOption, examples
+from piapi_cli.cli.commands._options import ConfigJsonOption, examples
+from piapi_cli.core.settings import SETTINGS
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
+
+
+def _settings_help() -> str:
+    """The list of settings under ``piapi config --help``, from their definitions."""
+    lines = []
+    for setting in SETTINGS.values():
+        # help indents this block by 4: 24 columns of names, 56 of text fit in 80
+        facts = ([f"env {setting.env}"] if setting.env else []) + [f"default: {setting.shown_default}"]
+        text = textwrap.wrap(setting.help, 56, break_long_words=False, break_on_hyphens=False)
+        text += textwrap.wrap(", ".join(facts), 56, break_long_words=False, break_on_hyphens=False)
+        lines.append(f"  {setting.name:<18}  {text[0]}")
+        lines += [" " * 22 + rest for rest in text[1:]]
+    return "Settings (a flag beats the environment, which beats the profile):\n\n\b\n" + "\n".join(lines)
+
 
 app = params.Group(
     help="Set the API key and settings (config.toml, one table per profile).",
@@ -19,19 +35,29 @@ app = params.Group(
         'printf %s "$KEY" | piapi config set-key',
         "piapi --profile work config set max_poll_interval 20",
         "piapi config show",
+        notes=_settings_help(),
     ),
 )
 
 
 def _profile(state: State) -> str:
-    from piapi_cli.core.settings import DEFAULT_PROFILE
+    from piapi_cli.core.settings import DEFAULT_PROFILE, PROFILE_ENV
 
     env = state.session.environ
-    return state.session.profile or env.get("PIAPI_PROFILE") or DEFAULT_PROFILE
+    return state.session.profile or env.get(PROFILE_ENV.name) or DEFAULT_PROFILE
+
+
+def _read_secret(prompt: str) -> str:
+    """A secret asked for hidden on a terminal, else the first line of stdin; never from argv."""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt, stream=sys.stderr).strip()
+    return sys.stdin.readline().strip()
 
 
 @app.command(
-    "set-key", epilog=examples("piapi config set-key", 'printf %s "$PIAPI_KEY" | piapi --profile work config set-key')
+    "set-key", epilog=examples("piapi config set-key", 'printf %s "$WORK_KEY" | piapi --profile work config set-key')
 )
 def set_key(ctx: params.Context) -> None:
     """Store your PiAPI key: asked for hidden on a terminal, read from stdin when piped.
@@ -42,13 +68,7 @@ def set_key(ctx: params.Context) -> None:
     from piapi_cli.core.settings import set_value
 
     state: State = ctx.obj
-    if sys.stdin.isatty():
-        import getpass
-
-        key = getpass.getpass("PiAPI key (input hidden): ", stream=sys.stderr)
-    else:
-        key = sys.stdin.readline()
-    key = key.strip()
+    key = _read_secret("PiAPI key (input hidden): ")
     if not key:
         raise UsageError("no key given", hint='paste it at the prompt, or: printf %s "$KEY" | piapi config set-key')
     if any(c.isspace() for c in key):
@@ -59,27 +79,35 @@ def set_key(ctx: params.Context) -> None:
 
 
 @app.command("show", epilog=examples("piapi config show", "piapi --profile work config show --json"))
-def show(ctx: params.Context, as_json: JsonOption = False) -> None:
-    """Show every setting, its value (the key masked) and where it comes from."""
-    from piapi_cli.core.settings import SETTINGS, mask, resolve
+def show(ctx: params.Context, as_json: ConfigJsonOption = False) -> None:
+    """Show every setting, its value (the key masked) and where it comes from.
+
+    Invalid values are listed as such (a secret is never shown); the command then exits 3.
+    """
+    from piapi_cli.api.errors import ConfigError
+    from piapi_cli.core.settings import mask, resolve
 
     state: State = ctx.obj
     session = state.session
     flags = {"base_url": session.base_url, "sandbox": True if session.sandbox else None}
-    resolved = resolve(flags, profile=session.profile, environ=session.environ)
+    resolved = resolve(flags, profile=session.profile, environ=session.environ, strict=False)
     rows = []
     for name, setting in SETTINGS.items():
         value = resolved[name]
-        rows.append((name, mask(value) if setting.secret else value, resolved.sources[name]))
+        if name in resolved.problems:
+            value = "(invalid)"
+        elif setting.secret:
+            value = mask(value)
+        rows.append((name, value, resolved.sources[name]))
+    for key in resolved.unknown:
+        state.output.warn(f"{resolved.path} [profiles.{resolved.profile}]: {key!r} is no setting; it is ignored")
     if as_json:
-        doc = {
-            "profile": resolved.profile,
-            "path": str(resolved.path),
-            "settings": {n: {"value": v, "source": s} for n, v, s in rows},
-        }
+        settings: dict[str, dict[str, object]] = {n: {"value": v, "source": s} for n, v, s in rows}
+        for name, problem in resolved.problems.items():
+            settings[name] = {"value": None, "source": resolved.sources[name], "error": problem.reason}
+        doc = {"profile": resolved.profile, "path": str(resolved.path), "settings": settings}
         state.output.document(doc)
-        return
-    if state.output.stdout_tty:
+    elif state.output.stdout_tty:
         from rich.table import Table
 
         table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
@@ -92,6 +120,11 @@ def show(ctx: params.Context, as_json: JsonOption = False) -> None:
     else:
         for name, value, source in rows:
             state.output.line(f"{name}\t{_text(value)}\t{source}")
+    problems = list(resolved.problems.values())
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigError(f"{len(problems)} invalid settings: " + "; ".join(p.message for p in problems))
 
 
 def _text(value: object) -> str:
@@ -110,26 +143,48 @@ def path(ctx: params.Context) -> None:
 
 
 @app.command(
-    "set", epilog=examples("piapi config set max_poll_interval 20", "piapi --profile ci config set sandbox true")
+    "set",
+    epilog=examples(
+        "piapi config set max_poll_interval 20",
+        "piapi --profile ci config set sandbox true",
+        'printf %s "$SECRET" | piapi config set webhook_secret',
+    ),
 )
 def set_(
     ctx: params.Context,
     name: Annotated[
-        str,
-        params.Argument(
-            metavar="NAME",
-            help="Setting: base_url, upload_url, service_mode, wait_timeout, max_poll_interval, sandbox, journal",
-        ),
+        str, params.Argument(metavar="NAME", help="Setting: " + ", ".join(n for n in SETTINGS if n != "api_key"))
     ],
-    value: Annotated[str, params.Argument(metavar="VALUE", help="Its value (after --, a value may start with -)")],
+    value: Annotated[
+        Optional[str],
+        params.Argument(
+            metavar="VALUE",
+            help="Its value (after --, a value may start with -). A secret is asked for, never given here",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Store a setting in the current profile."""
+    """Store a setting in the current profile (see: piapi config --help)."""
     from piapi_cli.api.errors import UsageError
     from piapi_cli.core.settings import set_value
 
     state: State = ctx.obj
+    setting = SETTINGS.get(name)
+    if setting is None:
+        raise UsageError(f"unknown setting {name!r}; settings: {', '.join(SETTINGS)}")
     if name == "api_key":
         raise UsageError("the key is not taken as an argument", hint="use: piapi config set-key")
+    if setting.secret:
+        if value is not None:
+            raise UsageError(
+                f"{name} is a secret: it is not taken as an argument (shell history and ps would show it)",
+                hint=f'run: piapi config set {name}, then paste it; or: printf %s "$SECRET" | piapi config set {name}',
+            )
+        value = _read_secret(f"{name} (input hidden): ")
+        if not value:
+            raise UsageError(f"no {name} given")
+    elif value is None:
+        raise UsageError(f"missing VALUE of {name}", hint=f"piapi config set {name} VALUE")
     profile = _profile(state)
     set_value(name, value, profile=profile, environ=state.session.environ)
     state.output.info(f"{name} set for profile {profile}")

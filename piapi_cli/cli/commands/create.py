@@ -25,6 +25,7 @@ from piapi_cli.cli.commands._options import (
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
+    from piapi_cli.cli.session import Session
 
 EPILOG = examples(
     "piapi create -m Qubico/flux1-dev -t txt2img -i prompt='a little cat' --wait",
@@ -118,7 +119,9 @@ def create(
     if input_file is not None:
         base = read_input_file(input_file, sys.stdin.read() if input_file == "-" else None)
     if webhook and not webhook_secret:
-        webhook_secret = session.environ.get("PIAPI_WEBHOOK_SECRET") or None
+        webhook_secret = session.settings["webhook_secret"] or None
+    if webhook_secret:
+        session.extra_secrets.append(webhook_secret)
     built = build_request(
         model,
         task_type,
@@ -128,6 +131,7 @@ def create(
         default_service_mode=None if dry_run else session.settings["service_mode"] or None,
         webhook=webhook,
         webhook_secret=webhook_secret,
+        make_secret=lambda: listener_secret(session),
         validate=not no_validate,
     )
     for warning in built.warnings:
@@ -139,7 +143,10 @@ def create(
         output.document(redact(built.preview()), jq)
         return
     if built.generated_secret:
-        output.warn(f"webhook secret (made up; give it to your receiver): {built.generated_secret}")
+        output.info(
+            f"webhook secret: {built.generated_secret} (piapi listen's own, made once and kept; "
+            "give it to your receiver, or choose one with --webhook-secret)"
+        )
 
     client = session.client
 
@@ -175,3 +182,11 @@ def create(
     )
     if code:
         raise params.Exit(code)
+
+
+def listener_secret(session: Session) -> str:
+    """The secret ``piapi listen`` checks by default, made on first use."""
+    from piapi_cli.core.settings import config_dir
+    from piapi_cli.core.webhook_secret import stored_webhook_secret
+
+    return stored_webhook_secret(config_dir(session.environ))

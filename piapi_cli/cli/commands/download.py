@@ -54,7 +54,7 @@ def download(
     state: State = ctx.obj
     state.output.quiet = state.output.quiet or quiet
     plan = DownloadPlan(directory, name, overwrite, skip_existing, metadata)
-    preflight(jq, plan)
+    preflight(jq, plan, several_tasks=len(set(task_ids)) > 1)
     client = state.session.client
     tasks = [client.get_task(task_id) for task_id in dict.fromkeys(task_ids)]
     code = download_and_show(state, [t for t in tasks if t.succeeded], plan, as_json=as_json, jq=jq)

@@ -6,7 +6,7 @@ import enum
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from piapi_cli.cli import params
-from piapi_cli.cli.commands._options import JsonOption, examples
+from piapi_cli.cli.commands._options import ModelsJsonOption, examples
 
 if TYPE_CHECKING:
     from piapi_cli.cli.output import Output
@@ -41,7 +41,7 @@ def models(
     category: Annotated[
         Optional[Category], params.Option("--category", "-c", help="Only this category", show_default=False)
     ] = None,
-    as_json: JsonOption = False,
+    as_json: ModelsJsonOption = False,
 ) -> None:
     """List models and task types; with MODEL, each task type's input schema."""
     from piapi_cli.api.errors import UsageError
@@ -64,7 +64,12 @@ def models(
         types = found.task_types
         if task_type is not None:
             if task_type not in types:
-                raise UsageError(f"{found.name} has no task type {task_type!r}; it has: {', '.join(types)}")
+                from piapi_cli.core.suggest import did_you_mean, near_misses
+
+                close = near_misses(task_type, types)
+                listed = f"it has: {', '.join(types)}"
+                known = f"{did_you_mean(close)} ({listed})" if close else listed
+                raise UsageError(f"{found.name} has no task type {task_type!r}; {known}")
             types = {task_type: types[task_type]}
         if as_json:
             output.document(_model_json(found, types))
@@ -84,19 +89,36 @@ def models(
     if as_json:
         output.document([_model_json(m, m.task_types) for m in chosen])
     elif output.stdout_tty:
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for column in ("model", "category", "task types", "notes"):
-            table.add_column(column, overflow="fold")
-        for m in chosen:
-            notes = "discontinued" if m.discontinued else m.description
-            table.add_row(m.name, m.category, ", ".join(m.task_types), notes)
-        output.out.print(table)
+        output.out.print(_models_table(chosen, output.out.width))
     else:
         for m in chosen:
             for name in m.task_types:
                 output.line(f"{m.name}\t{name}\t{m.category}")
+
+
+def _models_table(chosen: list[Model], width: int) -> Any:
+    """Models as a table that reads at 80 columns: a model name or a task type is never split
+    over lines (task types wrap between names); notes get what room is left, cut to one line.
+
+    Widths are worked out here: rich, short of room, cuts even no-wrap columns.
+    """
+    from rich.table import Table
+
+    model_width = max((len(m.name) for m in chosen), default=5)
+    type_width = max((len(t) + 1 for m in chosen for t in m.task_types), default=10)
+    left = width - model_width - len("category") - type_width - 6  # three gaps of two
+    type_width += max(0, (left - 40) // 2)  # a wide terminal: fewer lines of task types
+    notes_width = width - model_width - len("category") - type_width - 6
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("model", no_wrap=True, width=model_width)
+    table.add_column("category", no_wrap=True, width=len("category"))
+    table.add_column("task types", width=type_width)
+    if notes_width >= 10:
+        table.add_column("notes", no_wrap=True, overflow="ellipsis", width=notes_width)
+    for m in chosen:
+        notes = "discontinued" if m.discontinued else m.description
+        table.add_row(m.name, m.category, ", ".join(m.task_types), notes)
+    return table
 
 
 def _field_json(field: Field) -> dict[str, Any]:
@@ -148,8 +170,9 @@ def _render_model(output: Output, model: Model, types: list[TaskType]) -> None:
             console.print("  no public input schema: any keys are sent as given")
             continue
         table = Table(box=None, header_style="dim", pad_edge=False, padding=(0, 2, 0, 2))
-        for column in ("input", "type", "default", "description"):
-            table.add_column(column, overflow="fold")
+        table.add_column("input", no_wrap=True)  # a field name is never split
+        for column in ("type", "default", "description"):
+            table.add_column(column)
         for field in spec.fields.values():
             name = f"[bold]{escape(field.name)}[/]" + (" [red]*[/]" if field.required else "")
             default = "" if field.default is None else str(field.default)

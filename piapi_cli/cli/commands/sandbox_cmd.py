@@ -30,7 +30,9 @@ app = params.Group(
         "PIAPI_BASE_URL=http://127.0.0.1:8787 PIAPI_API_KEY=any piapi create -m luma -t video_generation "
         "-i prompt=waves --wait",
         notes="Prints its base URL on stdout, logs requests and webhook deliveries on stderr, and stops "
-        "cleanly on Ctrl-C or SIGTERM. Tasks live in memory while it runs.",
+        "cleanly on Ctrl-C or SIGTERM. Tasks live in memory while it runs. A task created with "
+        "config.webhook_config gets a POST of {timestamp, data} with the x-webhook-secret header on each "
+        "status change; failed deliveries are retried with backoff, each receiver in its own lane.",
     ),
 )
 def serve(
@@ -68,6 +70,23 @@ def serve(
     truncate_downloads: Annotated[
         bool, params.Option("--truncate-downloads", help="Cut every output file short (Content-Length kept)")
     ] = False,
+    max_body: Annotated[
+        str,
+        params.Option(
+            "--max-body",
+            metavar="SIZE",
+            help="Refuse larger request bodies with 413, unread (16M fits a 10 MB upload in base64)",
+        ),
+    ] = "16M",
+    timeout: Annotated[
+        float,
+        params.Option(
+            "--timeout",
+            metavar="SECONDS",
+            min=0.1,
+            help="Close a connection idle or stalled (mid-request or mid-answer) this long",
+        ),
+    ] = 10.0,
     no_webhooks: Annotated[bool, params.Option("--no-webhooks", help="Do not deliver webhooks")] = False,
     quiet: Annotated[bool, params.Option("--quiet", "-q", help="Do not log requests")] = False,
 ) -> None:
@@ -79,9 +98,15 @@ def serve(
 
     from piapi_cli.api.errors import UsageError
     from piapi_cli.sandbox import Emulator, Faults
-    from piapi_cli.sandbox.server import SandboxServer
+    from piapi_cli.sandbox.server import SandboxServer, parse_size
 
     state: State = ctx.obj
+    try:
+        body_limit = parse_size(max_body)
+    except ValueError as exc:
+        raise UsageError(f"--max-body: {exc}") from None
+    if body_limit < 1024:
+        raise UsageError(f"--max-body is too small to hold a create request: {max_body} ({body_limit} bytes)")
     for name, value in (("--fail-rate", fail_rate), ("--rate-limit-rate", rate_limit_rate), ("--drop-rate", drop_rate)):
         if not 0.0 <= value <= 1.0:
             raise UsageError(f"{name} is a probability from 0 to 1, not {value:g}")
@@ -96,7 +121,7 @@ def serve(
     logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("piapi.sandbox").setLevel(logging.WARNING if quiet else logging.INFO)
     try:
-        server = SandboxServer(emulator, host, port, webhooks=not no_webhooks)
+        server = SandboxServer(emulator, host, port, webhooks=not no_webhooks, max_body=body_limit, timeout=timeout)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from piapi_cli.cli import params
-from piapi_cli.cli.commands._options import JsonOption, examples
+from piapi_cli.cli.commands._options import (
+    JournalJsonOption,
+    JournalTaskJsonOption,
+    JqOption,
+    UsageJsonOption,
+    examples,
+)
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
@@ -18,15 +25,32 @@ app = params.Group(
     epilog=examples(
         "piapi tasks",
         "piapi tasks --status failed --since 7d",
+        "piapi --sandbox tasks --world all",
         "piapi tasks show 1631d053",
         "piapi tasks usage --since 30d --by model",
+        notes="Each API's tasks are kept apart: the listing shows those of the API in use (PiAPI's, "
+        "or the sandbox's with --sandbox); --world all shows every one. On a terminal the table shows "
+        "the first 8 characters of each task ID, a prefix that tasks show and get accept.",
     ),
 )
+
+#: more rows than anyone lists; a bound keeps the number inside SQLite's integers
+MAX_LIMIT = 1_000_000
+ALL_WORLDS = "all"
 
 SinceOption = Annotated[
     Optional[str],
     params.Option(
         "--since", metavar="AGE", help="Only tasks created this recently: 30m, 12h, 7d, 2w", show_default=False
+    ),
+]
+WorldOption = Annotated[
+    Optional[str],
+    params.Option(
+        "--world",
+        metavar="WORLD",
+        help="Whose tasks: 'all', 'sandbox' or an API base URL [default: the API in use]",
+        show_default=False,
     ),
 ]
 
@@ -40,8 +64,31 @@ def _journal(state: State) -> Journal:
     return journal
 
 
-def _when(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
+def _world(state: State, world: str | None) -> str | None:
+    """The world to filter on (None: every world)."""
+    if world is None:
+        return state.session.world
+    world = world.strip()
+    return None if world.lower() == ALL_WORLDS else world.rstrip("/")
+
+
+def _cutoff(since: str | None) -> float | None:
+    from piapi_cli.core.journal import parse_since
+
+    return parse_since(since, time.time()) if since else None
+
+
+def _when(stamp: float, *, short: bool = False) -> str:
+    moment = datetime.fromtimestamp(stamp)
+    if short:
+        return moment.strftime("%m-%d %H:%M" if moment.year == datetime.now().year else "%Y-%m-%d")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _note_problems(state: State, entries: list[Entry]) -> None:
+    for entry in entries:
+        if entry.problems:
+            state.output.warn(f"journal #{entry.id}: {'; '.join(entry.problems)} (shown empty)")
 
 
 @app.callback()
@@ -56,71 +103,117 @@ def tasks(
         params.Option("--model", "-m", metavar="MODEL", help="Only tasks of this model", show_default=False),
     ] = None,
     since: SinceOption = None,
+    world: WorldOption = None,
     limit: Annotated[
-        int, params.Option("--limit", "-n", metavar="N", min=1, help="At most N tasks, newest first")
+        int, params.Option("--limit", "-n", metavar="N", help="At most N tasks, newest first (1 to 1,000,000)")
     ] = 50,
-    as_json: JsonOption = False,
+    as_json: JournalJsonOption = False,
+    jq: JqOption = None,
 ) -> None:
-    """List journaled tasks, newest first (statuses: the API's, plus unknown, refused, not_sent)."""
+    """List journaled tasks, newest first (statuses: the API's, plus sending, unknown, refused, not_sent)."""
     if ctx.invoked_subcommand is not None:
         return
-    import time
-
-    from piapi_cli.core.journal import parse_since
-
     state: State = ctx.obj
+    if not 1 <= limit <= MAX_LIMIT:
+        from piapi_cli.api.errors import UsageError
+
+        shown = str(limit) if len(str(limit)) <= 20 else str(limit)[:20] + "..."
+        raise UsageError(f"--limit {shown}: expected a whole number from 1 to {MAX_LIMIT:,}")
+    if jq is not None:
+        from piapi_cli.cli.output import compile_jq
+
+        compile_jq(jq)  # a bad expression is a usage error before anything is read
+    cutoff = _cutoff(since)
+    scope = _world(state, world)
     journal = _journal(state)
-    cutoff = parse_since(since, time.time()) if since else None
-    entries = journal.entries(status=status, model=model, since=cutoff, limit=limit)
+    entries = journal.entries(status=status, model=model, since=cutoff, limit=limit, world=scope)
+    _note_problems(state, entries)
     output = state.output
-    if as_json:
-        output.document([e.to_json() for e in entries])
+    if as_json or jq is not None:
+        output.document([e.to_json() for e in entries], jq)
     elif output.stdout_tty:
-        from rich.markup import escape
-        from rich.table import Table
-
-        from piapi_cli.cli.output import status_text
-
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for column in ("#", "task", "created", "model", "status", "credits", "outputs"):
-            table.add_column(column, overflow="fold")
-        for e in entries:
-            table.add_row(
-                str(e.id),
-                escape(e.task_id or "-"),
-                _when(e.created_at),
-                escape(f"{e.model} · {e.task_type}"),
-                status_text(e.status),
-                f"{e.credits:,}" if e.credits else "",
-                str(len(e.downloads) or len(e.urls) or ""),
-            )
-        output.out.print(table)
-        if not entries:
-            output.info("no tasks in the journal match")
+        _tables(state, entries, every_world=scope is None)
     else:
         for e in entries:
-            output.line(f"{e.task_id or '-'}\t{e.status}\t{e.model}\t{e.task_type}\t{_when(e.created_at)}")
+            fields = (e.task_id or "-", e.status, e.model, e.task_type, _when(e.created_at), e.world)
+            output.line("\t".join(fields))
+    if not entries and not (as_json or jq is not None):
+        elsewhere = journal.entries(status=status, model=model, since=cutoff, limit=1) if scope is not None else []
+        note = f"; other APIs have some: {state.session.prog} tasks --world all" if elsewhere else ""
+        output.info(f"no tasks of {scope or 'any API'} in the journal match{note}")
+
+
+def _tables(state: State, entries: list[Entry], *, every_world: bool) -> None:
+    """The listing at a terminal; with every world, one table under each world's name."""
+    if not every_world:
+        _table(state, entries)
+        return
+    from rich.markup import escape
+
+    for number, world in enumerate(dict.fromkeys(e.world for e in entries)):
+        state.output.out.print(("\n" if number else "") + f"[bold]{escape(world)}[/]")
+        _table(state, [e for e in entries if e.world == world])
+
+
+def _table(state: State, entries: list[Entry]) -> None:
+    """A task ID (its first 8 characters) or a model name is never cut or folded over two
+    lines; the task type gives way when space is short."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from piapi_cli.cli.output import status_text
+
+    # one space between columns: at 80 columns the longest model and a 7-digit cost leave the
+    # task type 10 characters, not 5
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("task", no_wrap=True, min_width=8)
+    table.add_column("created", no_wrap=True)
+    table.add_column("model", no_wrap=True, min_width=max((len(e.model) for e in entries), default=5))
+    table.add_column("type", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("credits", justify="right", no_wrap=True)
+    for e in entries:
+        table.add_row(
+            escape(e.task_id[:8] if e.task_id else f"#{e.id}"),
+            _when(e.created_at, short=True),
+            escape(e.model),
+            escape(e.task_type),
+            status_text(e.status),
+            f"{e.credits:,}" if e.credits else "",
+        )
+    if entries:
+        state.output.out.print(table)
 
 
 @app.command(
-    "show", epilog=examples("piapi tasks show 1631d053-2352-4add-95cc-360fc52d5f89", "piapi tasks show 12 --json")
+    "show",
+    epilog=examples(
+        "piapi tasks show 1631d053-2352-4add-95cc-360fc52d5f89",
+        "piapi tasks show 1631d053",
+        "piapi tasks show 12 --jq .input.prompt",
+    ),
 )
 def show(
     ctx: params.Context,
     ident: Annotated[str, params.Argument(metavar="ID", help="A task ID, a unique prefix of one, or the journal's #")],
-    as_json: JsonOption = False,
+    as_json: JournalTaskJsonOption = False,
+    jq: JqOption = None,
 ) -> None:
     """Show one journaled task: input, status, outputs, cost and downloaded files."""
     from piapi_cli.api.errors import UsageError
 
     state: State = ctx.obj
-    entry = _journal(state).find(ident)
+    if jq is not None:
+        from piapi_cli.cli.output import compile_jq
+
+        compile_jq(jq)
+    entry = _journal(state).resolve(ident)  # an ambiguous prefix: a usage error naming the candidates
     if entry is None:
-        raise UsageError(
-            f"no task {ident!r} in the journal (or the prefix is ambiguous)", hint="list them: piapi tasks"
-        )
-    if as_json:
-        state.output.document(entry.to_json() | {"task": entry.task})
+        shown = ident if len(ident) <= 40 else ident[:40] + "..."
+        raise UsageError(f"no task {shown!r} in the journal", hint="list them: piapi tasks --world all")
+    _note_problems(state, [entry])
+    if as_json or jq is not None:
+        state.output.document(entry.to_json() | {"task": entry.task}, jq)
         return
     _render(state, entry)
 
@@ -132,11 +225,14 @@ def _render(state: State, entry: Entry) -> None:
     rows = [
         ("journal #", str(entry.id)),
         ("task", entry.task_id or "- (no ID: the create was not answered)"),
+        ("world", entry.world),
         ("model", f"{entry.model} · {entry.task_type}"),
         ("status", entry.status + (f": {entry.message}" if entry.message else "")),
         ("created", _when(entry.created_at)),
         ("input", json.dumps(entry.input, ensure_ascii=False)),
     ]
+    if entry.run_id:
+        rows.append(("run", f"{entry.run_id} row {entry.row_key}"))
     if entry.credits:
         rows.append(("credits", f"{entry.credits:,} ({entry.usage_type or '?'})"))
     rows += [("output", url) for url in entry.urls]
@@ -156,36 +252,44 @@ def _render(state: State, entry: Entry) -> None:
             output.line(f"{label}\t{value}")
 
 
-@app.command("usage", epilog=examples("piapi tasks usage", "piapi tasks usage --since 7d --by model --json"))
+@app.command(
+    "usage",
+    epilog=examples(
+        "piapi tasks usage",
+        "piapi tasks usage --since 7d --by model --json",
+        "piapi tasks usage --world all --by world",
+    ),
+)
 def usage(
     ctx: params.Context,
     since: SinceOption = None,
     by: Annotated[
         Optional[str],
-        params.Option("--by", metavar="FIELD", help="Group by model, task_type, day or status", show_default=False),
+        params.Option(
+            "--by", metavar="FIELD", help="Group by model, task_type, day, status or world", show_default=False
+        ),
     ] = None,
-    as_json: JsonOption = False,
+    world: WorldOption = None,
+    as_json: UsageJsonOption = False,
+    jq: JqOption = None,
 ) -> None:
     """Credits consumed by the journaled tasks (completed ones), in total or grouped."""
-    import time
-
-    from piapi_cli.core.journal import parse_since
-
     state: State = ctx.obj
-    cutoff = parse_since(since, time.time()) if since else None
-    rows = _journal(state).usage(since=cutoff, by=by)
+    cutoff = _cutoff(since)
+    rows: list[dict[str, Any]] = _journal(state).usage(since=cutoff, by=by, world=_world(state, world))
     output = state.output
-    if as_json:
-        output.document(rows)
+    if as_json or jq is not None:
+        output.document(rows, jq)
     elif output.stdout_tty:
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(box=None, header_style="bold", pad_edge=False)
-        table.add_column(by or "all")
-        table.add_column("tasks", justify="right")
-        table.add_column("credits consumed", justify="right")
+        table.add_column(by or "all", overflow="fold")
+        table.add_column("tasks", justify="right", no_wrap=True)
+        table.add_column("credits consumed", justify="right", no_wrap=True)
         for row in rows:
-            table.add_row(str(row["group"]), str(row["tasks"]), f"{row['credits']:,}")
+            table.add_row(escape(str(row["group"])), str(row["tasks"]), f"{row['credits']:,}")
         output.out.print(table)
     else:
         for row in rows:

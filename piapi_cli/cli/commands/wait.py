@@ -67,7 +67,7 @@ def wait(
     state: State = ctx.obj
     state.output.quiet = state.output.quiet or quiet
     plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
-    preflight(jq, plan)
+    preflight(jq, plan, several_tasks=pending or len(set(task_ids or [])) > 1)
     ids = list(task_ids or [])
     if pending:
         ids += reattach(state, plan)

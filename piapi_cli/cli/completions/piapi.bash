@@ -55,10 +55,12 @@ _piapi_options() {
         'download') echo '--dir --help --jq --json --metadata --name --overwrite --quiet --skip-existing' ;;
         'account') echo '--help --jq --json' ;;
         'models') echo '--category --help --json --task-type' ;;
+        'listen') echo '--backstop --download --events --exec --forward-to --help --host --path --port --print-secret --public-url --quiet --replay --secret --secret-file' ;;
+        'trigger') echo '--dry-run --from-task --help --model --secret --secret-file --status --task-type' ;;
         'completion') echo '--help' ;;
-        'tasks') echo '--help --json --limit --model --since --status' ;;
-        'tasks show') echo '--help --json' ;;
-        'tasks usage') echo '--by --help --json --since' ;;
+        'tasks') echo '--help --jq --json --limit --model --since --status --world' ;;
+        'tasks show') echo '--help --jq --json' ;;
+        'tasks usage') echo '--by --help --jq --json --since --world' ;;
         'config') echo '--help' ;;
         'config set-key') echo '--help' ;;
         'config show') echo '--help --json' ;;
@@ -66,13 +68,13 @@ _piapi_options() {
         'config set') echo '--help' ;;
         'config unset') echo '--help' ;;
         'sandbox') echo '--help' ;;
-        'sandbox serve') echo '--api-key --concurrency --drop-rate --fail-rate --help --host --latency --no-webhooks --port --quiet --rate-limit-rate --speed --truncate-downloads' ;;
+        'sandbox serve') echo '--api-key --concurrency --drop-rate --fail-rate --help --host --latency --max-body --no-webhooks --port --quiet --rate-limit-rate --speed --timeout --truncate-downloads' ;;
     esac
 }
 
 _piapi_subcommands() {
     case "$1" in
-        '') echo 'create get wait cancel download account models completion tasks config sandbox' ;;
+        '') echo 'create get wait cancel download account models listen trigger completion tasks config sandbox' ;;
         'tasks') echo 'show usage' ;;
         'config') echo 'set-key show path set unset' ;;
         'sandbox') echo 'serve' ;;
@@ -87,7 +89,7 @@ _piapi() {
         w="${COMP_WORDS[i]}"
         case "$w" in
             --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;
-            --api-key|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--model|--name|--port|--profile|--rate-limit-rate|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|-c|-d|-i|-m|-n|-s|-t) i=$((i + 1)); continue ;;
+            --api-key|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-body|--model|--name|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--secret|--secret-file|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-p|-s|-t) i=$((i + 1)); continue ;;
             -*) continue ;;
         esac
         subs="$(_piapi_subcommands "$path")"
@@ -101,7 +103,7 @@ _piapi() {
         --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;
         --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;
         --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-        --api-key|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--fail-rate|--host|--input|--input-file|--interval|--jq|--latency|--limit|--model|--name|--port|--profile|--rate-limit-rate|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|-c|-d|-i|-m|-n|-s|-t) return ;;
+        --api-key|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-body|--model|--name|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--secret|--secret-file|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-p|-s|-t) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))

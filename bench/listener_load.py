@@ -1,0 +1,283 @@
+"""Load on `piapi listen`: paced deliveries from concurrent senders, then the same with slow clients.
+
+    python bench/listener_load.py [--rate 500] [--senders 16] [--seconds 10] [--slow 200]
+
+Starts `piapi listen --port 0` (its own config and data directories, the journal on, every
+task of the run journaled beforehand as `piapi create` would have, so each delivery also updates
+its task's row), then:
+
+1. ``--senders`` keep-alive connections POST unique deliveries at ``--rate`` a second in total
+   for ``--seconds``; one in ten is sent twice (PiAPI's retries). Checked: every unique delivery
+   printed once on stdout and stored once in the events table; latency; the listener's memory
+   (VmRSS) sampled every half second.
+2. ``--slow`` connections are opened and held (half idle, half sending headers that promise a
+   body which never comes), and phase 1 runs again beside them for half as long.
+
+Only 127.0.0.1 is used. Prints a summary; exits 1 if a delivery was lost or doubled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SECRET = "bench-secret-0123456789"
+
+
+def journal_tasks(folder: Path, ids: list[str]) -> None:
+    """Record the tasks as piapi create does, so deliveries update real journal rows."""
+    from piapi_cli.api.tasks import Task
+    from piapi_cli.core.journal import Journal
+
+    journal = Journal(folder / "data" / "journal.sqlite3")
+    for task_id in ids:
+        row = journal.begin_create("https://api.piapi.ai", "Qubico/flux1-dev", "txt2img", {"prompt": "x"}, None)
+        journal.created(row, Task.from_api({"task_id": task_id, "status": "pending"}))
+    journal.close()
+
+
+def planned_ids(prefix: str, rate: float, senders: int, seconds: float) -> list[str]:
+    count = int(rate / senders * seconds)
+    return [f"{prefix}-{index}-{k}" for index in range(senders) for k in range(count)]
+
+
+def start_listener(folder: Path) -> tuple[subprocess.Popen[str], int, list[str]]:
+    env = {**os.environ, "PIAPI_CONFIG_DIR": str(folder / "config"), "PIAPI_DATA_DIR": str(folder / "data")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "piapi_cli", "listen", "--port", "0", "--backstop", "0", "--secret", SECRET],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stderr.readline()
+    port = int(first.split("http://127.0.0.1:")[1].split("/")[0])
+    lines: list[str] = []
+    threading.Thread(target=lambda: [lines.append(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+    threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True).start()  # type: ignore[union-attr]
+    return process, port, lines
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def body(task_id: str, n: int) -> bytes:
+    data = {
+        "task_id": task_id, "model": "Qubico/flux1-dev", "task_type": "txt2img", "status": "completed",
+        "config": {"webhook_config": {"endpoint": "http://127.0.0.1/webhook", "secret": SECRET}},
+        "input": {"prompt": f"load {n}"}, "output": {"image_url": f"https://img.example/{task_id}.png"},
+        "meta": {"created_at": "2025-01-01T00:00:00Z", "usage": {"type": "quota", "frozen": 0, "consume": 20000}},
+        "detail": None, "logs": [], "error": {"code": 0, "raw_message": "", "message": "", "detail": None},
+    }  # fmt: skip
+    return json.dumps({"timestamp": 1_750_000_000 + n, "data": data}).encode()
+
+
+def request_bytes(task_id: str, n: int) -> bytes:
+    payload = body(task_id, n)
+    head = (f"POST /webhook HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            f"x-webhook-secret: {SECRET}\r\ncontent-length: {len(payload)}\r\n\r\n")  # fmt: skip
+    return head.encode() + payload
+
+
+def roundtrip(sock: socket.socket, request: bytes) -> int:
+    """One request on a keep-alive connection, read with as little client work as possible
+    (http.client's parsing cost more CPU than the listener's answer on 2 shared cores)."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed by the listener")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    found = re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE)
+    length = int(found.group(1)) if found else 0
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed by the listener")
+        rest += chunk
+    return int(head[9:12])
+
+
+def send_paced(port: int, prefix: str, rate: float, senders: int, seconds: float) -> dict[str, object]:
+    """``senders`` keep-alive connections, each sending on its own schedule: ``rate`` a second in all."""
+    per_sender = rate / senders
+    count = int(per_sender * seconds)
+    latencies: list[float] = []
+    failures: list[str] = []
+    sent: list[str] = []
+    slowest: list[tuple[float, float]] = []
+    lock = threading.Lock()
+    plans = [
+        [(f"{prefix}-{index}-{k}", request_bytes(f"{prefix}-{index}-{k}", k)) for k in range(count)]
+        for index in range(senders)
+    ]
+    start = time.perf_counter() + 0.2
+
+    def sender(index: int) -> None:
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        mine: list[tuple[float, float]] = []
+        for k, (_, request) in enumerate(plans[index]):
+            pause = start + k / per_sender - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            for _ in range(2 if k % 10 == 0 else 1):  # one in ten delivered twice, as PiAPI's retries do
+                began = time.perf_counter()
+                try:
+                    status = roundtrip(sock, request)
+                except OSError as exc:
+                    status = 0
+                    sock.close()
+                    sock = socket.create_connection(("127.0.0.1", port))
+                    with lock:
+                        failures.append(str(exc))
+                mine.append((time.perf_counter() - began, began - start))
+                if status != 200:
+                    with lock:
+                        failures.append(f"HTTP {status}")
+        sock.close()
+        with lock:
+            slowest.extend(mine)
+            sent.extend(task_id for task_id, _ in plans[index])
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    latencies = sorted(took for took, _ in slowest)
+    return {
+        "sent": sent,
+        "requests": len(latencies),
+        "elapsed": elapsed,
+        "failures": failures,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+        "max_ms": 1000 * latencies[-1],
+        "max_at": max(slowest)[1],
+    }
+
+
+def hold_slow_connections(port: int, count: int) -> list[socket.socket]:
+    held = []
+    for n in range(count):
+        conn = socket.create_connection(("127.0.0.1", port))
+        if n % 2:
+            head = f"POST /webhook HTTP/1.1\r\nx-webhook-secret: {SECRET}\r\ncontent-length: 4000\r\n\r\n"
+            conn.sendall(head.encode() + b"{")  # the body that never comes
+        held.append(conn)
+    return held
+
+
+def wait_for_lines(lines: list[str], count: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while len(lines) < count and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def check(lines: list[str], sent: list[str], prefix: str) -> tuple[int, int]:
+    printed = [json.loads(line)["task_id"] for line in lines]
+    mine = [task_id for task_id in printed if task_id.startswith(prefix + "-")]
+    lost = len(set(sent) - set(mine))
+    doubled = len(mine) - len(set(mine))
+    return lost, doubled
+
+
+def report(title: str, result: dict[str, object], lost: int, doubled: int, memory: list[int]) -> None:
+    sent = result["sent"]
+    assert isinstance(sent, list)
+    print(f"\n== {title}")
+    print(f"unique deliveries {len(sent)}, requests {result['requests']} (with repeats) in {result['elapsed']:.1f} s"
+          f" = {len(sent) / float(result['elapsed']):.0f} unique/s")  # type: ignore[arg-type]  # fmt: skip
+    print(f"lost {lost}, doubled {doubled}, failed requests {len(result['failures'])}")  # type: ignore[arg-type]
+    print(f"latency p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms"
+          f" (at {result['max_at']:.1f} s)")  # fmt: skip
+    if memory:
+        mib = [m / 1024 for m in memory]
+        print(f"listener RSS MiB: start {mib[0]:.1f}, max {max(mib):.1f}, end {mib[-1]:.1f}")
+        every = max(1, len(memory) // 10)
+        print("RSS over time (MiB): " + " ".join(f"{m:.1f}" for m in mib[::every]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--senders", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--slow", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        journal_tasks(Path(folder), planned_ids("a", args.rate, args.senders, args.seconds)
+                      + planned_ids("b", args.rate, args.senders, args.seconds / 2))  # fmt: skip
+        process, port, lines = start_listener(Path(folder))
+        memory: list[int] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.5):
+                memory.append(rss_kib(process.pid))
+
+        threading.Thread(target=sample, daemon=True).start()
+        cpu_before = cpu_seconds(process.pid)
+        result = send_paced(port, "a", args.rate, args.senders, args.seconds)
+        sent_a = result["sent"]
+        assert isinstance(sent_a, list)
+        wait_for_lines(lines, len(sent_a))
+        cpu_used = cpu_seconds(process.pid) - cpu_before
+        lost, doubled = check(lines, sent_a, "a")
+        title = f"{args.rate:.0f}/s from {args.senders} senders for {args.seconds:.0f} s"
+        report(title, result, lost, doubled, list(memory))
+        elapsed = float(result["elapsed"])  # type: ignore[arg-type]
+        print(f"listener CPU {cpu_used:.1f} s over {elapsed:.1f} s ({100 * cpu_used / elapsed:.0f}% of one core)")
+        bad = lost + doubled
+
+        held = hold_slow_connections(port, args.slow)
+        before = len(lines)
+        mark = len(memory)
+        result_b = send_paced(port, "b", args.rate, args.senders, args.seconds / 2)
+        memory_b = memory[mark:]
+        sent_b = result_b["sent"]
+        assert isinstance(sent_b, list)
+        wait_for_lines(lines, before + len(sent_b))
+        lost_b, doubled_b = check(lines, sent_b, "b")
+        report(f"the same beside {args.slow} held connections (half idle, half half-sent)", result_b, lost_b,
+               doubled_b, memory_b)  # fmt: skip
+        bad += lost_b + doubled_b
+        for conn in held:
+            conn.close()
+        sampling.set()
+        process.terminate()
+        process.wait(timeout=60)
+        db = sqlite3.connect(Path(folder) / "data" / "journal.sqlite3")
+        stored, keys = db.execute("SELECT COUNT(*), COUNT(DISTINCT delivery_key) FROM events").fetchone()
+        expected = len(sent_a) + len(sent_b)
+        done = db.execute("SELECT COUNT(*) FROM tasks WHERE status = 'completed'").fetchone()[0]
+        print(f"\nevents table: {stored} rows, {keys} distinct delivery keys, {expected} unique deliveries sent;"
+              f" journal rows brought to completed: {done}")  # fmt: skip
+        db.close()
+        bad += abs(stored - expected) + abs(done - expected)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,297 @@
+"""piapi listen: receive PiAPI's webhook deliveries, print them, forward them, act on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+from piapi_cli.cli import params
+from piapi_cli.cli.commands._options import QuietOption, examples
+
+if TYPE_CHECKING:
+    import threading
+
+    import httpx
+
+    from piapi_cli.cli.app import State
+    from piapi_cli.core.events import EventStore
+    from piapi_cli.core.forwarding import Route
+    from piapi_cli.core.listener import Listener
+
+EPILOG = examples(
+    "piapi listen",
+    "piapi listen --public-url https://my-tunnel.example.com --forward-to http://localhost:3000/hooks/piapi",
+    "piapi listen --events completed,failed --exec './on-done.sh' --download out",
+    "piapi listen --forward-to task.completed=http://localhost:3000/done --forward-to http://localhost:3000/all",
+    "piapi listen --replay failed",
+    "SECRET=$(piapi listen --print-secret)",
+    notes="stdout: one JSON line per event: {id, received_at, event, task_id, status, model, task_type, "
+    "timestamp, source, task}. Events: task.created, task.staged, task.processing, task.completed, "
+    "task.failed, task.cancelled, and task.updated for later news of a status already heard. A repeated "
+    "delivery (same task, status and timestamp) is answered 200 and dropped. --exec runs the command "
+    "without a shell, the event JSON on stdin, PIAPI_TASK_ID, PIAPI_STATUS, PIAPI_EVENT and "
+    "PIAPI_EVENT_ID in its environment. Without --secret the listener's own secret is used: made once, "
+    "kept in the config directory (0600). PiAPI needs a public URL: run a tunnel to --port and pass its "
+    "address as --public-url.",
+)
+
+
+def listen(
+    ctx: params.Context,
+    port: Annotated[
+        int, params.Option("--port", "-p", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one")
+    ] = 8788,
+    host: Annotated[str, params.Option("--host", metavar="ADDRESS", help="Address to listen on")] = "127.0.0.1",
+    path: Annotated[
+        str, params.Option("--path", metavar="PATH", help="URL path deliveries are POSTed to")
+    ] = "/webhook",
+    secret: Annotated[
+        Optional[str],
+        params.Option(
+            "--secret",
+            metavar="SECRET",
+            envvar="PIAPI_WEBHOOK_SECRET",
+            show_envvar=False,
+            help="The x-webhook-secret deliveries must carry [env: PIAPI_WEBHOOK_SECRET] (default: the listener's own)",
+            show_default=False,
+        ),
+    ] = None,
+    secret_file: Annotated[
+        Optional[Path],
+        params.Option("--secret-file", metavar="FILE", help="Read the secret from this file", show_default=False),
+    ] = None,
+    forward_to: Annotated[
+        Optional[list[str]],
+        params.Option(
+            "--forward-to",
+            "-f",
+            metavar="[EVENT=]URL",
+            help="POST each delivery, as received, to URL; EVENT=URL for one event only. Repeatable",
+            show_default=False,
+        ),
+    ] = None,
+    exec_command: Annotated[
+        Optional[str],
+        params.Option("--exec", metavar="CMD", help="Run CMD for each event (no shell; event JSON on stdin)"),
+    ] = None,
+    download: Annotated[
+        Optional[Path],
+        params.Option("--download", metavar="DIR", help="Save the outputs of completed tasks into DIR"),
+    ] = None,
+    events: Annotated[
+        Optional[str],
+        params.Option(
+            "--events",
+            metavar="LIST",
+            help="Only these events, e.g. completed,failed (default: all)",
+            show_default=False,
+        ),
+    ] = None,
+    public_url: Annotated[
+        Optional[str],
+        params.Option(
+            "--public-url", metavar="URL", help="The address PiAPI reaches this listener at (a tunnel's URL)"
+        ),
+    ] = None,
+    backstop: Annotated[
+        float,
+        params.Option(
+            "--backstop",
+            metavar="SECONDS",
+            min=0,
+            help="Fetch tasks sent to this listener that have been silent this long (0: never)",
+        ),
+    ] = 300.0,
+    print_secret: Annotated[bool, params.Option("--print-secret", help="Print the secret and exit")] = False,
+    replay: Annotated[
+        Optional[str],
+        params.Option(
+            "--replay",
+            metavar="EVENT_ID|failed",
+            help="Forward a stored event again (or every one not forwarded), then exit",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Receive PiAPI's webhook deliveries: print each event, forward it, run a command, download.
+
+    Listens on 127.0.0.1 until Ctrl-C or SIGTERM. Every delivery is checked (secret, shape),
+    stored in the journal and answered only once stored.
+    """
+    import shlex
+
+    from piapi_cli.api.errors import UsageError
+    from piapi_cli.core import listener as lib
+    from piapi_cli.core.forwarding import Route, parse_events
+
+    state: State = ctx.obj
+    output = state.output
+    output.quiet = output.quiet or quiet
+    session = state.session
+    from piapi_cli.core.settings import config_dir
+    from piapi_cli.core.webhook_secret import resolve_secret
+
+    the_secret = resolve_secret(secret, secret_file, config_dir(session.environ))
+    if print_secret:
+        output.line(the_secret)
+        return
+    routes = [Route.parse(text) for text in forward_to or []]
+    store = _store(state, the_secret)
+    if replay is not None:
+        _replay(state, store, replay, routes)
+        return
+    argv = shlex.split(exec_command) if exec_command else None
+    if exec_command is not None and not argv:
+        raise UsageError("--exec needs a command")
+    options = lib.ListenerOptions(
+        secret=the_secret,
+        host=host,
+        port=port,
+        path=path,
+        public_url=public_url,
+        events=parse_events(events),
+        routes=routes,
+        exec_argv=argv,
+        download_dir=download,
+        backstop_after=backstop,
+        keep_events=30 * 86400.0 if session.journal is not None else 600.0,
+    )
+    get_task = None
+    if backstop > 0:
+        try:
+            get_task = session.client.get_task
+        except Exception as exc:  # no key: the listener still works, without the backstop
+            output.warn(f"the backstop is off: {getattr(exc, 'message', exc)}")
+    import threading
+
+    stopped = threading.Event()
+    listener = lib.Listener(
+        options,
+        store,
+        on_event=lambda event: _print_event(state, event.to_json(), stopped),
+        on_log=lambda level, message: _log(state, level, message),
+        world=session.world,
+        get_task=get_task,
+        download_http=_download_http(state) if download is not None else None,
+        environ=session.environ,
+        exec_output=_stderr(),
+    )
+    _serve(state, listener, host, stopped)
+
+
+def _download_http(state: State) -> httpx.Client:
+    """The client for output files: the session's (it knows the sandbox's transport), or without
+    an API key, a plain one (output files never need the key)."""
+    from piapi_cli.api.errors import ConfigError
+
+    session = state.session
+    try:
+        return session.download_http([session.world])
+    except ConfigError:
+        import httpx
+
+        from piapi_cli.api.client import USER_AGENT
+
+        return httpx.Client(
+            follow_redirects=True,
+            timeout=httpx.Timeout(60.0, connect=10.0),
+            headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
+        )
+
+
+def _store(state: State, secret: str) -> EventStore:
+    from piapi_cli.core.events import EventStore
+    from piapi_cli.core.journal import Journal
+
+    journal = state.session.journal or Journal(Path(":memory:"))
+    return EventStore(journal, secret)
+
+
+def _serve(state: State, listener: Listener, host: str, stopped: threading.Event) -> None:
+    import signal
+
+    from piapi_cli.api.errors import UsageError
+
+    output = state.output
+    try:
+        listener.start()
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{listener.options.port}: {exc.strerror or exc}") from None
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
+    output.info(f"piapi listen: receiving deliveries at {listener.local_url} (Ctrl-C stops it)")
+    output.info(f"give create or batch run: --webhook {listener.url} --webhook-secret {listener.options.secret}")
+    if not listener.options.public_url:
+        port = listener.server.server_address[1] if listener.server is not None else listener.options.port
+        output.info(
+            f"PiAPI must reach it from the internet: run a tunnel to port {port} and pass its address as "
+            "--public-url (piapi sandbox serve reaches it as it is)"
+        )
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    output.info("piapi listen: stopping (finishing forwards)...")
+    listener.stop()
+    stats = listener.stats
+    summary = f"piapi listen: stopped; {stats['received']} events, {stats['duplicates']} duplicates dropped"
+    if stats["refused"]:
+        summary += f", {stats['refused']} refused"
+    if listener.options.routes:
+        summary += f", {stats['forwarded']} forwarded"
+    output.info(summary)
+    unsent = listener.store.counts()
+    left = unsent.get("failed", 0) + unsent.get("pending", 0)
+    if left:
+        output.warn(f"{left} event(s) not forwarded; send them again with: {state.session.prog} listen --replay failed")
+
+
+def _replay(state: State, store: EventStore, which: str, routes: list[Route]) -> None:
+    from piapi_cli.core.forwarding import raise_for_replay, replay
+
+    if state.session.journal is None:
+        from piapi_cli.api.errors import UsageError
+
+        raise UsageError("--replay needs the journal (it is turned off)")
+
+    def wait(seconds: float) -> bool:
+        state.session.sleep(seconds)
+        return False
+
+    results = replay(store, which, routes, wait=wait, on_log=lambda level, message: _log(state, level, message))
+    for result in results:
+        state.output.line(_json(result))
+    raise_for_replay(results)
+
+
+def _print_event(state: State, event: dict[str, object], stopped: threading.Event) -> None:
+    try:
+        state.output.line(_json(event))
+    except BrokenPipeError:  # the reader went away (| head -1): stop listening
+        stopped.set()
+
+
+def _json(document: object) -> str:
+    import json
+
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def _log(state: State, level: str, message: str) -> None:
+    if level == "error":
+        state.output.error(message)
+    elif level == "warning":
+        state.output.warn(message)
+    elif level == "info":
+        state.output.info(message)
+
+
+def _stderr() -> int | None:
+    """Where --exec commands write: our stderr (stdout is for events), if it is a real file."""
+    import sys
+
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None

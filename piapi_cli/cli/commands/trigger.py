@@ -1,0 +1,120 @@
+"""piapi trigger: send realistic webhook deliveries to any receiver, without spending credits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+from piapi_cli.cli import params
+from piapi_cli.cli.commands._options import examples
+
+if TYPE_CHECKING:
+    from piapi_cli.cli.app import State
+
+EPILOG = examples(
+    "piapi trigger http://127.0.0.1:8788/webhook",
+    "piapi trigger http://localhost:3000/hooks/piapi --status pending,processing,completed -m midjourney -t imagine",
+    'piapi trigger https://example.com/hook --status failed --secret "$SECRET"',
+    "piapi trigger http://localhost:3000/hooks/piapi --from-task 1631d053",
+    notes="Deliveries are POSTed as PiAPI sends them: {timestamp, data} with the secret in x-webhook-secret; "
+    "data is a task in the sandbox's shapes (its output URLs point nowhere), or with --from-task a real "
+    "task of the journal. Without --secret, the listener's own secret (see piapi listen --print-secret). "
+    "stdout: the task ID. Exit 4 when the receiver answers an error, 5 when it cannot be reached.",
+)
+
+
+def trigger(
+    ctx: params.Context,
+    url: Annotated[str, params.Argument(metavar="URL", help="The receiver's URL", show_default=False)],
+    status: Annotated[
+        str,
+        params.Option(
+            "--status",
+            "-s",
+            metavar="STATUS[,STATUS...]",
+            help="pending, staged, processing, completed, failed or cancelled; a list sends each in turn",
+        ),
+    ] = "completed",
+    model: Annotated[
+        str, params.Option("--model", "-m", metavar="MODEL", help="Model of the task")
+    ] = "Qubico/flux1-dev",
+    task_type: Annotated[
+        Optional[str],
+        params.Option("--task-type", "-t", metavar="TYPE", help="Task type (default: the model's first)"),
+    ] = None,
+    secret: Annotated[
+        Optional[str],
+        params.Option(
+            "--secret",
+            metavar="SECRET",
+            envvar="PIAPI_WEBHOOK_SECRET",
+            show_envvar=False,
+            help="Sent in x-webhook-secret [env: PIAPI_WEBHOOK_SECRET] (default: the listener's own)",
+            show_default=False,
+        ),
+    ] = None,
+    secret_file: Annotated[
+        Optional[Path],
+        params.Option("--secret-file", metavar="FILE", help="Read the secret from this file", show_default=False),
+    ] = None,
+    from_task: Annotated[
+        Optional[str],
+        params.Option("--from-task", metavar="ID", help="Send this task as it is (journal, else the API)"),
+    ] = None,
+    dry_run: Annotated[
+        bool, params.Option("--dry-run", help="Print the delivery bodies (secret redacted); send nothing")
+    ] = False,
+) -> None:
+    """Send realistic webhook deliveries to URL, to test a receiver without spending credits."""
+    import json
+
+    from piapi_cli.api.errors import APIStatusError, UsageError
+    from piapi_cli.api.tasks import redact
+    from piapi_cli.core.settings import config_dir
+    from piapi_cli.core.webhook_secret import resolve_secret
+    from piapi_cli.sandbox import trigger as lib
+
+    state: State = ctx.obj
+    output = state.output
+    lib.check_url(url)
+    the_secret = resolve_secret(secret, secret_file, config_dir(state.session.environ))
+    if from_task is not None:
+        source = ctx.get_parameter_source("status")
+        if source is not None and source.name != "DEFAULT":
+            raise UsageError("--from-task sends the task as it is: leave out --status")
+        deliveries = [lib.task_delivery(_task_data(state, from_task), endpoint=url, secret=the_secret)]
+    else:
+        deliveries = lib.sandbox_deliveries(
+            model, task_type, lib.parse_statuses(status), endpoint=url, secret=the_secret
+        )
+    if dry_run:
+        for delivery in deliveries:
+            doc = {"timestamp": delivery.timestamp, "data": redact(delivery.data)}
+            output.line(json.dumps(doc, ensure_ascii=False))
+        return
+    task_id = str(deliveries[0].data.get("task_id"))
+    with lib.trigger_client(url) as http:
+        for delivery in deliveries:
+            answer = lib.send(http, url, delivery, the_secret)
+            line = f"sent {delivery.event} ({delivery.status}) of task {task_id} to {url}: {answer}"
+            if not 200 <= answer < 300:
+                raise APIStatusError(f"{line}, an error", status_code=answer, hint=_hint(answer))
+            output.info(line)
+    output.line(task_id)
+
+
+def _task_data(state: State, ident: str) -> dict[str, object]:
+    journal = state.session.journal
+    entry = journal.find(ident) if journal is not None else None
+    if entry is not None and entry.task is not None:
+        return entry.task
+    task_id = entry.task_id if entry is not None and entry.task_id else ident
+    return state.session.client.get_task(task_id).to_json()
+
+
+def _hint(status: int) -> str | None:
+    if status == 401:
+        return "the receiver wants another secret: give it with --secret or --secret-file"
+    if status == 404:
+        return "check the URL's path (piapi listen takes deliveries at /webhook)"
+    return None

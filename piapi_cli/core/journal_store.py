@@ -1,0 +1,230 @@
+"""The journal's SQLite file: opening it privately, one transaction or query at a time under
+a lock, and every failure in words (``JournalError``, exit 3), never a traceback."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import stat
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from piapi_cli.api.errors import ConfigError
+
+NO_JOURNAL = "run without the journal: piapi --no-journal ..."
+#: seconds a write waits for another process's write lock before giving up
+BUSY_TIMEOUT = 10.0
+
+
+class JournalError(ConfigError):
+    """The journal could not be opened, read or written (exit 3).
+
+    ``operation`` says what was being done, ``kind`` what went wrong (``locked``,
+    ``read_only``, ``damaged``, ``disk_full``, ``too_new``, ``cannot_open``, ``conflict``,
+    ``other``). A caller that already holds a task (its create was answered) reports it with
+    this error: the task exists even if its row does not say so.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        operation: str,
+        reason: str,
+        *,
+        kind: str = "other",
+        action: str | None = None,
+        hint: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        message = f"task journal {path}: {reason} (while {operation})"
+        if hint is None:
+            hint = f"{action}, or {NO_JOURNAL}" if action else NO_JOURNAL
+        super().__init__(message, hint=hint, task_id=task_id, path=str(path))
+        self.operation = operation
+        self.reason = reason
+        self.kind = kind
+
+
+_S = TypeVar("_S", bound="Store")
+
+
+class Store:
+    """One connection to the journal file; each transaction or query holds a lock, so threads
+    may share it. WAL mode and a busy timeout let several processes write at once."""
+
+    def __init__(
+        self, path: Path, *, clock: Callable[[], float] = time.time, busy_timeout: float | None = None
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        self.busy_timeout = BUSY_TIMEOUT if busy_timeout is None else busy_timeout
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        try:
+            with self._guard("opening it"):
+                make_private(path)
+                db = sqlite3.connect(
+                    str(path), timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
+                self._db = db
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate(db)
+        except BaseException:
+            self.close()
+            raise
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        from piapi_cli.core.journal_schema import SchemaTooNew, migrate
+
+        try:
+            migrate(db)
+        except SchemaTooNew as exc:
+            raise JournalError(
+                self.path,
+                "opening it",
+                f"it has schema version {exc.version}, written by a newer piapi (this one knows up to {exc.known})",
+                kind="too_new",
+                action="upgrade piapi",
+            ) from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _guard(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except JournalError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            kind, reason, action = describe_failure(exc, self.busy_timeout)
+            raise JournalError(self.path, operation, reason, kind=kind, action=action) from None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise JournalError(self.path, "using it", "it is closed")
+        return self._db
+
+    @contextmanager
+    def write(self, operation: str = "writing") -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): committed at the end, rolled back on
+        any exception; SQLite's errors come out as ``JournalError`` naming ``operation``
+        (a gerund phrase: "recording a create")."""
+        with self._lock, self._guard(operation):
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the original error says more
+                raise
+            db.execute("COMMIT")
+
+    def read(self, sql: str, args: tuple[Any, ...] = (), *, operation: str = "reading") -> list[sqlite3.Row]:
+        """The rows of one query (``sqlite3.Row``: by name or index)."""
+        with self._lock, self._guard(operation):
+            return self._connection().execute(sql, args).fetchall()
+
+
+def make_private(path: Path) -> None:
+    """Create the journal's directory (0700) and file (0600), and tighten them if an older
+    release left them readable by others; SQLite gives its ``-wal`` and ``-shm`` files the
+    database file's mode."""
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _tighten(directory, 0o700)
+    if not path.exists():
+        try:
+            # created here, not by SQLite, so it is never readable by others, even for a moment
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # another process was first
+    for member in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        _tighten(member, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    if os.name != "posix":
+        return  # permission bits mean little there; the user's profile directory is private
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    if info.st_uid != os.getuid() or not info.st_mode & 0o077:
+        return
+    if stat.S_ISDIR(info.st_mode) and (info.st_mode & stat.S_ISVTX or path == Path.home()):
+        return  # a shared directory such as /tmp, or the home directory: not ours to close
+    try:
+        os.chmod(path, mode)
+    except OSError:
+        pass  # an immutable file: opening it reports the problem in words
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this ID runs on this machine (when unsure: yes)."""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":
+        return True  # os.kill would terminate it there; the age of the row decides instead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, another user's
+    return True
+
+
+def this_host() -> str:
+    if hasattr(os, "uname"):
+        return os.uname().nodename  # what gethostname says, without importing socket (~15 ms)
+    import socket
+
+    return socket.gethostname()
+
+
+def describe_failure(exc: sqlite3.Error | OSError, busy_timeout: float) -> tuple[str, str, str | None]:
+    """What went wrong with the journal, in words: (kind, reason, what to do about it)."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0]
+    lowered = text.lower()
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    read_only = ("read_only", "it cannot be written (a read-only or immutable file or directory)", "make it writable")
+    disk_full = ("disk_full", "the disk is full", "free some space")
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return read_only
+        if exc.errno == errno.ENOSPC:
+            return disk_full
+        return "other", exc.strerror or text, None
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in lowered:
+        reason = f"another process holds its write lock (waited {busy_timeout:g} s)"
+        return "locked", reason, "try again when that process is done"
+    if name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")) or "readonly" in lowered:
+        return read_only
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in lowered or "malformed" in lowered:
+        return "damaged", f"it is damaged ({text})", "move it aside (piapi then starts a new one)"
+    if name.startswith("SQLITE_FULL") or "disk is full" in lowered:
+        return disk_full
+    if name.startswith("SQLITE_CANTOPEN"):
+        return "cannot_open", f"it cannot be opened ({text})", "check the file and its directory"
+    return "other", text, None

@@ -1,0 +1,241 @@
+"""The partial file a download streams into, and the record of what it holds.
+
+``NAME.part`` is opened without following a symbolic link planted there, and locked (``flock``)
+by the one download writing it: a second process finds it busy instead of appending to it.
+``NAME.part.json`` records the URL and the server's validators (ETag, Last-Modified, length), so
+a leftover part is resumed only for the same object. Every file is written beside its final name
+and renamed into place, never over a file that exists unless asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from piapi_cli.api.errors import DownloadError
+from piapi_cli.core.naming import SAFE_OPEN
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks; a second process is not detected
+    fcntl = None  # type: ignore[assignment]
+
+CHUNK = 1024 * 1024
+RECORD_LIMIT = 64 * 1024  # a resume record is a few hundred bytes; a planted huge file is ignored
+
+
+@dataclass(frozen=True)
+class ResumeRecord:
+    """What a partial file holds: the first bytes of this URL's object, as identified here."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    #: the whole object's length in bytes, when the server said
+    length: int | None = None
+    #: the content encoding the bytes were decoded from ("" for none): such a part is never resumed
+    encoding: str = ""
+
+    @classmethod
+    def from_headers(cls, url: str, headers: Mapping[str, str], length: int | None, encoding: str) -> ResumeRecord:
+        return cls(url, headers.get("etag"), headers.get("last-modified"), length, encoding)
+
+    def if_range(self) -> str | None:
+        """The validator for ``If-Range``: a strong ETag, else the Last-Modified date."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+    @classmethod
+    def from_json(cls, text: bytes) -> ResumeRecord | None:
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(doc, dict) or not isinstance(doc.get("url"), str):
+            return None
+        length = doc.get("length")
+        return cls(
+            doc["url"],
+            doc["etag"] if isinstance(doc.get("etag"), str) else None,
+            doc["last_modified"] if isinstance(doc.get("last_modified"), str) else None,
+            length if isinstance(length, int) and not isinstance(length, bool) and length >= 0 else None,
+            doc["encoding"] if isinstance(doc.get("encoding"), str) else "",
+        )
+
+
+class PartFile:
+    """An open, locked ``NAME.part``: the only writer of that file while it is open."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.record_path = path.with_name(path.name + ".json")
+        self._fd = fd
+
+    @classmethod
+    def open(cls, path: Path) -> PartFile:
+        """Open (creating it if need be) and lock ``path``; a DownloadError if it is busy or not a
+        plain file. A file renamed or removed by its previous writer while this one waited for
+        it is opened afresh, so the lock always covers the file at ``path``."""
+        for _ in range(5):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | SAFE_OPEN, 0o644)
+            except OSError as exc:
+                if os.path.islink(path):
+                    raise DownloadError(f"{path} is a symbolic link; not followed") from None
+                raise DownloadError(f"cannot write {path}: {exc.strerror or exc}") from None
+            try:
+                opened = os.fstat(fd)
+                if not stat.S_ISREG(opened.st_mode):
+                    raise DownloadError(f"{path} is not a regular file; not written")
+                if getattr(os, "O_NONBLOCK", 0):
+                    os.set_blocking(fd, True)  # non-blocking only so that a planted FIFO cannot hang the open
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        raise DownloadError(
+                            f"{path} is being written by another process", hint="let that download finish"
+                        ) from None
+                    except OSError:
+                        pass  # a file system without locks (some network mounts): download unlocked
+                try:
+                    current = os.lstat(path)
+                except FileNotFoundError:
+                    current = None
+                if current is None or (current.st_dev, current.st_ino) != (opened.st_dev, opened.st_ino):
+                    os.close(fd)
+                    continue  # its writer finished (or gave up) meanwhile: open what is there now
+                if opened.st_nlink > 1:
+                    # also reachable under another name (a crash between publishing and cleaning
+                    # up, or a planted hard link): writing would change that file too
+                    os.unlink(path)
+                    os.close(fd)
+                    continue
+            except BaseException:
+                os.close(fd)
+                raise
+            return cls(path, fd)
+        raise DownloadError(f"{path} keeps changing: another process is using it")
+
+    @property
+    def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
+    def record(self) -> ResumeRecord | None:
+        """The record of what the part holds, or None (missing, unreadable, planted as a link)."""
+        try:
+            fd = os.open(self.record_path, os.O_RDONLY | SAFE_OPEN)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return ResumeRecord.from_json(os.read(fd, RECORD_LIMIT))
+        finally:
+            os.close(fd)
+
+    def resumable(self, url: str) -> tuple[int, ResumeRecord | None]:
+        """Where to resume for ``url``: the part's size and record, or 0 when it holds another
+        object, was decoded from a compressed body, or is longer than the object."""
+        size, record = self.size, self.record()
+        if not size or record is None or record.url != url or record.encoding:
+            return 0, None
+        if record.length is not None and size > record.length:
+            return 0, None
+        return size, record
+
+    def restart(self, record: ResumeRecord | None) -> None:
+        """Empty the part; the record (written before any byte) says what it will hold."""
+        os.ftruncate(self._fd, 0)
+        if record is None:
+            _remove(self.record_path)
+        else:
+            write_file(self.record_path, json.dumps(asdict(record)).encode(), overwrite=True)
+
+    def writer(self, offset: int) -> IO[bytes]:
+        """A file object writing at ``offset`` (the lock stays with this PartFile)."""
+        os.ftruncate(self._fd, offset)
+        handle = open(self._fd, "r+b", closefd=False)
+        handle.seek(offset)
+        return handle
+
+    def hash_into(self, digest: Any, length: int) -> int:
+        """Feed the part's first ``length`` bytes to ``digest`` (the bytes a resume appends to)."""
+        done = 0
+        while done < length:
+            size = min(CHUNK, length - done)
+            if hasattr(os, "pread"):
+                chunk = os.pread(self._fd, size, done)
+            else:  # pragma: no cover - Windows
+                os.lseek(self._fd, done, os.SEEK_SET)
+                chunk = os.read(self._fd, size)
+            if not chunk:
+                break
+            digest.update(chunk)
+            done += len(chunk)
+        return done
+
+    def publish(self, target: Path, *, overwrite: bool) -> None:
+        """Give the complete part its final name: whole or not at all, never over an existing
+        file unless ``overwrite`` (and then replacing a link planted there, not its target)."""
+        if overwrite:
+            os.replace(self.path, target)
+        else:
+            if _link_no_clobber(self.path, target):
+                os.unlink(self.path)
+        _remove(self.record_path)
+
+    def discard(self) -> None:
+        """Remove the part and its record (its bytes can never be resumed)."""
+        _remove(self.path)
+        _remove(self.record_path)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # releases the lock
+            self._fd = -1
+
+
+def write_file(path: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write ``path`` atomically: a new file beside it, renamed into place. Without
+    ``overwrite``, a file (or link) already at ``path`` is a DownloadError and stays as it was."""
+    tmp = path.with_name(f".piapi-{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | SAFE_OPEN, 0o644)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(data)
+        if overwrite:
+            os.replace(tmp, path)  # replaces a planted link itself, never what it points to
+        else:
+            _link_no_clobber(tmp, path)
+    finally:
+        _remove(tmp)
+
+
+def _link_no_clobber(source: Path, target: Path) -> bool:
+    """Make ``source`` appear at ``target``: a hard link (True), or a rename where hard links
+    are not supported (False); a DownloadError if anything is at ``target``."""
+    try:
+        os.link(source, target, follow_symlinks=False)  # fails, rather than clobbers, if target exists
+    except FileExistsError:
+        raise DownloadError(f"{target} exists; not overwritten") from None
+    except (OSError, NotImplementedError):  # a file system without hard links
+        if os.path.lexists(target):
+            raise DownloadError(f"{target} exists; not overwritten") from None
+        os.replace(source, target)
+        return False
+    return True
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,56 @@
+"""The layers the folder tree shows, held: the library never reaches up into the CLI, and a
+command never imports another command."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "piapi_cli"
+#: what each layer may import from piapi_cli (besides itself and the package root)
+ALLOWED = {
+    "api": {"api"},
+    "core": {"api", "core"},
+    "sandbox": {"api", "core", "sandbox"},
+}
+
+
+def imports(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+    return [name for name in found if name.startswith("piapi_cli.")]
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_a_library_layer_imports_only_the_layers_below_it(layer: str) -> None:
+    bad = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        for name in imports(path):
+            if name.split(".")[1] not in ALLOWED[layer]:
+                bad.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert bad == []
+
+
+def test_no_relative_imports_hide_a_layer_crossing() -> None:
+    relative = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if any(isinstance(n, ast.ImportFrom) and n.level > 0 for n in ast.walk(ast.parse(path.read_text("utf-8"))))
+    ]
+    assert relative == []
+
+
+def test_a_command_never_imports_another_command() -> None:
+    commands = PACKAGE / "cli" / "commands"
+    bad = []
+    for path in sorted(commands.glob("*.py")):
+        for name in imports(path):
+            if name.startswith("piapi_cli.cli.commands.") and name.split(".")[-1] not in ("_options", path.stem):
+                bad.append(f"{path.name} imports {name}")
+    assert bad == []
