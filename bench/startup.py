@@ -1,12 +1,13 @@
 """Start-up and per-command time of the piapi command: every command that runs, as a multiple
 of `python -c pass`, median of many runs, all cases interleaved in one sitting.
 
-    python bench/startup.py [--runs 21]
+    python bench/startup.py [--runs 21] [--before DIR]
 
 Runs the installed `piapi` entry point (the one beside this Python) as a script would,
 against `piapi sandbox serve` on a free loopback port (the network commands) with a fresh
 config and journal. Byte-code caching is left on (PYTHONDONTWRITEBYTECODE is removed), as on a
-user's machine; a warm-up run writes the caches first.
+user's machine; a warm-up run writes the caches first. ``--before DIR`` runs every command a
+second time from another source tree (an older checkout: PYTHONPATH=DIR), in the same rounds.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def report(times: dict[str, list[float]], floor: str, extra: dict[str, str] | No
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--before", metavar="DIR", help="source tree of an older piapi to compare with")
     args = parser.parse_args()
     piapi = str(BIN / "piapi")
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,11 +106,25 @@ def main() -> None:
                 "piapi tasks usage": [piapi, "tasks", "usage"],
                 "piapi config show": [piapi, "config", "show"],
                 "piapi config path": [piapi, "config", "path"],
+                "piapi tasks --world all": [piapi, "tasks", "--world", "all"],
+                "piapi wait --pending (none left)": [piapi, "wait", "--pending"],
+                "piapi listen --print-secret": [piapi, "listen", "--print-secret"],
+                "piapi trigger URL --dry-run": [piapi, "trigger", "http://127.0.0.1:9/hook", "--dry-run"],
                 "piapi get (usage error: typer builds the tree)": [piapi, "get"],
             }
+            notes = {}
+            if args.before:
+                older = ["env", f"PYTHONPATH={Path(args.before).resolve()}"]
+                for label, argv in list(cases.items())[1:]:
+                    cases[f"before: {label}"] = [*older, *argv]
             times = interleaved(cases, args.runs, env)
+            if args.before:
+                for label in list(times)[1:]:
+                    if not label.startswith("before: ") and f"before: {label}" in times:
+                        ratio = statistics.median(times[label]) / statistics.median(times[f"before: {label}"])
+                        notes[label] = f"{ratio:.2f}x before"
     print(f"{args.runs} interleaved runs, Python {sys.version.split()[0]}, {os.cpu_count()} cores")
-    report(times, "python -c pass (the floor)")
+    report(times, "python -c pass (the floor)", notes)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ does), global options work after the command word, Ctrl-C while starting exits 1
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import signal
 import subprocess
@@ -330,3 +331,18 @@ def test_both_ways_of_running_scrub_and_sanitise_debug_tracebacks(cli: Cli, monk
     for run in (cli("--debug", "get", "some-task"), _fast(cli, "get", "some-task", "--debug")):
         assert run.exit_code == 1 and "Traceback" in run.stderr and "boom with ***" in run.stderr
         assert TEST_KEY not in run.stderr and "\x1b" not in run.stderr and "\x07" not in run.stderr
+
+
+def test_the_ascii_shortcuts_of_safe_text_agree_with_its_patterns() -> None:
+    """Plain ASCII skips the regular expressions (compiled on first use, not at import)."""
+    import re
+
+    from piapi_cli.cli import terminal
+
+    for code in range(0x3000):
+        char = chr(code)
+        for text in (char, f"a{char}b", f"{char}\u00e9"):
+            assert terminal._unsafe(text) == (re.search(terminal._UNSAFE, text) is not None), hex(code)
+        as_json = terminal.json_text({"k": f"a{char}"})
+        assert as_json == re.sub(terminal._JSON_UNSAFE, lambda m: f"\\u{ord(m.group()):04x}", as_json)
+        assert json.loads(as_json) == {"k": f"a{char}"}
