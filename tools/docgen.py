@@ -578,7 +578,9 @@ def readme(text: str) -> str:
 
 def generated() -> dict[Path, str]:
     """Every generated file and what it must hold."""
-    files = {HELP_MODULE: help_module()}
+    from piapi_cli.cli.argspecgen import ARGSPEC_MODULE, argspec_module
+
+    files = {HELP_MODULE: help_module(), ARGSPEC_MODULE: argspec_module()}
     for shell, make in COMPLETIONS.items():
         files[COMPLETIONS_DIR / COMPLETION_FILES[shell]] = make()
     for name, text in man_pages().items():

@@ -24,9 +24,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from piapi_cli import __version__
+from piapi_cli.api import http
 from piapi_cli.api.backoff import Backoff, parse_retry_after
 from piapi_cli.api.errors import (
     APIStatusError,
@@ -44,9 +43,11 @@ from piapi_cli.api.tasks import PENDING, Task, TaskRequest, scrub
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import httpx
+
 DEFAULT_BASE_URL = "https://api.piapi.ai"
 DEFAULT_UPLOAD_URL = "https://upload.theapi.app"
-USER_AGENT = f"piapi-cli/{__version__} python-httpx/{httpx.__version__}"
+USER_AGENT = f"piapi-cli/{__version__}"
 #: the largest API answer read (decoded); a task object is a few kilobytes
 MAX_ANSWER = 16 * 2**20
 #: answers after which a read (GET, DELETE) is tried again: a read is safe to repeat
@@ -63,7 +64,7 @@ log = logging.getLogger("piapi.http")
 RetryPolicy = Backoff
 
 
-def _describe_body(response: httpx.Response, content: bytes) -> str:
+def _describe_body(response: http.Answer, content: bytes) -> str:
     content_type = response.headers.get("content-type", "")
     text = content[:512].decode("utf-8", "replace").strip()
     if not text:
@@ -113,13 +114,13 @@ class Client:
         self._rng = rng
         #: the transport in place of the network, if one was given (the sandbox's serves its files too)
         self.transport = transport
-        self._http = httpx.Client(
-            base_url=self.base_url,
+        # http.client for the network, httpx for a transport or a proxy (see api/http.py)
+        self._http = http.open_engine(
+            self.base_url,
+            {"x-api-key": api_key, "user-agent": USER_AGENT, "accept": "application/json"},
             transport=transport,
-            verify=verify_for(self.base_url, self.upload_url) if transport is None else True,
-            timeout=timeout if timeout is not None else httpx.Timeout(60.0, connect=10.0),
-            headers={"x-api-key": api_key, "user-agent": USER_AGENT, "accept": "application/json"},
-            follow_redirects=False,
+            tls=lambda: verify_for(self.base_url, self.upload_url),
+            timeout=timeout,
         )
 
     # --- public API -----------------------------------------------------------
@@ -231,26 +232,31 @@ class Client:
             retries_left = attempt < self.retry.attempts
             try:
                 log.debug("%s %s (attempt %d)", method, path, attempt)
-                response, body = self._send(method, path, content, headers)
-            except httpx.DecodingError as exc:
-                # an answer in an encoding that does not decode: it came, so a create may exist
+                # read whole but never past MAX_ANSWER bytes, decoded (a small gzip answer can inflate
+                # to gigabytes); read here at each call, so a test can lower it
+                response, body = self._http.request(
+                    method, path, content=content, headers=headers, max_answer=MAX_ANSWER
+                )
+            except http.Undecodable as exc:
+                # an answer over the size or in an encoding that does not decode: it came, so a
+                # create may exist
                 if not idempotent:
                     raise MalformedResponse(f"PiAPI's answer could not be decoded ({self._scrub(str(exc))})") from exc
                 if retries_left:
                     self._backoff(attempt, None, type(exc).__name__)
                     continue
                 raise MalformedResponse(f"PiAPI's answer could not be decoded ({self._scrub(str(exc))})") from exc
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            except http.NothingSent as exc:
                 # Nothing was sent: safe to try again, even for a create.
                 if retries_left:
-                    self._backoff(attempt, None, f"{type(exc).__name__}")
+                    self._backoff(attempt, None, str(exc))
                     continue
                 raise ConnectionFailed(
-                    f"could not connect to {self.base_url}: {self._scrub(str(exc)) or type(exc).__name__}",
+                    f"could not connect to {self.base_url}: {self._scrub(str(exc))}",
                     hint="check your network, or --base-url",
                 ) from exc
-            except httpx.TransportError as exc:
-                reason = self._scrub(str(exc)) or type(exc).__name__
+            except http.AnswerFailed as exc:
+                reason = self._scrub(str(exc))
                 if not idempotent:
                     raise CreateOutcomeUnknown(
                         f"the create request was sent but its answer was lost ({reason}); the task may exist "
@@ -258,10 +264,9 @@ class Client:
                         hint="the task may exist: look for it on your PiAPI dashboard before creating it again",
                     ) from exc
                 if retries_left:
-                    self._backoff(attempt, None, type(exc).__name__)
+                    self._backoff(attempt, None, reason)
                     continue
-                timeout = isinstance(exc, httpx.TimeoutException)
-                what = "timed out" if timeout else "failed"
+                what = "timed out" if exc.timed_out else "failed"
                 raise ConnectionFailed(f"{method} {path} {what}: {reason}") from exc
 
             log.debug("-> HTTP %d (%d bytes)", response.status_code, len(body))
@@ -273,30 +278,12 @@ class Client:
                 continue
             return self._parse(response, body)
 
-    def _send(
-        self, method: str, path: str, content: bytes | None, headers: dict[str, str] | None
-    ) -> tuple[httpx.Response, bytes]:
-        """One request, its answer read whole but never past ``MAX_ANSWER`` bytes (decoded: a
-        small gzip answer can inflate to gigabytes)."""
-        request = self._http.build_request(method, path, content=content, headers=headers)
-        response = self._http.send(request, stream=True)
-        try:
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_ANSWER:
-                    raise httpx.DecodingError(f"the answer is over {MAX_ANSWER // 2**20} MiB", request=request)
-                chunks.append(chunk)
-        finally:
-            response.close()
-        return response, b"".join(chunks)
-
     def _backoff(self, attempt: int, retry_after: float | None, reason: str) -> None:
         delay = self.retry.delay(attempt - 1, retry_after, self._rng)
         log.debug("retrying after %s in %.2fs", reason, delay)
         self._sleep(delay)
 
-    def _parse(self, response: httpx.Response, content: bytes) -> dict[str, Any]:
+    def _parse(self, response: http.Answer, content: bytes) -> dict[str, Any]:
         status = response.status_code
         body: Any
         try:
@@ -331,7 +318,7 @@ def tls_context() -> ssl.SSLContext:
 
     Loading the CA bundle costs ~50 ms; sharing it spares the second client a second load.
     """
-    return httpx.create_ssl_context()
+    return http.default_tls_context()
 
 
 def verify_for(*origins: str) -> ssl.SSLContext:

@@ -1,20 +1,27 @@
-"""The root Typer app: global options, the command tree, and the one error boundary."""
+"""The typer tree: the root group with the global options, every command, the boundary.
+
+A run of a command usually skips typer altogether (``fastpath``, from the table generated out
+of this tree); the tree is built for help, usage errors, and the generated files.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from collections.abc import Callable
+from typing import Annotated, Any, Optional, get_args, get_origin
 
 import typer
 from typer.core import TyperGroup
 
 from piapi_cli import __version__
-from piapi_cli.api.errors import ExitCode, PiapiError, exit_code_for
+from piapi_cli.api.errors import ExitCode
+from piapi_cli.cli import params, runtime
 from piapi_cli.cli.commands._options import examples
+from piapi_cli.cli.runtime import State
 
-if TYPE_CHECKING:
-    from piapi_cli.cli.output import Output
-    from piapi_cli.cli.session import Session
+__all__ = ["COMMANDS", "EPILOG", "PiapiGroup", "State", "build_app", "command_word", "root"]
 
 EPILOG = examples(
     "piapi --sandbox create -m Qubico/flux1-dev -t txt2img -i prompt='a little cat' --wait",
@@ -24,79 +31,25 @@ EPILOG = examples(
 )
 
 
-class State:
-    """Per-run objects handed to every command through ``ctx.obj``."""
-
-    def __init__(self, session: Session, output: Output) -> None:
-        self.session = session
-        self.output = output
-
-
 class PiapiGroup(TyperGroup):
-    """Maps every error to its exit code in one place; no traceback without --debug."""
+    """The root group: global options anywhere on the line, and the one error boundary
+    (``runtime.failure``: every error to its exit code, no traceback without --debug)."""
 
-    @staticmethod
-    def _interrupted(ctx: Any, exc: BaseException) -> None:
-        """Ctrl-C, SIGTERM, SIGHUP: where things stand and how to resume, then 130 / 128+N."""
-        from piapi_cli.cli.signals import Terminated
-        from piapi_cli.cli.terminal import safe_text
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from piapi_cli.cli.fastpath import hoist_globals
 
-        state = ctx.obj if isinstance(ctx.obj, State) else None
-        code = exc.exit_code if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)
-        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        lines = state.session.interrupted() if state is not None else []
-        partial = getattr(exc, "partial", None)
-        if partial:
-            lines.insert(0, f"partial files kept (resumed by the next run): {' '.join(partial)}")
-        sys.stderr.write(f"\n{what}\n" + "".join(f"{safe_text(line)}\n" for line in lines))
-        sys.stderr.flush()
-        raise typer.Exit(code) from None
+        return super().parse_args(ctx, hoist_globals(args))
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):
             raise
-        except KeyboardInterrupt as exc:
-            self._interrupted(ctx, exc)
-        except Exception as exc:
-            if isinstance(exc, PiapiError) and exc.exit_code == ExitCode.INTERRUPTED:
-                self._interrupted(ctx, exc)  # downloads stopped by Ctrl-C: the same report
-            # usage errors (they carry show() and exit_code) print themselves and exit 2
-            if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+        except BaseException as exc:
+            code = runtime.failure(exc, ctx.obj if isinstance(ctx.obj, State) else None)
+            if code is None:
                 raise
-            if isinstance(exc, OSError) and getattr(exc, "errno", None) == 32:  # EPIPE: reader went away
-                from piapi_cli.cli.output import end_on_closed_pipe
-
-                end_on_closed_pipe()
-            state = ctx.obj if isinstance(ctx.obj, State) else None
-            debug = state.session.debug if state else False
-            if state is not None:
-                output = state.output
-            else:
-                from piapi_cli.cli.output import Output
-
-                output = Output()
-            secrets = state.session.secrets() if state else []
-            if debug:
-                import traceback
-
-                from piapi_cli.api.tasks import scrub as scrub_text
-                from piapi_cli.cli.terminal import safe_text
-
-                # a traceback quotes what servers sent, too
-                sys.stderr.write(safe_text(scrub_text(traceback.format_exc(), *secrets), multiline=True))
-            from piapi_cli.api.tasks import scrub
-
-            if isinstance(exc, PiapiError):
-                from piapi_cli.cli.hints import hint_for
-
-                hint = hint_for(exc, state.session if state else None)
-                output.error(scrub(exc.message, *secrets), scrub(hint, *secrets) if hint else None)
-            else:
-                message = scrub(f"{type(exc).__name__}: {exc}", *secrets)
-                output.error(f"internal error: {message}", None if debug else "run again with --debug for details")
-            raise typer.Exit(exit_code_for(exc)) from None
+            raise typer.Exit(code) from None
         finally:
             state = ctx.obj if isinstance(ctx.obj, State) else None
             if state is not None:
@@ -136,25 +89,15 @@ def root(
     ] = False,
 ) -> None:
     """The command line for PiAPI's Unified API: create tasks on any model, wait, get results."""
-    from piapi_cli.cli import signals
-    from piapi_cli.cli.output import Output
-    from piapi_cli.cli.session import Session
-
-    signals.install()
-    if debug:
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="debug: %(name)s: %(message)s")
-        for noisy in ("httpcore", "httpx"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-    if isinstance(ctx.obj, Session):  # tests hand in a prepared session
-        session = ctx.obj
-        session.profile, session.base_url, session.debug = profile, base_url, debug
-        session.sandbox = session.sandbox or sandbox
-        session.no_journal = session.no_journal or no_journal
-    else:
-        session = Session(profile=profile, base_url=base_url, sandbox=sandbox, debug=debug, no_journal=no_journal)
-    ctx.obj = State(session, Output(no_color=no_color))
+    ctx.obj = runtime.start(
+        ctx.obj,
+        profile=profile,
+        base_url=base_url,
+        sandbox=sandbox,
+        no_color=no_color,
+        no_journal=no_journal,
+        debug=debug,
+    )
 
 
 #: every command, in the order help lists them: (module in commands/, attribute, is a group)
@@ -202,10 +145,68 @@ def build_app(only: str | None = None) -> typer.Typer:
         module = import_module(f".commands.{module_name}", __package__)
         target = getattr(module, attribute)
         if is_group:
-            app.add_typer(target, name=name)
+            app.add_typer(_typer_group(target), name=name)
         else:
-            app.command(name, epilog=getattr(module, "EPILOG", None))(target)
+            app.command(name, epilog=getattr(module, "EPILOG", None))(_for_typer(target))
     return app
+
+
+def _typer_group(group: params.Group) -> typer.Typer:
+    app = typer.Typer(**group.settings)
+    if group.callback_function is not None:
+        app.callback(**group.callback_settings)(_for_typer(group.callback_function))
+    for name, (function, settings) in group.commands.items():
+        app.command(name, **settings)(_for_typer(function))
+    return app
+
+
+def _for_typer(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The command with its ``params`` declarations given to typer as typer's own."""
+    signature = inspect.signature(function, eval_str=True)
+    parameters = [p.replace(annotation=_typer_annotation(p.annotation)) for p in signature.parameters.values()]
+
+    @functools.wraps(function)
+    def command(**kwargs: Any) -> Any:
+        return call(function, kwargs)
+
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command
+
+
+def _typer_annotation(annotation: Any) -> Any:
+    if annotation is params.Context:
+        return typer.Context
+    if get_origin(annotation) is not Annotated:
+        return annotation
+    base, *extras = get_args(annotation)
+    translated = []
+    for extra in extras:
+        if isinstance(extra, params.Option):
+            settings = dict(extra.settings)
+            check = settings.pop("check", None)
+            if check is not None:
+                settings["callback"] = _typer_check(check)
+            extra = typer.Option(*extra.names, **settings)
+        elif isinstance(extra, params.Argument):
+            extra = typer.Argument(**extra.settings)
+        translated.append(extra)
+    return Annotated[(base, *translated)]
+
+
+def _typer_check(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def callback(value: Any) -> Any:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return callback
+
+
+def call(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """How the typer tree calls a command (the one place a test can watch what typer parsed)."""
+    return function(**kwargs)
 
 
 def command_word(args: list[str]) -> str | None:

@@ -1,17 +1,48 @@
 """Entry point of the ``piapi`` command.
 
-``piapi --version``, ``--help`` and ``piapi completion SHELL`` answer before typer is
-imported: scripts call piapi thousands of times, shells load completions at every start,
-and start-up is most of a short command's cost.
+Scripts call piapi thousands of times, shells load completions at every start, and start-up
+is most of a short command's cost, so a run imports as little as it can: ``--version``, every
+``--help`` and ``piapi completion SHELL`` answer from generated or shipped text, and a command
+line the generated table explains runs without typer (``fastpath``). typer builds its tree
+only for what needs it: usage errors, and lines the table does not know.
 """
 
 from __future__ import annotations
 
 import sys
 
+try:  # the interpreter's own module: `signal` would import enum, a cost to every --version
+    import _signal as signal
+except ImportError:  # pragma: no cover - another interpreter
+    import signal  # type: ignore[no-redef]
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    # Ctrl-C while Python is still importing: nothing was sent and nothing is to be reported
+    raise SystemExit(130)
+
+
+_interrupted_while_starting.while_starting = True  # type: ignore[attr-defined]
+# Only the entry point imports this module: from here until the command starts (the error
+# boundary's ``signals.started()``), Ctrl-C exits 130 quietly, with no traceback
+try:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+except ValueError:  # pragma: no cover - imported outside the main thread
+    pass
+
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl-C before the command started, if the handler was not ours
+        return 130
+    except BrokenPipeError:  # the reader of stdout went away before the command could say so
+        from piapi_cli.cli.runtime import closed_pipe
+
+        return closed_pipe()
+
+
+def _main(args: list[str]) -> int:
     if args == ["--version"]:
         from piapi_cli import __version__
 
@@ -29,8 +60,22 @@ def main(argv: list[str] | None = None) -> int:
         from piapi_cli.cli._helptext import HELP
 
         text = HELP.get(" ".join(args[:-1]))
+        if text is None:  # global options on the line too: `piapi --sandbox create --help`
+            from piapi_cli.cli.fastpath import help_path
+
+            text = HELP.get(help_path(args[:-1]) or "-")
         if text is not None:
             return _write(text.encode())
+    else:
+        from piapi_cli.cli import fastpath
+
+        code = fastpath.run(args)
+        if code is not None:
+            return code
+    return _with_typer(args)
+
+
+def _with_typer(args: list[str]) -> int:
     from typer.main import get_command
 
     from piapi_cli.cli.app import build_app, command_word
@@ -44,8 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         command.main(args=args, prog_name="piapi", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:  # pragma: no cover - interrupted before the app started
-        return 130
     return 0
 
 

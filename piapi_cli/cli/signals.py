@@ -36,3 +36,13 @@ def install() -> None:
                 signal.signal(number, _raise)
         except ValueError:  # pragma: no cover - not the main thread (an embedding program)
             return
+
+
+def started() -> None:
+    """The command runs: Ctrl-C is a KeyboardInterrupt again, which the error boundary reports
+    (until now the entry point's handler ended the process quietly: see ``cli/main.py``)."""
+    try:
+        if getattr(signal.getsignal(signal.SIGINT), "while_starting", False):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass

@@ -23,20 +23,29 @@ if TYPE_CHECKING:
 #: what a shell reports for a process ended by SIGPIPE (128 + 13), as ``yes | head -1`` gives
 CLOSED_PIPE_EXIT = int(ExitCode.CLOSED_PIPE)
 
+# The patterns are compiled on first use (``re`` keeps them): compiling them all cost every run
+# ~8 ms, and most runs print only printable ASCII, which needs none of them.
 # escape sequences: CSI (ESC [ or C1 0x9b), OSC / DCS / SOS / PM / APC strings up to their
 # terminator (or the end of the line), and any other ESC with its intermediate and final bytes
-_SEQUENCE = re.compile(
+_SEQUENCE = (
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x9c|\x1b\\)?"
     r"|\x1b[ -/]*[0-~]?"
 )
 # C0 and C1 controls (tab and newline are decided apart), DEL, and the bidi controls that
 # reorder what follows them (Trojan Source)
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_BREAK = re.compile("[\t\n\u2028\u2029]")
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+_BREAK = "[\t\n\u2028\u2029]"
+_UNSAFE = "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
 # what json.dumps(ensure_ascii=False) leaves raw and a terminal would act on
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_JSON_UNSAFE = "[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+
+
+def _unsafe(text: str) -> bool:
+    """Whether ``text`` holds anything ``safe_text`` removes or replaces."""
+    if text.isascii():  # in ASCII, exactly the C0 controls and DEL: what is not printable
+        return not text.isprintable()
+    return re.search(_UNSAFE, text) is not None
 
 
 def safe_text(text: object, *, multiline: bool = False) -> str:
@@ -45,12 +54,12 @@ def safe_text(text: object, *, multiline: bool = False) -> str:
     lines (an error message, lyrics); elsewhere (an ID, a URL, a file name) they become spaces,
     so one value is never shown as two."""
     text = text if isinstance(text, str) else str(text)
-    if _UNSAFE.search(text) is None:
+    if not _unsafe(text):
         return text
-    text = _CONTROL.sub("", _SEQUENCE.sub("", text))
+    text = re.sub(_CONTROL, "", re.sub(_SEQUENCE, "", text))
     if multiline:
         return text.replace("\u2028", "\n").replace("\u2029", "\n")
-    return _BREAK.sub(" ", text)
+    return re.sub(_BREAK, " ", text)
 
 
 def json_text(doc: Any, *, indent: int | None = 2) -> str:
@@ -58,7 +67,9 @@ def json_text(doc: Any, *, indent: int | None = 2) -> str:
     ``json.dumps`` leaves raw that a terminal acts on (C1 controls, DEL, bidi controls,
     line separators) are written as ``\\uXXXX``, which parses back to the same value."""
     text = json.dumps(doc, indent=indent, ensure_ascii=False)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    if text.isascii() and "\x7f" not in text:  # in ASCII, only DEL is left raw
+        return text
+    return re.sub(_JSON_UNSAFE, lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def end_on_closed_pipe(stream: TextIO | None = None) -> NoReturn:
@@ -69,13 +80,18 @@ def end_on_closed_pipe(stream: TextIO | None = None) -> NoReturn:
     """
     import typer
 
+    raise typer.Exit(quiet_closed_pipe(stream))
+
+
+def quiet_closed_pipe(stream: TextIO | None = None) -> int:
+    """stdout (or ``stream``) pointed at /dev/null, and the exit code to end with."""
     target = stream or sys.stdout
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, target.fileno())
     except (OSError, ValueError):  # not a real file (tests); nothing is left to flush then
         pass
-    raise typer.Exit(CLOSED_PIPE_EXIT)
+    return CLOSED_PIPE_EXIT
 
 
 _console_class: Any = None
@@ -98,7 +114,7 @@ def safe_console_class() -> Any:
             def _render_buffer(self, buffer: Iterable[Segment]) -> str:
                 return super()._render_buffer(
                     Segment(safe_text(s.text, multiline=True), s.style, s.control)
-                    if s.control is None and _UNSAFE.search(s.text)
+                    if s.control is None and _unsafe(s.text)
                     else s
                     for s in buffer
                 )

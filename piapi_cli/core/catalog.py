@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import ValidationError
@@ -163,7 +163,8 @@ class Catalog:
 
 @lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
-    text = resources.files(__package__).joinpath("catalog.json").read_text("utf-8")
+    # beside this file (importlib.resources would import zipfile and tempfile for the same read)
+    text = Path(__file__).with_name("catalog.json").read_text("utf-8")
     return Catalog(json.loads(text))
 
 

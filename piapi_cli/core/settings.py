@@ -219,6 +219,8 @@ def write_file(path: Path, data: Mapping[str, Any]) -> None:
     text = tomli_w.dumps(dict(data))
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        import tempfile  # only to write: every run reads settings
+
         fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=path.parent)
         try:
             os.fchmod(fd, 0o600)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.core.settings import MIN_POLL_INTERVAL, SETTINGS
 
 
@@ -23,73 +21,79 @@ def examples(*lines: str, notes: str = "") -> str:
 # --json: one JSON document on stdout; each command says which
 JsonOption = Annotated[
     bool,
-    typer.Option(
+    params.Option(
         "--json",
         help="Print the task as JSON: the API's task object, an array for several "
         "(after downloads, each with local_files)",
     ),
 ]
 TaskJsonOption = Annotated[
-    bool, typer.Option("--json", help="Print the API's task object as JSON (an array for several IDs)")
+    bool, params.Option("--json", help="Print the API's task object as JSON (an array for several IDs)")
 ]
 ModelsJsonOption = Annotated[
     bool,
-    typer.Option(
+    params.Option(
         "--json",
         help="Print the catalog as JSON: an array of models, each with its task types and their "
         "input schemas (one object with MODEL)",
     ),
 ]
 AccountJsonOption = Annotated[
-    bool, typer.Option("--json", help="Print the account info as JSON, as the API returns it (the key redacted)")
+    bool, params.Option("--json", help="Print the account info as JSON, as the API returns it (the key redacted)")
 ]
 ConfigJsonOption = Annotated[
     bool,
-    typer.Option(
+    params.Option(
         "--json", help="Print the profile, the config file's path and each setting's value and source as JSON"
     ),
 ]
 JournalJsonOption = Annotated[
-    bool, typer.Option("--json", help="Print the journal's rows as a JSON array (input, status, output URLs, files)")
+    bool, params.Option("--json", help="Print the journal's rows as a JSON array (input, status, output URLs, files)")
 ]
 JournalTaskJsonOption = Annotated[
     bool,
-    typer.Option("--json", help="Print the journal's row as JSON, with the API's last task object under \"task\""),
+    params.Option("--json", help="Print the journal's row as JSON, with the API's last task object under \"task\""),
 ]
 UsageJsonOption = Annotated[
-    bool, typer.Option("--json", help="Print the totals as a JSON array of {group, tasks, credits}")
+    bool, params.Option("--json", help="Print the totals as a JSON array of {group, tasks, credits}")
 ]
 JqOption = Annotated[
     Optional[str],
-    typer.Option(
+    params.Option(
         "--jq", metavar="EXPR", help="Filter the JSON with a jq expression; strings print raw", show_default=False
     ),
 ]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or notes on stderr")]
+QuietOption = Annotated[bool, params.Option("--quiet", "-q", help="No progress display or notes on stderr")]
 
 
-def _seconds_of(setting: str) -> Callable[[Optional[float]], Optional[float]]:
-    """A callback refusing what the setting would refuse (NaN, infinity: typer's range lets them pass)."""
+def _seconds(setting: str, value: Optional[float]) -> Optional[float]:
+    """What the setting would refuse, refused (NaN, infinity: the range check lets them pass)."""
+    if value is None:
+        return None
+    try:
+        parsed: float = SETTINGS[setting].parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} {exc}") from None
+    return parsed
 
-    def check(value: Optional[float]) -> Optional[float]:
-        if value is None:
-            return None
-        try:
-            parsed: float = SETTINGS[setting].parse(value)
-        except ValueError as exc:
-            raise typer.BadParameter(f"{value!r} {exc}") from None
-        return parsed
 
-    return check
+def timeout_seconds(value: Optional[float]) -> Optional[float]:
+    """--timeout, checked as the wait_timeout setting is."""
+    return _seconds("wait_timeout", value)
+
+
+def interval_seconds(value: Optional[float]) -> Optional[float]:
+    """--interval, checked as the max_poll_interval setting is."""
+    return _seconds("max_poll_interval", value)
 
 
 TimeoutOption = Annotated[
     Optional[float],
-    typer.Option(
+    params.Option(
         "--timeout",
         metavar="SECONDS",
         min=0,
-        callback=_seconds_of("wait_timeout"),
+        check=timeout_seconds,
         help="Give up waiting after this long (exit 8; the task goes on). 0: no deadline. "
         f"[default: {SETTINGS['wait_timeout'].shown_default}]",
         show_default=False,
@@ -97,32 +101,32 @@ TimeoutOption = Annotated[
 ]
 IntervalOption = Annotated[
     Optional[float],
-    typer.Option(
+    params.Option(
         "--interval",
         metavar="MAX_SECONDS",
         min=MIN_POLL_INTERVAL,
-        callback=_seconds_of("max_poll_interval"),
+        check=interval_seconds,
         help="Longest pause between two polls; polls start at 1s and grow to it. "
         f"[default: {SETTINGS['max_poll_interval'].shown_default}]",
         show_default=False,
     ),
 ]
 TaskIdsArgument = Annotated[
-    list[str], typer.Argument(metavar="TASK_ID...", help="One or more task IDs", show_default=False)
+    list[str], params.Argument(metavar="TASK_ID...", help="One or more task IDs", show_default=False)
 ]
 
 # --- saving outputs (create --download, wait --download, download) -------------------
 
 NameOption = Annotated[
-    str, typer.Option("--name", metavar="TEMPLATE", help="File name template (fields below)", show_default=True)
+    str, params.Option("--name", metavar="TEMPLATE", help="File name template (fields below)", show_default=True)
 ]
-OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace files that already exist")]
-SkipOption = Annotated[bool, typer.Option("--skip-existing", help="Leave files that already exist, without error")]
+OverwriteOption = Annotated[bool, params.Option("--overwrite", help="Replace files that already exist")]
+SkipOption = Annotated[bool, params.Option("--skip-existing", help="Leave files that already exist, without error")]
 MetadataOption = Annotated[
-    bool, typer.Option("--metadata", help="Write NAME.json beside each file: task, model, input, source URL")
+    bool, params.Option("--metadata", help="Write NAME.json beside each file: task, model, input, source URL")
 ]
 DownloadDirOption = Annotated[
     Optional[Path],
-    typer.Option("--download", metavar="DIR", help="Save the outputs into DIR when done (implies --wait)"),
+    params.Option("--download", metavar="DIR", help="Save the outputs into DIR when done (implies --wait)"),
 ]
 DEFAULT_NAME = "{task_id}-{index}.{ext}"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import AccountJsonOption, JqOption, examples
 
 if TYPE_CHECKING:
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
 EPILOG = examples("piapi account", "piapi account --jq .credits")
 
 
-def account(ctx: typer.Context, as_json: AccountJsonOption = False, jq: JqOption = None) -> None:
+def account(ctx: params.Context, as_json: AccountJsonOption = False, jq: JqOption = None) -> None:
     """Show your plan, credits and balance (GET /account/info); the key in the answer is never shown."""
     from piapi_cli.api.tasks import redact
 

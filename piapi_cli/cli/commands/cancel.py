@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import TaskIdsArgument, examples
 
 if TYPE_CHECKING:
@@ -17,7 +16,7 @@ EPILOG = examples(
 )
 
 
-def cancel(ctx: typer.Context, task_ids: TaskIdsArgument) -> None:
+def cancel(ctx: params.Context, task_ids: TaskIdsArgument) -> None:
     """Cancel pending tasks (PiAPI refuses once a task is processing)."""
     from piapi_cli.api.errors import ExitCode, PiapiError
 
@@ -36,4 +35,4 @@ def cancel(ctx: typer.Context, task_ids: TaskIdsArgument) -> None:
         state.output.line(task_id)
         state.output.info(message)
     if worst:
-        raise typer.Exit(worst)
+        raise params.Exit(worst)

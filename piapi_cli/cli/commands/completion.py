@@ -5,8 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import examples
 from piapi_cli.cli.completions import FILES
 
@@ -24,7 +23,7 @@ Shell = enum.Enum("Shell", {name: name for name in FILES}, type=str)
 
 
 def completion(
-    shell: Annotated[Shell, typer.Argument(metavar="SHELL", help=", ".join(FILES), show_default=False)],
+    shell: Annotated[Shell, params.Argument(metavar="SHELL", help=", ".join(FILES), show_default=False)],
 ) -> None:
     """Print the completion script for a shell (commands, options, models, task types)."""
     import sys

@@ -6,8 +6,7 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Annotated, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import ConfigJsonOption, examples
 from piapi_cli.core.settings import SETTINGS
 
@@ -28,7 +27,7 @@ def _settings_help() -> str:
     return "Settings (a flag beats the environment, which beats the profile):\n\n\b\n" + "\n".join(lines)
 
 
-app = typer.Typer(
+app = params.Group(
     help="Set the API key and settings (config.toml, one table per profile).",
     no_args_is_help=True,
     epilog=examples(
@@ -60,7 +59,7 @@ def _read_secret(prompt: str) -> str:
 @app.command(
     "set-key", epilog=examples("piapi config set-key", 'printf %s "$WORK_KEY" | piapi --profile work config set-key')
 )
-def set_key(ctx: typer.Context) -> None:
+def set_key(ctx: params.Context) -> None:
     """Store your PiAPI key: asked for hidden on a terminal, read from stdin when piped.
 
     The key is never taken as an argument, so it stays out of shell history and ps.
@@ -80,7 +79,7 @@ def set_key(ctx: typer.Context) -> None:
 
 
 @app.command("show", epilog=examples("piapi config show", "piapi --profile work config show --json"))
-def show(ctx: typer.Context, as_json: ConfigJsonOption = False) -> None:
+def show(ctx: params.Context, as_json: ConfigJsonOption = False) -> None:
     """Show every setting, its value (the key masked) and where it comes from.
 
     Invalid values are listed as such (a secret is never shown); the command then exits 3.
@@ -135,7 +134,7 @@ def _text(value: object) -> str:
 
 
 @app.command("path", epilog=examples('$EDITOR "$(piapi config path)"'))
-def path(ctx: typer.Context) -> None:
+def path(ctx: params.Context) -> None:
     """Print the config file's path."""
     from piapi_cli.core.settings import config_path
 
@@ -152,13 +151,13 @@ def path(ctx: typer.Context) -> None:
     ),
 )
 def set_(
-    ctx: typer.Context,
+    ctx: params.Context,
     name: Annotated[
-        str, typer.Argument(metavar="NAME", help="Setting: " + ", ".join(n for n in SETTINGS if n != "api_key"))
+        str, params.Argument(metavar="NAME", help="Setting: " + ", ".join(n for n in SETTINGS if n != "api_key"))
     ],
     value: Annotated[
         Optional[str],
-        typer.Argument(
+        params.Argument(
             metavar="VALUE",
             help="Its value (after --, a value may start with -). A secret is asked for, never given here",
             show_default=False,
@@ -193,8 +192,8 @@ def set_(
 
 @app.command("unset", epilog=examples("piapi config unset base_url", "piapi --profile old config unset api_key"))
 def unset(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Setting to remove (api_key included)")],
+    ctx: params.Context,
+    name: Annotated[str, params.Argument(metavar="NAME", help="Setting to remove (api_key included)")],
 ) -> None:
     """Remove a setting from the current profile (it falls back to the environment or default)."""
     from piapi_cli.core.settings import set_value

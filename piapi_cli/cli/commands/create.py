@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
     DEFAULT_NAME,
     DownloadDirOption,
@@ -46,29 +45,29 @@ class ServiceMode(str, enum.Enum):
 
 
 def create(
-    ctx: typer.Context,
+    ctx: params.Context,
     model: Annotated[
-        str, typer.Option("--model", "-m", metavar="MODEL", help="Model, e.g. Qubico/flux1-dev (see: piapi models)")
+        str, params.Option("--model", "-m", metavar="MODEL", help="Model, e.g. Qubico/flux1-dev (see: piapi models)")
     ],
     task_type: Annotated[
-        str, typer.Option("--task-type", "-t", metavar="TYPE", help="Task type of the model, e.g. txt2img")
+        str, params.Option("--task-type", "-t", metavar="TYPE", help="Task type of the model, e.g. txt2img")
     ],
     inputs: Annotated[
         Optional[list[str]],
-        typer.Option("--input", "-i", metavar="KEY=VALUE", help="An input field; repeat it. KEY:=JSON for raw JSON"),
+        params.Option("--input", "-i", metavar="KEY=VALUE", help="An input field; repeat it. KEY:=JSON for raw JSON"),
     ] = None,
     input_file: Annotated[
         Optional[str],
-        typer.Option(
+        params.Option(
             "--input-file", metavar="FILE", help="A JSON object of inputs; - reads stdin. -i overrides its keys"
         ),
     ] = None,
     webhook: Annotated[
-        Optional[str], typer.Option("--webhook", metavar="URL", help="PiAPI POSTs task updates to this URL")
+        Optional[str], params.Option("--webhook", metavar="URL", help="PiAPI POSTs task updates to this URL")
     ] = None,
     webhook_secret: Annotated[
         Optional[str],
-        typer.Option(
+        params.Option(
             "--webhook-secret",
             metavar="SECRET",
             help="Sent back in the x-webhook-secret header of each delivery; made up when not given "
@@ -77,9 +76,11 @@ def create(
     ] = None,
     service_mode: Annotated[
         Optional[ServiceMode],
-        typer.Option("--service-mode", help="public: pay as you go; private: host-your-account", show_default=False),
+        params.Option("--service-mode", help="public: pay as you go; private: host-your-account", show_default=False),
     ] = None,
-    wait: Annotated[bool, typer.Option("--wait", "-w", help="Wait for the task to finish and show its result")] = False,
+    wait: Annotated[
+        bool, params.Option("--wait", "-w", help="Wait for the task to finish and show its result")
+    ] = False,
     timeout: TimeoutOption = None,
     interval: IntervalOption = None,
     as_json: JsonOption = False,
@@ -87,11 +88,11 @@ def create(
     quiet: QuietOption = False,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Print the request body that would be sent (secrets redacted); send nothing"),
+        params.Option("--dry-run", help="Print the request body that would be sent (secrets redacted); send nothing"),
     ] = False,
-    no_validate: Annotated[bool, typer.Option("--no-validate", help="Skip the catalog's input checks")] = False,
+    no_validate: Annotated[bool, params.Option("--no-validate", help="Skip the catalog's input checks")] = False,
     inline: Annotated[
-        bool, typer.Option("--inline", help="Send -i key=@FILE as a data: URI instead of uploading it")
+        bool, params.Option("--inline", help="Send -i key=@FILE as a data: URI instead of uploading it")
     ] = False,
     download: DownloadDirOption = None,
     name: NameOption = DEFAULT_NAME,
@@ -180,7 +181,7 @@ def create(
         download=plan,
     )
     if code:
-        raise typer.Exit(code)
+        raise params.Exit(code)
 
 
 def listener_secret(session: Session) -> str:

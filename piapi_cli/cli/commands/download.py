@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
     DEFAULT_NAME,
     JqOption,
@@ -32,11 +31,11 @@ EPILOG = examples(
     "resume. stdout: the saved paths, one per line. Exit 9 when an output could not be downloaded.",
 )
 
-DirOption = Annotated[Path, typer.Option("--dir", "-d", metavar="DIR", help="Where to save the files")]
+DirOption = Annotated[Path, params.Option("--dir", "-d", metavar="DIR", help="Where to save the files")]
 
 
 def download(
-    ctx: typer.Context,
+    ctx: params.Context,
     task_ids: TaskIdsArgument,
     directory: DirOption = Path("."),
     name: NameOption = DEFAULT_NAME,
@@ -71,4 +70,4 @@ def download(
             state.output.error(f"task {task.task_id} is still {task.status}; download it when done: {hint}")
             worst = max(worst, ExitCode.WAIT_TIMEOUT)
     if worst:
-        raise typer.Exit(worst)
+        raise params.Exit(worst)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import JqOption, TaskIdsArgument, TaskJsonOption, examples
 
 if TYPE_CHECKING:
@@ -22,7 +21,7 @@ EPILOG = examples(
 )
 
 
-def get(ctx: typer.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption = False, jq: JqOption = None) -> None:
+def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption = False, jq: JqOption = None) -> None:
     """Show tasks: status, timing, cost, output URLs, the error of a failed one.
 
     A task ID may be shortened to a prefix that starts just one task ID in the journal (of
@@ -65,7 +64,7 @@ def get(ctx: typer.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption =
     for error in errors:
         state.output.error(error.message, error.hint)
     if worst:
-        raise typer.Exit(worst)
+        raise params.Exit(worst)
 
 
 def _journal(state: State) -> Journal | None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import QuietOption, examples
 
 if TYPE_CHECKING:
@@ -38,15 +37,17 @@ EPILOG = examples(
 
 
 def listen(
-    ctx: typer.Context,
+    ctx: params.Context,
     port: Annotated[
-        int, typer.Option("--port", "-p", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one")
+        int, params.Option("--port", "-p", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one")
     ] = 8788,
-    host: Annotated[str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on")] = "127.0.0.1",
-    path: Annotated[str, typer.Option("--path", metavar="PATH", help="URL path deliveries are POSTed to")] = "/webhook",
+    host: Annotated[str, params.Option("--host", metavar="ADDRESS", help="Address to listen on")] = "127.0.0.1",
+    path: Annotated[
+        str, params.Option("--path", metavar="PATH", help="URL path deliveries are POSTed to")
+    ] = "/webhook",
     secret: Annotated[
         Optional[str],
-        typer.Option(
+        params.Option(
             "--secret",
             metavar="SECRET",
             envvar="PIAPI_WEBHOOK_SECRET",
@@ -57,11 +58,11 @@ def listen(
     ] = None,
     secret_file: Annotated[
         Optional[Path],
-        typer.Option("--secret-file", metavar="FILE", help="Read the secret from this file", show_default=False),
+        params.Option("--secret-file", metavar="FILE", help="Read the secret from this file", show_default=False),
     ] = None,
     forward_to: Annotated[
         Optional[list[str]],
-        typer.Option(
+        params.Option(
             "--forward-to",
             "-f",
             metavar="[EVENT=]URL",
@@ -71,15 +72,15 @@ def listen(
     ] = None,
     exec_command: Annotated[
         Optional[str],
-        typer.Option("--exec", metavar="CMD", help="Run CMD for each event (no shell; event JSON on stdin)"),
+        params.Option("--exec", metavar="CMD", help="Run CMD for each event (no shell; event JSON on stdin)"),
     ] = None,
     download: Annotated[
         Optional[Path],
-        typer.Option("--download", metavar="DIR", help="Save the outputs of completed tasks into DIR"),
+        params.Option("--download", metavar="DIR", help="Save the outputs of completed tasks into DIR"),
     ] = None,
     events: Annotated[
         Optional[str],
-        typer.Option(
+        params.Option(
             "--events",
             metavar="LIST",
             help="Only these events, e.g. completed,failed (default: all)",
@@ -88,21 +89,23 @@ def listen(
     ] = None,
     public_url: Annotated[
         Optional[str],
-        typer.Option("--public-url", metavar="URL", help="The address PiAPI reaches this listener at (a tunnel's URL)"),
+        params.Option(
+            "--public-url", metavar="URL", help="The address PiAPI reaches this listener at (a tunnel's URL)"
+        ),
     ] = None,
     backstop: Annotated[
         float,
-        typer.Option(
+        params.Option(
             "--backstop",
             metavar="SECONDS",
             min=0,
             help="Fetch tasks sent to this listener that have been silent this long (0: never)",
         ),
     ] = 300.0,
-    print_secret: Annotated[bool, typer.Option("--print-secret", help="Print the secret and exit")] = False,
+    print_secret: Annotated[bool, params.Option("--print-secret", help="Print the secret and exit")] = False,
     replay: Annotated[
         Optional[str],
-        typer.Option(
+        params.Option(
             "--replay",
             metavar="EVENT_ID|failed",
             help="Forward a stored event again (or every one not forwarded), then exit",

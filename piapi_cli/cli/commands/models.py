@@ -5,8 +5,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import ModelsJsonOption, examples
 
 if TYPE_CHECKING:
@@ -30,16 +29,17 @@ class Category(str, enum.Enum):
 
 
 def models(
-    ctx: typer.Context,
+    ctx: params.Context,
     model: Annotated[
         Optional[str],
-        typer.Argument(metavar="MODEL", help="Show this model's task types and inputs", show_default=False),
+        params.Argument(metavar="MODEL", help="Show this model's task types and inputs", show_default=False),
     ] = None,
     task_type: Annotated[
-        Optional[str], typer.Option("--task-type", "-t", metavar="TYPE", help="Only this task type", show_default=False)
+        Optional[str],
+        params.Option("--task-type", "-t", metavar="TYPE", help="Only this task type", show_default=False),
     ] = None,
     category: Annotated[
-        Optional[Category], typer.Option("--category", "-c", help="Only this category", show_default=False)
+        Optional[Category], params.Option("--category", "-c", help="Only this category", show_default=False)
     ] = None,
     as_json: ModelsJsonOption = False,
 ) -> None:

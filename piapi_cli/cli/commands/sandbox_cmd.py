@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import examples
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
 
-app = typer.Typer(
+app = params.Group(
     help="The built-in, offline emulator of PiAPI's Unified API.",
     no_args_is_help=True,
     epilog=examples(
@@ -37,20 +36,20 @@ app = typer.Typer(
     ),
 )
 def serve(
-    ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on")] = "127.0.0.1",
+    ctx: params.Context,
+    host: Annotated[str, params.Option("--host", metavar="ADDRESS", help="Address to listen on")] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one")
+        int, params.Option("--port", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one")
     ] = 8787,
     speed: Annotated[
-        float, typer.Option("--speed", metavar="X", min=0.001, help="Scale task durations: 10 is ten times faster")
+        float, params.Option("--speed", metavar="X", min=0.001, help="Scale task durations: 10 is ten times faster")
     ] = 1.0,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", metavar="N", min=1, help="Tasks running at once; more wait as staged")
+        int, params.Option("--concurrency", metavar="N", min=1, help="Tasks running at once; more wait as staged")
     ] = 10,
     api_key: Annotated[
         Optional[str],
-        typer.Option(
+        params.Option(
             "--api-key",
             metavar="KEY",
             envvar="PIAPI_SANDBOX_KEY",
@@ -59,21 +58,21 @@ def serve(
         ),
     ] = None,
     fail_rate: Annotated[
-        float, typer.Option("--fail-rate", metavar="P", help="Answer this share of requests with 500")
+        float, params.Option("--fail-rate", metavar="P", help="Answer this share of requests with 500")
     ] = 0.0,
     rate_limit_rate: Annotated[
-        float, typer.Option("--rate-limit-rate", metavar="P", help="Answer this share with 429 and Retry-After")
+        float, params.Option("--rate-limit-rate", metavar="P", help="Answer this share with 429 and Retry-After")
     ] = 0.0,
     drop_rate: Annotated[
-        float, typer.Option("--drop-rate", metavar="P", help="Close the connection mid-response for this share")
+        float, params.Option("--drop-rate", metavar="P", help="Close the connection mid-response for this share")
     ] = 0.0,
-    latency: Annotated[float, typer.Option("--latency", metavar="SECONDS", min=0.0, help="Delay every answer")] = 0.0,
+    latency: Annotated[float, params.Option("--latency", metavar="SECONDS", min=0.0, help="Delay every answer")] = 0.0,
     truncate_downloads: Annotated[
-        bool, typer.Option("--truncate-downloads", help="Cut every output file short (Content-Length kept)")
+        bool, params.Option("--truncate-downloads", help="Cut every output file short (Content-Length kept)")
     ] = False,
     max_body: Annotated[
         str,
-        typer.Option(
+        params.Option(
             "--max-body",
             metavar="SIZE",
             help="Refuse larger request bodies with 413, unread (16M fits a 10 MB upload in base64)",
@@ -81,15 +80,15 @@ def serve(
     ] = "16M",
     timeout: Annotated[
         float,
-        typer.Option(
+        params.Option(
             "--timeout",
             metavar="SECONDS",
             min=0.1,
             help="Close a connection idle or stalled (mid-request or mid-answer) this long",
         ),
     ] = 10.0,
-    no_webhooks: Annotated[bool, typer.Option("--no-webhooks", help="Do not deliver webhooks")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests")] = False,
+    no_webhooks: Annotated[bool, params.Option("--no-webhooks", help="Do not deliver webhooks")] = False,
+    quiet: Annotated[bool, params.Option("--quiet", "-q", help="Do not log requests")] = False,
 ) -> None:
     """Serve the Unified API on this machine: create, get, cancel, account, upload, output files."""
     import logging

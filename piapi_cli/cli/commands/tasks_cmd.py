@@ -6,8 +6,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
     JournalJsonOption,
     JournalTaskJsonOption,
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.core.journal import Entry, Journal
 
-app = typer.Typer(
+app = params.Group(
     help="The local journal of tasks created through piapi (status, outputs, cost, downloads).",
     invoke_without_command=True,
     epilog=examples(
@@ -41,13 +40,13 @@ ALL_WORLDS = "all"
 
 SinceOption = Annotated[
     Optional[str],
-    typer.Option(
+    params.Option(
         "--since", metavar="AGE", help="Only tasks created this recently: 30m, 12h, 7d, 2w", show_default=False
     ),
 ]
 WorldOption = Annotated[
     Optional[str],
-    typer.Option(
+    params.Option(
         "--world",
         metavar="WORLD",
         help="Whose tasks: 'all', 'sandbox' or an API base URL [default: the API in use]",
@@ -94,19 +93,19 @@ def _note_problems(state: State, entries: list[Entry]) -> None:
 
 @app.callback()
 def tasks(
-    ctx: typer.Context,
+    ctx: params.Context,
     status: Annotated[
         Optional[str],
-        typer.Option("--status", "-s", metavar="STATUS", help="Only tasks with this status", show_default=False),
+        params.Option("--status", "-s", metavar="STATUS", help="Only tasks with this status", show_default=False),
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option("--model", "-m", metavar="MODEL", help="Only tasks of this model", show_default=False),
+        params.Option("--model", "-m", metavar="MODEL", help="Only tasks of this model", show_default=False),
     ] = None,
     since: SinceOption = None,
     world: WorldOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", metavar="N", help="At most N tasks, newest first (1 to 1,000,000)")
+        int, params.Option("--limit", "-n", metavar="N", help="At most N tasks, newest first (1 to 1,000,000)")
     ] = 50,
     as_json: JournalJsonOption = False,
     jq: JqOption = None,
@@ -195,8 +194,8 @@ def _table(state: State, entries: list[Entry]) -> None:
     ),
 )
 def show(
-    ctx: typer.Context,
-    ident: Annotated[str, typer.Argument(metavar="ID", help="A task ID, a unique prefix of one, or the journal's #")],
+    ctx: params.Context,
+    ident: Annotated[str, params.Argument(metavar="ID", help="A task ID, a unique prefix of one, or the journal's #")],
     as_json: JournalTaskJsonOption = False,
     jq: JqOption = None,
 ) -> None:
@@ -262,11 +261,11 @@ def _render(state: State, entry: Entry) -> None:
     ),
 )
 def usage(
-    ctx: typer.Context,
+    ctx: params.Context,
     since: SinceOption = None,
     by: Annotated[
         Optional[str],
-        typer.Option(
+        params.Option(
             "--by", metavar="FIELD", help="Group by model, task_type, day, status or world", show_default=False
         ),
     ] = None,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import examples
 
 if TYPE_CHECKING:
@@ -25,11 +24,11 @@ EPILOG = examples(
 
 
 def trigger(
-    ctx: typer.Context,
-    url: Annotated[str, typer.Argument(metavar="URL", help="The receiver's URL", show_default=False)],
+    ctx: params.Context,
+    url: Annotated[str, params.Argument(metavar="URL", help="The receiver's URL", show_default=False)],
     status: Annotated[
         str,
-        typer.Option(
+        params.Option(
             "--status",
             "-s",
             metavar="STATUS[,STATUS...]",
@@ -37,15 +36,15 @@ def trigger(
         ),
     ] = "completed",
     model: Annotated[
-        str, typer.Option("--model", "-m", metavar="MODEL", help="Model of the task")
+        str, params.Option("--model", "-m", metavar="MODEL", help="Model of the task")
     ] = "Qubico/flux1-dev",
     task_type: Annotated[
         Optional[str],
-        typer.Option("--task-type", "-t", metavar="TYPE", help="Task type (default: the model's first)"),
+        params.Option("--task-type", "-t", metavar="TYPE", help="Task type (default: the model's first)"),
     ] = None,
     secret: Annotated[
         Optional[str],
-        typer.Option(
+        params.Option(
             "--secret",
             metavar="SECRET",
             envvar="PIAPI_WEBHOOK_SECRET",
@@ -56,14 +55,14 @@ def trigger(
     ] = None,
     secret_file: Annotated[
         Optional[Path],
-        typer.Option("--secret-file", metavar="FILE", help="Read the secret from this file", show_default=False),
+        params.Option("--secret-file", metavar="FILE", help="Read the secret from this file", show_default=False),
     ] = None,
     from_task: Annotated[
         Optional[str],
-        typer.Option("--from-task", metavar="ID", help="Send this task as it is (journal, else the API)"),
+        params.Option("--from-task", metavar="ID", help="Send this task as it is (journal, else the API)"),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the delivery bodies (secret redacted); send nothing")
+        bool, params.Option("--dry-run", help="Print the delivery bodies (secret redacted); send nothing")
     ] = False,
 ) -> None:
     """Send realistic webhook deliveries to URL, to test a receiver without spending credits."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
     DEFAULT_NAME,
     DownloadDirOption,
@@ -37,12 +36,12 @@ EPILOG = examples(
 
 
 def wait(
-    ctx: typer.Context,
+    ctx: params.Context,
     task_ids: Annotated[
-        Optional[list[str]], typer.Argument(metavar="[TASK_ID]...", help="Task IDs to wait for", show_default=False)
+        Optional[list[str]], params.Argument(metavar="[TASK_ID]...", help="Task IDs to wait for", show_default=False)
     ] = None,
     pending: Annotated[
-        bool, typer.Option("--pending", help="Wait for every journaled task that has not finished (after a crash)")
+        bool, params.Option("--pending", help="Wait for every journaled task that has not finished (after a crash)")
     ] = False,
     timeout: TimeoutOption = None,
     interval: IntervalOption = None,
@@ -79,7 +78,7 @@ def wait(
         raise UsageError("give one or more TASK_IDs, or --pending")
     code = wait_and_show(state, ids, timeout=timeout, interval=interval, as_json=as_json, jq=jq, download=plan)
     if code:
-        raise typer.Exit(code)
+        raise params.Exit(code)
 
 
 def reattach(state: State, plan: object = None) -> list[str]:

@@ -1,0 +1,385 @@
+"""The HTTP engines under the API client, behind one small interface.
+
+The API's calls are small JSON requests, and most runs of piapi make one or two of them:
+importing httpx and httpcore would cost more than the call. ``PlainEngine`` makes them with
+the standard library's ``http.client`` (keep-alive, a pool shared by threads, TLS with the
+same trust store as httpx). ``HttpxEngine`` is used where httpx is needed: a transport handed
+in (tests, the in-process sandbox) or a proxy set in the environment.
+
+Either engine reads an answer whole but never past the size it is given (decoded: a small
+gzip answer can inflate to gigabytes), and raises only three errors, which is all the client's
+retry rules need to know: ``NothingSent`` (the connection failed before the request left: safe
+to send again, even a create), ``AnswerFailed`` (the request may have reached the server, no
+whole answer came back) and ``Undecodable`` (an answer came, but over the size or in an
+encoding that does not decode).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import http.client
+    import ssl
+
+    import httpx
+
+Connect = Callable[..., "http.client.HTTPConnection"]
+#: environment variables that route requests through a proxy: httpx knows how
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+#: seconds an idle connection is kept for reuse (httpx's default)
+KEEPALIVE_EXPIRY = 5.0
+
+
+class NothingSent(Exception):
+    """The connection failed before any of the request was sent."""
+
+
+class AnswerFailed(Exception):
+    """The request may have been sent, but no whole answer came back."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class Undecodable(Exception):
+    """An answer came, but it is over the size allowed or its encoding does not decode."""
+
+
+def over(limit: int) -> Undecodable:
+    return Undecodable(
+        f"the answer is over {limit // 2**20} MiB" if limit >= 2**20 else f"the answer is over {limit} bytes"
+    )
+
+
+class Headers(Protocol):
+    def get(self, name: str, default: Any = None) -> Any: ...
+
+
+class Answer(Protocol):
+    """What the client reads of a response besides its body (``httpx.Response`` has these too)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Headers: ...
+
+
+class Engine(Protocol):
+    def request(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int
+    ) -> tuple[Answer, bytes]:
+        """One request; the answer and its body, decoded, of at most ``max_answer`` bytes."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class PlainAnswer:
+    def __init__(self, status_code: int, headers: http.client.HTTPMessage) -> None:
+        self.status_code = status_code
+        self.headers = headers  # case-insensitive get()
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def default_tls_context() -> ssl.SSLContext:
+    """A verifying context with httpx's trust store: SSL_CERT_FILE, SSL_CERT_DIR, or certifi."""
+    import ssl
+
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class PlainEngine:
+    """HTTP/1.1 over ``http.client``: one pool of kept-alive connections per origin."""
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        tls: Callable[[], ssl.SSLContext],
+        connect_timeout: float | None,
+        read_timeout: float | None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers)
+        self._tls = tls  # made on the first https connection
+        self._tls_context: ssl.SSLContext | None = None
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        #: kept-alive connections of each origin, with the time each went idle
+        self._idle: dict[tuple[str, str, int], list[tuple[http.client.HTTPConnection, float]]] = {}
+        self._lock = threading.Lock()
+
+    def request(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int
+    ) -> tuple[PlainAnswer, bytes]:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url if "://" in url else self.base_url + url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise NothingSent(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+        origin = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        sent = {**self.headers, **(headers or {})}
+        connection = self._checkout(origin)
+        if connection.sock is None:
+            try:
+                connection.connect()
+            except Exception as exc:
+                connection.close()
+                raise NothingSent(_reason(exc)) from exc
+        try:
+            connection.request(method, target, body=content, headers=sent)
+            response = connection.getresponse()
+            body = _read_capped(response, max_answer)
+        except Undecodable:
+            connection.close()  # the rest of the body was left unread
+            raise
+        except Exception as exc:
+            connection.close()
+            raise AnswerFailed(_reason(exc), timed_out=isinstance(exc, TimeoutError)) from exc
+        if response.will_close:
+            connection.close()
+        else:
+            with self._lock:
+                self._idle.setdefault(origin, []).append((connection, time.monotonic()))
+        return PlainAnswer(response.status, response.headers), body
+
+    def _checkout(self, origin: tuple[str, str, int]) -> http.client.HTTPConnection:
+        with self._lock:
+            idle = self._idle.get(origin, [])
+            while idle:
+                connection, since = idle.pop()
+                # as httpx: not idle for longer than servers commonly keep a connection open
+                if time.monotonic() - since < KEEPALIVE_EXPIRY and _still_open(connection):
+                    return connection
+                connection.close()
+        return self._connection(*origin)
+
+    def _connection(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
+        plain, secure = _connection_classes()
+        if scheme == "https":
+            if self._tls_context is None:
+                self._tls_context = self._tls()
+            return secure(host, port, self._tls_context, self._connect_timeout, self._read_timeout)
+        return plain(host, port, None, self._connect_timeout, self._read_timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            connections = [c for idle in self._idle.values() for c, _ in idle]
+            self._idle.clear()
+        for connection in connections:
+            connection.close()
+
+
+@lru_cache(maxsize=1)
+def _connection_classes() -> tuple[
+    Callable[..., http.client.HTTPConnection], Callable[..., http.client.HTTPConnection]
+]:
+    import http.client
+    import socket
+
+    class Plain(http.client.HTTPConnection):
+        def __init__(
+            self, host: str, port: int, tls: ssl.SSLContext | None, connect_timeout: float | None, timeout: float | None
+        ) -> None:
+            super().__init__(host, port, timeout=timeout)
+            self.tls = tls
+            self.connect_timeout = connect_timeout
+
+        def open_socket(self) -> socket.socket:
+            # a str host goes through the idna codec (a slow import); an ASCII one need not
+            host = self.host.encode("ascii") if self.host.isascii() else self.host
+            sock = socket.create_connection((host, self.port), self.connect_timeout)  # type: ignore[arg-type]
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(self.timeout)
+            return sock
+
+        def connect(self) -> None:
+            self.sock = self.open_socket()
+
+    class Secure(Plain):
+        default_port = 443
+
+        def connect(self) -> None:
+            assert self.tls is not None
+            self.sock = self.tls.wrap_socket(self.open_socket(), server_hostname=self.host)
+
+    return Plain, Secure
+
+
+def _read_capped(response: http.client.HTTPResponse, limit: int) -> bytes:
+    """The body, decoded as httpx would (gzip and deflate, in the order applied; other codings
+    as they are), never more than ``limit`` bytes of it in memory."""
+    codings = [c.strip().lower() for c in (response.getheader("content-encoding") or "").split(",")]
+    stages = [_Inflater(c) for c in reversed(codings) if c in ("gzip", "x-gzip", "deflate")]
+    pieces: list[bytes] = []
+    size = 0
+    while True:
+        chunk = response.read(65536)
+        if not chunk:
+            if response.length:  # read(n) takes an early close for the end: it is not
+                raise ConnectionError(f"the answer ended {response.length} bytes short of its Content-Length")
+            break
+        for stage in stages:
+            chunk = stage.feed(chunk, limit - size)
+        size += len(chunk)
+        if size > limit:
+            raise over(limit)
+        pieces.append(chunk)
+    tail = b""
+    for stage in stages:
+        tail = stage.finish(tail, limit - size)
+    if size + len(tail) > limit:
+        raise over(limit)
+    return b"".join(pieces) + tail
+
+
+class _Inflater:
+    """One gzip or deflate stage, producing at most ``room + 1`` bytes per call (enough to tell
+    the answer is over its limit without inflating a bomb)."""
+
+    def __init__(self, coding: str) -> None:
+        import zlib
+
+        self._zlib = zlib
+        # "deflate" is often sent without its zlib header: the first error switches to raw (as httpx)
+        self._raw_fallback = coding == "deflate"
+        self._z = zlib.decompressobj(zlib.MAX_WBITS if coding == "deflate" else 16 + zlib.MAX_WBITS)
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        out: list[bytes] = []
+        size = 0
+        while data and size <= room:
+            try:
+                piece = self._z.decompress(data, room + 1 - size)
+            except self._zlib.error as exc:
+                if self._raw_fallback:
+                    self._raw_fallback = False
+                    self._z = self._zlib.decompressobj(-self._zlib.MAX_WBITS)
+                    continue
+                raise Undecodable(f"the answer's encoding does not decode ({exc})") from None
+            self._raw_fallback = False
+            out.append(piece)
+            size += len(piece)
+            data = self._z.unconsumed_tail
+        return b"".join(out)
+
+    def finish(self, data: bytes, room: int) -> bytes:
+        try:
+            return self.feed(data, room) + self._z.flush()
+        except self._zlib.error as exc:
+            raise Undecodable(f"the answer's encoding does not decode ({exc})") from None
+
+
+def _still_open(connection: http.client.HTTPConnection) -> bool:
+    """An idle connection the server has not closed: nothing to read yet (as httpcore checks)."""
+    import select
+
+    sock = connection.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+class HttpxEngine:
+    """httpx, for a transport handed in or a proxy in the environment."""
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        transport: httpx.BaseTransport | None,
+        verify: ssl.SSLContext | bool,
+        timeout: httpx.Timeout,
+    ) -> None:
+        import httpx
+
+        self._client = httpx.Client(
+            base_url=base_url,
+            transport=transport,
+            verify=verify,
+            timeout=timeout,
+            headers=dict(headers),
+            follow_redirects=False,
+        )
+
+    def request(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int
+    ) -> tuple[Answer, bytes]:
+        import httpx
+
+        try:
+            request = self._client.build_request(method, url, content=content, headers=headers)
+            response = self._client.send(request, stream=True)
+            try:
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_answer:
+                        raise over(max_answer)
+                    chunks.append(chunk)
+            finally:
+                response.close()
+        except httpx.DecodingError as exc:
+            raise Undecodable(_reason(exc)) from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise NothingSent(_reason(exc)) from exc
+        except httpx.TransportError as exc:
+            raise AnswerFailed(_reason(exc), timed_out=isinstance(exc, httpx.TimeoutException)) from exc
+        return response, b"".join(chunks)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def proxy_configured(environ: Mapping[str, str] | None = None) -> bool:
+    environ = os.environ if environ is None else environ
+    return any(environ.get(name) or environ.get(name.upper()) for name in PROXY_VARIABLES)
+
+
+def open_engine(
+    base_url: str,
+    headers: Mapping[str, str],
+    *,
+    transport: httpx.BaseTransport | None,
+    tls: Callable[[], ssl.SSLContext],
+    timeout: Any,
+) -> Engine:
+    """``PlainEngine`` unless httpx is needed (a transport, a proxy, a timeout object of httpx's)."""
+    if transport is None and not proxy_configured():
+        if timeout is None:
+            connect, read = 10.0, 60.0
+        elif isinstance(timeout, (int, float)):
+            connect = read = float(timeout)
+        else:  # httpx.Timeout
+            connect, read = timeout.connect, timeout.read
+        return PlainEngine(base_url, headers, tls=tls, connect_timeout=connect, read_timeout=read)
+    import httpx
+
+    if timeout is None:
+        timeout = httpx.Timeout(60.0, connect=10.0)
+    return HttpxEngine(base_url, headers, transport=transport, verify=tls() if transport is None else True,
+                       timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout))  # fmt: skip

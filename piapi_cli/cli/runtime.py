@@ -1,0 +1,156 @@
+"""What every run does around its command, with typer or without it: the run's objects
+from the global options, and the one error boundary that maps exceptions to exit codes.
+
+Both ways of running a command go through here: the typer tree (``app.PiapiGroup``) and
+the generated parser (``fastpath``), so a command behaves the same whichever ran it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
+
+from piapi_cli.api.errors import ExitCode, PiapiError, exit_code_for
+from piapi_cli.cli.params import Exit
+
+if TYPE_CHECKING:
+    from piapi_cli.cli.output import Output
+    from piapi_cli.cli.session import Session
+
+
+class State:
+    """Per-run objects handed to every command through ``ctx.obj``."""
+
+    def __init__(self, session: Session, output: Output) -> None:
+        self.session = session
+        self.output = output
+
+
+def start(
+    obj: Any = None,
+    *,
+    profile: str | None = None,
+    base_url: str | None = None,
+    sandbox: bool = False,
+    no_color: bool = False,
+    no_journal: bool = False,
+    debug: bool = False,
+) -> State:
+    """The run's state from the global options (``obj``: a session prepared by a test)."""
+    from piapi_cli.cli import signals
+    from piapi_cli.cli.output import Output
+    from piapi_cli.cli.session import Session
+
+    signals.started()
+    signals.install()
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="debug: %(name)s: %(message)s")
+        for noisy in ("httpcore", "httpx"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    if isinstance(obj, Session):  # tests hand in a prepared session
+        session = obj
+        session.profile, session.base_url, session.debug = profile, base_url, debug
+        session.sandbox = session.sandbox or sandbox
+        session.no_journal = session.no_journal or no_journal
+    else:
+        session = Session(profile=profile, base_url=base_url, sandbox=sandbox, debug=debug, no_journal=no_journal)
+    return State(session, Output(no_color=no_color))
+
+
+def failure(exc: BaseException, state: State | None) -> int | None:
+    """Report an exception that ended a command; its exit code, or None to let it through
+    (usage errors of the command-line toolkit, which print themselves)."""
+    if isinstance(exc, Exit):
+        return exc.exit_code
+    code = _toolkit_exit(exc)
+    if code is not None:
+        return code
+    if isinstance(exc, KeyboardInterrupt):
+        return interrupted(exc, state)
+    if not isinstance(exc, Exception):
+        return None
+    if isinstance(exc, PiapiError) and exc.exit_code == ExitCode.INTERRUPTED:
+        return interrupted(exc, state)  # downloads stopped by Ctrl-C: the same report
+    # usage errors (they carry show() and exit_code) print themselves and exit 2
+    if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+        return None
+    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 32:  # EPIPE: reader went away
+        return closed_pipe(state.output.stdout if state is not None else None)
+    debug = state.session.debug if state else False
+    if state is not None:
+        output = state.output
+    else:
+        from piapi_cli.cli.output import Output
+
+        output = Output()
+    secrets = state.session.secrets() if state else []
+    from piapi_cli.api.tasks import scrub
+
+    if debug:
+        import traceback
+
+        from piapi_cli.cli.terminal import safe_text
+
+        # a traceback quotes what servers sent, too
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        sys.stderr.write(safe_text(scrub(text, *secrets), multiline=True))
+    if isinstance(exc, PiapiError):
+        from piapi_cli.cli.hints import hint_for
+
+        hint = hint_for(exc, state.session if state else None)
+        output.error(scrub(exc.message, *secrets), scrub(hint, *secrets) if hint else None)
+    else:
+        message = scrub(f"{type(exc).__name__}: {exc}", *secrets)
+        output.error(f"internal error: {message}", None if debug else "run again with --debug for details")
+    return int(exit_code_for(exc))
+
+
+def interrupted(exc: BaseException, state: State | None) -> int:
+    """Ctrl-C, SIGTERM, SIGHUP: where things stand and how to resume; 130, or 128 + N."""
+    from piapi_cli.cli.signals import Terminated
+    from piapi_cli.cli.terminal import safe_text
+
+    code = exc.exit_code if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)
+    what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    lines = state.session.interrupted() if state is not None else []
+    partial = getattr(exc, "partial", None)
+    if partial:
+        lines.insert(0, f"partial files kept (resumed by the next run): {' '.join(partial)}")
+    sys.stderr.write(f"\n{what}\n" + "".join(f"{safe_text(line)}\n" for line in lines))
+    sys.stderr.flush()
+    return code
+
+
+def _toolkit_exit(exc: BaseException) -> int | None:
+    """The code of the toolkit's own Exit (``terminal.end_on_closed_pipe`` raises it), looked
+    up without importing the toolkit: a run that never imported it cannot have raised it."""
+    for name in ("typer.exceptions", "click.exceptions"):  # typer's own, or click's in older typers
+        kind = getattr(sys.modules.get(name), "Exit", None)
+        if isinstance(kind, type) and isinstance(exc, kind):
+            return int(getattr(exc, "exit_code", 1))
+    return None
+
+
+def guarded(state: State, run: Callable[[], object]) -> int:
+    """Run a command outside typer: the same boundary as ``app.PiapiGroup.invoke``."""
+    try:
+        run()
+        return 0
+    except BaseException as exc:
+        code = failure(exc, state)
+        if code is None:
+            raise
+        return code
+    finally:
+        state.session.close()
+
+
+def closed_pipe(stream: TextIO | None = None) -> int:
+    """The reader of stdout went away (``piapi models | head -1``): end without a word, with
+    the exit code a shell reports for SIGPIPE."""
+    from piapi_cli.cli.terminal import quiet_closed_pipe
+
+    return quiet_closed_pipe(stream)
