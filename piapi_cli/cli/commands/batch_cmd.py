@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
-import typer
-
+from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
     IntervalOption,
     JqOption,
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.core.batch import RowRequest, RunStore
 
-app = typer.Typer(
+app = params.Group(
     help="Many tasks from a JSONL or CSV file: resumable after any crash, never paid twice, split across machines.",
     no_args_is_help=True,
     epilog=examples(
@@ -52,77 +51,77 @@ RUN_EPILOG = examples(
 
 
 def run(
-    ctx: typer.Context,
-    file: Annotated[str, typer.Argument(metavar="FILE", help="JSONL or CSV rows; - reads stdin", show_default=False)],
+    ctx: params.Context,
+    file: Annotated[str, params.Argument(metavar="FILE", help="JSONL or CSV rows; - reads stdin", show_default=False)],
     model: Annotated[
-        Optional[str], typer.Option("--model", "-m", metavar="MODEL", help="Model of rows that name none")
+        Optional[str], params.Option("--model", "-m", metavar="MODEL", help="Model of rows that name none")
     ] = None,
     task_type: Annotated[
-        Optional[str], typer.Option("--task-type", "-t", metavar="TYPE", help="Task type of rows that name none")
+        Optional[str], params.Option("--task-type", "-t", metavar="TYPE", help="Task type of rows that name none")
     ] = None,
     inputs: Annotated[
         Optional[list[str]],
-        typer.Option("--input", "-i", metavar="KEY=VALUE", help="An input field of every row; a row's own wins"),
+        params.Option("--input", "-i", metavar="KEY=VALUE", help="An input field of every row; a row's own wins"),
     ] = None,
     template: Annotated[
         Optional[str],
-        typer.Option(
+        params.Option(
             "--template", metavar="TEXT", help="Build the prompt from the row's fields: 'a {animal} in {style}'"
         ),
     ] = None,
     template_field: Annotated[
-        str, typer.Option("--template-field", metavar="KEY", help="The input field --template sets")
+        str, params.Option("--template-field", metavar="KEY", help="The input field --template sets")
     ] = "prompt",
     webhook: Annotated[
-        Optional[str], typer.Option("--webhook", metavar="URL", help="PiAPI POSTs each task's updates here")
+        Optional[str], params.Option("--webhook", metavar="URL", help="PiAPI POSTs each task's updates here")
     ] = None,
     webhook_secret: Annotated[
         Optional[str],
-        typer.Option("--webhook-secret", metavar="SECRET", help="Secret of --webhook [env: PIAPI_WEBHOOK_SECRET]"),
+        params.Option("--webhook-secret", metavar="SECRET", help="Secret of --webhook [env: PIAPI_WEBHOOK_SECRET]"),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", metavar="N", min=1, max=256, help="API requests in flight")
+        int, params.Option("--concurrency", "-c", metavar="N", min=1, max=256, help="API requests in flight")
     ] = 8,
     max_credits: Annotated[
         Optional[int],
-        typer.Option("--max-credits", metavar="N", min=0, help="Start no row once this run's credits would pass N"),
+        params.Option("--max-credits", metavar="N", min=0, help="Start no row once this run's credits would pass N"),
     ] = None,
     shard: Annotated[
-        Optional[str], typer.Option("--shard", metavar="K/N", help="Run only shard K of N (a stable split by id)")
+        Optional[str], params.Option("--shard", metavar="K/N", help="Run only shard K of N (a stable split by id)")
     ] = None,
     run_id: Annotated[
         Optional[str],
-        typer.Option("--run-id", metavar="NAME", help="Name of the run (default: from the file's path)"),
+        params.Option("--run-id", metavar="NAME", help="Name of the run (default: from the file's path)"),
     ] = None,
     output_file: Annotated[
-        Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the result lines here, not stdout")
+        Optional[Path], params.Option("--output", "-o", metavar="FILE", help="Write the result lines here, not stdout")
     ] = None,
     download: Annotated[
-        Optional[Path], typer.Option("--download", metavar="DIR", help="Save each row's outputs into DIR")
+        Optional[Path], params.Option("--download", metavar="DIR", help="Save each row's outputs into DIR")
     ] = None,
     name: Annotated[
-        str, typer.Option("--name", metavar="TEMPLATE", help="File names: {id}, the row's fields, {index}, {ext}...")
+        str, params.Option("--name", metavar="TEMPLATE", help="File names: {id}, the row's fields, {index}, {ext}...")
     ] = "{id}-{index}.{ext}",
     overwrite: OverwriteOption = False,
     skip_existing: SkipOption = False,
     metadata: MetadataOption = False,
     retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="Create new tasks for rows whose task failed (paid again)")
+        bool, params.Option("--retry-failed", help="Create new tasks for rows whose task failed (paid again)")
     ] = False,
     resubmit_unknown: Annotated[
         bool,
-        typer.Option("--resubmit-unknown", help="Send again rows whose create may have been carried out"),
+        params.Option("--resubmit-unknown", help="Send again rows whose create may have been carried out"),
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Create again rows that changed since their task was created")
+        bool, params.Option("--force", help="Create again rows that changed since their task was created")
     ] = False,
     attach: Annotated[
         Optional[list[str]],
-        typer.Option("--attach", metavar="ID=TASK_ID", help="The task a maybe-created row turned out to have"),
+        params.Option("--attach", metavar="ID=TASK_ID", help="The task a maybe-created row turned out to have"),
     ] = None,
     timeout: Annotated[
         Optional[float],
-        typer.Option(
+        params.Option(
             "--timeout",
             metavar="SECONDS",
             min=0,
@@ -131,12 +130,12 @@ def run(
         ),
     ] = None,
     interval: IntervalOption = None,
-    no_validate: Annotated[bool, typer.Option("--no-validate", help="Send unknown models and fields anyway")] = False,
-    inline: Annotated[bool, typer.Option("--inline", help="Send KEY=@FILE inputs as data: URIs")] = False,
+    no_validate: Annotated[bool, params.Option("--no-validate", help="Send unknown models and fields anyway")] = False,
+    inline: Annotated[bool, params.Option("--inline", help="Send KEY=@FILE inputs as data: URIs")] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan (rows by model, what resumes, known cost); send nothing")
+        bool, params.Option("--dry-run", help="Print the plan (rows by model, what resumes, known cost); send nothing")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: the plan as JSON")] = False,
+    as_json: Annotated[bool, params.Option("--json", help="With --dry-run: the plan as JSON")] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Run a task for every row of FILE, N requests in flight; resume by running it again."""
@@ -192,7 +191,7 @@ def run(
     invocation = view.Invocation(source, shard, output_file, _resume_command(session.prog, ctx, file, run_id))
     code = view.execute(state, store, ready, options, invocation, interval=interval)
     if code:
-        raise typer.Exit(code)
+        raise params.Exit(code)
 
 
 def _attach(state: State, store: RunStore, run_id: str, pair: str, rows: list[RowRequest]) -> None:
@@ -231,7 +230,7 @@ _REPEATED = (
 )
 
 
-def _resume_command(prog: str, ctx: typer.Context, file: str, run_id: str | None) -> str:
+def _resume_command(prog: str, ctx: params.Context, file: str, run_id: str | None) -> str:
     """The command that resumes this run, from its own options (never a secret)."""
     params = {p.name: p for p in ctx.command.params}
     words = [prog, "batch", "run", shlex.quote(file)]
@@ -252,9 +251,9 @@ def _resume_command(prog: str, ctx: typer.Context, file: str, run_id: str | None
 
 
 def status(
-    ctx: typer.Context,
-    run_id: Annotated[Optional[str], typer.Argument(metavar="[RUN]", help="A run (default: the latest)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The run's status as one JSON object")] = False,
+    ctx: params.Context,
+    run_id: Annotated[Optional[str], params.Argument(metavar="[RUN]", help="A run (default: the latest)")] = None,
+    as_json: Annotated[bool, params.Option("--json", help="The run's status as one JSON object")] = False,
     jq: JqOption = None,
 ) -> None:
     """Show a run: counts by state, credits, and the rows that need attention."""
@@ -283,11 +282,11 @@ def status(
 
 
 def list_runs(
-    ctx: typer.Context,
+    ctx: params.Context,
     all_worlds: Annotated[
-        bool, typer.Option("--all", help="Runs of every API (sandbox and real), not just this one")
+        bool, params.Option("--all", help="Runs of every API (sandbox and real), not just this one")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The runs as a JSON array")] = False,
+    as_json: Annotated[bool, params.Option("--json", help="The runs as a JSON array")] = False,
     jq: JqOption = None,
 ) -> None:
     """List batch runs with their progress, newest first."""
@@ -305,7 +304,7 @@ def list_runs(
         state.output.line(batch_text.list_row(item))
 
 
-def _store(ctx: typer.Context) -> RunStore:
+def _store(ctx: params.Context) -> RunStore:
     from piapi_cli.api.errors import ConfigError
     from piapi_cli.core.batch import RunStore
 
