@@ -395,3 +395,16 @@ def test_ctrl_c_during_a_download_stops_within_a_second_and_keeps_the_part(
     assert process.returncode == 130 and "Traceback" not in err
     assert part.exists() and part.stat().st_size > 0
     assert "resume with: piapi download t-1 --dir out" in err
+
+
+# --- 21. create --from: try again, or vary a past task ---------------------------------------
+
+
+def test_create_from_a_past_task_changes_only_what_i_says(cli: Cli, emulator: Emulator) -> None:
+    first = cli(*FLUX[:-2], "-i", "prompt=a cat", "-i", "width=512").stdout.strip()
+    again = cli("create", "--from", first[:8], "-i", "prompt=a dog")
+    assert again.exit_code == 0 and again.stdout.strip() != first
+    sent = [r["input"] for r in emulator.store.all()]
+    assert {"prompt": "a dog", "width": 512}.items() <= sent[-1].items()
+    assert cli("create", "--from", "no-such-task").exit_code == 4  # not journaled: asked of the API, which refuses
+    assert cli("create").exit_code == 2  # neither --model/--task-type nor --from: nothing sent

@@ -22,8 +22,9 @@ COMMANDS = {
         'context': 'ctx',
         'subcommands': [],
         'params': [
-            {'name': 'model', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': True, 'type': {'kind': 'str'}},
-            {'name': 'task_type', 'kind': 'option', 'opts': ['--task-type', '-t'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': True, 'type': {'kind': 'str'}},
+            {'name': 'model', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'task_type', 'kind': 'option', 'opts': ['--task-type', '-t'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'from_task', 'kind': 'option', 'opts': ['--from'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'inputs', 'kind': 'option', 'opts': ['--input', '-i'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'input_file', 'kind': 'option', 'opts': ['--input-file'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'webhook', 'kind': 'option', 'opts': ['--webhook'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
