@@ -122,8 +122,6 @@ def listen(
     import shlex
 
     from piapi_cli.api.errors import UsageError
-    from piapi_cli.core import listener as lib
-    from piapi_cli.core.forwarding import Route, parse_events
 
     state: State = ctx.obj
     output = state.output
@@ -133,9 +131,12 @@ def listen(
     from piapi_cli.core.webhook_secret import resolve_secret
 
     the_secret = resolve_secret(secret, secret_file, config_dir(session.environ))
-    if print_secret:
+    if print_secret:  # (scripts ask for it: before the listener's modules are imported)
         output.line(the_secret)
         return
+    from piapi_cli.core import listener as lib
+    from piapi_cli.core.forwarding import Route, parse_events
+
     routes = [Route.parse(text) for text in forward_to or []]
     store = _store(state, the_secret)
     if replay is not None:
