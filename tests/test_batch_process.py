@@ -136,7 +136,7 @@ def test_three_shards_as_three_processes_run_every_row_once(server: SandboxServe
 
 
 def test_a_reader_that_goes_away_stops_the_run_cleanly(server: SandboxServer, tmp_path: Path) -> None:
-    rows = write_rows(tmp_path / "rows.jsonl", 60)
+    rows = write_rows(tmp_path / "rows.jsonl", 400)  # enough that rows are left when the reader goes
     env = environment(server, tmp_path / "data")
     command = " ".join(batch("run", str(rows), *FLUX, "-c", "4", "--interval", "0.1"))
     done = subprocess.run(["bash", "-c", f"set -o pipefail; {command} | head -1"], env=env, capture_output=True,
