@@ -98,6 +98,11 @@ class PipelineDisplay:
             )
         return self._rows.get(task_id)
 
+    def show_task(self, task: Task) -> None:
+        """Show a task's state known before any poll (a fresh create)."""
+        with self._lock:
+            self._task(task)
+
     def _task(self, task: Task) -> None:
         changed = self.last_status.get(task.task_id) != task.status
         self.last_status[task.task_id] = task.status

@@ -61,6 +61,8 @@ def wait_and_show(
     session.note_resume(task_ids, download)
     with PipelineDisplay(state.output, task_ids, clock=session.clock) as display:
         runner = make_runner(state, display, interval)
+        for task in (known or {}).values():  # a fresh create's status shows at once, not "waiting"
+            display.show_task(task)
 
         def shown(result: TaskResult) -> None:
             if not structured:
