@@ -340,3 +340,12 @@ def test_huge_usage_numbers_do_not_crash_the_task() -> None:
     assert task.credits is None
     big = Task.from_api({"task_id": "t", "status": "completed", "meta": {"usage": {"consume": 10**30}}})
     assert big.credits == 10**30
+
+
+def test_an_error_answer_that_names_a_task_keeps_the_task(clock: FakeClock) -> None:
+    answer = httpx.Response(
+        400, json={"code": 400, "message": "success", "data": {"task_id": "t-9", "status": "pending"}}
+    )
+    recorder = Recorder(answer)
+    task = make(recorder, clock).create_task("m", "t", {"prompt": "x"})
+    assert task.task_id == "t-9" and len(recorder.requests) == 1

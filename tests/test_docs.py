@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -149,16 +147,7 @@ def test_completion_scripts_are_package_data() -> None:
     assert sorted(p.name for p in COMPLETIONS.iterdir() if p.suffix != ".py" and p.is_file()) == sorted(FILES.values())
 
 
-def _median_run(args: list[str], runs: int = 20) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def test_completion_costs_about_a_python_start() -> None:
+def test_completion_imports_none_of_the_heavy_toolkits() -> None:
     program = (
         "import sys, io; from piapi_cli.cli.main import main; sys.stdout = io.StringIO(); "
         "main(['completion', 'bash']); out = sys.stdout.getvalue(); sys.stdout = sys.__stdout__; "
@@ -166,10 +155,7 @@ def test_completion_costs_about_a_python_start() -> None:
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "True []", result.stderr
-    # a loose bound, so a busy CI machine does not fail it (bench/ measures ~1.5x on a quiet one)
-    python = _median_run([sys.executable, "-c", "pass"], runs=7)
-    piapi = _median_run([sys.executable, "-m", "piapi_cli", "completion", "bash"], runs=7)
-    assert piapi < 5 * python, f"{piapi * 1000:.0f} ms against {python * 1000:.0f} ms for python -c pass"
+    # its cost against python -c pass is measured in bench/ (startup.py), not timed in a test
 
 
 def complete(*words: str) -> list[str]:
@@ -189,8 +175,8 @@ class TestBashCompletion:
     def test_commands(self) -> None:
         assert complete("piapi", "cr") == ["create"]
         assert complete("piapi", "") == [
-            "create", "get", "wait", "cancel", "download", "account", "models", "listen", "trigger", "completion", "tasks",
-            "config", "sandbox",
+            "create", "get", "wait", "cancel", "download", "account", "models", "listen", "trigger", "completion",
+            "batch", "tasks", "config", "sandbox",
         ]  # fmt: skip
         assert complete("piapi", "--sandbox", "config", "s") == ["set-key", "show", "set"]
 

@@ -181,3 +181,25 @@ def test_a_part_is_locked_while_open(tmp_path: Path) -> None:
     finally:
         first.close()
     PartFile.open(tmp_path / "x.part").close()  # free again once closed
+
+
+def test_temporary_files_of_killed_processes_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from piapi_cli.core.naming import sweep_stale_temps, temp_name
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = tmp_path / f".piapi-{int(dead.stdout)}-abcdef012345.tmp"
+    mine = tmp_path / temp_name()
+    other = tmp_path / ".piapi-notes.tmp"  # not one of ours by its shape
+    for path in (gone, mine, other):
+        path.write_text("x")
+    target = tmp_path / "outside.txt"
+    target.write_text("keep")
+    planted = tmp_path / f".piapi-{int(dead.stdout)}-0123456789ab.tmp"
+    os.symlink(target, planted)
+    assert sweep_stale_temps(tmp_path) == 2
+    assert not gone.exists() and not os.path.lexists(planted) and target.read_text() == "keep"
+    assert mine.exists() and other.exists()

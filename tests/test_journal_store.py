@@ -552,3 +552,11 @@ def test_parse_since_refuses_what_is_not_an_age(text: str) -> None:
 def test_parse_since() -> None:
     assert parse_since("90s", 1000.0) == 910.0 and parse_since("2w", 2e6) == 2e6 - 1209600
     assert parse_since("1.5h", 10_000.0) == 4600.0 and parse_since("999999999999w", 1000.0) == 0.0
+
+
+def test_an_in_memory_journal_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with Journal(Path(":memory:")) as journal:
+        journal.begin_create("w", "m", "t", {}, None)
+        assert len(journal.entries()) == 1
+    assert list(tmp_path.iterdir()) == []

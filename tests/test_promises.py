@@ -340,3 +340,71 @@ def test_the_webhook_secret_setting_applies_only_with_a_webhook_and_the_flag_win
     assert cli(*FLUX, *flag).exit_code == 2  # the flag alone still needs --webhook
     secrets = [(record.get("config") or {}).get("webhook_config", {}).get("secret") for record in emulator.store.all()]
     assert sorted(s for s in secrets if s) == ["flag-secret-1", "whsec-0123456789"]
+
+
+# --- 6. Ctrl-C during downloads stops within about a second and keeps the .part files ---------
+
+
+def slow_file_server(hostile: Callable[[Answer], Hostile]) -> Hostile:
+    """A completed task whose one output trickles out: 100 MB at a few MB a second."""
+    holder: list[Hostile] = []
+
+    def answer(server: Hostile, handler: BaseHTTPRequestHandler, command: str, body: bytes) -> None:
+        if handler.path.startswith("/api/v1/task/"):
+            task = {"task_id": "t-1", "status": "completed", "model": "m", "task_type": "t",
+                    "output": {"video_url": f"{holder[0].url}/files/t-1.mp4"}}  # fmt: skip
+            send_json(handler, 200, {"code": 200, "data": task})
+            return
+        size = 100 * 2**20
+        handler.send_response(200)
+        handler.send_header("content-type", "video/mp4")
+        handler.send_header("content-length", str(size))
+        handler.end_headers()
+        chunk = b"\0" * 65536
+        try:
+            for _ in range(size // len(chunk)):
+                if server.release.wait(0.01):
+                    return
+                handler.wfile.write(chunk)
+        except OSError:
+            return
+
+    holder.append(hostile(answer))
+    return holder[0]
+
+
+@pytest.mark.parametrize("command", [["download", "t-1", "--dir", "out"], ["wait", "t-1", "--download", "out"]])
+def test_ctrl_c_during_a_download_stops_within_a_second_and_keeps_the_part(
+    hostile: Callable[[Answer], Hostile], tmp_path: Path, command: list[str]
+) -> None:
+    server = slow_file_server(hostile)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "piapi_cli", *command],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PIAPI_API_KEY": TEST_KEY, "PIAPI_BASE_URL": server.url},
+    )
+    part = tmp_path / "out" / "t-1-0.mp4.part"
+    until(lambda: part.exists() and part.stat().st_size > 0)
+    process.send_signal(signal.SIGINT)
+    began = time.monotonic()
+    _, err = process.communicate(timeout=30)
+    assert time.monotonic() - began < 3.0  # an upper bound: it stops within about a second
+    assert process.returncode == 130 and "Traceback" not in err
+    assert part.exists() and part.stat().st_size > 0
+    assert "resume with: piapi download t-1 --dir out" in err
+
+
+# --- 21. create --from: try again, or vary a past task ---------------------------------------
+
+
+def test_create_from_a_past_task_changes_only_what_i_says(cli: Cli, emulator: Emulator) -> None:
+    first = cli(*FLUX[:-2], "-i", "prompt=a cat", "-i", "width=512").stdout.strip()
+    again = cli("create", "--from", first[:8], "-i", "prompt=a dog")
+    assert again.exit_code == 0 and again.stdout.strip() != first
+    sent = [r["input"] for r in emulator.store.all()]
+    assert {"prompt": "a dog", "width": 512}.items() <= sent[-1].items()
+    assert cli("create", "--from", "no-such-task").exit_code == 4  # not journaled: asked of the API, which refuses
+    assert cli("create").exit_code == 2  # neither --model/--task-type nor --from: nothing sent

@@ -91,7 +91,7 @@ TYPER_DECIDES = [
     ["get", "A", "--json=1"],
     ["get", "A", "--help"],
     ["--version", "get"],
-    ["create", "-m", "M"],
+    ["create", "-m", "M", "--from"],  # --from wants a value
     ["create", *FLUX, "--timeout", "-1"],
     ["create", *FLUX, "--timeout", "nan"],
     ["wait", "A", "--timeout", "inf"],

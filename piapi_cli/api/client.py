@@ -151,6 +151,10 @@ class Client:
                 hint="look for it on your PiAPI dashboard before creating it again",
             ) from exc
         except APIStatusError as exc:
+            if exc.task is not None:
+                # whatever the status says, an answer naming a task proves it exists: keep its ID
+                log.warning("the create was answered HTTP %d but names task %s", exc.status_code, exc.task["task_id"])
+                return Task.from_api(exc.task, default_status=PENDING)
             if exc.api_message or exc.status_code in REFUSAL_STATUSES:
                 raise  # clearly refused: no task was created
             raise CreateOutcomeUnknown(
@@ -302,6 +306,9 @@ class Client:
             what = message or _describe_body(response, content)
             error = _error_for_status(status, f"PiAPI answered HTTP {status}: {what}")
             error.api_message = message
+            data = body.get("data") if isinstance(body, dict) else None
+            if isinstance(data, dict) and isinstance(data.get("task_id"), str) and data["task_id"]:
+                error.task = data  # an error answer that still names a task: the task exists
             if status == 429:
                 error.retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise error

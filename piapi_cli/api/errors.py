@@ -7,6 +7,7 @@ the library raises these and never exits.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):
@@ -144,6 +145,8 @@ class APIStatusError(RequestError):
     api_message: str = ""
     #: seconds the server asked to wait (429), if it said
     retry_after: float | None = None
+    #: the task object an error answer still carried (``data.task_id``), if any
+    task: dict[str, Any] | None = None
 
     def __init__(self, message: str, *, status_code: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)

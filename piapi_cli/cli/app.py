@@ -112,6 +112,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "listen": ("listen", "listen", False),
     "trigger": ("trigger", "trigger", False),
     "completion": ("completion", "completion", False),
+    "batch": ("batch_cmd", "app", True),
     "tasks": ("tasks_cmd", "app", True),
     "config": ("config_cmd", "app", True),
     "sandbox": ("sandbox_cmd", "app", True),

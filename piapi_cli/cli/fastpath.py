@@ -265,6 +265,12 @@ def _checked(check: str, value: Any) -> Any:
         raise Decline from None
 
 
+#: commands that use more of click's context than ``obj`` (``batch`` rebuilds its resume command
+#: from the parsed parameters and closes its store with the context); long runs, so typer's
+#: start-up cost does not matter there
+THROUGH_TYPER = frozenset({"batch"})
+
+
 def plan(args: list[str], spec: dict[str, Entry] | None = None) -> Plan:
     """What typer would call for this command line; raises Decline when typer must decide."""
     spec = _spec() if spec is None else spec
@@ -273,6 +279,8 @@ def plan(args: list[str], spec: dict[str, Entry] | None = None) -> Plan:
     values, _, rest = _read_options(spec[""], args, interspersed=False)
     result.root = _arguments(spec[""], values, [])
     path = ""
+    if rest and rest[0] in THROUGH_TYPER:
+        raise Decline
     while True:
         if not rest or rest[0] not in spec[path]["subcommands"]:
             raise Decline  # no command word, or an unknown one

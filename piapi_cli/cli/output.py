@@ -65,6 +65,8 @@ class Output:
         self._width = width
         self._out: Console | None = None
         self._err: Console | None = None
+        #: a closed stdout raises BrokenPipeError to the caller instead of ending the run at once
+        self.keep_going_on_closed_pipe = False
         #: while a live display holds the terminal, stdout's lines go above it through its console
         self.live_console: Console | None = None
 
@@ -126,6 +128,8 @@ class Output:
             self.stdout.write(text + "\n")
             self.stdout.flush()
         except BrokenPipeError:
+            if self.keep_going_on_closed_pipe:
+                raise  # the caller stops its own work cleanly (a batch run finishes what is in flight)
             end_on_closed_pipe(self.stdout)
 
     def document(self, doc: Any, jq: str | None = None) -> None:

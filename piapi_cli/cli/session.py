@@ -50,6 +50,7 @@ class Session:
     runners: list[Runner] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     resume: str | None = None
+    saving_to: str | None = None
 
     @property
     def settings(self) -> config.Resolved:
@@ -158,6 +159,7 @@ class Session:
         ids = " ".join(task_ids)
         if download is not None:
             self.resume = f"{self.prog} download {ids} --dir {download.directory}"
+            self.saving_to = str(download.directory)
         else:
             self.resume = f"{self.prog} wait {ids}"
         self.waiting = list(task_ids)
@@ -165,20 +167,25 @@ class Session:
     def interrupted(self) -> list[str]:
         """Stop what runs in the background; the lines telling the user where things stand."""
         lines = []
+        finished: set[str] = set()
         for runner in self.runners:
-            runner.cancelled.set()
+            runner.cancelled.set()  # downloads stop between chunks, keeping their .part files
+            finished |= runner.finished
             if runner.sending is not None:
                 row = f" ({self.prog} tasks show {runner.sending})" if runner.sending else ""
                 lines.append(
                     f"a create request was in flight: the task may exist; journaled as unknown{row}, never resent"
                 )
+        running = [t for t in (self.waiting or self.created) if t not in finished]
         if self.created:
             lines.append(f"tasks already created (not cancelled): {' '.join(self.created)}")
-        elif self.waiting:
-            lines.append(f"tasks still running (not cancelled): {' '.join(self.waiting)}")
+        elif running:
+            lines.append(f"tasks still running (not cancelled): {' '.join(running)}")
         saved = [f.path for runner in self.runners for f in runner.saved]
         if saved:
             lines.append(f"files saved: {' '.join(saved)}")
+        if self.saving_to is not None:
+            lines.append(f"unfinished downloads keep their .part files in {self.saving_to}")
         if self.resume:
             lines.append(f"resume with: {self.resume}")
         elif self.created:

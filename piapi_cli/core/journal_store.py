@@ -146,10 +146,16 @@ class Store:
             return self._connection().execute(sql, args).fetchall()
 
 
+#: the path of a journal kept in memory (``piapi listen --no-journal``)
+IN_MEMORY = ":memory:"
+
+
 def make_private(path: Path) -> None:
     """Create the journal's directory (0700) and file (0600), and tighten them if an older
     release left them readable by others; SQLite gives its ``-wal`` and ``-shm`` files the
-    database file's mode."""
+    database file's mode. An in-memory journal (``:memory:``) has no file at all."""
+    if str(path) == IN_MEMORY:
+        return
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     _tighten(directory, 0o700)

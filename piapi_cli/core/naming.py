@@ -8,6 +8,7 @@ name Windows reserves. ``preflight`` runs every check that can fail before a cre
 
 from __future__ import annotations
 
+import errno
 import mimetypes
 import os
 import re
@@ -139,18 +140,83 @@ def prepare_directory(directory: Path, template: str | None = None) -> None:
         raise DownloadSetupError(
             f"cannot create directory {directory}: {exc.strerror or exc}", path=directory, template=template
         ) from None
-    probe = directory / f".piapi-probe-{secrets.token_hex(6)}"
     try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | SAFE_OPEN, 0o600)
-        try:
-            os.write(fd, b"probe")
-        finally:
-            os.close(fd)
-            os.unlink(probe)
+        _probe(directory)
     except OSError as exc:
         raise DownloadSetupError(
             f"cannot write in {directory}: {exc.strerror or exc}", path=directory, template=template
         ) from None
+    if str(directory) not in _SWEPT:  # once a process: a batch saves into one directory many times
+        _SWEPT.add(str(directory))
+        sweep_stale_temps(directory)
+
+
+_SWEPT: set[str] = set()
+
+
+def _probe(directory: Path) -> None:
+    """Write a file in ``directory``: an unnamed one where the OS can (nothing is left behind
+    even by kill -9), else a named one removed at once."""
+    unnamed = getattr(os, "O_TMPFILE", 0)
+    if unnamed:
+        try:
+            fd = os.open(directory, unnamed | os.O_WRONLY, 0o600)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+        else:
+            try:
+                os.write(fd, b"probe")
+            finally:
+                os.close(fd)
+            return
+    probe = directory / temp_name("probe")
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | SAFE_OPEN, 0o600)
+    try:
+        os.write(fd, b"probe")
+    finally:
+        os.close(fd)
+        os.unlink(probe)
+
+
+_TEMP = re.compile(r"\.piapi-(\d+)-[0-9a-f]+\.(?:tmp|probe)")
+
+
+def temp_name(kind: str = "tmp") -> str:
+    """A temporary file's name, carrying this process's ID so a later run can tell a file left
+    by a killed process (and remove it) from one another process is still writing."""
+    return f".piapi-{os.getpid()}-{secrets.token_hex(6)}.{kind}"
+
+
+def sweep_stale_temps(directory: Path) -> int:
+    """Remove temporary files that killed piapi processes left in ``directory``; returns how many."""
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        match = _TEMP.fullmatch(name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        try:
+            os.unlink(directory / name)  # unlink never follows a link: only the name goes
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # it exists (or we cannot tell): leave its files alone
+    return True
 
 
 def render_name(template: str, fields: dict[str, Any]) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from piapi_cli.api.errors import DownloadError
-from piapi_cli.core.naming import SAFE_OPEN
+from piapi_cli.core.naming import SAFE_OPEN, temp_name
 
 try:
     import fcntl
@@ -206,7 +205,7 @@ class PartFile:
 def write_file(path: Path, data: bytes, *, overwrite: bool) -> None:
     """Write ``path`` atomically: a new file beside it, renamed into place. Without
     ``overwrite``, a file (or link) already at ``path`` is a DownloadError and stays as it was."""
-    tmp = path.with_name(f".piapi-{secrets.token_hex(6)}.tmp")
+    tmp = path.with_name(temp_name())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | SAFE_OPEN, 0o644)
     try:
         with open(fd, "wb") as handle:

@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from piapi_cli.api.errors import UsageError
-from piapi_cli.api.tasks import TaskRequest
+from piapi_cli.api.tasks import Task, TaskRequest
 from piapi_cli.core.catalog import Catalog, check_model, load_catalog, validate_input
 from piapi_cli.core.inputs import build_input
 from piapi_cli.core.uploads import FileRef, check_files, find_files, placeholder, resolve_files
 from piapi_cli.core.webhook_secret import new_webhook_secret
+
+if TYPE_CHECKING:
+    from piapi_cli.core.journal import Journal
 
 SERVICE_MODES = ("public", "private")
 
@@ -104,3 +107,27 @@ def build_request(
         config["webhook_config"] = {"endpoint": check_webhook_url(webhook), "secret": webhook_secret}
     request = TaskRequest(model_name, task_type, task_input, config or None)
     return Built(request, warnings, files, generated)
+
+
+@dataclass(frozen=True)
+class PastRequest:
+    """What a past task was created with: the start of ``create --from``."""
+
+    model: str
+    task_type: str
+    input: dict[str, Any]
+    source: str  # "journal" or "api"
+
+
+def past_request(ident: str, *, journal: Journal | None, fetch: Callable[[str], Task], world: str) -> PastRequest:
+    """A past task's model, task type and input: from the journal (an ID, a unique prefix of
+    one, or its row number), else from the API. Its webhook config is not carried over."""
+    entry = journal.resolve(ident, world=world) if journal is not None else None
+    if entry is not None:
+        if not entry.model or not entry.task_type:
+            raise UsageError(f"--from {ident}: the journal holds no model and task type for it")
+        return PastRequest(entry.model, entry.task_type, dict(entry.input or {}), "journal")
+    task = fetch(ident)
+    if not task.model or not task.task_type:
+        raise UsageError(f"--from {ident}: PiAPI's task object names no model and task type")
+    return PastRequest(task.model, task.task_type, dict(task.input), "api")

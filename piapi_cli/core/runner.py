@@ -166,8 +166,9 @@ class Runner:
         self._own_http: httpx.Client | None = None
         self.clock, self.sleep, self.rng, self.wall = clock, sleep, rng, wall
         self.created: list[str] = []
-        #: files saved by this runner, for a caller that is interrupted
+        #: files saved by this runner, and tasks it saw finish, for a caller that is interrupted
         self.saved: list[LocalFile] = []
+        self.finished: set[str] = set()
         #: set to stop downloads (Ctrl-C): workers stop between chunks and keep their .part files
         self.cancelled = threading.Event()
         #: while a create is in flight: its journal row (0 when not journaled), else None
@@ -183,8 +184,18 @@ class Runner:
 
     # --- submit ---------------------------------------------------------------------
 
-    def submit(self, request: TaskRequest, *, run_id: str | None = None, row_key: str | None = None) -> Submitted:
+    def submit(
+        self,
+        request: TaskRequest,
+        *,
+        run_id: str | None = None,
+        row_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> Submitted:
         """Create a task, journaled before it is sent and never sent twice.
+
+        ``run_id`` and ``row_key`` journal it as a row of a batch run, with ``fingerprint``
+        (by default the request's own) telling later runs whether the row changed.
 
         Raises what the client raises: ``CreateOutcomeUnknown`` when the task may exist (it is
         journaled ``unknown``, never resent), other errors when it surely does not. Once the
@@ -195,7 +206,7 @@ class Runner:
         row = None
         if self.journal is not None:
             # fails before anything is sent (exit 3: the journal cannot be written)
-            row = self._begin(request, run_id, row_key)
+            row = self._begin(request, run_id, row_key, fingerprint)
         self._emit(SUBMITTING, message=f"{request.model} {request.task_type}")
         self.sending = row or 0
         try:
@@ -233,11 +244,11 @@ class Runner:
         self._emit(CREATED, task_id=task.task_id, task=task)
         return submitted
 
-    def _begin(self, request: TaskRequest, run_id: str | None, row_key: str | None) -> int:
+    def _begin(self, request: TaskRequest, run_id: str | None, row_key: str | None, fingerprint: str | None) -> int:
         assert self.journal is not None
         extra: dict[str, Any] = {}
         if run_id is not None:
-            extra = {"run_id": run_id, "row_key": row_key, "fingerprint": request.fingerprint()}
+            extra = {"run_id": run_id, "row_key": row_key, "fingerprint": fingerprint or request.fingerprint()}
         return self.journal.begin_create(
             self.world, request.model, request.task_type, request.input, request.config, **extra
         )
@@ -291,6 +302,8 @@ class Runner:
             result.task, result.error = outcome.task, outcome.error
             if outcome.task is not None:
                 self.record(outcome.task)
+                if outcome.task.is_terminal:
+                    self.finished.add(outcome.task_id)
             self._emit(DONE, task_id=outcome.task_id, task=outcome.task, error=outcome.error)
             if saver is not None and outcome.task is not None and outcome.task.succeeded:
                 thread = threading.Thread(target=saver.save, args=(result, finish), daemon=True)
@@ -327,6 +340,8 @@ class Runner:
         results = []
         for task in tasks:
             self.record(task)
+            if task.is_terminal:
+                self.finished.add(task.task_id)
             result = TaskResult(task.task_id, task)
             if task.succeeded:
                 saver.save(result, on_result)

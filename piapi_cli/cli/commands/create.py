@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
@@ -32,6 +32,7 @@ EPILOG = examples(
     "ID=$(piapi create -m midjourney -t imagine -i prompt='a lighthouse' -i process_mode=fast)",
     "piapi create -m kling -t video_generation -i prompt=waves -i camera_control.type=simple \\",
     "    -i camera_control.config.zoom:=5 --dry-run",
+    "piapi create --from \"$ID\" -i prompt='a lighthouse at dawn' --wait",
     'echo \'{"prompt": "a fox"}\' | piapi create -m Qubico/flux1-schnell -t txt2img \\',
     "    --input-file - -i batch_size=2",
     notes="Inputs: -i key=value is coerced to the field's type from the catalog (see: piapi models MODEL); "
@@ -47,11 +48,30 @@ class ServiceMode(str, enum.Enum):
 def create(
     ctx: params.Context,
     model: Annotated[
-        str, params.Option("--model", "-m", metavar="MODEL", help="Model, e.g. Qubico/flux1-dev (see: piapi models)")
-    ],
+        Optional[str],
+        params.Option(
+            "--model",
+            "-m",
+            metavar="MODEL",
+            help="Model, e.g. Qubico/flux1-dev (see: piapi models)",
+            show_default=False,
+        ),
+    ] = None,
     task_type: Annotated[
-        str, params.Option("--task-type", "-t", metavar="TYPE", help="Task type of the model, e.g. txt2img")
-    ],
+        Optional[str],
+        params.Option(
+            "--task-type", "-t", metavar="TYPE", help="Task type of the model, e.g. txt2img", show_default=False
+        ),
+    ] = None,
+    from_task: Annotated[
+        Optional[str],
+        params.Option(
+            "--from",
+            metavar="ID",
+            help="Start from a past task (the journal's, else the API's): its model, type and input; -i changes fields",
+            show_default=False,
+        ),
+    ] = None,
     inputs: Annotated[
         Optional[list[str]],
         params.Option("--input", "-i", metavar="KEY=VALUE", help="An input field; repeat it. KEY:=JSON for raw JSON"),
@@ -105,19 +125,27 @@ def create(
     The request is sent once and never retried once it may have reached PiAPI: a second
     create would be a second paid task.
     """
+    from piapi_cli.api.errors import UsageError
     from piapi_cli.api.tasks import redact
     from piapi_cli.cli.pipeline import preflight, wait_and_show
     from piapi_cli.core.inputs import read_input_file
-    from piapi_cli.core.requests import build_request
+    from piapi_cli.core.requests import build_request, past_request
     from piapi_cli.core.runner import DownloadPlan
 
     state: State = ctx.obj
     output = state.output
     session = state.session
     output.quiet = output.quiet or quiet
-    base = None
+    base: dict[str, Any] | None = None
+    if from_task is not None:
+        past = past_request(from_task, journal=session.journal, fetch=session.client.get_task, world=session.world)
+        model, task_type, base = model or past.model, task_type or past.task_type, past.input
+        output.info(f"from task {from_task} ({past.source}): {past.model} {past.task_type}")
+    if not model or not task_type:
+        raise UsageError("give --model and --task-type (or --from ID to start from a past task)")
     if input_file is not None:
-        base = read_input_file(input_file, sys.stdin.read() if input_file == "-" else None)
+        from_file = read_input_file(input_file, sys.stdin.read() if input_file == "-" else None)
+        base = {**(base or {}), **from_file}
     if webhook and not webhook_secret:
         webhook_secret = session.settings["webhook_secret"] or None
     if webhook_secret:

@@ -48,7 +48,7 @@ _piapi_task_types() {
 _piapi_options() {
     case "$1" in
         '') echo '--base-url --debug --help --no-color --no-journal --profile --sandbox --version' ;;
-        'create') echo '--download --dry-run --help --inline --input --input-file --interval --jq --json --metadata --model --name --no-validate --overwrite --quiet --service-mode --skip-existing --task-type --timeout --wait --webhook --webhook-secret' ;;
+        'create') echo '--download --dry-run --from --help --inline --input --input-file --interval --jq --json --metadata --model --name --no-validate --overwrite --quiet --service-mode --skip-existing --task-type --timeout --wait --webhook --webhook-secret' ;;
         'get') echo '--help --jq --json' ;;
         'wait') echo '--download --help --interval --jq --json --metadata --name --overwrite --pending --quiet --skip-existing --timeout' ;;
         'cancel') echo '--help' ;;
@@ -58,6 +58,10 @@ _piapi_options() {
         'listen') echo '--backstop --download --events --exec --forward-to --help --host --path --port --print-secret --public-url --quiet --replay --secret --secret-file' ;;
         'trigger') echo '--dry-run --from-task --help --model --secret --secret-file --status --task-type' ;;
         'completion') echo '--help' ;;
+        'batch') echo '--help' ;;
+        'batch run') echo '--attach --concurrency --download --dry-run --force --help --inline --input --interval --json --max-credits --metadata --model --name --no-validate --output --overwrite --quiet --resubmit-unknown --retry-failed --run-id --shard --skip-existing --task-type --template --template-field --timeout --webhook --webhook-secret' ;;
+        'batch status') echo '--help --jq --json' ;;
+        'batch list') echo '--all --help --jq --json' ;;
         'tasks') echo '--help --jq --json --limit --model --since --status --world' ;;
         'tasks show') echo '--help --jq --json' ;;
         'tasks usage') echo '--by --help --jq --json --since --world' ;;
@@ -74,7 +78,8 @@ _piapi_options() {
 
 _piapi_subcommands() {
     case "$1" in
-        '') echo 'create get wait cancel download account models listen trigger completion tasks config sandbox' ;;
+        '') echo 'create get wait cancel download account models listen trigger completion batch tasks config sandbox' ;;
+        'batch') echo 'run status list' ;;
         'tasks') echo 'show usage' ;;
         'config') echo 'set-key show path set unset' ;;
         'sandbox') echo 'serve' ;;
@@ -89,7 +94,7 @@ _piapi() {
         w="${COMP_WORDS[i]}"
         case "$w" in
             --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;
-            --api-key|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-body|--model|--name|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--secret|--secret-file|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-p|-s|-t) i=$((i + 1)); continue ;;
+            --api-key|--attach|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-body|--max-credits|--model|--name|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) i=$((i + 1)); continue ;;
             -*) continue ;;
         esac
         subs="$(_piapi_subcommands "$path")"
@@ -103,7 +108,7 @@ _piapi() {
         --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;
         --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;
         --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-        --api-key|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-body|--model|--name|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--secret|--secret-file|--service-mode|--since|--speed|--status|--task-type|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-p|-s|-t) return ;;
+        --api-key|--attach|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-body|--max-credits|--model|--name|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))

@@ -1,0 +1,314 @@
+"""The CLI side of a batch run: the library's run loop wired to this run's display and
+streams. One progress bar on a terminal (rows done of total, ETA, credits so far, counts by
+status, the latest events), one line per finished row off a terminal; the result lines
+(stdout or --output FILE); the plan, the summary and a run's status.
+
+Also the run's handling of Ctrl-C, SIGTERM and SIGHUP: the first starts no new row and lets
+the creates in flight be answered and journaled; a second one exits at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from piapi_cli.api.tasks import TERMINAL
+
+if TYPE_CHECKING:
+    from piapi_cli.cli.app import State
+    from piapi_cli.cli.output import Output
+    from piapi_cli.core.batch import BatchEvent, Options, Prepared, RowRequest, RowResult, RunStore, Source
+    from piapi_cli.core.runner import DownloadPlan
+
+
+@dataclass
+class Invocation:
+    """What this run was asked, as the summary and the run's record tell it."""
+
+    source: Source
+    shard: str | None
+    output_file: Path | None
+    #: the command that resumes the run (never with a secret)
+    resume: str
+
+
+def preflight(plan: DownloadPlan | None, rows: list[RowRequest], output_file: Path | None) -> None:
+    """The checks that can fail, run before anything is sent: exit 2 means nothing was sent."""
+    if plan is not None:
+        from piapi_cli.core.batch.build import name_for_row
+        from piapi_cli.core.downloads import preflight as check_plan
+
+        check_plan(plan.directory, name_for_row(plan.template, rows[0].fields))
+    if output_file is not None:
+        ensure_parent(output_file)
+
+
+def execute(state: State, store: RunStore, ready: Prepared, options: Options, invocation: Invocation, *,
+            interval: float | None) -> int:  # fmt: skip
+    """Run the plan with this session's runner and displays; the exit code."""
+    from piapi_cli.core import batch
+
+    session, output = state.session, state.output
+    counts = ready.plan.counts()
+    for action, flag, what in (("retry", "--retry-failed", "rows whose task failed"),
+                               ("resubmit", "--resubmit-unknown", "rows that may exist already"),
+                               ("recreate", "--force", "rows that changed")):  # fmt: skip
+        if counts.get(action):
+            output.warn(f"{flag}: creating {counts[action]} new task(s) for {what} (paid again)")
+    source = invocation.source
+    store.record_run(
+        ready.run_id,
+        world=session.world,
+        source=source.label if source.is_stdin else str(Path(source.label).resolve()),
+        options={"rows": ready.total, "selected": len(ready.rows), "shard": invocation.shard,
+                 "resume": invocation.resume, "download": str(options.download.directory) if options.download else None,
+                 "output": str(invocation.output_file) if invocation.output_file else None},
+    )  # fmt: skip
+    from piapi_cli.cli.batch_text import ACTION_WORDS
+
+    todo = ", ".join(f"{n} {ACTION_WORDS[action]}" for action, n in counts.most_common())
+    shard = f" (shard {invocation.shard} of {ready.total})" if invocation.shard else ""
+    output.info(f"run {ready.run_id}: {len(ready.rows)} rows{shard}: {todo}")
+
+    runner = session.runner(interval=interval)
+    # a batch names its tasks in its results and its resume command, not all at once on a stop
+    runner.created = []
+    session.runners.remove(runner)
+    # the journal's write methods, committed together for the run's threads (group commit)
+    runner.journal = store  # type: ignore[assignment]
+    session.resume = invocation.resume
+    options.poll = runner.poll
+    writer = ResultWriter(output, invocation.output_file)
+    output.keep_going_on_closed_pipe = True  # `| head`: stop starting rows, finish the ones in flight
+    engine: batch.BatchRun
+    with BatchDisplay(output, len(ready.rows), lambda: engine.credits, session.clock) as display:
+
+        def finished(result: RowResult) -> None:
+            try:
+                writer.write(result, display.above)
+            except BrokenPipeError:  # the reader went away (`| head`): finish cleanly, print no more
+                writer.closed()
+                engine.stop("output closed")
+            display.finished(result)
+
+        def stop(signal_exc: BaseException) -> None:
+            engine.stop("interrupted", signal_exc)
+            display.handle(batch.BatchEvent("stopping", message="stopping: no new row starts; waiting for the "
+                                            "creates in flight (press Ctrl-C again to exit at once)"))  # fmt: skip
+
+        engine = batch.BatchRun(runner, store, ready.run_id, ready.plan, options, history=ready.history,
+                                on_row=finished, on_event=display.handle, clock=session.clock,
+                                sleep=session.sleep)  # fmt: skip
+        try:
+            with graceful(stop):
+                summary = engine.run()
+        finally:
+            writer.close()
+    store.record_outcome(ready.run_id, summary.to_json())
+    from piapi_cli.cli.batch_text import summary_lines
+
+    notes, problems = summary_lines(summary, resume=invocation.resume, max_credits=options.max_credits)
+    for line in problems:
+        output.warn(line)
+    for line in notes:
+        output.info(line)
+    if summary.stop_error is not None:
+        output.error(summary.stop_error.message)
+    if summary.interrupt is not None:
+        return int(getattr(summary.interrupt, "exit_code", 130))
+    return int(summary.exit_code)
+
+
+@contextmanager
+def graceful(stop: Callable[[BaseException], None]) -> Iterator[None]:
+    """While the block runs, the first Ctrl-C / SIGTERM / SIGHUP calls ``stop``; the second
+    raises at once (KeyboardInterrupt, or ``Terminated`` for the others)."""
+    from piapi_cli.cli.signals import Terminated
+
+    stopping = False
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal stopping
+        exc = KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+        if stopping:
+            raise exc
+        stopping = True
+        stop(exc)
+
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover - embedded use
+        yield
+        return
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+class ResultWriter:
+    """One JSON line per finished row: on stdout, or into FILE (written to FILE.part, renamed
+    when the run ends, so a crash leaves the last complete results file in place)."""
+
+    def __init__(self, output: Output, path: Path | None) -> None:
+        self.output, self.path = output, path
+        self.broken = False
+        self._handle: IO[str] | None = None
+        if path is not None:
+            self._part = path.with_name(path.name + ".part")
+            self._handle = open(self._part, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+
+    def write(self, result: RowResult, show: Callable[[Callable[[], None]], None]) -> None:
+        if self.broken:
+            return
+        line = json.dumps(result.to_json(), ensure_ascii=False, separators=(",", ":"))
+        if self._handle is not None:
+            self._handle.write(line + "\n")
+            self._handle.flush()
+        else:
+            show(lambda: self.output.line(line))
+
+    def closed(self) -> None:
+        """stdout's reader went away: write nothing more there (nor at exit)."""
+        self.broken = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+    def close(self) -> None:
+        if self._handle is not None and self.path is not None:
+            self._handle.close()
+            os.replace(self._part, self.path)
+            self._handle = None
+
+
+class BatchDisplay:
+    def __init__(
+        self, output: Output, total: int, credits: Callable[[], int], clock: Callable[[], float] = time.monotonic
+    ):
+        self.output, self.total, self.credits, self.clock = output, total, credits, clock
+        self.counts: Counter[str] = Counter()
+        self.events: deque[str] = deque(maxlen=4)
+        self.live = output.stderr_tty and not output.quiet
+        self._progress: Any = None
+        self._bar: Any = None
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> BatchDisplay:
+        if self.live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.text import Text
+
+            display = self
+
+            class _Progress(Progress):
+                def get_renderables(self) -> Any:
+                    yield self.make_tasks_table(self.tasks)
+                    counts = "  ".join(f"{status} {n}" for status, n in sorted(display.counts.items()))
+                    yield Text(f"  {counts}" if counts else "  starting...", style="dim")
+                    for line in display.events:
+                        yield Text(f"  {line}", style="dim", overflow="ellipsis", no_wrap=True)
+
+            self._progress = _Progress(
+                TextColumn("[bold]rows"),
+                BarColumn(bar_width=30),
+                MofNCompleteColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[credits]}"),
+                console=self.output.err,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._progress.__enter__()
+            self._bar = self._progress.add_task("rows", total=self.total, credits="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+            self._progress = None
+
+    def above(self, show: Callable[[], None]) -> None:
+        """Print a result line without tearing the live bar when both share a terminal."""
+        with self._lock:
+            if self._progress is not None and self.output.stdout_tty:
+                self.output.live_console = self._progress.console
+                try:
+                    show()
+                finally:
+                    self.output.live_console = None
+            else:
+                show()
+
+    def handle(self, event: BatchEvent) -> None:
+        with self._lock:
+            if event.kind == "finished":
+                return  # counted by finished(), with the row's result
+            text = _event_text(event)
+            if text is None:
+                return
+            if self._progress is not None:
+                self.events.append(text)
+                self._refresh()
+            elif event.kind in ("paced", "held", "stopping", "journal_error") and not self.output.quiet:
+                _plain(text)
+
+    def finished(self, result: RowResult) -> None:
+        with self._lock:
+            self.counts[result.status] += 1
+            if self._progress is not None:
+                self.events.append(f"{result.key}: {result.status}" + (f" ({result.error})" if result.error else ""))
+                self._progress.advance(self._bar, 1)
+                self._refresh()
+            elif not self.output.quiet:
+                files = f", {len(result.files)} file(s)" if result.files else ""
+                task = f" (task {result.task_id}{files})" if result.task_id else ""
+                error = f": {result.error}" if result.error else ""
+                _plain(f"row {result.key} {result.status}{task}{error}")
+
+    def _refresh(self) -> None:
+        credits = self.credits()
+        self._progress.update(self._bar, credits=f"{credits:,} credits" if credits else "")
+
+
+def _event_text(event: BatchEvent) -> str | None:
+    if event.kind == "created":
+        return f"{event.key}: created {event.task_id} ({event.status})"
+    if event.kind == "status" and event.status not in TERMINAL:  # a row's end is shown as it finishes
+        return f"{event.key}: {event.status}"
+    if event.kind in ("paced", "held", "stopping"):
+        return event.message
+    if event.kind == "journal_error":
+        return f"{event.key}: the journal could not record it: {event.message}"
+    return None
+
+
+def _plain(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def ensure_parent(path: Path) -> None:
+    """--output FILE: its directory exists and takes files (checked before anything is sent)."""
+    from piapi_cli.api.errors import UsageError
+
+    if path.is_dir():
+        raise UsageError(f"--output {path}: is a directory", path=str(path))
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"--output {path}: cannot write into {parent}", path=str(path))

@@ -1,0 +1,53 @@
+"""Batch runs: thousands of tasks from a JSONL or CSV file, resumable after any crash, never
+paid twice, split across machines.
+
+The pieces, in the order a run uses them:
+
+- ``rows``: reading the file (JSONL or CSV) into rows; shards (``--shard K/N``);
+- ``build``: each row's request, checked as ``create`` checks its options;
+- ``prepare``: the run's identity, file names, attaching found tasks, and the plan;
+- ``plan``: what to do with each row given what the journal holds of it (resuming);
+- ``pacing``: when the next row may start (429s, staged tasks, ``--max-credits``);
+- ``engine``: the run loop (creates, polls and downloads, N requests in flight);
+- ``store``: the batch's access to the task journal; ``status``: where a run stands.
+
+From Python::
+
+    from piapi_cli.core.batch import BatchRun, Defaults, Options, RunStore, load_source, prepare, read_and_check
+
+    source = load_source("prompts.jsonl", read_stdin=lambda: "")
+    rows, warnings = read_and_check(source, Defaults(model="Qubico/flux1-dev", task_type="txt2img"), None)
+    store = RunStore(journal.path)
+    ready = prepare(source, rows, store, world=runner.world, run_id=run_id_for(source, runner.world, rows))
+    summary = BatchRun(runner, store, ready.run_id, ready.plan, Options(concurrency=16)).run()
+"""
+
+from __future__ import annotations
+
+from piapi_cli.core.batch.build import Defaults, InvalidRows, RowRequest
+from piapi_cli.core.batch.engine import BatchRun
+from piapi_cli.core.batch.plan import ChangedRows, Plan
+from piapi_cli.core.batch.prepare import Prepared, Source, load_source, prepare, read_and_check, run_id_for
+from piapi_cli.core.batch.results import RowResult, Summary
+from piapi_cli.core.batch.store import RunStore
+from piapi_cli.core.batch.work import BatchEvent, Options
+
+__all__ = [
+    "BatchEvent",
+    "BatchRun",
+    "ChangedRows",
+    "Defaults",
+    "InvalidRows",
+    "Options",
+    "Plan",
+    "Prepared",
+    "RowRequest",
+    "RowResult",
+    "RunStore",
+    "Source",
+    "Summary",
+    "load_source",
+    "prepare",
+    "read_and_check",
+    "run_id_for",
+]

@@ -1,0 +1,169 @@
+"""Everything a run settles before its first create: the file read and every row checked, the
+shard picked, the run identified, files named, maybe-created rows attached, and the plan made.
+Any problem here is an error with nothing sent (exit 2)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from piapi_cli.api.errors import UsageError
+from piapi_cli.core.batch.build import Defaults, InvalidRows, RowRequest, build_rows, name_for_row
+from piapi_cli.core.batch.plan import MAYBE_STATES, Plan, make_plan
+from piapi_cli.core.batch.rows import Problem, detect_format, in_shard, read_rows
+from piapi_cli.core.batch.store import RunEntry, RunStore
+
+if TYPE_CHECKING:
+    from piapi_cli.api.tasks import Task
+
+
+@dataclass
+class Source:
+    """A batch file's text, and how to name it (a path, or ``-`` for stdin)."""
+
+    label: str
+    text: str
+    fmt: str
+
+    @property
+    def is_stdin(self) -> bool:
+        return self.label == "-"
+
+
+def load_source(path: str, read_stdin: Callable[[], str]) -> Source:
+    if path == "-":
+        text = read_stdin()
+        return Source("-", text, detect_format("", text))
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}", path=path) from None
+    return Source(path, text, detect_format(path, text))
+
+
+def default_run_id(source: Source, world: str, keys: list[str]) -> str:
+    """A run's name: the file's name and a digest of where it is and which API it runs on, so
+    the same command in the same place resumes the same run. Rows from stdin are named by
+    the digest of their ids."""
+    if source.is_stdin:
+        stem, where = "stdin", "\0".join(sorted(keys))
+    else:
+        stem, where = os.path.splitext(os.path.basename(source.label))[0], os.path.abspath(source.label)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.")[:40] or "batch"
+    digest = hashlib.sha256(f"{world}\n{where}".encode()).hexdigest()[:8]
+    return f"{stem}-{digest}"
+
+
+def run_id_for(source: Source, world: str, rows: list[RowRequest], given: str | None = None) -> str:
+    """The run's ID: the one given (checked), else the default for this file and world."""
+    return check_run_id(given) if given else default_run_id(source, world, [r.key for r in rows])
+
+
+def check_run_id(run_id: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", run_id):
+        raise UsageError(f"--run-id {run_id!r}: letters, digits, '.', '_' and '-' (at most 100)")
+    return run_id
+
+
+def check_names(rows: list[RowRequest], template: str) -> None:
+    """Every row's files get names of their own (else one row's file would stop another's)."""
+    if "{task_id" in template:
+        return
+    owners: dict[str, str] = {}
+    problems = []
+    for row in rows:
+        try:
+            name = name_for_row(template, row.fields)
+        except UsageError as exc:
+            problems.append(Problem(row.line, row.key, exc.message))
+            continue
+        if name in owners:
+            problems.append(
+                Problem(
+                    row.line,
+                    row.key,
+                    f"--name {template!r} gives the same file names as row {owners[name]}: add {{id}} to it",
+                )
+            )
+        owners.setdefault(name, row.key)
+    if problems:
+        raise InvalidRows(problems, len(rows))
+
+
+@dataclass
+class Prepared:
+    run_id: str
+    #: rows in the file, and those of this shard
+    total: int
+    rows: list[RowRequest]
+    plan: Plan
+    history: list[RunEntry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_and_check(source: Source, defaults: Defaults, name_template: str | None) -> tuple[list[RowRequest], list[str]]:
+    """Every row built and checked; ``InvalidRows`` (nothing sent) if any cannot be sent."""
+    rows, problems, total = read_rows(source.text, source.fmt)
+    built, more, warnings = build_rows(rows, defaults, name_template=name_template)
+    problems += more
+    if not rows and not problems:
+        raise UsageError(f"{'stdin' if source.is_stdin else source.label}: no rows")
+    if problems:
+        problems.sort(key=lambda p: p.line)
+        raise InvalidRows(problems, total)
+    if name_template is not None:
+        check_names(built, name_template)
+    return built, warnings
+
+
+def prepare(
+    source: Source,
+    rows: list[RowRequest],
+    store: RunStore,
+    *,
+    world: str,
+    run_id: str,
+    shard: tuple[int, int] | None = None,
+    retry_failed: bool = False,
+    resubmit_unknown: bool = False,
+    force: bool = False,
+    download_dir: str | None = None,
+) -> Prepared:
+    """The run's plan for the rows of this shard, from what the journal holds of the run."""
+    selected = [row for row in rows if in_shard(row.key, shard)]
+    current, history = store.entries(run_id)
+    plan = make_plan(
+        selected,
+        current,
+        sender_gone=store.sender_gone,
+        retry_failed=retry_failed,
+        resubmit_unknown=resubmit_unknown,
+        force=force,
+        download_dir=download_dir,
+    )
+    plan.costs = store.known_costs(world)
+    return Prepared(run_id, len(rows), selected, plan, history)
+
+
+def attach(store: RunStore, run_id: str, key: str, task: Task, rows: list[RowRequest]) -> RunEntry:
+    """Give a maybe-created row the task it turned out to have (found on the dashboard), so
+    the run waits for that task instead of creating another."""
+    current, _ = store.entries(run_id)
+    entry = current.get(key)
+    if entry is None or entry.task_id is not None or entry.status not in MAYBE_STATES:
+        state = "has no journaled create" if entry is None else f"is {entry.task_id or entry.status}, not maybe-created"
+        raise UsageError(f"--attach {key}={task.task_id}: row {key!r} of run {run_id} {state}")
+    row = next((r for r in rows if r.key == key), None)
+    if row is not None and task.model and task.model.lower() != row.request.model.lower():
+        raise UsageError(
+            f"--attach {key}={task.task_id}: that task is a {task.model} task; the row is {row.request.model}"
+        )
+    store.attach(entry, task)
+    return entry

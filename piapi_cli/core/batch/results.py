@@ -1,0 +1,144 @@
+"""What a batch run reports: one result per finished row, and the run's summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from piapi_cli.api.errors import ExitCode, PiapiError
+from piapi_cli.api.tasks import Task, as_dict
+from piapi_cli.core.downloads import LocalFile
+
+#: a row's status when it has no task: its create may have been carried out (never resent)
+MAYBE_CREATED = "unknown"
+#: the API refused the create: no task
+REFUSED = "refused"
+#: statuses of rows this run did not finish (not printed as results; the summary counts them)
+LEFT = "left"  # not started: --max-credits, a stop, or another process sending it
+RUNNING = "running"  # its task still runs (a deadline, a stop, polls that kept failing)
+
+
+@dataclass
+class RowResult:
+    """How one row ended: ``{id, task_id, status, model, task_type, outputs, files, usage, error}``."""
+
+    key: str
+    status: str
+    model: str
+    task_type: str
+    task_id: str | None = None
+    task: Task | None = None
+    files: list[LocalFile] = field(default_factory=list)
+    #: outputs that could not be saved (url, why)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+    code: ExitCode = ExitCode.OK
+    #: the journal's entry for the row, for the commands that deal with it
+    entry_id: int | None = None
+    #: the row existed in the journal before this invocation
+    resumed: bool = False
+
+    @property
+    def outputs(self) -> list[str]:
+        return [u.url for u in self.task.urls] if self.task is not None else []
+
+    def to_json(self) -> dict[str, Any]:
+        usage = as_dict(as_dict(self.task.raw.get("meta")).get("usage")) if self.task is not None else {}
+        error = self.error
+        if error is None and self.failures:
+            error = "; ".join(f"could not download {url}: {why}" for url, why in self.failures)
+        return {
+            "id": self.key,
+            "task_id": self.task_id,
+            "status": self.status,
+            "model": self.model,
+            "task_type": self.task_type,
+            "outputs": self.outputs,
+            "files": [{"path": f.path, "bytes": f.bytes, "sha256": f.sha256} for f in self.files],
+            "usage": usage or None,
+            "error": error,
+        }
+
+
+def code_for(status: str, error: PiapiError | None = None, failures: bool = False) -> ExitCode:
+    if status == "completed":
+        return ExitCode.DOWNLOAD_FAILED if failures else ExitCode.OK
+    if status in ("failed", "cancelled", "canceled"):
+        return ExitCode.TASK_FAILED
+    if error is not None:
+        return error.exit_code
+    if status == MAYBE_CREATED:
+        return ExitCode.NETWORK  # as create exits when its answer was lost
+    return ExitCode.WAIT_TIMEOUT  # left or running: the same command resumes it
+
+
+def worst(codes: list[ExitCode]) -> ExitCode:
+    """The run's exit code: the worst outcome, where "rows remain, run it again" (8) is the
+    mildest failure: a failed task (as ``wait`` has it) or any error goes ahead of it."""
+    if any(c not in (ExitCode.OK, ExitCode.WAIT_TIMEOUT) for c in codes):
+        codes = [c for c in codes if c != ExitCode.WAIT_TIMEOUT]
+    return max(codes, default=ExitCode.OK)
+
+
+@dataclass
+class Summary:
+    """The run at its end: counts by status, credits, time, and what is left to do."""
+
+    run_id: str
+    rows: int
+    counts: Counter[str] = field(default_factory=Counter)
+    #: rows not finished by this run, by why: left (not started), running, elsewhere
+    left: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)
+    maybe_created: list[RowResult] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    #: credits consumed by completed tasks, and held by tasks still running (this run, all attempts)
+    consumed: int = 0
+    held: int = 0
+    created: int = 0
+    wall: float = 0.0
+    #: why the run stopped starting rows early: interrupted, deadline, max_credits, unreachable, auth, journal
+    stopped: str | None = None
+    stop_error: PiapiError | None = None
+    #: the signal (KeyboardInterrupt or a subclass) that stopped the run
+    interrupt: BaseException | None = None
+    codes: list[ExitCode] = field(default_factory=list)
+    #: rows whose task the journal could not record: (row id, task ID)
+    unrecorded: list[tuple[str, str]] = field(default_factory=list)
+    journal_seconds: float = 0.0
+    journal_cpu_seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> ExitCode:
+        codes = list(self.codes)
+        if self.unrecorded:  # the tasks exist, but a later run would not know them
+            codes.append(ExitCode.AUTH)
+        if self.stop_error is not None:
+            codes.append(self.stop_error.exit_code)
+        return worst(codes)
+
+    @property
+    def complete(self) -> bool:
+        return self.exit_code == ExitCode.OK and not self.left and not self.running
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "rows": self.rows,
+            "counts": dict(self.counts),
+            "left": self.left,
+            "running": self.running,
+            "elsewhere": self.elsewhere,
+            "maybe_created": [r.key for r in self.maybe_created],
+            "failed": self.failed,
+            "credits_consumed": self.consumed,
+            "credits_held": self.held,
+            "created": self.created,
+            "wall_seconds": round(self.wall, 3),
+            "stopped": self.stopped,
+            "exit_code": int(self.exit_code),
+            "journal_seconds": round(self.journal_seconds, 3),
+            "journal_cpu_seconds": round(self.journal_cpu_seconds, 3),
+        }

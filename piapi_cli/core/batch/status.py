@@ -1,0 +1,103 @@
+"""Where a run stands, from the journal alone: counts by state, credits, and the rows that need
+someone's attention (failed, maybe created, refused), with what to do about each."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from piapi_cli.api.tasks import SUCCEEDED, TERMINAL
+from piapi_cli.core.batch.plan import MAYBE_STATES, NO_TASK
+from piapi_cli.core.batch.store import RunEntry, RunRecord, RunStore
+
+#: the states a row of a run is counted in
+STATES = ("completed", "failed", "running", "maybe_created", "sending", "refused", "not_started")
+
+
+def state_of(entry: RunEntry, store: RunStore) -> str:
+    if entry.task_id is not None:
+        if entry.status in SUCCEEDED:
+            return "completed"
+        if entry.status in TERMINAL or entry.status == "canceled":
+            return "failed"
+        return "running"
+    if entry.status in NO_TASK:
+        return "refused" if entry.status == "refused" else "not_started"
+    if entry.status == "sending" and not store.sender_gone(entry):
+        return "sending"
+    return "maybe_created" if entry.status in MAYBE_STATES else "not_started"
+
+
+ADVICE = {
+    "failed": "create it again: --retry-failed (paid again)",
+    "maybe_created": "find it on your PiAPI dashboard: --attach {id}=TASK_ID; if it is not there: --resubmit-unknown",
+    "refused": "the API refused it; the next run sends it again",
+    "running": "the next run waits for it",
+}
+
+
+@dataclass
+class RunStatus:
+    record: RunRecord
+    counts: Counter[str] = field(default_factory=Counter)
+    consumed: int = 0
+    held: int = 0
+    attention: list[dict[str, Any]] = field(default_factory=list)
+    #: rows in the file (and of this run's shard), as its last invocation saw them
+    rows: int | None = None
+
+    @property
+    def done(self) -> int:
+        return self.counts.get("completed", 0)
+
+    def to_json(self) -> dict[str, Any]:
+        options = self.record.options
+        return {
+            "run_id": self.record.run_id,
+            "world": self.record.world,
+            "source": self.record.source,
+            "created_at": self.record.created_at,
+            "rows": self.rows,
+            "shard": options.get("shard"),
+            "counts": {state: self.counts.get(state, 0) for state in STATES},
+            "credits_consumed": self.consumed,
+            "credits_held": self.held,
+            "attention": self.attention,
+            "resume": options.get("resume"),
+            "last_invocation": options.get("last"),
+        }
+
+
+def run_status(store: RunStore, record: RunRecord, *, details: bool = True) -> RunStatus:
+    current, history = store.entries(record.run_id)
+    status = RunStatus(record)
+    selected = record.options.get("selected")
+    status.rows = selected if isinstance(selected, int) else None
+    for entry in current.values():
+        state = state_of(entry, store)
+        status.counts[state] += 1
+        if state == "completed":
+            status.consumed += entry.credits or 0
+        elif state in ("running", "maybe_created", "sending"):
+            status.held += entry.credits or 0
+        if details and state in ADVICE and state != "running":
+            status.attention.append(
+                {
+                    "id": entry.row_key,
+                    "task_id": entry.task_id,
+                    "state": state,
+                    "journal_row": entry.id,
+                    "message": entry.message,
+                    "advice": ADVICE[state].format(id=entry.row_key),
+                }
+            )
+    status.consumed += sum(e.credits or 0 for e in history if e.task_id and e.status in SUCCEEDED)
+    if status.rows is not None:
+        started = sum(n for state, n in status.counts.items() if state != "not_started")
+        status.counts["not_started"] = max(0, status.rows - started)
+    return status
+
+
+def list_runs(store: RunStore, world: str | None) -> list[RunStatus]:
+    return [run_status(store, record, details=False) for record in store.runs(world)]
