@@ -212,15 +212,13 @@ def read_file(path: Path) -> dict[str, Any]:
 
 def write_file(path: Path, data: Mapping[str, Any]) -> None:
     """Atomically replace the config file, readable by its owner only (0600)."""
-    import tempfile
+    import tempfile  # only to write: every run reads settings
 
     import tomli_w
 
     text = tomli_w.dumps(dict(data))
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        import tempfile  # only to write: every run reads settings
-
         fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=path.parent)
         try:
             os.fchmod(fd, 0o600)
