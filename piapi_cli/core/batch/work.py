@@ -163,6 +163,9 @@ class Worker:
             # between leaves the .part as a second name of the very same file
             if part.exists() and os.path.samefile(part, path):
                 part.unlink()
+            record = Path(path + ".part.json")  # the resume record of that .part, if it outlived it
+            if not os.path.lexists(part) and os.path.lexists(record):
+                record.unlink()
         except OSError:
             pass
         return saved
