@@ -408,3 +408,11 @@ def test_create_from_a_past_task_changes_only_what_i_says(cli: Cli, emulator: Em
     assert {"prompt": "a dog", "width": 512}.items() <= sent[-1].items()
     assert cli("create", "--from", "no-such-task").exit_code == 4  # not journaled: asked of the API, which refuses
     assert cli("create").exit_code == 2  # neither --model/--task-type nor --from: nothing sent
+
+
+def test_a_file_that_exists_is_not_offered_a_resume_that_would_fail_again(cli: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    task_id = cli(*FLUX, "--download", str(out)).stdout.strip().rsplit("/", 1)[-1].split("-0.")[0]
+    again = cli("download", task_id, "--dir", str(out))
+    assert again.exit_code == 9 and "exists" in again.stderr
+    assert "resume the downloads" not in again.stderr

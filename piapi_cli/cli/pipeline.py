@@ -140,7 +140,8 @@ def report_problems(state: State, results: list[TaskResult], download: DownloadP
         output.error(f"still running at the deadline (not cancelled): {still}", f"resume with: {resume}")
     if failed and late:
         output.error(f"{len(failed)} task(s) failed and {len(late)} ran out of time")
-    broken = [r.task_id for r in results if r.failures]
+    # a file refused because it exists is not resumed by running the same command again
+    broken = [r.task_id for r in results if any("exists" not in f.message for f in r.failures)]
     if broken and download is not None:
         again = f"{session.prog} download {' '.join(broken)} --dir {download.directory}"
         output.info(f"complete files were kept; resume the downloads with: {again}")
