@@ -105,22 +105,10 @@ class Session:
     def download_http(self, urls: list[str]) -> httpx.Client:
         """An HTTP client for these output files: follows redirects, never sends the API key."""
         if self._download_http is None:
-            import httpx
+            from piapi_cli.core.downloads import download_client
 
-            from piapi_cli.api.client import verify_for
-            from piapi_cli.core.downloads import tune_http_reads
-
-            tune_http_reads()
             self.client  # noqa: B018 - settles which transport (sandbox or network) is in use
-            self._download_http = httpx.Client(
-                transport=self._api_transport,
-                # the sandbox's in-process transport needs no TLS at all
-                verify=verify_for(*urls) if self._api_transport is None else True,
-                follow_redirects=True,
-                timeout=httpx.Timeout(60.0, connect=10.0),
-                # files as stored: lengths and byte ranges then mean what they say
-                headers={"user-agent": _user_agent(), "accept-encoding": "identity"},
-            )
+            self._download_http = download_client(urls, self._api_transport)
         return self._download_http
 
     @property
@@ -216,9 +204,3 @@ class Session:
             self._download_http.close()
         if self._journal is not None:
             self._journal.close()
-
-
-def _user_agent() -> str:
-    from piapi_cli.api.client import USER_AGENT
-
-    return USER_AGENT

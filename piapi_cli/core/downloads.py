@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DownloadInterrupted", "DownloadSetupError", "Downloader", "Failure", "LocalFile", "Partial", "Planned", "Report",
-    "Skipped", "check_template", "preflight", "tune_http_reads",
+    "Skipped", "check_template", "download_client", "preflight", "tune_http_reads",
 ]  # fmt: skip
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -421,3 +421,21 @@ def _same(record: ResumeRecord, headers: Any) -> bool:
     if record.etag and etag and record.etag != etag:
         return False
     return not (record.last_modified and modified and record.last_modified != modified)
+
+
+def download_client(urls: list[str], transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """The HTTP client for output files: follows redirects, never carries the API key, asks for
+    files as stored (lengths and byte ranges then mean what they say). ``transport`` replaces the
+    network (the sandbox serves its own files); otherwise TLS is set up for these URLs' hosts."""
+    import httpx
+
+    from piapi_cli.api.client import USER_AGENT, verify_for
+
+    tune_http_reads()
+    return httpx.Client(
+        transport=transport,
+        verify=verify_for(*urls) if transport is None else True,
+        follow_redirects=True,
+        timeout=httpx.Timeout(60.0, connect=10.0),
+        headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
+    )

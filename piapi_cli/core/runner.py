@@ -402,19 +402,10 @@ class Runner:
         if self._download_http is not None:
             return self._download_http(urls)
         if self._own_http is None:
-            import httpx
-
-            from piapi_cli.api.client import USER_AGENT, verify_for
+            from piapi_cli.core.downloads import download_client
 
             # a client with its own transport (the sandbox, a test) gets its files through it too
-            transport = self.client.transport
-            self._own_http = httpx.Client(
-                transport=transport,
-                verify=verify_for(*urls) if transport is None else True,
-                follow_redirects=True,
-                timeout=httpx.Timeout(60.0, connect=10.0),
-                headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
-            )
+            self._own_http = download_client(urls, self.client.transport)
         return self._own_http
 
     def close(self) -> None:
