@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.journal import Journal
+from piapi_cli.core.journal.journal import Journal
 
 
 class ConnectionPerThread(Journal):

@@ -37,7 +37,7 @@ SECRET = "bench-secret-0123456789"
 def journal_tasks(folder: Path, ids: list[str]) -> None:
     """Record the tasks as piapi create does, so deliveries update real journal rows."""
     from piapi_cli.api.tasks import Task
-    from piapi_cli.core.journal import Journal
+    from piapi_cli.core.journal.journal import Journal
 
     journal = Journal(folder / "data" / "journal.sqlite3")
     for task_id in ids:

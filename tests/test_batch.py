@@ -542,7 +542,7 @@ def test_faults_on_every_request_still_create_each_row_at_most_once(tmp_path: Pa
 
 def test_the_batch_columns_are_added_once_to_a_journal_of_the_first_release(tmp_path: Path) -> None:
     from piapi_cli.core.batch.store import ensure_batch_schema
-    from piapi_cli.core.journal import Journal
+    from piapi_cli.core.journal.journal import Journal
 
     Journal(tmp_path / "j.sqlite3").close()
     db = sqlite3.connect(tmp_path / "j.sqlite3", isolation_level=None)
@@ -561,7 +561,7 @@ def test_writes_from_many_threads_commit_together_and_a_failing_one_alone(tmp_pa
     import threading
 
     from piapi_cli.core.batch.store import RowTaken, RunStore
-    from piapi_cli.core.journal import Journal
+    from piapi_cli.core.journal.journal import Journal
 
     Journal(tmp_path / "j.sqlite3").close()
     store = RunStore(tmp_path / "j.sqlite3")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from piapi_cli.api.errors import ExitCode
-from piapi_cli.cli._helptext import HELP
 from piapi_cli.cli.completions import FILES, script
+from piapi_cli.cli.parsing._helptext import HELP
 from piapi_cli.core import settings
 from tests.conftest import Cli
 from tools import docgen

@@ -24,8 +24,8 @@ import pytest
 
 from piapi_cli.api.backoff import Backoff
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.downloads import Downloader, DownloadInterrupted
-from piapi_cli.core.streams import CHUNK, Decoder, EncodingRefused
+from piapi_cli.core.downloads.downloader import Downloader, DownloadInterrupted
+from piapi_cli.core.downloads.streams import CHUNK, Decoder, EncodingRefused
 from tests.conftest import FakeClock
 from tests.hostile import Host, ranged, send
 
@@ -57,7 +57,7 @@ ONE_DOWNLOAD = """
 import json, sys, httpx
 from pathlib import Path
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.downloads import Downloader
+from piapi_cli.core.downloads.downloader import Downloader
 url, directory = sys.argv[1], Path(sys.argv[2])
 task = Task.from_api({"task_id": "t-1", "status": "completed", "model": "m", "task_type": "x",
                       "output": {"images": [url]}})

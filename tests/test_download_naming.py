@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from piapi_cli.api.tasks import OutputURL, Task
-from piapi_cli.core.downloads import Downloader, Planned
-from piapi_cli.core.naming import DownloadSetupError, cut_to_bytes, preflight, safe_filename
-from piapi_cli.core.partfiles import PartFile
+from piapi_cli.core.downloads.downloader import Downloader, Planned
+from piapi_cli.core.downloads.naming import DownloadSetupError, cut_to_bytes, preflight, safe_filename
+from piapi_cli.core.downloads.partfiles import PartFile
 from tests.conftest import Cli, FakeClock
 
 TEMPLATE = "{task_id}-{index}.{ext}"
@@ -188,7 +188,7 @@ def test_temporary_files_of_killed_processes_are_swept_and_live_ones_kept(tmp_pa
     import subprocess
     import sys
 
-    from piapi_cli.core.naming import sweep_stale_temps, temp_name
+    from piapi_cli.core.downloads.naming import sweep_stale_temps, temp_name
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     gone = tmp_path / f".piapi-{int(dead.stdout)}-abcdef012345.tmp"

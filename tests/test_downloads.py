@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from piapi_cli.api.tasks import OutputURL, Task
-from piapi_cli.core.downloads import Downloader, LocalFile, Planned
-from piapi_cli.core.naming import disposition_name, ext_from_type, safe_component
+from piapi_cli.core.downloads.downloader import Downloader, LocalFile, Planned
+from piapi_cli.core.downloads.naming import disposition_name, ext_from_type, safe_component
 from piapi_cli.sandbox import Emulator, MemoryStore
 from piapi_cli.sandbox.server import SandboxServer
 from tests.conftest import Cli, FakeClock

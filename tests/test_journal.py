@@ -16,8 +16,8 @@ import pytest
 
 from piapi_cli.api.tasks import Task
 from piapi_cli.cli.output import Output
-from piapi_cli.core import journal_store
-from piapi_cli.core.journal import Journal
+from piapi_cli.core.journal import store as journal_store
+from piapi_cli.core.journal.journal import Journal
 from piapi_cli.sandbox import Emulator, transport_for
 from tests.conftest import TEST_KEY, Cli, FakeClock
 
@@ -389,7 +389,7 @@ def test_wait_pending_reports_a_create_whose_process_was_killed(cli: Cli, isolat
     victim = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        from piapi_cli.core.journal import Journal
+        from piapi_cli.core.journal.journal import Journal
         Journal(Path({str(path)!r})).begin_create({API!r}, "midjourney", "imagine", {{"prompt": "paid"}}, None)
         os.kill(os.getpid(), signal.SIGKILL)
     """)

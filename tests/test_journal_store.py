@@ -19,9 +19,9 @@ import pytest
 
 from piapi_cli.api.errors import ConfigError, UsageError
 from piapi_cli.api.tasks import Task
-from piapi_cli.core import journal_schema
-from piapi_cli.core.journal import AlreadyJournaled, AmbiguousTaskId, Journal, JournalError, parse_since
-from piapi_cli.core.journal_store import process_alive
+from piapi_cli.core.journal import schema as journal_schema
+from piapi_cli.core.journal.journal import AlreadyJournaled, AmbiguousTaskId, Journal, JournalError, parse_since
+from piapi_cli.core.journal.store import process_alive
 from tests.conftest import FakeClock
 
 # The first release's schema, exactly as it created journals (user_version left at 0).
@@ -234,7 +234,7 @@ def test_three_processes_migrate_and_write_an_old_journal_at_once(tmp_path: Path
         import sys
         from pathlib import Path
         from piapi_cli.api.tasks import Task
-        from piapi_cli.core.journal import Journal
+        from piapi_cli.core.journal.journal import Journal
         name = sys.argv[1]
         journal = Journal(Path({str(path)!r}))
         for n in range(100):
@@ -444,7 +444,7 @@ def test_a_create_in_flight_when_its_process_was_killed_may_exist(tmp_path: Path
     victim = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        from piapi_cli.core.journal import Journal
+        from piapi_cli.core.journal.journal import Journal
         Journal(Path({str(path)!r})).begin_create("sandbox", "m", "t", {{"prompt": "paid"}}, None)
         os.kill(os.getpid(), signal.SIGKILL)  # as if killed while the create request was in flight
     """)

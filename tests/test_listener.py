@@ -27,13 +27,13 @@ import pytest
 from piapi_cli.api.client import Client
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task, TaskRequest
-from piapi_cli.core.events import EventStore, event_name
-from piapi_cli.core.forwarding import Forwarder, Route, forward_client, replay
-from piapi_cli.core.journal import Journal
-from piapi_cli.core.listener import Listener, ListenerOptions
-from piapi_cli.core.listener_http import ServerLimits
+from piapi_cli.core.journal.events import EventStore, event_name
+from piapi_cli.core.journal.journal import Journal
+from piapi_cli.core.listener.forwarding import Forwarder, Route, forward_client, replay
+from piapi_cli.core.listener.listener import Listener, ListenerOptions
+from piapi_cli.core.listener.receiver import ServerLimits
+from piapi_cli.core.listener.secret import stored_webhook_secret
 from piapi_cli.core.runner import Runner
-from piapi_cli.core.webhook_secret import stored_webhook_secret
 from piapi_cli.sandbox import Emulator, MemoryStore
 from piapi_cli.sandbox.server import SandboxServer, WebhookDispatcher
 from tests.conftest import Cli, FakeClock, fixture
@@ -276,7 +276,7 @@ def test_a_wrong_or_missing_secret_gets_401_and_goes_nowhere(make_listener, monk
 
     real = hmac.compare_digest
     monkeypatch.setattr(
-        "piapi_cli.core.listener.hmac.compare_digest", lambda a, b: compared.append((a, b)) or real(a, b)
+        "piapi_cli.core.listener.listener.hmac.compare_digest", lambda a, b: compared.append((a, b)) or real(a, b)
     )
     assert running.post(delivery(), secret="wrong")[0] == 401
     assert running.post(delivery(), secret=None)[0] == 401
@@ -784,7 +784,7 @@ def test_trigger_dry_run_redacts_and_from_task_sends_a_journaled_task(cli: Cli, 
 
 
 def test_event_json_is_what_the_fixture_delivery_says() -> None:
-    from piapi_cli.core.events import parse_delivery
+    from piapi_cli.core.journal.events import parse_delivery
 
     parsed = parse_delivery(json.dumps(fixture("webhook-delivery.json")).encode())
     assert not isinstance(parsed, str)

@@ -129,7 +129,7 @@ def journal_rows(isolated: Path) -> list[tuple[Any, ...]]:
 def test_a_journal_write_failing_after_the_answer_still_prints_the_id(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from piapi_cli.core.journal import Journal
+    from piapi_cli.core.journal.journal import Journal
 
     def full(self: Journal, row: int, task: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")

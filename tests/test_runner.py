@@ -12,7 +12,7 @@ import pytest
 from piapi_cli.api.client import Client
 from piapi_cli.api.errors import CreateOutcomeUnknown, ExitCode
 from piapi_cli.api.tasks import TaskRequest
-from piapi_cli.core.journal import Journal
+from piapi_cli.core.journal.journal import Journal
 from piapi_cli.core.requests import build_request
 from piapi_cli.core.runner import DownloadPlan, Event, Runner
 from piapi_cli.sandbox import Emulator, MemoryStore, transport_for

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from piapi_cli.cli import app as app_module
-from piapi_cli.cli import fastpath, runtime
+from piapi_cli.cli import runtime
+from piapi_cli.cli.parsing import fastpath
 from piapi_cli.sandbox import Emulator
 from tests.conftest import Cli, Result
 
@@ -300,8 +301,8 @@ def test_ctrl_c_while_starting_exits_130_without_a_traceback(lines_after_start: 
 
 
 def test_both_ways_of_running_report_downloads_stopped_by_ctrl_c(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    from piapi_cli.core.download_results import DownloadInterrupted, Partial, Report
-    from piapi_cli.core.downloads import Downloader
+    from piapi_cli.core.downloads.downloader import Downloader
+    from piapi_cli.core.downloads.results import DownloadInterrupted, Partial, Report
 
     task_id = cli("create", *FLUX, "-i", "prompt=a cat").stdout.strip()
     assert cli("wait", task_id, "-q").exit_code == 0

@@ -31,7 +31,7 @@ from piapi_cli.core.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "piapi_cli"
-HELP_MODULE = PACKAGE / "cli" / "_helptext.py"
+HELP_MODULE = PACKAGE / "cli" / "parsing" / "_helptext.py"
 COMPLETIONS_DIR = PACKAGE / "cli" / "completions"
 MAN_DIR = ROOT / "man"
 README = ROOT / "README.md"
@@ -578,7 +578,7 @@ def readme(text: str) -> str:
 
 def generated() -> dict[Path, str]:
     """Every generated file and what it must hold."""
-    from piapi_cli.cli.argspecgen import ARGSPEC_MODULE, argspec_module
+    from piapi_cli.cli.parsing.argspecgen import ARGSPEC_MODULE, argspec_module
 
     files = {HELP_MODULE: help_module(), ARGSPEC_MODULE: argspec_module()}
     for shell, make in COMPLETIONS.items():

@@ -17,8 +17,9 @@ from typer.core import TyperGroup
 
 from piapi_cli import __version__
 from piapi_cli.api.errors import ExitCode
-from piapi_cli.cli import params, runtime
+from piapi_cli.cli import runtime
 from piapi_cli.cli.commands._options import examples
+from piapi_cli.cli.parsing import params
 from piapi_cli.cli.runtime import State
 
 __all__ = ["COMMANDS", "EPILOG", "PiapiGroup", "State", "build_app", "command_word", "root"]
@@ -36,7 +37,7 @@ class PiapiGroup(TyperGroup):
     (``runtime.failure``: every error to its exit code, no traceback without --debug)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        from piapi_cli.cli.fastpath import hoist_globals
+        from piapi_cli.cli.parsing.fastpath import hoist_globals
 
         return super().parse_args(ctx, hoist_globals(args))
 

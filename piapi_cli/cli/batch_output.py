@@ -46,7 +46,7 @@ def preflight(plan: DownloadPlan | None, rows: list[RowRequest], output_file: Pa
     """The checks that can fail, run before anything is sent: exit 2 means nothing was sent."""
     if plan is not None:
         from piapi_cli.core.batch.build import name_for_row
-        from piapi_cli.core.downloads import preflight as check_plan
+        from piapi_cli.core.downloads.downloader import preflight as check_plan
 
         check_plan(plan.directory, name_for_row(plan.template, rows[0].fields))
     if output_file is not None:

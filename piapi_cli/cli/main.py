@@ -57,17 +57,17 @@ def _main(args: list[str]) -> int:
     if args and args[-1] in ("--help", "-h"):
         # help of a command path (`piapi create --help`) from the generated cache:
         # the same text typer renders, without importing typer
-        from piapi_cli.cli._helptext import HELP
+        from piapi_cli.cli.parsing._helptext import HELP
 
         text = HELP.get(" ".join(args[:-1]))
         if text is None:  # global options on the line too: `piapi --sandbox create --help`
-            from piapi_cli.cli.fastpath import help_path
+            from piapi_cli.cli.parsing.fastpath import help_path
 
             text = HELP.get(help_path(args[:-1]) or "-")
         if text is not None:
             return _write(text.encode())
     else:
-        from piapi_cli.cli import fastpath
+        from piapi_cli.cli.parsing import fastpath
 
         code = fastpath.run(args)
         if code is not None:

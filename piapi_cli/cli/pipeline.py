@@ -25,7 +25,7 @@ def preflight(jq: str | None, plan: DownloadPlan | None, *, several_tasks: bool 
     if plan is not None:
         from pathlib import Path
 
-        from piapi_cli.core.downloads import preflight as check_plan
+        from piapi_cli.core.downloads.downloader import preflight as check_plan
 
         check_plan(Path(plan.directory), plan.template, several_tasks=several_tasks)
 

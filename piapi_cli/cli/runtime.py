@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from piapi_cli.api.errors import ExitCode, PiapiError, exit_code_for
-from piapi_cli.cli.params import Exit
+from piapi_cli.cli.parsing.params import Exit
 
 if TYPE_CHECKING:
     from piapi_cli.cli.output import Output

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import httpx
 
     from piapi_cli.api.client import Client
-    from piapi_cli.core.journal import Journal
+    from piapi_cli.core.journal.journal import Journal
     from piapi_cli.core.runner import Runner
 
 
@@ -105,7 +105,7 @@ class Session:
     def download_http(self, urls: list[str]) -> httpx.Client:
         """An HTTP client for these output files: follows redirects, never sends the API key."""
         if self._download_http is None:
-            from piapi_cli.core.downloads import download_client
+            from piapi_cli.core.downloads.downloader import download_client
 
             self.client  # noqa: B018 - settles which transport (sandbox or network) is in use
             self._download_http = download_client(urls, self._api_transport)
@@ -117,7 +117,7 @@ class Session:
         if self.no_journal or not self.settings["journal"]:
             return None
         if self._journal is None:
-            from piapi_cli.core.journal import Journal
+            from piapi_cli.core.journal.journal import Journal
 
             self._journal = Journal(config.data_dir(self.environ) / "journal.sqlite3")
         return self._journal

@@ -18,11 +18,11 @@ from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task, TaskRequest
 from piapi_cli.core.catalog import Catalog, check_model, load_catalog, validate_input
 from piapi_cli.core.inputs import build_input
+from piapi_cli.core.listener.secret import new_webhook_secret
 from piapi_cli.core.uploads import FileRef, check_files, find_files, placeholder, resolve_files
-from piapi_cli.core.webhook_secret import new_webhook_secret
 
 if TYPE_CHECKING:
-    from piapi_cli.core.journal import Journal
+    from piapi_cli.core.journal.journal import Journal
 
 SERVICE_MODES = ("public", "private")
 

@@ -35,15 +35,15 @@ from piapi_cli.api.errors import (
     PiapiError,
 )
 from piapi_cli.api.tasks import Task, TaskRequest
-from piapi_cli.core.downloads import Downloader, Failure, LocalFile, Partial, Skipped
-from piapi_cli.core.naming import DEFAULT_TEMPLATE
+from piapi_cli.core.downloads.downloader import Downloader, Failure, LocalFile, Partial, Skipped
+from piapi_cli.core.downloads.naming import DEFAULT_TEMPLATE
 from piapi_cli.core.waiting import PollPolicy, WaitOutcome, wait_for_tasks
 
 if TYPE_CHECKING:
     import httpx
 
     from piapi_cli.api.client import Client
-    from piapi_cli.core.journal import Journal
+    from piapi_cli.core.journal.journal import Journal
 
 #: event kinds reported to ``on_event``
 SUBMITTING, CREATED, CREATE_FAILED, JOURNAL_ERROR = "submitting", "created", "create_failed", "journal_error"
@@ -201,7 +201,7 @@ class Runner:
         journaled ``unknown``, never resent), other errors when it surely does not. Once the
         answer has arrived, no journal problem can lose the task: it is in ``journal_error``.
         """
-        from piapi_cli.core.journal import NOT_SENT, REFUSED, UNKNOWN
+        from piapi_cli.core.journal.journal import NOT_SENT, REFUSED, UNKNOWN
 
         row = None
         if self.journal is not None:
@@ -402,7 +402,7 @@ class Runner:
         if self._download_http is not None:
             return self._download_http(urls)
         if self._own_http is None:
-            from piapi_cli.core.downloads import download_client
+            from piapi_cli.core.downloads.downloader import download_client
 
             # a client with its own transport (the sandbox, a test) gets its files through it too
             self._own_http = download_client(urls, self.client.transport)

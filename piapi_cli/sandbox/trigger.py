@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import ConnectionFailed, UsageError
-from piapi_cli.core.events import event_name
+from piapi_cli.core.journal.events import event_name
 
 if TYPE_CHECKING:
     import httpx

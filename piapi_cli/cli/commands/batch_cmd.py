@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
     IntervalOption,
     JqOption,
@@ -17,6 +16,7 @@ from piapi_cli.cli.commands._options import (
     SkipOption,
     examples,
 )
+from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State

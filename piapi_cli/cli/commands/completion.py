@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import examples
 from piapi_cli.cli.completions import FILES
+from piapi_cli.cli.parsing import params
 
 EPILOG = examples(
     "piapi completion bash > ~/.local/share/bash-completion/completions/piapi",

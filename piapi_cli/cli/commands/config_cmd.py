@@ -6,8 +6,8 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Annotated, Optional
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import ConfigJsonOption, examples
+from piapi_cli.cli.parsing import params
 from piapi_cli.core.settings import SETTINGS
 
 if TYPE_CHECKING:

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
     DEFAULT_NAME,
     DownloadDirOption,
@@ -22,6 +21,7 @@ from piapi_cli.cli.commands._options import (
     TimeoutOption,
     examples,
 )
+from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
@@ -214,7 +214,7 @@ def create(
 
 def listener_secret(session: Session) -> str:
     """The secret ``piapi listen`` checks by default, made on first use."""
+    from piapi_cli.core.listener.secret import stored_webhook_secret
     from piapi_cli.core.settings import config_dir
-    from piapi_cli.core.webhook_secret import stored_webhook_secret
 
     return stored_webhook_secret(config_dir(session.environ))

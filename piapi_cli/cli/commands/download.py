@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
     DEFAULT_NAME,
     JqOption,
@@ -18,6 +17,7 @@ from piapi_cli.cli.commands._options import (
     TaskIdsArgument,
     examples,
 )
+from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State

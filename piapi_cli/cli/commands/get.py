@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import JqOption, TaskIdsArgument, TaskJsonOption, examples
+from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
-    from piapi_cli.core.journal import Journal
+    from piapi_cli.core.journal.journal import Journal
 
 EPILOG = examples(
     "piapi get 1631d053-2352-4add-95cc-360fc52d5f89",
@@ -28,7 +28,7 @@ def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption 
     the API in use), as `piapi tasks` shows them.
     """
     from piapi_cli.api.errors import ExitCode, PiapiError
-    from piapi_cli.core.journal import JournalError
+    from piapi_cli.core.journal.journal import JournalError
 
     state: State = ctx.obj
     if jq is not None:
@@ -69,7 +69,7 @@ def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption 
 
 def _journal(state: State) -> Journal | None:
     """The journal, or None when it is turned off or cannot be opened (get works without it)."""
-    from piapi_cli.core.journal import JournalError
+    from piapi_cli.core.journal.journal import JournalError
 
     try:
         return state.session.journal

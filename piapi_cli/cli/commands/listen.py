@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import QuietOption, examples
+from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     import threading
@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     import httpx
 
     from piapi_cli.cli.app import State
-    from piapi_cli.core.events import EventStore
-    from piapi_cli.core.forwarding import Route
-    from piapi_cli.core.listener import Listener
+    from piapi_cli.core.journal.events import EventStore
+    from piapi_cli.core.listener.forwarding import Route
+    from piapi_cli.core.listener.listener import Listener
 
 EPILOG = examples(
     "piapi listen",
@@ -127,15 +127,15 @@ def listen(
     output = state.output
     output.quiet = output.quiet or quiet
     session = state.session
+    from piapi_cli.core.listener.secret import resolve_secret
     from piapi_cli.core.settings import config_dir
-    from piapi_cli.core.webhook_secret import resolve_secret
 
     the_secret = resolve_secret(secret, secret_file, config_dir(session.environ))
     if print_secret:  # (scripts ask for it: before the listener's modules are imported)
         output.line(the_secret)
         return
-    from piapi_cli.core import listener as lib
-    from piapi_cli.core.forwarding import Route, parse_events
+    from piapi_cli.core.listener import listener as lib
+    from piapi_cli.core.listener.forwarding import Route, parse_events
 
     routes = [Route.parse(text) for text in forward_to or []]
     store = _store(state, the_secret)
@@ -202,8 +202,8 @@ def _download_http(state: State) -> httpx.Client:
 
 
 def _store(state: State, secret: str) -> EventStore:
-    from piapi_cli.core.events import EventStore
-    from piapi_cli.core.journal import Journal
+    from piapi_cli.core.journal.events import EventStore
+    from piapi_cli.core.journal.journal import Journal
 
     journal = state.session.journal or Journal(Path(":memory:"))
     return EventStore(journal, secret)
@@ -249,7 +249,7 @@ def _serve(state: State, listener: Listener, host: str, stopped: threading.Event
 
 
 def _replay(state: State, store: EventStore, which: str, routes: list[Route]) -> None:
-    from piapi_cli.core.forwarding import raise_for_replay, replay
+    from piapi_cli.core.listener.forwarding import raise_for_replay, replay
 
     if state.session.journal is None:
         from piapi_cli.api.errors import UsageError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import ModelsJsonOption, examples
+from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.output import Output

@@ -6,7 +6,6 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
     JournalJsonOption,
     JournalTaskJsonOption,
@@ -14,10 +13,11 @@ from piapi_cli.cli.commands._options import (
     UsageJsonOption,
     examples,
 )
+from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
-    from piapi_cli.core.journal import Entry, Journal
+    from piapi_cli.core.journal.journal import Entry, Journal
 
 app = params.Group(
     help="The local journal of tasks created through piapi (status, outputs, cost, downloads).",
@@ -73,7 +73,7 @@ def _world(state: State, world: str | None) -> str | None:
 
 
 def _cutoff(since: str | None) -> float | None:
-    from piapi_cli.core.journal import parse_since
+    from piapi_cli.core.journal.journal import parse_since
 
     return parse_since(since, time.time()) if since else None
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import examples
+from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
@@ -70,8 +70,8 @@ def trigger(
 
     from piapi_cli.api.errors import APIStatusError, UsageError
     from piapi_cli.api.tasks import redact
+    from piapi_cli.core.listener.secret import resolve_secret
     from piapi_cli.core.settings import config_dir
-    from piapi_cli.core.webhook_secret import resolve_secret
     from piapi_cli.sandbox import trigger as lib
 
     state: State = ctx.obj

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Optional
 
-from piapi_cli.cli import params
 from piapi_cli.cli.commands._options import (
     DEFAULT_NAME,
     DownloadDirOption,
@@ -19,6 +18,7 @@ from piapi_cli.cli.commands._options import (
     TimeoutOption,
     examples,
 )
+from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State

@@ -38,7 +38,7 @@ from piapi_cli.core.batch.plan import recorded_files
 from piapi_cli.core.batch.results import LEFT, MAYBE_CREATED, REFUSED, RUNNING, RowResult, Summary, code_for
 from piapi_cli.core.batch.store import RowTaken, RunEntry, RunStore
 from piapi_cli.core.batch.work import BatchEvent, Options, Pool, Row, Saved, Worker
-from piapi_cli.core.downloads import LocalFile
+from piapi_cli.core.downloads.downloader import LocalFile
 
 if TYPE_CHECKING:
     from piapi_cli.core.runner import Runner, Submitted

@@ -21,7 +21,7 @@ from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import SUCCEEDED, TERMINAL
 from piapi_cli.core.batch.build import RowRequest
 from piapi_cli.core.batch.store import RunEntry
-from piapi_cli.core.downloads import LocalFile
+from piapi_cli.core.downloads.downloader import LocalFile
 
 if TYPE_CHECKING:
     from piapi_cli.core.runner import DownloadPlan

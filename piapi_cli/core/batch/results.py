@@ -8,7 +8,7 @@ from typing import Any
 
 from piapi_cli.api.errors import ExitCode, PiapiError
 from piapi_cli.api.tasks import Task, as_dict
-from piapi_cli.core.downloads import LocalFile
+from piapi_cli.core.downloads.downloader import LocalFile
 
 #: a row's status when it has no task: its create may have been carried out (never resent)
 MAYBE_CREATED = "unknown"

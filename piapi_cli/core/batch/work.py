@@ -17,7 +17,7 @@ from piapi_cli.api.errors import PiapiError, UsageError
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.batch import plan as steps
 from piapi_cli.core.batch.build import RowRequest, name_for_row
-from piapi_cli.core.downloads import LocalFile
+from piapi_cli.core.downloads.downloader import LocalFile
 from piapi_cli.core.runner import DownloadPlan
 from piapi_cli.core.waiting import PollPolicy
 

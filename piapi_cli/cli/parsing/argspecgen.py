@@ -80,7 +80,7 @@ def _param(param: Any, annotations: dict[str, Any]) -> dict[str, Any]:
 
 def _declared_check(annotation: Any) -> Any:
     """The ``check`` of a ``params.Option`` in ``Annotated[..., params.Option(check=...)]``."""
-    from piapi_cli.cli.params import Option
+    from piapi_cli.cli.parsing.params import Option
 
     for extra in getattr(annotation, "__metadata__", ()):
         if isinstance(extra, Option) and extra.settings.get("check") is not None:
@@ -96,7 +96,7 @@ def _target(command: Any) -> tuple[str | None, str | None, dict[str, Any]]:
     the annotation of each parameter."""
     if command.callback is None:
         return None, None, {}
-    from piapi_cli.cli.params import Context
+    from piapi_cli.cli.parsing.params import Context
 
     function = inspect.unwrap(command.callback)
     annotations = {n: p.annotation for n, p in inspect.signature(function, eval_str=True).parameters.items()}
@@ -147,7 +147,7 @@ def _check_globals(found: dict[str, dict[str, Any]]) -> None:
 
 def argspec_module() -> str:
     lines = [
-        '"""What each command accepts, generated from the typer tree by piapi_cli.cli.argspecgen:',
+        '"""What each command accepts, generated from the typer tree by piapi_cli.cli.parsing.argspecgen:',
         'do not edit. ``fastpath`` reads command lines with it, without importing typer."""',
         "",
         "COMMANDS = {",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from piapi_cli.api.errors import DownloadError
-from piapi_cli.core.naming import SAFE_OPEN, temp_name
+from piapi_cli.core.downloads.naming import SAFE_OPEN, temp_name
 
 try:
     import fcntl

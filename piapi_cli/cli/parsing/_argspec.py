@@ -1,4 +1,4 @@
-"""What each command accepts, generated from the typer tree by piapi_cli.cli.argspecgen:
+"""What each command accepts, generated from the typer tree by piapi_cli.cli.parsing.argspecgen:
 do not edit. ``fastpath`` reads command lines with it, without importing typer."""
 
 COMMANDS = {

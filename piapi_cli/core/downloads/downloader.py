@@ -26,18 +26,8 @@ from urllib.parse import unquote, urlsplit
 from piapi_cli.api.backoff import Backoff, parse_retry_after
 from piapi_cli.api.errors import DownloadError
 from piapi_cli.api.tasks import Task
-from piapi_cli.core import streams
-from piapi_cli.core.download_results import (
-    DownloadInterrupted,
-    Failure,
-    LocalFile,
-    Partial,
-    Planned,
-    Report,
-    Result,
-    Skipped,
-)
-from piapi_cli.core.naming import (
+from piapi_cli.core.downloads import streams
+from piapi_cli.core.downloads.naming import (
     DEFAULT_TEMPLATE,
     DownloadSetupError,
     check_template,
@@ -50,8 +40,18 @@ from piapi_cli.core.naming import (
     safe_component,
     template_fields,
 )
-from piapi_cli.core.partfiles import PartFile, ResumeRecord, write_file
-from piapi_cli.core.streams import Decoder, EncodingRefused, Pipeline, tune_http_reads
+from piapi_cli.core.downloads.partfiles import PartFile, ResumeRecord, write_file
+from piapi_cli.core.downloads.results import (
+    DownloadInterrupted,
+    Failure,
+    LocalFile,
+    Partial,
+    Planned,
+    Report,
+    Result,
+    Skipped,
+)
+from piapi_cli.core.downloads.streams import Decoder, EncodingRefused, Pipeline, tune_http_reads
 from piapi_cli.core.workers import run_cancellable
 
 if TYPE_CHECKING:

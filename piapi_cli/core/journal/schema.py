@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Union
 
-from piapi_cli.core.events_schema import EVENTS_SCHEMA
+from piapi_cli.core.journal.events_schema import EVENTS_SCHEMA
 
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
 

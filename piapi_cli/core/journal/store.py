@@ -82,7 +82,7 @@ class Store:
             raise
 
     def _migrate(self, db: sqlite3.Connection) -> None:
-        from piapi_cli.core.journal_schema import SchemaTooNew, migrate
+        from piapi_cli.core.journal.schema import SchemaTooNew, migrate
 
         try:
             migrate(db)

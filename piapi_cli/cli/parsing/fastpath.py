@@ -26,7 +26,7 @@ class Decline(Exception):
 
 
 def _spec() -> dict[str, Entry]:
-    from piapi_cli.cli._argspec import COMMANDS
+    from piapi_cli.cli.parsing._argspec import COMMANDS
 
     return COMMANDS
 
@@ -318,7 +318,7 @@ def run(args: list[str], obj: Any = None) -> int | None:
     except Decline:
         return None
     from piapi_cli.cli import runtime
-    from piapi_cli.cli.params import Context
+    from piapi_cli.cli.parsing.params import Context
 
     functions = [_function(step.target) for step in found.steps]
     try:

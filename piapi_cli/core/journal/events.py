@@ -22,8 +22,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from piapi_cli.api.tasks import TERMINAL, Task
-from piapi_cli.core.events_schema import EVENTS_SCHEMA  # noqa: E402,F401 - re-exported
-from piapi_cli.core.journal import Journal
+from piapi_cli.core.journal.events_schema import EVENTS_SCHEMA  # noqa: E402,F401 - re-exported
+from piapi_cli.core.journal.journal import Journal
 
 #: forward states: nothing to forward, not yet done, every destination took it, one did not
 NONE, PENDING, OK, FAILED = "none", "pending", "ok", "failed"

@@ -19,7 +19,7 @@ from typing import Any
 
 from piapi_cli.api.errors import PiapiError
 from piapi_cli.api.tasks import TERMINAL, Task
-from piapi_cli.core.events import EventStore
+from piapi_cli.core.journal.events import EventStore
 
 #: how far back the backstop looks for tasks sent to this listener
 LOOKBACK = 24 * 3600.0

@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.backstop import Backstop
-from piapi_cli.core.events import Event, EventStore, StoredEvent, parse_delivery
-from piapi_cli.core.forwarding import (
+from piapi_cli.core.journal.events import Event, EventStore, StoredEvent, parse_delivery
+from piapi_cli.core.listener.backstop import Backstop
+from piapi_cli.core.listener.forwarding import (
     ExecRunner,
     Forwarder,
     Route,
@@ -40,13 +40,13 @@ from piapi_cli.core.forwarding import (
     forward_client,
     forward_headers,
 )
-from piapi_cli.core.listener_http import DeliveryServer, ServerLimits
-from piapi_cli.core.webhook_secret import check_secret
+from piapi_cli.core.listener.receiver import DeliveryServer, ServerLimits
+from piapi_cli.core.listener.secret import check_secret
 
 if TYPE_CHECKING:
     import httpx
 
-    from piapi_cli.core.downloads import Report
+    from piapi_cli.core.downloads.downloader import Report
 
 DEFAULT_PORT = 8788
 DEFAULT_PATH = "/webhook"
@@ -55,7 +55,7 @@ Log = Callable[[str, str], None]
 
 def download_outputs(http: httpx.Client, directory: Path, task: Task) -> Report:
     """Save a completed task's outputs (``.part`` files, resumed, never over an existing file)."""
-    from piapi_cli.core.downloads import Downloader
+    from piapi_cli.core.downloads.downloader import Downloader
 
     downloader = Downloader(http, directory, skip_existing=True)
     return downloader.run(downloader.plan([task]))

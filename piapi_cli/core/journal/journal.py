@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.tasks import COMPLETED, TERMINAL, Task, redact
-from piapi_cli.core.journal_entries import (
+from piapi_cli.core.journal.entries import (
     LOCAL_STATES,
     NOT_SENT,
     REFUSED,
@@ -46,7 +46,7 @@ from piapi_cli.core.journal_entries import (
     entry_from_row,
     parse_since,
 )
-from piapi_cli.core.journal_store import JournalError, Store, process_alive, this_host
+from piapi_cli.core.journal.store import JournalError, Store, process_alive, this_host
 
 __all__ = [
     "LOCAL_STATES",

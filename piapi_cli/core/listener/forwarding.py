@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from piapi_cli.api.backoff import Backoff, parse_retry_after
 from piapi_cli.api.errors import RequestError, UsageError
-from piapi_cli.core.events import EventStore, StoredEvent
+from piapi_cli.core.journal.events import EventStore, StoredEvent
 
 if TYPE_CHECKING:
     import httpx
