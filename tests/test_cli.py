@@ -290,8 +290,9 @@ def test_models_shows_a_schema(cli: Cli) -> None:
         "type": "integer",
         "required": False,
         "default": 5,
-        "enum": [5, 10],
-        "description": "Seconds",
+        "min": 3,
+        "max": 15,
+        "description": "Seconds: 5 or 10, up to 15 on 3.0",
     }
     assert "camera_control" in fields
     unknown = cli("models", "flux")

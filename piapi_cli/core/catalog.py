@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from piapi_cli.api.errors import ValidationError
+from piapi_cli.api.errors import ConfigError, ValidationError
 from piapi_cli.core.suggest import did_you_mean, near_misses
 
 CATEGORIES = ("image", "video", "audio", "3d")
@@ -38,6 +38,9 @@ class Field:
     items: Field | None = None
     properties: dict[str, Field] = field(default_factory=dict)
     description: str = ""
+    #: an enum PiAPI cannot grow (a protocol value such as Midjourney's ``process_mode``): a
+    #: value outside it is refused; other enums may lag PiAPI, so an unknown value only warns
+    strict: bool = False
 
     @classmethod
     def from_spec(cls, name: str, spec: dict[str, Any]) -> Field:
@@ -58,6 +61,7 @@ class Field:
             items=cls.from_spec(f"{name}[]", spec["items"]) if "items" in spec else None,
             properties={k: cls.from_spec(k, v) for k, v in spec.get("properties", {}).items()},
             description=spec.get("description", ""),
+            strict=bool(spec.get("strict", False)),
         )
 
     def allowed(self) -> str:
@@ -92,6 +96,9 @@ class TaskType:
     open: bool = False
     output: str = "image"
     max_pixels: int | None = None
+    #: at least one of these inputs must be given (a video needs a prompt or a start image)
+    require_one_of: tuple[str, ...] = ()
+    docs: str = ""
 
     def field_for(self, dotted: list[str]) -> Field | None:
         """The schema of a (possibly nested) key, or None where the schema says nothing."""
@@ -114,6 +121,10 @@ class Model:
     task_types: dict[str, TaskType]
     discontinued: bool = False
     service_mode: str | None = None
+    #: the PiAPI documentation page the entry was read from
+    docs: str = ""
+    #: names people use for it (``flux``): taken for a typo of this model, never sent as such
+    aliases: tuple[str, ...] = ()
 
 
 class Catalog:
@@ -135,6 +146,8 @@ class Catalog:
                     open=bool(tspec.get("open", False)),
                     output=tspec.get("output", spec.get("output", "image")),
                     max_pixels=options.get("max_pixels"),
+                    require_one_of=tuple(options.get("require_one_of", ())),
+                    docs=tspec.get("docs", spec.get("docs", "")),
                 )
             self.models[spec["name"]] = Model(
                 name=spec["name"],
@@ -144,6 +157,8 @@ class Catalog:
                 task_types=types,
                 discontinued=bool(spec.get("discontinued", False)),
                 service_mode=spec.get("service_mode"),
+                docs=spec.get("docs", ""),
+                aliases=tuple(spec.get("aliases", ())),
             )
         self._folded = {name.lower(): model for name, model in self.models.items()}
 
@@ -161,11 +176,77 @@ class Catalog:
         return notes[0] if notes else None
 
 
+#: a catalog file of the user's own, in the config directory, merged over the shipped one
+USER_CATALOG = "catalog.json"
+
+
+def load_catalog(*, user: bool = False) -> Catalog:
+    """The shipped catalog; with ``user``, merged with the user's own ``catalog.json`` in
+    the config directory (models and task types PiAPI added after this release)."""
+    if not user:
+        return _shipped()
+    from piapi_cli.core.settings import config_dir
+
+    path = config_dir() / USER_CATALOG
+    try:
+        found = path.stat()
+    except OSError:
+        return _shipped()
+    return _with_overlay(str(path), found.st_mtime_ns, found.st_size)
+
+
 @lru_cache(maxsize=1)
-def load_catalog() -> Catalog:
+def _shipped_text() -> str:
     # beside this file (importlib.resources would import zipfile and tempfile for the same read)
-    text = Path(__file__).with_name("catalog.json").read_text("utf-8")
-    return Catalog(json.loads(text))
+    return Path(__file__).with_name("catalog.json").read_text("utf-8")
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> Catalog:
+    return Catalog(json.loads(_shipped_text()))
+
+
+@lru_cache(maxsize=4)
+def _with_overlay(path: str, mtime_ns: int, size: int) -> Catalog:
+    """The shipped catalog with the user's file merged over it (cached per file version)."""
+    try:
+        extra = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"cannot read the catalog file {path}: {exc}") from None
+    try:
+        return Catalog(merge_catalog(json.loads(_shipped_text()), extra))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"the catalog file {path} is not a catalog: {type(exc).__name__}: {exc}") from None
+
+
+def merge_catalog(base: dict[str, Any], extra: Any) -> dict[str, Any]:
+    """``extra`` over ``base``: sets and models by name, task types by name, fields by name.
+
+    A model that ``base`` lacks is added whole (it needs a ``category``); for one it has,
+    the keys given replace its own, and its task types are merged one by one.
+    """
+    if not isinstance(extra, dict):
+        raise TypeError("expected a JSON object with 'models' and/or 'sets'")
+    for name, fields in extra.get("sets", {}).items():
+        base["sets"].setdefault(name, {}).update(fields)
+    known = {spec["name"]: spec for spec in base["models"]}
+    for spec in extra.get("models", []):
+        mine = known.get(spec["name"])
+        if mine is None:
+            if spec.get("category") not in CATEGORIES:
+                raise ValueError(f"model {spec['name']!r} needs a category: one of {', '.join(CATEGORIES)}")
+            base["models"].append(spec)
+            continue
+        for key, value in spec.items():
+            if key != "task_types":
+                mine[key] = value
+        for type_name, tspec in spec.get("task_types", {}).items():
+            current = mine["task_types"].setdefault(type_name, {})
+            fields = {**current.get("fields", {}), **tspec.get("fields", {})}
+            current.update(tspec)
+            if fields:
+                current["fields"] = fields
+    return base
 
 
 # --- checking a request against the catalog ---------------------------------------
@@ -185,6 +266,7 @@ def check_model(catalog: Catalog, model: str, task_type: str, *, validate: bool 
         # "flux1-dev" for "Qubico/flux1-dev": the short name is a near miss too
         short_names = {m.rsplit("/", 1)[-1]: m for m in catalog.models if "/" in m}
         exact = [m for short, m in short_names.items() if short.lower() == model.lower()]
+        exact += [m.name for m in catalog.models.values() if model.lower() in (a.lower() for a in m.aliases)]
         close = exact or near_misses(model, [*catalog.models, *short_names])
         suggestions = sorted({short_names.get(name) or full_names.get(name.lower(), name) for name in close})
         if suggestions:
@@ -266,12 +348,18 @@ def _blank(value: Any) -> bool:
     return (isinstance(value, str) and not value.strip()) or (isinstance(value, (list, dict)) and not value)
 
 
-def _check_value(path: str, value: Any, spec: Field, problems: list[Problem]) -> None:
+def _check_value(path: str, value: Any, spec: Field, problems: list[Problem], notes: list[str]) -> None:
     if not _type_ok(value, spec.type):
         problems.append(Problem(path, f"expected {spec.allowed()}, got {_show(value)}"))
         return
     if spec.enum is not None and value not in spec.enum:
-        problems.append(Problem(path, f"{_show(value)} is not allowed; expected {spec.allowed()}"))
+        close = near_misses(value, [str(v) for v in spec.enum]) if isinstance(value, str) else []
+        if spec.strict or close:
+            advice = did_you_mean(close) if close else f"expected {spec.allowed()}"
+            problems.append(Problem(path, f"{_show(value)} is not allowed; {advice}", close[0] if close else None))
+        else:
+            # PiAPI adds models, ratios and durations faster than any catalog follows
+            notes.append(f"{path}={_show(value)} is not in piapi's catalog ({spec.allowed()}): sent anyway")
         return
     if spec.type in ("integer", "number"):
         if isinstance(value, float) and not math.isfinite(value):
@@ -287,11 +375,11 @@ def _check_value(path: str, value: Any, spec: Field, problems: list[Problem]) ->
             problems.append(Problem(path, f"{len(value)} items; expected {spec.allowed()}"))
         if spec.items is not None:
             for index, item in enumerate(value):
-                _check_value(f"{path}[{index}]", item, spec.items, problems)
+                _check_value(f"{path}[{index}]", item, spec.items, problems, notes)
     elif spec.type == "object":
         for key, sub in spec.properties.items():
             if key in value:
-                _check_value(f"{path}.{key}", value[key], sub, problems)
+                _check_value(f"{path}.{key}", value[key], sub, problems, notes)
 
 
 def _unknown_keys(data: dict[str, Any], fields: dict[str, Field], prefix: str = "") -> list[tuple[str, list[str]]]:
@@ -310,6 +398,27 @@ def _unknown_keys(data: dict[str, Any], fields: dict[str, Field], prefix: str = 
                 if isinstance(item, dict):
                     found.extend(_unknown_keys(item, spec.items.properties, f"{path}[{index}]."))
     return found
+
+
+def _check_fields(task_type: TaskType, data: dict[str, Any], problems: list[Problem], notes: list[str]) -> None:
+    """Every field the schema lists: present when required, of its type and range."""
+    for name, spec in task_type.fields.items():
+        if name not in data:
+            if spec.required:
+                problems.append(Problem(name, f"required ({spec.allowed()}) but missing"))
+        elif spec.required and _blank(data[name]):
+            problems.append(Problem(name, f"required ({spec.allowed()}) but empty"))
+        else:
+            _check_value(name, data[name], spec, problems, notes)
+    given = [name for name in task_type.require_one_of if name in data and not _blank(data[name])]
+    if task_type.require_one_of and not given:
+        names = ", ".join(task_type.require_one_of)
+        problems.append(Problem(task_type.require_one_of[0], f"missing: give at least one of {names}"))
+    if task_type.max_pixels and not problems:
+        width, height = data.get("width"), data.get("height")
+        if isinstance(width, int) and isinstance(height, int) and width * height > task_type.max_pixels:
+            text = f"{_show(width)}x{_show(height)} is over {task_type.max_pixels:,} pixels"
+            problems.append(Problem("width x height", text))
 
 
 def validate_input(task_type: TaskType, data: dict[str, Any], *, validate: bool = True) -> list[str]:
@@ -336,19 +445,7 @@ def validate_input(task_type: TaskType, data: dict[str, Any], *, validate: bool 
             note = f"input {path} is not in piapi's catalog for {where} ({did_you_mean(close)}); sending as given"
             warnings.append(note)
     if validate:
-        for name, spec in task_type.fields.items():
-            if name not in data:
-                if spec.required:
-                    problems.append(Problem(name, f"required ({spec.allowed()}) but missing"))
-            elif spec.required and _blank(data[name]):
-                problems.append(Problem(name, f"required ({spec.allowed()}) but empty"))
-            else:
-                _check_value(name, data[name], spec, problems)
-        if task_type.max_pixels and not problems:
-            width, height = data.get("width"), data.get("height")
-            if isinstance(width, int) and isinstance(height, int) and width * height > task_type.max_pixels:
-                text = f"{_show(width)}x{_show(height)} is over {task_type.max_pixels:,} pixels"
-                problems.append(Problem("width x height", text))
+        _check_fields(task_type, data, problems, warnings)
     if problems:
         raise ValidationError(
             f"invalid input for {where}: " + "; ".join(str(p) for p in problems),

@@ -78,7 +78,7 @@ def build_request(
     else ``default_service_mode`` (the setting). A webhook without a secret gets ``make_secret()``
     (the CLI passes piapi listen's own, so deliveries to it verify without more flags).
     """
-    catalog = catalog or load_catalog()
+    catalog = catalog or load_catalog(user=True)
     schema = catalog.task_type(model, task_type)
     known_model = catalog.model(model)
     model_name = known_model.name if known_model else model

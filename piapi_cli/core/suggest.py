@@ -54,8 +54,15 @@ def _fold(name: str) -> str:
 
 
 def _other_version(a: str, b: str) -> bool:
-    """``veo4`` next to ``veo3``, ``trellis3`` next to ``trellis2``: a new version, not a typo."""
-    return a != b and _VERSION.sub("", a) == _VERSION.sub("", b)
+    """``veo4`` next to ``veo3``, ``trellis3`` next to ``trellis2``: a new version, not a typo.
+    A number missing altogether (``flux-dev`` for ``flux1-dev``) is a typo all the same."""
+    versions_a, versions_b = _VERSION.findall(a), _VERSION.findall(b)
+    return (
+        a != b
+        and _VERSION.sub("", a) == _VERSION.sub("", b)
+        and len(versions_a) == len(versions_b)
+        and versions_a != versions_b
+    )
 
 
 def near_misses(name: str, known: Iterable[str]) -> list[str]:

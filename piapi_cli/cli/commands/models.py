@@ -48,7 +48,7 @@ def models(
     from piapi_cli.core.catalog import load_catalog
 
     output: Output = ctx.obj.output
-    catalog = load_catalog()
+    catalog = load_catalog(user=True)
     if model is not None:
         found = catalog.model(model)
         if found is None:
@@ -144,11 +144,14 @@ def _model_json(model: Model, types: dict[str, TaskType]) -> dict[str, Any]:
         "category": model.category,
         "description": model.description,
         "discontinued": model.discontinued,
+        "docs": model.docs,
         "task_types": {
             name: {
                 "output": spec.output,
                 "open_schema": spec.open,
+                "docs": spec.docs,
                 "input": {k: _field_json(v) for k, v in spec.fields.items()},
+                "require_one_of": list(spec.require_one_of),
             }
             for name, spec in types.items()
         },
@@ -165,7 +168,7 @@ def _render_model(output: Output, model: Model, types: list[TaskType]) -> None:
     if model.service_mode:
         console.print(f"needs service mode {model.service_mode} (piapi sets it)")
     for spec in types:
-        console.print(f"\n[bold cyan]{escape(spec.name)}[/] → {spec.output}")
+        console.print(f"\n[bold cyan]{escape(spec.name)}[/] → {spec.output}  [dim]{escape(spec.docs)}[/]")
         if spec.open:
             console.print("  no public input schema: any keys are sent as given")
             continue
@@ -178,4 +181,6 @@ def _render_model(output: Output, model: Model, types: list[TaskType]) -> None:
             default = "" if field.default is None else str(field.default)
             table.add_row(name, escape(field.allowed()), escape(default), escape(field.description))
         console.print(table)
+        if spec.require_one_of:
+            console.print(f"  [red]*[/] at least one of: {escape(', '.join(spec.require_one_of))}")
     console.print("\n[dim]* required · set inputs with -i KEY=VALUE, or -i KEY:=JSON[/]")

@@ -1,7 +1,7 @@
 # bash completion for piapi, generated from its command tree: do not edit.
 # Install: source this file, or copy it to ~/.local/share/bash-completion/completions/piapi
 
-_piapi_models='Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s Qubico/trellis Qubico/trellis2 Qubico/pixal3d'
+_piapi_models='Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s byteaudio Qubico/trellis Qubico/trellis2 Qubico/pixal3d'
 
 _piapi_task_types() {
     case "$1" in
@@ -13,7 +13,7 @@ _piapi_task_types() {
         'gemini') echo 'gemini-2.5-flash-image nano-banana-pro nano-banana-2' ;;
         'Qubico/qwen-image') echo 'txt2img image-edit' ;;
         'Qubico/z-image') echo 'txt2img' ;;
-        'seedream') echo 'seedream-5-lite' ;;
+        'seedream') echo 'seedream-5-lite seedream-5-pro seedream-5-lite-less-restriction seedream-5-pro-less-restriction' ;;
         'Qubico/joycaption') echo 'joycaption-beta-one' ;;
         'kling') echo 'video_generation extend_video lip_sync effects omni_video_generation ai_try_on sound avatar motion_control' ;;
         'kling-turbo') echo 'video_generation' ;;
@@ -22,7 +22,7 @@ _piapi_task_types() {
         'veo3') echo 'veo3-video veo3-video-fast' ;;
         'veo3.1') echo 'veo3.1-video veo3.1-video-fast' ;;
         'sora2') echo 'sora2-video sora2-pro-video remove-watermark' ;;
-        'seedance') echo 'seedance-2 seedance-2-preview remove-watermark' ;;
+        'seedance') echo 'seedance-2 seedance-2-preview seedance-2-fast seedance-2-mini seedance-2-less-restriction seedance-2-fast-less-restriction seedance-2-mini-less-restriction seedance-2.5 seedance-2.5-less-restriction remove-watermark' ;;
         'Qubico/hunyuan') echo 'txt2video fast-txt2video img2video-concat img2video-replace txt2video-lora img2video-lora' ;;
         'Qubico/wanx') echo 'txt2video-1.3b txt2video-14b img2video-14b txt2video-14b-lora img2video-14b-lora img2video-14b-keyframe img2video-14b-control-camera wan22-txt2video-14b wan22-img2video-14b' ;;
         'Qubico/skyreels') echo 'img2video' ;;
@@ -38,10 +38,11 @@ _piapi_task_types() {
         'Qubico/tts') echo 'zero-shot' ;;
         'suno') echo 'generate_music' ;;
         'music-s') echo 'generate_music' ;;
+        'byteaudio') echo 'seed-audio-1.0' ;;
         'Qubico/trellis') echo 'image-to-3d text-to-3d' ;;
         'Qubico/trellis2') echo 'image-to-3d' ;;
         'Qubico/pixal3d') echo 'image-to-3d' ;;
-        *) echo 'ai_try_on audio2audio avatar background-remove blend controlnet-lora describe edit effects extend extend_video face-swap fast-txt2video fill-inpaint fill-outpaint gemini-2.5-flash-image generate_lyrics generate_music image-edit image-to-3d image_to_video imagine img2img img2img-lora img2video img2video-14b img2video-14b-control-camera img2video-14b-keyframe img2video-14b-lora img2video-concat img2video-lora img2video-replace inpaint joycaption-beta-one kontext lip_sync motion_control multi-face-swap nano-banana-2 nano-banana-pro omni-human-1.5 omni_video_generation outpaint pan redux-variation remove-watermark reroll seed seedance-2 seedance-2-preview seedream-5-lite segment sora2-pro-video sora2-video sound text-to-3d txt2audio txt2audio-base txt2audio-full txt2img txt2img-lora txt2video txt2video-1.3b txt2video-14b txt2video-14b-lora txt2video-lora upscale variation veo3-video veo3-video-fast veo3.1-video veo3.1-video-fast video2audio video_generation wan22-img2video-14b wan22-txt2video-14b wan26-img2video wan26-txt2video zero-shot' ;;
+        *) echo 'ai_try_on audio2audio avatar background-remove blend controlnet-lora describe edit effects extend extend_video face-swap fast-txt2video fill-inpaint fill-outpaint gemini-2.5-flash-image generate_lyrics generate_music image-edit image-to-3d image_to_video imagine img2img img2img-lora img2video img2video-14b img2video-14b-control-camera img2video-14b-keyframe img2video-14b-lora img2video-concat img2video-lora img2video-replace inpaint joycaption-beta-one kontext lip_sync motion_control multi-face-swap nano-banana-2 nano-banana-pro omni-human-1.5 omni_video_generation outpaint pan redux-variation remove-watermark reroll seed seed-audio-1.0 seedance-2 seedance-2-fast seedance-2-fast-less-restriction seedance-2-less-restriction seedance-2-mini seedance-2-mini-less-restriction seedance-2-preview seedance-2.5 seedance-2.5-less-restriction seedream-5-lite seedream-5-lite-less-restriction seedream-5-pro seedream-5-pro-less-restriction segment sora2-pro-video sora2-video sound text-to-3d txt2audio txt2audio-base txt2audio-full txt2img txt2img-lora txt2video txt2video-1.3b txt2video-14b txt2video-14b-lora txt2video-lora upscale variation veo3-video veo3-video-fast veo3.1-video veo3.1-video-fast video2audio video_generation wan22-img2video-14b wan22-txt2video-14b wan26-img2video wan26-txt2video zero-shot' ;;
     esac
 }
 

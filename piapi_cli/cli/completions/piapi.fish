@@ -34,7 +34,7 @@ function __piapi_task_types
         case 'Qubico/z-image'
             printf '%s\n' txt2img
         case 'seedream'
-            printf '%s\n' seedream-5-lite
+            printf '%s\n' seedream-5-lite seedream-5-pro seedream-5-lite-less-restriction seedream-5-pro-less-restriction
         case 'Qubico/joycaption'
             printf '%s\n' joycaption-beta-one
         case 'kling'
@@ -52,7 +52,7 @@ function __piapi_task_types
         case 'sora2'
             printf '%s\n' sora2-video sora2-pro-video remove-watermark
         case 'seedance'
-            printf '%s\n' seedance-2 seedance-2-preview remove-watermark
+            printf '%s\n' seedance-2 seedance-2-preview seedance-2-fast seedance-2-mini seedance-2-less-restriction seedance-2-fast-less-restriction seedance-2-mini-less-restriction seedance-2.5 seedance-2.5-less-restriction remove-watermark
         case 'Qubico/hunyuan'
             printf '%s\n' txt2video fast-txt2video img2video-concat img2video-replace txt2video-lora img2video-lora
         case 'Qubico/wanx'
@@ -83,6 +83,8 @@ function __piapi_task_types
             printf '%s\n' generate_music
         case 'music-s'
             printf '%s\n' generate_music
+        case 'byteaudio'
+            printf '%s\n' seed-audio-1.0
         case 'Qubico/trellis'
             printf '%s\n' image-to-3d text-to-3d
         case 'Qubico/trellis2'
@@ -90,7 +92,7 @@ function __piapi_task_types
         case 'Qubico/pixal3d'
             printf '%s\n' image-to-3d
         case '*'
-            printf '%s\n' ai_try_on audio2audio avatar background-remove blend controlnet-lora describe edit effects extend extend_video face-swap fast-txt2video fill-inpaint fill-outpaint gemini-2.5-flash-image generate_lyrics generate_music image-edit image-to-3d image_to_video imagine img2img img2img-lora img2video img2video-14b img2video-14b-control-camera img2video-14b-keyframe img2video-14b-lora img2video-concat img2video-lora img2video-replace inpaint joycaption-beta-one kontext lip_sync motion_control multi-face-swap nano-banana-2 nano-banana-pro omni-human-1.5 omni_video_generation outpaint pan redux-variation remove-watermark reroll seed seedance-2 seedance-2-preview seedream-5-lite segment sora2-pro-video sora2-video sound text-to-3d txt2audio txt2audio-base txt2audio-full txt2img txt2img-lora txt2video txt2video-1.3b txt2video-14b txt2video-14b-lora txt2video-lora upscale variation veo3-video veo3-video-fast veo3.1-video veo3.1-video-fast video2audio video_generation wan22-img2video-14b wan22-txt2video-14b wan26-img2video wan26-txt2video zero-shot
+            printf '%s\n' ai_try_on audio2audio avatar background-remove blend controlnet-lora describe edit effects extend extend_video face-swap fast-txt2video fill-inpaint fill-outpaint gemini-2.5-flash-image generate_lyrics generate_music image-edit image-to-3d image_to_video imagine img2img img2img-lora img2video img2video-14b img2video-14b-control-camera img2video-14b-keyframe img2video-14b-lora img2video-concat img2video-lora img2video-replace inpaint joycaption-beta-one kontext lip_sync motion_control multi-face-swap nano-banana-2 nano-banana-pro omni-human-1.5 omni_video_generation outpaint pan redux-variation remove-watermark reroll seed seed-audio-1.0 seedance-2 seedance-2-fast seedance-2-fast-less-restriction seedance-2-less-restriction seedance-2-mini seedance-2-mini-less-restriction seedance-2-preview seedance-2.5 seedance-2.5-less-restriction seedream-5-lite seedream-5-lite-less-restriction seedream-5-pro seedream-5-pro-less-restriction segment sora2-pro-video sora2-video sound text-to-3d txt2audio txt2audio-base txt2audio-full txt2img txt2img-lora txt2video txt2video-1.3b txt2video-14b txt2video-14b-lora txt2video-lora upscale variation veo3-video veo3-video-fast veo3.1-video veo3.1-video-fast video2audio video_generation wan22-img2video-14b wan22-txt2video-14b wan26-img2video wan26-txt2video zero-shot
     end
 end
 
@@ -128,7 +130,7 @@ complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel dow
 complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel download account models listen trigger completion batch tasks config sandbox' -l debug -d 'Show tracebacks and HTTP traffic on stderr'
 complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel download account models listen trigger completion batch tasks config sandbox' -l version -d 'Print the version and exit'
 complete -c piapi -n 'not __fish_seen_subcommand_from create get wait cancel download account models listen trigger completion batch tasks config sandbox' -l help -s h -d 'Show this message and exit.'
-complete -c piapi -n '__fish_seen_subcommand_from create' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'Model, e.g. Qubico/flux1-dev (see: piapi models)'
+complete -c piapi -n '__fish_seen_subcommand_from create' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s byteaudio Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'Model, e.g. Qubico/flux1-dev (see: piapi models)'
 complete -c piapi -n '__fish_seen_subcommand_from create' -l task-type -s t -x -a '(__piapi_task_types)' -d 'Task type of the model, e.g. txt2img'
 complete -c piapi -n '__fish_seen_subcommand_from create' -l from -x -d 'Start from a past task (the journals, else the APIs): its model, type and input; -i change'
 complete -c piapi -n '__fish_seen_subcommand_from create' -l input -s i -x -d 'An input field; repeat it. KEY:=JSON for raw JSON'
@@ -199,7 +201,7 @@ complete -c piapi -n '__fish_seen_subcommand_from listen' -l replay -x -d 'Forwa
 complete -c piapi -n '__fish_seen_subcommand_from listen' -l quiet -s q -d 'No progress display or notes on stderr'
 complete -c piapi -n '__fish_seen_subcommand_from listen' -l help -s h -d 'Show this message and exit.'
 complete -c piapi -n '__fish_seen_subcommand_from trigger' -l status -s s -x -d 'pending, staged, processing, completed, failed or cancelled; a list sends each in turn'
-complete -c piapi -n '__fish_seen_subcommand_from trigger' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'Model of the task'
+complete -c piapi -n '__fish_seen_subcommand_from trigger' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s byteaudio Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'Model of the task'
 complete -c piapi -n '__fish_seen_subcommand_from trigger' -l task-type -s t -x -a '(__piapi_task_types)' -d 'Task type (default: the models first)'
 complete -c piapi -n '__fish_seen_subcommand_from trigger' -l secret -x -d 'Sent in x-webhook-secret [env: PIAPI_WEBHOOK_SECRET] (default: the listeners own)'
 complete -c piapi -n '__fish_seen_subcommand_from trigger' -l secret-file -x -d 'Read the secret from this file'
@@ -208,7 +210,7 @@ complete -c piapi -n '__fish_seen_subcommand_from trigger' -l dry-run -d 'Print 
 complete -c piapi -n '__fish_seen_subcommand_from trigger' -l help -s h -d 'Show this message and exit.'
 complete -c piapi -n '__fish_seen_subcommand_from completion' -l help -s h -d 'Show this message and exit.'
 complete -c piapi -n '__fish_seen_subcommand_from batch' -l help -s h -d 'Show this message and exit.'
-complete -c piapi -n '__fish_seen_subcommand_from run' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'Model of rows that name none'
+complete -c piapi -n '__fish_seen_subcommand_from run' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s byteaudio Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'Model of rows that name none'
 complete -c piapi -n '__fish_seen_subcommand_from run' -l task-type -s t -x -a '(__piapi_task_types)' -d 'Task type of rows that name none'
 complete -c piapi -n '__fish_seen_subcommand_from run' -l input -s i -x -d 'An input field of every row; a rows own wins'
 complete -c piapi -n '__fish_seen_subcommand_from run' -l template -x -d 'Build the prompt from the rows fields: a {animal} in {style}'
@@ -245,7 +247,7 @@ complete -c piapi -n '__fish_seen_subcommand_from list' -l json -d 'The runs as 
 complete -c piapi -n '__fish_seen_subcommand_from list' -l jq -x -d 'Filter the JSON with a jq expression; strings print raw'
 complete -c piapi -n '__fish_seen_subcommand_from list' -l help -s h -d 'Show this message and exit.'
 complete -c piapi -n '__fish_seen_subcommand_from tasks' -l status -s s -x -d 'Only tasks with this status'
-complete -c piapi -n '__fish_seen_subcommand_from tasks' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'Only tasks of this model'
+complete -c piapi -n '__fish_seen_subcommand_from tasks' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s byteaudio Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'Only tasks of this model'
 complete -c piapi -n '__fish_seen_subcommand_from tasks' -l since -x -d 'Only tasks created this recently: 30m, 12h, 7d, 2w'
 complete -c piapi -n '__fish_seen_subcommand_from tasks' -l world -x -d 'Whose tasks: all, sandbox or an API base URL [default: the API in use]'
 complete -c piapi -n '__fish_seen_subcommand_from tasks' -l limit -s n -x -d 'At most N tasks, newest first (1 to 1,000,000)'
@@ -284,4 +286,4 @@ complete -c piapi -n '__fish_seen_subcommand_from serve' -l timeout -x -d 'Close
 complete -c piapi -n '__fish_seen_subcommand_from serve' -l no-webhooks -d 'Do not deliver webhooks'
 complete -c piapi -n '__fish_seen_subcommand_from serve' -l quiet -s q -d 'Do not log requests'
 complete -c piapi -n '__fish_seen_subcommand_from serve' -l help -s h -d 'Show this message and exit.'
-complete -c piapi -n '__fish_seen_subcommand_from models' -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s Qubico/trellis Qubico/trellis2 Qubico/pixal3d'
+complete -c piapi -n '__fish_seen_subcommand_from models' -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s byteaudio Qubico/trellis Qubico/trellis2 Qubico/pixal3d'

@@ -124,7 +124,7 @@ class RowBuilder:
 
     def __init__(self, defaults: Defaults, *, template_fields: set[str], catalog: Catalog | None = None) -> None:
         self.defaults = defaults
-        self.catalog = catalog or load_catalog()
+        self.catalog = catalog or load_catalog(user=True)
         #: fields a --template or --name reads: JSONL keys that may stand beside id, input...
         self.template_fields = template_fields
 
