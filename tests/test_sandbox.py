@@ -209,7 +209,7 @@ def test_images_are_real_pngs(emulator: Emulator, clock: FakeClock) -> None:
     length = struct.unpack(">I", image[33:37])[0]
     assert image[37:41] == b"IDAT"
     pixels = zlib.decompress(image[41 : 41 + length])
-    assert (width, height) == (64, 64) and len(pixels) == height * (1 + 3 * width)
+    assert (width, height) == (512, 512) and len(pixels) == height * (1 + 3 * width)
 
 
 def test_audio_is_real_wav_and_3d_is_real_glb_and_video_is_mp4(emulator: Emulator, clock: FakeClock) -> None:
@@ -222,7 +222,7 @@ def test_audio_is_real_wav_and_3d_is_real_glb_and_video_is_mp4(emulator: Emulato
     assert (magic, version, total, chunk_type) == (b"glTF", 2, len(glb), b"JSON")
     assert json.loads(glb[20 : 20 + chunk_length])["asset"]["version"] == "2.0"
     video = model["combined_video"]
-    assert video[4:8] == b"ftyp" and struct.unpack(">I", video[:4])[0] == 28
+    assert video[4:8] == b"ftyp" and b"moov" in video and b"avc1" in video
 
 
 def test_downloads_support_head_and_ranges(emulator: Emulator, clock: FakeClock) -> None:

@@ -357,8 +357,7 @@ class Emulator:
         outputs = output_urls(output_for(record, "completed", 100, "http://sandbox"))
         if f"http://sandbox{match.group(0)}" not in {item.url for item in outputs}:
             return Reply.error(404, "file not found")
-        seed = f"{task_id}:{index}:{json.dumps(record['input'], sort_keys=True)}"
-        content = files.make(ext, seed)
+        content = files.for_record(ext, record, index)
         return self._content(content, files.CONTENT_TYPES[ext], headers, head=head, size=record.get("bytes"))
 
     def _uploaded(self, match: re.Match[str], headers: Mapping[str, str], *, head: bool) -> Reply:
