@@ -3,18 +3,20 @@ in-process emulator of the API; nothing touches $HOME or the network."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from piapi_cli.cli.app import app
+from piapi_cli.cli.main import main
 from piapi_cli.cli.session import Session
 from piapi_cli.sandbox import Emulator, MemoryStore, transport_for
 
@@ -73,9 +75,44 @@ class Result:
         return json.loads(self.stdout)
 
 
+@contextlib.contextmanager
+def _process(env: dict[str, str], stdin: str) -> Iterator[tuple[io.StringIO, io.StringIO]]:
+    """This process as a run of piapi sees it: the environment, stdin, stdout and stderr."""
+    saved = {name: os.environ.get(name) for name in env}
+    streams = sys.stdin, sys.stdout, sys.stderr
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(env)
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin), out, err
+    try:
+        yield out, err
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = streams
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_main(
+    args: list[str], session: Session | None, *, input: str | None = None, env: dict[str, str] | None = None,
+    through: Callable[..., int] = main,
+) -> Result:  # fmt: skip
+    """One run of the entry point (``piapi_cli.cli.main:main``) in this process, as a user's
+    shell would run it: the whole command line, stdin, the exit code, stdout and stderr apart.
+    ``through``: ``main.with_typer`` to have typer read the line instead of the fast parser."""
+    with _process(env or {}, input or "") as (out, err):
+        try:
+            code = through(args, session=session)
+        except SystemExit as exc:  # (main returns its code; nothing in a run should raise this)
+            code = exc.code if isinstance(exc.code, int) else 1
+    return Result(code, out.getvalue(), err.getvalue())
+
+
 @dataclass
 class Cli:
-    """Runs the real CLI in-process against a transport, with the fake clock."""
+    """Runs the real CLI in-process through its entry point, against a transport, with the
+    fake clock."""
 
     clock: FakeClock
     transport: httpx.BaseTransport
@@ -86,9 +123,7 @@ class Cli:
         environ = {**os.environ, **self.env, **(env or {})}
         session = Session(environ=environ, transport=self.transport, clock=self.clock, sleep=self.clock.sleep)
         self.sessions.append(session)
-        runner = CliRunner()
-        result = runner.invoke(app, list(args), input=input, obj=session, env=self.env | (env or {}))
-        return Result(result.exit_code, result.stdout, result.stderr, result.exception)
+        return run_main(list(args), session, input=input, env=self.env | (env or {}))
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ import pytest
 
 from piapi_cli.api.errors import ExitCode
 from piapi_cli.cli.completions import FILES, script
+from piapi_cli.cli.main import with_typer
 from piapi_cli.cli.parsing._helptext import HELP
 from piapi_cli.core import settings
-from tests.conftest import Cli
+from tests.conftest import Cli, run_main
 from tools import docgen
 
 ROOT = docgen.ROOT
@@ -113,7 +114,9 @@ def test_every_command_has_help_with_an_example() -> None:
 
 def test_cached_help_is_what_typer_renders(cli: Cli) -> None:
     for cmd in docgen.commands():
-        assert cli(*cmd.path, "--help").stdout == HELP[cmd.key], cmd.name
+        rendered = run_main([*cmd.path, "--help"], None, through=with_typer)
+        assert rendered.stdout == HELP[cmd.key], cmd.name
+        assert cli(*cmd.path, "--help").stdout == HELP[cmd.key], cmd.name  # the entry point: the cache
 
 
 @pytest.mark.parametrize("args", [["--help"], ["create", "--help"], ["config", "set-key", "-h"]])
@@ -126,7 +129,8 @@ def test_help_fast_path_prints_the_cached_text(args: list[str]) -> None:
 def test_completion_command_prints_the_shipped_script(cli: Cli, shell: str) -> None:
     shipped = (COMPLETIONS / FILES[shell]).read_bytes()
     assert shipped == script(shell)
-    assert cli("completion", shell).stdout == shipped.decode()  # the command, through typer
+    assert cli("completion", shell).stdout == shipped.decode()  # the entry point
+    assert run_main(["completion", shell], None, through=with_typer).stdout == shipped.decode()  # the command
     fast = subprocess.run([sys.executable, "-m", "piapi_cli", "completion", shell], capture_output=True, timeout=60)
     assert fast.returncode == 0 and fast.stdout == shipped  # the entry point's fast path
 

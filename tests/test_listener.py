@@ -781,6 +781,8 @@ def test_trigger_dry_run_redacts_and_from_task_sends_a_journaled_task(cli: Cli, 
     assert running.names() == [("task.completed", task_id[:8])]
     assert running.events[0]["task"]["output"]["video"]["url"].endswith(".mp4")
     assert cli("trigger", running.listener.url, "--from-task", task_id, "--status", "failed").exit_code == 2
+    given_as_default = cli("trigger", running.listener.url, "--from-task", task_id, "-s", "completed")
+    assert given_as_default.exit_code == 2 and "leave out --status" in given_as_default.stderr
 
 
 def test_event_json_is_what_the_fixture_delivery_says() -> None:

@@ -16,9 +16,10 @@ import pytest
 
 from piapi_cli.cli import app as app_module
 from piapi_cli.cli import runtime
+from piapi_cli.cli.main import with_typer
 from piapi_cli.cli.parsing import fastpath
 from piapi_cli.sandbox import Emulator
-from tests.conftest import Cli, Result
+from tests.conftest import Cli, Result, run_main
 
 FLUX = ["-m", "Qubico/flux1-dev", "-t", "txt2img"]
 
@@ -135,7 +136,11 @@ def _typer_calls(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[dict
         return runtime.State(_Session(), None)  # type: ignore[arg-type]
 
     monkeypatch.setattr(runtime, "start", start)
-    monkeypatch.setattr(app_module, "call", lambda function, kwargs: calls.append((function, _bound(function, kwargs))))
+
+    def call(function: Any, context_name: str | None, kwargs: dict[str, Any], ctx: Any) -> None:
+        calls.append((function, _bound(function, kwargs), ctx.path, ctx.given))
+
+    monkeypatch.setattr(app_module, "call", call)
     result = CliRunner().invoke(app_module.build_app(), args)
     assert result.exit_code == 0, (args, result.output, result.exception)
     return seen, calls
@@ -144,7 +149,10 @@ def _typer_calls(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[dict
 @pytest.mark.parametrize("args", READ_ALIKE, ids=" ".join)
 def test_the_generated_table_reads_a_line_as_typer_does(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     plan = fastpath.plan(args)
-    fast = [(fastpath._function(s.target), _bound(fastpath._function(s.target), s.kwargs)) for s in plan.steps]
+    fast = [
+        (fastpath._function(s.target), _bound(fastpath._function(s.target), s.kwargs), s.path, s.kwargs)
+        for s in plan.steps
+    ]
     typer_root, typer_calls = _typer_calls(args, monkeypatch)
     assert {k: v for k, v in typer_root.items() if v} == {k: v for k, v in plan.root.items() if v}
     assert fast == typer_calls
@@ -183,36 +191,44 @@ def test_global_options_after_the_command_word_move_before_it(line: list[str], h
 
 
 def test_global_options_after_the_command_word_through_typer(cli: Cli, emulator: Emulator) -> None:
-    created = cli("create", *FLUX, "-i", "prompt=a cat", "--no-journal", "--debug")
+    created = _typer(cli, "create", *FLUX, "-i", "prompt=a cat", "--no-journal", "--debug")
     assert created.exit_code == 0, created.stderr
     session = cli.sessions[-1]
     assert session.debug and session.no_journal and session.journal is None
     task_id = created.stdout.strip()
-    got = cli("get", task_id, "--debug", "--jq", ".status")
+    got = _typer(cli, "get", task_id, "--debug", "--jq", ".status")
     assert got.exit_code == 0 and cli.sessions[-1].debug
-    waited = cli("wait", task_id, "--profile", "default", "--interval", "0.2")
+    waited = _typer(cli, "wait", task_id, "--profile", "default", "--interval", "0.2")
     assert waited.exit_code == 0, waited.stderr
     assert cli.sessions[-1].profile == "default"
-    shown = cli("tasks", "--sandbox", "--json")  # a group's options and a global, mixed
+    shown = _typer(cli, "tasks", "--sandbox", "--json")  # a group's options and a global, mixed
     assert shown.exit_code == 0 and cli.sessions[-1].sandbox
 
 
-def _fast(cli: Cli, *args: str) -> Result:
-    """The same run as ``cli(...)``, through the generated table instead of typer."""
-    import contextlib
-    import io
-
+def _session(cli: Cli) -> Any:
     from piapi_cli.cli.session import Session
 
     session = Session(
         environ={**os.environ, **cli.env}, transport=cli.transport, clock=cli.clock, sleep=cli.clock.sleep
     )
     cli.sessions.append(session)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = fastpath.run(list(args), obj=session)
-    assert code is not None, f"the table declined {args}"
-    return Result(code, out.getvalue(), err.getvalue())
+    return session
+
+
+def _fast(cli: Cli, *args: str) -> Result:
+    """The same run as ``cli(...)``, through the generated table alone (never typer)."""
+
+    def table_only(args: list[str], session: Any) -> int:
+        code = fastpath.run(args, obj=session)
+        assert code is not None, f"the table declined {args}"
+        return code
+
+    return run_main(list(args), _session(cli), env=cli.env, through=table_only)
+
+
+def _typer(cli: Cli, *args: str) -> Result:
+    """The same run as ``cli(...)``, with typer reading the line instead of the table."""
+    return run_main(list(args), _session(cli), env=cli.env, through=with_typer)
 
 
 def test_both_ways_of_running_give_the_same_results(cli: Cli) -> None:
@@ -232,7 +248,7 @@ def test_both_ways_of_running_give_the_same_results(cli: Cli) -> None:
         ["listen", "--print-secret"],
     ]
     for line in lines:
-        typer_run, fast_run = cli(*line), _fast(cli, *line)
+        typer_run, fast_run = _typer(cli, *line), _fast(cli, *line)
         assert (fast_run.exit_code, fast_run.stdout, fast_run.stderr) == (
             typer_run.exit_code,
             typer_run.stdout,
@@ -263,7 +279,8 @@ def test_a_run_of_a_command_imports_neither_typer_nor_httpx() -> None:
     program = (
         "import sys, io; from piapi_cli.cli.main import main; sys.stdout = io.StringIO(); "
         "main(['--sandbox', 'create', '-m', 'Qubico/flux1-dev', '-t', 'txt2img', '-i', 'prompt=x', '--dry-run']); "
-        "main(['models', 'Qubico/flux1-dev', '--json']); sys.stdout = sys.__stdout__; "
+        "main(['models', 'Qubico/flux1-dev', '--json']); main(['--sandbox', 'batch', 'list', '--json']); "
+        "sys.stdout = sys.__stdout__; "
         "print(sorted(m for m in ('typer', 'click', 'rich', 'httpx', 'httpcore') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
@@ -311,7 +328,7 @@ def test_both_ways_of_running_report_downloads_stopped_by_ctrl_c(cli: Cli, monke
         raise DownloadInterrupted(Report(partial=[Partial("http://x/0.png", "out/0.png.part", 10, task_id)]))
 
     monkeypatch.setattr(Downloader, "run", interrupted)
-    typer_run, fast_run = cli("download", task_id, "-d", "out"), _fast(cli, "download", task_id, "-d", "out")
+    typer_run, fast_run = _typer(cli, "download", task_id, "-d", "out"), _fast(cli, "download", task_id, "-d", "out")
     assert (fast_run.exit_code, fast_run.stdout, fast_run.stderr) == (
         typer_run.exit_code,
         typer_run.stdout,
@@ -329,7 +346,7 @@ def test_both_ways_of_running_scrub_and_sanitise_debug_tracebacks(cli: Cli, monk
         raise RuntimeError(f"boom with {TEST_KEY} inside\x1b]0;pwned\x07\x1b[2J")
 
     monkeypatch.setattr(Client, "get_task", leak)
-    for run in (cli("--debug", "get", "some-task"), _fast(cli, "get", "some-task", "--debug")):
+    for run in (_typer(cli, "--debug", "get", "some-task"), _fast(cli, "get", "some-task", "--debug")):
         assert run.exit_code == 1 and "Traceback" in run.stderr and "boom with ***" in run.stderr
         assert TEST_KEY not in run.stderr and "\x1b" not in run.stderr and "\x07" not in run.stderr
 

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+#: the console script the package installs (``piapi = piapi_cli.cli.main:main``), as users run it
+SCRIPT = Path(sys.executable).with_name("piapi")
+
 
 def piapi(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "piapi_cli", *args],
+        [str(SCRIPT), *args],
         capture_output=True, text=True, input=input, timeout=60, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
@@ -61,6 +64,16 @@ def test_bad_input_has_no_traceback() -> None:
     result = piapi("--sandbox", "create", "-m", "Qubico/flux1-dev", "-t", "txt2img", "-i", "width=wide")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == "error: -i width: expected an integer (integer >= 0), got 'wide'"
+
+
+def test_trigger_from_task_as_the_readme_shows_it() -> None:
+    task_id = piapi("--sandbox", "create", "-m", "Qubico/flux1-dev", "-t", "txt2img", "-i", "prompt=x").stdout.strip()
+    sent = piapi("--sandbox", "trigger", "http://127.0.0.1:9/hook", "--from-task", task_id[:8], "--dry-run")
+    assert sent.returncode == 0, sent.stderr
+    assert f'"task_id": "{task_id}"' in sent.stdout
+    # --status given (even as its default value) does not go with --from-task: refused, nothing sent
+    both = piapi("--sandbox", "trigger", "http://127.0.0.1:9/hook", "--from-task", task_id, "--status", "completed")
+    assert both.returncode == 2 and "leave out --status" in both.stderr and "internal error" not in both.stderr
 
 
 def test_missing_key_outside_the_sandbox_exits_3(isolated: Path) -> None:

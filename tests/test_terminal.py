@@ -11,10 +11,10 @@ import sys
 
 import httpx
 import pytest
-import typer
 
 from piapi_cli.api.tasks import Task, output_urls
 from piapi_cli.cli.output import Output, plain_values, render_task
+from piapi_cli.cli.parsing.params import Exit
 from piapi_cli.cli.terminal import CLOSED_PIPE_EXIT, json_text, safe_text
 from tests.conftest import Cli
 
@@ -188,11 +188,11 @@ class ClosedPipe(io.StringIO):
 
 def test_a_closed_stdout_ends_with_the_sigpipe_status() -> None:
     output = Output(stdout=ClosedPipe(), stderr=io.StringIO(), stdout_tty=False)
-    with pytest.raises(typer.Exit) as caught:
+    with pytest.raises(Exit) as caught:
         output.line("Qubico/flux1-dev\ttxt2img")
     assert caught.value.exit_code == CLOSED_PIPE_EXIT == 141
     on_terminal = Output(stdout=ClosedPipe(), stderr=io.StringIO(), stdout_tty=True)
-    with pytest.raises(typer.Exit):
+    with pytest.raises(Exit):
         on_terminal.out.print("a table")
     # closed stderr: the messages are lost, the run goes on
     Output(stdout=io.StringIO(), stderr=ClosedPipe(), stderr_tty=False).error("lost")

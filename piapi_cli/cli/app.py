@@ -146,33 +146,53 @@ def build_app(only: str | None = None) -> typer.Typer:
         module = import_module(f".commands.{module_name}", __package__)
         target = getattr(module, attribute)
         if is_group:
-            app.add_typer(_typer_group(target), name=name)
+            app.add_typer(_typer_group(target, name), name=name)
         else:
-            app.command(name, epilog=getattr(module, "EPILOG", None))(_for_typer(target))
+            app.command(name, epilog=getattr(module, "EPILOG", None))(_for_typer(target, name))
     return app
 
 
-def _typer_group(group: params.Group) -> typer.Typer:
+def _typer_group(group: params.Group, path: str) -> typer.Typer:
     app = typer.Typer(**group.settings)
     if group.callback_function is not None:
-        app.callback(**group.callback_settings)(_for_typer(group.callback_function))
+        app.callback(**group.callback_settings)(_for_typer(group.callback_function, path))
     for name, (function, settings) in group.commands.items():
-        app.command(name, **settings)(_for_typer(function))
+        app.command(name, **settings)(_for_typer(function, f"{path} {name}"))
     return app
 
 
-def _for_typer(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The command with its ``params`` declarations given to typer as typer's own."""
+def _for_typer(function: Callable[..., Any], path: str) -> Callable[..., Any]:
+    """The command with its ``params`` declarations given to typer as typer's own; typer hands
+    the wrapper its own context, and the command gets a ``params.Context`` as on the fast path."""
     signature = inspect.signature(function, eval_str=True)
     parameters = [p.replace(annotation=_typer_annotation(p.annotation)) for p in signature.parameters.values()]
+    context_name = next((p.name for p in signature.parameters.values() if p.annotation is params.Context), None)
+    if context_name is None:  # typer's context still comes, to tell given values from defaults
+        parameters.append(inspect.Parameter(_TOOLKIT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
 
     @functools.wraps(function)
     def command(**kwargs: Any) -> Any:
-        return call(function, kwargs)
+        toolkit = kwargs.pop(context_name or _TOOLKIT)
+        return call(function, context_name, kwargs, _context(toolkit, path, kwargs))
 
     command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
     return command
+
+
+#: the name typer's context goes by for a command that takes no ``params.Context``
+_TOOLKIT = "piapi_toolkit_context"
+
+
+def _context(toolkit: Any, path: str, kwargs: dict[str, Any]) -> params.Context:
+    """Ours from typer's: the parameters given on the line or by the environment (with the
+    values the command gets)."""
+    given = {
+        name: value
+        for name, value in kwargs.items()
+        if getattr(toolkit.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")
+    }
+    return params.Context(toolkit.obj, toolkit.invoked_subcommand, path=path, given=given)
 
 
 def _typer_annotation(annotation: Any) -> Any:
@@ -192,7 +212,7 @@ def _typer_annotation(annotation: Any) -> Any:
         elif isinstance(extra, params.Argument):
             extra = typer.Argument(**extra.settings)
         translated.append(extra)
-    return Annotated[(base, *translated)]
+    return Annotated[tuple([base, *translated])]
 
 
 def _typer_check(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -205,9 +225,9 @@ def _typer_check(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return callback
 
 
-def call(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+def call(function: Callable[..., Any], context_name: str | None, kwargs: dict[str, Any], ctx: params.Context) -> Any:
     """How the typer tree calls a command (the one place a test can watch what typer parsed)."""
-    return function(**kwargs)
+    return params.call(function, context_name, kwargs, ctx)
 
 
 def command_word(args: list[str]) -> str | None:

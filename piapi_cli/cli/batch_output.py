@@ -48,7 +48,7 @@ def preflight(plan: DownloadPlan | None, rows: list[RowRequest], output_file: Pa
         from piapi_cli.core.batch.build import name_for_row
         from piapi_cli.core.downloads.downloader import preflight as check_plan
 
-        check_plan(plan.directory, name_for_row(plan.template, rows[0].fields))
+        check_plan(Path(plan.directory), name_for_row(plan.template, rows[0].fields))
     if output_file is not None:
         ensure_parent(output_file)
 

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from piapi_cli.cli.output import STATUS_STYLES, safe_text, status_label
+from piapi_cli.cli.output import STATUS_STYLES, status_label
+from piapi_cli.cli.terminal import safe_text
 
 if TYPE_CHECKING:
     from piapi_cli.api.tasks import Task
@@ -175,7 +176,8 @@ _BAR_NOTES = {"staged": "queued: concurrency cap"}
 def _bar_column() -> Any:
     """rich's bar, drawn all red for a task (or file) that failed, green once completed; a
     staged task shows why it waits instead."""
-    from rich.progress import BarColumn, ProgressBar
+    from rich.progress import BarColumn
+    from rich.progress_bar import ProgressBar
     from rich.text import Text
 
     class StatusBar(BarColumn):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 
 try:  # the interpreter's own module: `signal` would import enum, a cost to every --version
-    import _signal as signal
+    import _signal as signal  # type: ignore[import-not-found]  # (no stubs: signal's C half)
 except ImportError:  # pragma: no cover - another interpreter
-    import signal  # type: ignore[no-redef]
+    import signal
 
 
 def _interrupted_while_starting(signum: int, frame: object) -> None:
@@ -31,9 +31,11 @@ except ValueError:  # pragma: no cover - imported outside the main thread
     pass
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, session: object = None) -> int:
+    """Run one command line; its exit code. ``session``: a prepared ``Session`` (tests hand in
+    one with a transport and a clock), used by whichever parser reads the line."""
     try:
-        return _main(sys.argv[1:] if argv is None else argv)
+        return _main(sys.argv[1:] if argv is None else argv, session)
     except KeyboardInterrupt:  # Ctrl-C before the command started, if the handler was not ours
         return 130
     except BrokenPipeError:  # the reader of stdout went away before the command could say so
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return closed_pipe()
 
 
-def _main(args: list[str]) -> int:
+def _main(args: list[str], session: object = None) -> int:
     if args == ["--version"]:
         from piapi_cli import __version__
 
@@ -69,13 +71,14 @@ def _main(args: list[str]) -> int:
     else:
         from piapi_cli.cli.parsing import fastpath
 
-        code = fastpath.run(args)
+        code = fastpath.run(args, obj=session)
         if code is not None:
             return code
-    return _with_typer(args)
+    return with_typer(args, session)
 
 
-def _with_typer(args: list[str]) -> int:
+def with_typer(args: list[str], session: object = None) -> int:
+    """The line read by typer: usage errors, and lines the generated table does not explain."""
     from typer.main import get_command
 
     from piapi_cli.cli.app import build_app, command_word
@@ -86,7 +89,7 @@ def _with_typer(args: list[str]) -> int:
     try:
         # standalone: typer prints usage errors itself (exit 2); our errors were already
         # mapped to exit codes by the app's error boundary
-        command.main(args=args, prog_name="piapi", standalone_mode=True)
+        command.main(args=args, prog_name="piapi", standalone_mode=True, obj=session)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0

@@ -65,9 +65,6 @@ def failure(exc: BaseException, state: State | None) -> int | None:
     (usage errors of the command-line toolkit, which print themselves)."""
     if isinstance(exc, Exit):
         return exc.exit_code
-    code = _toolkit_exit(exc)
-    if code is not None:
-        return code
     if isinstance(exc, KeyboardInterrupt):
         return interrupted(exc, state)
     if not isinstance(exc, Exception):
@@ -122,16 +119,6 @@ def interrupted(exc: BaseException, state: State | None) -> int:
     sys.stderr.write(f"\n{what}\n" + "".join(f"{safe_text(line)}\n" for line in lines))
     sys.stderr.flush()
     return code
-
-
-def _toolkit_exit(exc: BaseException) -> int | None:
-    """The code of the toolkit's own Exit (``terminal.end_on_closed_pipe`` raises it), looked
-    up without importing the toolkit: a run that never imported it cannot have raised it."""
-    for name in ("typer.exceptions", "click.exceptions"):  # typer's own, or click's in older typers
-        kind = getattr(sys.modules.get(name), "Exit", None)
-        if isinstance(kind, type) and isinstance(exc, kind):
-            return int(getattr(exc, "exit_code", 1))
-    return None
 
 
 def guarded(state: State, run: Callable[[], object]) -> int:

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from piapi_cli.api.errors import ExitCode
 
@@ -72,18 +72,18 @@ def json_text(doc: Any, *, indent: int | None = 2) -> str:
     return re.sub(_JSON_UNSAFE, lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def end_on_closed_pipe(stream: TextIO | None = None) -> NoReturn:
+def end_on_closed_pipe(stream: IO[str] | None = None) -> NoReturn:
     """The reader of stdout went away: stop quietly, as ``yes | head -1`` does.
 
     stdout is pointed at /dev/null first, so the interpreter's last flush does not report
     the broken pipe ("Exception ignored ...") after we exit.
     """
-    import typer
+    from piapi_cli.cli.parsing.params import Exit
 
-    raise typer.Exit(quiet_closed_pipe(stream))
+    raise Exit(quiet_closed_pipe(stream))
 
 
-def quiet_closed_pipe(stream: TextIO | None = None) -> int:
+def quiet_closed_pipe(stream: IO[str] | None = None) -> int:
     """stdout (or ``stream``) pointed at /dev/null, and the exit code to end with."""
     target = stream or sys.stdout
     try:

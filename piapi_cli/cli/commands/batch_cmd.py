@@ -144,7 +144,7 @@ def run(
     from piapi_cli.cli import batch_text
     from piapi_cli.core import batch
     from piapi_cli.core.batch.rows import parse_shard
-    from piapi_cli.core.requests import new_webhook_secret
+    from piapi_cli.core.listener.secret import new_webhook_secret
     from piapi_cli.core.runner import DownloadPlan
 
     state: State = ctx.obj
@@ -231,17 +231,18 @@ _REPEATED = (
 
 
 def _resume_command(prog: str, ctx: params.Context, file: str, run_id: str | None) -> str:
-    """The command that resumes this run, from its own options (never a secret)."""
-    params = {p.name: p for p in ctx.command.params}
+    """The command that resumes this run, from the options given to it (never a secret)."""
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(run).parameters.items()}
     words = [prog, "batch", "run", shlex.quote(file)]
     if run_id:
         words += ["--run-id", shlex.quote(run_id)]
     for key in _REPEATED:
-        value = ctx.params.get(key)
-        param = params[key]
-        flag = max(param.opts, key=len)  # type: ignore[attr-defined]
-        if value is None or value is False or value == param.default or value in ((), []):
+        value = ctx.given.get(key)
+        if value is None or value is False or value == defaults[key] or value in ((), []):
             continue
+        flag = ctx.flag(key)
         if value is True:
             words.append(flag)
         else:

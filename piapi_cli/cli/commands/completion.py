@@ -19,7 +19,7 @@ EPILOG = examples(
 
 
 #: bash, zsh, fish: the shells a script is shipped for
-Shell = enum.Enum("Shell", {name: name for name in FILES}, type=str)
+Shell = enum.Enum("Shell", {name: name for name in FILES}, type=str)  # type: ignore[misc]
 
 
 def completion(

@@ -79,8 +79,7 @@ def trigger(
     lib.check_url(url)
     the_secret = resolve_secret(secret, secret_file, config_dir(state.session.environ))
     if from_task is not None:
-        source = ctx.get_parameter_source("status")
-        if source is not None and source.name != "DEFAULT":
+        if "status" in ctx.given:
             raise UsageError("--from-task sends the task as it is: leave out --status")
         deliveries = [lib.task_delivery(_task_data(state, from_task), endpoint=url, secret=the_secret)]
     else:

@@ -1,7 +1,11 @@
 """What each command accepts, generated from the typer tree by piapi_cli.cli.parsing.argspecgen:
 do not edit. ``fastpath`` reads command lines with it, without importing typer."""
 
-COMMANDS = {
+TYPE_CHECKING = False  # (typing is a slow import)
+if TYPE_CHECKING:
+    from typing import Any
+
+COMMANDS: "dict[str, dict[str, Any]]" = {
     '': {
         'target': None,
         'context': None,

@@ -150,7 +150,11 @@ def argspec_module() -> str:
         '"""What each command accepts, generated from the typer tree by piapi_cli.cli.parsing.argspecgen:',
         'do not edit. ``fastpath`` reads command lines with it, without importing typer."""',
         "",
-        "COMMANDS = {",
+        "TYPE_CHECKING = False  # (typing is a slow import)",
+        "if TYPE_CHECKING:",
+        "    from typing import Any",
+        "",
+        'COMMANDS: "dict[str, dict[str, Any]]" = {',
     ]
     for path, entry in table().items():
         lines.append(f"    {path!r}: {{")

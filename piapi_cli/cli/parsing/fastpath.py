@@ -39,10 +39,10 @@ def _takes_next(token: str, options: dict[str, Entry]) -> bool:
     """Whether an option token consumes the token after it as its value."""
     if token.startswith("--"):
         param = options.get(token)  # --name=value carries its own
-        return param is not None and param["type"]["kind"] != "flag"
+        return param is not None and bool(param["type"]["kind"] != "flag")
     param = options.get(token)
     if param is not None:
-        return param["type"]["kind"] != "flag"
+        return bool(param["type"]["kind"] != "flag")
     for index, char in enumerate(token[1:]):  # a cluster of short flags: -qw, -qi VALUE
         param = options.get(f"-{char}")
         if param is None:
@@ -104,8 +104,14 @@ class Step:
     """One function to call: a group's callback or the command itself."""
 
     def __init__(
-        self, target: str, context: str | None, kwargs: dict[str, Any], invoked_subcommand: str | None = None
+        self,
+        path: str,
+        target: str,
+        context: str | None,
+        kwargs: dict[str, Any],
+        invoked_subcommand: str | None = None,
     ) -> None:
+        self.path = path
         self.target = target
         self.context = context
         self.kwargs = kwargs
@@ -265,12 +271,6 @@ def _checked(check: str, value: Any) -> Any:
         raise Decline from None
 
 
-#: commands that use more of click's context than ``obj`` (``batch`` rebuilds its resume command
-#: from the parsed parameters and closes its store with the context); long runs, so typer's
-#: start-up cost does not matter there
-THROUGH_TYPER = frozenset({"batch"})
-
-
 def plan(args: list[str], spec: dict[str, Entry] | None = None) -> Plan:
     """What typer would call for this command line; raises Decline when typer must decide."""
     spec = _spec() if spec is None else spec
@@ -279,8 +279,6 @@ def plan(args: list[str], spec: dict[str, Entry] | None = None) -> Plan:
     values, _, rest = _read_options(spec[""], args, interspersed=False)
     result.root = _arguments(spec[""], values, [])
     path = ""
-    if rest and rest[0] in THROUGH_TYPER:
-        raise Decline
     while True:
         if not rest or rest[0] not in spec[path]["subcommands"]:
             raise Decline  # no command word, or an unknown one
@@ -289,13 +287,14 @@ def plan(args: list[str], spec: dict[str, Entry] | None = None) -> Plan:
         entry = spec[path]
         if not entry["subcommands"]:
             values, positional, _ = _read_options(entry, rest[1:], interspersed=True)
-            result.steps.append(Step(entry["target"], entry.get("context"), _arguments(entry, values, positional)))
+            kwargs = _arguments(entry, values, positional)
+            result.steps.append(Step(path, entry["target"], entry.get("context"), kwargs))
             return result
         values, _, rest = _read_options(entry, rest[1:], interspersed=False)
         kwargs = _arguments(entry, values, [])
         subcommand = rest[0] if rest else None
         if entry["target"] is not None:
-            result.steps.append(Step(entry["target"], entry.get("context"), kwargs, subcommand))
+            result.steps.append(Step(path, entry["target"], entry.get("context"), kwargs, subcommand))
         if subcommand is None:
             if not entry["invoke_without_command"] or entry["target"] is None:
                 raise Decline
@@ -318,7 +317,7 @@ def run(args: list[str], obj: Any = None) -> int | None:
     except Decline:
         return None
     from piapi_cli.cli import runtime
-    from piapi_cli.cli.parsing.params import Context
+    from piapi_cli.cli.parsing.params import Context, call
 
     functions = [_function(step.target) for step in found.steps]
     try:
@@ -331,10 +330,8 @@ def run(args: list[str], obj: Any = None) -> int | None:
 
     def invoke() -> None:
         for step, function in zip(found.steps, functions, strict=True):
-            kwargs = dict(step.kwargs)
-            if step.context is not None:
-                kwargs[step.context] = Context(state, step.invoked_subcommand)
-            function(**kwargs)
+            context = Context(state, step.invoked_subcommand, path=step.path, given=step.kwargs)
+            call(function, step.context, dict(step.kwargs), context)
 
     return runtime.guarded(state, invoke)
 

@@ -37,12 +37,52 @@ class Argument:
 
 
 class Context:
-    """What a command gets as ``ctx``: the run's objects in ``obj`` (the typer path hands in
-    click's context instead, which has the same two attributes)."""
+    """What a command gets as ``ctx``, whichever parser read its line: the run's objects in
+    ``obj``, the subcommand a group's callback runs before, and the parameters given on the
+    command line or by an environment variable (``given``, with their values), as opposed to
+    those left at their defaults. Commands never see the toolkit's own context."""
 
-    def __init__(self, obj: Any = None, invoked_subcommand: str | None = None) -> None:
+    def __init__(
+        self,
+        obj: Any = None,
+        invoked_subcommand: str | None = None,
+        *,
+        path: str = "",
+        given: dict[str, Any] | None = None,
+    ) -> None:
         self.obj = obj
         self.invoked_subcommand = invoked_subcommand
+        self.path = path  # the command path: "batch run"
+        self.given: dict[str, Any] = dict(given or {})
+        self._closers: list[Callable[[], object]] = []
+
+    def call_on_close(self, function: Callable[[], object]) -> None:
+        """Call ``function`` when the command ends, however it ends."""
+        self._closers.append(function)
+
+    def close(self) -> None:
+        while self._closers:
+            self._closers.pop()()
+
+    def flag(self, name: str) -> str:
+        """The longest option name of a parameter of this command (``--max-credits``)."""
+        from piapi_cli.cli.parsing._argspec import COMMANDS
+
+        for param in COMMANDS[self.path]["params"]:
+            if param["name"] == name:
+                return str(max(param["opts"], key=len))
+        raise KeyError(name)
+
+
+def call(function: Callable[..., Any], context_name: str | None, kwargs: dict[str, Any], context: Context) -> Any:
+    """Call a command (or a group's callback) as both parsers do: with its ``Context`` under
+    its own parameter name, closing what it asked to close when it ends."""
+    if context_name is not None:
+        kwargs = {**kwargs, context_name: context}
+    try:
+        return function(**kwargs)
+    finally:
+        context.close()
 
 
 class Exit(Exception):
