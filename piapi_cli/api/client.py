@@ -18,14 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import random
-import ssl
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from piapi_cli import __version__
-from piapi_cli.api import http
+from piapi_cli.api import factory, http
 from piapi_cli.api.backoff import Backoff, parse_retry_after
 from piapi_cli.api.errors import (
     APIStatusError,
@@ -38,6 +35,12 @@ from piapi_cli.api.errors import (
     ServerError,
     UsageError,
 )
+
+# kept importable from here, where the first release had them
+from piapi_cli.api.factory import USER_AGENT as USER_AGENT
+from piapi_cli.api.factory import is_loopback as is_loopback
+from piapi_cli.api.factory import tls_context as tls_context
+from piapi_cli.api.factory import verify_for as verify_for
 from piapi_cli.api.tasks import PENDING, Task, TaskRequest, scrub
 
 if TYPE_CHECKING:
@@ -47,7 +50,6 @@ if TYPE_CHECKING:
 
 DEFAULT_BASE_URL = "https://api.piapi.ai"
 DEFAULT_UPLOAD_URL = "https://upload.theapi.app"
-USER_AGENT = f"piapi-cli/{__version__}"
 #: the largest API answer read (decoded); a task object is a few kilobytes
 MAX_ANSWER = 16 * 2**20
 #: answers after which a read (GET, DELETE) is tried again: a read is safe to repeat
@@ -114,13 +116,14 @@ class Client:
         self._rng = rng
         #: the transport in place of the network, if one was given (the sandbox's serves its files too)
         self.transport = transport
-        # http.client for the network, httpx for a transport or a proxy (see api/http.py)
-        self._http = http.open_engine(
-            self.base_url,
-            {"x-api-key": api_key, "user-agent": USER_AGENT, "accept": "application/json"},
+        # http.client for the network, httpx for a transport or a proxy (see api/factory.py)
+        self._http = factory.engine(
+            factory.API,
+            [self.base_url, self.upload_url],
+            base_url=self.base_url,
             transport=transport,
-            tls=lambda: verify_for(self.base_url, self.upload_url),
-            timeout=timeout,
+            headers={"x-api-key": api_key},
+            timeouts=_timeouts(timeout),
         )
 
     # --- public API -----------------------------------------------------------
@@ -319,32 +322,13 @@ class Client:
         return body
 
 
-@lru_cache(maxsize=1)
-def tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for the process (httpx's defaults: certifi, SSL_CERT_FILE).
-
-    Loading the CA bundle costs ~50 ms; sharing it spares the second client a second load.
-    """
-    return http.default_tls_context()
-
-
-def verify_for(*origins: str) -> ssl.SSLContext:
-    """The TLS context for a client that talks to these origins only.
-
-    Plain-http origins on this machine (a local sandbox server) get a context that trusts no
-    certificate at all: it costs nothing to make, and should a redirect still lead to an
-    https host, the connection fails instead of going unverified.
-    """
-    if all(origin.startswith("http://") and is_loopback(origin) for origin in origins):
-        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with an empty trust store
-    return tls_context()
-
-
-def is_loopback(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
+def _timeouts(timeout: httpx.Timeout | float | None) -> factory.Timeouts | None:
+    """The first release took httpx's timeout or seconds for everything: both still work."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, (int, float)):
+        return factory.Timeouts(connect=float(timeout), read=float(timeout))
+    return factory.Timeouts(connect=timeout.connect, read=timeout.read)
 
 
 def _quote(task_id: str) -> str:

@@ -116,6 +116,7 @@ class PlainEngine:
         tls: Callable[[], ssl.SSLContext],
         connect_timeout: float | None,
         read_timeout: float | None,
+        total_timeout: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers)
@@ -123,6 +124,8 @@ class PlainEngine:
         self._tls_context: ssl.SSLContext | None = None
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        #: seconds a whole request may take: a watchdog cuts the connection when they are up
+        self._total_timeout = total_timeout
         #: kept-alive connections of each origin, with the time each went idle
         self._idle: dict[tuple[str, str, int], list[tuple[http.client.HTTPConnection, float]]] = {}
         self._lock = threading.Lock()
@@ -139,6 +142,29 @@ class PlainEngine:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         sent = {**self.headers, **(headers or {})}
         connection = self._checkout(origin)
+        watchdog = _Watchdog(connection, self._total_timeout) if self._total_timeout is not None else None
+        try:
+            response, body = self._exchange(connection, method, target, content, sent, max_answer, watchdog)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        if response.will_close or (watchdog is not None and watchdog.fired):
+            connection.close()
+        else:
+            with self._lock:
+                self._idle.setdefault(origin, []).append((connection, time.monotonic()))
+        return PlainAnswer(response.status, response.headers), body
+
+    def _exchange(
+        self,
+        connection: http.client.HTTPConnection,
+        method: str,
+        target: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        max_answer: int,
+        watchdog: _Watchdog | None,
+    ) -> tuple[http.client.HTTPResponse, bytes]:
         if connection.sock is None:
             try:
                 connection.connect()
@@ -146,21 +172,17 @@ class PlainEngine:
                 connection.close()
                 raise NothingSent(_reason(exc)) from exc
         try:
-            connection.request(method, target, body=content, headers=sent)
+            connection.request(method, target, body=content, headers=headers)
             response = connection.getresponse()
-            body = _read_capped(response, max_answer)
+            return response, _read_capped(response, max_answer)
         except Undecodable:
             connection.close()  # the rest of the body was left unread
             raise
         except Exception as exc:
             connection.close()
+            if watchdog is not None and watchdog.fired:
+                raise AnswerFailed(f"no whole answer within {watchdog.seconds:g} s", timed_out=True) from exc
             raise AnswerFailed(_reason(exc), timed_out=isinstance(exc, TimeoutError)) from exc
-        if response.will_close:
-            connection.close()
-        else:
-            with self._lock:
-                self._idle.setdefault(origin, []).append((connection, time.monotonic()))
-        return PlainAnswer(response.status, response.headers), body
 
     def _checkout(self, origin: tuple[str, str, int]) -> http.client.HTTPConnection:
         with self._lock:
@@ -187,6 +209,33 @@ class PlainEngine:
             self._idle.clear()
         for connection in connections:
             connection.close()
+
+
+class _Watchdog:
+    """Cuts a connection once a request has taken ``seconds``: each read may come in time while
+    the whole answer never does (a server trickling a byte at a time)."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._connection = connection
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        import socket
+
+        self.fired = True
+        sock = self._connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 @lru_cache(maxsize=1)
@@ -304,27 +353,12 @@ def _still_open(connection: http.client.HTTPConnection) -> bool:
 
 
 class HttpxEngine:
-    """httpx, for a transport handed in or a proxy in the environment."""
+    """httpx, for a transport handed in, a proxy in the environment or redirects to follow."""
 
-    def __init__(
-        self,
-        base_url: str,
-        headers: Mapping[str, str],
-        *,
-        transport: httpx.BaseTransport | None,
-        verify: ssl.SSLContext | bool,
-        timeout: httpx.Timeout,
-    ) -> None:
-        import httpx
-
-        self._client = httpx.Client(
-            base_url=base_url,
-            transport=transport,
-            verify=verify,
-            timeout=timeout,
-            headers=dict(headers),
-            follow_redirects=False,
-        )
+    def __init__(self, base_url: str, headers: Mapping[str, str], *, client: httpx.Client) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers)
+        self._client = client
 
     def request(
         self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int
@@ -332,7 +366,8 @@ class HttpxEngine:
         import httpx
 
         try:
-            request = self._client.build_request(method, url, content=content, headers=headers)
+            absolute = url if "://" in url else self.base_url + url
+            request = self._client.build_request(method, absolute, content=content, headers=headers)
             response = self._client.send(request, stream=True)
             try:
                 chunks, size = [], 0
@@ -358,28 +393,3 @@ class HttpxEngine:
 def proxy_configured(environ: Mapping[str, str] | None = None) -> bool:
     environ = os.environ if environ is None else environ
     return any(environ.get(name) or environ.get(name.upper()) for name in PROXY_VARIABLES)
-
-
-def open_engine(
-    base_url: str,
-    headers: Mapping[str, str],
-    *,
-    transport: httpx.BaseTransport | None,
-    tls: Callable[[], ssl.SSLContext],
-    timeout: Any,
-) -> Engine:
-    """``PlainEngine`` unless httpx is needed (a transport, a proxy, a timeout object of httpx's)."""
-    if transport is None and not proxy_configured():
-        if timeout is None:
-            connect, read = 10.0, 60.0
-        elif isinstance(timeout, (int, float)):
-            connect = read = float(timeout)
-        else:  # httpx.Timeout
-            connect, read = timeout.connect, timeout.read
-        return PlainEngine(base_url, headers, tls=tls, connect_timeout=connect, read_timeout=read)
-    import httpx
-
-    if timeout is None:
-        timeout = httpx.Timeout(60.0, connect=10.0)
-    return HttpxEngine(base_url, headers, transport=transport, verify=tls() if transport is None else True,
-                       timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout))  # fmt: skip

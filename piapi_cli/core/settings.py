@@ -132,6 +132,11 @@ CONFIG_DIR_ENV = EnvVar("PIAPI_CONFIG_DIR", "directory of config.toml")
 DATA_DIR_ENV = EnvVar("PIAPI_DATA_DIR", "directory of piapi's data: the task journal, the in-process sandbox's tasks")
 SANDBOX_KEY_ENV = EnvVar("PIAPI_SANDBOX_KEY", "the only x-api-key that piapi sandbox serve accepts")
 NO_COLOR_ENV = EnvVar("NO_COLOR", "no colour in output, as --no-color")
+#: read by every HTTP client piapi makes (api/factory.py)
+NETWORK_ENVIRONMENT = (
+    EnvVar("HTTPS_PROXY", "proxy for https (HTTP_PROXY: for http, ALL_PROXY: both; NO_PROXY: hosts to reach directly)"),
+    EnvVar("SSL_CERT_FILE", "certificates to trust instead of certifi's (SSL_CERT_DIR: a directory of them)"),
+)
 #: set (not read) by piapi listen --exec, for the command it runs on each event
 EXEC_ENVIRONMENT = (
     EnvVar("PIAPI_TASK_ID", "set for listen --exec's command: the event's task ID"),
@@ -139,7 +144,9 @@ EXEC_ENVIRONMENT = (
     EnvVar("PIAPI_EVENT", "set for listen --exec's command: the event, e.g. task.completed"),
     EnvVar("PIAPI_EVENT_ID", "set for listen --exec's command: the event's number in the journal"),
 )
-OTHER_ENVIRONMENT = (PROFILE_ENV, CONFIG_DIR_ENV, DATA_DIR_ENV, SANDBOX_KEY_ENV, NO_COLOR_ENV, *EXEC_ENVIRONMENT)
+OTHER_ENVIRONMENT = (
+    PROFILE_ENV, CONFIG_DIR_ENV, DATA_DIR_ENV, SANDBOX_KEY_ENV, NO_COLOR_ENV, *NETWORK_ENVIRONMENT, *EXEC_ENVIRONMENT,
+)  # fmt: skip
 
 
 def environment() -> list[EnvVar]:

@@ -187,15 +187,9 @@ def send(http: httpx.Client, url: str, delivery: Delivery, secret: str) -> int:
 
 
 def trigger_client(url: str) -> httpx.Client:
-    import httpx
+    from piapi_cli.api import factory
 
-    from piapi_cli.api.client import USER_AGENT, verify_for
-
-    return httpx.Client(
-        verify=verify_for(url),
-        timeout=httpx.Timeout(15.0, connect=5.0),
-        headers={"user-agent": f"{USER_AGENT} (piapi trigger)"},
-    )
+    return factory.http_client(factory.TRIGGER, [url])
 
 
 def check_url(url: str) -> str:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from piapi_cli.api.backoff import Backoff
 
 if TYPE_CHECKING:
+    from piapi_cli.api import http
     from piapi_cli.sandbox.emulator import Emulator
 
 log = logging.getLogger("piapi.sandbox")
@@ -31,6 +32,8 @@ TERMINAL = ("completed", "failed", "canceled")
 #: a receiver that answers 408, 429 or 5xx, or cannot be reached, may take it later; any other
 #: answer (401 for a wrong secret, 404...) will not change by asking again
 RETRIED_STATUSES = frozenset({408, 429})
+#: the most of a receiver's answer read: only its status counts
+MAX_ANSWER = 2**20
 
 Post = Callable[[str, bytes, dict[str, str]], int]
 
@@ -186,7 +189,8 @@ class WebhookDispatcher:
         self.tick = tick
         self.backoff = backoff or Backoff(attempts=4, base_delay=0.5, max_delay=8.0)
         self.timeout = timeout
-        self.post: Post = post or (lambda url, body, headers: post_json(url, body, headers, timeout=self.timeout))
+        self._engine: http.Engine | None = None
+        self.post: Post = post or self._post
         self._stop = threading.Event()
         #: how to pause between retries (tests pass a fake); default: wait unless stopped
         self.sleep: Callable[[float], object] = sleep or self._stop.wait
@@ -218,6 +222,8 @@ class WebhookDispatcher:
         for thread in [self._scanner, *self._workers]:
             if thread is not None:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if self._engine is not None:
+            self._engine.close()  # the kept-alive connections to receivers
 
     def drain(self, timeout: float | None = 10.0) -> bool:
         """Wait until every queued delivery has been made (or given up); False on timeout."""
@@ -281,7 +287,6 @@ class WebhookDispatcher:
             headers = {
                 "content-type": "application/json",
                 "x-webhook-secret": str(webhook.get("secret") or ""),
-                "user-agent": "piapi-sandbox",
             }
             self._queue(_Job(task_id, status, endpoint, body, headers, now))
             queued += 1
@@ -299,6 +304,22 @@ class WebhookDispatcher:
 
     # --- delivering ---------------------------------------------------------------------
 
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST ``body`` to ``url``; the status of the answer (no redirects followed)."""
+        from urllib.parse import urlsplit
+
+        from piapi_cli.api import factory
+
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise ValueError(f"not an http or https URL: {url!r}")
+        with self._start_lock:
+            if self._engine is None:
+                use = factory.with_timeouts(factory.WEBHOOK, connect=self.timeout, read=self.timeout)
+                self._engine = factory.engine(use, [])
+            engine = self._engine
+        answer, _ = engine.request("POST", url, content=body, headers=headers, max_answer=MAX_ANSWER)
+        return answer.status_code
+
     def _deliver(self, job: _Job) -> None:
         attempt = 0
         while True:
@@ -307,7 +328,8 @@ class WebhookDispatcher:
                 status = self.post(job.endpoint, job.body, job.headers)
                 outcome, ok, again = str(status), 200 <= status < 300, status >= 500 or status in RETRIED_STATUSES
             except Exception as exc:  # unreachable, timed out, refused, not HTTP...: all worth another try
-                outcome, ok, again = f"{type(exc).__name__}: {exc}", False, True
+                seen = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc  # what the engine wrapped
+                outcome, ok, again = f"{type(seen).__name__}: {seen}", False, True
             self.deliveries.append(Delivery(job.task_id, job.status, job.endpoint, attempt, outcome, job.at))
             log.info("webhook %s %s -> %s (attempt %d): %s", job.task_id, job.status, job.endpoint, attempt, outcome)
             if ok:
@@ -317,24 +339,3 @@ class WebhookDispatcher:
                 log.warning("webhook %s %s -> %s: given up after %s", job.task_id, job.status, job.endpoint, why)
                 return
             self.sleep(self.backoff.delay(attempt - 1, rng=self.rng))
-
-
-def post_json(url: str, body: bytes, headers: dict[str, str], *, timeout: float = 5.0) -> int:
-    """POST ``body`` to ``url``; the status of the answer. Direct (no proxy, no redirects),
-    with ``timeout`` on connecting and on each read; at most 64 KiB of the answer is read."""
-    import http.client
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http or https URL: {url!r}")
-    kind = http.client.HTTPSConnection if parts.scheme.lower() == "https" else http.client.HTTPConnection
-    connection: Any = kind(parts.hostname, parts.port, timeout=timeout)
-    try:
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection.request("POST", target, body=body, headers=headers)
-        answer = connection.getresponse()
-        answer.read(64 * 1024)
-        return int(answer.status)
-    finally:
-        connection.close()

@@ -190,15 +190,9 @@ def _download_http(state: State) -> httpx.Client:
     try:
         return session.download_http([session.world])
     except ConfigError:
-        import httpx
+        from piapi_cli.core.downloads.downloader import download_client
 
-        from piapi_cli.api.client import USER_AGENT
-
-        return httpx.Client(
-            follow_redirects=True,
-            timeout=httpx.Timeout(60.0, connect=10.0),
-            headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
-        )
+        return download_client([])
 
 
 def _store(state: State, secret: str) -> EventStore:

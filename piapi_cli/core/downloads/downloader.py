@@ -427,15 +427,7 @@ def download_client(urls: list[str], transport: httpx.BaseTransport | None = Non
     """The HTTP client for output files: follows redirects, never carries the API key, asks for
     files as stored (lengths and byte ranges then mean what they say). ``transport`` replaces the
     network (the sandbox serves its own files); otherwise TLS is set up for these URLs' hosts."""
-    import httpx
-
-    from piapi_cli.api.client import USER_AGENT, verify_for
+    from piapi_cli.api import factory
 
     tune_http_reads()
-    return httpx.Client(
-        transport=transport,
-        verify=verify_for(*urls) if transport is None else True,
-        follow_redirects=True,
-        timeout=httpx.Timeout(60.0, connect=10.0),
-        headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
-    )
+    return factory.http_client(factory.DOWNLOAD, urls, transport=transport)

@@ -270,16 +270,9 @@ def delivery_headers(stored: StoredEvent, secret: str) -> dict[str, str]:
 
 
 def forward_client(urls: list[str]) -> httpx.Client:
-    import httpx
+    from piapi_cli.api import factory
 
-    from piapi_cli.api.client import USER_AGENT, verify_for
-
-    return httpx.Client(
-        verify=verify_for(*urls),
-        follow_redirects=False,
-        timeout=httpx.Timeout(10.0, connect=5.0),
-        headers={"user-agent": USER_AGENT},
-    )
+    return factory.http_client(factory.FORWARD, urls)
 
 
 class ForwardFailed(RequestError):
