@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from piapi_cli.api.history import HistoryEntry, ProviderLoad
+
 DEFAULT_BASE_URL = "https://api.piapi.ai"
 DEFAULT_UPLOAD_URL = "https://upload.theapi.app"
 #: the largest API answer read (decoded); a task object is a few kilobytes
@@ -181,6 +183,36 @@ class Client:
         data = self._request("GET", "/account/info")
         inner = data.get("data")
         return inner if isinstance(inner, dict) else data
+
+    def task_history(
+        self,
+        *,
+        page: int = 1,
+        page_size: int = 100,
+        model: str | None = None,
+        start_time: float | None = None,
+        end_time: float | None = None,
+    ) -> list[HistoryEntry]:
+        """One page of the account's task history (GET /api/open/tasks/histories), newest first;
+        ``model`` is a family as the endpoint spells it (``mj``, ``kling``, ``flux``)."""
+        from urllib.parse import urlencode
+
+        from piapi_cli.api.history import parse_history_page
+
+        query: dict[str, str | int] = {"page": page, "page_size": page_size}
+        if model:
+            query["model"] = model
+        if start_time is not None:
+            query["start_time"] = int(start_time)
+        if end_time is not None:
+            query["end_time"] = int(end_time)
+        return parse_history_page(self._request("GET", f"/api/open/tasks/histories?{urlencode(query)}"))
+
+    def active_tasks(self) -> list[ProviderLoad]:
+        """What the account is running now, per provider (GET /account/active_tasks)."""
+        from piapi_cli.api.history import parse_active_tasks
+
+        return parse_active_tasks(self._request("GET", "/account/active_tasks"))
 
     def upload_file(self, file_name: str, content: bytes) -> str:
         """POST the upload endpoint; returns the file's URL (kept 24 hours by PiAPI).

@@ -113,14 +113,14 @@ class Emulator:
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes = b"") -> Reply:
         method = method.upper()
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         self.requests.append((method, path))
         if len(self.requests) > 10_000:  # a long-running server must not grow without end
             del self.requests[:5_000]
         faults = self.faults
         if faults.latency:
             self._sleep(faults.latency)
-        reply = self._route(method, path, headers, body)
+        reply = self._route(method, path, headers, body, query)
         # a dropped connection loses the answer of a request that was carried out
         if faults.drop_rate and self._rng() < faults.drop_rate:
             reply.drop = True
@@ -128,7 +128,7 @@ class Emulator:
             reply.body = reply.body[: len(reply.body) // 2]
         return reply
 
-    def _route(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+    def _route(self, method: str, path: str, headers: Mapping[str, str], body: bytes, query: str = "") -> Reply:
         faults = self.faults
         if faults.rate_limit_rate and self._rng() < faults.rate_limit_rate:
             return Reply.error(
@@ -157,6 +157,10 @@ class Emulator:
             return self._account()
         if path == "/api/ephemeral_resource" and method == "POST":
             return self._upload(body)
+        from piapi_cli.sandbox import history
+
+        if path in history.ROUTES:
+            return history.route(self, method, path, query)
         if path in ("/api/v1/task", "/account/info") or task_match:
             return Reply.error(405, f"method {method} not allowed on {path}")
         return Reply.error(404, f"no route for {method} {path}")

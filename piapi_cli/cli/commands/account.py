@@ -8,20 +8,26 @@ from piapi_cli.cli.commands._options import AccountJsonOption, JqOption, example
 from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
+    from piapi_cli.api.history import ProviderLoad
     from piapi_cli.cli.app import State
 
-EPILOG = examples("piapi account", "piapi account --jq .credits")
+EPILOG = examples("piapi account", "piapi account --jq .credits", "piapi account --jq '.active_tasks[].processing'")
 
 
 def account(ctx: params.Context, as_json: AccountJsonOption = False, jq: JqOption = None) -> None:
-    """Show your plan, credits and balance (GET /account/info); the key in the answer is never shown."""
+    """Show your plan, credits and balance, and the tasks running now per provider; the key in the answer is
+    never shown."""
     from piapi_cli.api.tasks import redact
 
     state: State = ctx.obj
-    info = redact(state.session.client.account_info())
+    client = state.session.client
+    info = redact(client.account_info())
+    loads = _active(state)
     for secret in state.session.secrets():
         info = {k: ("<redacted>" if v == secret else v) for k, v in info.items()}
     output = state.output
+    if loads is not None:
+        info["active_tasks"] = [load.to_json() for load in loads]
     if as_json or jq is not None:
         output.document(info, jq)
     elif output.stdout_tty:
@@ -32,8 +38,25 @@ def account(ctx: params.Context, as_json: AccountJsonOption = False, jq: JqOptio
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column()
         for key, value in info.items():
-            grid.add_row(escape(str(key)), escape(f"{value:,}" if isinstance(value, int) else str(value)))
+            if key != "active_tasks":
+                grid.add_row(escape(str(key)), escape(f"{value:,}" if isinstance(value, int) else str(value)))
         output.out.print(grid)
     else:
         for key, value in info.items():
-            output.line(f"{key}\t{value}")
+            if key != "active_tasks":
+                output.line(f"{key}\t{value}")
+    if loads is not None and not (as_json or jq is not None):
+        from piapi_cli.cli.history_view import active_table
+
+        active_table(output, loads)
+
+
+def _active(state: State) -> list[ProviderLoad] | None:
+    """The tasks running now, per provider; None (with a warning) where the API has no such route."""
+    from piapi_cli.api.errors import APIStatusError
+
+    try:
+        return state.session.client.active_tasks()
+    except APIStatusError as exc:
+        state.output.warn(f"active tasks not shown: {exc.message}")
+        return None

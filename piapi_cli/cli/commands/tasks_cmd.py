@@ -107,6 +107,14 @@ def tasks(
     limit: Annotated[
         int, params.Option("--limit", "-n", metavar="N", help="At most N tasks, newest first (1 to 1,000,000)")
     ] = 50,
+    remote: Annotated[
+        bool,
+        params.Option(
+            "--remote",
+            help="The account's tasks from PiAPI's history (every page), each marked with its journal row "
+            "or missing; --model takes a family: mj, kling, flux...",
+        ),
+    ] = False,
     as_json: JournalJsonOption = False,
     jq: JqOption = None,
 ) -> None:
@@ -124,6 +132,9 @@ def tasks(
 
         compile_jq(jq)  # a bad expression is a usage error before anything is read
     cutoff = _cutoff(since)
+    if remote:
+        _remote(state, status=status, model=model, since=cutoff, limit=limit, as_json=as_json, jq=jq)
+        return
     scope = _world(state, world)
     journal = _journal(state)
     entries = journal.entries(status=status, model=model, since=cutoff, limit=limit, world=scope)
@@ -183,6 +194,62 @@ def _table(state: State, entries: list[Entry]) -> None:
         )
     if entries:
         state.output.out.print(table)
+
+
+def _remote(
+    state: State,
+    *,
+    status: str | None,
+    model: str | None,
+    since: float | None,
+    limit: int,
+    as_json: bool,
+    jq: str | None,
+) -> None:
+    from itertools import islice
+
+    from piapi_cli.cli.history_view import remote_table
+    from piapi_cli.core.history import mark_known, remote_tasks
+
+    found = remote_tasks(state.session.client, since=since, model=model)
+    chosen = islice((e for e in found if status is None or e.status == status.lower()), limit)
+    tasks = mark_known(_journal(state), list(chosen))
+    if as_json or jq is not None:
+        state.output.document([t.to_json() for t in tasks], jq)
+    else:
+        remote_table(state.output, tasks)
+
+
+@app.command(
+    "sync",
+    epilog=examples(
+        "piapi tasks sync",
+        "piapi tasks sync --since 7d --model kling",
+        notes="Prints the ID of each task it brought in; the summary goes to stderr.",
+    ),
+)
+def sync(
+    ctx: params.Context,
+    since: SinceOption = None,
+    model: Annotated[
+        Optional[str],
+        params.Option(
+            "--model", "-m", metavar="FAMILY", help="Only this family: mj, kling, flux...", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, params.Option("--json", help="What was done, as one JSON document")] = False,
+) -> None:
+    """Bring in the account's tasks the journal lacks (made on the dashboard, elsewhere, or before a lost
+    journal), and find the task of each create whose answer was lost."""
+    from piapi_cli.cli.history_view import sync_summary
+    from piapi_cli.core.history import sync as sync_history
+
+    state: State = ctx.obj
+    report = sync_history(state.session.client, _journal(state), state.session.world, since=_cutoff(since), model=model)
+    if as_json:
+        state.output.document(report.to_json())
+    else:
+        sync_summary(state.output, report)
 
 
 @app.command(

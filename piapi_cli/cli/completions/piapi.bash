@@ -63,7 +63,8 @@ _piapi_options() {
         'batch run') echo '--attach --concurrency --download --dry-run --force --help --inline --input --interval --json --max-credits --metadata --model --name --no-validate --output --overwrite --quiet --resubmit-unknown --retry-failed --run-id --shard --skip-existing --task-type --template --template-field --timeout --webhook --webhook-secret' ;;
         'batch status') echo '--help --jq --json' ;;
         'batch list') echo '--all --help --jq --json' ;;
-        'tasks') echo '--help --jq --json --limit --model --since --status --world' ;;
+        'tasks') echo '--help --jq --json --limit --model --remote --since --status --world' ;;
+        'tasks sync') echo '--help --json --model --since' ;;
         'tasks show') echo '--help --jq --json' ;;
         'tasks usage') echo '--by --help --jq --json --since --world' ;;
         'config') echo '--help' ;;
@@ -81,7 +82,7 @@ _piapi_subcommands() {
     case "$1" in
         '') echo 'create get wait cancel download account models listen trigger completion batch tasks config sandbox' ;;
         'batch') echo 'run status list' ;;
-        'tasks') echo 'show usage' ;;
+        'tasks') echo 'sync show usage' ;;
         'config') echo 'set-key show path set unset' ;;
         'sandbox') echo 'serve' ;;
     esac

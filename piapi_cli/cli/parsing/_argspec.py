@@ -234,7 +234,7 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
     'tasks': {
         'target': 'piapi_cli.cli.commands.tasks_cmd:tasks',
         'context': 'ctx',
-        'subcommands': ['show', 'usage'],
+        'subcommands': ['sync', 'show', 'usage'],
         'invoke_without_command': True,
         'params': [
             {'name': 'status', 'kind': 'option', 'opts': ['--status', '-s'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
@@ -242,8 +242,19 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'since', 'kind': 'option', 'opts': ['--since'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'world', 'kind': 'option', 'opts': ['--world'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'limit', 'kind': 'option', 'opts': ['--limit', '-n'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'int'}},
+            {'name': 'remote', 'kind': 'option', 'opts': ['--remote'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+        ],
+    },
+    'tasks sync': {
+        'target': 'piapi_cli.cli.commands.tasks_cmd:sync',
+        'context': 'ctx',
+        'subcommands': [],
+        'params': [
+            {'name': 'since', 'kind': 'option', 'opts': ['--since'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'model', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],
     },
     'tasks show': {

@@ -1,0 +1,221 @@
+"""The account's own history: the sandbox serves it as PiAPI documents it, ``tasks --remote``
+lists it against the journal, ``tasks sync`` brings back what the journal lacks and finds the
+task of a create whose answer was lost, and ``account`` shows what is running now."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from piapi_cli.sandbox import Emulator, MemoryStore, transport_for
+from tests.conftest import TEST_KEY, Cli, FakeClock
+
+FLUX = ["create", "-m", "Qubico/flux1-dev", "-t", "txt2img"]
+KEY = {"x-api-key": TEST_KEY}
+
+
+def call(emulator: Emulator, method: str, path: str) -> tuple[int, Any]:
+    reply = emulator.handle(method, path, KEY)
+    return reply.status, json.loads(reply.body)
+
+
+def make(emulator: Emulator, clock: FakeClock, model: str, task_type: str, count: int, **extra: Any) -> list[str]:
+    ids = []
+    for n in range(count):
+        body = {"model": model, "task_type": task_type, "input": {"prompt": f"p{n}", **extra}}
+        reply = emulator.handle("POST", "/api/v1/task", KEY, json.dumps(body).encode())
+        ids.append(json.loads(reply.body)["data"]["task_id"])
+        clock.sleep(1)
+    return ids
+
+
+def journal_rows(isolated: Path) -> list[tuple[str | None, str]]:
+    db = sqlite3.connect(isolated / "data" / "journal.sqlite3")
+    found = db.execute("SELECT task_id, status FROM tasks ORDER BY id").fetchall()
+    db.close()
+    return found
+
+
+# --- the sandbox serves the routes ------------------------------------------------------------
+
+
+def test_history_pages_newest_first_with_family_and_time_filters(emulator: Emulator, clock: FakeClock) -> None:
+    start = clock()
+    flux = make(emulator, clock, "Qubico/flux1-dev", "txt2img", 5)
+    mj = make(emulator, clock, "midjourney", "imagine", 3)
+    status, first = call(emulator, "GET", "/api/open/tasks/histories?page=1&page_size=4")
+    assert status == 200
+    page = first["data"]["data"]
+    assert [i["task_id"] for i in page] == list(reversed(flux + mj))[:4]
+    assert set(page[0]) >= {"task_id", "task_model", "action", "status", "created_at"}
+    _, second = call(emulator, "GET", "/api/open/tasks/histories?page=2&page_size=4")
+    assert [i["task_id"] for i in second["data"]["data"]] == list(reversed(flux + mj))[4:8]
+    _, only_mj = call(emulator, "GET", "/api/open/tasks/histories?model=mj&page_size=100")
+    assert {i["task_id"] for i in only_mj["data"]["data"]} == set(mj)
+    _, early = call(emulator, "GET", f"/api/open/tasks/histories?end_time={int(start + 2)}&page_size=100")
+    assert {i["task_id"] for i in early["data"]["data"]} == set(flux[:3])
+
+
+@pytest.mark.parametrize("query", ["page_size=101", "page=0", "page=x"])
+def test_history_refuses_what_the_api_refuses(emulator: Emulator, query: str) -> None:
+    status, body = call(emulator, "GET", f"/api/open/tasks/histories?{query}")
+    assert status == 400 and "invalid request" in body["message"]
+
+
+def test_the_account_routes_need_the_key(emulator: Emulator) -> None:
+    for path in ("/api/open/tasks/histories", "/account/active_tasks"):
+        assert emulator.handle("GET", path, {}).status == 401
+
+
+def test_active_tasks_count_per_provider_and_cancel_many(emulator: Emulator, clock: FakeClock) -> None:
+    make(emulator, clock, "kling", "video_generation", 2, prompt="[sandbox:staged] waves")
+    make(emulator, clock, "midjourney", "imagine", 1, prompt="[sandbox:staged] a cat")
+    _, active = call(emulator, "GET", "/account/active_tasks")
+    kling = active["data"]["kling"]
+    assert kling["pending_count"] + kling["processing_count"] + kling["staged_count"] == 2
+    assert len(kling["active_tasks"]) == 2 and "mj" in active["data"]
+    status, canceled = call(emulator, "DELETE", f"/api/v1/tasks?created_before={int(clock() + 10)}&model=kling")
+    assert status == 200 and len(canceled["data"]["canceled"]) == 2
+    _, after = call(emulator, "GET", "/account/active_tasks")
+    assert "kling" not in after["data"]
+
+
+# --- tasks --remote ----------------------------------------------------------------------------
+
+
+def test_remote_lists_every_page_and_marks_what_the_journal_knows(
+    cli: Cli, emulator: Emulator, clock: FakeClock
+) -> None:
+    mine = cli(*FLUX, "-i", "prompt=mine").stdout.strip()
+    elsewhere = make(emulator, clock, "kling", "video_generation", 230)  # three pages of 100
+    result = cli("tasks", "--remote", "--limit", "1000", "--json")
+    assert result.exit_code == 0, result.stderr
+    listed = {t["task_id"]: t for t in result.json()}
+    assert set(listed) == {mine, *elsewhere}
+    assert listed[mine]["in_journal"] is True and listed[mine]["journal_row"] == 1
+    assert not any(listed[i]["in_journal"] for i in elsewhere)
+    lines = cli("tasks", "--remote", "--model", "flux").stdout.splitlines()
+    assert lines == [lines[0]] and lines[0].startswith(f"{mine}\t") and lines[0].endswith("\t1")
+
+
+def test_remote_stops_when_a_server_ignores_the_page(cli: Cli) -> None:
+    item = {"task_id": "a" * 36, "task_model": "kling", "action": "video_generation", "status": "completed"}
+    pages: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        pages.append(request.url.params.get("page", ""))
+        items = [item | {"task_id": f"{n:036d}"} for n in range(100)]
+        return httpx.Response(200, json={"code": 200, "data": {"data": items}})
+
+    cli.transport = httpx.MockTransport(handle)
+    result = cli("tasks", "--remote", "--json", "--limit", "100000")
+    assert result.exit_code == 0 and len(result.json()) == 100
+    assert pages == ["1", "2"]
+
+
+def test_remote_history_answered_with_html_is_an_error_not_a_traceback(cli: Cli) -> None:
+    cli.transport = httpx.MockTransport(lambda r: httpx.Response(200, text="<html>proxy</html>"))
+    result = cli("tasks", "--remote")
+    assert result.exit_code == 5
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+# --- tasks sync -------------------------------------------------------------------------------
+
+
+def test_sync_after_losing_the_journal_brings_every_task_back(cli: Cli, isolated: Path) -> None:
+    made = [cli(*FLUX, "-i", f"prompt=cat {n}").stdout.strip() for n in range(3)]
+    (isolated / "data" / "journal.sqlite3").unlink()
+    assert cli("tasks", "--json").json() == []
+    synced = cli("tasks", "sync")
+    assert synced.exit_code == 0, synced.stderr
+    assert sorted(synced.stdout.split()) == sorted(made)
+    assert "added 3 tasks" in synced.stderr
+    listed = cli("tasks", "--json").json()
+    assert sorted(e["task_id"] for e in listed) == sorted(made)
+    assert {e["input"]["prompt"] for e in listed} == {"cat 0", "cat 1", "cat 2"}
+    waited = cli("wait", made[0])
+    assert waited.exit_code == 0, waited.stderr
+    again = cli("tasks", "sync")
+    assert again.stdout == "" and "added 0 tasks" in again.stderr
+
+
+def lose_create_answers(cli: Cli, emulator: Emulator) -> None:
+    # the journal stamps rows with the wall clock; the sandbox's fake clock starts there too
+    emulator.clock.now = time.time()  # type: ignore[attr-defined]
+    inner = transport_for(emulator)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        response = inner.handle_request(request)
+        if request.method == "POST" and request.url.path == "/api/v1/task":
+            raise httpx.RemoteProtocolError("server disconnected without sending a response")
+        return response
+
+    cli.transport = httpx.MockTransport(handle)
+
+
+def test_sync_finds_the_task_of_a_create_whose_answer_was_lost(cli: Cli, emulator: Emulator, isolated: Path) -> None:
+    lose_create_answers(cli, emulator)
+    lost = cli(*FLUX, "-i", "prompt=the lost one")
+    assert lost.exit_code == 5 and journal_rows(isolated) == [(None, "unknown")]
+    cli.transport = transport_for(emulator)
+    other = cli(*FLUX, "-i", "prompt=another").stdout.strip()
+    [task_id] = [r["task_id"] for r in emulator.store.all() if r["input"]["prompt"] == "the lost one"]
+    synced = cli("tasks", "sync", "--json")
+    assert synced.exit_code == 0, synced.stderr
+    assert synced.json()["found"] == [{"journal_row": 1, "task_id": task_id}]
+    assert synced.json()["added"] == []
+    assert journal_rows(isolated)[0][0] == task_id and journal_rows(isolated)[1][0] == other
+    assert cli("wait", "--pending").exit_code == 0
+
+
+def test_two_lost_creates_alike_are_left_for_the_user(cli: Cli, emulator: Emulator, isolated: Path) -> None:
+    lose_create_answers(cli, emulator)
+    cli(*FLUX, "-i", "prompt=twin")
+    cli(*FLUX, "-i", "prompt=twin")
+    cli.transport = transport_for(emulator)
+    synced = cli("tasks", "sync", "--json").json()
+    assert synced["found"] == [] and {a["journal_row"] for a in synced["ambiguous"]} == {1, 2}
+    assert journal_rows(isolated)[:2] == [(None, "unknown"), (None, "unknown")]
+
+
+def test_a_lost_create_is_not_matched_to_a_task_of_another_input(cli: Cli, emulator: Emulator) -> None:
+    lose_create_answers(cli, emulator)
+    cli(*FLUX, "-i", "prompt=mine")
+    emulator.store.put(next(iter(emulator.store.all())) | {"input": {"prompt": "someone else's"}})
+    cli.transport = transport_for(emulator)
+    synced = cli("tasks", "sync", "--json").json()
+    assert synced["found"] == [] and len(synced["added"]) == 1
+
+
+# --- account ----------------------------------------------------------------------------------
+
+
+def test_account_shows_active_tasks_per_provider(cli: Cli) -> None:
+    cli(*FLUX, "-i", "prompt=x")
+    doc = cli("account", "--json").json()
+    [flux] = doc["active_tasks"]
+    assert flux["provider"] == "flux" and flux["pending"] + flux["processing"] + flux["staged"] == 1
+    lines = cli("account").stdout.splitlines()
+    assert any(line.startswith("active\tflux\t") for line in lines)
+    assert "sandbox-key-never-shown" not in cli("account").stdout
+
+
+def test_account_without_the_active_tasks_route_still_shows_the_account(cli: Cli, clock: FakeClock) -> None:
+    inner = transport_for(Emulator(MemoryStore(), clock=clock))
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/account/active_tasks":
+            return httpx.Response(404, json={"code": 404, "message": "not found"})
+        return inner.handle_request(request)
+
+    cli.transport = httpx.MockTransport(handle)
+    result = cli("account", "--json")
+    assert result.exit_code == 0 and "credits" in result.json()
+    assert "active tasks not shown" in result.stderr
