@@ -146,8 +146,4 @@ def list_row(status: RunStatus) -> str:
 
 
 def write_plan(output: Output, doc: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        output.document(doc)
-    else:
-        for line in plan_text(doc):
-            output.line(line)
+    output.render(lambda: doc, as_json=as_json, lines=lambda: plan_text(doc))

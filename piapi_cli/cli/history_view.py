@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from piapi_cli.api.history import ProviderLoad
     from piapi_cli.cli.output import Output
     from piapi_cli.core.history import RemoteTask, SyncReport
@@ -16,8 +18,8 @@ def _when(stamp: float | None) -> str:
     return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M") if stamp is not None else "-"
 
 
-def remote_table(output: Output, tasks: list[RemoteTask]) -> None:
-    if output.stdout_tty:
+def show_remote(output: Output, tasks: list[RemoteTask], *, as_json: bool, jq: str | None) -> None:
+    def table(console: Console) -> None:
         from rich.markup import escape
         from rich.table import Table
 
@@ -30,15 +32,20 @@ def remote_table(output: Output, tasks: list[RemoteTask]) -> None:
             table.add_row(
                 e.task_id[:8], escape(e.model), escape(e.task_type), escape(e.status), _when(e.created_at), row
             )
-        output.out.print(table)
+        console.print(table)
         missing = sum(1 for t in tasks if t.row is None)
         if missing:
             output.info(f"{missing} of {len(tasks)} not in the journal: bring them in with tasks sync")
-        return
-    for item in tasks:
-        e = item.entry
-        known = str(item.row) if item.row is not None else "-"
-        output.line("\t".join((e.task_id, e.status, e.model, e.task_type, _when(e.created_at), known)))
+
+    def lines() -> list[str]:
+        found = []
+        for item in tasks:
+            e = item.entry
+            known = str(item.row) if item.row is not None else "-"
+            found.append("\t".join((e.task_id, e.status, e.model, e.task_type, _when(e.created_at), known)))
+        return found
+
+    output.render(lambda: [t.to_json() for t in tasks], as_json=as_json, jq=jq, table=table, lines=lines)
 
 
 def sync_summary(output: Output, report: SyncReport) -> None:
@@ -61,7 +68,8 @@ def active_table(output: Output, loads: list[ProviderLoad]) -> None:
     if not loads:
         output.info("no active tasks")
         return
-    if output.stdout_tty:
+
+    def table(console: Console) -> None:
         from rich.markup import escape
         from rich.table import Table
 
@@ -70,7 +78,10 @@ def active_table(output: Output, loads: list[ProviderLoad]) -> None:
             table.add_column(column, justify="left" if column == "provider" else "right")
         for load in loads:
             table.add_row(escape(load.provider), str(load.staged), str(load.pending), str(load.processing))
-        output.out.print(table)
-        return
-    for load in loads:
-        output.line(f"active\t{load.provider}\t{load.staged}\t{load.pending}\t{load.processing}")
+        console.print(table)
+
+    output.render(
+        lambda: [load.to_json() for load in loads],
+        table=table,
+        lines=lambda: [f"active\t{x.provider}\t{x.staged}\t{x.pending}\t{x.processing}" for x in loads],
+    )

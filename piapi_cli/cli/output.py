@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import STAGED, Task
 from piapi_cli.cli.terminal import end_on_closed_pipe, json_text, safe_console_class, safe_text
+from piapi_cli.core.settings import NO_COLOR_ENV
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -56,7 +57,8 @@ class Output:
         stderr_tty: bool | None = None,
         width: int | None = None,
     ) -> None:
-        self.no_color = no_color or bool(os.environ.get("NO_COLOR"))
+        # the one place NO_COLOR is read (rich's consoles get the answer, never the environment)
+        self.no_color = no_color or bool(os.environ.get(NO_COLOR_ENV.name))
         self.quiet = quiet
         self._stdout = stdout
         self._stderr = stderr
@@ -147,6 +149,30 @@ class Output:
         else:
             self.line(json_text(doc))
 
+    def render(
+        self,
+        doc: Callable[[], Any],
+        *,
+        as_json: bool = False,
+        jq: str | None = None,
+        table: Callable[[Console], object] | None = None,
+        lines: Callable[[], Iterable[str]] | None = None,
+    ) -> None:
+        """The one branch every command takes to show a result.
+
+        ``--json`` or ``--jq``: ``doc()`` as one JSON document (filtered by ``jq``). A terminal:
+        ``table(console)`` draws it with rich. A pipe: ``lines()``, one value a line, never
+        styled. Without ``table`` a terminal gets the lines too; without ``lines`` a pipe gets
+        the table, plain.
+        """
+        if structured(as_json, jq):
+            self.document(doc(), jq)
+        elif table is not None and (self.stdout_tty or lines is None):
+            table(self.out)
+        elif lines is not None:
+            for text in lines():
+                self.line(text)
+
     # --- messages -----------------------------------------------------------------
 
     def info(self, message: str) -> None:
@@ -182,16 +208,23 @@ class Output:
 
     def tasks(self, tasks: list[Task], *, as_json: bool, jq: str | None) -> None:
         """Show tasks: JSON (one object, or an array for several), plain values, or a rendering."""
-        if as_json or jq is not None:
+
+        def doc() -> Any:
             docs = [t.to_json() for t in tasks]
-            self.document(docs[0] if len(docs) == 1 else docs, jq)
-        elif self.stdout_tty:
+            return docs[0] if len(docs) == 1 else docs
+
+        def table(console: Console) -> None:
             for task in tasks:
-                render_task(self.out, task)
-        else:
-            for task in tasks:
-                for value in plain_values(task):
-                    self.line(value)
+                render_task(console, task)
+
+        self.render(
+            doc, as_json=as_json, jq=jq, table=table, lines=lambda: [v for task in tasks for v in plain_values(task)]
+        )
+
+
+def structured(as_json: bool, jq: str | None) -> bool:
+    """Whether a result is shown as JSON: ``--json``, or ``--jq`` (which implies it)."""
+    return as_json or jq is not None
 
 
 def plain_values(task: Task) -> list[str]:

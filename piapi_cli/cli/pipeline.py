@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import ExitCode
+from piapi_cli.cli.output import structured
 
 if TYPE_CHECKING:
     from piapi_cli.api.tasks import Task
@@ -57,7 +58,7 @@ def wait_and_show(
 
     session = state.session
     deadline = session.settings["wait_timeout"] if timeout is None else timeout
-    structured = as_json or jq is not None
+    as_document = structured(as_json, jq)
     session.note_resume(task_ids, download)
     with PipelineDisplay(state.output, task_ids, clock=session.clock) as display:
         runner = make_runner(state, display, interval)
@@ -65,11 +66,11 @@ def wait_and_show(
             display.show_task(task)
 
         def shown(result: TaskResult) -> None:
-            if not structured:
+            if not as_document:
                 display.above(lambda: show_result(state, result, download is not None))
 
         results = runner.wait(task_ids, timeout=deadline, known=known, download=download, on_result=shown)
-    if structured:
+    if as_document:
         document(state, results, download is not None, jq)
     report_problems(state, results, download)
     return int(worst(results))
@@ -80,17 +81,17 @@ def download_and_show(state: State, tasks: list[Task], plan: DownloadPlan, *, as
     from piapi_cli.cli.display import PipelineDisplay
     from piapi_cli.core.runner import worst
 
-    structured = as_json or jq is not None
+    as_document = structured(as_json, jq)
     state.session.note_resume([t.task_id for t in tasks], plan)
     with PipelineDisplay(state.output, [], clock=state.session.clock) as display:
         runner = make_runner(state, display)
 
         def shown(result: TaskResult) -> None:
-            if not structured:
+            if not as_document:
                 display.above(lambda: show_result(state, result, True))
 
         results = runner.download(tasks, plan, on_result=shown)
-    if structured:
+    if as_document:
         document(state, results, True, jq)
     report_problems(state, results, plan)
     return int(worst(results))
@@ -113,7 +114,7 @@ def document(state: State, results: list[TaskResult], downloading: bool, jq: str
             continue
         docs.append(result.to_json() if downloading else result.task.to_json())
     if docs:
-        state.output.document(docs[0] if len(docs) == 1 else docs, jq)
+        state.output.render(lambda: docs[0] if len(docs) == 1 else docs, as_json=True, jq=jq)
 
 
 def report_problems(state: State, results: list[TaskResult], download: DownloadPlan | None) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from piapi_cli.cli.commands._options import AccountJsonOption, JqOption, examples
 from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from piapi_cli.api.history import ProviderLoad
     from piapi_cli.cli.app import State
 
@@ -18,6 +20,7 @@ def account(ctx: params.Context, as_json: AccountJsonOption = False, jq: JqOptio
     """Show your plan, credits and balance, and the tasks running now per provider; the key in the answer is
     never shown."""
     from piapi_cli.api.tasks import redact
+    from piapi_cli.cli.output import structured
 
     state: State = ctx.obj
     client = state.session.client
@@ -26,29 +29,32 @@ def account(ctx: params.Context, as_json: AccountJsonOption = False, jq: JqOptio
     for secret in state.session.secrets():
         info = {k: ("<redacted>" if v == secret else v) for k, v in info.items()}
     output = state.output
+    shown = dict(info)  # what a person sees: the active tasks get a table of their own
     if loads is not None:
         info["active_tasks"] = [load.to_json() for load in loads]
-    if as_json or jq is not None:
-        output.document(info, jq)
-    elif output.stdout_tty:
-        from rich.markup import escape
-        from rich.table import Table
-
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="dim", no_wrap=True)
-        grid.add_column()
-        for key, value in info.items():
-            if key != "active_tasks":
-                grid.add_row(escape(str(key)), escape(f"{value:,}" if isinstance(value, int) else str(value)))
-        output.out.print(grid)
-    else:
-        for key, value in info.items():
-            if key != "active_tasks":
-                output.line(f"{key}\t{value}")
-    if loads is not None and not (as_json or jq is not None):
+    output.render(
+        lambda: info,
+        as_json=as_json,
+        jq=jq,
+        table=lambda console: console.print(_grid(shown)),
+        lines=lambda: [f"{key}\t{value}" for key, value in shown.items()],
+    )
+    if loads is not None and not structured(as_json, jq):
         from piapi_cli.cli.history_view import active_table
 
         active_table(output, loads)
+
+
+def _grid(info: dict[str, Any]) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column()
+    for key, value in info.items():
+        grid.add_row(escape(str(key)), escape(f"{value:,}" if isinstance(value, int) else str(value)))
+    return grid
 
 
 def _active(state: State) -> list[ProviderLoad] | None:

@@ -275,11 +275,7 @@ def status(
             raise UsageError(f"no batch run {run_id!r} in the journal (see: piapi batch list)")
         record = found
     result = run_status(store, record)
-    if as_json or jq is not None:
-        state.output.document(result.to_json(), jq)
-        return
-    for line in batch_text.status_text(result):
-        state.output.line(line)
+    state.output.render(result.to_json, as_json=as_json, jq=jq, lines=lambda: batch_text.status_text(result))
 
 
 def list_runs(
@@ -292,17 +288,16 @@ def list_runs(
 ) -> None:
     """List batch runs with their progress, newest first."""
     from piapi_cli.cli import batch_text
+    from piapi_cli.cli.output import structured
     from piapi_cli.core.batch.status import list_runs as runs_of
 
     state: State = ctx.obj
     found = runs_of(_store(ctx), None if all_worlds else state.session.world)
-    if as_json or jq is not None:
-        state.output.document([r.to_json() for r in found], jq)
-        return
-    if not found:
+    if not found and not structured(as_json, jq):
         state.output.info("no batch runs in the journal yet")
-    for item in found:
-        state.output.line(batch_text.list_row(item))
+    state.output.render(
+        lambda: [r.to_json() for r in found], as_json=as_json, jq=jq, lines=lambda: map(batch_text.list_row, found)
+    )
 
 
 def _store(ctx: params.Context) -> RunStore:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from piapi_cli.cli.commands._options import ConfigJsonOption, examples
 from piapi_cli.cli.parsing import params
 from piapi_cli.core.settings import SETTINGS
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from piapi_cli.cli.app import State
+    from piapi_cli.core.settings import Resolved
 
 
 def _settings_help() -> str:
@@ -91,7 +94,7 @@ def show(ctx: params.Context, as_json: ConfigJsonOption = False) -> None:
     session = state.session
     flags = {"base_url": session.base_url, "sandbox": True if session.sandbox else None}
     resolved = resolve(flags, profile=session.profile, environ=session.environ, strict=False)
-    rows = []
+    rows: list[tuple[str, Any, str]] = []
     for name, setting in SETTINGS.items():
         value = resolved[name]
         if name in resolved.problems:
@@ -101,30 +104,36 @@ def show(ctx: params.Context, as_json: ConfigJsonOption = False) -> None:
         rows.append((name, value, resolved.sources[name]))
     for key in resolved.unknown:
         state.output.warn(f"{resolved.path} [profiles.{resolved.profile}]: {key!r} is no setting; it is ignored")
-    if as_json:
-        settings: dict[str, dict[str, object]] = {n: {"value": v, "source": s} for n, v, s in rows}
-        for name, problem in resolved.problems.items():
-            settings[name] = {"value": None, "source": resolved.sources[name], "error": problem.reason}
-        doc = {"profile": resolved.profile, "path": str(resolved.path), "settings": settings}
-        state.output.document(doc)
-    elif state.output.stdout_tty:
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
-        table.title = f"profile {resolved.profile} · {resolved.path}"
-        for column in ("setting", "value", "from"):
-            table.add_column(column, overflow="fold")
-        for name, value, source in rows:
-            table.add_row(name, _text(value), source)
-        state.output.out.print(table)
-    else:
-        for name, value, source in rows:
-            state.output.line(f"{name}\t{_text(value)}\t{source}")
+    state.output.render(
+        lambda: _settings_json(resolved, rows),
+        as_json=as_json,
+        table=lambda console: console.print(_settings_table(resolved, rows)),
+        lines=lambda: [f"{name}\t{_text(value)}\t{source}" for name, value, source in rows],
+    )
     problems = list(resolved.problems.values())
     if len(problems) == 1:
         raise problems[0]
     if problems:
         raise ConfigError(f"{len(problems)} invalid settings: " + "; ".join(p.message for p in problems))
+
+
+def _settings_json(resolved: Resolved, rows: list[tuple[str, Any, str]]) -> dict[str, Any]:
+    settings: dict[str, dict[str, object]] = {n: {"value": v, "source": s} for n, v, s in rows}
+    for name, problem in resolved.problems.items():
+        settings[name] = {"value": None, "source": resolved.sources[name], "error": problem.reason}
+    return {"profile": resolved.profile, "path": str(resolved.path), "settings": settings}
+
+
+def _settings_table(resolved: Resolved, rows: list[tuple[str, Any, str]]) -> Table:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
+    table.title = f"profile {resolved.profile} · {resolved.path}"
+    for column in ("setting", "value", "from"):
+        table.add_column(column, overflow="fold")
+    for name, value, source in rows:
+        table.add_row(name, _text(value), source)
+    return table
 
 
 def _text(value: object) -> str:

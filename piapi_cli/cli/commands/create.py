@@ -127,6 +127,7 @@ def create(
     """
     from piapi_cli.api.errors import UsageError
     from piapi_cli.api.tasks import redact
+    from piapi_cli.cli.output import structured
     from piapi_cli.cli.pipeline import preflight, wait_and_show
     from piapi_cli.core.inputs import read_input_file
     from piapi_cli.core.requests import build_request, past_request
@@ -168,7 +169,7 @@ def create(
     preflight(jq, plan)  # every check that can fail, before anything is sent
 
     if dry_run:
-        output.document(redact(built.preview()), jq)
+        output.render(lambda: redact(built.preview()), as_json=True, jq=jq)
         return
     if built.generated_secret:
         output.info(
@@ -190,10 +191,8 @@ def create(
         output.error(f"{submitted.journal_error.message} (task {task.task_id} was created)")
 
     if not wait and plan is None:
-        if as_json or jq is not None:
-            output.tasks([task], as_json=as_json, jq=jq)
-        else:
-            output.line(task.task_id)
+        output.render(task.to_json, as_json=as_json, jq=jq, lines=lambda: [task.task_id])
+        if not structured(as_json, jq):
             hint = f"{session.prog} wait {task.task_id}"
             output.info(f"created {request.model} {task_type} task ({task.status}); wait for it: {hint}")
         return

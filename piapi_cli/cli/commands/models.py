@@ -9,6 +9,8 @@ from piapi_cli.cli.commands._options import ModelsJsonOption, examples
 from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from piapi_cli.cli.output import Output
     from piapi_cli.core.catalog import Field, Model, TaskType
 
@@ -71,14 +73,16 @@ def models(
                 known = f"{did_you_mean(close)} ({listed})" if close else listed
                 raise UsageError(f"{found.name} has no task type {task_type!r}; {known}")
             types = {task_type: types[task_type]}
-        if as_json:
-            output.document(_model_json(found, types))
-        elif output.stdout_tty:
-            _render_model(output, found, list(types.values()))
-        else:
-            for spec in types.values():
-                for field in spec.fields.values():
-                    output.line(f"{spec.name}\t{field.name}\t{field.allowed()}\t{'required' if field.required else ''}")
+        output.render(
+            lambda: _model_json(found, types),
+            as_json=as_json,
+            table=lambda console: _render_model(console, found, list(types.values())),
+            lines=lambda: [
+                f"{spec.name}\t{field.name}\t{field.allowed()}\t{'required' if field.required else ''}"
+                for spec in types.values()
+                for field in spec.fields.values()
+            ],
+        )
         return
 
     chosen = [
@@ -86,14 +90,12 @@ def models(
         for m in catalog.models.values()
         if (category is None or m.category == category.value) and (task_type is None or task_type in m.task_types)
     ]
-    if as_json:
-        output.document([_model_json(m, m.task_types) for m in chosen])
-    elif output.stdout_tty:
-        output.out.print(_models_table(chosen, output.out.width))
-    else:
-        for m in chosen:
-            for name in m.task_types:
-                output.line(f"{m.name}\t{name}\t{m.category}")
+    output.render(
+        lambda: [_model_json(m, m.task_types) for m in chosen],
+        as_json=as_json,
+        table=lambda console: console.print(_models_table(chosen, console.width)),
+        lines=lambda: [f"{m.name}\t{name}\t{m.category}" for m in chosen for name in m.task_types],
+    )
 
 
 def _models_table(chosen: list[Model], width: int) -> Any:
@@ -158,11 +160,10 @@ def _model_json(model: Model, types: dict[str, TaskType]) -> dict[str, Any]:
     }
 
 
-def _render_model(output: Output, model: Model, types: list[TaskType]) -> None:
+def _render_model(console: Console, model: Model, types: list[TaskType]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    console = output.out
     status = " [red](discontinued)[/]" if model.discontinued else ""
     console.print(f"[bold]{escape(model.name)}[/]  {model.category} · {escape(model.description)}{status}")
     if model.service_mode:

@@ -16,6 +16,9 @@ from piapi_cli.cli.commands._options import (
 from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from piapi_cli.cli.app import State
     from piapi_cli.core.journal.journal import Entry, Journal
 
@@ -140,33 +143,36 @@ def tasks(
     entries = journal.entries(status=status, model=model, since=cutoff, limit=limit, world=scope)
     _note_problems(state, entries)
     output = state.output
-    if as_json or jq is not None:
-        output.document([e.to_json() for e in entries], jq)
-    elif output.stdout_tty:
-        _tables(state, entries, every_world=scope is None)
-    else:
-        for e in entries:
-            fields = (e.task_id or "-", e.status, e.model, e.task_type, _when(e.created_at), e.world)
-            output.line("\t".join(fields))
-    if not entries and not (as_json or jq is not None):
+    from piapi_cli.cli.output import structured
+
+    output.render(
+        lambda: [e.to_json() for e in entries],
+        as_json=as_json,
+        jq=jq,
+        table=lambda console: _tables(console, entries, every_world=scope is None),
+        lines=lambda: [
+            "\t".join((e.task_id or "-", e.status, e.model, e.task_type, _when(e.created_at), e.world)) for e in entries
+        ],
+    )
+    if not entries and not structured(as_json, jq):
         elsewhere = journal.entries(status=status, model=model, since=cutoff, limit=1) if scope is not None else []
         note = f"; other APIs have some: {state.session.prog} tasks --world all" if elsewhere else ""
         output.info(f"no tasks of {scope or 'any API'} in the journal match{note}")
 
 
-def _tables(state: State, entries: list[Entry], *, every_world: bool) -> None:
+def _tables(console: Console, entries: list[Entry], *, every_world: bool) -> None:
     """The listing at a terminal; with every world, one table under each world's name."""
     if not every_world:
-        _table(state, entries)
+        _table(console, entries)
         return
     from rich.markup import escape
 
     for number, world in enumerate(dict.fromkeys(e.world for e in entries)):
-        state.output.out.print(("\n" if number else "") + f"[bold]{escape(world)}[/]")
-        _table(state, [e for e in entries if e.world == world])
+        console.print(("\n" if number else "") + f"[bold]{escape(world)}[/]")
+        _table(console, [e for e in entries if e.world == world])
 
 
-def _table(state: State, entries: list[Entry]) -> None:
+def _table(console: Console, entries: list[Entry]) -> None:
     """A task ID (its first 8 characters) or a model name is never cut or folded over two
     lines; the task type gives way when space is short."""
     from rich.markup import escape
@@ -193,7 +199,7 @@ def _table(state: State, entries: list[Entry]) -> None:
             f"{e.credits:,}" if e.credits else "",
         )
     if entries:
-        state.output.out.print(table)
+        console.print(table)
 
 
 def _remote(
@@ -208,16 +214,13 @@ def _remote(
 ) -> None:
     from itertools import islice
 
-    from piapi_cli.cli.history_view import remote_table
+    from piapi_cli.cli.history_view import show_remote
     from piapi_cli.core.history import mark_known, remote_tasks
 
     found = remote_tasks(state.session.client, since=since, model=model)
     chosen = islice((e for e in found if status is None or e.status == status.lower()), limit)
     tasks = mark_known(_journal(state), list(chosen))
-    if as_json or jq is not None:
-        state.output.document([t.to_json() for t in tasks], jq)
-    else:
-        remote_table(state.output, tasks)
+    show_remote(state.output, tasks, as_json=as_json, jq=jq)
 
 
 @app.command(
@@ -247,7 +250,7 @@ def sync(
     state: State = ctx.obj
     report = sync_history(state.session.client, _journal(state), state.session.world, since=_cutoff(since), model=model)
     if as_json:
-        state.output.document(report.to_json())
+        state.output.render(report.to_json, as_json=True)
     else:
         sync_summary(state.output, report)
 
@@ -279,16 +282,20 @@ def show(
         shown = ident if len(ident) <= 40 else ident[:40] + "..."
         raise UsageError(f"no task {shown!r} in the journal", hint="list them: piapi tasks --world all")
     _note_problems(state, [entry])
-    if as_json or jq is not None:
-        state.output.document(entry.to_json() | {"task": entry.task}, jq)
-        return
-    _render(state, entry)
+    rows = _rows(entry)
+    state.output.render(
+        lambda: entry.to_json() | {"task": entry.task},
+        as_json=as_json,
+        jq=jq,
+        table=lambda console: console.print(_grid(rows)),
+        lines=lambda: [f"{label}\t{value}" for label, value in rows],
+    )
 
 
-def _render(state: State, entry: Entry) -> None:
+def _rows(entry: Entry) -> list[tuple[str, str]]:
+    """One journaled task, a label and a value a line."""
     import json
 
-    output = state.output
     rows = [
         ("journal #", str(entry.id)),
         ("task", entry.task_id or "- (no ID: the create was not answered)"),
@@ -304,19 +311,19 @@ def _render(state: State, entry: Entry) -> None:
         rows.append(("credits", f"{entry.credits:,} ({entry.usage_type or '?'})"))
     rows += [("output", url) for url in entry.urls]
     rows += [("saved", f"{d['path']} ({d['bytes']:,} bytes)") for d in entry.downloads]
-    if output.stdout_tty:
-        from rich.markup import escape
-        from rich.table import Table
+    return rows
 
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="dim", no_wrap=True)
-        grid.add_column(overflow="fold")
-        for label, value in rows:
-            grid.add_row(label, escape(value))
-        output.out.print(grid)
-    else:
-        for label, value in rows:
-            output.line(f"{label}\t{value}")
+
+def _grid(rows: list[tuple[str, str]]) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, value in rows:
+        grid.add_row(label, escape(value))
+    return grid
 
 
 @app.command(
@@ -344,20 +351,23 @@ def usage(
     state: State = ctx.obj
     cutoff = _cutoff(since)
     rows: list[dict[str, Any]] = _journal(state).usage(since=cutoff, by=by, world=_world(state, world))
-    output = state.output
-    if as_json or jq is not None:
-        output.document(rows, jq)
-    elif output.stdout_tty:
-        from rich.markup import escape
-        from rich.table import Table
+    state.output.render(
+        lambda: rows,
+        as_json=as_json,
+        jq=jq,
+        table=lambda console: console.print(_usage_table(rows, by)),
+        lines=lambda: [f"{row['group']}\t{row['tasks']}\t{row['credits']}" for row in rows],
+    )
 
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        table.add_column(by or "all", overflow="fold")
-        table.add_column("tasks", justify="right", no_wrap=True)
-        table.add_column("credits consumed", justify="right", no_wrap=True)
-        for row in rows:
-            table.add_row(escape(str(row["group"])), str(row["tasks"]), f"{row['credits']:,}")
-        output.out.print(table)
-    else:
-        for row in rows:
-            output.line(f"{row['group']}\t{row['tasks']}\t{row['credits']}")
+
+def _usage_table(rows: list[dict[str, Any]], by: str | None) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column(by or "all", overflow="fold")
+    table.add_column("tasks", justify="right", no_wrap=True)
+    table.add_column("credits consumed", justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(escape(str(row["group"])), str(row["tasks"]), f"{row['credits']:,}")
+    return table
