@@ -88,7 +88,9 @@ ACTION_WORDS = {"send": "to create", "retry": "to create again (failed; paid aga
 def plan_text(doc: dict[str, Any]) -> list[str]:
     """A dry run's plan for a person."""
     shard = f" (shard {doc['shard']} of {doc['file_rows']} rows)" if doc.get("shard") else ""
-    lines = [f"run {doc['run_id']} ({doc['world']}): {doc['rows']} rows{shard}"]
+    combos = doc.get("combinations") or 1
+    matrix = f" ({doc['file_rows'] // combos} file rows x {combos} combinations)" if combos > 1 else ""
+    lines = [f"run {doc['run_id']} ({doc['world']}): {doc['rows']} rows{shard or matrix}"]
     for kind in doc["kinds"]:
         each = kind["credits_each"]
         cost = f"~{each:,} credits each (from earlier tasks)" if each is not None else "cost unknown (no earlier task)"

@@ -34,12 +34,15 @@ app = params.Group(
 
 RUN_EPILOG = examples(
     "piapi batch run prompts.jsonl --download out",
+    "piapi batch run prompts.txt -m Qubico/flux1-dev -t txt2img --matrix seed=1,2,3 --dry-run",
     "piapi batch run shots.csv -m Qubico/flux1-dev -t txt2img --template 'a {animal} in {style}' --dry-run",
     "piapi batch run prompts.jsonl --shard 2/3 --max-credits 2000000 --output results-2.jsonl",
     "piapi batch run prompts.jsonl --attach row-17=1631d053-2352-4add-95cc-360fc52d5f89",
     notes='JSONL rows: {"id", "model", "task_type", "input": {...}, "config": {...}}. CSV: a header with an '
     "id column, optional model and task_type columns; every other column is an input field (dotted names nest, "
-    "NAME: takes JSON), coerced as -i is. Every row is checked before the first create: one bad row exits 2 "
+    "NAME: takes JSON), coerced as -i is. A .txt file: one prompt a line, its line number the row's id. "
+    "--matrix KEY=V1,V2 runs every row once per value (several: every combination), each keyed ID[KEY=V,...]. "
+    "Every row is checked before the first create: one bad row exits 2 "
     "with nothing sent. Each create is journaled before it is sent; running the same command again resumes: "
     "finished rows are skipped, running tasks waited for, rows never sent are sent, and rows whose create may "
     "have been carried out are reported, never resent unless --resubmit-unknown. Results: one JSON line per row "
@@ -68,6 +71,10 @@ def run(
         params.Option(
             "--template", metavar="TEXT", help="Build the prompt from the row's fields: 'a {animal} in {style}'"
         ),
+    ] = None,
+    matrix: Annotated[
+        Optional[list[str]],
+        params.Option("--matrix", metavar="KEY=V1,V2", help="Run every row once per value (repeat: every combination)"),
     ] = None,
     template_field: Annotated[
         str, params.Option("--template-field", metavar="KEY", help="The input field --template sets")
@@ -143,6 +150,7 @@ def run(
     from piapi_cli.cli import batch_output as view
     from piapi_cli.cli import batch_text
     from piapi_cli.core import batch
+    from piapi_cli.core.batch.matrix import combinations, parse_matrix
     from piapi_cli.core.batch.rows import parse_shard
     from piapi_cli.core.listener.secret import new_webhook_secret
     from piapi_cli.core.runner import DownloadPlan
@@ -165,8 +173,9 @@ def run(
         default_service_mode=None if dry_run else session.settings["service_mode"] or None,
         template=template, template_field=template_field, validate=not no_validate,
     )  # fmt: skip
+    axes = parse_matrix(list(matrix or []))
     source = batch.load_source(file, sys.stdin.read)
-    rows, warnings = batch.read_and_check(source, defaults, name if download is not None else None)
+    rows, warnings = batch.read_and_check(source, defaults, name if download is not None else None, axes)
     for warning in warnings:
         output.warn(warning)
     plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
@@ -180,7 +189,8 @@ def run(
         resubmit_unknown=resubmit_unknown, force=force, download_dir=str(download) if download is not None else None,
     )  # fmt: skip
     if dry_run:
-        info = {"world": session.world, "source": source.label, "file_rows": ready.total, "shard": shard}
+        info = {"world": session.world, "source": source.label, "file_rows": ready.total, "shard": shard,
+                "combinations": combinations(axes)}  # fmt: skip
         batch_text.write_plan(output, ready.plan.to_json(ready.run_id, info), as_json)
         return
     options = batch.Options(
@@ -212,6 +222,7 @@ _REPEATED = (
     "model",
     "task_type",
     "inputs",
+    "matrix",
     "template",
     "template_field",
     "webhook",

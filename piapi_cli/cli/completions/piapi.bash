@@ -60,7 +60,7 @@ _piapi_options() {
         'trigger') echo '--dry-run --from-task --help --model --secret --secret-file --status --task-type' ;;
         'completion') echo '--help' ;;
         'batch') echo '--help' ;;
-        'batch run') echo '--attach --concurrency --download --dry-run --force --help --inline --input --interval --json --max-credits --metadata --model --name --no-validate --output --overwrite --quiet --resubmit-unknown --retry-failed --run-id --shard --skip-existing --task-type --template --template-field --timeout --webhook --webhook-secret' ;;
+        'batch run') echo '--attach --concurrency --download --dry-run --force --help --inline --input --interval --json --matrix --max-credits --metadata --model --name --no-validate --output --overwrite --quiet --resubmit-unknown --retry-failed --run-id --shard --skip-existing --task-type --template --template-field --timeout --webhook --webhook-secret' ;;
         'batch status') echo '--help --jq --json' ;;
         'batch list') echo '--all --help --jq --json' ;;
         'tasks') echo '--help --jq --json --limit --model --remote --since --status --world' ;;
@@ -96,7 +96,7 @@ _piapi() {
         w="${COMP_WORDS[i]}"
         case "$w" in
             --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;
-            --api-key|--attach|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-body|--max-credits|--model|--name|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) i=$((i + 1)); continue ;;
+            --api-key|--attach|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) i=$((i + 1)); continue ;;
             -*) continue ;;
         esac
         subs="$(_piapi_subcommands "$path")"
@@ -110,7 +110,7 @@ _piapi() {
         --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;
         --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;
         --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-        --api-key|--attach|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--max-body|--max-credits|--model|--name|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) return ;;
+        --api-key|--attach|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))

@@ -215,6 +215,7 @@ complete -c piapi -n '__fish_seen_subcommand_from run' -l model -s m -x -a 'Qubi
 complete -c piapi -n '__fish_seen_subcommand_from run' -l task-type -s t -x -a '(__piapi_task_types)' -d 'Task type of rows that name none'
 complete -c piapi -n '__fish_seen_subcommand_from run' -l input -s i -x -d 'An input field of every row; a rows own wins'
 complete -c piapi -n '__fish_seen_subcommand_from run' -l template -x -d 'Build the prompt from the rows fields: a {animal} in {style}'
+complete -c piapi -n '__fish_seen_subcommand_from run' -l matrix -x -d 'Run every row once per value (repeat: every combination)'
 complete -c piapi -n '__fish_seen_subcommand_from run' -l template-field -x -d 'The input field --template sets'
 complete -c piapi -n '__fish_seen_subcommand_from run' -l webhook -x -d 'PiAPI POSTs each tasks updates here'
 complete -c piapi -n '__fish_seen_subcommand_from run' -l webhook-secret -x -d 'Secret of --webhook [env: PIAPI_WEBHOOK_SECRET]'

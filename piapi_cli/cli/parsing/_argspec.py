@@ -185,6 +185,7 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'task_type', 'kind': 'option', 'opts': ['--task-type', '-t'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'inputs', 'kind': 'option', 'opts': ['--input', '-i'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'template', 'kind': 'option', 'opts': ['--template'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'matrix', 'kind': 'option', 'opts': ['--matrix'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'template_field', 'kind': 'option', 'opts': ['--template-field'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'webhook', 'kind': 'option', 'opts': ['--webhook'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'webhook_secret', 'kind': 'option', 'opts': ['--webhook-secret'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},

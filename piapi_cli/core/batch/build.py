@@ -162,14 +162,18 @@ class RowBuilder:
         if row.input is None:
             consumed = set(template_names(d.template, "--template")) if d.template else set()
             mine = [a for a in row.assignments if parse_assignment(a)[0] not in consumed]
+        overridden = {parse_assignment(a)[0] for a in row.overrides}
+        mine = [a for a in mine if parse_assignment(a)[0] not in overridden]
         own_keys = {parse_assignment(a)[0] for a in mine}
 
         def owns(key: str) -> bool:
+            if key in overridden:
+                return True
             if row.input is not None:
                 return _get(row.input, split_key(key)) is not None
             return key in own_keys
 
-        assignments = [a for a in d.assignments if not owns(parse_assignment(a)[0])] + mine
+        assignments = [a for a in d.assignments if not owns(parse_assignment(a)[0])] + mine + row.overrides
         if d.template is not None and not owns(d.template_field):
             prompt = _fill(d.template, row.fields, "--template")
             assignments.append(f"{d.template_field}:={json.dumps(prompt)}")  # as written: never coerced

@@ -8,11 +8,12 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.core.batch.build import Defaults, InvalidRows, RowRequest, build_rows, name_for_row
+from piapi_cli.core.batch.matrix import Axis, expand
 from piapi_cli.core.batch.plan import MAYBE_STATES, Plan, make_plan
 from piapi_cli.core.batch.rows import Problem, detect_format, in_shard, read_rows
 from piapi_cli.core.batch.store import RunEntry, RunStore
@@ -76,11 +77,15 @@ def check_names(rows: list[RowRequest], template: str) -> None:
     """Every row's files get names of their own (else one row's file would stop another's)."""
     if "{task_id" in template:
         return
+    from piapi_cli.core.downloads.naming import safe_filename
+
     owners: dict[str, str] = {}
     problems = []
     for row in rows:
         try:
-            name = name_for_row(template, row.fields)
+            # as the downloader will write it ("a/b" and "a_b" are one file), on a disk that
+            # may not tell "A" from "a"
+            name = safe_filename(name_for_row(template, row.fields)).casefold()
         except UsageError as exc:
             problems.append(Problem(row.line, row.key, exc.message))
             continue
@@ -108,9 +113,17 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_and_check(source: Source, defaults: Defaults, name_template: str | None) -> tuple[list[RowRequest], list[str]]:
-    """Every row built and checked; ``InvalidRows`` (nothing sent) if any cannot be sent."""
+def read_and_check(
+    source: Source, defaults: Defaults, name_template: str | None, matrix: list[Axis] | None = None
+) -> tuple[list[RowRequest], list[str]]:
+    """Every row (once per ``matrix`` combination) built and checked; ``InvalidRows`` (nothing
+    sent) if any cannot be sent. A text file's line is the prompt unless ``--template`` says else."""
     rows, problems, total = read_rows(source.text, source.fmt)
+    if source.fmt == "text" and defaults.template is None:
+        defaults = replace(defaults, template="{prompt}")
+    if matrix:
+        rows = expand(rows, matrix)
+        total = len(rows) + len({p.line for p in problems})
     built, more, warnings = build_rows(rows, defaults, name_template=name_template)
     problems += more
     if not rows and not problems:

@@ -54,11 +54,16 @@ class SourceRow:
     fields: dict[str, str] = field(default_factory=dict)
     #: JSONL keys that are neither known keys nor used by a template (reported as unknown)
     extra: list[str] = field(default_factory=list)
+    #: ``key=value`` assignments that win over the row's own values and the defaults (a matrix)
+    overrides: list[str] = field(default_factory=list)
 
 
 def detect_format(name: str, text: str) -> str:
-    """``jsonl`` or ``csv``: from the file name's extension, else from the first character."""
+    """``jsonl``, ``csv`` or ``text`` (one prompt a line): from the file name's extension, else
+    from the first character (``{``: JSONL; anything else: CSV)."""
     lowered = name.lower()
+    if lowered.endswith(".txt"):
+        return "text"
     if lowered.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
     if lowered.endswith((".csv", ".tsv")):
@@ -68,7 +73,8 @@ def detect_format(name: str, text: str) -> str:
 
 def read_rows(text: str, fmt: str) -> tuple[list[SourceRow], list[Problem], int]:
     """Every row of a file, every problem found reading it, and how many rows it has."""
-    rows, problems = read_jsonl(text) if fmt == "jsonl" else read_csv(text)
+    readers = {"jsonl": read_jsonl, "text": read_text}
+    rows, problems = readers.get(fmt, read_csv)(text)
     unread = {p.line for p in problems} - {row.line for row in rows}
     problems += check_ids(rows)
     return rows, problems, len(rows) + len(unread)
@@ -93,10 +99,28 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
+def file_lines(text: str) -> list[str]:
+    """The file's lines as editors and ``wc -l`` count them: split at LF only (a CR before it
+    dropped). ``str.splitlines`` would also split at U+2028, U+0085 or a form feed, which JSON
+    strings and prompts may hold, and shift every line number after them."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
+def read_text(text: str) -> tuple[list[SourceRow], list[Problem]]:
+    """A plain text file of prompts: each non-blank line is a row whose ID is its line number
+    and whose ``prompt`` field is the line (the row's prompt unless ``--template`` says else)."""
+    rows: list[SourceRow] = []
+    for number, raw in enumerate(file_lines(text), start=1):
+        prompt = raw.strip()
+        if prompt:
+            rows.append(SourceRow(number, str(number), input=None, fields={"id": str(number), "prompt": prompt}))
+    return rows, []
+
+
 def read_jsonl(text: str) -> tuple[list[SourceRow], list[Problem]]:
     rows: list[SourceRow] = []
     problems: list[Problem] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(file_lines(text), start=1):
         if not raw.strip():
             continue
         try:
