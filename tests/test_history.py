@@ -219,3 +219,62 @@ def test_account_without_the_active_tasks_route_still_shows_the_account(cli: Cli
     result = cli("account", "--json")
     assert result.exit_code == 0 and "credits" in result.json()
     assert "active tasks not shown" in result.stderr
+
+
+# --- batch runs find their lost creates in the history ------------------------------------------
+
+
+def test_a_batch_rerun_adopts_the_task_the_history_shows_for_a_lost_create(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"id": f"r{n}", "input": {"prompt": f"cat {n}"}}) + "\n" for n in range(3)))
+    emulator.clock.now = time.time()  # type: ignore[attr-defined]
+    inner = transport_for(emulator)
+
+    def lose_r1(request: httpx.Request) -> httpx.Response:
+        response = inner.handle_request(request)
+        if request.method == "POST" and b"cat 1" in request.content:
+            raise httpx.ReadError("connection reset", request=request)
+        return response
+
+    cli.transport = httpx.MockTransport(lose_r1)
+    first = cli("batch", "run", str(rows), "-m", "Qubico/flux1-dev", "-t", "txt2img")
+    assert first.exit_code == 5 and len(list(emulator.store.all())) == 3
+    cli.transport = transport_for(emulator)
+    rerun = cli("batch", "run", str(rows), "-m", "Qubico/flux1-dev", "-t", "txt2img")
+    assert rerun.exit_code == 0, rerun.stderr
+    [lost] = [r["task_id"] for r in emulator.store.all() if r["input"]["prompt"] == "cat 1"]
+    assert f"row r1: its create's answer was lost; the history shows task {lost}" in rerun.stderr
+    found = {json.loads(line)["id"]: json.loads(line) for line in rerun.stdout.splitlines()}
+    assert found["r1"]["task_id"] == lost
+    assert len(list(emulator.store.all())) == 3  # nothing created twice
+
+
+def test_a_batch_rerun_whose_history_cannot_be_read_keeps_the_row_maybe_created(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "only", "input": {"prompt": "LOST"}}) + "\n")
+    emulator.clock.now = time.time()  # type: ignore[attr-defined]
+    inner = transport_for(emulator)
+
+    def lose(request: httpx.Request) -> httpx.Response:
+        response = inner.handle_request(request)
+        if request.method == "POST":
+            raise httpx.ReadError("connection reset", request=request)
+        return response
+
+    cli.transport = httpx.MockTransport(lose)
+    assert cli("batch", "run", str(rows), "-m", "Qubico/flux1-dev", "-t", "txt2img").exit_code == 5
+
+    def no_history(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/api/open/"):
+            return httpx.Response(404, json={"code": 404, "message": "no such route"})
+        return inner.handle_request(request)
+
+    cli.transport = httpx.MockTransport(no_history)
+    rerun = cli("batch", "run", str(rows), "-m", "Qubico/flux1-dev", "-t", "txt2img")
+    assert rerun.exit_code == 5 and "could not read the account's history" in rerun.stderr
+    assert "--attach" in rerun.stderr
+    assert len(list(emulator.store.all())) == 1

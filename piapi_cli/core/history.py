@@ -10,16 +10,15 @@ input, is that row's task. Only a single such task is taken: two alike are left 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from piapi_cli.api.history import MAX_PAGE_SIZE, HistoryEntry, family
 
 if TYPE_CHECKING:
     from piapi_cli.api.client import Client
     from piapi_cli.api.tasks import Task
-    from piapi_cli.core.journal.entries import Entry
     from piapi_cli.core.journal.journal import Journal
 
 #: pages read at most (a million tasks at 100 a page), whatever a server answers
@@ -92,6 +91,30 @@ class SyncReport:
         }
 
 
+class LostCreate(Protocol):
+    """A create whose answer was lost, as the journal (or a batch run) holds it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def task_type(self) -> str: ...
+    @property
+    def input(self) -> dict[str, Any]: ...
+    @property
+    def created_at(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Lost:
+    id: int
+    model: str
+    task_type: str
+    input: dict[str, Any]
+    created_at: float
+
+
 def holds(row_input: Any, echoed: Any) -> bool:
     """Whether the API's echo of an input holds the input sent (it adds defaults)."""
     if isinstance(row_input, dict) and isinstance(echoed, dict):
@@ -103,7 +126,7 @@ def holds(row_input: Any, echoed: Any) -> bool:
     return bool(row_input == echoed)
 
 
-def _candidates(row: Entry, history: list[HistoryEntry], taken: set[str]) -> list[HistoryEntry]:
+def _candidates(row: LostCreate, history: list[HistoryEntry], taken: set[str]) -> list[HistoryEntry]:
     return [
         h
         for h in history
@@ -136,12 +159,12 @@ class _Fetcher:
 
 
 def find_lost(
-    rows: list[Entry], history: list[HistoryEntry], known: set[str], fetch: Callable[[str], Task | None]
-) -> tuple[list[tuple[Entry, Task]], list[tuple[int, list[str]]]]:
+    rows: Sequence[LostCreate], history: list[HistoryEntry], known: set[str], fetch: Callable[[str], Task | None]
+) -> tuple[list[tuple[LostCreate, Task]], list[tuple[int, list[str]]]]:
     """The task of each row whose create's answer was lost, where the history shows exactly
     one that fits; and the rows with several that fit."""
     taken = set(known)
-    found: list[tuple[Entry, Task]] = []
+    found: list[tuple[LostCreate, Task]] = []
     ambiguous: list[tuple[int, list[str]]] = []
     for row in sorted(rows, key=lambda r: r.created_at):
         fits = []
@@ -182,4 +205,17 @@ def sync(
             row_id, new = adopt(journal, world, fetched)
             if new:
                 report.added.append((row_id, fetched.task_id))
+    return report
+
+
+def look_up_lost(client: Client, rows: Sequence[LostCreate], known: set[str]) -> SyncReport:
+    """The history's task for each of these lost creates (``found`` pairs each row's id with
+    its task ID, ``ambiguous`` names the rows several tasks fit); nothing is recorded."""
+    report = SyncReport()
+    if not rows:
+        return report
+    since = min(row.created_at for row in rows) - EARLIEST
+    history = list(remote_tasks(client, since=since))
+    found, report.ambiguous = find_lost(rows, history, known, _Fetcher(client, report))
+    report.found = [(row.id, task.task_id) for row, task in found]
     return report

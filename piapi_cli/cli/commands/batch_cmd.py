@@ -184,6 +184,8 @@ def run(
     run = batch.run_id_for(source, session.world, rows, run_id)
     for pair in attach or []:
         _attach(state, store, run, pair, rows)
+    if not dry_run and not resubmit_unknown:
+        _adopt_lost(state, store, run, rows)
     ready = batch.prepare(
         source, rows, store, world=session.world, run_id=run, shard=shard_pair, retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown, force=force, download_dir=str(download) if download is not None else None,
@@ -214,6 +216,40 @@ def _attach(state: State, store: RunStore, run_id: str, pair: str, rows: list[Ro
     task = state.session.client.get_task(task_id.strip())
     entry = attach(store, run_id, key.strip(), task, rows)
     state.output.info(f"row {key.strip()}: journal #{entry.id} now has task {task.task_id} ({task.status})")
+
+
+def _adopt_lost(state: State, store: RunStore, run_id: str, rows: list[RowRequest]) -> None:
+    """Rows whose create's answer was lost take the task PiAPI's history shows for them, as
+    --attach would; where the history cannot be read or shows several, they stay as they are."""
+    from piapi_cli.api.errors import PiapiError
+    from piapi_cli.core.batch.plan import MAYBE_STATES
+    from piapi_cli.core.batch.prepare import attach
+    from piapi_cli.core.history import Lost, look_up_lost
+
+    current, _ = store.entries(run_id)
+    by_key = {row.key: row for row in rows}
+    keys = {}
+    lost = []
+    for key, entry in current.items():
+        if key in by_key and entry.task_id is None and entry.status in MAYBE_STATES:
+            if entry.status == "unknown" or store.sender_gone(entry):
+                request = by_key[key].request
+                lost.append(Lost(entry.id, request.model, request.task_type, request.input, entry.created_at))
+                keys[entry.id] = key
+    if not lost:
+        return
+    known = {e.task_id for e in current.values() if e.task_id}
+    try:
+        report = look_up_lost(state.session.client, lost, known)
+    except PiapiError as exc:
+        state.output.warn(f"could not read the account's history to find lost creates: {exc.message}")
+        return
+    for entry_id, task_id in report.found:
+        task = state.session.client.get_task(task_id)
+        attach(store, run_id, keys[entry_id], task, rows)
+        state.output.info(f"row {keys[entry_id]}: its create's answer was lost; the history shows task {task_id}")
+    for entry_id, ids in report.ambiguous:
+        state.output.warn(f"row {keys[entry_id]}: several tasks of the history fit its lost create: {', '.join(ids)}")
 
 
 #: options a resume repeats (they decide what rows send and where results go); one-time
