@@ -352,13 +352,13 @@ def test_config_show_lists_invalid_values_without_crashing(cli: Cli, isolated: P
     cli.env.pop("PIAPI_API_KEY")
     path = isolated / "config" / "config.toml"
     path.parent.mkdir()
-    path.write_text("[profiles.default]\napi_key = 123\nmax_poll_interval = 20\n")
+    path.write_text("[profiles.default]\napi_key = 918273645\nmax_poll_interval = 20\n")
     shown = cli("config", "show")
     assert shown.exit_code == ExitCode.AUTH
     assert "api_key\t(invalid)\tconfig.toml [profiles.default]" in shown.stdout
     assert "max_poll_interval\t20.0\tconfig.toml [profiles.default]" in shown.stdout
     assert f"api_key from {path} [profiles.default]: must be a string, not an integer" in shown.stderr
-    assert "123" not in shown.stdout + shown.stderr and "internal error" not in shown.stderr
+    assert "918273645" not in shown.stdout + shown.stderr and "internal error" not in shown.stderr
 
     path.write_text('[profiles.default]\napi_key = ["pk-aaaa-1111", "pk-bbbb"]\nbase_url = 5\nmax_pol_interval = 3\n')
     shown = cli("config", "show", "--json")
