@@ -7,11 +7,9 @@ many clients from retrying in step; a server's ``Retry-After`` is honoured up to
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 
 @dataclass(frozen=True)
@@ -24,10 +22,14 @@ class Backoff:
     #: the longest ``Retry-After`` honoured; a server asking for more gets this
     max_retry_after: float = 60.0
 
-    def delay(self, retry: int, retry_after: float | None = None, rng: Callable[[], float] = random.random) -> float:
+    def delay(self, retry: int, retry_after: float | None = None, rng: Callable[[], float] | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
+        if rng is None:
+            import random  # only when a retry comes: most runs never need it
+
+            rng = random.random
         # full jitter: anywhere between half and all of the exponential step
         step = min(self.max_delay, self.base_delay * (2 ** min(retry, 60)))
         return float(step * (0.5 + rng() / 2))
@@ -48,6 +50,8 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
         pass
     else:
         return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
+    from email.utils import parsedate_to_datetime  # a date here is rare; email.utils costs ~2 ms to import
+
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now())
     except (TypeError, ValueError, IndexError, OverflowError):

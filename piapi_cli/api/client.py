@@ -16,8 +16,7 @@ failed before anything was sent, and a 429 (the API refused it, honouring ``Retr
 from __future__ import annotations
 
 import json
-import logging
-import random
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -61,7 +60,26 @@ CREATE_RETRY_STATUSES = frozenset({429})
 #: answers that refuse a create even without the API's JSON message (auth, no such endpoint, rate limit)
 REFUSAL_STATUSES = frozenset({401, 403, 404, 405, 429})
 
-log = logging.getLogger("piapi.http")
+
+class _Log:
+    """The ``piapi.http`` logger, imported when first needed: logging costs ~2 ms to import, and a
+    debug line can only have a handler if something (``--debug``) imported logging already."""
+
+    def debug(self, message: str, *args: object) -> None:
+        if "logging" in sys.modules:
+            self._logger().debug(message, *args)
+
+    def warning(self, message: str, *args: object) -> None:
+        self._logger().warning(message, *args)
+
+    @staticmethod
+    def _logger() -> Any:
+        import logging
+
+        return logging.getLogger("piapi.http")
+
+
+log = _Log()
 
 
 #: kept for callers of the first release: the same policy, under its old name
@@ -107,7 +125,7 @@ class Client:
         timeout: httpx.Timeout | float | None = None,
         retry: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] | None = None,
         upload_url: str = DEFAULT_UPLOAD_URL,
     ) -> None:
         self._api_key = api_key

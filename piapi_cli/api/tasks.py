@@ -7,6 +7,7 @@ the typed attributes are read from it tolerantly: unknown fields, unknown status
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator
@@ -81,14 +82,19 @@ def _join(path: str, key: str | int) -> str:
 
 # whitespace and controls have no place in a URL (RFC 3986): printed raw, a newline would
 # show one URL as two, and an escape sequence would reach the terminal
-_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+@functools.cache
+def _not_in_url() -> re.Pattern[str]:
+    return re.compile(r"[\x00-\x20\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def clean_url(text: str) -> str:
     """An output URL as it can be printed and fetched: surrounding whitespace dropped, any
     whitespace or control character inside percent-encoded (``a b`` is ``a%20b``, as a
     browser would send it), so it stays one URL on one line and still names the same file."""
-    return _NOT_IN_URL.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text.strip())
+    text = text.strip()
+    if text.isascii() and text.isprintable() and " " not in text:
+        return text  # the common case, without compiling the pattern (~0.25 ms at start-up)
+    return _not_in_url().sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
 
 
 def _walk(output: Any) -> Iterator[OutputURL]:

@@ -193,16 +193,16 @@ def config_path(environ: Mapping[str, str] = os.environ) -> Path:
 
 def read_file(path: Path) -> dict[str, Any]:
     """The parsed config file; an empty document when there is none."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if sys.version_info >= (3, 11):  # imported only when there is a file to parse (~1.5 ms)
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
