@@ -125,3 +125,23 @@ def test_the_readme_python_example_runs_as_written(tmp_path: Path, monkeypatch: 
     assert printed[-1].startswith("completed ['") and "/out/" in printed[-1]
     assert len(list((tmp_path / "out").iterdir())) == 1
     assert any(line.startswith("created ") for line in printed)
+
+
+def test_waits_learn_each_kinds_run_time_from_the_journal(clock: FakeClock, emulator: Emulator, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite3", clock=clock)
+    runner, events = make(clock, emulator, journal=journal)
+    built = build_request("Qubico/flux1-dev", "txt2img", assignments=["prompt=a cat [sandbox:seconds=30]"])
+
+    def run_one() -> tuple[int, float]:
+        """GETs of one create --wait, and the lag between the task's end and the wait's."""
+        task = runner.submit(built.request).task
+        before = sum(e.kind == "status" for e in events)
+        [result] = runner.wait([task.task_id], known={task.task_id: task})
+        assert result.task is not None and result.task.ended_at is not None
+        return sum(e.kind == "status" for e in events) - before, clock() - result.task.ended_at.timestamp()
+
+    first_gets, first_lag = run_one()  # no history: polls follow the task's age
+    for _ in range(3):
+        run_one()
+    gets, lag = run_one()  # four 30 s runs in the journal: polls gather around the 30th second
+    assert 0 <= lag <= 0.5 and gets < first_gets and gets < 30 / 2

@@ -6,6 +6,7 @@ import pytest
 
 from piapi_cli.api.errors import ExitCode, NotFoundError, WaitTimeout
 from piapi_cli.api.tasks import Task
+from piapi_cli.core.pace import Pace
 from piapi_cli.core.waiting import PollPolicy, wait_for_tasks, worst_exit_code
 from tests.conftest import FakeClock
 
@@ -100,7 +101,7 @@ def test_an_already_finished_known_task_needs_no_request(clock: FakeClock) -> No
     assert calls == [] and outcome.exit_code == ExitCode.OK
 
 
-def simulate(duration: float, policy: PollPolicy | None = None) -> tuple[float, int]:
+def simulate(duration: float, policy: PollPolicy | None = None, pace: Pace | None = None) -> tuple[float, int]:
     """A task that completes ``duration`` seconds after the wait starts: (lag, GETs)."""
     clock = FakeClock()
     start = clock()
@@ -112,7 +113,8 @@ def simulate(duration: float, policy: PollPolicy | None = None) -> tuple[float, 
         done = clock() - start >= duration
         return Task.from_api({"task_id": task_id, "status": "completed" if done else "processing"})
 
-    wait_for_tasks(fetch, ["t"], timeout=0, policy=policy, clock=clock, sleep=clock.sleep, rng=lambda: 0.5)
+    paces = (lambda task: pace) if pace is not None else None
+    wait_for_tasks(fetch, ["t"], timeout=0, policy=policy, clock=clock, sleep=clock.sleep, rng=lambda: 0.5, pace=paces)
     return clock() - start - duration, gets
 
 
@@ -127,6 +129,40 @@ def test_a_long_task_costs_fewer_gets_than_a_fixed_two_second_poll() -> None:
     assert gets <= 36 and gets < 90 / 2
     _, gets = simulate(1800)
     assert gets < 1800 / 2 / 4
+
+
+@pytest.mark.parametrize("duration", [1, 5, 30, 120])
+def test_a_task_that_runs_as_its_kind_usually_does_is_seen_within_half_a_second(duration: float) -> None:
+    pace = Pace.of([duration * 0.98, duration, duration * 1.02, duration])
+    lag, gets = simulate(duration, pace=pace)
+    assert 0 <= lag <= 0.5
+    if duration >= 30:  # and costs fewer GETs than a fixed 2-second poll
+        assert gets < duration / 2
+
+
+@pytest.mark.parametrize("duration", [0.5, 3, 20, 70, 200, 900])
+def test_a_task_that_ends_far_from_its_kinds_pace_is_still_seen(duration: float) -> None:
+    lag, _ = simulate(duration, pace=Pace.of([60.0] * 10))
+    if duration > 60:  # past the window: the age-based bound again
+        assert 0 <= lag <= max(1.0, 0.1 * duration) + 1e-9
+    else:  # before it: polls were sparse, one per doubling of the age at most
+        assert 0 <= lag <= max(1.0, duration)
+
+
+def test_a_pace_is_learnt_from_run_times_and_outliers_do_not_widen_it() -> None:
+    assert Pace.of([]) is None and Pace.of([0.0, -1.0, float("nan")]) is None
+    steady = Pace.of([30.0, 30.5, 29.5, 30.0, 31.0])
+    stray = Pace.of([30.0, 30.5, 29.5, 30.0, 31.0, 400.0])
+    assert steady is not None and stray is not None
+    assert steady.median == 30.0 and stray.median == 30.25
+    assert stray.window()[1] - stray.window()[0] < 10
+    lone = Pace.of([30.0])  # one run time says little: a wider window than five alike
+    assert lone is not None and lone.window()[0] < steady.window()[0]
+
+
+def test_without_history_the_schedule_follows_the_age() -> None:
+    policy = PollPolicy(jitter=0.0)
+    assert [policy.interval(age, pace=None) for age in (0, 20, 60)] == [1.0, 2.0, 6.0]
 
 
 def test_the_interval_cap_bounds_the_lag_of_long_tasks() -> None:

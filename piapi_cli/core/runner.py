@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ from piapi_cli.api.errors import (
 from piapi_cli.api.tasks import Task, TaskRequest
 from piapi_cli.core.downloads.downloader import Downloader, Failure, LocalFile, Partial, Skipped
 from piapi_cli.core.downloads.naming import DEFAULT_TEMPLATE
+from piapi_cli.core.journal.paces import run_times
+from piapi_cli.core.pace import Paces
 from piapi_cli.core.waiting import PollPolicy, WaitOutcome, wait_for_tasks
 
 if TYPE_CHECKING:
@@ -175,6 +178,8 @@ class Runner:
         self.sending: int | None = None
         self._recorded: dict[str, str] = {}
         self._lock = threading.Lock()
+        #: how long each kind of task usually runs, from the journal's completed tasks
+        self.paces = Paces(partial(run_times, journal, self.world)) if journal is not None else None
 
     # --- events ---------------------------------------------------------------------
 
@@ -304,6 +309,8 @@ class Runner:
                 self.record(outcome.task)
                 if outcome.task.is_terminal:
                     self.finished.add(outcome.task_id)
+                if self.paces is not None:
+                    self.paces.learn(outcome.task)
             self._emit(DONE, task_id=outcome.task_id, task=outcome.task, error=outcome.error)
             if saver is not None and outcome.task is not None and outcome.task.succeeded:
                 thread = threading.Thread(target=saver.save, args=(result, finish), daemon=True)
@@ -325,6 +332,7 @@ class Runner:
             on_done=done,
             known=known,
             concurrency=self.concurrency,
+            pace=self.paces,
         )
         for thread in downloads:
             _join(thread, self.cancelled)

@@ -1,11 +1,14 @@
 """Waiting for tasks: one scheduler polls many tasks, each on its own interval, with a bounded
 pool of requests in flight, so a sweep over N tasks costs about one round trip.
 
-The interval follows the task's age: every second at first, then a tenth of the time the task
-has run so far, up to ``max_interval``. So the lag between a task's end and piapi noticing it
-stays within max(1 s, 10% of its run time), while a long task costs far fewer requests than a
-fixed 2-second poll (a 90 s task: about 33 GETs against 45). Jitter only ever shortens an
-interval: it never delays a poll past the bound, nor the first one.
+Without history the interval follows the task's age: every second at first, then a tenth of
+the time the task has run so far, up to ``max_interval``. So the lag between a task's end and
+piapi noticing it stays within max(1 s, 10% of its run time). With the ``Pace`` of its kind
+(``core.pace``: the median and spread of its kind's run times) polls are sparse while the task is
+young, age-based as the expected end draws near, and dense (0.25-0.5 s) through the window where
+it is expected to end: a lag of a quarter second, and fewer GETs than a fixed 2-second poll from
+30 s tasks up (``bench/poll_schedule.py``). Jitter only ever shortens an interval: it never
+delays a poll past the bound, nor the first one.
 
 Clock, sleep and randomness are injected, so tests run a 30-minute wait in microseconds.
 """
@@ -19,9 +22,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from piapi_cli.api.errors import ExitCode, PiapiError, WaitTimeout
 from piapi_cli.api.tasks import Task
+
+if TYPE_CHECKING:
+    from piapi_cli.core.pace import Pace
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class PollPolicy:
     fraction: float = 0.1
     max_interval: float = 10.0
     jitter: float = 0.1
+    #: before the window where a task's end is expected (see ``core.pace``): this share of its age
+    sparse_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("min_interval", "max_interval"):
@@ -40,9 +49,22 @@ class PollPolicy:
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
 
-    def interval(self, age: float, rng: Callable[[], float] = random.random) -> float:
-        """Seconds until the next poll of a task that has run ``age`` seconds."""
-        base = min(self.max_interval, max(self.min_interval, self.fraction * max(age, 0.0)))
+    def interval(self, age: float, rng: Callable[[], float] = random.random, pace: Pace | None = None) -> float:
+        """Seconds until the next poll of a task that has run ``age`` seconds; with the
+        ``pace`` of its kind, sparse polls until the window where its end is expected, then
+        one every ``pace.step`` through the window; past the window, the age-based schedule."""
+        age = max(age, 0.0)
+        if pace is not None:
+            opens, closes = pace.window()
+            if opens - 0.01 <= age < closes:  # (a hundredth early: a clock's rounding never stalls it)
+                return min(self.max_interval, pace.step(age)) * (1 - self.jitter * rng())
+            if age < pace.approach():
+                sparse = min(self.max_interval, max(self.min_interval, self.sparse_fraction * age))
+                return min(sparse * (1 - self.jitter * rng()), pace.approach() - age + 0.01)
+            if age < opens:
+                base = min(self.max_interval, max(self.min_interval, self.fraction * age))
+                return min(base * (1 - self.jitter * rng()), opens - age)
+        base = min(self.max_interval, max(self.min_interval, self.fraction * age))
         return base * (1 - self.jitter * rng())
 
 
@@ -70,6 +92,8 @@ class _Watch:
     #: the clock reading at which the task started, as far as we know
     born: float = 0.0
     in_flight: bool = False
+    #: how long tasks of its kind usually run, once its model is known
+    pace: Pace | None = None
     outcome: WaitOutcome = field(init=False)
 
     def __post_init__(self) -> None:
@@ -123,6 +147,7 @@ def wait_for_tasks(
     known: dict[str, Task] | None = None,
     concurrency: int = 1,
     wall: Callable[[], float] = time.time,
+    pace: Callable[[Task], Pace | None] | None = None,
 ) -> list[WaitOutcome]:
     """Poll every task until each is terminal, failed to fetch, or the deadline passes.
 
@@ -132,7 +157,8 @@ def wait_for_tasks(
     ``known`` holds tasks the caller already has (a fresh create): their first poll waits one
     interval. ``concurrency`` bounds the requests in flight (1: one at a time, in this thread).
     A ``timeout`` of ``None`` or 0 waits without a deadline; a request still in flight at the
-    deadline is abandoned, not waited for.
+    deadline is abandoned, not waited for. ``pace`` tells how long a task of its kind
+    usually runs (``core.pace``), so its polls gather around the expected end.
     """
     policy = policy or PollPolicy()
     start = clock()
@@ -142,12 +168,12 @@ def wait_for_tasks(
     for watch in watches:
         seed = (known or {}).get(watch.task_id)
         if seed is not None:
-            _seen(watch, seed, start, wall)
+            _seen(watch, seed, start, wall, pace)
             if seed.is_terminal:
                 if on_done is not None:
                     on_done(watch.outcome)
                 continue
-            watch.next_at = start + policy.interval(start - watch.born, rng)
+            watch.next_at = start + policy.interval(start - watch.born, rng, watch.pace)
         active.append(watch)
 
     # a pool even for one task: the deadline then never waits on a hanging request
@@ -159,11 +185,11 @@ def wait_for_tasks(
         if isinstance(result, PiapiError):
             watch.outcome.error = result
         else:
-            _seen(watch, result, now, wall)
+            _seen(watch, result, now, wall, pace)
             if on_update is not None:
                 on_update(result)
             if not result.is_terminal:
-                watch.next_at = now + policy.interval(now - watch.born, rng)
+                watch.next_at = now + policy.interval(now - watch.born, rng, watch.pace)
                 return
         active.remove(watch)
         if on_done is not None:
@@ -220,12 +246,17 @@ def wait_for_tasks(
     return [w.outcome for w in watches]
 
 
-def _seen(watch: _Watch, task: Task, now: float, wall: Callable[[], float]) -> None:
-    """Record a fetched state; the task's own creation time (when given) dates its age."""
+def _seen(
+    watch: _Watch, task: Task, now: float, wall: Callable[[], float], pace: Callable[[Task], Pace | None] | None
+) -> None:
+    """Record a fetched state; the task's own creation time (when given) dates its age, and
+    its model and task type tell its pace."""
     if watch.outcome.task is None and task.created_at is not None:
         age = wall() - task.created_at.timestamp()
         if 0 < age < 86400 * 30:
             watch.born = min(watch.born, now - age)
+    if pace is not None:  # each time: a create's answer may not name the model, and paces learn
+        watch.pace = pace(task)
     watch.outcome.task = task
 
 

@@ -319,10 +319,13 @@ class BatchRun:
             self._schedule(row, now + 5.0 * row.poll_failures)
 
     def _progressed(self, row: Row, task: Task, now: float) -> None:
+        paces = self.runner.paces  # how long tasks of this kind usually run, learnt as rows end
         if not task.is_terminal:
-            self._schedule(row, now + self.options.poll.interval(now - row.born))
+            self._schedule(row, now + self.options.poll.interval(now - row.born, pace=paces(task) if paces else None))
             return
         self.pace.forget(task.task_id)
+        if paces is not None:
+            paces.learn(task)
         if task.succeeded and self.options.download is not None and task.urls:
             self._start_saving(row)
         else:

@@ -1,0 +1,106 @@
+"""Each model's pace: how long its tasks usually run, learnt from the journal, so a wait can
+poll sparsely while a task is young and densely around the moment it is expected to end.
+
+``Pace.of`` takes the run times (the API's ``created_at`` to ``ended_at``) of a model and
+task type's latest completed tasks: their median, and their spread as the scaled median
+absolute deviation (a few outliers do not widen it). ``PollPolicy.interval`` uses it; without
+one (no history) the schedule is the age-based one of ``core.waiting``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from piapi_cli.api.tasks import Task
+
+#: the fewest run times that make a spread worth trusting; below it the window is widened
+TRUSTED_SAMPLES = 3
+#: the window's core (polled every step) at least: seconds, and a share of the expected run time
+MIN_HALF_WINDOW = 0.25
+HALF_WINDOW_SHARE = 0.03
+#: the dense polls' step: a twentieth of the run time, between these (a lag of half a step)
+DENSE_STEP_MIN, DENSE_STEP_MAX = 0.25, 0.5
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The expected run time of a kind of task: ``median`` and ``spread`` in seconds."""
+
+    median: float
+    spread: float
+    samples: int
+
+    @classmethod
+    def of(cls, durations: Iterable[float]) -> Pace | None:
+        """The pace of these run times; None when there are none to learn from."""
+        values = sorted(d for d in durations if math.isfinite(d) and d > 0)
+        if not values:
+            return None
+        median = _median(values)
+        spread = 1.4826 * _median(sorted(abs(v - median) for v in values))
+        if len(values) < TRUSTED_SAMPLES:
+            spread = max(spread, 0.1 * median)
+        return cls(median, spread, len(values))
+
+    def window(self) -> tuple[float, float]:
+        """Ages (seconds since creation) between which the end is expected: polled densely."""
+        return self.median - 2 * self._core(), self.median + 2 * self._core()
+
+    def approach(self) -> float:
+        """The age from which polls keep the age-based bound, as the window draws near: a
+        task that ends early, before the window, is still seen within max(1 s, 10%)."""
+        return self.median - 4 * self._core()
+
+    def step(self, age: float) -> float:
+        """Seconds to the next poll at this age inside the window: ``DENSE_STEP_MIN`` to
+        ``DENSE_STEP_MAX`` (a twentieth of the run time) where most tasks end, within one
+        spread of the median; wider further out, where few do."""
+        base = min(DENSE_STEP_MAX, max(DENSE_STEP_MIN, self.median / 20))
+        return max(base, (abs(age - self.median) - self._core()) / 3)
+
+    def _core(self) -> float:
+        return max(MIN_HALF_WINDOW, HALF_WINDOW_SHARE * self.median, self.spread)
+
+
+def _median(values: list[float]) -> float:
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+class Paces:
+    """The pace of each kind of task (model and task type): learnt from ``run_times(model,
+    task_type)`` (the journal's) when a kind is first seen, then from every task of that kind
+    seen to complete meanwhile (``learn``). A lookup that fails leaves the kind without history."""
+
+    def __init__(self, run_times: Callable[[str, str], list[float]], keep: int = 50) -> None:
+        self._run_times = run_times
+        self._keep = keep
+        self._runs: dict[tuple[str, str], list[float]] = {}
+        self._paces: dict[tuple[str, str], Pace | None] = {}
+
+    def __call__(self, task: Task) -> Pace | None:
+        kind = (task.model, task.task_type)
+        if not all(kind):
+            return None
+        if kind not in self._runs:
+            try:
+                self._runs[kind] = list(reversed(self._run_times(*kind)))[-self._keep :]
+            except Exception:  # noqa: BLE001 - a journal that cannot be read: the age-based schedule
+                self._runs[kind] = []
+            self._paces[kind] = Pace.of(self._runs[kind])
+        return self._paces[kind]
+
+    def learn(self, task: Task) -> None:
+        """Count the run time of a task seen to complete."""
+        if not task.succeeded or task.created_at is None or task.ended_at is None:
+            return
+        kind = (task.model, task.task_type)
+        if kind in self._runs:
+            runs = self._runs[kind]
+            runs.append((task.ended_at - task.created_at).total_seconds())
+            del runs[: -self._keep]
+            self._paces[kind] = Pace.of(runs)
