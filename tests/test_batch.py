@@ -294,7 +294,7 @@ def test_a_task_the_journal_could_not_record_still_reaches_the_results(
     line = results(result.stdout)["u"]
     assert line["task_id"] == task["task_id"] and line["status"] == "completed" and "disk I/O" in line["error"]
     assert f"--attach u={task['task_id']}" in result.stderr
-    assert result.exit_code == 3
+    assert result.exit_code == 10  # partly done: the task exists, its ID is in its line
 
 
 def test_failed_rows_are_created_again_only_with_retry_failed(

@@ -23,6 +23,8 @@ class ExitCode(enum.IntEnum):
     TASK_FAILED = 7
     WAIT_TIMEOUT = 8
     DOWNLOAD_FAILED = 9
+    LOCAL_WRITE = 10
+    OUTPUT_FAILED = 11
     INTERRUPTED = 130
     CLOSED_PIPE = 141
 
@@ -62,6 +64,16 @@ _EXIT_CODE_TEXTS: dict[ExitCode, tuple[str, str]] = {
         "the wait deadline passed while the task still runs; its ID is printed, it is not cancelled",
     ),
     ExitCode.DOWNLOAD_FAILED: ("download failed", "the task completed but an output could not be downloaded"),
+    ExitCode.LOCAL_WRITE: (
+        "local write failed",
+        "partly done: a local write failed (a full disk, a read-only directory, the journal); every task ID the "
+        "server returned is on stdout, partial downloads are kept for resuming",
+    ),
+    ExitCode.OUTPUT_FAILED: (
+        "sent; output step failed",
+        "the task was created (its ID is printed) but a step on its answer failed, such as a --jq filter that "
+        "fails on it",
+    ),
     ExitCode.INTERRUPTED: (
         "interrupted",
         "interrupted (Ctrl-C; SIGTERM exits 143, SIGHUP 129): the IDs of tasks created or waited on and the "
@@ -206,6 +218,19 @@ class WaitTimeout(PiapiError):
     """The wait deadline passed while the task was still running."""
 
     exit_code = ExitCode.WAIT_TIMEOUT
+
+
+class LocalWriteError(PiapiError):
+    """A file or the journal could not be written here (a full disk, no permission); what was
+    sent is not lost: its task IDs were printed, partial downloads kept."""
+
+    exit_code = ExitCode.LOCAL_WRITE
+
+
+class OutputStepFailed(PiapiError):
+    """The request was carried out but a step on its answer failed (a ``--jq`` filter)."""
+
+    exit_code = ExitCode.OUTPUT_FAILED
 
 
 class DownloadError(PiapiError):

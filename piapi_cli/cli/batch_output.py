@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.tasks import TERMINAL
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.cli.output import Output
     from piapi_cli.core.batch import BatchEvent, Options, Prepared, RowRequest, RowResult, RunStore, Source
+    from piapi_cli.core.outfile import OutFile
     from piapi_cli.core.runner import DownloadPlan
 
 
@@ -40,9 +41,11 @@ class Invocation:
     output_file: Path | None
     #: the command that resumes the run (never with a secret)
     resume: str
+    #: --output FILE, opened (and locked) before anything was sent
+    results: OutFile | None = None
 
 
-def preflight(plan: DownloadPlan | None, rows: list[RowRequest], output_file: Path | None) -> None:
+def preflight(plan: DownloadPlan | None, rows: list[RowRequest], output_file: Path | None, source: Source) -> None:
     """The checks that can fail, run before anything is sent: exit 2 means nothing was sent."""
     if plan is not None:
         from piapi_cli.core.batch.build import name_for_row
@@ -50,7 +53,29 @@ def preflight(plan: DownloadPlan | None, rows: list[RowRequest], output_file: Pa
 
         check_plan(Path(plan.directory), name_for_row(plan.template, rows[0].fields))
     if output_file is not None:
+        from piapi_cli.core.outfile import check_not_input
+
+        check_not_input(output_file, _inputs(source, rows), "--output")
         ensure_parent(output_file)
+
+
+def open_results(output_file: Path, source: Source, rows: list[RowRequest]) -> OutFile:
+    """--output FILE opened and locked (a second run on it is refused), before anything is sent."""
+    from piapi_cli.core.outfile import OutFile
+
+    return OutFile.open(output_file, inputs=_inputs(source, rows))
+
+
+def _inputs(source: Source, rows: list[RowRequest]) -> list[Path]:
+    """The files this run reads: the batch file, and every ``@file`` its rows send."""
+    paths = [] if source.is_stdin else [Path(source.label)]
+    seen = {str(p) for p in paths}
+    for row in rows:
+        for ref in row.built.files:
+            if ref.path not in seen:
+                seen.add(ref.path)
+                paths.append(Path(ref.path))
+    return paths
 
 
 def execute(state: State, store: RunStore, ready: Prepared, options: Options, invocation: Invocation, *,
@@ -66,14 +91,19 @@ def execute(state: State, store: RunStore, ready: Prepared, options: Options, in
         if counts.get(action):
             output.warn(f"{flag}: creating {counts[action]} new task(s) for {what} (paid again)")
     source = invocation.source
-    store.record_run(
-        ready.run_id,
-        world=session.world,
-        source=source.label if source.is_stdin else str(Path(source.label).resolve()),
-        options={"rows": ready.total, "selected": len(ready.rows), "shard": invocation.shard,
-                 "resume": invocation.resume, "download": str(options.download.directory) if options.download else None,
-                 "output": str(invocation.output_file) if invocation.output_file else None},
-    )  # fmt: skip
+    try:
+        store.record_run(
+            ready.run_id,
+            world=session.world,
+            source=source.label if source.is_stdin else str(Path(source.label).resolve()),
+            options={"rows": ready.total, "selected": len(ready.rows), "shard": invocation.shard,
+                     "resume": invocation.resume, "download": str(options.download.directory) if options.download
+                     else None, "output": str(invocation.output_file) if invocation.output_file else None},
+        )  # fmt: skip
+    except BaseException:  # nothing sent: leave no empty FILE.part behind
+        if invocation.results is not None:
+            invocation.results.abandon()
+        raise
     from piapi_cli.cli.batch_text import ACTION_WORDS
 
     todo = ", ".join(f"{n} {ACTION_WORDS[action]}" for action, n in counts.most_common())
@@ -88,7 +118,7 @@ def execute(state: State, store: RunStore, ready: Prepared, options: Options, in
     runner.journal = store  # type: ignore[assignment]
     session.resume = invocation.resume
     options.poll = runner.poll
-    writer = ResultWriter(output, invocation.output_file)
+    writer = ResultWriter(output, invocation.results)
     output.keep_going_on_closed_pipe = True  # `| head`: stop starting rows, finish the ones in flight
     engine: batch.BatchRun
     with BatchDisplay(output, len(ready.rows), lambda: engine.credits, session.clock) as display:
@@ -112,9 +142,19 @@ def execute(state: State, store: RunStore, ready: Prepared, options: Options, in
         try:
             with graceful(stop):
                 summary = engine.run()
-        finally:
-            writer.close()
-    store.record_outcome(ready.run_id, summary.to_json())
+        except BaseException:
+            writer.close(complete=False)  # FILE keeps its last complete results; FILE.part the lines so far
+            raise
+        writer.close()
+    if writer.failed:
+        summary.unwritten.append(writer.failed)
+    from piapi_cli.api.errors import PiapiError
+
+    try:
+        store.record_outcome(ready.run_id, summary.to_json())
+    except PiapiError as exc:  # the rows' lines are out already: say it, finish the report
+        summary.unwritten.append(exc.message)
+        output.warn(exc.message)
     from piapi_cli.cli.batch_text import summary_lines
 
     notes, problems = summary_lines(summary, resume=invocation.resume, max_credits=options.max_credits)
@@ -161,26 +201,41 @@ def graceful(stop: Callable[[BaseException], None]) -> Iterator[None]:
 
 
 class ResultWriter:
-    """One JSON line per finished row: on stdout, or into FILE (written to FILE.part, renamed
-    when the run ends, so a crash leaves the last complete results file in place)."""
+    """One JSON line per finished row: on stdout, or into FILE (``core.outfile``: FILE.part,
+    renamed when the run ends, so a crash leaves the last complete results file in place).
 
-    def __init__(self, output: Output, path: Path | None) -> None:
-        self.output, self.path = output, path
+    If FILE cannot be written (a full disk), the lines go to stdout from then on, the ones the
+    part held first: every task ID reaches one or the other."""
+
+    def __init__(self, output: Output, file: OutFile | None) -> None:
+        self.output, self.file = output, file
         self.broken = False
-        self._handle: IO[str] | None = None
-        if path is not None:
-            self._part = path.with_name(path.name + ".part")
-            self._handle = open(self._part, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        #: why FILE could not be written, once it could not
+        self.failed: str | None = None
 
     def write(self, result: RowResult, show: Callable[[Callable[[], None]], None]) -> None:
         if self.broken:
             return
         line = json.dumps(result.to_json(), ensure_ascii=False, separators=(",", ":"))
-        if self._handle is not None:
-            self._handle.write(line + "\n")
-            self._handle.flush()
-        else:
-            show(lambda: self.output.line(line))
+        if self.file is not None:
+            from piapi_cli.api.errors import LocalWriteError
+
+            try:
+                self.file.write((line + "\n").encode("utf-8"))
+                return
+            except LocalWriteError as exc:
+                self._fall_back(exc.message, show)
+        show(lambda: self.output.line(line))
+
+    def _fall_back(self, why: str, show: Callable[[Callable[[], None]], None]) -> None:
+        assert self.file is not None
+        self.failed = why
+        self.output.warn(f"{why}; the result lines go to stdout instead, from the first one")
+        earlier = self.file.written().decode("utf-8", "replace").splitlines()  # JSON lines: no raw U+2028
+        self.file.abandon()
+        self.file = None
+        for text in earlier:
+            show(lambda text=text: self.output.line(text))  # type: ignore[misc]
 
     def closed(self) -> None:
         """stdout's reader went away: write nothing more there (nor at exit)."""
@@ -189,11 +244,13 @@ class ResultWriter:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
 
-    def close(self) -> None:
-        if self._handle is not None and self.path is not None:
-            self._handle.close()
-            os.replace(self._part, self.path)
-            self._handle = None
+    def close(self, *, complete: bool = True) -> None:
+        if self.file is not None:
+            if complete:
+                self.file.commit()
+            else:
+                self.file.keep()
+            self.file = None
 
 
 class BatchDisplay:
@@ -309,6 +366,8 @@ def ensure_parent(path: Path) -> None:
 
     if path.is_dir():
         raise UsageError(f"--output {path}: is a directory", path=str(path))
+    if path.exists() and not path.is_file():  # a FIFO, /dev/null: written into, never replaced
+        return
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise UsageError(f"--output {path}: cannot write into {parent}", path=str(path))

@@ -134,10 +134,10 @@ class Output:
                 raise  # the caller stops its own work cleanly (a batch run finishes what is in flight)
             end_on_closed_pipe(self.stdout)
 
-    def document(self, doc: Any, jq: str | None = None) -> None:
-        """A JSON document, or the results of a jq expression over it."""
+    def document(self, doc: Any, jq: str | None = None, *, sent: bool = True) -> None:
+        """A JSON document, or the results of a jq expression over it (``sent``: see ``run_jq``)."""
         if jq is not None:
-            for value in run_jq(jq, doc):
+            for value in run_jq(jq, doc, sent=sent):
                 self.line(value if isinstance(value, str) else json_text(value, indent=None))
             return
         if self.stdout_tty and not self.no_color:
@@ -157,8 +157,9 @@ class Output:
         jq: str | None = None,
         table: Callable[[Console], object] | None = None,
         lines: Callable[[], Iterable[str]] | None = None,
+        sent: bool = True,
     ) -> None:
-        """The one branch every command takes to show a result.
+        """The one branch every command takes to show a result (``sent``: see ``run_jq``).
 
         ``--json`` or ``--jq``: ``doc()`` as one JSON document (filtered by ``jq``). A terminal:
         ``table(console)`` draws it with rich. A pipe: ``lines()``, one value a line, never
@@ -166,7 +167,7 @@ class Output:
         the table, plain.
         """
         if structured(as_json, jq):
-            self.document(doc(), jq)
+            self.document(doc(), jq, sent=sent)
         elif table is not None and (self.stdout_tty or lines is None):
             table(self.out)
         elif lines is not None:
@@ -344,9 +345,26 @@ def compile_jq(expression: str) -> Any:
         raise UsageError(f"invalid --jq expression: {str(exc).splitlines()[0]}") from None
 
 
-def run_jq(expression: str, doc: Any) -> Iterable[Any]:
+def run_jq(expression: str, doc: Any, *, sent: bool = True) -> Iterable[Any]:
+    """The values of a jq program over ``doc``. A program that fails on it (``tonumber`` on a
+    string) after a request was carried out is an ``OutputStepFailed`` naming the tasks (exit
+    11: the task exists, never exit 2); ``sent=False`` (a dry run) keeps it a usage error."""
     program = compile_jq(expression)
     try:
         return list(program.input_value(doc).all())
     except ValueError as exc:
-        raise UsageError(f"--jq {expression!r} failed: {str(exc).splitlines()[0]}") from None
+        why = f"--jq {expression!r} failed: {str(exc).splitlines()[0]}"
+        if not sent:
+            raise UsageError(why) from None
+        from piapi_cli.api.errors import OutputStepFailed
+
+        ids = [d["task_id"] for d in (doc if isinstance(doc, list) else [doc])
+               if isinstance(d, dict) and isinstance(d.get("task_id"), str)]  # fmt: skip
+        if not ids:
+            raise OutputStepFailed(why) from None
+        shown = " ".join(ids)
+        raise OutputStepFailed(
+            f"{why} (on the answer of task {shown}: the request was carried out)",
+            task_id=ids[0],
+            hint=f"the whole answer: piapi get {shown} --json",
+        ) from None

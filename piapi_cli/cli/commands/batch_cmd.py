@@ -179,7 +179,7 @@ def run(
     for warning in warnings:
         output.warn(warning)
     plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
-    view.preflight(plan, rows, output_file)  # every check that can fail, before anything is sent
+    view.preflight(plan, rows, output_file, source)  # every check that can fail, before anything is sent
     store = _store(ctx)
     run = batch.run_id_for(source, session.world, rows, run_id)
     for pair in attach or []:
@@ -201,6 +201,8 @@ def run(
         upload=lambda path: session.client.upload_file(path.name, path.read_bytes()),
     )  # fmt: skip
     invocation = view.Invocation(source, shard, output_file, _resume_command(session.prog, ctx, file, run_id))
+    if output_file is not None:  # locked from here: a second run given the same FILE is refused
+        invocation.results = view.open_results(output_file, source, rows)
     code = view.execute(state, store, ready, options, invocation, interval=interval)
     if code:
         raise params.Exit(code)

@@ -169,7 +169,7 @@ def create(
     preflight(jq, plan)  # every check that can fail, before anything is sent
 
     if dry_run:
-        output.render(lambda: redact(built.preview()), as_json=True, jq=jq)
+        output.render(lambda: redact(built.preview()), as_json=True, jq=jq, sent=False)
         return
     if built.generated_secret:
         output.info(

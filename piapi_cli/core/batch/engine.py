@@ -389,6 +389,10 @@ class BatchRun:
             return
         if status == RUNNING:
             summary.running.append(row.key)
+            journal_failed = row.journal_error or summary.unrecorded or summary.stopped == "journal"
+            if journal_failed and row.task_id and self.on_row is not None:
+                # the journal failed: a line is the one place this task's ID is sure to be kept
+                self.on_row(replace(result, status=row.task.status if row.task is not None else RUNNING))
             return
         summary.counts[status] += 1
         if status == "completed":

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.core.batch.build import Defaults, InvalidRows, RowRequest, build_rows, name_for_row
@@ -74,7 +74,9 @@ def check_run_id(run_id: str) -> str:
 
 
 def check_names(rows: list[RowRequest], template: str) -> None:
-    """Every row's files get names of their own (else one row's file would stop another's)."""
+    """Every row's files get names of their own (else one row's file would stop another's),
+    compared as they land on disk: sanitised (``x/1`` is ``x_1``), NFC and NFD as one, cut to
+    255 bytes, and case-folded (some file systems do not tell ``A`` from ``a``)."""
     if "{task_id" in template:
         return
     from piapi_cli.core.downloads.naming import safe_filename
@@ -88,6 +90,9 @@ def check_names(rows: list[RowRequest], template: str) -> None:
             name = safe_filename(name_for_row(template, row.fields)).casefold()
         except UsageError as exc:
             problems.append(Problem(row.line, row.key, exc.message))
+            continue
+        except (KeyError, ValueError, IndexError) as exc:
+            problems.append(Problem(row.line, row.key, f"--name {template!r}: {exc}"))
             continue
         if name in owners:
             problems.append(
@@ -173,10 +178,40 @@ def attach(store: RunStore, run_id: str, key: str, task: Task, rows: list[RowReq
     if entry is None or entry.task_id is not None or entry.status not in MAYBE_STATES:
         state = "has no journaled create" if entry is None else f"is {entry.task_id or entry.status}, not maybe-created"
         raise UsageError(f"--attach {key}={task.task_id}: row {key!r} of run {run_id} {state}")
-    row = next((r for r in rows if r.key == key), None)
-    if row is not None and task.model and task.model.lower() != row.request.model.lower():
-        raise UsageError(
-            f"--attach {key}={task.task_id}: that task is a {task.model} task; the row is {row.request.model}"
-        )
+    stored = _journaled_create(store, entry.id)
+    differs = attach_mismatch(task, stored)
+    if differs is not None:
+        raise UsageError(f"--attach {key}={task.task_id}: {differs}; not attached (nothing was sent)")
     store.attach(entry, task)
     return entry
+
+
+def _journaled_create(store: RunStore, entry_id: int) -> tuple[str, str, dict[str, Any]]:
+    """The model, task type and input of a journaled create, as the journal stores them."""
+    from piapi_cli.core.journal.journal import Journal
+
+    found = Journal(store.path).lookup(str(entry_id))
+    if not found:
+        raise UsageError(f"journal #{entry_id} cannot be read")
+    return found[0].model, found[0].task_type, found[0].input
+
+
+def attach_mismatch(task: Task, stored: tuple[str, str, dict[str, Any]]) -> str | None:
+    """Why ``task`` is not the create the journal holds, naming the field that differs, or
+    None. The API echoes ``input`` with defaults filled in and some values zeroed (``"width":
+    0``), or as ``{}``: a field it added, a zero value or an empty echo is no difference."""
+    model, task_type, sent = stored
+    if (task.model or "").lower() != model.lower():
+        return f"model differs: the task is {task.model or '(none)'!r}, the row sent {model!r}"
+    if (task.task_type or "").lower() != task_type.lower():
+        return f"task_type differs: the task is {task.task_type or '(none)'!r}, the row sent {task_type!r}"
+    echoed = task.raw.get("input")
+    if not isinstance(echoed, dict) or not echoed:
+        return None
+    for name in sorted(sent):
+        if name not in echoed:
+            return f"input field {name!r} differs: the row sent it, the task has none"
+        value = echoed[name]
+        if value != sent[name] and value not in (0, "", None, [], {}):
+            return f"input field {name!r} differs: the task has {value!r}, the row sent {sent[name]!r}"
+    return None

@@ -107,14 +107,16 @@ class Summary:
     codes: list[ExitCode] = field(default_factory=list)
     #: rows whose task the journal could not record: (row id, task ID)
     unrecorded: list[tuple[str, str]] = field(default_factory=list)
+    #: what could not be written locally (the journal's record of the run, the results file)
+    unwritten: list[str] = field(default_factory=list)
     journal_seconds: float = 0.0
     journal_cpu_seconds: float = 0.0
 
     @property
     def exit_code(self) -> ExitCode:
         codes = list(self.codes)
-        if self.unrecorded:  # the tasks exist, but a later run would not know them
-            codes.append(ExitCode.AUTH)
+        if self.unrecorded or self.unwritten:  # partly done: the tasks exist, their IDs were printed
+            codes.append(ExitCode.LOCAL_WRITE)
         if self.stop_error is not None:
             codes.append(self.stop_error.exit_code)
         return worst(codes)
