@@ -313,6 +313,8 @@ class Runner:
                     self.paces.learn(outcome.task)
             self._emit(DONE, task_id=outcome.task_id, task=outcome.task, error=outcome.error)
             if saver is not None and outcome.task is not None and outcome.task.succeeded:
+                # a thread per finished task, not a pool: it only waits for its downloads, which
+                # run on their own cancellable workers (core.workers.run_cancellable)
                 thread = threading.Thread(target=saver.save, args=(result, finish), daemon=True)
                 downloads.append(thread)
                 thread.start()

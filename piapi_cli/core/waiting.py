@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import queue
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from piapi_cli.api.errors import ExitCode, PiapiError, WaitTimeout
 from piapi_cli.api.tasks import Task
+from piapi_cli.core.workers import Pool
 
 if TYPE_CHECKING:
     from piapi_cli.core.pace import Pace
@@ -100,37 +100,18 @@ class _Watch:
         self.outcome = WaitOutcome(self.task_id)
 
 
-class _Pool:
-    """Daemon threads that run fetches and hand results back on a queue.
+def _polled(fetch: Callable[[str], Task]) -> Callable[[_Watch], tuple[_Watch, Task | PiapiError]]:
+    """``fetch`` for the pool: any failure becomes this task's error, never lost."""
 
-    Daemon threads, not an executor: an interrupted wait must not sit at exit until a hanging
-    request times out.
-    """
+    def poll(watch: _Watch) -> tuple[_Watch, Task | PiapiError]:
+        try:
+            return watch, fetch(watch.task_id)
+        except PiapiError as exc:
+            return watch, exc
+        except Exception as exc:  # noqa: BLE001 - reported as this task's error, never lost
+            return watch, PiapiError(f"task {watch.task_id}: {type(exc).__name__}: {exc}")
 
-    def __init__(self, size: int, fetch: Callable[[str], Task]) -> None:
-        self._jobs: queue.SimpleQueue[_Watch | None] = queue.SimpleQueue()
-        self.results: queue.SimpleQueue[tuple[_Watch, Task | PiapiError]] = queue.SimpleQueue()
-        self._fetch = fetch
-        self._threads = [threading.Thread(target=self._work, daemon=True, name="piapi-poll") for _ in range(size)]
-        for thread in self._threads:
-            thread.start()
-
-    def _work(self) -> None:
-        while (watch := self._jobs.get()) is not None:
-            try:
-                result: Task | PiapiError = self._fetch(watch.task_id)
-            except PiapiError as exc:
-                result = exc
-            except Exception as exc:  # noqa: BLE001 - reported as this task's error, never lost
-                result = PiapiError(f"task {watch.task_id}: {type(exc).__name__}: {exc}")
-            self.results.put((watch, result))
-
-    def submit(self, watch: _Watch) -> None:
-        self._jobs.put(watch)
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
+    return poll
 
 
 def wait_for_tasks(
@@ -177,7 +158,12 @@ def wait_for_tasks(
         active.append(watch)
 
     # a pool even for one task: the deadline then never waits on a hanging request
-    pool = _Pool(min(concurrency, len(active)), fetch) if concurrency > 1 and active else None
+    results: queue.SimpleQueue[tuple[_Watch, Task | PiapiError]] = queue.SimpleQueue()
+    pool = (
+        Pool(min(concurrency, len(active)), _polled(fetch), results, "piapi-poll")
+        if concurrency > 1 and active
+        else None
+    )
 
     def settle(watch: _Watch, result: Task | PiapiError) -> None:
         now = clock()
@@ -209,7 +195,7 @@ def wait_for_tasks(
                     settle(watch, result)
                 else:
                     watch.in_flight = True
-                    pool.submit(watch)
+                    pool.put(watch)
             if not active:
                 break
             now = clock()
@@ -220,12 +206,12 @@ def wait_for_tasks(
             if pool is not None and any(w.in_flight for w in active):
                 pause = None if wake == math.inf else max(0.0, wake - now)
                 try:
-                    settle(*pool.results.get(timeout=pause))
+                    settle(*results.get(timeout=pause))
                 except queue.Empty:
                     continue
                 while True:  # everything else that has arrived meanwhile
                     try:
-                        settle(*pool.results.get_nowait())
+                        settle(*results.get_nowait())
                     except queue.Empty:
                         break
             elif wake > now:

@@ -1,4 +1,12 @@
-"""Worker threads that a cancel stops promptly: what Downloader.run runs its downloads on."""
+"""piapi's worker pool, and the cancellable run over it that Downloader.run uses.
+
+``Pool`` is the one pool of daemon threads: waiting (concurrent polls) and batch runs (requests
+and saves) run on it. Daemon threads, not an executor: an interrupted run must not sit at exit
+until a hanging request times out. Two pools differ on purpose and say why where they are: the
+listener's ``ShardedPool`` (jobs of one key on one thread, in order: a receiver gets a task's
+events in the order they came) and the sandbox's webhook lanes (one worker per receiver at a
+time, bounded per receiver, so a dead receiver holds up only its own deliveries).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,38 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+J = TypeVar("J")
+
+R = TypeVar("R")
+
+
+class Pool(Generic[J, R]):
+    """``size`` daemon threads running ``work(job)`` for each job put, in the order put; each
+    result goes on ``out``. ``work`` reports its own failures in what it returns: an exception
+    it lets through ends its thread (a bug)."""
+
+    def __init__(self, size: int, work: Callable[[J], R], out: queue.SimpleQueue[R], name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[J] | None] = queue.SimpleQueue()
+        self._work, self._out = work, out
+        self._threads = [threading.Thread(target=self._loop, daemon=True, name=name) for _ in range(max(1, size))]
+        for thread in self._threads:
+            thread.start()
+
+    def _loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            self._out.put(self._work(job[0]))
+
+    def put(self, job: J) -> None:
+        self._jobs.put((job,))
+
+    def close(self) -> None:
+        """No more jobs: each thread ends once the jobs put before are done."""
+        for _ in self._threads:
+            self._jobs.put(None)
+
+
+class _NotStarted:
+    """What a job of ``run_cancellable`` gives when a cancel came before it started."""
 
 
 @dataclass
@@ -38,33 +78,30 @@ def run_cancellable(
     left out of the results. Threads are daemons, so one stuck in a connect cannot keep the
     process alive. An exception a job did not catch is a bug: it is raised here.
     """
-    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for number in range(count):
-        todo.put(number)
-    done: queue.SimpleQueue[tuple[int, T | BaseException]] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple[int, T | BaseException | _NotStarted]] = queue.SimpleQueue()
     started: set[int] = set()
     lock = threading.Lock()
 
-    def work() -> None:
-        while not cancel.is_set():
-            try:
-                number = todo.get_nowait()
-            except queue.Empty:
-                return
-            with lock:
-                started.add(number)
-            try:
-                done.put((number, job(number)))
-            except BaseException as exc:
-                done.put((number, exc))
-                return
+    def work(number: int) -> tuple[int, T | BaseException | _NotStarted]:
+        if cancel.is_set():
+            return number, _NotStarted()
+        with lock:
+            started.add(number)
+        try:
+            return number, job(number)
+        except BaseException as exc:
+            return number, exc
 
-    for _ in range(max(1, min(workers, count))):
-        threading.Thread(target=work, daemon=True).start()
+    pool = Pool(min(workers, count), work, done, "piapi-download")
+    for number in range(count):
+        pool.put(number)
+    pool.close()
     finished: Finished[T] = Finished()
 
     def collect(timeout: float) -> None:
         number, result = done.get(timeout=timeout)
+        if isinstance(result, _NotStarted):
+            return
         if isinstance(result, BaseException):
             cancel.set()
             on_cancel()

@@ -165,6 +165,10 @@ class _Lanes:
             self._cond.notify_all()
 
 
+# The workers are not core.workers.Pool: a shared queue would let one dead receiver take every
+# worker in turn. Lanes give each receiver one worker at a time and a bound of its own.
+
+
 class WebhookDispatcher:
     """Watches tasks created with a webhook endpoint and delivers their changes."""
 

@@ -37,8 +37,9 @@ from piapi_cli.core.batch.pacing import HOLD, WAIT, Budget, Pace, jitter
 from piapi_cli.core.batch.plan import recorded_files
 from piapi_cli.core.batch.results import LEFT, MAYBE_CREATED, REFUSED, RUNNING, RowResult, Summary, code_for
 from piapi_cli.core.batch.store import RowTaken, RunEntry, RunStore
-from piapi_cli.core.batch.work import BatchEvent, Options, Pool, Row, Saved, Worker
+from piapi_cli.core.batch.work import BatchEvent, Options, Row, Saved, Worker
 from piapi_cli.core.downloads.downloader import LocalFile
+from piapi_cli.core.workers import Pool
 
 if TYPE_CHECKING:
     from piapi_cli.core.runner import Runner, Submitted
@@ -84,8 +85,8 @@ class BatchRun:
         self._stopping = threading.Event()
         self._stop_at: float | None = None
         self._held = False
-        self._requests: Pool | None = None
-        self._savers: Pool | None = None
+        self._requests: Pool[tuple[str, Row], Any] | None = None
+        self._savers: Pool[tuple[str, Row], Any] | None = None
         self._worker = Worker(runner, store, run_id, options)
         #: rows not finished yet, and the keys of those that completed
         self._open: dict[str, Row] = {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -169,31 +168,6 @@ class Worker:
         except OSError:
             pass
         return saved
-
-
-class Pool:
-    """Daemon threads running jobs and handing outcomes back on the scheduler's queue: an
-    interrupted run never sits at exit waiting for a hanging request."""
-
-    def __init__(
-        self, size: int, work: Callable[[Any], tuple[str, Any, Any]], out: queue.SimpleQueue[Any], name: str
-    ) -> None:
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._work, self._out = work, out
-        self._threads = [threading.Thread(target=self._loop, daemon=True, name=name) for _ in range(size)]
-        for thread in self._threads:
-            thread.start()
-
-    def _loop(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            self._out.put(self._work(job))
-
-    def put(self, job: Any) -> None:
-        self._jobs.put(job)
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
 
 
 def _no_upload(path: Path) -> str:

@@ -86,7 +86,12 @@ def destinations(routes: list[Route], event: str) -> list[str]:
 
 
 class ShardedPool:
-    """``shards`` worker threads; jobs with the same key run on the same thread, in order."""
+    """``shards`` worker threads; jobs with the same key run on the same thread, in order.
+
+    Not ``core.workers.Pool``: a receiver must get one task's events in the order they came
+    (a shared queue would let a later event overtake), and a full queue refuses a job at once
+    rather than hold up the HTTP handler that received the event.
+    """
 
     def __init__(self, name: str, shards: int = 2, depth: int = 10_000) -> None:
         self._queues: list[queue.Queue[Callable[[], object] | None]] = [queue.Queue(depth) for _ in range(shards)]
