@@ -28,15 +28,19 @@ _EXPORTS = {
     "Runner": "core.runner",
     "DownloadPlan": "core.runner",
     "TaskResult": "core.runner",
-    "Event": "core.runner",
+    "RunEvent": "core.runner",
     "Journal": "core.journal",
     "Downloader": "core.downloads",
 }
+
+#: names of the first release, kept importable: the name each has now
+_RENAMED = {"Event": "RunEvent"}
 
 __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> object:
+    name = _RENAMED.get(name, name)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'piapi_cli' has no attribute {name!r}")

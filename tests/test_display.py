@@ -12,7 +12,7 @@ from piapi_cli.api.tasks import Task
 from piapi_cli.cli.display import PipelineDisplay
 from piapi_cli.cli.output import Output, render_task
 from piapi_cli.core.catalog import load_catalog
-from piapi_cli.core.runner import Event
+from piapi_cli.core.runner import RunEvent
 from tests.conftest import Cli
 
 IDS = [
@@ -30,7 +30,7 @@ def terminal(width: int = 80) -> tuple[Output, io.StringIO, io.StringIO]:
 
 
 def show(display: PipelineDisplay, task: Task) -> None:
-    display.handle(Event("status", task.task_id, task))
+    display.handle(RunEvent("status", task.task_id, task))
 
 
 def last_frame(text: str, rows: int) -> list[str]:

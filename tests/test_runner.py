@@ -14,16 +14,16 @@ from piapi_cli.api.errors import CreateOutcomeUnknown, ExitCode
 from piapi_cli.api.tasks import TaskRequest
 from piapi_cli.core.journal.journal import Journal
 from piapi_cli.core.requests import build_request
-from piapi_cli.core.runner import DownloadPlan, Event, Runner
+from piapi_cli.core.runner import DownloadPlan, RunEvent, Runner
 from piapi_cli.sandbox import Emulator, MemoryStore, transport_for
 from tests.conftest import TEST_KEY, FakeClock
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def make(clock: FakeClock, emulator: Emulator, **kwargs: object) -> tuple[Runner, list[Event]]:
+def make(clock: FakeClock, emulator: Emulator, **kwargs: object) -> tuple[Runner, list[RunEvent]]:
     client = Client(TEST_KEY, emulator.base_url, transport=transport_for(emulator), sleep=clock.sleep)
-    events: list[Event] = []
+    events: list[RunEvent] = []
 
     def download_http(urls: list[str]) -> httpx.Client:
         return httpx.Client(transport=transport_for(emulator))
@@ -93,7 +93,7 @@ def test_a_journal_that_breaks_after_the_answer_never_loses_the_task(clock: Fake
         return httpx.Response(200, json={"code": 200, "data": {"task_id": "same-id", "status": "pending"}})
 
     client = Client(TEST_KEY, "https://api.example.test", transport=httpx.MockTransport(handle), sleep=clock.sleep)
-    events: list[Event] = []
+    events: list[RunEvent] = []
     runner = Runner(client, journal=journal, clock=clock, sleep=clock.sleep, on_event=events.append)
     first = runner.submit(TaskRequest("m", "t", {"prompt": "x"}))
     second = runner.submit(TaskRequest("m", "t", {"prompt": "y"}))  # the server reuses the ID

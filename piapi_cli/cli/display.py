@@ -21,7 +21,7 @@ from piapi_cli.cli.terminal import safe_text
 if TYPE_CHECKING:
     from piapi_cli.api.tasks import Task
     from piapi_cli.cli.output import Output
-    from piapi_cli.core.runner import Event
+    from piapi_cli.core.runner import RunEvent
 
 
 class PipelineDisplay:
@@ -78,7 +78,7 @@ class PipelineDisplay:
 
     # --- events ---------------------------------------------------------------------
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: RunEvent) -> None:
         with self._lock:
             kind = event.kind
             if kind in ("status", "done") and event.task is not None:
@@ -130,7 +130,7 @@ class PipelineDisplay:
             detail = f" ({task.progress:.0f}%)" if task.progress is not None and not task.is_terminal else ""
             self._plain(f"{safe_text(task.task_id)} {status_label(task.status)}{detail} after {elapsed:.1f}s")
 
-    def _file_started(self, event: Event) -> None:
+    def _file_started(self, event: RunEvent) -> None:
         if self._progress is None:
             return
         key = id(event.item)
@@ -142,7 +142,7 @@ class PipelineDisplay:
                 _text(name if len(name) <= 24 else name[:8] + "…" + name[-15:]), total=event.size, status="", pct=""
             )
 
-    def _file_done(self, event: Event) -> None:
+    def _file_done(self, event: RunEvent) -> None:
         if self._progress is not None:
             row = self._files.get(id(event.item))
             if row is not None:

@@ -62,7 +62,7 @@ DOWNLOAD_STARTED, DOWNLOAD_BYTES, SAVED, SKIPPED, DOWNLOAD_FAILED, INTERRUPTED =
 
 
 @dataclass
-class Event:
+class RunEvent:
     """Something that happened to a task on its way through the pipeline."""
 
     kind: str
@@ -150,7 +150,7 @@ class Runner:
         *,
         journal: Journal | None = None,
         world: str = "",
-        on_event: Callable[[Event], None] | None = None,
+        on_event: Callable[[RunEvent], None] | None = None,
         poll: PollPolicy | None = None,
         concurrency: int = 64,
         download_http: Callable[[list[str]], httpx.Client] | None = None,
@@ -185,7 +185,7 @@ class Runner:
 
     def _emit(self, kind: str, **fields: Any) -> None:
         if self.on_event is not None:
-            self.on_event(Event(kind, **fields))
+            self.on_event(RunEvent(kind, **fields))
 
     # --- submit ---------------------------------------------------------------------
 

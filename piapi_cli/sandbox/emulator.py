@@ -28,7 +28,7 @@ from urllib.parse import unquote
 from piapi_cli.api.tasks import as_dict, output_urls
 from piapi_cli.sandbox import files
 from piapi_cli.sandbox.shapes import logs_for, output_for, usage_for
-from piapi_cli.sandbox.store import MemoryStore, Store
+from piapi_cli.sandbox.store import MemoryStore, TaskStore
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 DURATIONS = {"image": 3.0, "video": 6.0, "audio": 4.0, "3d": 5.0, "text": 2.0}
@@ -80,7 +80,7 @@ def rfc3339(moment: float) -> str:
 class Emulator:
     def __init__(
         self,
-        store: Store | None = None,
+        store: TaskStore | None = None,
         *,
         base_url: str = "http://sandbox.piapi.invalid",
         clock: Callable[[], float] = time.time,

@@ -20,9 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from piapi_cli.sandbox.emulator import Emulator, Reply
-from piapi_cli.sandbox.webhooks import Delivery, WebhookDispatcher
+from piapi_cli.sandbox.webhooks import DeliveryAttempt, WebhookDispatcher
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "Delivery", "SandboxServer", "WebhookDispatcher", "parse_size"]
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "DeliveryAttempt", "SandboxServer", "WebhookDispatcher", "parse_size"]
 
 log = logging.getLogger("piapi.sandbox")
 

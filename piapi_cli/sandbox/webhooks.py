@@ -39,7 +39,7 @@ Post = Callable[[str, bytes, dict[str, str]], int]
 
 
 @dataclass(frozen=True)
-class Delivery:
+class DeliveryAttempt:
     """One attempt to deliver one change, as logged."""
 
     task_id: str
@@ -200,7 +200,7 @@ class WebhookDispatcher:
         self.sleep: Callable[[float], object] = sleep or self._stop.wait
         self.rng = rng or random.Random().random
         #: the latest attempts, for tests and debugging; bounded
-        self.deliveries: deque[Delivery] = deque(maxlen=1000)
+        self.deliveries: deque[DeliveryAttempt] = deque(maxlen=1000)
         self.dropped = 0
         self._lanes = _Lanes(per_receiver, queued)
         self._sent: dict[str, str] = {}
@@ -334,7 +334,7 @@ class WebhookDispatcher:
             except Exception as exc:  # unreachable, timed out, refused, not HTTP...: all worth another try
                 seen = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc  # what the engine wrapped
                 outcome, ok, again = f"{type(seen).__name__}: {seen}", False, True
-            self.deliveries.append(Delivery(job.task_id, job.status, job.endpoint, attempt, outcome, job.at))
+            self.deliveries.append(DeliveryAttempt(job.task_id, job.status, job.endpoint, attempt, outcome, job.at))
             log.info("webhook %s %s -> %s (attempt %d): %s", job.task_id, job.status, job.endpoint, attempt, outcome)
             if ok:
                 return

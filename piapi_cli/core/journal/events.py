@@ -275,7 +275,7 @@ def rfc3339(moment: float) -> str:
 
 
 @dataclass
-class Event:
+class WebhookEvent:
     """One accepted delivery (or one the backstop found), as reported and acted on."""
 
     stored: StoredEvent

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.journal.events import Event, EventStore, StoredEvent, parse_delivery
+from piapi_cli.core.journal.events import EventStore, StoredEvent, WebhookEvent, parse_delivery
 from piapi_cli.core.listener.backstop import Backstop
 from piapi_cli.core.listener.forwarding import (
     ExecRunner,
@@ -96,7 +96,7 @@ class Listener:
         options: ListenerOptions,
         store: EventStore,
         *,
-        on_event: Callable[[Event], None],
+        on_event: Callable[[WebhookEvent], None],
         on_log: Log | None = None,
         world: str = "",
         get_task: Callable[[str], Task] | None = None,
@@ -122,7 +122,7 @@ class Listener:
         self._stopping = threading.Event()
         self._order = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._queue: queue.Queue[Event | None] = queue.Queue()
+        self._queue: queue.Queue[WebhookEvent | None] = queue.Queue()
         self._started_at = clock()
         self._threads: list[threading.Thread] = []
         self._dispatcher: threading.Thread | None = None
@@ -260,7 +260,7 @@ class Listener:
 
     def accept(
         self, task: Task, timestamp: int | None, body: bytes, headers: dict[str, str], source: str = "webhook"
-    ) -> Event | None:
+    ) -> WebhookEvent | None:
         """Store a delivery and queue its event; None for a duplicate."""
         with self._order:  # events are queued in the order they are stored
             stored = self.store.record(
@@ -274,7 +274,7 @@ class Listener:
             )
             if stored is None:
                 return None
-            event = Event(stored, task)
+            event = WebhookEvent(stored, task)
             self._queue.put(event)
         self._count("received")
         return event
@@ -299,7 +299,7 @@ class Listener:
             finally:
                 self._queue.task_done()
 
-    def dispatch(self, event: Event) -> None:
+    def dispatch(self, event: WebhookEvent) -> None:
         if not self.wanted(event.name):
             return
         self.on_event(event)
