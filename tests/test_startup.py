@@ -287,6 +287,18 @@ def test_a_run_of_a_command_imports_neither_typer_nor_httpx() -> None:
     assert result.stdout.strip() == "[]", result.stderr
 
 
+def test_pillow_is_imported_only_by_a_report_that_makes_thumbnails(tmp_path: Path) -> None:
+    program = (
+        "import sys, io; from piapi_cli.cli.main import main; sys.stdout = io.StringIO(); "
+        "main(['--sandbox', 'create', '-m', 'Qubico/flux1-dev', '-t', 'txt2img', '-i', 'prompt=x', '--wait']); "
+        "main(['--sandbox', 'tasks', '--json']); main(['models', '--json']); main(['--sandbox', 'report', '--json']); "
+        "sys.stdout = sys.__stdout__; print('PIL' in sys.modules)"
+    )
+    env = {**os.environ, "PIAPI_DATA_DIR": str(tmp_path), "PIAPI_SANDBOX_SPEED": "100"}
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, env=env)
+    assert result.stdout.strip() == "False", result.stderr
+
+
 @pytest.mark.parametrize("lines_after_start", [0, 2, 8, 30, 100, 10_000])
 def test_ctrl_c_while_starting_exits_130_without_a_traceback(lines_after_start: int, tmp_path: Path) -> None:
     # -X importtime reports each import on stderr as it completes: a clock of the start-up.

@@ -108,6 +108,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "wait": ("wait", "wait", False),
     "cancel": ("cancel", "cancel", False),
     "download": ("download", "download", False),
+    "report": ("report", "report", False),
     "account": ("account", "account", False),
     "models": ("models", "models", False),
     "listen": ("listen", "listen", False),

@@ -54,6 +54,7 @@ _piapi_options() {
         'wait') echo '--download --help --interval --jq --json --metadata --name --overwrite --pending --quiet --skip-existing --timeout' ;;
         'cancel') echo '--help' ;;
         'download') echo '--dir --help --jq --json --metadata --name --overwrite --quiet --skip-existing' ;;
+        'report') echo '--batch --compare-by --help --jq --json --model --no-thumbnails --open --out --since --status' ;;
         'account') echo '--help --jq --json' ;;
         'models') echo '--category --help --json --task-type' ;;
         'listen') echo '--backstop --download --events --exec --forward-to --help --host --path --port --print-secret --public-url --quiet --replay --secret --secret-file' ;;
@@ -80,7 +81,7 @@ _piapi_options() {
 
 _piapi_subcommands() {
     case "$1" in
-        '') echo 'create get wait cancel download account models listen trigger completion batch tasks config sandbox' ;;
+        '') echo 'create get wait cancel download report account models listen trigger completion batch tasks config sandbox' ;;
         'batch') echo 'run status list' ;;
         'tasks') echo 'sync show usage' ;;
         'config') echo 'set-key show path set unset' ;;
@@ -96,7 +97,7 @@ _piapi() {
         w="${COMP_WORDS[i]}"
         case "$w" in
             --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;
-            --api-key|--attach|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) i=$((i + 1)); continue ;;
+            --api-key|--attach|--backstop|--base-url|--batch|--by|--category|--compare-by|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--out|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) i=$((i + 1)); continue ;;
             -*) continue ;;
         esac
         subs="$(_piapi_subcommands "$path")"
@@ -110,7 +111,7 @@ _piapi() {
         --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;
         --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;
         --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-        --api-key|--attach|--backstop|--base-url|--by|--category|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) return ;;
+        --api-key|--attach|--backstop|--base-url|--batch|--by|--category|--compare-by|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--out|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))

@@ -9,7 +9,7 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
     '': {
         'target': None,
         'context': None,
-        'subcommands': ['create', 'get', 'wait', 'cancel', 'download', 'account', 'models', 'listen', 'trigger', 'completion', 'batch', 'tasks', 'config', 'sandbox'],
+        'subcommands': ['create', 'get', 'wait', 'cancel', 'download', 'report', 'account', 'models', 'listen', 'trigger', 'completion', 'batch', 'tasks', 'config', 'sandbox'],
         'invoke_without_command': False,
         'params': [
             {'name': 'profile', 'kind': 'option', 'opts': ['--profile'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
@@ -101,6 +101,24 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'quiet', 'kind': 'option', 'opts': ['--quiet', '-q'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+        ],
+    },
+    'report': {
+        'target': 'piapi_cli.cli.commands.report:report',
+        'context': 'ctx',
+        'subcommands': [],
+        'params': [
+            {'name': 'ids', 'kind': 'argument', 'opts': ['ids'], 'secondary': [], 'multiple': False, 'nargs': -1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'batch', 'kind': 'option', 'opts': ['--batch'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'since', 'kind': 'option', 'opts': ['--since'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'model', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'status', 'kind': 'option', 'opts': ['--status', '-s'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'compare_by', 'kind': 'option', 'opts': ['--compare-by'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'out', 'kind': 'option', 'opts': ['--out', '-o'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+            {'name': 'open_page', 'kind': 'option', 'opts': ['--open'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'no_thumbnails', 'kind': 'option', 'opts': ['--no-thumbnails'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
         ],
     },
     'account': {

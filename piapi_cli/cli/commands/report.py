@@ -1,0 +1,153 @@
+"""piapi report: journaled tasks and their downloaded files as a page that opens from disk."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+from piapi_cli.cli.commands._options import JqOption, examples
+from piapi_cli.cli.parsing import params
+
+if TYPE_CHECKING:
+    from piapi_cli.cli.app import State
+    from piapi_cli.core.report.build import ReportResult
+
+EPILOG = examples(
+    "piapi report",
+    "piapi report --batch prompts.jsonl@sandbox --out out/report --open",
+    "piapi report --since 2d --model Qubico/flux1-dev --status failed",
+    "piapi report --batch RUN --compare-by seed --out compare.html",
+    "piapi report 1631d053 9f2c41aa --json",
+    notes="Without --batch, --since or IDs: the tasks of the last 7 days (of the API in use). The page "
+    "(DIR/index.html) and its thumbnails folder travel together: every path inside is relative, so the "
+    "folder can be zipped or kept as a CI artifact; files saved outside it show only where they sit beside "
+    "it. stdout: the page's path (with --json: the report's data). Paths the journal recorded relative "
+    "are read from the current directory.",
+)
+
+DEFAULT_SINCE = "7d"
+DEFAULT_OUT = Path("piapi-report")
+
+
+def report(
+    ctx: params.Context,
+    ids: Annotated[
+        Optional[list[str]],
+        params.Argument(
+            metavar="[ID]...", help="Tasks: IDs, unique prefixes or journal row numbers", show_default=False
+        ),
+    ] = None,
+    batch: Annotated[
+        Optional[str],
+        params.Option(
+            "--batch", metavar="RUN", help="The tasks of this batch run (piapi batch list)", show_default=False
+        ),
+    ] = None,
+    since: Annotated[
+        Optional[str],
+        params.Option(
+            "--since", metavar="AGE", help="Tasks created this recently: 30m, 12h, 7d, 2w", show_default=False
+        ),
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        params.Option("--model", "-m", metavar="MODEL", help="Only this model's tasks", show_default=False),
+    ] = None,
+    status: Annotated[
+        Optional[str],
+        params.Option("--status", "-s", metavar="STATUS", help="Only tasks with this status", show_default=False),
+    ] = None,
+    compare_by: Annotated[
+        Optional[str],
+        params.Option(
+            "--compare-by",
+            metavar="FIELD",
+            help="Add a table with FIELD's values as columns (model, task_type or an input such as seed)",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        params.Option(
+            "--out",
+            "-o",
+            metavar="DIR|FILE.html",
+            help="Where to write the page [default: piapi-report/]",
+            show_default=False,
+        ),
+    ] = None,
+    open_page: Annotated[bool, params.Option("--open", help="Open the page in the desktop's browser")] = False,
+    no_thumbnails: Annotated[
+        bool, params.Option("--no-thumbnails", help="Show the full-size images instead of making thumbnails")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        params.Option(
+            "--json", help="Print the report's data (summary, tasks, outputs) as JSON; the page only with --out"
+        ),
+    ] = False,
+    jq: JqOption = None,
+) -> None:
+    """Write an offline report of journaled tasks: their outputs in a grid, with prompt, cost and status."""
+    from piapi_cli.core.journal.journal import parse_since
+    from piapi_cli.core.report.build import (
+        ReportOptions,
+        check_target,
+        collect,
+        open_in_browser,
+        report_data,
+        write_report,
+    )
+    from piapi_cli.core.report.select import Selection, select_entries
+
+    state: State = ctx.obj
+    journal = state.session.journal
+    if journal is None:
+        from piapi_cli.api.errors import ConfigError
+
+        raise ConfigError("the task journal is turned off (--no-journal or setting journal = false)")
+    structured = as_json or jq is not None
+    if jq is not None:
+        from piapi_cli.cli.output import compile_jq
+
+        compile_jq(jq)  # a bad expression is a usage error before anything is read
+    age = since or (None if batch or ids else DEFAULT_SINCE)
+    selection = Selection(
+        run_id=batch,
+        since=parse_since(age, time.time()) if age else None,
+        ids=list(ids or []),
+        model=model,
+        status=status,
+        world=state.session.world,
+    )
+    selection.check()
+    options = ReportOptions(out or DEFAULT_OUT, compare_by=compare_by, thumbnails=not no_thumbnails)
+    if out is not None or not structured:
+        check_target(options.out)  # refused before any work
+    entries = select_entries(journal, selection)
+    for entry in entries:
+        if entry.problems:
+            state.output.warn(f"journal #{entry.id}: {'; '.join(entry.problems)} (shown empty)")
+    if structured and out is None:  # the data alone: nothing written
+        records = collect(entries)
+        state.output.render(lambda: report_data(records, Path.cwd(), compare_by=compare_by), as_json=True, jq=jq)
+        return
+    result = write_report(entries, options)
+    _tell(state, result)
+    state.output.render(lambda: result.data, as_json=as_json, jq=jq, lines=lambda: [str(result.page)])
+    if open_page and not open_in_browser(result.page):
+        state.output.info(f"no desktop browser here: open {result.page} yourself")
+
+
+def _tell(state: State, result: ReportResult) -> None:
+    tasks = result.data["tasks"]
+    outputs = sum(max(1, len(t["outputs"])) for t in tasks)
+    made = f"{result.thumbnails_made} thumbnails made, {result.thumbnails_reused} reused"
+    state.output.info(f"report of {len(tasks)} tasks, {outputs} outputs ({made})")
+    if not tasks:
+        state.output.info("no journaled task matches: the report is empty")
+    for source, problem in result.thumbnail_failures[:5]:
+        state.output.warn(f"no thumbnail for {source}: {problem}")
+    if len(result.thumbnail_failures) > 5:
+        state.output.warn(f"... and {len(result.thumbnail_failures) - 5} more files without a thumbnail")
