@@ -109,6 +109,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "cancel": ("cancel", "cancel", False),
     "download": ("download", "download", False),
     "report": ("report", "report", False),
+    "compare": ("compare", "compare", False),
     "account": ("account", "account", False),
     "models": ("models", "models", False),
     "listen": ("listen", "listen", False),

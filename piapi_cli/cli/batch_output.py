@@ -68,7 +68,7 @@ def open_results(output_file: Path, source: Source, rows: list[RowRequest]) -> O
 
 def _inputs(source: Source, rows: list[RowRequest]) -> list[Path]:
     """The files this run reads: the batch file, and every ``@file`` its rows send."""
-    paths = [] if source.is_stdin else [Path(source.label)]
+    paths = [Path(source.label)] if source.is_file else []
     seen = {str(p) for p in paths}
     for row in rows:
         for ref in row.built.files:
@@ -79,8 +79,9 @@ def _inputs(source: Source, rows: list[RowRequest]) -> list[Path]:
 
 
 def execute(state: State, store: RunStore, ready: Prepared, options: Options, invocation: Invocation, *,
-            interval: float | None) -> int:  # fmt: skip
-    """Run the plan with this session's runner and displays; the exit code."""
+            interval: float | None, writer: ResultWriter | None = None) -> int:  # fmt: skip
+    """Run the plan with this session's runner and displays; the exit code. ``writer`` shows
+    each finished row (default: its JSON line on stdout or in ``--output``)."""
     from piapi_cli.core import batch
 
     session, output = state.session, state.output
@@ -95,7 +96,7 @@ def execute(state: State, store: RunStore, ready: Prepared, options: Options, in
         store.record_run(
             ready.run_id,
             world=session.world,
-            source=source.label if source.is_stdin else str(Path(source.label).resolve()),
+            source=str(Path(source.label).resolve()) if source.is_file else source.label,
             options={"rows": ready.total, "selected": len(ready.rows), "shard": invocation.shard,
                      "resume": invocation.resume, "download": str(options.download.directory) if options.download
                      else None, "output": str(invocation.output_file) if invocation.output_file else None},
@@ -118,7 +119,7 @@ def execute(state: State, store: RunStore, ready: Prepared, options: Options, in
     runner.journal = store  # type: ignore[assignment]
     session.resume = invocation.resume
     options.poll = runner.poll
-    writer = ResultWriter(output, invocation.results)
+    writer = writer or ResultWriter(output, invocation.results)
     output.keep_going_on_closed_pipe = True  # `| head`: stop starting rows, finish the ones in flight
     engine: batch.BatchRun
     with BatchDisplay(output, len(ready.rows), lambda: engine.credits, session.clock) as display:

@@ -55,6 +55,7 @@ _piapi_options() {
         'cancel') echo '--help' ;;
         'download') echo '--dir --help --jq --json --metadata --name --overwrite --quiet --skip-existing' ;;
         'report') echo '--batch --compare-by --help --jq --json --model --no-thumbnails --open --out --since --status' ;;
+        'compare') echo '--download --dry-run --help --input --interval --json --model --no-validate --quiet --run-id --timeout' ;;
         'account') echo '--help --jq --json' ;;
         'models') echo '--category --help --json --task-type' ;;
         'listen') echo '--backstop --download --events --exec --forward-to --help --host --path --port --print-secret --public-url --quiet --replay --secret --secret-file' ;;
@@ -81,7 +82,7 @@ _piapi_options() {
 
 _piapi_subcommands() {
     case "$1" in
-        '') echo 'create get wait cancel download report account models listen trigger completion batch tasks config sandbox' ;;
+        '') echo 'create get wait cancel download report compare account models listen trigger completion batch tasks config sandbox' ;;
         'batch') echo 'run status list' ;;
         'tasks') echo 'sync show usage' ;;
         'config') echo 'set-key show path set unset' ;;

@@ -9,7 +9,7 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
     '': {
         'target': None,
         'context': None,
-        'subcommands': ['create', 'get', 'wait', 'cancel', 'download', 'report', 'account', 'models', 'listen', 'trigger', 'completion', 'batch', 'tasks', 'config', 'sandbox'],
+        'subcommands': ['create', 'get', 'wait', 'cancel', 'download', 'report', 'compare', 'account', 'models', 'listen', 'trigger', 'completion', 'batch', 'tasks', 'config', 'sandbox'],
         'invoke_without_command': False,
         'params': [
             {'name': 'profile', 'kind': 'option', 'opts': ['--profile'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
@@ -119,6 +119,23 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'no_thumbnails', 'kind': 'option', 'opts': ['--no-thumbnails'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+        ],
+    },
+    'compare': {
+        'target': 'piapi_cli.cli.commands.compare:compare',
+        'context': 'ctx',
+        'subcommands': [],
+        'params': [
+            {'name': 'models', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': True, 'type': {'kind': 'str'}},
+            {'name': 'inputs', 'kind': 'option', 'opts': ['--input', '-i'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'download', 'kind': 'option', 'opts': ['--download'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+            {'name': 'run_id', 'kind': 'option', 'opts': ['--run-id'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'timeout', 'kind': 'option', 'opts': ['--timeout'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0, 'min_open': False}, 'check': 'piapi_cli.cli.commands._options:timeout_seconds'},
+            {'name': 'interval', 'kind': 'option', 'opts': ['--interval'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0.1, 'min_open': False}, 'check': 'piapi_cli.cli.commands._options:interval_seconds'},
+            {'name': 'no_validate', 'kind': 'option', 'opts': ['--no-validate'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'dry_run', 'kind': 'option', 'opts': ['--dry-run'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'quiet', 'kind': 'option', 'opts': ['--quiet', '-q'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],
     },
     'account': {

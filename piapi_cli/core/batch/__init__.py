@@ -27,7 +27,15 @@ from __future__ import annotations
 from piapi_cli.core.batch.build import Defaults, InvalidRows, RowRequest
 from piapi_cli.core.batch.engine import BatchRun
 from piapi_cli.core.batch.plan import ChangedRows, Plan
-from piapi_cli.core.batch.prepare import Prepared, Source, load_source, prepare, read_and_check, run_id_for
+from piapi_cli.core.batch.prepare import (
+    Prepared,
+    Source,
+    build_checked,
+    load_source,
+    prepare,
+    read_and_check,
+    run_id_for,
+)
 from piapi_cli.core.batch.results import RowResult, Summary
 from piapi_cli.core.batch.store import RunStore
 from piapi_cli.core.batch.work import BatchEvent, Options
@@ -46,6 +54,7 @@ __all__ = [
     "RunStore",
     "Source",
     "Summary",
+    "build_checked",
     "load_source",
     "prepare",
     "read_and_check",

@@ -15,11 +15,12 @@ from piapi_cli.api.errors import UsageError
 from piapi_cli.core.batch.build import Defaults, InvalidRows, RowRequest, build_rows, name_for_row
 from piapi_cli.core.batch.matrix import Axis, expand
 from piapi_cli.core.batch.plan import MAYBE_STATES, Plan, make_plan
-from piapi_cli.core.batch.rows import Problem, detect_format, in_shard, read_rows
+from piapi_cli.core.batch.rows import Problem, SourceRow, detect_format, in_shard, read_rows
 from piapi_cli.core.batch.store import RunEntry, RunStore
 
 if TYPE_CHECKING:
     from piapi_cli.api.tasks import Task
+    from piapi_cli.core.catalog import Catalog
 
 
 @dataclass
@@ -33,6 +34,11 @@ class Source:
     @property
     def is_stdin(self) -> bool:
         return self.label == "-"
+
+    @property
+    def is_file(self) -> bool:
+        """Rows read from a file (not stdin, nor made by a command such as ``compare``)."""
+        return not self.is_stdin and self.fmt in ("jsonl", "csv", "text")
 
 
 def load_source(path: str, read_stdin: Callable[[], str]) -> Source:
@@ -129,13 +135,26 @@ def read_and_check(
     if matrix:
         rows = expand(rows, matrix)
         total = len(rows) + len({p.line for p in problems})
-    built, more, warnings = build_rows(rows, defaults, name_template=name_template)
-    problems += more
     if not rows and not problems:
         raise UsageError(f"{'stdin' if source.is_stdin else source.label}: no rows")
+    return build_checked(rows, defaults, name_template, problems=problems, total=total)
+
+
+def build_checked(
+    rows: list[SourceRow],
+    defaults: Defaults,
+    name_template: str | None,
+    catalog: Catalog | None = None,
+    *,
+    problems: list[Problem] | None = None,
+    total: int | None = None,
+) -> tuple[list[RowRequest], list[str]]:
+    """Rows (from a file or made by a command) built and checked, or ``InvalidRows``."""
+    built, more, warnings = build_rows(rows, defaults, name_template=name_template, catalog=catalog)
+    problems = (problems or []) + more
     if problems:
         problems.sort(key=lambda p: p.line)
-        raise InvalidRows(problems, total)
+        raise InvalidRows(problems, total if total is not None else len(rows))
     if name_template is not None:
         check_names(built, name_template)
     return built, warnings
