@@ -62,6 +62,7 @@ def wait_for(condition: Any, process: subprocess.Popen[str], limit: float = 60.0
         time.sleep(0.005)
 
 
+@pytest.mark.slow  # (about 15 s: a dozen processes killed and rerun)
 def test_kill_9_at_random_moments_then_rerun_until_done(tmp_path: Path) -> None:
     # the server's faults on as well: some answers dropped (the create was carried out), some 500s
     # and 429s (it was not), on creates, polls and downloads alike

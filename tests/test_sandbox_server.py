@@ -113,6 +113,26 @@ def test_serve_prints_its_url_and_stops_cleanly(stop: signal.Signals) -> None:
             process.kill()
 
 
+def test_ctrl_c_before_the_loop_begins_still_stops_the_server(clock: FakeClock) -> None:
+    """Ctrl-C can land between the start of ``serve_forever`` and its loop: stopping then must
+    not wait for a loop that never runs (``piapi sandbox serve`` hung there)."""
+    server = SandboxServer(Emulator(MemoryStore(), clock=clock, sleep=clock.sleep), port=0)
+    assert server.dispatcher is not None
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    server.dispatcher.start = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        server.serve_forever()
+    stopping = threading.Thread(target=server.stop, daemon=True)
+    stopping.start()
+    stopping.join(timeout=60)  # (a guard against a hang, not a time limit: it returns at once)
+    assert not stopping.is_alive()
+    with pytest.raises(OSError):
+        socket.create_connection(server.httpd.server_address, timeout=5)  # the port is closed
+
+
 def test_serve_refuses_a_busy_port(server: SandboxServer) -> None:
     port = str(server.httpd.server_address[1])
     result = subprocess.run([sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", port],

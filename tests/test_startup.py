@@ -141,7 +141,7 @@ def _typer_calls(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[dict
         calls.append((function, _bound(function, kwargs), ctx.path, ctx.given))
 
     monkeypatch.setattr(app_module, "call", call)
-    result = CliRunner().invoke(app_module.build_app(), args)
+    result = CliRunner().invoke(app_module.build_app(only=app_module.command_word(args)), args)
     assert result.exit_code == 0, (args, result.output, result.exception)
     return seen, calls
 

@@ -296,7 +296,10 @@ class SandboxServer:
         self.httpd.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._thread is not None:  # serving in the background: end that loop first
+            self.httpd.shutdown()
+        # (serving in this thread, the loop has ended, or never began: Ctrl-C just before it
+        # did; shutdown() would wait forever for a loop that never runs)
         self.httpd.server_close()
         if self.dispatcher is not None:
             self.dispatcher.stop()

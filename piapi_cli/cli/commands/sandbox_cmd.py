@@ -128,15 +128,15 @@ def serve(
     def stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.httpd.shutdown, daemon=True).start()
 
-    signal.signal(signal.SIGTERM, stop)
-    sys.stdout.write(server.base_url + "\n")
-    sys.stdout.flush()
-    state.output.info(
-        f"piapi sandbox: the Unified API at {server.base_url} (any x-api-key{' but the one set' if api_key else ''}); "
-        f"try: PIAPI_BASE_URL={server.base_url} PIAPI_API_KEY=any piapi create -m Qubico/flux1-dev -t txt2img "
-        "-i prompt=cat --wait; Ctrl-C stops it"
-    )
-    try:
+    try:  # from here on, Ctrl-C at any moment stops the server the same way
+        signal.signal(signal.SIGTERM, stop)
+        sys.stdout.write(server.base_url + "\n")
+        sys.stdout.flush()
+        state.output.info(
+            f"piapi sandbox: the Unified API at {server.base_url} "
+            f"(any x-api-key{' but the one set' if api_key else ''}); try: PIAPI_BASE_URL={server.base_url} "
+            "PIAPI_API_KEY=any piapi create -m Qubico/flux1-dev -t txt2img -i prompt=cat --wait; Ctrl-C stops it"
+        )
         server.serve_forever()
     except KeyboardInterrupt:
         pass
