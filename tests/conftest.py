@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,10 @@ import pytest
 from piapi_cli.cli.main import main
 from piapi_cli.cli.session import Session
 from piapi_cli.sandbox import Emulator, MemoryStore, transport_for
+
+# importing the entry point sets its start-up Ctrl-C handler (exit 130 at once), meant for a
+# process of its own: this one keeps Python's, and each run below restores it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_KEY = "pk-test-0123456789abcdef0123456789"
@@ -80,6 +85,7 @@ def _process(env: dict[str, str], stdin: str) -> Iterator[tuple[io.StringIO, io.
     """This process as a run of piapi sees it: the environment, stdin, stdout and stderr."""
     saved = {name: os.environ.get(name) for name in env}
     streams = sys.stdin, sys.stdout, sys.stderr
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     out, err = io.StringIO(), io.StringIO()
     os.environ.update(env)
     sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin), out, err
@@ -87,6 +93,8 @@ def _process(env: dict[str, str], stdin: str) -> Iterator[tuple[io.StringIO, io.
         yield out, err
     finally:
         sys.stdin, sys.stdout, sys.stderr = streams
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

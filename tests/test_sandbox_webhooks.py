@@ -268,3 +268,22 @@ def test_sandbox_serve_delivers_webhooks_with_the_secret(tmp_path: Any) -> None:
         process.terminate()
         process.communicate(timeout=30)
         receiver.close()
+
+
+def test_ctrl_c_while_the_dispatcher_starts_still_lets_it_stop(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C between making the scanner thread and starting it (``piapi sandbox serve`` just
+    after it printed its address): stopping must not fail on a thread that never started."""
+    dispatcher = WebhookDispatcher(Emulator(MemoryStore(), clock=clock, sleep=clock.sleep), sleep=clock.sleep)
+    start = threading.Thread.start
+
+    def interrupted(thread: threading.Thread) -> None:
+        if thread.name == "piapi-sandbox-webhooks":
+            raise KeyboardInterrupt
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dispatcher.start()
+    dispatcher.stop()  # no "cannot join thread before it is started"

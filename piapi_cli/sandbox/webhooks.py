@@ -224,7 +224,7 @@ class WebhookDispatcher:
         self._lanes.close()
         deadline = time.monotonic() + timeout  # one wait for all: a worker may be mid-POST
         for thread in [self._scanner, *self._workers]:
-            if thread is not None:
+            if thread is not None and thread.ident is not None:  # (Ctrl-C can land before a start)
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self._engine is not None:
             self._engine.close()  # the kept-alive connections to receivers
