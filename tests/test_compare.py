@@ -100,3 +100,36 @@ def test_on_a_terminal_the_rows_line_up_under_a_header(cli: Cli, monkeypatch: py
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["model", "status", "time", "credits", "file"]
     assert len(rows) == 2 and all(row.index("completed") == header.index("status") for row in rows)
+
+
+def _page_data(page: Path) -> dict[str, object]:
+    import re
+
+    block = re.search(r'<script type="application/json"[^>]*>(.*?)</script>', page.read_text(), re.S)
+    assert block is not None
+    data: dict[str, object] = json.loads(block.group(1))
+    return data
+
+
+def test_report_puts_the_models_side_by_side(cli: Cli, emulator: Emulator, tmp_path: Path) -> None:
+    out, page = tmp_path / "out", tmp_path / "page"
+    result = cli("compare", *THREE, "-i", "prompt=a fox", "--download", str(out), "--report", str(page))
+    assert result.exit_code == 0, result.stderr
+    assert f"{page / 'index.html'}" in result.stderr and str(page) not in result.stdout  # stdout: the rows
+    data = _page_data(page / "index.html")
+    compare = data["compare"]
+    assert isinstance(compare, dict) and compare["field"] == "model"
+    assert sorted(compare["columns"]) == ["Qubico/flux1-dev", "kling", "midjourney"]
+    assert len(compare["rows"]) == 1 and all(cell for cell in compare["rows"][0]["cells"])
+    assert len(list((page / "thumbnails").iterdir())) >= 3
+
+
+def test_a_report_folder_that_cannot_be_written_is_refused_before_sending(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "index.html").write_text("<html>someone's own page</html>")
+    result = cli("compare", *THREE, "-i", "prompt=a fox", "--report", str(taken))
+    assert result.exit_code == 2 and "not a piapi report" in result.stderr
+    assert creates(emulator) == [] and "someone's own page" in (taken / "index.html").read_text()

@@ -16,11 +16,14 @@ EPILOG = examples(
     "piapi compare -m Qubico/flux1-dev -m midjourney -m Qubico/flux1-schnell -i prompt='a lighthouse at dusk'",
     "piapi compare -m Qubico/flux1-dev:txt2img -m kling -i prompt='waves' --download out",
     "piapi compare -m Qubico/flux1-dev -m midjourney -i prompt='a fox' --json",
+    "piapi compare -m Qubico/flux1-dev -m midjourney -m kling -i prompt='a fox' --download out --report out/page",
     notes="One task per model for the same input, created together and waited on together; a row per model "
     "prints as each finishes (model, status, time, credits, file: the saved file with --download, else the "
     "output URL). Without :TASK_TYPE a model gets its first task type that the inputs fill (txt2img for Flux "
     "given a prompt). An input a model's task type does not take (per the catalog) is left out of its task, "
-    "with a warning. The tasks are a batch run named from the models and inputs: the same command again "
+    "with a warning. --report DIR writes a page (as piapi report --compare-by model) with the models side "
+    "by side when the run ends (with --download, the thumbnails of the saved files). "
+    "The tasks are a batch run named from the models and inputs: the same command again "
     "resumes it (tasks that exist are waited for or shown, never paid for twice); --run-id NAME starts "
     "another. Exit code: 0 when every model's task completed, else the worst outcome, as batch run.",
 )
@@ -38,6 +41,10 @@ def compare(
     ] = None,
     download: Annotated[
         Optional[Path], params.Option("--download", metavar="DIR", help="Save each model's outputs into DIR")
+    ] = None,
+    report: Annotated[
+        Optional[Path],
+        params.Option("--report", metavar="DIR", help="Write a page comparing the models side by side into DIR"),
     ] = None,
     run_id: Annotated[
         Optional[str],
@@ -80,6 +87,10 @@ def compare(
     plan = DownloadPlan(download, "{id}-{index}.{ext}") if download is not None else None
     source = batch.Source("compare", "", "compare")
     view.preflight(plan, rows, None, source)
+    if report is not None:
+        from piapi_cli.core.report.build import check_target
+
+        check_target(report)  # refused before anything is sent
     store = _store(ctx)
     run = check_run_id(run_id) if run_id else compare_run_id(session.world, targets, assignments)
     ready = batch.prepare(source, rows, store, world=session.world, run_id=run,
@@ -92,22 +103,38 @@ def compare(
         concurrency=min(16, len(rows)), download=plan, name_template="{id}-{index}.{ext}", timeout=timeout or None,
         upload=lambda path: session.client.upload_file(path.name, path.read_bytes()),
     )  # fmt: skip
-    resume = _resume_command(session.prog, models, assignments, download, run_id)
+    resume = _resume_command(session.prog, models, assignments, download, report, run_id)
     invocation = view.Invocation(source, None, None, resume)
     kinds = {row.key: spec.output if (spec := catalog.task_type(*row.kind)) else "" for row in rows}
     writer = CompareWriter(output, kinds, as_json=as_json)
     code = view.execute(state, store, ready, options, invocation, interval=interval, writer=writer)
+    if report is not None:
+        _write_report(state, report, ready.run_id)
     if code:
         raise params.Exit(code)
 
 
-def _resume_command(prog: str, models: list[str], inputs: list[str], download: Path | None, run_id: str | None) -> str:
+def _write_report(state: State, out: Path, run_id: str) -> None:
+    """The run's page, its compare table with a column per model (what finished so far)."""
+    from piapi_cli.core.report.build import compare_report
+    from piapi_cli.core.report.select import Selection, select_entries
+
+    journal = state.session.journal
+    assert journal is not None  # the run needed it
+    entries = select_entries(journal, Selection(run_id=run_id, world=state.session.world))
+    result = compare_report(entries, out, field="model", title=f"piapi compare: {run_id}")
+    state.output.info(f"report of {len(entries)} tasks: {result.page}")
+
+
+def _resume_command(
+    prog: str, models: list[str], inputs: list[str], download: Path | None, report: Path | None, run_id: str | None
+) -> str:
     words = [prog, "compare"]
     for model in models:
         words += ["-m", shlex.quote(model)]
     for item in inputs:
         words += ["-i", shlex.quote(item)]
-    for flag, value in (("--download", download), ("--run-id", run_id)):
+    for flag, value in (("--download", download), ("--report", report), ("--run-id", run_id)):
         if value is not None:
             words += [flag, shlex.quote(str(value))]
     return " ".join(words)

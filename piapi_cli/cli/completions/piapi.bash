@@ -55,7 +55,7 @@ _piapi_options() {
         'cancel') echo '--help' ;;
         'download') echo '--dir --help --jq --json --metadata --name --overwrite --quiet --skip-existing' ;;
         'report') echo '--batch --compare-by --help --jq --json --model --no-thumbnails --open --out --since --status' ;;
-        'compare') echo '--download --dry-run --help --input --interval --json --model --no-validate --quiet --run-id --timeout' ;;
+        'compare') echo '--download --dry-run --help --input --interval --json --model --no-validate --quiet --report --run-id --timeout' ;;
         'account') echo '--help --jq --json' ;;
         'models') echo '--category --help --json --task-type' ;;
         'listen') echo '--backstop --download --events --exec --forward-to --help --host --path --port --print-secret --public-url --quiet --replay --secret --secret-file' ;;
@@ -98,7 +98,7 @@ _piapi() {
         w="${COMP_WORDS[i]}"
         case "$w" in
             --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;
-            --api-key|--attach|--backstop|--base-url|--batch|--by|--category|--compare-by|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--out|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) i=$((i + 1)); continue ;;
+            --api-key|--attach|--backstop|--base-url|--batch|--by|--category|--compare-by|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--out|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--report|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) i=$((i + 1)); continue ;;
             -*) continue ;;
         esac
         subs="$(_piapi_subcommands "$path")"
@@ -112,7 +112,7 @@ _piapi() {
         --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;
         --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;
         --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-        --api-key|--attach|--backstop|--base-url|--batch|--by|--category|--compare-by|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--out|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) return ;;
+        --api-key|--attach|--backstop|--base-url|--batch|--by|--category|--compare-by|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--out|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--report|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))

@@ -195,6 +195,7 @@ complete -c piapi -n '__fish_seen_subcommand_from report' -l help -s h -d 'Show 
 complete -c piapi -n '__fish_seen_subcommand_from compare' -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s byteaudio Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'A model to compare (repeat: two or more)'
 complete -c piapi -n '__fish_seen_subcommand_from compare' -l input -s i -x -d 'An input field, sent to every model that takes it'
 complete -c piapi -n '__fish_seen_subcommand_from compare' -l download -x -d 'Save each models outputs into DIR'
+complete -c piapi -n '__fish_seen_subcommand_from compare' -l report -x -d 'Write a page comparing the models side by side into DIR'
 complete -c piapi -n '__fish_seen_subcommand_from compare' -l run-id -x -d 'Name of the run (default: from what is compared)'
 complete -c piapi -n '__fish_seen_subcommand_from compare' -l timeout -x -d 'Give up waiting after this long (exit 8; the task goes on). 0: no deadline. [default: 1800'
 complete -c piapi -n '__fish_seen_subcommand_from compare' -l interval -x -d 'Longest pause between two polls; polls start at 1s and grow to it. [default: 10]'

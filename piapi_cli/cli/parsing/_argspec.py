@@ -129,6 +129,7 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'models', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': True, 'type': {'kind': 'str'}},
             {'name': 'inputs', 'kind': 'option', 'opts': ['--input', '-i'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'download', 'kind': 'option', 'opts': ['--download'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+            {'name': 'report', 'kind': 'option', 'opts': ['--report'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
             {'name': 'run_id', 'kind': 'option', 'opts': ['--run-id'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'timeout', 'kind': 'option', 'opts': ['--timeout'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0, 'min_open': False}, 'check': 'piapi_cli.cli.commands._options:timeout_seconds'},
             {'name': 'interval', 'kind': 'option', 'opts': ['--interval'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0.1, 'min_open': False}, 'check': 'piapi_cli.cli.commands._options:interval_seconds'},
