@@ -1,12 +1,18 @@
-"""Downloading one large output from the sandbox server: piapi against curl, same file, same run.
+"""Downloading one large output from the sandbox server: piapi against curl, same file, in pairs.
 
     python bench/download.py [--size-mb 1024] [--runs 3]
 
-Starts `piapi sandbox serve` on a free loopback port, creates a task whose output is padded
-to the given size ([sandbox:bytes=N]), then alternates `curl -o FILE URL` and
-`piapi download ID --dir DIR`, each writing to disk, with a sync (untimed) before every run
-so that neither pays for the other's write-back. Reports the median throughput of each,
-their ratio, and piapi's peak resident memory (GNU time's %M).
+Starts `piapi sandbox serve` on a free loopback port and creates two tasks: one whose output is
+padded to the given size ([sandbox:bytes=N]) and a tiny one (1 KiB). Each round then runs, in
+an order that alternates between rounds, `curl -s -o FILE URL` and the whole `piapi download ID
+--dir DIR` command on both files, writing to the same disk, with an untimed `sync` before each
+large run so neither pays for the other's write-back.
+
+Per round: each tool's transfer rate is the large file's size over its large run's time less its
+tiny run's time (the fixed cost: start-up, the get-task call, connecting), and the ratio is
+piapi's rate over curl's; the whole-command ratio (curl's time over piapi's, fixed costs in) is
+printed beside it. piapi's peak memory is GNU time's maximum RSS. piapi also fsyncs the file
+before giving it its name; curl does not.
 """
 
 from __future__ import annotations
@@ -24,12 +30,45 @@ from pathlib import Path
 import httpx
 
 
+def create(base: str, size: int) -> tuple[str, str]:
+    body = {"model": "sora2", "task_type": "sora2-video", "input": {"prompt": f"file [sandbox:bytes={size}]"}}
+    task_id = httpx.post(f"{base}/api/v1/task", json=body, headers={"x-api-key": "bench"}).json()["data"]["task_id"]
+    time.sleep(1)  # the task completes in 0.06 s at --speed 100
+    task = httpx.get(f"{base}/api/v1/task/{task_id}", headers={"x-api-key": "bench"}).json()["data"]
+    return task_id, task["output"]["video"]
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+    return time.perf_counter() - start, run.stderr
+
+
+def curl(url: str, folder: str, env: dict[str, str], size: int) -> float:
+    target = Path(folder, "curl.mp4")
+    seconds, _ = timed(["curl", "-s", "-o", str(target), url], env)
+    assert target.stat().st_size == size or size < 1 << 20  # a tiny output is at least its MP4 header
+    target.unlink()
+    return seconds
+
+
+def piapi(task_id: str, folder: str, env: dict[str, str], size: int) -> tuple[float, float]:
+    out = Path(folder, "piapi")
+    argv = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "piapi_cli", "--no-journal", "download", task_id,
+            "--dir", str(out), "--name", "{key}.{ext}", "-q", "--overwrite"]  # fmt: skip
+    seconds, stderr = timed(argv, env)
+    saved = [p for p in out.iterdir() if p.name.startswith("video")]
+    assert saved and (saved[0].stat().st_size == size or size < 1 << 20)
+    shutil.rmtree(out)
+    return seconds, int(stderr.strip().splitlines()[-1]) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    size = args.size_mb * 1024 * 1024
+    size, tiny = args.size_mb * 1024 * 1024, 1024
     if not shutil.which("curl") or not Path("/usr/bin/time").exists():
         raise SystemExit("needs curl and GNU time (/usr/bin/time)")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -40,40 +79,34 @@ def main() -> None:
     assert server.stdout is not None
     base = server.stdout.readline().strip()
     try:
-        body = {"model": "sora2", "task_type": "sora2-video", "input": {"prompt": f"big [sandbox:bytes={size}]"}}
-        task_id = httpx.post(f"{base}/api/v1/task", json=body, headers={"x-api-key": "bench"}).json()["data"]["task_id"]
-        time.sleep(1)  # the task completes in 0.06 s at --speed 100
-        task = httpx.get(f"{base}/api/v1/task/{task_id}", headers={"x-api-key": "bench"}).json()["data"]
-        url = task["output"]["video"]
+        (big_id, big_url), (tiny_id, tiny_url) = create(base, size), create(base, tiny)
         env.update(PIAPI_BASE_URL=base, PIAPI_API_KEY="bench")
-        curl, piapi, memory = [], [], []
+        rows = []
         with tempfile.TemporaryDirectory() as folder:
-            for _ in range(args.runs):
-                target = Path(folder, "curl.mp4")
-                os.sync()  # each run starts with no dirty pages of the last one still being written back
-                start = time.perf_counter()
-                subprocess.run(["curl", "-s", "-o", str(target), url], check=True)
-                curl.append(size / (time.perf_counter() - start) / 1e6)
-                assert target.stat().st_size == size
-                target.unlink()
-                out = Path(folder, "piapi")
-                os.sync()
-                start = time.perf_counter()
-                run = subprocess.run(
-                    ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "piapi_cli", "--no-journal", "download",
-                     task_id, "--dir", str(out), "--name", "{key}.{ext}", "-q", "--overwrite"],
-                    capture_output=True, text=True, env=env, check=True,
-                )  # fmt: skip
-                piapi.append(size / (time.perf_counter() - start) / 1e6)
-                memory.append(int(run.stderr.strip().splitlines()[-1]) / 1024)
-                saved = [p for p in out.iterdir() if p.name.startswith("video")]
-                assert saved and saved[0].stat().st_size == size
-                shutil.rmtree(out)
-        c, p = statistics.median(curl), statistics.median(piapi)
-        print(f"file: {args.size_mb} MiB, {args.runs} runs each (median)")
-        print(f"curl : {c:8.1f} MB/s")
-        print(f"piapi: {p:8.1f} MB/s  ({p / c:.2f} of curl; includes piapi's start-up and the get-task call)")
-        print(f"piapi peak memory: {max(memory):.1f} MB (max of runs)")
+            piapi(tiny_id, folder, env, tiny)  # warm-up: byte-code caches
+            for round_ in range(args.runs):
+                times: dict[str, float] = {}
+                memory = 0.0
+                order = ["curl", "piapi"] if round_ % 2 == 0 else ["piapi", "curl"]
+                for tool in order:
+                    os.sync()  # no dirty pages of the last run still being written back
+                    if tool == "curl":
+                        times["curl"] = curl(big_url, folder, env, size)
+                        times["curl tiny"] = curl(tiny_url, folder, env, tiny)
+                    else:
+                        times["piapi"], memory = piapi(big_id, folder, env, size)
+                        times["piapi tiny"], _ = piapi(tiny_id, folder, env, tiny)
+                curl_rate = size / (times["curl"] - times["curl tiny"]) / 1e6
+                piapi_rate = size / (times["piapi"] - times["piapi tiny"]) / 1e6
+                rows.append((curl_rate, piapi_rate, piapi_rate / curl_rate, times["curl"] / times["piapi"], memory))
+                print(f"round {round_ + 1}: curl {times['curl']:.2f} s (tiny {times['curl tiny']:.3f}), "
+                      f"piapi {times['piapi']:.2f} s (tiny {times['piapi tiny']:.3f}); rates {curl_rate:.0f} / "
+                      f"{piapi_rate:.0f} MB/s: ratio {piapi_rate / curl_rate:.2f}, whole command "
+                      f"{times['curl'] / times['piapi']:.2f}; piapi peak {memory:.1f} MiB", flush=True)  # fmt: skip
+        print(f"file: {args.size_mb} MiB, {args.runs} rounds")
+        for index, name in enumerate(["curl MB/s", "piapi MB/s", "transfer ratio", "whole-command ratio", "peak MiB"]):
+            values = [row[index] for row in rows]
+            print(f"{name:20} median {statistics.median(values):8.2f}   range {min(values):.2f}-{max(values):.2f}")
     finally:
         server.terminate()
         server.wait(timeout=10)

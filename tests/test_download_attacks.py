@@ -24,7 +24,7 @@ import pytest
 
 from piapi_cli.api.backoff import Backoff
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.downloads.downloader import Downloader, DownloadInterrupted
+from piapi_cli.core.downloads.downloader import Downloader, DownloadInterrupted, download_client
 from piapi_cli.core.downloads.streams import CHUNK, Decoder, EncodingRefused
 from tests.conftest import FakeClock
 from tests.hostile import Host, ranged, send
@@ -39,8 +39,22 @@ def task_with(*urls: str) -> Task:
                           "output": {"images": list(urls)}})  # fmt: skip
 
 
+#: which client ``downloader`` reads with in the running test
+READER = {"which": "http.client"}
+
+
+@pytest.fixture(autouse=True, params=["http.client", "httpx"])
+def reader(request: pytest.FixtureRequest) -> None:
+    """Each attack meets both ways of reading a file: the standard library's (the network,
+    no proxy: what download_client gives) and httpx's (a proxy in the environment)."""
+    READER["which"] = str(request.param)
+
+
 def downloader(directory: Path, clock: FakeClock, **options: Any) -> Downloader:
-    http = httpx.Client(headers={"accept-encoding": "identity"}, timeout=30)
+    if READER["which"] == "httpx":
+        http: Any = httpx.Client(headers={"accept-encoding": "identity"}, timeout=30, follow_redirects=True)
+    else:
+        http = download_client([])
     return Downloader(http, directory, sleep=clock.sleep, rng=lambda: 0.5, **options)
 
 
@@ -462,3 +476,40 @@ def test_retries_use_the_shared_backoff_and_honour_retry_after(tmp_path: Path, c
         [saved] = d.run(d.plan([task_with(host.url("/a.png"))])).files
     assert saved.sha256 == SHA
     assert clock.sleeps == [7.0, Backoff().delay(1, rng=lambda: 0.5), Backoff().delay(2, rng=lambda: 0.5)]
+
+
+# --- redirects and the disk -----------------------------------------------------------------
+
+
+def test_a_redirect_loop_fails_the_file_instead_of_spinning(tmp_path: Path, clock: FakeClock) -> None:
+    def loop(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("location", "/again" if handler.path != "/again" else "/start")
+        handler.send_header("content-length", "0")
+        handler.end_headers()
+
+    with Host(loop) as host:
+        d = downloader(tmp_path, clock)
+        report = d.run(d.plan([task_with(host.url("/start"))]))
+    [failure] = report.failures
+    assert "redirect" in failure.message.lower() and report.files == []
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_the_file_is_on_the_disk_before_it_gets_its_name(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[tuple[int, bool]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        # what the descriptor holds, and whether the final name exists yet
+        synced.append((os.fstat(fd).st_size, (tmp_path / "t-1-0.png").exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with Host(lambda handler: ranged(handler, BLOB * 3)) as host:
+        d = downloader(tmp_path, clock)
+        report = d.run(d.plan([task_with(host.url("/a.png"))]))
+    assert [f.bytes for f in report.files] == [len(BLOB) * 3]
+    assert (len(BLOB) * 3, False) in synced

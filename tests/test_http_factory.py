@@ -82,6 +82,14 @@ def _via_httpx(client: httpx.Client, url: str) -> int:
         return client.post(url, content=b"{}").status_code
 
 
+def _via_download(client: Any, url: str) -> int:
+    try:
+        with client.stream("GET", url) as answer:
+            return int(answer.status_code)
+    finally:
+        client.close()
+
+
 def _api(url: str) -> int:
     base = url.split("/api/")[0]
     with Client("key", base) as client:
@@ -99,8 +107,8 @@ def _webhook(url: str) -> int:
 #: every client piapi makes, each asked to send one request to a URL
 CLIENTS: dict[str, Callable[[str], int]] = {
     "api": _api,
-    "download": lambda url: _via_httpx(download_client([url]), url),
-    "listener download": lambda url: _via_httpx(download_client([]), url),
+    "download": lambda url: _via_download(download_client([url]), url),
+    "listener download": lambda url: _via_download(download_client([]), url),
     "forward": lambda url: _via_httpx(forward_client([url]), url),
     "trigger": lambda url: _via_httpx(trigger_client(url), url),
     "sandbox webhook": _webhook,

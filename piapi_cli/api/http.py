@@ -338,6 +338,25 @@ class _Inflater:
             raise Undecodable(f"the answer's encoding does not decode ({exc})") from None
 
 
+def connection(
+    scheme: str,
+    host: str,
+    port: int,
+    tls: ssl.SSLContext | None,
+    connect_timeout: float | None,
+    read_timeout: float | None,
+) -> http.client.HTTPConnection:
+    """A connection as this engine makes them (no Nagle delay, a connect and a read timeout,
+    ASCII host names spared the idna codec), for a caller that streams its answers (downloads)."""
+    plain, secure = _connection_classes()
+    return (secure if scheme == "https" else plain)(host, port, tls, connect_timeout, read_timeout)
+
+
+def still_open(connection: http.client.HTTPConnection) -> bool:
+    """An idle kept-alive connection the server has not closed meanwhile."""
+    return _still_open(connection)
+
+
 def _still_open(connection: http.client.HTTPConnection) -> bool:
     """An idle connection the server has not closed: nothing to read yet (as httpcore checks)."""
     import select

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import httpx
 
     from piapi_cli.api.client import Client
+    from piapi_cli.core.downloads.downloader import DownloadHTTP
     from piapi_cli.core.journal.journal import Journal
     from piapi_cli.core.runner import Runner
 
@@ -39,7 +40,7 @@ class Session:
     created: list[str] = field(default_factory=list)
     _settings: config.Resolved | None = None
     _client: Client | None = None
-    _download_http: httpx.Client | None = None
+    _download_http: DownloadHTTP | None = None
     _journal: Journal | None = None
     _api_transport: httpx.BaseTransport | None = None
     #: --no-journal
@@ -102,7 +103,7 @@ class Session:
         """Which API the tasks live in: ``sandbox`` or the base URL (the journal keeps them apart)."""
         return "sandbox" if self.use_sandbox else str(self.settings["base_url"]).rstrip("/")
 
-    def download_http(self, urls: list[str]) -> httpx.Client:
+    def download_http(self, urls: list[str]) -> DownloadHTTP:
         """An HTTP client for these output files: follows redirects, never sends the API key."""
         if self._download_http is None:
             from piapi_cli.core.downloads.downloader import download_client

@@ -43,9 +43,8 @@ from piapi_cli.core.pace import Paces
 from piapi_cli.core.waiting import PollPolicy, WaitOutcome, wait_for_tasks
 
 if TYPE_CHECKING:
-    import httpx
-
     from piapi_cli.api.client import Client
+    from piapi_cli.core.downloads.downloader import DownloadHTTP
     from piapi_cli.core.journal.journal import Journal
 
 #: event kinds reported to ``on_event``
@@ -153,7 +152,7 @@ class Runner:
         on_event: Callable[[RunEvent], None] | None = None,
         poll: PollPolicy | None = None,
         concurrency: int = 64,
-        download_http: Callable[[list[str]], httpx.Client] | None = None,
+        download_http: Callable[[list[str]], DownloadHTTP] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
@@ -166,7 +165,7 @@ class Runner:
         self.poll = poll or PollPolicy()
         self.concurrency = max(1, concurrency)
         self._download_http = download_http
-        self._own_http: httpx.Client | None = None
+        self._own_http: DownloadHTTP | None = None
         self.clock, self.sleep, self.rng, self.wall = clock, sleep, rng, wall
         self.created: list[str] = []
         #: files saved by this runner, and tasks it saw finish, for a caller that is interrupted
@@ -408,7 +407,7 @@ class Runner:
         if finish is not None:
             finish(result)
 
-    def _http(self, urls: list[str]) -> httpx.Client:
+    def _http(self, urls: list[str]) -> DownloadHTTP:
         if self._download_http is not None:
             return self._download_http(urls)
         if self._own_http is None:

@@ -11,9 +11,8 @@ from piapi_cli.cli.parsing import params
 if TYPE_CHECKING:
     import threading
 
-    import httpx
-
     from piapi_cli.cli.app import State
+    from piapi_cli.core.downloads.downloader import DownloadHTTP
     from piapi_cli.core.journal.events import EventStore
     from piapi_cli.core.listener.forwarding import Route
     from piapi_cli.core.listener.listener import Listener
@@ -181,7 +180,7 @@ def listen(
     _serve(state, listener, host, stopped)
 
 
-def _download_http(state: State) -> httpx.Client:
+def _download_http(state: State) -> DownloadHTTP:
     """The client for output files: the session's (it knows the sandbox's transport), or without
     an API key, a plain one (output files never need the key)."""
     from piapi_cli.api.errors import ConfigError

@@ -51,11 +51,15 @@ from piapi_cli.core.downloads.results import (
     Result,
     Skipped,
 )
-from piapi_cli.core.downloads.streams import Decoder, EncodingRefused, Pipeline, tune_http_reads
+from piapi_cli.core.downloads.streams import Decoder, EncodingRefused, Pipeline, Ring, tune_http_reads
+from piapi_cli.core.downloads.wire import WireClient, WireError, WireResponse
 from piapi_cli.core.workers import run_cancellable
 
 if TYPE_CHECKING:
     import httpx
+
+    #: what downloads are read with: http.client's (``WireClient``), else an httpx client
+    DownloadHTTP = httpx.Client | WireClient
 
 __all__ = [
     "DownloadInterrupted", "DownloadSetupError", "Downloader", "Failure", "LocalFile", "Partial", "Planned", "Report",
@@ -109,7 +113,7 @@ class Downloader:
     Downloader stays cancelled. ``decoded_limit`` caps a compressed body piapi did not ask for.
     """
 
-    http: httpx.Client
+    http: DownloadHTTP
     directory: Path
     template: str = DEFAULT_TEMPLATE
     overwrite: bool = False
@@ -127,7 +131,7 @@ class Downloader:
     decoded_limit: int = streams.DECODED_LIMIT
     _claimed: set[Path] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _streams: dict[int, httpx.Response] = field(default_factory=dict)
+    _streams: dict[int, httpx.Response | WireResponse] = field(default_factory=dict)
     _parts: dict[int, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -171,8 +175,11 @@ class Downloader:
         with self._lock:
             responses = list(self._streams.values())
         for response in responses:
-            stream = response.extensions.get("network_stream")
-            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(response, WireResponse):
+                sock = response.socket
+            else:
+                stream = response.extensions.get("network_stream")
+                sock = stream.get_extra_info("socket") if stream is not None else None
             if isinstance(sock, socket.socket):
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
@@ -219,9 +226,17 @@ class Downloader:
                     job.part.discard()  # nothing worth resuming: leave no litter
                 job.part.close()
 
-    def _download(self, job: _Job) -> LocalFile:
+    def _errors(self) -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+        """The errors of this client's requests that are retried, and those that end the file
+        (httpx is imported only when it reads the files: it costs ~35 ms)."""
+        if isinstance(self.http, WireClient):
+            return (WireError, streams.BodyCut), ()
         import httpx
 
+        return (httpx.TransportError, httpx.DecodingError, streams.BodyCut), (httpx.HTTPError, httpx.InvalidURL)
+
+    def _download(self, job: _Job) -> LocalFile:
+        retried, refused = self._errors()
         url_ext = ext_from_url(job.item.url)
         if url_ext and "name" not in template_fields(self.template):
             self._open(job, url_ext, None)  # the name is known before asking: resume at once
@@ -251,17 +266,19 @@ class Downloader:
                 last = str(exc)
                 wait = backoff.delay(retries, exc.retry_after, rng=self.rng) if exc.pause else None
                 retries += exc.pause
-            except (httpx.TransportError, httpx.DecodingError, streams.BodyCut) as exc:
+            except retried as exc:
                 if self.cancel_event.is_set():
                     raise _Cancelled from None
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 wait = backoff.delay(retries, rng=self.rng)
                 retries += 1
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            except refused as exc:
                 raise DownloadError(f"{type(exc).__name__}: {exc}") from None
         raise _Retry(f"failed after {backoff.attempts} attempts ({last})")
 
-    def _receive(self, job: _Job, response: httpx.Response, offset: int, record: ResumeRecord | None) -> LocalFile:
+    def _receive(
+        self, job: _Job, response: httpx.Response | WireResponse, offset: int, record: ResumeRecord | None
+    ) -> LocalFile:
         status, headers, url = response.status_code, response.headers, job.item.url
         if status == 416 and offset and job.part is not None:
             if streams.unsatisfied_total(headers) == offset and (record is None or record.length in (None, offset)):
@@ -309,14 +326,10 @@ class Downloader:
             self.on_bytes(job.item, written)
         decoder = Decoder(encoding, self.decoded_limit) if encoding else None
         try:
-            with part.writer(offset) as handle, Pipeline(handle, digest) as sink:
-                for chunk in streams.body_chunks(response, decoder):  # as they arrive: a cut keeps what came
-                    if self.cancel_event.is_set():
-                        raise _Cancelled
-                    sink.put(chunk)
-                    written += len(chunk)
-                    if self.on_bytes is not None:
-                        self.on_bytes(job.item, len(chunk))
+            with part.writer(offset) as handle:
+                written += self._read_body(job, response, decoder, handle, digest)
+                handle.flush()
+                os.fsync(handle.fileno())  # the whole file is on the disk before it gets its name
         except EncodingRefused:
             part.restart(None)  # decoded bytes of a refused body are worth nothing
             raise
@@ -333,6 +346,25 @@ class Downloader:
             # connection. Ask for what follows: "416, the object is exactly this long" confirms.
             raise _Retry("the server sent no length; the file could not be confirmed complete", pause=False)
         return self._finish(job, written, digest.hexdigest())
+
+    def _read_body(self, job: _Job, response: Any, decoder: Decoder | None, handle: Any, digest: Any) -> int:
+        """Hash and write the body as it arrives (a cut keeps what came); the bytes written."""
+
+        def each(count: int) -> None:
+            if self.cancel_event.is_set():
+                raise _Cancelled
+            if self.on_bytes is not None:
+                self.on_bytes(job.item, count)
+
+        if decoder is None and isinstance(response, WireResponse):  # straight into reused buffers
+            return Ring(handle, digest).pump(response.readinto, each)
+        written = 0
+        with Pipeline(handle, digest) as sink:
+            for chunk in streams.body_chunks(response, decoder):
+                each(len(chunk))
+                sink.put(chunk)
+                written += len(chunk)
+        return written
 
     def _open(self, job: _Job, ext: str | None, server_name: str | None) -> None:
         """Claim the output's name and open (and lock) its partial file."""
@@ -423,11 +455,19 @@ def _same(record: ResumeRecord, headers: Any) -> bool:
     return not (record.last_modified and modified and record.last_modified != modified)
 
 
-def download_client(urls: list[str], transport: httpx.BaseTransport | None = None) -> httpx.Client:
+def download_client(urls: list[str], transport: httpx.BaseTransport | None = None) -> DownloadHTTP:
     """The HTTP client for output files: follows redirects, never carries the API key, asks for
     files as stored (lengths and byte ranges then mean what they say). ``transport`` replaces the
     network (the sandbox serves its own files); otherwise TLS is set up for these URLs' hosts."""
-    from piapi_cli.api import factory
+    from piapi_cli.api import factory, http
 
+    if transport is None and not http.proxy_configured():
+        use = factory.DOWNLOAD
+        return WireClient(
+            {"user-agent": factory.USER_AGENT, **use.headers},
+            tls=lambda: factory.verify_for(*urls),
+            connect_timeout=use.timeouts.connect,
+            read_timeout=use.timeouts.read,
+        )
     tune_http_reads()
     return factory.http_client(factory.DOWNLOAD, urls, transport=transport)

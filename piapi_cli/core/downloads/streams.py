@@ -3,6 +3,7 @@ did not ask for, and the writer that overlaps disk writes and hashing with netwo
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import zlib
@@ -181,6 +182,91 @@ class Pipeline:
             thread.join()
         if self._errors and exc[0] is None:
             raise self._errors[0]
+
+
+#: bytes written between two nudges to the kernel to start writing them to the disk
+WRITEBACK_EVERY = 32 * 1024 * 1024
+
+
+class Ring:
+    """Reads a body into a ring of reused buffers while two threads take each filled one in
+    turn: one hashes it, then the other writes it, then it is free for the next read.
+
+    Reading, hashing and writing overlap (hashlib and file writes release the GIL), no byte is
+    copied but by the socket's read and the write, and memory stays at ``buffers`` x ``size``.
+    Every ``WRITEBACK_EVERY`` bytes the kernel is asked to start writing what came (as
+    ``POSIX_FADV_DONTNEED`` does, without waiting), so the fsync at the end finds little left.
+    """
+
+    def __init__(self, handle: Any, digest: Any, *, buffers: int = 8, size: int = CHUNK) -> None:
+        import queue
+
+        self._handle, self._digest = handle, digest
+        self._views = [memoryview(bytearray(size)) for _ in range(buffers)]
+        self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._to_hash: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self._to_write: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        for index in range(buffers):
+            self._free.put(index)
+        self._errors: list[BaseException] = []
+
+    def pump(self, readinto: Callable[[memoryview], int], each: Callable[[int], None]) -> int:
+        """Read until the body ends (``readinto`` gives 0); ``each(n)`` after every read (it may
+        raise to stop). Whatever was read is hashed and written before this returns or raises."""
+        threads = [threading.Thread(target=self._hash, daemon=True), threading.Thread(target=self._write, daemon=True)]
+        for thread in threads:
+            thread.start()
+        total = 0
+        try:
+            while not self._errors:
+                index = self._free.get()
+                count = readinto(self._views[index])
+                if not count:
+                    break
+                self._to_hash.put((index, count))
+                total += count
+                each(count)
+        finally:
+            self._to_hash.put(None)
+            for thread in threads:
+                thread.join()
+        if self._errors:
+            raise self._errors[0]
+        return total
+
+    def _hash(self) -> None:
+        while (item := self._to_hash.get()) is not None:
+            if not self._errors:
+                try:
+                    self._digest.update(self._views[item[0]][: item[1]])
+                except BaseException as exc:  # reported by pump(); the buffers keep moving
+                    self._errors.append(exc)
+            self._to_write.put(item)
+        self._to_write.put(None)
+
+    def _write(self) -> None:
+        fd, start, written = self._handle.fileno(), self._handle.tell(), 0
+        while (item := self._to_write.get()) is not None:
+            if not self._errors:
+                try:
+                    self._handle.write(self._views[item[0]][: item[1]])
+                    written += item[1]
+                    if written >= WRITEBACK_EVERY:
+                        self._handle.flush()
+                        _start_writeback(fd, start, written)
+                        start, written = start + written, 0
+                except BaseException as exc:  # reported by pump(); the buffers keep moving
+                    self._errors.append(exc)
+            self._free.put(item[0])
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        try:
+            advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+        except OSError:  # pragma: no cover - a file system that takes no advice
+            pass
 
 
 def tune_http_reads() -> None:

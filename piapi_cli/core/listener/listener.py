@@ -46,14 +46,14 @@ from piapi_cli.core.listener.secret import check_secret
 if TYPE_CHECKING:
     import httpx
 
-    from piapi_cli.core.downloads.downloader import Report
+    from piapi_cli.core.downloads.downloader import DownloadHTTP, Report
 
 DEFAULT_PORT = 8788
 DEFAULT_PATH = "/webhook"
 Log = Callable[[str, str], None]
 
 
-def download_outputs(http: httpx.Client, directory: Path, task: Task) -> Report:
+def download_outputs(http: DownloadHTTP, directory: Path, task: Task) -> Report:
     """Save a completed task's outputs (``.part`` files, resumed, never over an existing file)."""
     from piapi_cli.core.downloads.downloader import Downloader
 
@@ -100,7 +100,7 @@ class Listener:
         on_log: Log | None = None,
         world: str = "",
         get_task: Callable[[str], Task] | None = None,
-        download_http: httpx.Client | None = None,
+        download_http: DownloadHTTP | None = None,
         forward_http: httpx.Client | None = None,
         environ: Mapping[str, str] | None = None,
         exec_output: IO[Any] | int | None = None,
