@@ -63,6 +63,17 @@ def piapi(task_id: str, folder: str, env: dict[str, str], size: int) -> tuple[fl
     return seconds, int(stderr.strip().splitlines()[-1]) / 1024
 
 
+def sha256_seconds(size: int) -> float:
+    """What SHA-256 alone costs this machine for ``size`` bytes now (piapi hashes every file)."""
+    import hashlib
+
+    block, digest = bytes(1 << 20), hashlib.sha256()
+    start = time.perf_counter()
+    for _ in range(size >> 20):
+        digest.update(block)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=1024)
@@ -96,13 +107,15 @@ def main() -> None:
                     else:
                         times["piapi"], memory = piapi(big_id, folder, env, size)
                         times["piapi tiny"], _ = piapi(tiny_id, folder, env, tiny)
+                hashing = sha256_seconds(size)
                 curl_rate = size / (times["curl"] - times["curl tiny"]) / 1e6
                 piapi_rate = size / (times["piapi"] - times["piapi tiny"]) / 1e6
                 rows.append((curl_rate, piapi_rate, piapi_rate / curl_rate, times["curl"] / times["piapi"], memory))
                 print(f"round {round_ + 1}: curl {times['curl']:.2f} s (tiny {times['curl tiny']:.3f}), "
                       f"piapi {times['piapi']:.2f} s (tiny {times['piapi tiny']:.3f}); rates {curl_rate:.0f} / "
                       f"{piapi_rate:.0f} MB/s: ratio {piapi_rate / curl_rate:.2f}, whole command "
-                      f"{times['curl'] / times['piapi']:.2f}; piapi peak {memory:.1f} MiB", flush=True)  # fmt: skip
+                      f"{times['curl'] / times['piapi']:.2f}; piapi peak {memory:.1f} MiB; SHA-256 of the file "
+                      f"alone {hashing:.2f} s", flush=True)  # fmt: skip
         print(f"file: {args.size_mb} MiB, {args.runs} rounds")
         for index, name in enumerate(["curl MB/s", "piapi MB/s", "transfer ratio", "whole-command ratio", "peak MiB"]):
             values = [row[index] for row in rows]
