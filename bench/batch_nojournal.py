@@ -3,7 +3,7 @@
     python bench/batch_nojournal.py batch run ROWS.jsonl [options]
 
 For the benchmark only (bench/batch.py): the same command, in the same process layout, with
-every write ``RunStore`` would commit skipped (a create still gets a row number). Nothing is
+every write the journal would commit (``Store.apply``) skipped (a create still gets a row number). Nothing is
 resumable this way; never use it for real work.
 """
 
@@ -13,17 +13,17 @@ import itertools
 import sys
 from typing import Any
 
-from piapi_cli.core.batch import store as batch_store
+from piapi_cli.core.journal import store as journal_store
 
 rows = itertools.count(1)
 
 
-def skipped(self: batch_store.RunStore, write: Any, what: str, *, durable: bool = False) -> Any:
+def skipped(self: journal_store.Store, write: Any, operation: str, *, durable: bool = False) -> Any:
     del self, write, durable
-    return next(rows) if what == "record a create" else None
+    return next(rows) if operation == "recording a create" else None
 
 
-batch_store.RunStore._write = skipped  # type: ignore[method-assign]
+journal_store.Store.apply = skipped  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     from piapi_cli.cli.main import main

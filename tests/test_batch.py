@@ -278,16 +278,16 @@ def test_a_task_the_journal_could_not_record_still_reaches_the_results(
     cli: Cli, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from piapi_cli.api.errors import ConfigError
-    from piapi_cli.core.batch.store import RunStore
+    from piapi_cli.core.journal.journal import Journal
 
-    record = RunStore.created
+    record = Journal.created
 
-    def failing(self: RunStore, row: int, task: Any) -> None:
+    def failing(self: Journal, row: int, task: Any) -> None:
         if task.input.get("prompt") == "unlucky":
             raise ConfigError("the task journal could not record a created task: disk I/O error")
         record(self, row, task)
 
-    monkeypatch.setattr(RunStore, "created", failing)
+    monkeypatch.setattr(Journal, "created", failing)
     rows = write_rows(tmp_path / "rows.jsonl", [*prompts(2), {"id": "u", "input": {"prompt": "unlucky"}}])
     result = cli("batch", "run", str(rows), *FLUX)
     [task] = [r for r in creates(emulator) if r["input"]["prompt"] == "unlucky"]
@@ -541,15 +541,17 @@ def test_faults_on_every_request_still_create_each_row_at_most_once(tmp_path: Pa
 
 
 def test_the_batch_columns_are_added_once_to_a_journal_of_the_first_release(tmp_path: Path) -> None:
-    from piapi_cli.core.batch.store import ensure_batch_schema
+    from piapi_cli.core.journal import schema
     from piapi_cli.core.journal.journal import Journal
 
-    Journal(tmp_path / "j.sqlite3").close()
     db = sqlite3.connect(tmp_path / "j.sqlite3", isolation_level=None)
+    for statement in schema.statements(schema.MIGRATIONS[0]):
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
     db.execute("INSERT INTO tasks (world, model, task_type, input, config, status, created_at, updated_at)"
                " VALUES ('w', 'm', 't', '{}', '{}', 'completed', 1, 1)")  # fmt: skip
     for _ in range(2):  # a second time changes nothing
-        ensure_batch_schema(db)
+        Journal(tmp_path / "j.sqlite3").close()
     columns = {row[1] for row in db.execute("PRAGMA table_info(tasks)")}
     assert {"run_id", "row_key", "fingerprint", "pid", "host"} <= columns
     assert db.execute("PRAGMA user_version").fetchone()[0] >= 2  # the journal may be newer (webhook events)
@@ -560,31 +562,32 @@ def test_the_batch_columns_are_added_once_to_a_journal_of_the_first_release(tmp_
 def test_writes_from_many_threads_commit_together_and_a_failing_one_alone(tmp_path: Path) -> None:
     import threading
 
-    from piapi_cli.core.batch.store import RowTaken, RunStore
-    from piapi_cli.core.journal.journal import Journal
+    from piapi_cli.core.batch.queries import run_entries
+    from piapi_cli.core.journal.journal import AlreadyJournaled, Journal
 
-    Journal(tmp_path / "j.sqlite3").close()
-    store = RunStore(tmp_path / "j.sqlite3")
+    journal = Journal(tmp_path / "j.sqlite3")
     outcomes: dict[str, Any] = {}
 
     def begin(name: str, key: str) -> None:
         try:
-            outcomes[name] = store.begin_create("w", "m", "t", {"n": name}, None, run_id="run", row_key=key)
-        except RowTaken as exc:
+            outcomes[name] = journal.begin_create("w", "m", "t", {"n": name}, None, run_id="run", row_key=key)
+        except AlreadyJournaled as exc:
             outcomes[name] = exc
 
     threads = [threading.Thread(target=begin, args=(f"t{n}", f"k{n}")) for n in range(40)]
     threads += [threading.Thread(target=begin, args=("twin", "k7"))]  # the same row as t7
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    taken = [name for name, outcome in outcomes.items() if isinstance(outcome, RowTaken)]
+    with journal.group_commit():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    taken = [name for name, outcome in outcomes.items() if isinstance(outcome, AlreadyJournaled)]
     assert len(taken) == 1 and taken[0] in ("t7", "twin")
-    current, _ = store.entries("run")
+    current, _ = run_entries(journal, "run")
     assert sorted(current) == sorted(f"k{n}" for n in range(40))
     assert all(entry.status == "sending" and entry.pid == os.getpid() for entry in current.values())
-    store.close()
+    assert journal.busy > 0  # the writes went through group commit
+    journal.close()
 
 
 def test_on_a_terminal_one_progress_bar_with_counts_and_credits(

@@ -82,6 +82,64 @@ def first_release_journal(path: Path) -> None:
     db.close()
 
 
+# What versions 2 and 3 added, exactly as those releases wrote it (a journal they left is at
+# user_version 2 or 3).
+V2_SQL = """
+ALTER TABLE tasks ADD COLUMN run_id TEXT;
+ALTER TABLE tasks ADD COLUMN row_key TEXT;
+ALTER TABLE tasks ADD COLUMN fingerprint TEXT;
+ALTER TABLE tasks ADD COLUMN pid INTEGER;
+ALTER TABLE tasks ADD COLUMN host TEXT;
+CREATE UNIQUE INDEX tasks_run_row ON tasks (run_id, row_key) WHERE run_id IS NOT NULL;
+CREATE INDEX tasks_world_created ON tasks (world, created_at);
+CREATE TABLE runs (
+    run_id      TEXT PRIMARY KEY,
+    created_at  REAL NOT NULL,
+    source      TEXT,
+    options     TEXT NOT NULL DEFAULT '{}',
+    world       TEXT
+);
+"""
+V3_SQL = """
+CREATE TABLE events (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at   REAL NOT NULL,
+    event         TEXT NOT NULL,
+    task_id       TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    timestamp     INTEGER,
+    source        TEXT NOT NULL DEFAULT 'webhook',
+    delivery_key  TEXT NOT NULL UNIQUE,
+    body          BLOB NOT NULL,
+    headers       TEXT NOT NULL DEFAULT '{}',
+    forward_state TEXT NOT NULL DEFAULT 'none',
+    forwards      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_task ON events (task_id, id);
+CREATE INDEX events_forward ON events (forward_state);
+CREATE INDEX events_received ON events (received_at);
+"""
+
+
+def released_journal(path: Path, version: int) -> None:
+    """A journal as the release of schema ``version`` (1, 2 or 3) left it, with its rows."""
+    first_release_journal(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    if version >= 2:
+        db.executescript(V2_SQL)
+        db.execute("UPDATE tasks SET run_id = 'run-a', row_key = 'r1', pid = 1, host = 'h' WHERE task_id = 'slow-2'")
+        db.execute("INSERT INTO runs VALUES ('run-a', 150.0, 'rows.csv', '{\"rows\": 1}', 'sandbox')")
+    if version >= 3:
+        db.executescript(V3_SQL)
+        db.execute(
+            "INSERT INTO events (received_at, event, task_id, status, timestamp, delivery_key, body)"
+            " VALUES (220.0, 'task.processing', 'slow-2', 'processing', 7, 'slow-2:processing:7', ?)",
+            (b'{"data": {"task_id": "slow-2"}}',),
+        )
+    db.execute(f"PRAGMA user_version = {version:d}")
+    db.close()
+
+
 def columns(path: Path, table: str) -> set[str]:
     db = sqlite3.connect(path)
     found = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
@@ -135,6 +193,32 @@ def test_a_first_release_journal_is_migrated_in_place(tmp_path: Path) -> None:
     assert "events" in tables(path)  # version 3: the webhook deliveries piapi listen stores
     Journal(path).close()  # opening a current journal again changes nothing
     assert user_version(path) == journal_schema.latest_version() and len(Journal(path).entries()) == 4
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_a_journal_of_each_released_version_opens_and_migrates_in_place(tmp_path: Path, version: int) -> None:
+    from piapi_cli.core.journal.events import EventStore
+
+    path = tmp_path / "journal.sqlite3"
+    released_journal(path, version)
+    with Journal(path) as journal:
+        assert {e.task_id for e in journal.entries()} == {"done-1", "slow-2", None}
+        assert [e.task_id for e in journal.unfinished("sandbox")] == ["slow-2"]
+        assert journal.entries(world="https://api.piapi.ai")[0].downloads[0]["bytes"] == 1234
+        if version >= 2:
+            assert journal.by_run("run-a")["r1"].task_id == "slow-2"
+            record = journal.run("run-a")
+            assert record is not None and record.options == {"rows": 1} and record.source == "rows.csv"
+        if version >= 3:
+            event = EventStore(journal, "").get(1)
+            assert event is not None and event.task_id == "slow-2" and event.timestamp == 7
+        # and it takes new writes of every kind
+        row = journal.begin_create("sandbox", "m", "t", {}, None, run_id="run-b", row_key="1")
+        journal.created(row, pending("new-1"))
+        journal.record_run("run-b", world="sandbox", source=None, options={})
+        assert journal.by_run("run-b")["1"].task_id == "new-1"
+    assert user_version(path) == journal_schema.latest_version()
+    assert NEW_COLUMNS <= columns(path, "tasks") and "events" in tables(path)
 
 
 def test_a_journal_of_a_newer_piapi_is_refused_naming_file_and_version(tmp_path: Path) -> None:
@@ -483,9 +567,12 @@ def test_which_sending_rows_may_have_been_created(tmp_path: Path, clock: FakeClo
     assert not found & {in_flight, other_machine_recent, first_release_recent}
 
 
-def test_by_run_and_runs(journal: Journal) -> None:
+def test_by_run_and_runs(journal: Journal, clock: FakeClock) -> None:
     journal.record_run("run-1", world="sandbox", source="rows.csv", options={"concurrency": 8})
-    journal.record_run("run-1", world="sandbox", source="other.csv", options={})  # kept as first recorded
+    started = clock()
+    clock.sleep(60)
+    # run again: the run keeps its start, and says what its latest invocation was
+    journal.record_run("run-1", world="sandbox", source="other.csv", options={"concurrency": 4})
     first = journal.begin_create("sandbox", "m", "t", {"n": 1}, None, run_id="run-1", row_key="1")
     journal.begin_create("sandbox", "m", "t", {"n": 2}, None, run_id="run-1", row_key="2")
     journal.begin_create("sandbox", "m", "t", {"n": 3}, None)  # not a batch row
@@ -495,7 +582,12 @@ def test_by_run_and_runs(journal: Journal) -> None:
     run = journal.by_run("run-1")
     assert {key: e.input["n"] for key, e in run.items()} == {"1": 1, "2": 2}
     info = journal.run("run-1")
-    assert info is not None and info["source"] == "rows.csv" and info["options"] == {"concurrency": 8}
+    assert info is not None and info.created_at == started
+    assert info.source == "other.csv" and info.options == {"concurrency": 4}
+    journal.record_run_outcome("run-1", {"exit_code": 0})
+    again = journal.run("run-1")
+    assert again is not None and again.options == {"concurrency": 4, "last": {"exit_code": 0}}
+    assert [r.run_id for r in journal.runs("sandbox")] == ["run-1"] and journal.runs("elsewhere") == []
     assert journal.run("nope") is None and journal.by_run("nope") == {}
 
 

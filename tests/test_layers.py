@@ -4,6 +4,7 @@ command never imports another command."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,39 @@ def test_no_two_public_classes_share_a_name() -> None:
                 where.setdefault(node.name, []).append(str(path.relative_to(PACKAGE)))
     shared = {name: paths for name, paths in where.items() if len(paths) > 1}
     assert set(shared) <= SHARED_CLASS_NAMES, shared
+
+
+#: what SQL text looks like, in a string of the code
+SQL = re.compile(
+    r"\b(SELECT\b[\s\S]+\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX|UNIQUE)"
+    r"|ALTER\s+TABLE|DROP\s+(TABLE|INDEX)|PRAGMA\s+\w+|BEGIN\s+(IMMEDIATE|EXCLUSIVE)|SAVEPOINT\s)",
+    re.IGNORECASE,
+)
+
+
+def sql_strings(path: Path) -> list[str]:
+    """The string constants of a module (f-strings' literal parts included) that hold SQL."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value):
+            found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.value.strip()[:60]!r}")
+    return found
+
+
+def test_every_sql_statement_on_the_journal_lives_in_the_journal_package() -> None:
+    journal = PACKAGE / "core" / "journal"
+    outside = [p for p in sorted(PACKAGE.rglob("*.py")) if journal not in p.parents]
+    assert [found for path in outside for found in sql_strings(path)] == []
+    assert [str(p.relative_to(PACKAGE)) for p in outside if "sqlite3" in all_imports(p)] == []
+    # and the check does see SQL where there is some
+    assert sql_strings(journal / "runs.py") and sql_strings(journal / "events.py")
+
+
+def all_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    return found

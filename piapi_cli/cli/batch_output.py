@@ -27,7 +27,8 @@ from piapi_cli.api.tasks import TERMINAL
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.cli.output import Output
-    from piapi_cli.core.batch import BatchEvent, Options, Prepared, RowRequest, RowResult, RunStore, Source
+    from piapi_cli.core.batch import BatchEvent, Options, Prepared, RowRequest, RowResult, Source
+    from piapi_cli.core.journal.journal import Journal
     from piapi_cli.core.outfile import OutFile
     from piapi_cli.core.runner import DownloadPlan
 
@@ -78,7 +79,7 @@ def _inputs(source: Source, rows: list[RowRequest]) -> list[Path]:
     return paths
 
 
-def execute(state: State, store: RunStore, ready: Prepared, options: Options, invocation: Invocation, *,
+def execute(state: State, journal: Journal, ready: Prepared, options: Options, invocation: Invocation, *,
             interval: float | None, writer: ResultWriter | None = None) -> int:  # fmt: skip
     """Run the plan with this session's runner and displays; the exit code. ``writer`` shows
     each finished row (default: its JSON line on stdout or in ``--output``)."""
@@ -93,7 +94,7 @@ def execute(state: State, store: RunStore, ready: Prepared, options: Options, in
             output.warn(f"{flag}: creating {counts[action]} new task(s) for {what} (paid again)")
     source = invocation.source
     try:
-        store.record_run(
+        journal.record_run(
             ready.run_id,
             world=session.world,
             source=str(Path(source.label).resolve()) if source.is_file else source.label,
@@ -115,8 +116,6 @@ def execute(state: State, store: RunStore, ready: Prepared, options: Options, in
     # a batch names its tasks in its results and its resume command, not all at once on a stop
     runner.created = []
     session.runners.remove(runner)
-    # the journal's write methods, committed together for the run's threads (group commit)
-    runner.journal = store  # type: ignore[assignment]
     session.resume = invocation.resume
     options.poll = runner.poll
     writer = writer or ResultWriter(output, invocation.results)
@@ -137,7 +136,7 @@ def execute(state: State, store: RunStore, ready: Prepared, options: Options, in
             display.handle(batch.BatchEvent("stopping", message="stopping: no new row starts; waiting for the "
                                             "creates in flight (press Ctrl-C again to exit at once)"))  # fmt: skip
 
-        engine = batch.BatchRun(runner, store, ready.run_id, ready.plan, options, history=ready.history,
+        engine = batch.BatchRun(runner, journal, ready.run_id, ready.plan, options, history=ready.history,
                                 on_row=finished, on_event=display.handle, clock=session.clock,
                                 sleep=session.sleep)  # fmt: skip
         try:
@@ -152,7 +151,7 @@ def execute(state: State, store: RunStore, ready: Prepared, options: Options, in
     from piapi_cli.api.errors import PiapiError
 
     try:
-        store.record_outcome(ready.run_id, summary.to_json())
+        journal.record_run_outcome(ready.run_id, summary.to_json())
     except PiapiError as exc:  # the rows' lines are out already: say it, finish the report
         summary.unwritten.append(exc.message)
         output.warn(exc.message)

@@ -20,7 +20,8 @@ from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
-    from piapi_cli.core.batch import RowRequest, RunStore
+    from piapi_cli.core.batch import RowRequest
+    from piapi_cli.core.journal.journal import Journal
 
 app = params.Group(
     help="Many tasks from a JSONL or CSV file: resumable after any crash, never paid twice, split across machines.",
@@ -180,14 +181,14 @@ def run(
         output.warn(warning)
     plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
     view.preflight(plan, rows, output_file, source)  # every check that can fail, before anything is sent
-    store = _store(ctx)
+    journal = _journal(ctx)
     run = batch.run_id_for(source, session.world, rows, run_id)
     for pair in attach or []:
-        _attach(state, store, run, pair, rows)
+        _attach(state, journal, run, pair, rows)
     if not dry_run and not resubmit_unknown:
-        _adopt_lost(state, store, run, rows)
+        _adopt_lost(state, journal, run, rows)
     ready = batch.prepare(
-        source, rows, store, world=session.world, run_id=run, shard=shard_pair, retry_failed=retry_failed,
+        source, rows, journal, world=session.world, run_id=run, shard=shard_pair, retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown, force=force, download_dir=str(download) if download is not None else None,
     )  # fmt: skip
     if dry_run:
@@ -203,12 +204,12 @@ def run(
     invocation = view.Invocation(source, shard, output_file, _resume_command(session.prog, ctx, file, run_id))
     if output_file is not None:  # locked from here: a second run given the same FILE is refused
         invocation.results = view.open_results(output_file, source, rows)
-    code = view.execute(state, store, ready, options, invocation, interval=interval)
+    code = view.execute(state, journal, ready, options, invocation, interval=interval)
     if code:
         raise params.Exit(code)
 
 
-def _attach(state: State, store: RunStore, run_id: str, pair: str, rows: list[RowRequest]) -> None:
+def _attach(state: State, journal: Journal, run_id: str, pair: str, rows: list[RowRequest]) -> None:
     from piapi_cli.api.errors import UsageError
     from piapi_cli.core.batch.prepare import attach
 
@@ -216,25 +217,26 @@ def _attach(state: State, store: RunStore, run_id: str, pair: str, rows: list[Ro
     if not sep or not key.strip() or not task_id.strip():
         raise UsageError(f"--attach {pair!r}: expected ID=TASK_ID (a row id and the task it turned out to have)")
     task = state.session.client.get_task(task_id.strip())
-    entry = attach(store, run_id, key.strip(), task, rows)
+    entry = attach(journal, run_id, key.strip(), task, rows)
     state.output.info(f"row {key.strip()}: journal #{entry.id} now has task {task.task_id} ({task.status})")
 
 
-def _adopt_lost(state: State, store: RunStore, run_id: str, rows: list[RowRequest]) -> None:
+def _adopt_lost(state: State, journal: Journal, run_id: str, rows: list[RowRequest]) -> None:
     """Rows whose create's answer was lost take the task PiAPI's history shows for them, as
     --attach would; where the history cannot be read or shows several, they stay as they are."""
     from piapi_cli.api.errors import PiapiError
     from piapi_cli.core.batch.plan import MAYBE_STATES
     from piapi_cli.core.batch.prepare import attach
+    from piapi_cli.core.batch.queries import run_entries
     from piapi_cli.core.history import Lost, look_up_lost
 
-    current, _ = store.entries(run_id)
+    current, _ = run_entries(journal, run_id)
     by_key = {row.key: row for row in rows}
     keys = {}
     lost = []
     for key, entry in current.items():
         if key in by_key and entry.task_id is None and entry.status in MAYBE_STATES:
-            if entry.status == "unknown" or store.sender_gone(entry):
+            if entry.status == "unknown" or journal.sender_gone(entry):
                 request = by_key[key].request
                 lost.append(Lost(entry.id, request.model, request.task_type, request.input, entry.created_at))
                 keys[entry.id] = key
@@ -248,7 +250,7 @@ def _adopt_lost(state: State, store: RunStore, run_id: str, rows: list[RowReques
         return
     for entry_id, task_id in report.found:
         task = state.session.client.get_task(task_id)
-        attach(store, run_id, keys[entry_id], task, rows)
+        attach(journal, run_id, keys[entry_id], task, rows)
         state.output.info(f"row {keys[entry_id]}: its create's answer was lost; the history shows task {task_id}")
     for entry_id, ids in report.ambiguous:
         state.output.warn(f"row {keys[entry_id]}: several tasks of the history fit its lost create: {', '.join(ids)}")
@@ -312,18 +314,18 @@ def status(
     from piapi_cli.core.batch.status import run_status
 
     state: State = ctx.obj
-    store = _store(ctx)
+    journal = _journal(ctx)
     if run_id is None:
-        runs = store.runs(state.session.world)
+        runs = journal.runs(state.session.world)
         if not runs:
             raise UsageError("no batch runs in the journal yet (start one: piapi batch run FILE)")
         record = runs[0]
     else:
-        found = store.run(run_id)
+        found = journal.run(run_id)
         if found is None:
             raise UsageError(f"no batch run {run_id!r} in the journal (see: piapi batch list)")
         record = found
-    result = run_status(store, record)
+    result = run_status(journal, record)
     state.output.render(result.to_json, as_json=as_json, jq=jq, lines=lambda: batch_text.status_text(result))
 
 
@@ -341,7 +343,7 @@ def list_runs(
     from piapi_cli.core.batch.status import list_runs as runs_of
 
     state: State = ctx.obj
-    found = runs_of(_store(ctx), None if all_worlds else state.session.world)
+    found = runs_of(_journal(ctx), None if all_worlds else state.session.world)
     if not found and not structured(as_json, jq):
         state.output.info("no batch runs in the journal yet")
     state.output.render(
@@ -349,9 +351,8 @@ def list_runs(
     )
 
 
-def _store(ctx: params.Context) -> RunStore:
+def _journal(ctx: params.Context) -> Journal:
     from piapi_cli.api.errors import ConfigError
-    from piapi_cli.core.batch import RunStore
 
     journal = ctx.obj.session.journal
     if journal is None:
@@ -359,9 +360,7 @@ def _store(ctx: params.Context) -> RunStore:
             "batch runs need the task journal (to resume and never pay twice); it is turned off",
             hint="remove --no-journal (or PIAPI_JOURNAL=0, journal = false)",
         )
-    store = RunStore(journal.path)
-    ctx.call_on_close(store.close)
-    return store
+    return journal
 
 
 app.command("run", epilog=RUN_EPILOG)(run)

@@ -9,17 +9,19 @@ The pieces, in the order a run uses them:
 - ``plan``: what to do with each row given what the journal holds of it (resuming);
 - ``pacing``: when the next row may start (429s, staged tasks, ``--max-credits``);
 - ``engine``: the run loop (creates, polls and downloads, N requests in flight);
-- ``store``: the batch's access to the task journal; ``status``: where a run stands.
+- ``queries``: the rows of a run, read through the task journal; ``status``: where a run stands.
+
+Every read and write goes through the journal (``core.journal``); a run turns on its group
+commit while it runs.
 
 From Python::
 
-    from piapi_cli.core.batch import BatchRun, Defaults, Options, RunStore, load_source, prepare, read_and_check
+    from piapi_cli.core.batch import BatchRun, Defaults, Options, load_source, prepare, read_and_check
 
     source = load_source("prompts.jsonl", read_stdin=lambda: "")
     rows, warnings = read_and_check(source, Defaults(model="Qubico/flux1-dev", task_type="txt2img"), None)
-    store = RunStore(journal.path)
-    ready = prepare(source, rows, store, world=runner.world, run_id=run_id_for(source, runner.world, rows))
-    summary = BatchRun(runner, store, ready.run_id, ready.plan, Options(concurrency=16)).run()
+    ready = prepare(source, rows, journal, world=runner.world, run_id=run_id_for(source, runner.world, rows))
+    summary = BatchRun(runner, journal, ready.run_id, ready.plan, Options(concurrency=16)).run()
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ from piapi_cli.core.batch.prepare import (
     read_and_check,
     run_id_for,
 )
+from piapi_cli.core.batch.queries import RunEntry, RunRecord, run_entries
 from piapi_cli.core.batch.results import RowResult, Summary
-from piapi_cli.core.batch.store import RunStore
 from piapi_cli.core.batch.work import BatchEvent, Options
 
 __all__ = [
@@ -51,12 +53,14 @@ __all__ = [
     "Prepared",
     "RowRequest",
     "RowResult",
-    "RunStore",
+    "RunEntry",
+    "RunRecord",
     "Source",
     "Summary",
     "build_checked",
     "load_source",
     "prepare",
     "read_and_check",
+    "run_entries",
     "run_id_for",
 ]

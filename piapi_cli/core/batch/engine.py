@@ -35,13 +35,15 @@ from piapi_cli.api.tasks import Task
 from piapi_cli.core.batch import plan as steps
 from piapi_cli.core.batch.pacing import HOLD, WAIT, Budget, Pace, jitter
 from piapi_cli.core.batch.plan import recorded_files
+from piapi_cli.core.batch.queries import RunEntry
 from piapi_cli.core.batch.results import LEFT, MAYBE_CREATED, REFUSED, RUNNING, RowResult, Summary, code_for
-from piapi_cli.core.batch.store import RowTaken, RunEntry, RunStore
 from piapi_cli.core.batch.work import BatchEvent, Options, Row, Saved, Worker
 from piapi_cli.core.downloads.downloader import LocalFile
+from piapi_cli.core.journal.journal import AlreadyJournaled
 from piapi_cli.core.workers import Pool
 
 if TYPE_CHECKING:
+    from piapi_cli.core.journal.journal import Journal
     from piapi_cli.core.runner import Runner, Submitted
 
 #: a 429-refused create is tried again this many times in one run, then reported
@@ -56,7 +58,7 @@ class BatchRun:
     def __init__(
         self,
         runner: Runner,
-        store: RunStore,
+        journal: Journal,
         run_id: str,
         plan: steps.Plan,
         options: Options,
@@ -68,7 +70,8 @@ class BatchRun:
         sleep: Callable[[float], None] = time.sleep,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        self.runner, self.store, self.run_id, self.plan, self.options = runner, store, run_id, plan, options
+        self.runner, self.journal, self.run_id, self.plan, self.options = runner, journal, run_id, plan, options
+        runner.journal = journal  # the run's creates are journaled there, whatever the runner had
         self.on_row, self.on_event = on_row, on_event
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.summary = Summary(run_id, len(plan.steps))
@@ -87,7 +90,8 @@ class BatchRun:
         self._held = False
         self._requests: Pool[tuple[str, Row], Any] | None = None
         self._savers: Pool[tuple[str, Row], Any] | None = None
-        self._worker = Worker(runner, store, run_id, options)
+        self._worker = Worker(runner, journal, run_id, options)
+        self._busy = (0.0, 0.0)
         #: rows not finished yet, and the keys of those that completed
         self._open: dict[str, Row] = {}
         self._completed: set[str] = set()
@@ -116,6 +120,13 @@ class BatchRun:
         started = self.clock()
         deadline = started + self.options.timeout if self.options.timeout else None
         size = max(1, self.options.concurrency)
+        self._busy = (self.journal.busy, self.journal.busy_cpu)
+        with self.journal.group_commit():  # the run's threads write together
+            self._loop(deadline, size)
+        self._end(started)
+        return self.summary
+
+    def _loop(self, deadline: float | None, size: int) -> None:
         self._requests = Pool(size, self._worker.request, self._results, "piapi-batch")
         if self.options.download is not None:
             self._savers = Pool(size, self._worker.save, self._results, "piapi-batch-save")
@@ -133,8 +144,6 @@ class BatchRun:
             self._requests.close()
             if self._savers is not None:
                 self._savers.close()
-        self._end(started)
-        return self.summary
 
     def _begin(self) -> None:
         """Rows the journal settles at once are reported; the others are queued."""
@@ -279,8 +288,7 @@ class BatchRun:
     def _create_failed(self, row: Row, error: PiapiError, now: float) -> None:
         kind = row.row.kind
         self.budget.settled(row.key, kind, None)
-        entry_id = self.store.begun.get(row.key)
-        if isinstance(error, RowTaken):
+        if isinstance(error, AlreadyJournaled):
             self.summary.elsewhere.append(row.key)
             self._finish(row, LEFT)
         elif isinstance(error, CreateOutcomeUnknown):
@@ -290,8 +298,9 @@ class BatchRun:
         elif isinstance(error, RateLimitError) and row.requeues < MAX_REQUEUES:
             pause = self.pace.rate_limited(now, error.retry_after, rng=jitter(row.key, row.requeues))
             row.requeues += 1
-            if entry_id is not None:  # refused: it created nothing; set aside, send again
-                row.step = replace(row.step, entry=RunEntry.refused(entry_id, self.run_id, row.key), supersede=True)
+            refused = self.journal.run_row(self.run_id, row.key)
+            if refused is not None:  # refused: it created nothing; set aside, send again
+                row.step = replace(row.step, entry=RunEntry.refused(refused.id, self.run_id, row.key), supersede=True)
             self._pending.appendleft(row)
             self._emit("paced", row, message=f"rate limited (429): fewer creates at once, none for {pause:.1f}s")
         elif isinstance(error, (ConnectionFailed, AuthenticationError, ConfigError)):
@@ -415,8 +424,8 @@ class BatchRun:
         summary.consumed = self.budget.history + sum(charges.get(key, 0) for key in self._completed)
         summary.held = sum(credits for key, credits in charges.items() if key not in self._completed)
         summary.wall = self.clock() - started
-        summary.journal_seconds = self.store.busy
-        summary.journal_cpu_seconds = self.store.busy_cpu
+        summary.journal_seconds = self.journal.busy - self._busy[0]
+        summary.journal_cpu_seconds = self.journal.busy_cpu - self._busy[1]
 
     @property
     def credits(self) -> int:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import SUCCEEDED, TERMINAL
 from piapi_cli.core.batch.build import RowRequest
-from piapi_cli.core.batch.store import RunEntry
+from piapi_cli.core.batch.queries import RunEntry
 from piapi_cli.core.downloads.downloader import LocalFile
 
 if TYPE_CHECKING:

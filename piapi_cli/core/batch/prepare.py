@@ -15,12 +15,13 @@ from piapi_cli.api.errors import UsageError
 from piapi_cli.core.batch.build import Defaults, InvalidRows, RowRequest, build_rows, name_for_row
 from piapi_cli.core.batch.matrix import Axis, expand
 from piapi_cli.core.batch.plan import MAYBE_STATES, Plan, make_plan
+from piapi_cli.core.batch.queries import RunEntry, run_entries
 from piapi_cli.core.batch.rows import Problem, SourceRow, detect_format, in_shard, read_rows
-from piapi_cli.core.batch.store import RunEntry, RunStore
 
 if TYPE_CHECKING:
     from piapi_cli.api.tasks import Task
     from piapi_cli.core.catalog import Catalog
+    from piapi_cli.core.journal.journal import Journal
 
 
 @dataclass
@@ -163,7 +164,7 @@ def build_checked(
 def prepare(
     source: Source,
     rows: list[RowRequest],
-    store: RunStore,
+    journal: Journal,
     *,
     world: str,
     run_id: str,
@@ -175,44 +176,42 @@ def prepare(
 ) -> Prepared:
     """The run's plan for the rows of this shard, from what the journal holds of the run."""
     selected = [row for row in rows if in_shard(row.key, shard)]
-    current, history = store.entries(run_id)
+    current, history = run_entries(journal, run_id)
     plan = make_plan(
         selected,
         current,
-        sender_gone=store.sender_gone,
+        sender_gone=journal.sender_gone,
         retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown,
         force=force,
         download_dir=download_dir,
     )
-    plan.costs = store.known_costs(world)
+    plan.costs = journal.known_costs(world)
     return Prepared(run_id, len(rows), selected, plan, history)
 
 
-def attach(store: RunStore, run_id: str, key: str, task: Task, rows: list[RowRequest]) -> RunEntry:
+def attach(journal: Journal, run_id: str, key: str, task: Task, rows: list[RowRequest]) -> RunEntry:
     """Give a maybe-created row the task it turned out to have (found on the dashboard), so
     the run waits for that task instead of creating another."""
-    current, _ = store.entries(run_id)
+    current, _ = run_entries(journal, run_id)
     entry = current.get(key)
     if entry is None or entry.task_id is not None or entry.status not in MAYBE_STATES:
         state = "has no journaled create" if entry is None else f"is {entry.task_id or entry.status}, not maybe-created"
         raise UsageError(f"--attach {key}={task.task_id}: row {key!r} of run {run_id} {state}")
-    stored = _journaled_create(store, entry.id)
+    stored = _journaled_create(journal, entry.id)
     differs = attach_mismatch(task, stored)
     if differs is not None:
         raise UsageError(f"--attach {key}={task.task_id}: {differs}; not attached (nothing was sent)")
-    store.attach(entry, task)
+    journal.created(entry.id, task)
     return entry
 
 
-def _journaled_create(store: RunStore, entry_id: int) -> tuple[str, str, dict[str, Any]]:
+def _journaled_create(journal: Journal, entry_id: int) -> tuple[str, str, dict[str, Any]]:
     """The model, task type and input of a journaled create, as the journal stores them."""
-    from piapi_cli.core.journal.journal import Journal
-
-    found = Journal(store.path).lookup(str(entry_id))
-    if not found:
+    found = journal.row(entry_id)
+    if found is None:
         raise UsageError(f"journal #{entry_id} cannot be read")
-    return found[0].model, found[0].task_type, found[0].input
+    return found.model, found.task_type, found.input
 
 
 def attach_mismatch(task: Task, stored: tuple[str, str, dict[str, Any]]) -> str | None:

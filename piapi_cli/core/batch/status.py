@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.tasks import SUCCEEDED, TERMINAL
 from piapi_cli.core.batch.plan import MAYBE_STATES, NO_TASK
-from piapi_cli.core.batch.store import RunEntry, RunRecord, RunStore
+from piapi_cli.core.batch.queries import RunEntry, RunRecord, run_entries
+
+if TYPE_CHECKING:
+    from piapi_cli.core.journal.journal import Journal
 
 #: the states a row of a run is counted in
 STATES = ("completed", "failed", "running", "maybe_created", "sending", "refused", "not_started")
 
 
-def state_of(entry: RunEntry, store: RunStore) -> str:
+def state_of(entry: RunEntry, journal: Journal) -> str:
     if entry.task_id is not None:
         if entry.status in SUCCEEDED:
             return "completed"
@@ -24,7 +27,7 @@ def state_of(entry: RunEntry, store: RunStore) -> str:
         return "running"
     if entry.status in NO_TASK:
         return "refused" if entry.status == "refused" else "not_started"
-    if entry.status == "sending" and not store.sender_gone(entry):
+    if entry.status == "sending" and not journal.sender_gone(entry):
         return "sending"
     return "maybe_created" if entry.status in MAYBE_STATES else "not_started"
 
@@ -69,13 +72,13 @@ class RunStatus:
         }
 
 
-def run_status(store: RunStore, record: RunRecord, *, details: bool = True) -> RunStatus:
-    current, history = store.entries(record.run_id)
+def run_status(journal: Journal, record: RunRecord, *, details: bool = True) -> RunStatus:
+    current, history = run_entries(journal, record.run_id)
     status = RunStatus(record)
     selected = record.options.get("selected")
     status.rows = selected if isinstance(selected, int) else None
     for entry in current.values():
-        state = state_of(entry, store)
+        state = state_of(entry, journal)
         status.counts[state] += 1
         if state == "completed":
             status.consumed += entry.credits or 0
@@ -99,5 +102,5 @@ def run_status(store: RunStore, record: RunRecord, *, details: bool = True) -> R
     return status
 
 
-def list_runs(store: RunStore, world: str | None) -> list[RunStatus]:
-    return [run_status(store, record, details=False) for record in store.runs(world)]
+def list_runs(journal: Journal, world: str | None) -> list[RunStatus]:
+    return [run_status(journal, record, details=False) for record in journal.runs(world)]

@@ -21,7 +21,7 @@ from piapi_cli.core.runner import DownloadPlan
 from piapi_cli.core.waiting import PollPolicy
 
 if TYPE_CHECKING:
-    from piapi_cli.core.batch.store import RunStore
+    from piapi_cli.core.journal.journal import Journal
     from piapi_cli.core.runner import Runner, TaskResult
 
 
@@ -86,8 +86,8 @@ class Saved:
 class Worker:
     """The jobs of the run loop's pools, for one run."""
 
-    def __init__(self, runner: Runner, store: RunStore, run_id: str, options: Options) -> None:
-        self.runner, self.store, self.run_id, self.options = runner, store, run_id, options
+    def __init__(self, runner: Runner, journal: Journal, run_id: str, options: Options) -> None:
+        self.runner, self.journal, self.run_id, self.options = runner, journal, run_id, options
         self._uploaded: dict[str, str] = {}
         self._upload_locks: dict[str, threading.Lock] = {}
         self._uploading = threading.Lock()
@@ -102,7 +102,7 @@ class Worker:
                 return ("polled", row, task)
             step = row.step
             if step.supersede and step.entry is not None:
-                self.store.supersede(self.run_id, row.key, step.entry.id)
+                self.journal.supersede(self.run_id, row.key, step.entry.id)
                 row.step = replace(step, supersede=False)
             request = row.row.built.with_uploads(self._upload, inline=self.options.inline)
             submitted = self.runner.submit(
@@ -155,7 +155,7 @@ class Worker:
                 digest.update(chunk)
                 size += len(chunk)
         saved = LocalFile(url, path, size, digest.hexdigest(), row.task_id or "")
-        self.store.record_download(saved.task_id, url, path, size, saved.sha256)
+        self.journal.record_download(saved.task_id, url, path, size, saved.sha256)
         part = Path(path + ".part")
         try:
             # the file appears by a hard link from its .part, which is then removed: a crash in

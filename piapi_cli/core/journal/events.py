@@ -224,9 +224,21 @@ class EventStore:
             for row in rows
         ]
 
-    def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a query over the journal (the backstop's)."""
-        return [tuple(row) for row in self.journal.read(sql, args)]
+    def silent_tasks(self, world: str, since: float) -> list[tuple[str, float, str, float | None, str | None]]:
+        """Journaled tasks of ``world`` created since ``since`` that no stored event shows
+        finished: (task ID, created at, its config as JSON text, when an event of it last
+        arrived, the status it last brought). The backstop's question."""
+        terminal = tuple(sorted(TERMINAL))
+        marks = ", ".join("?" for _ in terminal)
+        rows = self.journal.read(
+            "SELECT t.task_id, t.created_at, t.config,"
+            " (SELECT MAX(received_at) FROM events e WHERE e.task_id = t.task_id),"
+            " (SELECT status FROM events e WHERE e.task_id = t.task_id ORDER BY id DESC LIMIT 1)"
+            " FROM tasks t WHERE t.world = ? AND t.task_id IS NOT NULL AND t.created_at >= ?"
+            f" AND NOT EXISTS (SELECT 1 FROM events e WHERE e.task_id = t.task_id AND e.status IN ({marks}))",
+            (world, since, *terminal),
+        )
+        return [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
     def record_download(self, task_id: str, url: str, path: str, size: int, sha256: str) -> None:
         self.journal.record_download(task_id, url, path, size, sha256)

@@ -13,9 +13,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from piapi_cli.api.errors import ConfigError
+
+if TYPE_CHECKING:
+    from piapi_cli.core.journal.groupcommit import Write, Writer, _Slot
 
 NO_JOURNAL = "run without the journal: piapi --no-journal ..."
 #: seconds a write waits for another process's write lock before giving up
@@ -52,6 +55,7 @@ class JournalError(ConfigError):
 
 
 _S = TypeVar("_S", bound="Store")
+_T = TypeVar("_T")
 
 
 class Store:
@@ -66,6 +70,12 @@ class Store:
         self.busy_timeout = BUSY_TIMEOUT if busy_timeout is None else busy_timeout
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
+        self._writer: Writer | None = None
+        self._synchronous_full = False
+        #: seconds spent committing under group commit (a batch run's share of the journal),
+        #: and the CPU seconds of those
+        self.busy = 0.0
+        self.busy_cpu = 0.0
         try:
             with self._guard("opening it"):
                 make_private(path)
@@ -96,6 +106,7 @@ class Store:
             ) from None
 
     def close(self) -> None:
+        self._stop_group_commit()
         with self._lock:
             if self._db is not None:
                 self._db.close()
@@ -123,12 +134,14 @@ class Store:
         return self._db
 
     @contextmanager
-    def write(self, operation: str = "writing") -> Iterator[sqlite3.Connection]:
+    def write(self, operation: str = "writing", *, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``): committed at the end, rolled back on
         any exception; SQLite's errors come out as ``JournalError`` naming ``operation``
-        (a gerund phrase: "recording a create")."""
+        (a gerund phrase: "recording a create"). ``durable``: fsynced at the commit (it
+        survives a power cut, not only a crash): a create's intent."""
         with self._lock, self._guard(operation):
             db = self._connection()
+            self._durability(db, durable)
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -139,6 +152,63 @@ class Store:
                     pass  # the original error says more
                 raise
             db.execute("COMMIT")
+
+    def apply(self, write: Callable[[sqlite3.Connection], _T], operation: str, *, durable: bool = False) -> _T:
+        """Run ``write`` (a function of the connection) in a write transaction, as ``write()``
+        does; under group commit, together with the writes of the other threads."""
+        writer = self._writer
+        if writer is not None:
+            from piapi_cli.core.journal.groupcommit import Closed
+
+            try:
+                with self._guard(operation):
+                    return cast(_T, writer.run(write, durable=durable))
+            except Closed:
+                pass  # it ended meanwhile: this thread outlived the run
+        with self.write(operation, durable=durable) as db:
+            return write(db)
+
+    @contextmanager
+    def group_commit(self) -> Iterator[None]:
+        """While the block runs, the writes of ``apply`` from every thread are committed
+        together by one thread (many threads writing at once: a batch run). ``busy`` and
+        ``busy_cpu`` count the time it spends."""
+        from piapi_cli.core.journal.groupcommit import Writer
+
+        with self._lock:
+            self._connection()
+            started = self._writer is None
+            if started:
+                self._writer = Writer(self._group, self._counted)
+        try:
+            yield
+        finally:
+            if started:
+                self._stop_group_commit()
+
+    def _stop_group_commit(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def _group(self, jobs: list[tuple[Write, _Slot]]) -> None:
+        from piapi_cli.core.journal.groupcommit import commit_together
+
+        with self._lock:
+            db = self._connection()
+            self._durability(db, any(slot.durable for _, slot in jobs))
+            commit_together(db, jobs)
+
+    def _counted(self, seconds: float, cpu: float) -> None:
+        self.busy += seconds
+        self.busy_cpu += cpu
+
+    def _durability(self, db: sqlite3.Connection, durable: bool) -> None:
+        # FULL: the WAL is fsynced at each commit; NORMAL (WAL mode): a crash of piapi loses
+        # nothing committed, a power cut may lose the last commits
+        if durable != self._synchronous_full:
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._synchronous_full = durable
 
     def read(self, sql: str, args: tuple[Any, ...] = (), *, operation: str = "reading") -> list[sqlite3.Row]:
         """The rows of one query (``sqlite3.Row``: by name or index)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from piapi_cli.api.errors import PiapiError
-from piapi_cli.api.tasks import TERMINAL, Task
+from piapi_cli.api.tasks import Task
 from piapi_cli.core.journal.events import EventStore
 
 #: how far back the backstop looks for tasks sent to this listener
@@ -41,22 +41,11 @@ def watched(store: EventStore, world: str, endpoints: Iterable[str], since: floa
     """Journaled tasks of ``world`` created since ``since`` with one of these webhook endpoints
     that the listener has not yet heard finish."""
     wanted = {_normal(url) for url in endpoints}
-    terminal = tuple(sorted(TERMINAL))
-    marks = ", ".join("?" for _ in terminal)
-    rows = store.read(
-        "SELECT t.task_id, t.created_at, t.config,"
-        " (SELECT MAX(received_at) FROM events e WHERE e.task_id = t.task_id),"
-        " (SELECT status FROM events e WHERE e.task_id = t.task_id ORDER BY id DESC LIMIT 1),"
-        f" EXISTS (SELECT 1 FROM events e WHERE e.task_id = t.task_id AND e.status IN ({marks}))"
-        " FROM tasks t WHERE t.world = ? AND t.task_id IS NOT NULL AND t.created_at >= ?",
-        (*terminal, world, since),
-    )
-    found = []
-    for task_id, created_at, config, heard_at, last_status, finished in rows:
-        if finished or _endpoint(config) not in wanted:
-            continue
-        found.append(WatchedTask(task_id, created_at, heard_at, last_status))
-    return found
+    return [
+        WatchedTask(task_id, created_at, heard_at, last_status)
+        for task_id, created_at, config, heard_at, last_status in store.silent_tasks(world, since)
+        if _endpoint(config) in wanted
+    ]
 
 
 class Backstop:
