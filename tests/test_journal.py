@@ -16,6 +16,7 @@ import pytest
 
 from piapi_cli.api.tasks import Task
 from piapi_cli.cli.output import Output
+from piapi_cli.core.ids import resolve_task
 from piapi_cli.core.journal import store as journal_store
 from piapi_cli.core.journal.journal import Journal
 from piapi_cli.sandbox import Emulator, transport_for
@@ -52,7 +53,7 @@ def test_a_create_that_fails_mid_flight_is_journaled_unknown(cli: Cli, isolated:
 
     cli.transport = httpx.MockTransport(handle)
     result = cli(*FLUX, "-i", "prompt=x")
-    assert result.exit_code == 5 and "journaled as unknown (piapi tasks show 1)" in result.stderr
+    assert result.exit_code == 5 and "journaled as unknown (piapi tasks show '#1')" in result.stderr
     assert rows(isolated) == [(None, "unknown", "Qubico/flux1-dev")]
     listed = cli("tasks", "--status", "unknown").stdout
     assert listed.startswith("-\tunknown\tQubico/flux1-dev\ttxt2img")
@@ -148,7 +149,8 @@ def test_journal_entry_from_a_task_object(tmp_path: Path, clock: FakeClock) -> N
     journal.created(row, Task.from_api({"task_id": "abc", "status": "pending"}))
     db = sqlite3.connect(tmp_path / "j.sqlite3")
     assert "s3cret" not in db.execute("SELECT config FROM tasks").fetchone()[0]
-    assert journal.find("ab") is not None and journal.find("1") is not None and journal.find("zz") is None
+    assert resolve_task("abc", journal).entry is not None and resolve_task("#1", journal).entry is not None
+    assert resolve_task("zzzz", journal).entry is None
 
 
 def test_get_records_what_it_sees(cli: Cli, clock: FakeClock, isolated: Path) -> None:
@@ -216,7 +218,7 @@ def test_tasks_and_show_take_jq(cli: Cli) -> None:
     second = cli(*FLUX, "-i", "prompt=two").stdout.strip()
     assert cli("tasks", "--jq", ".[].task_id").stdout.split() == [second, first]
     assert cli("tasks", "show", first[:10], "--jq", ".input.prompt").stdout == "one\n"
-    assert cli("tasks", "show", "2", "--jq", ".task_id").stdout == f"{second}\n"
+    assert cli("tasks", "show", "#2", "--jq", ".task_id").stdout == f"{second}\n"
 
 
 def test_show_names_the_candidates_of_an_ambiguous_prefix(cli: Cli, isolated: Path) -> None:
@@ -224,8 +226,9 @@ def test_show_names_the_candidates_of_an_ambiguous_prefix(cli: Cli, isolated: Pa
     for task_id in ("abc-1", "abc-2"):
         journal.created(journal.begin_create(API, "m", "t", {}, None), Task.from_api({"task_id": task_id}))
     journal.close()
-    result = cli("tasks", "show", "abc")
-    assert result.exit_code == 2 and "'abc' starts 2 journaled task IDs: abc-2, abc-1" in result.stderr
+    result = cli("tasks", "show", "abc-")
+    assert result.exit_code == 2 and "'abc-' starts 2 journaled task IDs: abc-2, abc-1" in result.stderr
+    assert cli("tasks", "show", "abc").exit_code == 2  # under 4 characters: not a prefix
     assert cli("tasks", "show", "abc-1", "--jq", ".task_id").stdout == "abc-1\n"
 
 
@@ -368,7 +371,7 @@ def test_unreadable_rows_are_listed_with_a_note(cli: Cli, isolated: Path) -> Non
     listed = cli("tasks")
     assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == 2
     assert "journal #2: input is not valid JSON; task_json is not valid JSON (shown empty)" in listed.stderr
-    shown = cli("tasks", "show", "2", "--json")
+    shown = cli("tasks", "show", "#2", "--json")
     assert shown.exit_code == 0 and shown.json()["input"] == {} and shown.json()["problems"]
 
 

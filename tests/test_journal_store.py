@@ -19,6 +19,7 @@ import pytest
 
 from piapi_cli.api.errors import ConfigError, UsageError
 from piapi_cli.api.tasks import Task
+from piapi_cli.core.ids import resolve_task
 from piapi_cli.core.journal import schema as journal_schema
 from piapi_cli.core.journal.journal import AlreadyJournaled, AmbiguousTaskId, Journal, JournalError, parse_since
 from piapi_cli.core.journal.store import process_alive
@@ -505,7 +506,7 @@ def test_a_task_id_the_server_reuses_keeps_both_creates(journal: Journal) -> Non
     with pytest.raises(JournalError) as caught:
         journal.created(second, pending("same"))
     assert caught.value.task_id == "same" and caught.value.kind == "conflict"
-    kept = journal.find(str(second))
+    kept = journal.row(second)
     assert kept is not None and kept.status == "unknown" and "same" in kept.message
     assert [e.id for e in journal.maybe_created("sandbox")] == [second]
 
@@ -515,7 +516,7 @@ def test_numbers_too_large_for_sqlite_are_not_kept(journal: Journal) -> None:
     journal.created(
         row, Task.from_api({"task_id": "big", "status": "completed", "meta": {"usage": {"consume": 10**30}}})
     )
-    entry = journal.find("big")
+    entry = resolve_task("big", journal).entry
     assert entry is not None and entry.status == "completed" and entry.credits is None
 
 
@@ -622,17 +623,17 @@ def test_completed_tasks_whose_files_were_not_all_saved_in_a_directory(
 def test_lookup_by_row_prefix_and_exact_id(journal: Journal) -> None:
     for task_id in ("abc-1", "abc-2", "abd-3", "12345"):
         journal.created(journal.begin_create("sandbox", "m", "t", {}, None), pending(task_id))
-    assert [e.task_id for e in journal.lookup("abc")] == ["abc-2", "abc-1"]
-    assert journal.find("abd") is not None and journal.find("abc") is None
+    assert [e.task_id for e in journal.with_prefix("abc")] == ["abc-2", "abc-1"]
+    assert resolve_task("abd-", journal).entry is not None
     with pytest.raises(AmbiguousTaskId) as caught:
-        journal.resolve("ab")
-    assert isinstance(caught.value, UsageError) and "abc-1" in caught.value.message and "abd-3" in caught.value.message
-    entry = journal.resolve("1")
-    assert entry is not None and entry.task_id == "abc-1"  # the journal's row number
-    by_id = journal.resolve("1", row_numbers=False)
-    assert by_id is not None and by_id.task_id == "12345"
-    assert journal.resolve("abc-1", world="https://api.piapi.ai") is None
-    assert journal.resolve("9" * 23) is None and journal.resolve("") is None and journal.resolve("%") is None
+        resolve_task("abc-", journal)
+    assert isinstance(caught.value, UsageError) and "abc-1" in caught.value.message and "abc-2" in caught.value.message
+    assert resolve_task("#1", journal).task_id == "abc-1"  # the journal's row number
+    assert resolve_task("1234", journal).task_id == "12345"  # a number is a prefix
+    assert resolve_task("abc-1", journal, world="https://api.piapi.ai").entry is None
+    assert resolve_task("9" * 23, journal).entry is None and resolve_task("%", journal).entry is None
+    with pytest.raises(UsageError):
+        resolve_task("", journal)
 
 
 @pytest.mark.parametrize("text", ["²d", "d", "7", "7x", "-1d", "1e9d", "9999999999999d", "7 d", "٣d"])

@@ -27,6 +27,7 @@ import pytest
 from piapi_cli.api.client import Client
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task, TaskRequest
+from piapi_cli.core.ids import resolve_task
 from piapi_cli.core.journal.events import EventStore, event_name
 from piapi_cli.core.journal.journal import Journal
 from piapi_cli.core.listener.forwarding import Forwarder, Route, forward_client, replay
@@ -222,7 +223,7 @@ def test_sandbox_deliveries_are_printed_in_order_and_update_the_journal(make_lis
     }
     assert done["model"] == "Qubico/flux1-dev" and done["source"] == "webhook"
     assert done["task"]["config"]["webhook_config"]["secret"] == "<redacted>"
-    assert all(journal.find(task_id).status == "completed" for task_id in ids)  # type: ignore[union-attr]
+    assert all(resolve_task(task_id, journal).entry.status == "completed" for task_id in ids)  # type: ignore[union-attr]
 
 
 def lines_of(stream: Any) -> queue.Queue[str]:
@@ -363,7 +364,7 @@ def test_a_late_older_delivery_does_not_turn_the_journal_back(make_listener) -> 
     running.post(delivery(status="completed", ts=200))
     running.post(delivery(status="processing", ts=150))  # overtaken on the way
     assert running.names()[-1][0] == "task.processing"
-    assert journal.find("58cb41b7").status == "completed"  # type: ignore[union-attr]
+    assert resolve_task("58cb41b7", journal).entry.status == "completed"  # type: ignore[union-attr]
 
 
 def test_events_filter_what_is_printed_and_acted_on_but_all_are_stored(make_listener) -> None:  # type: ignore[no-untyped-def]
@@ -545,7 +546,7 @@ def test_the_backstop_finds_a_task_whose_deliveries_were_lost(make_listener, san
         assert running.listener.backstop_check() == 1 and gets() == 1  # only the task sent to this listener
         assert running.names() == [("task.completed", lost.task_id[:8])]
         assert running.events[0]["source"] == "backstop"
-        assert journal.find(lost.task_id).status == "completed"  # type: ignore[union-attr]
+        assert resolve_task(lost.task_id, journal).entry.status == "completed"  # type: ignore[union-attr]
         clock.sleep(61)
         assert running.listener.backstop_check() == 0 and gets() == 1  # heard it finish: not fetched again
         late = {"timestamp": int(clock()), "data": client.get_task(lost.task_id).raw}

@@ -201,7 +201,7 @@ class CreateOutcomeUnknown(RequestError):
     It is never resent: a second create would be a second paid task.
     """
 
-    #: the journal's row that keeps the request (``piapi tasks show ROW``), when journaled
+    #: the journal's row that keeps the request (``piapi tasks show '#ROW'``), when journaled
     journal_row: int | None = None
 
 

@@ -21,7 +21,7 @@ def hint_for(error: PiapiError, session: Session | None) -> str | None:
     if isinstance(error, CreateOutcomeUnknown):
         if error.journal_row is not None:
             return (
-                f"it is journaled as unknown ({prog} tasks show {error.journal_row}); "
+                f"it is journaled as unknown ({prog} tasks show '#{error.journal_row}'); "
                 "check your PiAPI dashboard before creating it again"
             )
         return "the task may exist: look for it on your PiAPI dashboard before creating it again"

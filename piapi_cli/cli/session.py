@@ -161,7 +161,7 @@ class Session:
             runner.cancelled.set()  # downloads stop between chunks, keeping their .part files
             finished |= runner.finished
             if runner.sending is not None:
-                row = f" ({self.prog} tasks show {runner.sending})" if runner.sending else ""
+                row = f" ({self.prog} tasks show '#{runner.sending}')" if runner.sending else ""
                 lines.append(
                     f"a create request was in flight: the task may exist; journaled as unknown{row}, never resent"
                 )

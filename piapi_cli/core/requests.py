@@ -22,7 +22,7 @@ from piapi_cli.core.listener.secret import new_webhook_secret
 from piapi_cli.core.uploads import FileRef, check_files, find_files, placeholder, resolve_files
 
 if TYPE_CHECKING:
-    from piapi_cli.core.journal.journal import Journal
+    from piapi_cli.core.ids import Resolved
 
 SERVICE_MODES = ("public", "private")
 
@@ -119,15 +119,15 @@ class PastRequest:
     source: str  # "journal" or "api"
 
 
-def past_request(ident: str, *, journal: Journal | None, fetch: Callable[[str], Task], world: str) -> PastRequest:
-    """A past task's model, task type and input: from the journal (an ID, a unique prefix of
-    one, or its row number), else from the API. Its webhook config is not carried over."""
-    entry = journal.resolve(ident, world=world) if journal is not None else None
+def past_request(past: Resolved, *, fetch: Callable[[str], Task]) -> PastRequest:
+    """A past task's model, task type and input: from the journal, else from the API (``past``
+    from ``core.ids.resolve_task``). Its webhook config is not carried over."""
+    entry = past.entry
     if entry is not None:
         if not entry.model or not entry.task_type:
-            raise UsageError(f"--from {ident}: the journal holds no model and task type for it")
+            raise UsageError(f"--from {past.given}: the journal holds no model and task type for it")
         return PastRequest(entry.model, entry.task_type, dict(entry.input or {}), "journal")
-    task = fetch(ident)
+    task = fetch(past.task_id or past.given)
     if not task.model or not task.task_type:
-        raise UsageError(f"--from {ident}: PiAPI's task object names no model and task type")
+        raise UsageError(f"--from {past.given}: PiAPI's task object names no model and task type")
     return PastRequest(task.model, task.task_type, dict(task.input), "api")

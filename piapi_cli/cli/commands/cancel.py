@@ -19,15 +19,17 @@ EPILOG = examples(
 def cancel(ctx: params.Context, task_ids: TaskIdsArgument) -> None:
     """Cancel pending tasks (PiAPI refuses once a task is processing)."""
     from piapi_cli.api.errors import ExitCode, PiapiError
+    from piapi_cli.cli.taskids import full_ids, journal_or_none
 
     state: State = ctx.obj
+    ids = full_ids(state, task_ids, journal_or_none(state))  # nothing is sent for an ambiguous prefix
     client = state.session.client
     worst = ExitCode.OK
-    for task_id in dict.fromkeys(task_ids):
+    for task_id in ids:
         try:
             message = client.cancel_task(task_id)
         except PiapiError as exc:
-            if len(task_ids) == 1:
+            if len(ids) == 1:
                 raise
             state.output.error(f"{task_id}: {exc.message}", exc.hint)
             worst = max(worst, exc.exit_code)

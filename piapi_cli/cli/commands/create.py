@@ -139,7 +139,9 @@ def create(
     output.quiet = output.quiet or quiet
     base: dict[str, Any] | None = None
     if from_task is not None:
-        past = past_request(from_task, journal=session.journal, fetch=session.client.get_task, world=session.world)
+        from piapi_cli.cli.taskids import resolve
+
+        past = past_request(resolve(state, from_task, journal=session.journal), fetch=session.client.get_task)
         model, task_type, base = model or past.model, task_type or past.task_type, past.input
         output.info(f"from task {from_task} ({past.source}): {past.model} {past.task_type}")
     if not model or not task_type:

@@ -49,14 +49,16 @@ def download(
     """Download every output file of completed tasks."""
     from piapi_cli.api.errors import ExitCode
     from piapi_cli.cli.pipeline import download_and_show, preflight
+    from piapi_cli.cli.taskids import full_ids, journal_or_none
     from piapi_cli.core.runner import DownloadPlan
 
     state: State = ctx.obj
     state.output.quiet = state.output.quiet or quiet
     plan = DownloadPlan(directory, name, overwrite, skip_existing, metadata)
     preflight(jq, plan, several_tasks=len(set(task_ids)) > 1)
+    ids = full_ids(state, task_ids, journal_or_none(state))
     client = state.session.client
-    tasks = [client.get_task(task_id) for task_id in dict.fromkeys(task_ids)]
+    tasks = [client.get_task(task_id) for task_id in ids]
     code = download_and_show(state, [t for t in tasks if t.succeeded], plan, as_json=as_json, jq=jq)
     worst = ExitCode(code)
     for task in tasks:

@@ -9,7 +9,6 @@ from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
-    from piapi_cli.core.journal.journal import Journal
 
 EPILOG = examples(
     "piapi get 1631d053-2352-4add-95cc-360fc52d5f89",
@@ -24,10 +23,12 @@ EPILOG = examples(
 def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption = False, jq: JqOption = None) -> None:
     """Show tasks: status, timing, cost, output URLs, the error of a failed one.
 
-    A task ID may be shortened to a prefix that starts just one task ID in the journal (of
-    the API in use), as `piapi tasks` shows them.
+    A task may be named by its ID, a prefix of at least 4 characters that starts just one
+    task ID in the journal (of the API in use), as `piapi tasks` shows them, or the
+    journal's row as #N.
     """
     from piapi_cli.api.errors import ExitCode, PiapiError
+    from piapi_cli.cli.taskids import full_ids, journal_or_none
     from piapi_cli.core.journal.journal import JournalError
 
     state: State = ctx.obj
@@ -35,8 +36,8 @@ def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption 
         from piapi_cli.cli.output import compile_jq
 
         compile_jq(jq)  # a bad expression is a usage error before anything is sent
-    journal = _journal(state)
-    ids = _full_ids(state, journal, task_ids)  # an ambiguous prefix: exit 2, nothing sent
+    journal = journal_or_none(state)
+    ids = full_ids(state, task_ids, journal)  # an ambiguous prefix: exit 2, nothing sent
     client = state.session.client
     found = []
     worst = ExitCode.OK
@@ -65,26 +66,3 @@ def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption 
         state.output.error(error.message, error.hint)
     if worst:
         raise params.Exit(worst)
-
-
-def _journal(state: State) -> Journal | None:
-    """The journal, or None when it is turned off or cannot be opened (get works without it)."""
-    from piapi_cli.core.journal.journal import JournalError
-
-    try:
-        return state.session.journal
-    except JournalError as exc:
-        state.output.warn(f"{exc.message}; going on without it")
-        return None
-
-
-def _full_ids(state: State, journal: Journal | None, given: list[str]) -> list[str]:
-    """Each ID as given, or the one journaled task ID of this world it is a prefix of."""
-    if journal is None:
-        return list(dict.fromkeys(given))
-    world = state.session.world
-    found = []
-    for ident in given:
-        entry = journal.resolve(ident, world=world, row_numbers=False)
-        found.append(entry.task_id if entry is not None and entry.task_id else ident)
-    return list(dict.fromkeys(found))

@@ -106,8 +106,8 @@ def listen(
         Optional[str],
         params.Option(
             "--replay",
-            metavar="EVENT_ID|failed",
-            help="Forward a stored event again (or every one not forwarded), then exit",
+            metavar="EVENT_ID|TASK|failed",
+            help="Forward stored events again (an event, a task's events, or every one not forwarded), then exit",
             show_default=False,
         ),
     ] = None,
@@ -253,10 +253,28 @@ def _replay(state: State, store: EventStore, which: str, routes: list[Route]) ->
         state.session.sleep(seconds)
         return False
 
-    results = replay(store, which, routes, wait=wait, on_log=lambda level, message: _log(state, level, message))
+    task_id = _replayed_task(state, store, which)
+    results = replay(
+        store, which, routes, wait=wait, on_log=lambda level, message: _log(state, level, message), task_id=task_id
+    )
     for result in results:
         state.output.line(_json(result))
     raise_for_replay(results)
+
+
+def _replayed_task(state: State, store: EventStore, which: str) -> str | None:
+    """The task whose events ``--replay`` names, or None for ``failed`` and event IDs: a task
+    is named as everywhere (a full ID, a unique prefix, #N); a number that names no task in the
+    journal is an event ID."""
+    from piapi_cli.cli.taskids import resolve
+
+    text = which.strip()
+    if text.lower() == "failed":
+        return None
+    found = resolve(state, text, journal=store.journal, any_world=True)
+    if found.entry is None and text.isdigit():
+        return None  # an event ID
+    return found.task_id
 
 
 def _print_event(state: State, event: dict[str, object], stopped: threading.Event) -> None:

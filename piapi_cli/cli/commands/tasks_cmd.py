@@ -33,7 +33,8 @@ app = params.Group(
         "piapi tasks usage --since 30d --by model",
         notes="Each API's tasks are kept apart: the listing shows those of the API in use (PiAPI's, "
         "or the sandbox's with --sandbox); --world all shows every one. On a terminal the table shows "
-        "the first 8 characters of each task ID, a prefix that tasks show and get accept.",
+        "the first 8 characters of each task ID, a prefix every command that takes a task accepts, as it "
+        "does #N for the row.",
     ),
 )
 
@@ -260,12 +261,14 @@ def sync(
     epilog=examples(
         "piapi tasks show 1631d053-2352-4add-95cc-360fc52d5f89",
         "piapi tasks show 1631d053",
-        "piapi tasks show 12 --jq .input.prompt",
+        "piapi tasks show '#12' --jq .input.prompt",
     ),
 )
 def show(
     ctx: params.Context,
-    ident: Annotated[str, params.Argument(metavar="ID", help="A task ID, a unique prefix of one, or the journal's #")],
+    ident: Annotated[
+        str, params.Argument(metavar="ID", help="A task ID, a unique prefix of one (4+ characters), or #N: row N")
+    ],
     as_json: JournalTaskJsonOption = False,
     jq: JqOption = None,
 ) -> None:
@@ -277,7 +280,10 @@ def show(
         from piapi_cli.cli.output import compile_jq
 
         compile_jq(jq)
-    entry = _journal(state).resolve(ident)  # an ambiguous prefix: a usage error naming the candidates
+    from piapi_cli.cli.taskids import resolve
+
+    # an ambiguous prefix: a usage error naming the candidates
+    entry = resolve(state, ident, journal=_journal(state), any_world=True).entry
     if entry is None:
         shown = ident if len(ident) <= 40 else ident[:40] + "..."
         raise UsageError(f"no task {shown!r} in the journal", hint="list them: piapi tasks --world all")

@@ -103,12 +103,15 @@ def trigger(
 
 
 def _task_data(state: State, ident: str) -> dict[str, object]:
-    journal = state.session.journal
-    entry = journal.find(ident) if journal is not None else None
-    if entry is not None and entry.task is not None:
-        return entry.task
-    task_id = entry.task_id if entry is not None and entry.task_id else ident
-    return state.session.client.get_task(task_id).to_json()
+    from piapi_cli.api.errors import UsageError
+    from piapi_cli.cli.taskids import journal_or_none, resolve
+
+    found = resolve(state, ident, journal=journal_or_none(state))
+    if found.entry is not None and found.entry.task is not None:
+        return found.entry.task
+    if found.task_id is None:
+        raise UsageError(f"{found.given}: that create was never answered, so it has no task to send")
+    return state.session.client.get_task(found.task_id).to_json()
 
 
 def _hint(status: int) -> str | None:

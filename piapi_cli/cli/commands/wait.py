@@ -62,13 +62,14 @@ def wait(
     """
     from piapi_cli.api.errors import UsageError
     from piapi_cli.cli.pipeline import preflight, wait_and_show
+    from piapi_cli.cli.taskids import full_ids, journal_or_none
     from piapi_cli.core.runner import DownloadPlan
 
     state: State = ctx.obj
     state.output.quiet = state.output.quiet or quiet
     plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
     preflight(jq, plan, several_tasks=pending or len(set(task_ids or [])) > 1)
-    ids = list(task_ids or [])
+    ids = full_ids(state, task_ids, journal_or_none(state)) if task_ids else []
     if pending:
         ids += reattach(state, plan)
         if not ids:

@@ -223,7 +223,7 @@ complete -c piapi -n '__fish_seen_subcommand_from listen' -l events -x -d 'Only 
 complete -c piapi -n '__fish_seen_subcommand_from listen' -l public-url -x -d 'The address PiAPI reaches this listener at (a tunnels URL)'
 complete -c piapi -n '__fish_seen_subcommand_from listen' -l backstop -x -d 'Fetch tasks sent to this listener that have been silent this long (0: never)'
 complete -c piapi -n '__fish_seen_subcommand_from listen' -l print-secret -d 'Print the secret and exit'
-complete -c piapi -n '__fish_seen_subcommand_from listen' -l replay -x -d 'Forward a stored event again (or every one not forwarded), then exit'
+complete -c piapi -n '__fish_seen_subcommand_from listen' -l replay -x -d 'Forward stored events again (an event, a tasks events, or every one not forwarded), then e'
 complete -c piapi -n '__fish_seen_subcommand_from listen' -l quiet -s q -d 'No progress display or notes on stderr'
 complete -c piapi -n '__fish_seen_subcommand_from listen' -l help -s h -d 'Show this message and exit.'
 complete -c piapi -n '__fish_seen_subcommand_from trigger' -l status -s s -x -d 'pending, staged, processing, completed, failed or cancelled; a list sends each in turn'

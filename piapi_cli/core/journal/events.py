@@ -197,6 +197,10 @@ class EventStore:
         found = self._select("id = ?", (event_id,))
         return found[0] if found else None
 
+    def of_task(self, task_id: str) -> list[StoredEvent]:
+        """Every stored event of one task, oldest first."""
+        return self._select("task_id = ?", (task_id,))
+
     def unforwarded(self) -> list[StoredEvent]:
         """Events a destination did not take, or that were never sent (the listener stopped first)."""
         return self._select("forward_state IN (?, ?)", (FAILED, PENDING))

@@ -86,7 +86,7 @@ class AlreadyJournaled(JournalError):
             "recording a create",
             f"row {row_key!r} of run {run_id} is already journaled as #{entry_id}",
             kind="conflict",
-            hint=f"see it: piapi tasks show #{entry_id}",
+            hint=f"see it: piapi tasks show '#{entry_id}'",
         )
         self.run_id = run_id
         self.row_key = row_key
@@ -192,7 +192,7 @@ class Journal(RunRecords):
         clash = self.apply(write, operation)
         if clash is not None:
             reason = f"the API answered with task ID {task.task_id}, already journaled as #{clash}"
-            hint = f"the create is kept as #{row} (status unknown): piapi tasks show #{row}"
+            hint = f"the create is kept as #{row} (status unknown): piapi tasks show '#{row}'"
             raise JournalError(self.path, operation, reason, kind="conflict", hint=hint, task_id=task.task_id)
 
     def create_failed(self, row: int, state: str, message: str) -> None:

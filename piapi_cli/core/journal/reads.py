@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.tasks import COMPLETED, TERMINAL
-from piapi_cli.core.journal.entries import AmbiguousTaskId, Entry, entry_from_row
+from piapi_cli.core.journal.entries import Entry, entry_from_row
 from piapi_cli.core.journal.store import Store
 
 #: the groups ``usage`` can count by, as SQL expressions over the tasks table
@@ -79,40 +79,14 @@ class TaskReads(Store):
         return found[0] if found else None
 
     def with_prefix(self, prefix: str, *, world: str | None = None) -> list[Entry]:
-        """Tasks whose ID is ``prefix`` exactly, else every one whose ID starts with it."""
+        """Tasks whose ID is ``prefix`` exactly, else every one whose ID starts with it. (What a
+        user typed is resolved by ``core.ids.resolve_task``, over this and ``row``.)"""
         scope, scope_args = ("", ()) if world is None else (" AND world = ?", (world,))
         exact = self._entries("task_id = ?" + scope, (prefix, *scope_args))
         if exact:
             return exact
         # a range over the unique index: every text that starts with ``prefix``
         return self._entries("task_id >= ? AND task_id < ?" + scope, (prefix, prefix + "\U0010ffff", *scope_args))
-
-    def lookup(self, ident: str, *, world: str | None = None, row_numbers: bool = True) -> list[Entry]:
-        """Entries ``ident`` names: the journal's row number (with ``row_numbers``), an exact
-        task ID, else every task ID it is a prefix of (several: the prefix is ambiguous).
-        Commands resolve what a user typed with ``core.ids.resolve_task`` instead."""
-        ident = ident.strip()
-        if not ident:
-            return []
-        # a row number fits SQLite's 64 bits; a longer run of digits can only be a prefix
-        if row_numbers and ident.isascii() and ident.isdigit() and len(ident) <= 18:
-            entry = self.row(int(ident))
-            if entry is not None and (world is None or entry.world == world):
-                return [entry]
-        return self.with_prefix(ident, world=world)
-
-    def find(self, ident: str) -> Entry | None:
-        """A task by its ID (or a unique prefix of it), or by the journal's row number."""
-        matches = self.lookup(ident)
-        return matches[0] if len(matches) == 1 else None
-
-    def resolve(self, ident: str, *, world: str | None = None, row_numbers: bool = True) -> Entry | None:
-        """As ``lookup``, for one task: None when nothing matches, ``AmbiguousTaskId`` (a
-        usage error listing the candidates) when a prefix starts several task IDs."""
-        matches = self.lookup(ident, world=world, row_numbers=row_numbers)
-        if len(matches) > 1:
-            raise AmbiguousTaskId(ident.strip(), [str(m.task_id) for m in matches])
-        return matches[0] if matches else None
 
     def unfinished(self, world: str) -> list[Entry]:
         """Tasks of this world with an ID that have not reached a terminal status."""

@@ -292,15 +292,21 @@ def replay(
     forwarder: Forwarder | None = None,
     wait: Callable[[float], bool] | None = None,
     on_log: Callable[[str, str], None] | None = None,
+    task_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Forward stored events again: one by ID, or ``failed`` (every one not forwarded yet).
+    """Forward stored events again: one by ID, ``failed`` (every one not forwarded yet), or
+    with ``task_id`` every event of that task (``which`` then says how the user named it).
 
     They go to ``routes`` when given, else to where they went (only where they failed, for
     ``failed``); given routes replace where they went. Returns one result per event and
     destination, recorded in the store.
     """
     report = on_log or (lambda level, message: None)
-    if which.strip().lower() == "failed":
+    if task_id is not None:
+        chosen = store.of_task(task_id)
+        if not chosen:
+            raise UsageError(f"--replay {which}: no stored event of task {task_id}")
+    elif which.strip().lower() == "failed":
         chosen = store.unforwarded()
     elif which.strip().isdigit():
         found = store.get(int(which))
@@ -308,7 +314,7 @@ def replay(
             raise UsageError(f"--replay {which}: no stored event with that ID")
         chosen = [found]
     else:
-        raise UsageError(f"--replay {which!r}: expected an event ID or 'failed'")
+        raise UsageError(f"--replay {which!r}: expected an event ID, a task or 'failed'")
     plans: list[tuple[StoredEvent, str]] = []
     for event in chosen:
         if routes:
