@@ -354,7 +354,8 @@ def list_runs(
 def _journal(ctx: params.Context) -> Journal:
     from piapi_cli.api.errors import ConfigError
 
-    journal = ctx.obj.session.journal
+    state: State = ctx.obj
+    journal = state.session.journal
     if journal is None:
         raise ConfigError(
             "batch runs need the task journal (to resume and never pay twice); it is turned off",

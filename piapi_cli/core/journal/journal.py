@@ -212,6 +212,12 @@ class Journal(RunRecords):
             "updating a task",
         )
 
+    def _store(self, db: sqlite3.Connection, task: Task) -> None:
+        """``update`` inside a transaction this package's modules already hold."""
+        db.execute(
+            f"UPDATE tasks SET {_SET_TASK} WHERE task_id = ?", (*_task_columns(task, self.clock()), task.task_id)
+        )
+
     def record_download(self, task_id: str, url: str, path: str, size: int, sha256: str) -> None:
         now = self.clock()
         self.apply(
