@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
-    from piapi_cli.core.ids import Resolved
+    from piapi_cli.core.ids import NamedTask
     from piapi_cli.core.journal.journal import Journal
 
 
@@ -23,7 +23,7 @@ def journal_or_none(state: State) -> Journal | None:
         return None
 
 
-def resolve(state: State, ident: str, *, journal: Journal | None, any_world: bool = False) -> Resolved:
+def resolve(state: State, ident: str, *, journal: Journal | None, any_world: bool = False) -> NamedTask:
     """One task as the user named it; ``any_world``: prefixes and rows of every API's tasks
     (the journal's own views), else of the API in use."""
     from piapi_cli.core.ids import resolve_task

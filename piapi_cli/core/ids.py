@@ -26,11 +26,11 @@ if TYPE_CHECKING:
 #: the shortest prefix taken for a task ID (shorter text is taken as a whole ID)
 MIN_PREFIX = 4
 
-__all__ = ["MIN_PREFIX", "AmbiguousTaskId", "NoSuchRow", "Resolved", "resolve_task"]
+__all__ = ["MIN_PREFIX", "AmbiguousTaskId", "NoSuchRow", "NamedTask", "resolve_task"]
 
 
 @dataclass(frozen=True)
-class Resolved:
+class NamedTask:
     """A task as a user named it."""
 
     #: what the user typed
@@ -62,7 +62,7 @@ def row_number(text: str) -> int | None:
     return None
 
 
-def resolve_task(ident: str, journal: Journal | None, *, world: str | None = None) -> Resolved:
+def resolve_task(ident: str, journal: Journal | None, *, world: str | None = None) -> NamedTask:
     """The task ``ident`` names (see the module's notes for the forms).
 
     ``world`` keeps prefixes and rows to the tasks of one API (None: every API's), so an ID is
@@ -76,19 +76,19 @@ def resolve_task(ident: str, journal: Journal | None, *, world: str | None = Non
     if text.startswith("#"):
         return _row(text, journal, world)
     if journal is None:
-        return Resolved(text, text)
+        return NamedTask(text, text)
     matches = journal.with_prefix(text, world=world)
     exact = next((m for m in matches if m.task_id == text), None)
     if exact is not None:
-        return Resolved(text, text, exact)
+        return NamedTask(text, text, exact)
     if len(text) >= MIN_PREFIX and matches:
         if len(matches) > 1:
             raise AmbiguousTaskId(text, [str(m.task_id) for m in matches])
-        return Resolved(text, matches[0].task_id, matches[0])
-    return Resolved(text, text)
+        return NamedTask(text, matches[0].task_id, matches[0])
+    return NamedTask(text, text)
 
 
-def _row(text: str, journal: Journal | None, world: str | None) -> Resolved:
+def _row(text: str, journal: Journal | None, world: str | None) -> NamedTask:
     number = row_number(text)
     if number is None:
         raise NoSuchRow(text, "expected # and a journal row number, like #12")
@@ -99,4 +99,4 @@ def _row(text: str, journal: Journal | None, world: str | None) -> Resolved:
         raise NoSuchRow(text, "no such row in the task journal")
     if world is not None and entry.world != world:
         raise NoSuchRow(text, f"that row is a task of another API ({entry.world})")
-    return Resolved(text, entry.task_id, entry)
+    return NamedTask(text, entry.task_id, entry)

@@ -22,7 +22,7 @@ from piapi_cli.core.listener.secret import new_webhook_secret
 from piapi_cli.core.uploads import FileRef, check_files, find_files, placeholder, resolve_files
 
 if TYPE_CHECKING:
-    from piapi_cli.core.ids import Resolved
+    from piapi_cli.core.ids import NamedTask
 
 SERVICE_MODES = ("public", "private")
 
@@ -119,7 +119,7 @@ class PastRequest:
     source: str  # "journal" or "api"
 
 
-def past_request(past: Resolved, *, fetch: Callable[[str], Task]) -> PastRequest:
+def past_request(past: NamedTask, *, fetch: Callable[[str], Task]) -> PastRequest:
     """A past task's model, task type and input: from the journal, else from the API (``past``
     from ``core.ids.resolve_task``). Its webhook config is not carried over."""
     entry = past.entry
