@@ -11,6 +11,7 @@ from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
+    from piapi_cli.core.journal.journal import Journal
 
 EPILOG = examples(
     "piapi compare -m Qubico/flux1-dev -m midjourney -m Qubico/flux1-schnell -i prompt='a lighthouse at dusk'",
@@ -91,9 +92,9 @@ def compare(
         from piapi_cli.core.report.build import check_target
 
         check_target(report)  # refused before anything is sent
-    store = _store(ctx)
+    journal = _journal(ctx)
     run = check_run_id(run_id) if run_id else compare_run_id(session.world, targets, assignments)
-    ready = batch.prepare(source, rows, store, world=session.world, run_id=run,
+    ready = batch.prepare(source, rows, journal, world=session.world, run_id=run,
                           download_dir=str(download) if download is not None else None)  # fmt: skip
     if dry_run:
         info = {"world": session.world, "source": "compare", "file_rows": ready.total, "shard": None}
@@ -107,7 +108,7 @@ def compare(
     invocation = view.Invocation(source, None, None, resume)
     kinds = {row.key: spec.output if (spec := catalog.task_type(*row.kind)) else "" for row in rows}
     writer = CompareWriter(output, kinds, as_json=as_json)
-    code = view.execute(state, store, ready, options, invocation, interval=interval, writer=writer)
+    code = view.execute(state, journal, ready, options, invocation, interval=interval, writer=writer)
     if report is not None:
         _write_report(state, report, ready.run_id)
     if code:
@@ -140,16 +141,14 @@ def _resume_command(
     return " ".join(words)
 
 
-def _store(ctx: params.Context):  # type: ignore[no-untyped-def]
+def _journal(ctx: params.Context) -> Journal:
     from piapi_cli.api.errors import ConfigError
-    from piapi_cli.core.batch import RunStore
 
-    journal = ctx.obj.session.journal
+    state: State = ctx.obj
+    journal = state.session.journal
     if journal is None:
         raise ConfigError(
             "compare runs its tasks as a batch run, which needs the task journal (never to pay twice); it is off",
             hint="remove --no-journal (or PIAPI_JOURNAL=0, journal = false)",
         )
-    store = RunStore(journal.path)
-    ctx.call_on_close(store.close)
-    return store
+    return journal

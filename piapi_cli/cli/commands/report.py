@@ -35,7 +35,9 @@ def report(
     ids: Annotated[
         Optional[list[str]],
         params.Argument(
-            metavar="[ID]...", help="Tasks: IDs, unique prefixes or journal row numbers", show_default=False
+            metavar="[ID]...",
+            help="Tasks: IDs, unique prefixes (4+ characters) or #N for journal row N",
+            show_default=False,
         ),
     ] = None,
     batch: Annotated[

@@ -1,5 +1,5 @@
 """Which journaled tasks a report shows: a batch run's, those created since a moment, or the
-tasks named (by ID, unique prefix or the journal's row number), then narrowed by model and
+tasks named (as every command names a task: ``core.ids.resolve_task``), then narrowed by model and
 status."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.core.ids import resolve_task
 from piapi_cli.core.journal.entries import Entry
 from piapi_cli.core.journal.journal import Journal
 
@@ -30,7 +31,7 @@ class Selection:
 def _named(journal: Journal, idents: list[str], world: str | None) -> list[Entry]:
     found: dict[int, Entry] = {}
     for ident in idents:
-        entry = journal.resolve(ident, world=world)  # an ambiguous prefix: a usage error listing them
+        entry = resolve_task(ident, journal, world=world).entry  # an ambiguous prefix: a usage error
         if entry is None:
             shown = ident if len(ident) <= 40 else ident[:40] + "..."
             raise UsageError(f"no task {shown!r} in the journal", hint="list them: piapi tasks")
