@@ -106,3 +106,42 @@ def all_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             found |= {alias.name.split(".")[0] for alias in node.names}
     return found
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Each module of piapi_cli and the modules it imports (at the top, in a function, or
+    for type checking only: a circle of types is a circle of knowledge all the same)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:  # `from package import module` imports the module
+                    whole = f"{node.module}.{alias.name}"
+                    found.add(whole if whole in modules else node.module)
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def test_no_import_circles() -> None:
+    """No module reaches, through the modules it imports, back to itself (a package's
+    ``__init__`` naming what its modules offer is the one way down, never back up)."""
+    graph = _module_graph()
+    circles = []
+    for start in sorted(graph):
+        seen, todo = set(), list(graph[start])
+        while todo:
+            name = todo.pop()
+            if name == start:
+                circles.append(start)
+                break
+            if name not in seen and not start.startswith(name + "."):  # a module's own package
+                seen.add(name)
+                todo += graph[name]
+    assert circles == []

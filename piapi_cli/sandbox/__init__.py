@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from piapi_cli.sandbox.emulator import Emulator, Faults, Reply
+from piapi_cli.sandbox.emulator import Emulator, Faults
+from piapi_cli.sandbox.replies import Reply
 from piapi_cli.sandbox.store import FileStore, MemoryStore
 
 if TYPE_CHECKING:

@@ -19,14 +19,15 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from piapi_cli.api.tasks import as_dict, output_urls
 from piapi_cli.sandbox import files
+from piapi_cli.sandbox.checks import webhook_refusal
+from piapi_cli.sandbox.replies import Reply, json_object, rfc3339
 from piapi_cli.sandbox.shapes import logs_for, output_for, usage_for
 from piapi_cli.sandbox.store import MemoryStore, TaskStore
 
@@ -42,26 +43,6 @@ TASK_PATH = re.compile(r"^/api/v1/task/([^/]+)$")
 
 
 @dataclass
-class Reply:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    #: close the connection after sending what is here: the answer is cut (fault injection)
-    drop: bool = False
-    #: a large body, produced as it is sent (``body`` is then empty)
-    stream: Iterator[bytes] | None = None
-
-    @classmethod
-    def json(cls, status: int, document: Any, headers: Mapping[str, str] | None = None) -> Reply:
-        body = json.dumps(document, separators=(",", ":")).encode()
-        return cls(status, body, {"content-type": "application/json", **(headers or {})})
-
-    @classmethod
-    def error(cls, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
-        return cls.json(status, {"code": status, "message": message}, headers)
-
-
-@dataclass
 class Faults:
     """Server-wide fault injection; every rate is a probability from 0 to 1."""
 
@@ -71,10 +52,6 @@ class Faults:
     latency: float = 0.0
     truncate_downloads: bool = False
     retry_after: int = 1
-
-
-def rfc3339(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class Emulator:
@@ -179,7 +156,7 @@ class Emulator:
     def _create(self, body: bytes) -> Reply:
         from piapi_cli.core.catalog import load_catalog
 
-        request = _json_object(body)
+        request = json_object(body)
         if isinstance(request, Reply):
             return request
         for name in ("model", "task_type", "input"):
@@ -204,8 +181,6 @@ class Emulator:
             return Reply.error(400, "invalid request: config must be an object")
         config = as_dict(request.get("config"))
         if config.get("webhook_config") is not None:
-            from piapi_cli.sandbox.webhooks import webhook_refusal
-
             refused = webhook_refusal(config["webhook_config"])
             if refused:
                 return Reply.error(400, f"invalid request: {refused}")
@@ -410,7 +385,7 @@ class Emulator:
         import base64
         import binascii
 
-        request = _json_object(body)
+        request = json_object(body)
         if isinstance(request, Reply):
             return request
         name, data = request.get("file_name"), request.get("file_data")
@@ -432,14 +407,3 @@ class Emulator:
         self.store.put_upload(upload_id, content)
         url = f"{self.base_url}/ephemeral/{upload_id}/{name}"
         return Reply.json(200, {"code": 200, "data": {"url": url}, "message": "success"})
-
-
-def _json_object(body: bytes) -> dict[str, Any] | Reply:
-    """A request body as a JSON object, or the 400 the API answers for anything else."""
-    try:
-        request = json.loads(body or b"null")
-    except ValueError:
-        return Reply.error(400, "invalid request body: not JSON")
-    if not isinstance(request, dict):
-        return Reply.error(400, "invalid request body: expected a JSON object")
-    return request

@@ -12,25 +12,34 @@ cancelling many at once, in the shapes PiAPI documents.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from piapi_cli.api.history import family
-from piapi_cli.sandbox.emulator import rfc3339
-
-if TYPE_CHECKING:
-    from piapi_cli.sandbox.emulator import Emulator, Reply
+from piapi_cli.sandbox.replies import Reply, rfc3339
+from piapi_cli.sandbox.store import TaskStore
 
 HISTORY = "/api/open/tasks/histories"
 ACTIVE = "/account/active_tasks"
 CANCEL_MANY = "/api/v1/tasks"
 ROUTES = frozenset({HISTORY, ACTIVE, CANCEL_MANY})
 MAX_PAGE_SIZE = 100
+
+
+class AccountTasks(Protocol):
+    """What these routes use of the emulator (which imports this module: no import back)."""
+
+    store: TaskStore
+    clock: Callable[[], float]
+
+    def status_at(self, record: dict[str, Any], now: float) -> str: ...
+
+
 ACTIVE_STATUSES = ("staged", "pending", "processing")
 
 
-def route(emulator: Emulator, method: str, path: str, query: str) -> Reply:
-    from piapi_cli.sandbox.emulator import Reply
+def route(emulator: AccountTasks, method: str, path: str, query: str) -> Reply:
 
     params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
     if path == HISTORY and method == "GET":
@@ -56,8 +65,7 @@ class _BadQuery(ValueError):
     pass
 
 
-def _history(emulator: Emulator, params: dict[str, str]) -> Reply:
-    from piapi_cli.sandbox.emulator import Reply
+def _history(emulator: AccountTasks, params: dict[str, str]) -> Reply:
 
     try:
         page = _number(params, "page", 1)
@@ -93,8 +101,7 @@ def _history(emulator: Emulator, params: dict[str, str]) -> Reply:
     return Reply.json(200, body | {"message": "success"})
 
 
-def _active(emulator: Emulator) -> Reply:
-    from piapi_cli.sandbox.emulator import Reply
+def _active(emulator: AccountTasks) -> Reply:
 
     now = emulator.clock()
     providers: dict[str, dict[str, Any]] = {}
@@ -113,8 +120,7 @@ def _active(emulator: Emulator) -> Reply:
     return Reply.json(200, {"code": 200, "data": providers, "message": "success"})
 
 
-def _cancel_many(emulator: Emulator, params: dict[str, str]) -> Reply:
-    from piapi_cli.sandbox.emulator import Reply
+def _cancel_many(emulator: AccountTasks, params: dict[str, str]) -> Reply:
 
     try:
         before = _number(params, "created_before", None)

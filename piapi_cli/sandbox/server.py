@@ -19,7 +19,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from piapi_cli.sandbox.emulator import Emulator, Reply
+from piapi_cli.sandbox.emulator import Emulator
+from piapi_cli.sandbox.replies import Reply
 from piapi_cli.sandbox.webhooks import DeliveryAttempt, WebhookDispatcher
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "DeliveryAttempt", "SandboxServer", "WebhookDispatcher", "parse_size"]

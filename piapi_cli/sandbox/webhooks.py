@@ -18,7 +18,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from piapi_cli.api.backoff import Backoff
 
@@ -58,35 +58,6 @@ class _Job:
     body: bytes
     headers: dict[str, str]
     at: float
-
-
-def webhook_refusal(webhook: Any) -> str | None:
-    """Why a ``webhook_config`` cannot be delivered to, or None: refused at create, so a
-    bad endpoint is the caller's error now rather than a delivery that can never succeed."""
-    from urllib.parse import urlsplit
-
-    if webhook is None:
-        return None
-    if not isinstance(webhook, dict):
-        return "config.webhook_config must be an object"
-    endpoint, secret = webhook.get("endpoint", ""), webhook.get("secret", "")
-    if secret is not None and not isinstance(secret, str):
-        return "config.webhook_config.secret must be a string"
-    if endpoint in ("", None):
-        return None
-    if not isinstance(endpoint, str):
-        return "config.webhook_config.endpoint must be a string"
-    problem = "config.webhook_config.endpoint must be an http or https URL with a host"
-    if len(endpoint) > 2048 or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in endpoint):
-        return problem
-    try:
-        parts = urlsplit(endpoint)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError:
-        return problem
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return problem
-    return None
 
 
 def receiver_of(endpoint: str) -> str:

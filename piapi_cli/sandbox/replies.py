@@ -1,0 +1,45 @@
+"""What the sandbox answers: a ``Reply`` (status, headers, a body or a stream), in the API's
+envelope for JSON and errors; the API's time format; request bodies read as the API reads them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    #: close the connection after sending what is here: the answer is cut (fault injection)
+    drop: bool = False
+    #: a large body, produced as it is sent (``body`` is then empty)
+    stream: Iterator[bytes] | None = None
+
+    @classmethod
+    def json(cls, status: int, document: Any, headers: Mapping[str, str] | None = None) -> Reply:
+        body = json.dumps(document, separators=(",", ":")).encode()
+        return cls(status, body, {"content-type": "application/json", **(headers or {})})
+
+    @classmethod
+    def error(cls, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
+        return cls.json(status, {"code": status, "message": message}, headers)
+
+
+def rfc3339(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def json_object(body: bytes) -> dict[str, Any] | Reply:
+    """A request body as a JSON object, or the 400 the API answers for anything else."""
+    try:
+        request = json.loads(body or b"null")
+    except ValueError:
+        return Reply.error(400, "invalid request body: not JSON")
+    if not isinstance(request, dict):
+        return Reply.error(400, "invalid request body: expected a JSON object")
+    return request
