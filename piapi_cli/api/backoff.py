@@ -56,3 +56,34 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
         return max(0.0, parsedate_to_datetime(value).timestamp() - now())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+class CallDeadline:
+    """When an API call must be over: ``seconds`` spent on its requests (the pauses between its
+    attempts not counted: a ``Retry-After`` is honoured), and never past ``until`` (the instant,
+    on ``clock``, a command's ``--timeout`` ends). A server trickling its answer holds no call longer."""
+
+    def __init__(self, seconds: float | None, until: float | None, clock: Callable[[], float]) -> None:
+        self.seconds, self.until, self.clock = seconds, until, clock
+        self.end = clock() + seconds if seconds else None
+
+    def left(self) -> float | None:
+        """Seconds the next attempt may take (None: no limit)."""
+        ends = [t for t in (self.end, self.until) if t is not None]
+        return min(ends) - self.clock() if ends else None
+
+    def spent(self) -> bool:
+        return (left := self.left()) is not None and left <= 0.01
+
+    def why(self) -> str:
+        if self.until is not None and self.clock() >= self.until:
+            return "the command's --timeout passed"
+        return f"no whole answer within {self.seconds:g}s"
+
+    def allows(self, pause: float) -> bool:
+        """Whether a pause of ``pause`` seconds before the next attempt ends before ``until``."""
+        if self.until is not None and self.clock() + pause >= self.until:
+            return False
+        if self.end is not None:
+            self.end += pause
+        return True

@@ -19,10 +19,10 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from piapi_cli.api import factory, http
-from piapi_cli.api.backoff import Backoff, parse_retry_after
+from piapi_cli.api.backoff import Backoff, CallDeadline, parse_retry_after
 from piapi_cli.api.errors import (
     APIStatusError,
     AuthenticationError,
@@ -57,6 +57,8 @@ MAX_ANSWER = 16 * 2**20
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: the only answer after which a create is tried again: the API refused it, so nothing was created
 CREATE_RETRY_STATUSES = frozenset({429})
+#: seconds an API call may take, retries included: a server trickling its answer cannot hold a command
+CALL_TIMEOUT = 30.0
 #: answers that refuse a create even without the API's JSON message (auth, no such endpoint, rate limit)
 REFUSAL_STATUSES = frozenset({401, 403, 404, 405, 429})
 
@@ -127,8 +129,11 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] | None = None,
         upload_url: str = DEFAULT_UPLOAD_URL,
+        call_timeout: float | None = CALL_TIMEOUT,
     ) -> None:
         self._api_key = api_key
+        #: seconds a call may take (retries included), and the instant (of ``clock``) a --timeout ends
+        self.call_timeout, self.clock, self.until = call_timeout, time.monotonic, cast("float | None", None)
         self.base_url = base_url.rstrip("/")
         self.upload_url = upload_url.rstrip("/")
         self.retry = retry or Backoff()
@@ -284,61 +289,64 @@ class Client:
                 raise UsageError(f"the request cannot be sent as JSON: {str(exc) or type(exc).__name__}") from None
             headers = {"content-type": "application/json"}
         attempt = 0
+        end = CallDeadline(self.call_timeout, self.until, self.clock)
         while True:
             attempt += 1
             retries_left = attempt < self.retry.attempts
+            if (left := end.left()) is not None and end.spent():
+                raise ConnectionFailed(f"{method} {path}: {end.why()}")
             try:
                 log.debug("%s %s (attempt %d)", method, path, attempt)
                 # read whole but never past MAX_ANSWER bytes, decoded (a small gzip answer can inflate
                 # to gigabytes); read here at each call, so a test can lower it
                 response, body = self._http.request(
-                    method, path, content=content, headers=headers, max_answer=MAX_ANSWER
+                    method, path, content=content, headers=headers, max_answer=MAX_ANSWER, total=left
                 )
             except http.Undecodable as exc:
                 # an answer over the size or in an encoding that does not decode: it came, so a
                 # create may exist
                 if not idempotent:
                     raise MalformedResponse(f"PiAPI's answer could not be decoded ({self._scrub(str(exc))})") from exc
-                if retries_left:
-                    self._backoff(attempt, None, type(exc).__name__)
+                if retries_left and self._backoff(attempt, None, type(exc).__name__, end):
                     continue
                 raise MalformedResponse(f"PiAPI's answer could not be decoded ({self._scrub(str(exc))})") from exc
             except http.NothingSent as exc:
                 # Nothing was sent: safe to try again, even for a create.
-                if retries_left:
-                    self._backoff(attempt, None, str(exc))
+                if retries_left and self._backoff(attempt, None, str(exc), end):
                     continue
                 raise ConnectionFailed(
                     f"could not connect to {self.base_url}: {self._scrub(str(exc))}",
                     hint="check your network, or --base-url",
                 ) from exc
             except http.AnswerFailed as exc:
-                reason = self._scrub(str(exc))
+                reason = end.why() if exc.timed_out and end.spent() else self._scrub(str(exc))
                 if not idempotent:
                     raise CreateOutcomeUnknown(
                         f"the create request was sent but its answer was lost ({reason}); the task may exist "
                         "and was not resent, as a second create would be a second paid task",
                         hint="the task may exist: look for it on your PiAPI dashboard before creating it again",
                     ) from exc
-                if retries_left:
-                    self._backoff(attempt, None, reason)
+                if retries_left and self._backoff(attempt, None, reason, end):
                     continue
                 what = "timed out" if exc.timed_out else "failed"
                 raise ConnectionFailed(f"{method} {path} {what}: {reason}") from exc
 
             log.debug("-> HTTP %d (%d bytes)", response.status_code, len(body))
             retry_on = RETRY_STATUSES if idempotent else CREATE_RETRY_STATUSES
-            if response.status_code in retry_on and retries_left:
-                self._backoff(
-                    attempt, parse_retry_after(response.headers.get("retry-after")), str(response.status_code)
-                )
+            status = response.status_code
+            pause = parse_retry_after(response.headers.get("retry-after")) if status in retry_on else None
+            if status in retry_on and retries_left and self._backoff(attempt, pause, str(status), end):
                 continue
             return self._parse(response, body)
 
-    def _backoff(self, attempt: int, retry_after: float | None, reason: str) -> None:
+    def _backoff(self, attempt: int, retry_after: float | None, reason: str, end: CallDeadline | None = None) -> bool:
+        """Pause before the next attempt; False (no pause) when it would end past the call's deadline."""
         delay = self.retry.delay(attempt - 1, retry_after, self._rng)
+        if end is not None and not end.allows(delay):
+            return False
         log.debug("retrying after %s in %.2fs", reason, delay)
         self._sleep(delay)
+        return True
 
     def _parse(self, response: http.Answer, content: bytes) -> dict[str, Any]:
         status = response.status_code

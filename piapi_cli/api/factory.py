@@ -43,6 +43,8 @@ class Timeouts:
     connect: float | None
     read: float | None
     total: float | None = None
+    #: seconds in which a body must bring ``STALL_BYTES`` (a download trickling in stops, resumable)
+    stall: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ class Use:
 #: the Unified API: small JSON answers, never a redirect (a create must not be sent elsewhere)
 API = Use("api", Timeouts(connect=10.0, read=60.0), headers={"accept": "application/json"})
 #: output files: as long as they take, each read in time; files as stored (lengths mean bytes)
-DOWNLOAD = Use("download", Timeouts(connect=10.0, read=60.0), True, {"accept-encoding": "identity"})
+DOWNLOAD = Use("download", Timeouts(connect=10.0, read=60.0, stall=60.0), True, {"accept-encoding": "identity"})
+#: what a body must bring in each ``stall`` window not to be cut
+STALL_BYTES = 64 * 1024
 #: the listener forwarding an event to a receiver of the user's
 FORWARD = Use("forward", Timeouts(connect=5.0, read=10.0, total=30.0))
 #: `trigger` sending a test delivery
@@ -143,6 +147,8 @@ def http_client(
     hooks: dict[str, list[Any]] = {}
     if timeouts.total is not None:
         hooks = {"request": [_stamp(timeouts.total)], "response": [_hold_to_deadline]}
+    if timeouts.stall is not None:
+        hooks.setdefault("response", []).append(_guard_stall(timeouts.stall))
     return httpx.Client(
         transport=transport,
         verify=verify_for(*origins) if transport is None else True,
@@ -199,3 +205,41 @@ def _deadline_stream() -> Any:
             self._stream.close()
 
     return DeadlineStream
+
+
+def _guard_stall(seconds: float) -> Any:
+    """A response hook: the body is cut (a read timeout) once a window of ``seconds`` brings
+    under ``STALL_BYTES``; each read may come in time while the whole never does."""
+
+    def guard(response: httpx.Response) -> None:
+        response.stream = _stall_stream()(response.stream, seconds, response.request)
+
+    return guard
+
+
+@lru_cache(maxsize=1)
+def _stall_stream() -> Any:
+    import time
+
+    import httpx
+
+    class StallStream(httpx.SyncByteStream):
+        def __init__(self, stream: Any, seconds: float, request: httpx.Request) -> None:
+            self._stream, self._seconds, self._request = stream, seconds, request
+
+        def __iter__(self) -> Iterator[bytes]:
+            window, got = time.monotonic(), 0
+            for chunk in self._stream:
+                got += len(chunk)
+                if got >= STALL_BYTES:
+                    window, got = time.monotonic(), 0
+                elif time.monotonic() - window > self._seconds:
+                    raise httpx.ReadTimeout(
+                        f"stalled: under {STALL_BYTES // 1024} KiB in {self._seconds:g}s", request=self._request
+                    )
+                yield chunk
+
+        def close(self) -> None:
+            self._stream.close()
+
+    return StallStream

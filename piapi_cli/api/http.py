@@ -1,17 +1,15 @@
 """The HTTP engines under the API client, behind one small interface.
 
-The API's calls are small JSON requests, and most runs of piapi make one or two of them:
-importing httpx and httpcore would cost more than the call. ``PlainEngine`` makes them with
-the standard library's ``http.client`` (keep-alive, a pool shared by threads, TLS with the
-same trust store as httpx). ``HttpxEngine`` is used where httpx is needed: a transport handed
-in (tests, the in-process sandbox) or a proxy set in the environment.
+The API's calls are small JSON requests, and most runs of piapi make one or two of them: importing httpx and
+httpcore would cost more than the call. ``PlainEngine`` makes them with the standard library's ``http.client``
+(keep-alive, a pool shared by threads, TLS with the same trust store as httpx). ``HttpxEngine`` is used where httpx
+is needed: a transport handed in (tests, the in-process sandbox) or a proxy set in the environment.
 
-Either engine reads an answer whole but never past the size it is given (decoded: a small
-gzip answer can inflate to gigabytes), and raises only three errors, which is all the client's
-retry rules need to know: ``NothingSent`` (the connection failed before the request left: safe
-to send again, even a create), ``AnswerFailed`` (the request may have reached the server, no
-whole answer came back) and ``Undecodable`` (an answer came, but over the size or in an
-encoding that does not decode).
+Either engine reads an answer whole but never past the size it is given (decoded: a small gzip answer can inflate
+to gigabytes), and raises only three errors, which is all the client's retry rules need to know: ``NothingSent``
+(the connection failed before the request left: safe to send again, even a create), ``AnswerFailed`` (the request
+may have reached the server, no whole answer came back) and ``Undecodable`` (an answer came, but over the size or
+in an encoding that does not decode).
 """
 
 from __future__ import annotations
@@ -74,10 +72,10 @@ class Answer(Protocol):
 
 class Engine(Protocol):
     def request(
-        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int
-    ) -> tuple[Answer, bytes]:
-        """One request; the answer and its body, decoded, of at most ``max_answer`` bytes."""
-        ...
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int,
+        total: float | None = None,
+    ) -> tuple[Answer, bytes]:  # fmt: skip
+        """One request; its answer and body (decoded, at most ``max_answer`` bytes; ``total``: seconds)."""
 
     def close(self) -> None: ...
 
@@ -131,8 +129,9 @@ class PlainEngine:
         self._lock = threading.Lock()
 
     def request(
-        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int
-    ) -> tuple[PlainAnswer, bytes]:
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int,
+        total: float | None = None,
+    ) -> tuple[PlainAnswer, bytes]:  # fmt: skip
         from urllib.parse import urlsplit
 
         parts = urlsplit(url if "://" in url else self.base_url + url)
@@ -142,7 +141,8 @@ class PlainEngine:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         sent = {**self.headers, **(headers or {})}
         connection = self._checkout(origin)
-        watchdog = _Watchdog(connection, self._total_timeout) if self._total_timeout is not None else None
+        seconds = min((t for t in (self._total_timeout, total) if t is not None), default=None)
+        watchdog = _Watchdog(connection, seconds) if seconds is not None else None
         try:
             response, body = self._exchange(connection, method, target, content, sent, max_answer, watchdog)
         finally:
@@ -380,10 +380,12 @@ class HttpxEngine:
         self._client = client
 
     def request(
-        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int
-    ) -> tuple[Answer, bytes]:
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int,
+        total: float | None = None,
+    ) -> tuple[Answer, bytes]:  # fmt: skip
         import httpx
 
+        end = None if total is None else time.monotonic() + total
         try:
             absolute = url if "://" in url else self.base_url + url
             request = self._client.build_request(method, absolute, content=content, headers=headers)
@@ -395,6 +397,8 @@ class HttpxEngine:
                     if size > max_answer:
                         raise over(max_answer)
                     chunks.append(chunk)
+                    if end is not None and time.monotonic() > end:
+                        raise httpx.ReadTimeout(f"no whole answer within {total:g} s", request=request)
             finally:
                 response.close()
         except httpx.DecodingError as exc:

@@ -83,8 +83,9 @@ class Session:
             transport = self.transport or transport_for(emulator)
             self._api_transport = transport
             return Client(
-                "sandbox", emulator.base_url, transport=transport, sleep=self.sleep, upload_url=emulator.base_url
-            )
+                "sandbox", emulator.base_url, transport=transport, sleep=self.sleep, upload_url=emulator.base_url,
+                call_timeout=self.settings["request_timeout"] or None,
+            )  # fmt: skip
         key = self.settings["api_key"]
         if not key:
             raise ConfigError(
@@ -96,7 +97,8 @@ class Session:
         upload_url = self.settings["upload_url"]
         if self.settings.sources["upload_url"] == "default" and is_loopback(base_url):
             upload_url = base_url  # a local `piapi sandbox serve` answers uploads itself
-        return Client(key, base_url, transport=self.transport, sleep=self.sleep, upload_url=upload_url)
+        return Client(key, base_url, transport=self.transport, sleep=self.sleep, upload_url=upload_url,
+                      call_timeout=self.settings["request_timeout"] or None)  # fmt: skip
 
     @property
     def world(self) -> str:
@@ -109,7 +111,8 @@ class Session:
             from piapi_cli.core.downloads.downloader import download_client
 
             self.client  # noqa: B018 - settles which transport (sandbox or network) is in use
-            self._download_http = download_client(urls, self._api_transport)
+            stall = self.settings["download_stall"]
+            self._download_http = download_client(urls, self._api_transport, stall=stall)
         return self._download_http
 
     @property

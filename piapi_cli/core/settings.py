@@ -92,6 +92,18 @@ class Settings:
         "", "service mode of new tasks: public or private", values.service_mode, default_text="account default"
     )
     wait_timeout: float = _setting(1800.0, "deadline of waits, in seconds; 0: none (as --timeout)", values.seconds(0))
+    request_timeout: float = _setting(
+        30.0,
+        "deadline of one API call (a create, a get), its retries included, in seconds; 0: none",
+        values.seconds(0),
+        env="PIAPI_REQUEST_TIMEOUT",
+    )
+    download_stall: float = _setting(
+        60.0,
+        "a download that receives under 64 KiB in this many seconds stops, its .part kept for resuming; 0: never",
+        values.seconds(0),
+        env="PIAPI_DOWNLOAD_STALL",
+    )
     max_poll_interval: float = _setting(
         10.0,
         "longest pause between polls, in seconds (as --interval)",

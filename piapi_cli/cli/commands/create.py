@@ -180,6 +180,8 @@ def create(
         )
 
     client = session.client
+    if timeout and (wait or plan is not None):  # --timeout bounds the whole command, the create included
+        client.until = client.clock() + timeout
 
     def upload(path: Path) -> str:
         output.info(f"uploading {path} ...")
@@ -199,10 +201,13 @@ def create(
             output.info(f"created {request.model} {task_type} task ({task.status}); wait for it: {hint}")
         return
 
+    # what is left of --timeout is the wait's, which abandons a poll in flight at its deadline
+    left = max(0.001, client.until - client.clock()) if client.until is not None else timeout
+    client.until = None
     code = wait_and_show(
         state,
         [task.task_id],
-        timeout=timeout,
+        timeout=left,
         interval=interval,
         as_json=as_json,
         jq=jq,

@@ -455,19 +455,23 @@ def _same(record: ResumeRecord, headers: Any) -> bool:
     return not (record.last_modified and modified and record.last_modified != modified)
 
 
-def download_client(urls: list[str], transport: httpx.BaseTransport | None = None) -> DownloadHTTP:
+def download_client(
+    urls: list[str], transport: httpx.BaseTransport | None = None, *, stall: float | None = None
+) -> DownloadHTTP:
     """The HTTP client for output files: follows redirects, never carries the API key, asks for
     files as stored (lengths and byte ranges then mean what they say). ``transport`` replaces the
-    network (the sandbox serves its own files); otherwise TLS is set up for these URLs' hosts."""
+    network (the sandbox serves its own files); otherwise TLS is set up for these URLs' hosts.
+    ``stall``: seconds in which a body must bring 64 KiB (0: never cut; None: the default, 60)."""
     from piapi_cli.api import factory, http
 
+    use = factory.DOWNLOAD if stall is None else factory.with_timeouts(factory.DOWNLOAD, stall=stall or None)
     if transport is None and not http.proxy_configured():
-        use = factory.DOWNLOAD
         return WireClient(
             {"user-agent": factory.USER_AGENT, **use.headers},
             tls=lambda: factory.verify_for(*urls),
             connect_timeout=use.timeouts.connect,
             read_timeout=use.timeouts.read,
+            stall=use.timeouts.stall,
         )
     tune_http_reads()
-    return factory.http_client(factory.DOWNLOAD, urls, transport=transport)
+    return factory.http_client(use, urls, transport=transport)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 from piapi_cli.api import http as engines
 from piapi_cli.api.errors import DownloadError
+from piapi_cli.api.factory import STALL_BYTES
 
 if TYPE_CHECKING:
     import ssl
@@ -36,8 +38,10 @@ class WireError(Exception):
 class WireResponse:
     """One answer: ``status_code``, ``headers`` (names in any case), and its body."""
 
-    def __init__(self, response: HTTPResponse, sock: socket.socket | None) -> None:
+    def __init__(self, response: HTTPResponse, sock: socket.socket | None, stall: float | None = None) -> None:
         self._response = response
+        #: a body must bring STALL_BYTES in each window of ``stall`` seconds (a trickle is cut)
+        self._stall, self._window, self._got = stall, time.monotonic(), 0
         self.status_code = response.status
         #: the answer's headers by lower-case name (a repeated one: its last value)
         self.headers = {name.lower(): value for name, value in response.getheaders()}
@@ -50,9 +54,16 @@ class WireResponse:
         the socket, so progress shows as bytes come), 0 at its end. A body cut short of its
         length or chunked end marker is a WireError, never an end."""
         try:
-            return self._read(buffer)
+            count = self._read(buffer)
         except (OSError, ValueError, _client().HTTPException) as exc:  # ValueError: read after a shutdown
             raise WireError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+        if self._stall is not None:
+            self._got += count
+            if self._got >= STALL_BYTES:
+                self._window, self._got = time.monotonic(), 0
+            elif count and time.monotonic() - self._window > self._stall:
+                raise WireError(f"stalled: under {STALL_BYTES // 1024} KiB in {self._stall:g}s")
+        return count
 
     def _read(self, buffer: memoryview) -> int:
         response = self._response
@@ -99,8 +110,10 @@ class WireClient:
         tls: Callable[[], ssl.SSLContext],
         connect_timeout: float | None,
         read_timeout: float | None,
+        stall: float | None = None,
     ) -> None:
         self.headers = dict(headers)
+        self._stall = stall
         self._tls = tls
         self._tls_context: ssl.SSLContext | None = None
         self._timeouts = (connect_timeout, read_timeout)
@@ -137,7 +150,7 @@ class WireClient:
         except (OSError, _client().HTTPException) as exc:
             connection.close()
             raise WireError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
-        return WireResponse(response, connection.sock)
+        return WireResponse(response, connection.sock, self._stall)
 
     def _checkout(self, origin: tuple[str, str, int]) -> HTTPConnection:
         with self._lock:
