@@ -119,7 +119,7 @@ class TaskResult:
     def exit_code(self) -> ExitCode:
         code = WaitOutcome(self.task_id, self.task, self.error).exit_code
         if code == ExitCode.OK and self.failures:
-            return ExitCode.DOWNLOAD_FAILED
+            return ExitCode.LOCAL_WRITE if any(f.local for f in self.failures) else ExitCode.DOWNLOAD_FAILED
         return code
 
     def to_json(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from piapi_cli.api.errors import (
     ConfigError,
     ConnectionFailed,
     CreateOutcomeUnknown,
+    LocalWriteError,
     NotFoundError,
     PiapiError,
     RateLimitError,
@@ -359,7 +360,9 @@ class BatchRun:
             url = row.task.urls[0].url if row.task is not None and row.task.urls else ""
             failures.append((url, saved.error))
         files = [*(result.files if result is not None else []), *saved.adopted]
-        self._finish(row, "completed", files=files, failures=failures)
+        local = [f.message for f in result.failures if f.local] if result is not None else []
+        error = LocalWriteError(local[0]) if local else None  # a full disk: exit 10, not 9
+        self._finish(row, "completed", files=files, failures=failures, code_error=error)
 
     def _finish(
         self,

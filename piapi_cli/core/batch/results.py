@@ -62,8 +62,8 @@ class RowResult:
 
 
 def code_for(status: str, error: PiapiError | None = None, failures: bool = False) -> ExitCode:
-    if status == "completed":
-        return ExitCode.DOWNLOAD_FAILED if failures else ExitCode.OK
+    if status == "completed":  # a file not saved: 9, or the error's own code (10: a full disk)
+        return (error.exit_code if error is not None else ExitCode.DOWNLOAD_FAILED) if failures else ExitCode.OK
     if status in ("failed", "cancelled", "canceled"):
         return ExitCode.TASK_FAILED
     if error is not None:

@@ -53,6 +53,7 @@ from piapi_cli.core.downloads.results import (
 )
 from piapi_cli.core.downloads.streams import Decoder, EncodingRefused, Pipeline, Ring, tune_http_reads
 from piapi_cli.core.downloads.wire import WireClient, WireError, WireResponse
+from piapi_cli.core.outfile import why_not_written
 from piapi_cli.core.workers import run_cancellable
 
 if TYPE_CHECKING:
@@ -218,8 +219,9 @@ class Downloader:
             return Failure(item.url, str(exc), item.task.task_id)
         except DownloadError as exc:
             return Failure(item.url, exc.message, item.task.task_id)
-        except OSError as exc:
-            return Failure(item.url, f"cannot write: {exc.strerror or exc}", item.task.task_id)
+        except OSError as exc:  # a local write: the disk is full, the directory went read-only...
+            where = job.part.path if job.part is not None else self.directory
+            return Failure(item.url, why_not_written(where, exc), item.task.task_id, local=True)
         finally:
             if job.part is not None:
                 if not job.published and job.part.size == 0:

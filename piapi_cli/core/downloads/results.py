@@ -37,6 +37,8 @@ class Failure:
     url: str
     message: str
     task_id: str = ""
+    #: the file could not be written here (a full disk): exit 10, not 9
+    local: bool = False
 
 
 @dataclass
