@@ -653,3 +653,20 @@ def test_an_in_memory_journal_leaves_no_file(tmp_path: Path, monkeypatch: pytest
         journal.begin_create("w", "m", "t", {}, None)
         assert len(journal.entries()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_process_alive_check_for_rows_and_temporary_files(tmp_path: Path, clock: FakeClock) -> None:
+    from piapi_cli.core.processes import process_alive as alive
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = int(finished.stdout)
+    assert alive(os.getpid()) and not alive(gone)
+    assert not alive(0) and not alive(-1) and not alive(2**62)  # no process has such an ID
+    # a row of a process that is gone, and one whose pid no process can have, may have been created
+    journal = Journal(tmp_path / "j.sqlite3", clock=clock)
+    for pid in (gone, 2**62):
+        row = journal.begin_create("sandbox", "m", "t", {}, None)
+        with journal.write() as db:
+            db.execute("UPDATE tasks SET pid = ? WHERE id = ?", (pid, row))
+    assert len(journal.maybe_created("sandbox")) == 2
+    journal.close()

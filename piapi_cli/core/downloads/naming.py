@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.core.processes import process_alive
 
 DEFAULT_TEMPLATE = "{task_id}-{index}.{ext}"
 TEMPLATE_FIELDS = frozenset({"task_id", "index", "key", "model", "task_type", "ext", "name"})
@@ -197,7 +198,7 @@ def sweep_stale_temps(directory: Path) -> int:
         return 0
     for name in names:
         match = _TEMP.fullmatch(name)
-        if match is None or _alive(int(match.group(1))):
+        if match is None or process_alive(int(match.group(1))):
             continue
         try:
             os.unlink(directory / name)  # unlink never follows a link: only the name goes
@@ -205,18 +206,6 @@ def sweep_stale_temps(directory: Path) -> int:
         except OSError:
             pass
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True  # it exists (or we cannot tell): leave its files alone
-    return True
 
 
 def render_name(template: str, fields: dict[str, Any]) -> str:

@@ -51,7 +51,8 @@ from piapi_cli.core.journal.entries import (
     parse_since,
 )
 from piapi_cli.core.journal.runs import ATTEMPT_SEP, RunRecord, RunRecords
-from piapi_cli.core.journal.store import JournalError, process_alive, this_host
+from piapi_cli.core.journal.store import JournalError
+from piapi_cli.core.processes import process_alive, this_host
 
 __all__ = [
     "ATTEMPT_SEP",
@@ -247,5 +248,5 @@ class Journal(RunRecords):
         if self.clock() - entry.updated_at > self.stale_after:
             return True
         if entry.pid and entry.host == self.host:
-            return entry.pid != os.getpid() and not self.alive(entry.pid)
+            return not self.alive(entry.pid)
         return False

@@ -7,7 +7,6 @@ import errno
 import os
 import sqlite3
 import stat
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from piapi_cli.api.errors import ConfigError
+from piapi_cli.core.processes import process_alive, this_host
+
+__all__ = ["JournalError", "Store", "describe_failure", "make_private", "process_alive", "this_host"]
 
 if TYPE_CHECKING:
     from piapi_cli.core.journal.groupcommit import Write, Writer, _Slot
@@ -254,29 +256,6 @@ def _tighten(path: Path, mode: int) -> None:
         os.chmod(path, mode)
     except OSError:
         pass  # an immutable file: opening it reports the problem in words
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this ID runs on this machine (when unsure: yes)."""
-    if pid <= 0:
-        return False
-    if sys.platform == "win32":
-        return True  # os.kill would terminate it there; the age of the row decides instead
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, another user's
-    return True
-
-
-def this_host() -> str:
-    if hasattr(os, "uname"):
-        return os.uname().nodename  # what gethostname says, without importing socket (~15 ms)
-    import socket
-
-    return socket.gethostname()
 
 
 def describe_failure(exc: sqlite3.Error | OSError, busy_timeout: float) -> tuple[str, str, str | None]:
