@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from piapi_cli.api.errors import ExitCode, NotFoundError, WaitTimeout
+from piapi_cli.api.errors import ExitCode, NotFoundError, WaitTimeout, combine_exit_codes
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.pace import Pace
-from piapi_cli.core.waiting import PollPolicy, wait_for_tasks, worst_exit_code
+from piapi_cli.core.waiting import PollPolicy, WaitOutcome, wait_for_tasks
 from tests.conftest import FakeClock
+
+
+def worst_exit_code(outcomes: list[WaitOutcome]) -> ExitCode:
+    return combine_exit_codes(o.exit_code for o in outcomes)
 
 
 def scripted(statuses: dict[str, list[str]]):  # type: ignore[no-untyped-def]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from piapi_cli import __version__
-from piapi_cli.api.errors import ExitCode
+from piapi_cli.api.errors import EXIT_PRECEDENCE, ExitCode
 from piapi_cli.cli.completions import FILES as COMPLETION_FILES
 from piapi_cli.core import settings
 from piapi_cli.core.catalog import load_catalog
@@ -493,6 +493,7 @@ def man_page(cmd: Cmd, all_cmds: list[Cmd]) -> str:
     out.append(".SH EXIT STATUS")
     for code in ExitCode:
         out += [".TP", f"\\fB{code.value}\\fR", _roff(code.description)]
+    out += [".PP", _roff(exit_precedence())]
     out.append(".SH ENVIRONMENT")
     for var in settings.environment():
         out += [".TP", f"\\fB{var.name}\\fR", _roff(var.help)]
@@ -530,7 +531,16 @@ def _cell(text: str) -> str:
 def exit_codes_table() -> str:
     rows = ["| code | meaning |", "|---|---|"]
     rows += [f"| {code.value} | {_cell(code.description)} |" for code in ExitCode]
-    return "\n".join(rows)
+    return "\n".join(rows) + "\n\n" + exit_precedence()
+
+
+def exit_precedence() -> str:
+    """How several outcomes make one exit code (``combine_exit_codes``), in words."""
+    failures = [str(int(code)) for code in EXIT_PRECEDENCE if code != ExitCode.OK]
+    return (
+        "A command with several outcomes (many tasks, a batch run, a task and its downloads) exits "
+        f"with the first of these that happened: {', '.join(failures)}; 0 only when all went well."
+    )
 
 
 def settings_table() -> str:

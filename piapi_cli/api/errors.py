@@ -7,6 +7,7 @@ the library raises these and never exits.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -237,6 +238,23 @@ class DownloadError(PiapiError):
     """The task completed but an output could not be downloaded."""
 
     exit_code = ExitCode.DOWNLOAD_FAILED
+
+
+#: When one command has several outcomes (many tasks, a batch run, a task and its downloads),
+#: it exits with the first of these that happened: the worst first, and "the deadline passed,
+#: run it again" (8) after every other failure, as it is the one a rerun settles by itself.
+EXIT_PRECEDENCE: tuple[ExitCode, ...] = (
+    *sorted((c for c in ExitCode if c not in (ExitCode.OK, ExitCode.WAIT_TIMEOUT)), reverse=True),
+    ExitCode.WAIT_TIMEOUT,
+    ExitCode.OK,
+)
+
+
+def combine_exit_codes(codes: Iterable[ExitCode | int]) -> ExitCode:
+    """The exit code of a run of many outcomes (``EXIT_PRECEDENCE``): the one function every
+    command that has several (create, wait, download, get, cancel, batch, compare) uses."""
+    present = {ExitCode(code) for code in codes}
+    return next((code for code in EXIT_PRECEDENCE if code in present), ExitCode.OK)
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:

@@ -51,10 +51,10 @@ def wait_and_show(
 ) -> int:
     """Wait for tasks (and download their outputs); show each result as soon as it is settled.
 
-    Returns the exit code: the worst outcome, with failed tasks ahead of deadlines.
+    Returns the exit code: the results' codes combined (``combine_exit_codes``).
     """
+    from piapi_cli.api.errors import combine_exit_codes
     from piapi_cli.cli.display import PipelineDisplay
-    from piapi_cli.core.runner import worst
 
     session = state.session
     deadline = session.settings["wait_timeout"] if timeout is None else timeout
@@ -73,13 +73,13 @@ def wait_and_show(
     if as_document:
         document(state, results, download is not None, jq)
     report_problems(state, results, download)
-    return int(worst(results))
+    return int(combine_exit_codes(r.exit_code for r in results))
 
 
 def download_and_show(state: State, tasks: list[Task], plan: DownloadPlan, *, as_json: bool, jq: str | None) -> int:
     """Download the outputs of tasks already fetched; the exit code."""
+    from piapi_cli.api.errors import combine_exit_codes
     from piapi_cli.cli.display import PipelineDisplay
-    from piapi_cli.core.runner import worst
 
     as_document = structured(as_json, jq)
     state.session.note_resume([t.task_id for t in tasks], plan)
@@ -94,7 +94,7 @@ def download_and_show(state: State, tasks: list[Task], plan: DownloadPlan, *, as
     if as_document:
         document(state, results, True, jq)
     report_problems(state, results, plan)
-    return int(worst(results))
+    return int(combine_exit_codes(r.exit_code for r in results))
 
 
 def show_result(state: State, result: TaskResult, downloading: bool) -> None:

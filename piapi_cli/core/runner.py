@@ -127,14 +127,6 @@ class TaskResult:
         return doc | {"local_files": [f.to_json() for f in self.files]}
 
 
-def worst(results: Iterable[TaskResult]) -> ExitCode:
-    """The exit code of many results: the worst, with failed tasks ahead of deadlines."""
-    codes = [r.exit_code for r in results]
-    if ExitCode.TASK_FAILED in codes:
-        codes = [c for c in codes if c != ExitCode.WAIT_TIMEOUT]
-    return max(codes, default=ExitCode.OK)
-
-
 class Runner:
     """Drives tasks through create, wait and download with one client and one journal.
 

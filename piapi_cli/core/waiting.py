@@ -244,11 +244,3 @@ def _seen(
     if pace is not None:  # each time: a create's answer may not name the model, and paces learn
         watch.pace = pace(task)
     watch.outcome.task = task
-
-
-def worst_exit_code(outcomes: Iterable[WaitOutcome]) -> ExitCode:
-    """The run's exit code: a failed task outranks a deadline, as a script needs to know first."""
-    codes = [o.exit_code for o in outcomes]
-    if ExitCode.TASK_FAILED in codes:
-        codes = [code for code in codes if code != ExitCode.WAIT_TIMEOUT]
-    return max(codes, default=ExitCode.OK)

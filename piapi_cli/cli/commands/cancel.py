@@ -18,13 +18,13 @@ EPILOG = examples(
 
 def cancel(ctx: params.Context, task_ids: TaskIdsArgument) -> None:
     """Cancel pending tasks (PiAPI refuses once a task is processing)."""
-    from piapi_cli.api.errors import ExitCode, PiapiError
+    from piapi_cli.api.errors import ExitCode, PiapiError, combine_exit_codes
     from piapi_cli.cli.taskids import full_ids, journal_or_none
 
     state: State = ctx.obj
     ids = full_ids(state, task_ids, journal_or_none(state))  # nothing is sent for an ambiguous prefix
     client = state.session.client
-    worst = ExitCode.OK
+    codes: list[ExitCode] = []
     for task_id in ids:
         try:
             message = client.cancel_task(task_id)
@@ -32,9 +32,10 @@ def cancel(ctx: params.Context, task_ids: TaskIdsArgument) -> None:
             if len(ids) == 1:
                 raise
             state.output.error(f"{task_id}: {exc.message}", exc.hint)
-            worst = max(worst, exc.exit_code)
+            codes.append(exc.exit_code)
             continue
         state.output.line(task_id)
         state.output.info(message)
-    if worst:
-        raise params.Exit(worst)
+    code = combine_exit_codes(codes)
+    if code:
+        raise params.Exit(code)

@@ -47,7 +47,7 @@ def download(
     quiet: QuietOption = False,
 ) -> None:
     """Download every output file of completed tasks."""
-    from piapi_cli.api.errors import ExitCode
+    from piapi_cli.api.errors import ExitCode, combine_exit_codes
     from piapi_cli.cli.pipeline import download_and_show, preflight
     from piapi_cli.cli.taskids import full_ids, journal_or_none
     from piapi_cli.core.runner import DownloadPlan
@@ -60,16 +60,17 @@ def download(
     client = state.session.client
     tasks = [client.get_task(task_id) for task_id in ids]
     code = download_and_show(state, [t for t in tasks if t.succeeded], plan, as_json=as_json, jq=jq)
-    worst = ExitCode(code)
+    codes = [ExitCode(code)]
     for task in tasks:
         if task.succeeded:
             continue
         if task.is_terminal:
             state.output.error(f"task {task.task_id} {task.status}: nothing to download ({task.failure_message()})")
-            worst = max(worst, ExitCode.TASK_FAILED)
+            codes.append(ExitCode.TASK_FAILED)
         else:
             hint = f"{state.session.prog} wait {task.task_id} --download {directory}"
             state.output.error(f"task {task.task_id} is still {task.status}; download it when done: {hint}")
-            worst = max(worst, ExitCode.WAIT_TIMEOUT)
+            codes.append(ExitCode.WAIT_TIMEOUT)
+    worst = combine_exit_codes(codes)
     if worst:
         raise params.Exit(worst)

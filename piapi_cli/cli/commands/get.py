@@ -27,7 +27,7 @@ def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption 
     task ID in the journal (of the API in use), as `piapi tasks` shows them, or the
     journal's row as #N.
     """
-    from piapi_cli.api.errors import ExitCode, PiapiError
+    from piapi_cli.api.errors import ExitCode, PiapiError, combine_exit_codes
     from piapi_cli.cli.taskids import full_ids, journal_or_none
     from piapi_cli.core.journal.journal import JournalError
 
@@ -40,7 +40,7 @@ def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption 
     ids = full_ids(state, task_ids, journal)  # an ambiguous prefix: exit 2, nothing sent
     client = state.session.client
     found = []
-    worst = ExitCode.OK
+    codes: list[ExitCode] = []
     errors: list[PiapiError] = []
     for task_id in ids:
         try:
@@ -49,7 +49,7 @@ def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption 
             if len(ids) == 1:
                 raise
             errors.append(exc)
-            worst = max(worst, exc.exit_code)
+            codes.append(exc.exit_code)
             continue
         found.append(task)
         if journal is not None:
@@ -59,10 +59,11 @@ def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption 
                 state.output.warn(f"{exc.message}; the task is shown all the same")
                 journal = None  # one warning, not one per task
         if task.is_terminal and not task.succeeded:
-            worst = max(worst, ExitCode.TASK_FAILED)
+            codes.append(ExitCode.TASK_FAILED)
     if found:
         state.output.tasks(found, as_json=as_json, jq=jq)
     for error in errors:
         state.output.error(error.message, error.hint)
-    if worst:
-        raise params.Exit(worst)
+    code = combine_exit_codes(codes)
+    if code:
+        raise params.Exit(code)

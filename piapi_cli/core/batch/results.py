@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from piapi_cli.api.errors import ExitCode, PiapiError
+from piapi_cli.api.errors import ExitCode, PiapiError, combine_exit_codes
 from piapi_cli.api.tasks import Task, as_dict
 from piapi_cli.core.downloads.downloader import LocalFile
 
@@ -73,14 +73,6 @@ def code_for(status: str, error: PiapiError | None = None, failures: bool = Fals
     return ExitCode.WAIT_TIMEOUT  # left or running: the same command resumes it
 
 
-def worst(codes: list[ExitCode]) -> ExitCode:
-    """The run's exit code: the worst outcome, where "rows remain, run it again" (8) is the
-    mildest failure: a failed task (as ``wait`` has it) or any error goes ahead of it."""
-    if any(c not in (ExitCode.OK, ExitCode.WAIT_TIMEOUT) for c in codes):
-        codes = [c for c in codes if c != ExitCode.WAIT_TIMEOUT]
-    return max(codes, default=ExitCode.OK)
-
-
 @dataclass
 class Summary:
     """The run at its end: counts by status, credits, time, and what is left to do."""
@@ -119,7 +111,7 @@ class Summary:
             codes.append(ExitCode.LOCAL_WRITE)
         if self.stop_error is not None:
             codes.append(self.stop_error.exit_code)
-        return worst(codes)
+        return combine_exit_codes(codes)
 
     @property
     def complete(self) -> bool:
