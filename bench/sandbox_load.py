@@ -44,9 +44,9 @@ end
 """
 
 
-def start_server(*extra: str) -> tuple[subprocess.Popen[str], str]:
+def start_server(*extra: str, quiet: bool = True) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", "0", "--quiet", *extra],
+        [sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", "0", *(["--quiet"] if quiet else []), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     assert process.stdout is not None
@@ -180,6 +180,48 @@ def webhook_phase(count: int, slow_delay: float) -> str:
         slow.httpd.shutdown()
 
 
+def start_bare(template: dict[str, Any], count: int) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """bench/bare_server.py holding ``count`` tasks shaped like ``template``: (process, URL, IDs)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(template, handle)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bare_server.py")
+    process = subprocess.Popen([sys.executable, script, handle.name, str(count)], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    ids = list(iter(lambda: process.stdout.readline().strip(), ""))  # type: ignore[union-attr]
+    os.unlink(handle.name)
+    return process, url, ids
+
+
+def versus_bare(count: int, connections: int, seconds: int, rounds: int) -> None:
+    """The sandbox (its log on) against bench/bare_server.py: get-task from ``connections``
+    wrk connections, ``rounds`` pairs in alternating order; requests/s and the ratio per pair."""
+    sandbox, base = start_server("--concurrency", "64", "--no-webhooks", "--speed", "1000", quiet=False)
+    bare = None
+    try:
+        ids, _ = create_tasks(base, count)
+        answer = httpx.get(f"{base}/api/v1/task/{ids[0]}", headers={"x-api-key": "bench"}).json()["data"]
+        bare, bare_url, bare_ids = start_bare(answer, count)
+        ratios = []
+        for round_ in range(rounds):
+            rates = {}
+            for name in ("sandbox", "bare") if round_ % 2 == 0 else ("bare", "sandbox"):
+                url, keys = (base, ids) if name == "sandbox" else (bare_url, bare_ids)
+                _, done = load_with_wrk(url, keys, connections, seconds)
+                rates[name] = done / seconds
+            ratios.append(rates["sandbox"] / rates["bare"])
+            print(f"round {round_ + 1}: sandbox {rates['sandbox']:,.0f} /s, bare threading server "
+                  f"{rates['bare']:,.0f} /s: ratio {ratios[-1]:.2f}", flush=True)  # fmt: skip
+        ratios.sort()
+        print(f"ratio sandbox / bare: median {ratios[len(ratios) // 2]:.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}")
+    finally:
+        for process in (sandbox, bare):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=10_000)
@@ -187,7 +229,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--webhook-tasks", type=int, default=200, help="0 skips the webhook phase")
     parser.add_argument("--slow-receiver", type=float, default=0.2, help="seconds the slow receiver takes")
+    parser.add_argument("--versus-bare", type=int, default=0, metavar="ROUNDS",
+                        help="only: the sandbox (log on) against a bare threading server, ROUNDS pairs")  # fmt: skip
     args = parser.parse_args()
+    if args.versus_bare:
+        if not shutil.which("wrk"):
+            raise SystemExit("--versus-bare needs wrk (apt-get install wrk)")
+        versus_bare(args.tasks, args.connections, args.seconds, args.versus_bare)
+        return
     process, base = start_server("--concurrency", "64")
     try:
         before = cpu_seconds(process.pid)

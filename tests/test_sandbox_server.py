@@ -8,6 +8,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import struct
@@ -111,6 +112,33 @@ def test_serve_prints_its_url_and_stops_cleanly(stop: signal.Signals) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_serve_logs_one_line_per_answer_and_every_line_before_it_stops(quiet: bool) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", "0", *(["--quiet"] if quiet else [])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        with httpx.Client(base_url=url, headers={"x-api-key": "k"}) as client:
+            statuses = [client.get("/account/info").status_code for _ in range(200)]
+            statuses.append(client.get("/api/v1/task/no-such-task").status_code)
+        process.send_signal(signal.SIGTERM)  # at once: lines still queued are written before the exit
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert statuses == [200] * 200 + [404]
+    answered = [line for line in err.splitlines() if '"GET /' in line]
+    if quiet:
+        assert answered == []
+    else:
+        assert len(answered) == 201 and all(re.match(r"\d\d:\d\d:\d\d 127\.0\.0\.1 ", line) for line in answered)
+        assert answered[0].endswith('"GET /account/info HTTP/1.1" 200 ' + answered[0].rsplit(" ", 1)[1])
+        assert '"GET /api/v1/task/no-such-task HTTP/1.1" 404 ' in answered[-1]
 
 
 def test_ctrl_c_before_the_loop_begins_still_stops_the_server(clock: FakeClock) -> None:

@@ -40,6 +40,8 @@ FILE_PATH = re.compile(r"^/files/([0-9a-f-]{36})/(\d+)\.(png|wav|glb|mp4)$")
 UPLOAD_PATH = re.compile(r"^/ephemeral/([0-9a-f]{32})/([^/]{1,128})$")
 UPLOAD_LIMIT = 10 * 1024 * 1024
 TASK_PATH = re.compile(r"^/api/v1/task/([^/]+)$")
+#: statuses a task never leaves
+_SETTLED = frozenset({"completed", "failed", "canceled"})
 
 
 @dataclass
@@ -85,6 +87,9 @@ class Emulator:
         self.requests: list[tuple[str, str]] = []
         #: IDs of tasks created with a webhook endpoint, for the dispatcher to watch
         self.hooked: set[str] = set()
+        #: the answer to a get-task of each task that reached an end (completed, failed,
+        #: canceled): it never changes again, so it is encoded once
+        self._settled: dict[str, bytes] = {}
 
     # --- dispatch ------------------------------------------------------------------
 
@@ -240,10 +245,17 @@ class Emulator:
         return start
 
     def _get(self, task_id: str) -> Reply:
+        settled = self._settled.get(task_id)
+        if settled is not None:
+            return Reply(200, settled, {"content-type": "application/json"})
         record = self.store.get(task_id)
         if record is None:
             return Reply.error(404, f"task {task_id} not found")
-        return Reply.json(200, self._envelope(record, self.clock()))
+        envelope = self._envelope(record, self.clock())
+        reply = Reply.json(200, envelope)
+        if envelope["data"]["status"] in _SETTLED:
+            self._settled[task_id] = reply.body
+        return reply
 
     def _cancel(self, task_id: str) -> Reply:
         record = self.store.get(task_id)

@@ -98,7 +98,7 @@ def serve(
 
     from piapi_cli.api.errors import UsageError
     from piapi_cli.sandbox import Emulator, Faults
-    from piapi_cli.sandbox.server import SandboxServer, parse_size
+    from piapi_cli.sandbox.server import AccessLog, SandboxServer, parse_size
 
     state: State = ctx.obj
     try:
@@ -120,8 +120,11 @@ def serve(
     emulator = Emulator(speed=speed, concurrency=concurrency, api_key=api_key, faults=faults)
     logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("piapi.sandbox").setLevel(logging.WARNING if quiet else logging.INFO)
+    access = None if quiet else AccessLog(sys.stderr)  # the line per answer, off the answering thread
     try:
-        server = SandboxServer(emulator, host, port, webhooks=not no_webhooks, max_body=body_limit, timeout=timeout)
+        server = SandboxServer(
+            emulator, host, port, webhooks=not no_webhooks, max_body=body_limit, timeout=timeout, access_log=access
+        )
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -142,4 +145,6 @@ def serve(
         pass
     finally:
         server.stop()
+        if access is not None:
+            access.close()
     state.output.info("piapi sandbox: stopped")
