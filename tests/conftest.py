@@ -56,6 +56,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.setenv("PIAPI_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("PIAPI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)  # what a command writes in "." (downloads, reports) stays out of the checkout
     return tmp_path
 
 

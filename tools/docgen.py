@@ -27,16 +27,21 @@ from piapi_cli import __version__
 from piapi_cli.api.errors import EXIT_PRECEDENCE, ExitCode
 from piapi_cli.cli.completions import FILES as COMPLETION_FILES
 from piapi_cli.core import settings
-from piapi_cli.core.catalog import load_catalog
+
+try:
+    from tools import completion_fish, completiongen
+except ImportError:  # run as a script: tools/ is on the path itself
+    import completion_fish  # type: ignore[no-redef]
+    import completiongen  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "piapi_cli"
 HELP_MODULE = PACKAGE / "cli" / "parsing" / "_helptext.py"
 COMPLETIONS_DIR = PACKAGE / "cli" / "completions"
+#: the same scripts at the top of the repository, for packagers and for installing by hand
+TOP_COMPLETIONS_DIR = ROOT / "completions"
 MAN_DIR = ROOT / "man"
 README = ROOT / "README.md"
-#: option values completed from the catalog or a fixed list, by option name
-VALUE_KINDS = {"--model": "model", "--task-type": "task_type", "--input-file": "file", "--category": "category"}
 
 
 @dataclass
@@ -46,7 +51,6 @@ class Opt:
     metavar: str
     help: str
     choices: list[str] = field(default_factory=list)
-    kind: str = ""
 
 
 @dataclass
@@ -110,11 +114,8 @@ def _commands() -> tuple[Cmd, ...]:
             annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
             is_enum = isinstance(annotation, type) and issubclass(annotation, Enum)
             choices = [e.value for e in annotation] if is_enum else []
-            long_name = next((n for n in names if n.startswith("--")), names[0])
             metavar = param.metavar or ("|".join(choices) if choices else "VALUE")
-            options.append(
-                Opt(names, not param.is_flag, metavar, param.help or "", choices, VALUE_KINDS.get(long_name, ""))
-            )
+            options.append(Opt(names, not param.is_flag, metavar, param.help or "", choices))
         subs = list(command.list_commands(ctx)) if hasattr(command, "list_commands") else []
         found.append(
             Cmd(
@@ -162,245 +163,20 @@ def help_module() -> str:
 # --- completions ----------------------------------------------------------------------
 
 
-def _catalog_lists() -> tuple[list[str], dict[str, list[str]]]:
-    catalog = load_catalog()
-    return list(catalog.models), {name: list(m.task_types) for name, m in catalog.models.items()}
-
-
-def _value_options(cmds: list[Cmd]) -> list[str]:
-    taking: set[str] = set()
-    flags: set[str] = set()
-    for cmd in cmds:
-        for opt in cmd.options:
-            (taking if opt.takes_value else flags).update(opt.names)
-    clash = taking & flags
-    if clash:  # the scripts skip option values by name: a name must mean one thing everywhere
-        raise RuntimeError(f"options both flag and valued: {sorted(clash)}")
-    return sorted(taking)
-
-
-def _sh_words(words: list[str]) -> str:
-    return " ".join(words).replace("'", "")
+def _completion_table() -> dict[str, dict[str, str]]:
+    return completiongen.table([(cmd.key, *_contexts(cmd.path)) for cmd in commands()])
 
 
 def bash_completion() -> str:
-    cmds = commands()
-    models, types = _catalog_lists()
-    value_opts = "|".join(_value_options(cmds))
-    out = [
-        "# bash completion for piapi, generated from its command tree: do not edit.",
-        "# Install: source this file, or copy it to ~/.local/share/bash-completion/completions/piapi",
-        "",
-        f"_piapi_models='{_sh_words(models)}'",
-        "",
-        "_piapi_task_types() {",
-        '    case "$1" in',
-    ]
-    for model, names in types.items():
-        out.append(f"        '{model}') echo '{_sh_words(names)}' ;;")
-    all_types = sorted({t for names in types.values() for t in names})
-    out += [
-        f"        *) echo '{_sh_words(all_types)}' ;;",
-        "    esac",
-        "}",
-        "",
-        "_piapi_options() {",
-        '    case "$1" in',
-    ]
-    for cmd in cmds:
-        names = [n for opt in cmd.options for n in opt.names if n.startswith("--")] + ["--help"]
-        out.append(f"        '{cmd.key}') echo '{_sh_words(sorted(set(names)))}' ;;")
-    out += ["    esac", "}", "", "_piapi_subcommands() {", '    case "$1" in']
-    for cmd in cmds:
-        if cmd.subcommands:
-            out.append(f"        '{cmd.key}') echo '{_sh_words(cmd.subcommands)}' ;;")
-    out += [
-        "    esac",
-        "}",
-        "",
-        "_piapi() {",
-        '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="" path="" model="" i w subs',
-        '    [ "$COMP_CWORD" -gt 0 ] && prev="${COMP_WORDS[COMP_CWORD-1]}"',
-        "    COMPREPLY=()",
-        "    for ((i = 1; i < COMP_CWORD; i++)); do",
-        '        w="${COMP_WORDS[i]}"',
-        '        case "$w" in',
-        '            --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;',
-        f"            {value_opts}) i=$((i + 1)); continue ;;",
-        "            -*) continue ;;",
-        "        esac",
-        '        subs="$(_piapi_subcommands "$path")"',
-        '        case " $subs " in',
-        '            *" $w "*) path="${path:+$path }$w" ;;',
-        "        esac",
-        "    done",
-        '    case "$prev" in',
-        '        --model|-m) COMPREPLY=($(compgen -W "$_piapi_models" -- "$cur")); return ;;',
-        '        --task-type|-t) COMPREPLY=($(compgen -W "$(_piapi_task_types "$model")" -- "$cur")); return ;;',
-        '        --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;',
-        '        --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;',
-        '        --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;',
-        f"        {value_opts}) return ;;",
-        "    esac",
-        '    if [[ "$cur" == -* ]]; then',
-        '        COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))',
-        "        return",
-        "    fi",
-        '    subs="$(_piapi_subcommands "$path")"',
-        '    if [ -n "$subs" ]; then',
-        '        COMPREPLY=($(compgen -W "$subs" -- "$cur"))',
-        '    elif [ "$path" = models ]; then',
-        '        COMPREPLY=($(compgen -W "$_piapi_models" -- "$cur"))',
-        "    fi",
-        "}",
-        "",
-        "complete -F _piapi piapi",
-    ]
-    return "\n".join(out) + "\n"
+    return completiongen.bash(commands(), _completion_table())
 
 
 def zsh_completion() -> str:
-    cmds = commands()
-    models, types = _catalog_lists()
-    value_opts = "|".join(_value_options(cmds))
-    out = [
-        "#compdef piapi",
-        "# zsh completion for piapi, generated from its command tree: do not edit.",
-        "# Install: put this file, named _piapi, in a directory of your $fpath, then run compinit.",
-        "",
-        f"_piapi_models=({_sh_words(models)})",
-        "",
-        "_piapi_task_types() {",
-        '    case "$1" in',
-    ]
-    for model, names in types.items():
-        out.append(f"        '{model}') reply=({_sh_words(names)}) ;;")
-    all_types = sorted({t for names in types.values() for t in names})
-    out += [f"        *) reply=({_sh_words(all_types)}) ;;", "    esac", "}", ""]
-    out += ["_piapi_describe() {", '    case "$1" in']
-    for cmd in cmds:
-        if cmd.subcommands:
-            entries = []
-            for sub in cmd.subcommands:
-                short = next(c.short for c in cmds if c.path == [*cmd.path, sub])
-                entries.append("'" + f"{sub}:{short}".replace("'", "") + "'")
-            out.append(f"        '{cmd.key}') reply=({' '.join(entries)}) ;;")
-    out += ["        *) reply=() ;;", "    esac", "}", "", "_piapi_options() {", '    case "$1" in']
-    for cmd in cmds:
-        names = sorted({n for opt in cmd.options for n in opt.names if n.startswith("--")} | {"--help"})
-        out.append(f"        '{cmd.key}') reply=({' '.join(names)}) ;;")
-    out += [
-        "    esac",
-        "}",
-        "",
-        "_piapi() {",
-        '    local path="" model="" w i prev="${words[CURRENT-1]}" cur="${words[CURRENT]}"',
-        "    local -a reply subs",
-        "    for ((i = 2; i < CURRENT; i++)); do",
-        '        w="${words[i]}"',
-        '        case "$w" in',
-        '            --model|-m) model="${words[i+1]}"; i=$((i + 1)); continue ;;',
-        f"            {value_opts}) i=$((i + 1)); continue ;;",
-        "            -*) continue ;;",
-        "        esac",
-        '        _piapi_describe "$path"; subs=(${reply%%:*})',
-        '        if (( ${subs[(Ie)$w]} )); then path="${path:+$path }$w"; fi',
-        "    done",
-        '    case "$prev" in',
-        "        --model|-m) compadd -a _piapi_models; return ;;",
-        '        --task-type|-t) _piapi_task_types "$model"; compadd -a reply; return ;;',
-        "        --service-mode) compadd public private; return ;;",
-        "        --category|-c) compadd image video audio 3d; return ;;",
-        "        --input-file) _files; return ;;",
-        f"        {value_opts}) return ;;",
-        "    esac",
-        '    if [[ "$cur" == -* ]]; then',
-        '        _piapi_options "$path"; compadd -a reply; return',
-        "    fi",
-        '    _piapi_describe "$path"',
-        "    if (( ${#reply} )); then",
-        "        _describe -t commands 'piapi command' reply",
-        '    elif [[ "$path" == models ]]; then',
-        "        compadd -a _piapi_models",
-        "    fi",
-        "}",
-        "",
-        '_piapi "$@"',
-    ]
-    return "\n".join(out) + "\n"
+    return completiongen.zsh(commands(), _completion_table())
 
 
 def fish_completion() -> str:
-    cmds = commands()
-    models, types = _catalog_lists()
-    out = [
-        "# fish completion for piapi, generated from its command tree: do not edit.",
-        "# Install: copy this file to ~/.config/fish/completions/piapi.fish",
-        "",
-        "function __piapi_model",
-        "    set -l words (commandline -opc)",
-        "    set -l next 0",
-        "    for w in $words",
-        "        if test $next = 1",
-        "            echo $w",
-        "            return",
-        "        end",
-        "        if contains -- $w --model -m",
-        "            set next 1",
-        "        end",
-        "    end",
-        "end",
-        "",
-        "function __piapi_task_types",
-        "    switch (__piapi_model)",
-    ]
-    for model, names in types.items():
-        out += [f"        case '{model}'", f"            printf '%s\\n' {_sh_words(names)}"]
-    all_types = sorted({t for names in types.values() for t in names})
-    out += ["        case '*'", f"            printf '%s\\n' {_sh_words(all_types)}", "    end", "end", ""]
-    out.append("complete -c piapi -f")
-    top = [c for c in cmds if len(c.path) == 1]
-    top_names = " ".join(c.path[0] for c in top)
-    for cmd in top:
-        out.append(
-            f"complete -c piapi -n 'not __fish_seen_subcommand_from {top_names}' -a {cmd.path[0]} "
-            f"-d '{_fish_text(cmd.short)}'"
-        )
-    for cmd in cmds:
-        if len(cmd.path) == 2:
-            sibling_names = " ".join(c.path[1] for c in cmds if len(c.path) == 2 and c.path[0] == cmd.path[0])
-            out.append(
-                f"complete -c piapi -n '__fish_seen_subcommand_from {cmd.path[0]}; and not "
-                f"__fish_seen_subcommand_from {sibling_names}' -a {cmd.path[1]} -d '{_fish_text(cmd.short)}'"
-            )
-    for cmd in cmds:
-        if not cmd.path:
-            condition = f"-n 'not __fish_seen_subcommand_from {top_names}'"
-        else:
-            condition = f"-n '__fish_seen_subcommand_from {cmd.path[-1]}'"
-        for opt in cmd.options:
-            parts = [f"complete -c piapi {condition}"]
-            for name in opt.names:
-                parts.append(f"-l {name[2:]}" if name.startswith("--") else f"-s {name[1:]}")
-            if opt.kind == "model":
-                parts.append(f"-x -a '{_sh_words(models)}'")
-            elif opt.kind == "task_type":
-                parts.append("-x -a '(__piapi_task_types)'")
-            elif opt.kind == "file":
-                parts.append("-r -F")
-            elif opt.choices:
-                parts.append(f"-x -a '{' '.join(opt.choices)}'")
-            elif opt.takes_value:
-                parts.append("-x")
-            parts.append(f"-d '{_fish_text(opt.help)}'")
-            out.append(" ".join(parts))
-    out.append(f"complete -c piapi -n '__fish_seen_subcommand_from models' -a '{_sh_words(models)}'")
-    return "\n".join(out) + "\n"
-
-
-def _fish_text(text: str) -> str:
-    first = text.split("\n")[0]
-    return first.replace("\\", "").replace("'", "")[:90]
+    return completion_fish.fish(commands(), _completion_table())
 
 
 COMPLETIONS = {"bash": bash_completion, "zsh": zsh_completion, "fish": fish_completion}
@@ -592,7 +368,7 @@ def generated() -> dict[Path, str]:
 
     files = {HELP_MODULE: help_module(), ARGSPEC_MODULE: argspec_module()}
     for shell, make in COMPLETIONS.items():
-        files[COMPLETIONS_DIR / COMPLETION_FILES[shell]] = make()
+        files[COMPLETIONS_DIR / COMPLETION_FILES[shell]] = files[TOP_COMPLETIONS_DIR / COMPLETION_FILES[shell]] = make()
     for name, text in man_pages().items():
         files[MAN_DIR / name] = text
     files[README] = readme(README.read_text("utf-8"))

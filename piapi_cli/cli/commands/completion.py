@@ -10,11 +10,14 @@ from piapi_cli.cli.completions import FILES
 from piapi_cli.cli.parsing import params
 
 EPILOG = examples(
+    "mkdir -p ~/.local/share/bash-completion/completions",
     "piapi completion bash > ~/.local/share/bash-completion/completions/piapi",
-    "piapi completion zsh > ~/.zfunc/_piapi",
+    "mkdir -p ~/.zfunc && piapi completion zsh > ~/.zfunc/_piapi",
+    "mkdir -p ~/.config/fish/completions",
     "piapi completion fish > ~/.config/fish/completions/piapi.fish",
-    notes="The scripts are static: TAB never starts Python or touches the network. "
-    "They are generated with piapi and shipped in its package (piapi_cli/cli/completions/).",
+    notes="The scripts are static: TAB never starts Python or touches the network. They complete "
+    "commands, options, models, task types, paths and each option's values. zsh: ~/.zfunc must be "
+    "on $fpath (fpath+=(~/.zfunc) before compinit in ~/.zshrc).",
 )
 
 

@@ -1,5 +1,5 @@
 # bash completion for piapi, generated from its command tree: do not edit.
-# Install: source this file, or copy it to ~/.local/share/bash-completion/completions/piapi
+# Install: copy to ~/.local/share/bash-completion/completions/piapi (or source it)
 
 _piapi_models='Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s byteaudio Qubico/trellis Qubico/trellis2 Qubico/pixal3d'
 
@@ -46,6 +46,16 @@ _piapi_task_types() {
     esac
 }
 
+_piapi_subcommands() {
+    case "$1" in
+        '') echo 'create get wait cancel download report compare account models listen trigger completion batch tasks config sandbox' ;;
+        'batch') echo 'run status list' ;;
+        'tasks') echo 'sync show usage' ;;
+        'config') echo 'set-key show path set unset' ;;
+        'sandbox') echo 'serve' ;;
+    esac
+}
+
 _piapi_options() {
     case "$1" in
         '') echo '--base-url --debug --help --no-color --no-journal --profile --sandbox --version' ;;
@@ -80,50 +90,153 @@ _piapi_options() {
     esac
 }
 
-_piapi_subcommands() {
+# what follows option $2 (or is argument #N, #* for any further) of the command path $1:
+# model, task_type, file, dir, input (-i key=@PATH), words:LIST or value; nothing for a flag
+_piapi_kind() {
+    case "$1|$2" in
+        '|--profile'|'|--base-url') echo 'value' ;;
+        'create|--model'|'create|-m') echo 'model' ;;
+        'create|--task-type'|'create|-t') echo 'task_type' ;;
+        'create|--from'|'create|--webhook'|'create|--webhook-secret'|'create|--timeout'|'create|--interval'|'create|--jq'|'create|--name') echo 'value' ;;
+        'create|--input'|'create|-i') echo 'input' ;;
+        'create|--input-file') echo 'file' ;;
+        'create|--service-mode') echo 'words:public private' ;;
+        'create|--download') echo 'dir' ;;
+        'get|#1'|'get|#*'|'get|--jq') echo 'value' ;;
+        'wait|#1'|'wait|#*'|'wait|--timeout'|'wait|--interval'|'wait|--name'|'wait|--jq') echo 'value' ;;
+        'wait|--download') echo 'dir' ;;
+        'cancel|#1'|'cancel|#*') echo 'value' ;;
+        'download|#1'|'download|#*'|'download|--name'|'download|--jq') echo 'value' ;;
+        'download|--dir'|'download|-d') echo 'dir' ;;
+        'report|#1'|'report|#*'|'report|--batch'|'report|--since'|'report|--compare-by'|'report|--jq') echo 'value' ;;
+        'report|--model'|'report|-m') echo 'model' ;;
+        'report|--status'|'report|-s') echo 'words:pending staged processing completed failed cancelled not_sent refused sending unknown' ;;
+        'report|--out'|'report|-o') echo 'file' ;;
+        'compare|--model'|'compare|-m') echo 'model' ;;
+        'compare|--input'|'compare|-i') echo 'input' ;;
+        'compare|--download'|'compare|--report') echo 'dir' ;;
+        'compare|--run-id'|'compare|--timeout'|'compare|--interval') echo 'value' ;;
+        'account|--jq') echo 'value' ;;
+        'models|#1') echo 'model' ;;
+        'models|--task-type'|'models|-t') echo 'task_type' ;;
+        'models|--category'|'models|-c') echo 'words:image video audio 3d' ;;
+        'listen|--port'|'listen|-p'|'listen|--host'|'listen|--path'|'listen|--secret'|'listen|--forward-to'|'listen|-f'|'listen|--exec'|'listen|--events'|'listen|--public-url'|'listen|--backstop'|'listen|--replay') echo 'value' ;;
+        'listen|--secret-file') echo 'file' ;;
+        'listen|--download') echo 'dir' ;;
+        'trigger|#1'|'trigger|--secret'|'trigger|--from-task') echo 'value' ;;
+        'trigger|--status'|'trigger|-s') echo 'words:pending staged processing completed failed cancelled' ;;
+        'trigger|--model'|'trigger|-m') echo 'model' ;;
+        'trigger|--task-type'|'trigger|-t') echo 'task_type' ;;
+        'trigger|--secret-file') echo 'file' ;;
+        'completion|#1') echo 'words:bash zsh fish' ;;
+        'batch run|#1'|'batch run|--output'|'batch run|-o') echo 'file' ;;
+        'batch run|--model'|'batch run|-m') echo 'model' ;;
+        'batch run|--task-type'|'batch run|-t') echo 'task_type' ;;
+        'batch run|--input'|'batch run|-i') echo 'input' ;;
+        'batch run|--template'|'batch run|--matrix'|'batch run|--template-field'|'batch run|--webhook'|'batch run|--webhook-secret'|'batch run|--concurrency'|'batch run|-c'|'batch run|--max-credits'|'batch run|--shard'|'batch run|--run-id'|'batch run|--name'|'batch run|--attach'|'batch run|--timeout'|'batch run|--interval') echo 'value' ;;
+        'batch run|--download') echo 'dir' ;;
+        'batch status|#1'|'batch status|--jq') echo 'value' ;;
+        'batch list|--jq') echo 'value' ;;
+        'tasks|--status'|'tasks|-s') echo 'words:pending staged processing completed failed cancelled not_sent refused sending unknown' ;;
+        'tasks|--model'|'tasks|-m') echo 'model' ;;
+        'tasks|--since'|'tasks|--limit'|'tasks|-n'|'tasks|--jq') echo 'value' ;;
+        'tasks|--world') echo 'words:all sandbox' ;;
+        'tasks sync|--since') echo 'value' ;;
+        'tasks sync|--model'|'tasks sync|-m') echo 'model' ;;
+        'tasks show|#1'|'tasks show|--jq') echo 'value' ;;
+        'tasks usage|--since'|'tasks usage|--jq') echo 'value' ;;
+        'tasks usage|--by') echo 'words:model task_type day status world' ;;
+        'tasks usage|--world') echo 'words:all sandbox' ;;
+        'config set|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval sandbox journal sandbox_speed webhook_secret' ;;
+        'config set|#2') echo 'value' ;;
+        'config unset|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval sandbox journal sandbox_speed webhook_secret' ;;
+        'sandbox serve|--host'|'sandbox serve|--port'|'sandbox serve|--speed'|'sandbox serve|--concurrency'|'sandbox serve|--api-key'|'sandbox serve|--fail-rate'|'sandbox serve|--rate-limit-rate'|'sandbox serve|--drop-rate'|'sandbox serve|--latency'|'sandbox serve|--max-body'|'sandbox serve|--timeout') echo 'value' ;;
+    esac
+}
+
+# the words up to the cursor, with what COMP_WORDBREAKS split (key=@PATH, --name=value) joined
+_piapi_words() {
+    local i w last
+    _piapi_w=()
+    for ((i = 0; i <= COMP_CWORD; i++)); do
+        w="${COMP_WORDS[i]}"
+        last=""
+        ((${#_piapi_w[@]})) && last="${_piapi_w[${#_piapi_w[@]}-1]}"
+        if ((i > 1)) && [[ "$w" =~ ^[=@:]+$ || ( "$last" =~ [=@:]$ && "$last" != -* ) ]]; then
+            _piapi_w[${#_piapi_w[@]}-1]+="$w"
+        else
+            _piapi_w+=("$w")
+        fi
+    done
+}
+
+# -i key=@PATH: names on disk after =@ (bash's own word may start at = or @)
+_piapi_at_file() {
+    [[ "$1" == *=@* ]] || return
+    local head="${1%%=@*}=@" part="${COMP_WORDS[COMP_CWORD]}" f full keep
+    keep=$((${#1} - ${#part}))
+    compopt -o filenames 2>/dev/null
+    while IFS= read -r f; do
+        full="$head$f"
+        COMPREPLY+=("${full:keep}")
+    done < <(compgen -f -- "${1#*=@}")
+}
+
+_piapi_complete() {
+    local f
     case "$1" in
-        '') echo 'create get wait cancel download report compare account models listen trigger completion batch tasks config sandbox' ;;
-        'batch') echo 'run status list' ;;
-        'tasks') echo 'sync show usage' ;;
-        'config') echo 'set-key show path set unset' ;;
-        'sandbox') echo 'serve' ;;
+        model) COMPREPLY=($(compgen -W "$_piapi_models" -- "$2")) ;;
+        task_type) COMPREPLY=($(compgen -W "$(_piapi_task_types "$3")" -- "$2")) ;;
+        file|dir)
+            compopt -o filenames 2>/dev/null
+            while IFS= read -r f; do COMPREPLY+=("$f"); done < <(compgen "-${1:0:1}" -- "$2") ;;
+        input) _piapi_at_file "$2" ;;
+        words:*) COMPREPLY=($(compgen -W "${1#words:}" -- "$2")) ;;
     esac
 }
 
 _piapi() {
-    local cur="${COMP_WORDS[COMP_CWORD]}" prev="" path="" model="" i w subs
-    [ "$COMP_CWORD" -gt 0 ] && prev="${COMP_WORDS[COMP_CWORD-1]}"
+    local path="" model="" cur w i last kind="" n=0 subs
+    local -a _piapi_w
+    _piapi_words
+    last=$((${#_piapi_w[@]} - 1))
+    cur="${_piapi_w[last]}"
     COMPREPLY=()
-    for ((i = 1; i < COMP_CWORD; i++)); do
-        w="${COMP_WORDS[i]}"
-        case "$w" in
-            --model|-m) model="${COMP_WORDS[i+1]}"; i=$((i + 1)); continue ;;
-            --api-key|--attach|--backstop|--base-url|--batch|--by|--category|--compare-by|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--out|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--report|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) i=$((i + 1)); continue ;;
-            -*) continue ;;
-        esac
-        subs="$(_piapi_subcommands "$path")"
-        case " $subs " in
-            *" $w "*) path="${path:+$path }$w" ;;
-        esac
+    for ((i = 1; i < last; i++)); do
+        w="${_piapi_w[i]}"
+        if [[ "$w" == -?* ]]; then
+            [[ "$w" == *=* ]] && continue
+            kind="$(_piapi_kind "$path" "$w")"
+            [ -n "$kind" ] || kind="$(_piapi_kind "" "$w")"
+            if [ -n "$kind" ]; then
+                ((i + 1 == last)) && break
+                [ "$kind" = model ] && model="${_piapi_w[i+1]}"
+                i=$((i + 1))
+            fi
+            kind=""
+            continue
+        fi
+        subs=" $(_piapi_subcommands "$path") "
+        if [ "$n" = 0 ] && [[ "$subs" == *" $w "* ]]; then
+            path="${path:+$path }$w"
+        else
+            n=$((n + 1))
+        fi
     done
-    case "$prev" in
-        --model|-m) COMPREPLY=($(compgen -W "$_piapi_models" -- "$cur")); return ;;
-        --task-type|-t) COMPREPLY=($(compgen -W "$(_piapi_task_types "$model")" -- "$cur")); return ;;
-        --service-mode) COMPREPLY=($(compgen -W "public private" -- "$cur")); return ;;
-        --category|-c) COMPREPLY=($(compgen -W "image video audio 3d" -- "$cur")); return ;;
-        --input-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-        --api-key|--attach|--backstop|--base-url|--batch|--by|--category|--compare-by|--concurrency|--dir|--download|--drop-rate|--events|--exec|--fail-rate|--forward-to|--from|--from-task|--host|--input|--input-file|--interval|--jq|--latency|--limit|--matrix|--max-body|--max-credits|--model|--name|--out|--output|--path|--port|--profile|--public-url|--rate-limit-rate|--replay|--report|--run-id|--secret|--secret-file|--service-mode|--shard|--since|--speed|--status|--task-type|--template|--template-field|--timeout|--webhook|--webhook-secret|--world|-c|-d|-f|-i|-m|-n|-o|-p|-s|-t) return ;;
-    esac
-    if [[ "$cur" == -* ]]; then
-        COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))
-        return
+    if [ -z "$kind" ]; then
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "$(_piapi_options "$path")" -- "$cur"))
+            return
+        fi
+        subs="$(_piapi_subcommands "$path")"
+        if [ -n "$subs" ] && [ "$n" = 0 ]; then
+            COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+            return
+        fi
+        kind="$(_piapi_kind "$path" "#$((n + 1))")"
+        [ -n "$kind" ] || kind="$(_piapi_kind "$path" "#*")"
     fi
-    subs="$(_piapi_subcommands "$path")"
-    if [ -n "$subs" ]; then
-        COMPREPLY=($(compgen -W "$subs" -- "$cur"))
-    elif [ "$path" = models ]; then
-        COMPREPLY=($(compgen -W "$_piapi_models" -- "$cur"))
-    fi
+    _piapi_complete "$kind" "$cur" "$model"
 }
 
 complete -F _piapi piapi
