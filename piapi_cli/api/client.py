@@ -40,7 +40,7 @@ from piapi_cli.api.factory import USER_AGENT as USER_AGENT
 from piapi_cli.api.factory import is_loopback as is_loopback
 from piapi_cli.api.factory import tls_context as tls_context
 from piapi_cli.api.factory import verify_for as verify_for
-from piapi_cli.api.tasks import PENDING, Task, TaskRequest, scrub
+from piapi_cli.api.tasks import PENDING, Task, TaskRequest, scrub, scrub_value
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -134,6 +134,8 @@ class Client:
         self._api_key = api_key
         #: seconds a call may take (retries included), and the instant (of ``clock``) a --timeout ends
         self.call_timeout, self.clock, self.until = call_timeout, time.monotonic, cast("float | None", None)
+        #: secrets besides the key scrubbed from every task and message (webhook secrets...)
+        self.secrets: Callable[[], list[str]] = list
         self.base_url = base_url.rstrip("/")
         self.upload_url = upload_url.rstrip("/")
         self.retry = retry or Backoff()
@@ -182,7 +184,7 @@ class Client:
             if exc.task is not None:
                 # whatever the status says, an answer naming a task proves it exists: keep its ID
                 log.warning("the create was answered HTTP %d but names task %s", exc.status_code, exc.task["task_id"])
-                return Task.from_api(exc.task, default_status=PENDING)
+                return Task.from_api(scrub_value(exc.task, self._api_key, *self.secrets()), default_status=PENDING)
             if exc.api_message or exc.status_code in REFUSAL_STATUSES:
                 raise  # clearly refused: no task was created
             raise CreateOutcomeUnknown(
@@ -264,13 +266,13 @@ class Client:
     # --- plumbing ---------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
-        return scrub(text, self._api_key)
+        return scrub(text, self._api_key, *self.secrets())
 
     def _task_data(self, envelope: dict[str, Any]) -> dict[str, Any]:
         data = envelope.get("data")
         if not isinstance(data, dict) or not data.get("task_id"):
             raise MalformedResponse("PiAPI's answer holds no task object (no data.task_id)")
-        return data
+        return scrub_value(data, self._api_key, *self.secrets())  # type: ignore[no-any-return]
 
     def _request(
         self,

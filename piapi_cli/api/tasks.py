@@ -147,6 +147,20 @@ def scrub(text: str, *secrets: str | None) -> str:
     return text
 
 
+def scrub_value(value: Any, *secrets: str | None) -> Any:
+    """A deep copy of a JSON value with every secret scrubbed from its strings (``scrub``): what
+    a server echoes back of a key or a webhook secret is never kept, nor shown."""
+    if not any(secrets):
+        return value
+    if isinstance(value, str):
+        return scrub(value, *secrets)
+    if isinstance(value, dict):
+        return {scrub(str(k), *secrets): scrub_value(v, *secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_value(v, *secrets) for v in value]
+    return value
+
+
 def redact(value: Any) -> Any:
     """A deep copy with secret-looking values (webhook secret, API keys) replaced."""
     if isinstance(value, dict):

@@ -47,6 +47,7 @@ class Session:
     no_journal: bool = False
     #: other values this run must never show (a webhook secret given on the command line)
     extra_secrets: list[str] = field(default_factory=list)
+    _listener_secret: str | None = field(default=None, repr=False)
     #: runners made in this run, the tasks being waited on, and the command that resumes them
     runners: list[Runner] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
@@ -73,6 +74,11 @@ class Session:
         return self._client
 
     def _make_client(self) -> Client:
+        client = self._new_client()
+        client.secrets = self.secrets  # what a server echoes of them is scrubbed from every task
+        return client
+
+    def _new_client(self) -> Client:
         from piapi_cli.api.client import Client, is_loopback
 
         if self.use_sandbox:
@@ -199,7 +205,14 @@ class Session:
         found = list(self.extra_secrets)
         if self._settings is not None:
             found += [str(self._settings[n]) for n, s in config.SETTINGS.items() if s.secret and self._settings[n]]
-        return found
+        if self._listener_secret is None:  # piapi listen's own (never made here), read once
+            from piapi_cli.core.listener.secret import SECRET_FILE, read_secret_file
+
+            try:
+                self._listener_secret = read_secret_file(config.config_dir(self.environ) / SECRET_FILE)
+            except Exception:  # noqa: BLE001 - none kept, or unreadable: nothing to scrub
+                self._listener_secret = ""
+        return [*found, self._listener_secret] if self._listener_secret else found
 
     def close(self) -> None:
         if self._client is not None:

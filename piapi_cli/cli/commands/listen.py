@@ -137,6 +137,8 @@ def listen(
     from piapi_cli.core.listener.forwarding import Route, parse_events
 
     routes = [Route.parse(text) for text in forward_to or []]
+    # never shown, never stored: the secret and the passwords of --forward-to URLs
+    session.extra_secrets += [the_secret, *(r.password for r in routes if r.password)]
     store = _store(state, the_secret)
     if replay is not None:
         _replay(state, store, replay, routes)
@@ -177,7 +179,7 @@ def listen(
         environ=session.environ,
         exec_output=_stderr(),
     )
-    _serve(state, listener, host, stopped)
+    _serve(state, listener, host, stopped, own_secret=secret is None and secret_file is None)
 
 
 def _download_http(state: State) -> DownloadHTTP:
@@ -202,7 +204,7 @@ def _store(state: State, secret: str) -> EventStore:
     return EventStore(journal, secret)
 
 
-def _serve(state: State, listener: Listener, host: str, stopped: threading.Event) -> None:
+def _serve(state: State, listener: Listener, host: str, stopped: threading.Event, *, own_secret: bool) -> None:
     import signal
 
     from piapi_cli.api.errors import UsageError
@@ -214,7 +216,11 @@ def _serve(state: State, listener: Listener, host: str, stopped: threading.Event
         raise UsageError(f"cannot listen on {host}:{listener.options.port}: {exc.strerror or exc}") from None
     signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     output.info(f"piapi listen: receiving deliveries at {listener.local_url} (Ctrl-C stops it)")
-    output.info(f"give create or batch run: --webhook {listener.url} --webhook-secret {listener.options.secret}")
+    if own_secret:  # piapi made it: shown once, on stderr, so that it can be given to create
+        output.info(f"give create or batch run: --webhook {listener.url} --webhook-secret {listener.options.secret}")
+        output.info("(that secret is piapi listen's own, made once and kept; -q hides these lines)")
+    else:  # the user's own: never printed
+        output.info(f"give create or batch run: --webhook {listener.url} with the secret you gave (not shown)")
     if not listener.options.public_url:
         port = listener.server.server_address[1] if listener.server is not None else listener.options.port
         output.info(
@@ -291,6 +297,9 @@ def _json(document: object) -> str:
 
 
 def _log(state: State, level: str, message: str) -> None:
+    from piapi_cli.api.tasks import scrub
+
+    message = scrub(message, *state.session.secrets())
     if level == "error":
         state.output.error(message)
     elif level == "warning":

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from piapi_cli.api.backoff import Backoff, parse_retry_after
 from piapi_cli.api.errors import RequestError, UsageError
@@ -65,6 +66,15 @@ class Route:
     url: str
     event: str | None = None
 
+    @property
+    def shown(self) -> str:
+        """The URL as it is shown and stored: its password, if any, is ``***``."""
+        return redact_url(self.url)
+
+    @property
+    def password(self) -> str | None:
+        return urlsplit(self.url).password
+
     @classmethod
     def parse(cls, text: str) -> Route:
         event: str | None = None
@@ -79,10 +89,25 @@ class Route:
 
 
 def destinations(routes: list[Route], event: str) -> list[str]:
-    """Where an event goes: the URLs routed for it by name, else the URLs for every event."""
-    named = [r.url for r in routes if r.event == event]
-    chosen = named or [r.url for r in routes if r.event is None]
+    """Where an event goes: the URLs routed for it by name, else the URLs for every event (as
+    shown and stored: ``Route.shown``; ``real_urls`` gives back the ones to send to)."""
+    named = [r.shown for r in routes if r.event == event]
+    chosen = named or [r.shown for r in routes if r.event is None]
     return list(dict.fromkeys(chosen))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def real_urls(routes: list[Route]) -> dict[str, str]:
+    """Each route's URL as stored (``shown``) to the URL itself, password included."""
+    return {r.shown: r.url for r in routes}
 
 
 class ShardedPool:
@@ -329,13 +354,18 @@ def replay(
             raise UsageError("nowhere to send them: give --forward-to URL")
         report("info", "nothing to replay: every stored event was forwarded")
         return []
-    sender = forwarder or Forwarder(forward_client(list({url for _, url in plans})), wait=wait)
+    real = real_urls(routes)
+    sender = forwarder or Forwarder(forward_client(list({real.get(url, url) for _, url in plans})), wait=wait)
     results = []
     for event, url in plans:
         if routes and event.forwards:
             store.clear_forwards(event.id)
             event.forwards = {}
-        result = sender.send(url, event.body, delivery_headers(event, store.secret))
+        if urlsplit(target := real.get(url, url)).password == "***":  # its password was never kept
+            why = "its password is not kept: give the URL again with --forward-to to send it"
+            result = ForwardResult("failed", None, 0, why)
+        else:
+            result = sender.send(target, event.body, delivery_headers(event, store.secret))
         store.set_forward(event.id, url, result.to_json())
         results.append({"id": event.id, "event": event.event, "task_id": event.task_id, "url": url} | result.to_json())
     return results

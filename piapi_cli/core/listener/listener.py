@@ -39,6 +39,7 @@ from piapi_cli.core.listener.forwarding import (
     destinations,
     forward_client,
     forward_headers,
+    real_urls,
 )
 from piapi_cli.core.listener.receiver import DeliveryServer, ServerLimits
 from piapi_cli.core.listener.secret import check_secret
@@ -142,8 +143,9 @@ class Listener:
         if options.routes and forwarder is None:
             http = forward_http or forward_client([r.url for r in options.routes])
             self._forwarder = Forwarder(http, wait=self._stopping.wait)
-        urls = dict.fromkeys(r.url for r in options.routes)
-        self._forward_pools = {url: ShardedPool("piapi-forward") for url in urls}
+        #: destinations as stored and shown (a password as ***) to the URLs themselves
+        self._real = real_urls(options.routes)
+        self._forward_pools = {url: ShardedPool("piapi-forward") for url in self._real}
         self._download_pool = ShardedPool("piapi-download") if options.download_dir is not None else None
 
     # --- addresses ------------------------------------------------------------------
@@ -318,7 +320,9 @@ class Listener:
 
     def _forward(self, stored: StoredEvent, url: str) -> None:
         assert self._forwarder is not None
-        result = self._forwarder.send(url, stored.body, delivery_headers(stored, self.options.secret))
+        result = self._forwarder.send(
+            self._real.get(url, url), stored.body, delivery_headers(stored, self.options.secret)
+        )
         self.store.set_forward(stored.id, url, result.to_json())
         what = f"event {stored.id} {stored.event} {stored.task_id} -> {url}"
         if result.state == "ok":

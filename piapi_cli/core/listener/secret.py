@@ -8,7 +8,6 @@ being told; ``--secret``, ``--secret-file`` or ``PIAPI_WEBHOOK_SECRET`` choose a
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 from pathlib import Path
 
@@ -19,6 +18,8 @@ SECRET_FILE = "webhook-secret"
 
 def new_webhook_secret() -> str:
     """A fresh webhook secret: 48 hex characters, safe in any header, shell or config file."""
+    import secrets  # only when one is made: reading the kept one needs no randomness
+
     return secrets.token_hex(24)
 
 
