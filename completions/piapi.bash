@@ -48,7 +48,7 @@ _piapi_task_types() {
 
 _piapi_subcommands() {
     case "$1" in
-        '') echo 'create get wait cancel download report compare account models listen trigger completion batch tasks config sandbox' ;;
+        '') echo 'create get wait cancel download report compare chat account models listen trigger completion batch tasks config sandbox' ;;
         'batch') echo 'run status list' ;;
         'tasks') echo 'sync show usage' ;;
         'config') echo 'set-key show path set unset' ;;
@@ -66,8 +66,9 @@ _piapi_options() {
         'download') echo '--dir --help --jq --json --metadata --name --overwrite --quiet --skip-existing' ;;
         'report') echo '--batch --compare-by --help --jq --json --model --no-thumbnails --open --out --since --status' ;;
         'compare') echo '--download --dry-run --help --input --interval --json --model --no-validate --quiet --report --run-id --timeout' ;;
+        'chat') echo '--continue --conversation --download --file --help --json --model --no-stream --option --stream-json --system' ;;
         'account') echo '--help --jq --json' ;;
-        'models') echo '--category --help --json --task-type' ;;
+        'models') echo '--category --chat --help --json --task-type' ;;
         'listen') echo '--backstop --download --events --exec --forward-to --help --host --path --port --print-secret --public-url --quiet --replay --secret --secret-file' ;;
         'trigger') echo '--dry-run --from-task --help --model --secret --secret-file --status --task-type' ;;
         'completion') echo '--help' ;;
@@ -116,6 +117,10 @@ _piapi_kind() {
         'compare|--input'|'compare|-i') echo 'input' ;;
         'compare|--download'|'compare|--report') echo 'dir' ;;
         'compare|--run-id'|'compare|--timeout'|'compare|--interval') echo 'value' ;;
+        'chat|#1'|'chat|--system'|'chat|--option'|'chat|-o'|'chat|--conversation') echo 'value' ;;
+        'chat|--model'|'chat|-m') echo 'model' ;;
+        'chat|--file'|'chat|-f') echo 'file' ;;
+        'chat|--download') echo 'dir' ;;
         'account|--jq') echo 'value' ;;
         'models|#1') echo 'model' ;;
         'models|--task-type'|'models|-t') echo 'task_type' ;;
@@ -147,9 +152,9 @@ _piapi_kind() {
         'tasks usage|--since'|'tasks usage|--jq') echo 'value' ;;
         'tasks usage|--by') echo 'words:model task_type day status world' ;;
         'tasks usage|--world') echo 'words:all sandbox' ;;
-        'config set|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval sandbox journal sandbox_speed webhook_secret' ;;
+        'config set|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval read_timeout sandbox journal sandbox_speed webhook_secret' ;;
         'config set|#2') echo 'value' ;;
-        'config unset|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval sandbox journal sandbox_speed webhook_secret' ;;
+        'config unset|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval read_timeout sandbox journal sandbox_speed webhook_secret' ;;
         'sandbox serve|--host'|'sandbox serve|--port'|'sandbox serve|--speed'|'sandbox serve|--concurrency'|'sandbox serve|--api-key'|'sandbox serve|--fail-rate'|'sandbox serve|--rate-limit-rate'|'sandbox serve|--drop-rate'|'sandbox serve|--latency'|'sandbox serve|--max-body'|'sandbox serve|--timeout') echo 'value' ;;
     esac
 }

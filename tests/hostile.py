@@ -10,7 +10,8 @@ from typing import Any
 
 
 class Host:
-    """Serves GET with ``answer(handler)``; ``requests`` holds each request's path and headers."""
+    """Serves GET and POST with ``answer(handler)``; ``requests`` holds each request's path and
+    headers (and a POST's body, under ``body``)."""
 
     def __init__(self, answer: Callable[[BaseHTTPRequestHandler], None]) -> None:
         host = self
@@ -21,7 +22,14 @@ class Host:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                host.requests.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+                self._serve({})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                self._serve({"body": self.rfile.read(length).decode("utf-8", "replace") if length else ""})
+
+            def _serve(self, extra: dict[str, str]) -> None:
+                host.requests.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}, **extra})
                 host.arrived.set()
                 try:
                     answer(self)

@@ -179,9 +179,8 @@ class TestBashCompletion:
     def test_commands(self) -> None:
         assert complete("piapi", "cr") == ["create"]
         assert complete("piapi", "") == [
-            "create", "get", "wait", "cancel", "download", "report", "compare", "account", "models", "listen", "trigger",
-            "completion",
-            "batch", "tasks", "config", "sandbox",
+            "create", "get", "wait", "cancel", "download", "report", "compare", "chat", "account", "models",
+            "listen", "trigger", "completion", "batch", "tasks", "config", "sandbox",
         ]  # fmt: skip
         assert complete("piapi", "--sandbox", "config", "s") == ["set-key", "show", "set"]
 

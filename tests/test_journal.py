@@ -112,10 +112,10 @@ def test_tasks_list_filters_and_usage(cli: Cli, clock: FakeClock) -> None:
     clock.sleep(7200)
     usage = cli("tasks", "usage", "--by", "model", "--json").json()
     assert usage == [
-        {"group": "Qubico/flux1-dev", "tasks": 2, "credits": 20000},
-        {"group": "midjourney", "tasks": 1, "credits": 20000},
+        {"group": "Qubico/flux1-dev", "tasks": 2, "credits": 20000, "chats": 0, "tokens": 0},
+        {"group": "midjourney", "tasks": 1, "credits": 20000, "chats": 0, "tokens": 0},
     ]
-    assert cli("tasks", "usage").stdout == "all\t3\t40000\n"
+    assert cli("tasks", "usage").stdout == "all\t3\t40000\t0\t0\n"
     assert cli("tasks", "--since", "soon").exit_code == 2
     assert cli("tasks", "usage", "--by", "colour").exit_code == 2
     assert cli("tasks", "show", "nonesuch").exit_code == 2
@@ -178,12 +178,12 @@ def test_the_sandbox_and_the_api_are_kept_apart(cli: Cli, clock: FakeClock) -> N
     assert len(cli("tasks", "--world", "sandbox", "--json").json()) == 2
     assert cli("tasks").stdout.splitlines()[0].split("\t")[-1] == API
     # usage counts the real API's credits only, unless asked otherwise
-    assert cli("tasks", "usage").stdout == "all\t1\t20000\n"
-    assert cli("--sandbox", "tasks", "usage").stdout == "all\t2\t40000\n"
+    assert cli("tasks", "usage").stdout == "all\t1\t20000\t0\t0\n"
+    assert cli("--sandbox", "tasks", "usage").stdout == "all\t2\t40000\t0\t0\n"
     by_world = cli("tasks", "usage", "--world", "all", "--by", "world", "--json").json()
     assert by_world == [
-        {"group": "sandbox", "tasks": 2, "credits": 40000},
-        {"group": API, "tasks": 1, "credits": 20000},
+        {"group": "sandbox", "tasks": 2, "credits": 40000, "chats": 0, "tokens": 0},
+        {"group": API, "tasks": 1, "credits": 20000, "chats": 0, "tokens": 0},
     ]
     # an empty listing says where the other tasks are
     nothing = cli("tasks", "--world", "https://elsewhere.example/")

@@ -26,6 +26,7 @@ class ExitCode(enum.IntEnum):
     DOWNLOAD_FAILED = 9
     LOCAL_WRITE = 10
     OUTPUT_FAILED = 11
+    STREAM_CUT = 12
     INTERRUPTED = 130
     CLOSED_PIPE = 141
 
@@ -74,6 +75,11 @@ _EXIT_CODE_TEXTS: dict[ExitCode, tuple[str, str]] = {
         "sent; output step failed",
         "the task was created (its ID is printed) but a step on its answer failed, such as a --jq filter that "
         "fails on it",
+    ),
+    ExitCode.STREAM_CUT: (
+        "answer cut short",
+        "a streamed answer (chat) stopped before its end: the server cut the stream or reported an error "
+        "in it; what arrived was printed",
     ),
     ExitCode.INTERRUPTED: (
         "interrupted",
@@ -204,6 +210,25 @@ class CreateOutcomeUnknown(RequestError):
 
     #: the journal's row that keeps the request (``piapi tasks show '#ROW'``), when journaled
     journal_row: int | None = None
+
+
+class StreamCut(RequestError):
+    """A streamed answer ended before its end mark (``data: [DONE]`` or a finish reason).
+
+    ``received`` holds the text that arrived; the request is never resent (it was carried out).
+    """
+
+    exit_code = ExitCode.STREAM_CUT
+    #: the journal's conversation that keeps what arrived, when journaled
+    conversation: int | None = None
+
+    def __init__(self, message: str, *, received: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.received = received
+
+
+class StreamFailed(StreamCut):
+    """The server sent an error object in the middle of a streamed answer."""
 
 
 # --- the task failed ----------------------------------------------------------

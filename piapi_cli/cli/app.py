@@ -110,6 +110,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "download": ("download", "download", False),
     "report": ("report", "report", False),
     "compare": ("compare", "compare", False),
+    "chat": ("chat", "chat", False),
     "account": ("account", "account", False),
     "models": ("models", "models", False),
     "listen": ("listen", "listen", False),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from piapi_cli.api.errors import ConfigError, CreateOutcomeUnknown, PiapiError, WaitTimeout
+from piapi_cli.api.errors import ConfigError, CreateOutcomeUnknown, PiapiError, StreamCut, WaitTimeout
 
 if TYPE_CHECKING:
     from piapi_cli.cli.session import Session
@@ -25,6 +25,8 @@ def hint_for(error: PiapiError, session: Session | None) -> str | None:
                 "check your PiAPI dashboard before creating it again"
             )
         return "the task may exist: look for it on your PiAPI dashboard before creating it again"
+    if isinstance(error, StreamCut) and error.conversation is not None:
+        return f"what arrived is kept in conversation {error.conversation}: {prog} chat --continue goes on from it"
     if isinstance(error, ConfigError) and error.path and "journal" in error.message and not error.hint:
         return f"or run without the journal: {prog} --no-journal ..."
     if error.hint:

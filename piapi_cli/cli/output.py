@@ -134,6 +134,17 @@ class Output:
                 raise  # the caller stops its own work cleanly (a batch run finishes what is in flight)
             end_on_closed_pipe(self.stdout)
 
+    def stream(self, text: str) -> None:
+        """A piece of data as it arrives (a streamed answer): no newline added, flushed at once,
+        made safe when a terminal shows it."""
+        if self.stdout_tty:
+            text = safe_text(text, multiline=True)
+        try:
+            self.stdout.write(text)
+            self.stdout.flush()
+        except BrokenPipeError:
+            end_on_closed_pipe(self.stdout)
+
     def document(self, doc: Any, jq: str | None = None, *, sent: bool = True) -> None:
         """A JSON document, or the results of a jq expression over it (``sent``: see ``run_jq``)."""
         if jq is not None:

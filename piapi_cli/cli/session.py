@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import httpx
 
     from piapi_cli.api.client import Client
+    from piapi_cli.api.openai_routes import OpenAIRoutes
     from piapi_cli.core.downloads.downloader import DownloadHTTP
     from piapi_cli.core.journal.journal import Journal
     from piapi_cli.core.runner import Runner
@@ -41,6 +42,7 @@ class Session:
     _settings: config.Resolved | None = None
     _client: Client | None = None
     _download_http: DownloadHTTP | None = None
+    _openai: OpenAIRoutes | None = None
     _journal: Journal | None = None
     _api_transport: httpx.BaseTransport | None = None
     #: --no-journal
@@ -105,6 +107,23 @@ class Session:
             upload_url = base_url  # a local `piapi sandbox serve` answers uploads itself
         return Client(key, base_url, transport=self.transport, sleep=self.sleep, upload_url=upload_url,
                       call_timeout=self.settings["request_timeout"] or None)  # fmt: skip
+
+    @property
+    def openai(self) -> OpenAIRoutes:
+        """A client of the OpenAI-compatible routes (chat, images), on the same API as ``client``."""
+        if self._openai is None:
+            from piapi_cli.api.openai_routes import OpenAIRoutes
+
+            client = self.client  # settles the API in use (sandbox or network), the key, the transport
+            key = "sandbox" if self.use_sandbox else str(self.settings["api_key"])
+            self._openai = OpenAIRoutes(
+                key,
+                client.base_url,
+                transport=self._api_transport,
+                read_timeout=self.settings["read_timeout"] or None,
+                sleep=self.sleep,
+            )
+        return self._openai
 
     @property
     def world(self) -> str:
@@ -217,6 +236,8 @@ class Session:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+        if self._openai is not None:
+            self._openai.close()
         if self._download_http is not None:
             self._download_http.close()
         if self._journal is not None:

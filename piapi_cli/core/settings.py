@@ -110,6 +110,13 @@ class Settings:
         values.seconds(MIN_POLL_INTERVAL),
         env="PIAPI_MAX_POLL_INTERVAL",
     )
+    read_timeout: float = _setting(
+        600.0,
+        "seconds a chat or image answer may stay silent (between two pieces of a stream) before piapi "
+        "stops waiting; 0: never",
+        values.seconds(0),
+        env="PIAPI_READ_TIMEOUT",
+    )
     sandbox: bool = _setting(
         False, "use the built-in sandbox instead of PiAPI", values.boolean, env="PIAPI_SANDBOX", flag="--sandbox"
     )
@@ -142,7 +149,9 @@ class EnvVar:
 PROFILE_ENV = EnvVar("PIAPI_PROFILE", "config profile to use (default: default), as --profile")
 CONFIG_DIR_ENV = EnvVar("PIAPI_CONFIG_DIR", "directory of config.toml")
 DATA_DIR_ENV = EnvVar("PIAPI_DATA_DIR", "directory of piapi's data: the task journal, the in-process sandbox's tasks")
-SANDBOX_KEY_ENV = EnvVar("PIAPI_SANDBOX_KEY", "the only x-api-key that piapi sandbox serve accepts")
+SANDBOX_KEY_ENV = EnvVar(
+    "PIAPI_SANDBOX_KEY", "the only key (x-api-key, or a Bearer key on /v1 routes) that piapi sandbox serve accepts"
+)
 NO_COLOR_ENV = EnvVar("NO_COLOR", "no colour in output, as --no-color")
 #: read by every HTTP client piapi makes (api/factory.py)
 NETWORK_ENVIRONMENT = (

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from piapi_cli.sandbox.emulator import Emulator, Faults
-from piapi_cli.sandbox.replies import Reply
+from piapi_cli.sandbox.replies import CutStream, Reply
 from piapi_cli.sandbox.store import FileStore, MemoryStore
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ __all__ = [
     "FileStore",
     "MemoryStore",
     "Reply",
+    "CutStream",
     "local_emulator",
     "sandbox_client",
     "transport_for",
@@ -37,10 +39,21 @@ def transport_for(emulator: Emulator) -> httpx.BaseTransport:
         reply = emulator.handle(request.method, request.url.raw_path.decode("ascii"), request.headers, request.read())
         if reply.drop:
             raise httpx.RemoteProtocolError("sandbox: connection closed mid-response", request=request)
-        content = reply.stream if reply.stream is not None else reply.body
-        return httpx.Response(reply.status, headers=reply.headers, content=content)
+        if reply.stream is None:
+            return httpx.Response(reply.status, headers=reply.headers, content=reply.body)
+        return httpx.Response(reply.status, headers=reply.headers, content=_cut_as_httpx(reply.stream, request))
 
     return httpx.MockTransport(handle)
+
+
+def _cut_as_httpx(stream: Iterator[bytes], request: httpx.Request) -> Iterator[bytes]:
+    """A stream the emulator cuts ends as a connection closed mid-answer would."""
+    import httpx
+
+    try:
+        yield from stream
+    except CutStream as exc:
+        raise httpx.RemoteProtocolError(f"sandbox: {exc}", request=request) from None
 
 
 def local_emulator(data_dir: Path, *, speed: float = 1.0) -> Emulator:

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -27,7 +27,7 @@ from urllib.parse import unquote
 from piapi_cli.api.tasks import as_dict, output_urls
 from piapi_cli.sandbox import files
 from piapi_cli.sandbox.checks import webhook_refusal
-from piapi_cli.sandbox.replies import Reply, json_object, rfc3339
+from piapi_cli.sandbox.replies import CutStream, Reply, json_object, rfc3339
 from piapi_cli.sandbox.shapes import logs_for, output_for, usage_for
 from piapi_cli.sandbox.store import MemoryStore, TaskStore
 
@@ -102,9 +102,18 @@ class Emulator:
         faults = self.faults
         if faults.latency:
             self._sleep(faults.latency)
-        reply = self._route(method, path, headers, body, query)
+        if path.startswith(("/v1/", "/files/openai/")):
+            from piapi_cli.sandbox import openai_routes
+
+            reply = openai_routes.handle(self, method, path, headers, body)
+        else:
+            reply = self._route(method, path, headers, body, query)
         # a dropped connection loses the answer of a request that was carried out
-        if faults.drop_rate and self._rng() < faults.drop_rate:
+        if not (faults.drop_rate and self._rng() < faults.drop_rate):
+            return reply
+        if reply.stream is not None and "content-length" not in reply.headers:
+            reply.stream = _cut(reply.stream)  # an event stream: cut mid-answer
+        else:
             reply.drop = True
             reply.headers.setdefault("content-length", str(len(reply.body)))
             reply.body = reply.body[: len(reply.body) // 2]
@@ -419,3 +428,11 @@ class Emulator:
         self.store.put_upload(upload_id, content)
         url = f"{self.base_url}/ephemeral/{upload_id}/{name}"
         return Reply.json(200, {"code": 200, "data": {"url": url}, "message": "success"})
+
+
+def _cut(stream: Iterator[bytes]) -> Iterator[bytes]:
+    """The first few pieces of a stream, then the cut (SSE answers are cut mid-answer)."""
+    for number, piece in enumerate(stream):
+        if number >= 6:
+            raise CutStream("connection dropped mid-stream (sandbox fault injection)")
+        yield piece

@@ -10,6 +10,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 
+class CutStream(Exception):
+    """Raised by a reply's ``stream`` to cut the connection mid-answer (fault injection)."""
+
+
 @dataclass
 class Reply:
     status: int
@@ -43,3 +47,8 @@ def json_object(body: bytes) -> dict[str, Any] | Reply:
     if not isinstance(request, dict):
         return Reply.error(400, "invalid request body: expected a JSON object")
     return request
+
+
+def openai_error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> Reply:
+    """An error in OpenAI's shape (the OpenAI-compatible routes answer these)."""
+    return Reply.json(status, {"error": {"message": message, "type": kind, "param": None, "code": code}})

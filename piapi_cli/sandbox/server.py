@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 
 from piapi_cli.sandbox.emulator import Emulator
-from piapi_cli.sandbox.replies import Reply
+from piapi_cli.sandbox.replies import CutStream, Reply
 from piapi_cli.sandbox.webhooks import DeliveryAttempt, WebhookDispatcher
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "DeliveryAttempt", "SandboxServer", "WebhookDispatcher", "parse_size"]
@@ -126,6 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._quiet_status = False
         for name, value in reply.headers.items():
             self.send_header(name, value)
+        if reply.stream is not None and "content-length" not in reply.headers:
+            return self._answer_chunked(reply)
         announced = int(reply.headers.get("content-length", len(reply.body)))
         if "content-length" not in reply.headers:
             self.send_header("content-length", str(announced))
@@ -149,6 +151,30 @@ class _Handler(BaseHTTPRequestHandler):
                              self.requestline, reply.status, sent, announced)  # fmt: skip
         else:
             self.log_message('"%s" %d %d', self.requestline, reply.status, sent)
+
+    def _answer_chunked(self, reply: Reply) -> None:
+        """An answer of unknown length (an event stream): each piece sent as it is made."""
+        assert reply.stream is not None
+        self.send_header("transfer-encoding", "chunked")
+        sent = 0
+        try:
+            self.end_headers()
+            for chunk in reply.stream:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()  # a streamed answer is read as it comes
+                    sent += len(chunk)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except CutStream as exc:
+            self.close_connection = True
+            self.wfile.flush()
+            self.log_message('"%s" cut after %d bytes: %s', self.requestline, sent, exc)
+            return
+        except (ConnectionError, TimeoutError) as exc:
+            what = "stopped reading" if isinstance(exc, TimeoutError) else "went away"
+            return self._gone(f"{what} mid-stream: {reply.status}, {sent} bytes sent")
+        self.log_message('"%s" %d %d (streamed)', self.requestline, reply.status, sent)
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer an error and close: the body (if any) is not read."""

@@ -55,7 +55,7 @@ JournalTaskJsonOption = Annotated[
     params.Option("--json", help="Print the journal's row as JSON, with the API's last task object under \"task\""),
 ]
 UsageJsonOption = Annotated[
-    bool, params.Option("--json", help="Print the totals as a JSON array of {group, tasks, credits}")
+    bool, params.Option("--json", help="Print the totals as a JSON array of {group, tasks, credits, chats, tokens}")
 ]
 JqOption = Annotated[
     Optional[str],

@@ -19,7 +19,9 @@ EPILOG = examples(
     "piapi models --category video",
     "piapi models Qubico/flux1-dev --task-type txt2img",
     "piapi models midjourney --json",
-    notes="The catalog is piapi's own data (PiAPI has no list endpoint); no network is used.",
+    "piapi models --chat",
+    notes="--chat lists the models of the chat and image routes piapi knows (any name is still sent). "
+    "The catalog is piapi's own data (PiAPI has no list endpoint); no network is used.",
 )
 
 
@@ -44,12 +46,20 @@ def models(
         Optional[Category], params.Option("--category", "-c", help="Only this category", show_default=False)
     ] = None,
     as_json: ModelsJsonOption = False,
+    chat: Annotated[
+        bool, params.Option("--chat", help="List the models of the chat and image routes (piapi chat, piapi image)")
+    ] = False,
 ) -> None:
     """List models and task types; with MODEL, each task type's input schema."""
     from piapi_cli.api.errors import UsageError
     from piapi_cli.core.catalog import load_catalog
 
     output: Output = ctx.obj.output
+    if chat:
+        if model is not None or task_type is not None or category is not None:
+            raise UsageError("--chat lists every model of the chat and image routes: it takes no other filter")
+        _chat_models(output, as_json)
+        return
     catalog = load_catalog(user=True)
     if model is not None:
         found = catalog.model(model)
@@ -95,6 +105,29 @@ def models(
         as_json=as_json,
         table=lambda console: console.print(_models_table(chosen, console.width)),
         lines=lambda: [f"{m.name}\t{name}\t{m.category}" for m in chosen for name in m.task_types],
+    )
+
+
+def _chat_models(output: Output, as_json: bool) -> None:
+    from piapi_cli.core.chat_models import listed
+
+    rows = listed()
+
+    def table(console: Any) -> None:
+        from rich.markup import escape
+        from rich.table import Table
+
+        grid = Table(box=None, header_style="bold", pad_edge=False)
+        grid.add_column("model", no_wrap=True)
+        grid.add_column("route", no_wrap=True)
+        grid.add_column("answers with", overflow="fold")
+        for row in rows:
+            grid.add_row(escape(row["model"]), escape(row["route"]), escape(row["answers"]))
+        console.print(grid)
+        output.info("any other name is sent as given: the server decides")
+
+    output.render(
+        lambda: rows, as_json=as_json, table=table, lines=lambda: [f"{r['model']}\t{r['route']}" for r in rows]
     )
 
 

@@ -29,10 +29,15 @@ app = params.Group(
         '"input":{"prompt":"a cat"}}\' http://127.0.0.1:8787/api/v1/task',
         "PIAPI_BASE_URL=http://127.0.0.1:8787 PIAPI_API_KEY=any piapi create -m luma -t video_generation "
         "-i prompt=waves --wait",
+        'curl -H "Authorization: Bearer any" -d \'{"model":"gpt-4o-mini","stream":true,'
+        '"messages":[{"role":"user","content":"hi"}]}\' http://127.0.0.1:8787/v1/chat/completions',
         notes="Prints its base URL on stdout, logs requests and webhook deliveries on stderr, and stops "
         "cleanly on Ctrl-C or SIGTERM. Tasks live in memory while it runs. A task created with "
         "config.webhook_config gets a POST of {timestamp, data} with the x-webhook-secret header on each "
-        "status change; failed deliveries are retried with backoff, each receiver in its own lane.",
+        "status change; failed deliveries are retried with backoff, each receiver in its own lane. The "
+        "OpenAI-compatible routes answer too: /v1/chat/completions (streamed with keep-alives; "
+        "sora-2-preview with progress and a video URL), /v1/images/generations and /v1/images/edits. "
+        "In a chat prompt, [sandbox:cut] cuts the stream mid-answer and [sandbox:error] sends an error in it.",
     ),
 )
 def serve(
@@ -53,7 +58,8 @@ def serve(
             "--api-key",
             metavar="KEY",
             envvar="PIAPI_SANDBOX_KEY",
-            help="Accept only this x-api-key (default: any non-empty key) [env: PIAPI_SANDBOX_KEY]",
+            help="Accept only this key, as x-api-key or as a Bearer key on the OpenAI-compatible routes "
+            "(default: any non-empty key) [env: PIAPI_SANDBOX_KEY]",
             show_default=False,
         ),
     ] = None,
@@ -64,7 +70,12 @@ def serve(
         float, params.Option("--rate-limit-rate", metavar="P", help="Answer this share with 429 and Retry-After")
     ] = 0.0,
     drop_rate: Annotated[
-        float, params.Option("--drop-rate", metavar="P", help="Close the connection mid-response for this share")
+        float,
+        params.Option(
+            "--drop-rate",
+            metavar="P",
+            help="Close the connection mid-response for this share (an event stream: mid-answer)",
+        ),
     ] = 0.0,
     latency: Annotated[float, params.Option("--latency", metavar="SECONDS", min=0.0, help="Delay every answer")] = 0.0,
     truncate_downloads: Annotated[
@@ -137,7 +148,8 @@ def serve(
         sys.stdout.flush()
         state.output.info(
             f"piapi sandbox: the Unified API at {server.base_url} "
-            f"(any x-api-key{' but the one set' if api_key else ''}); try: PIAPI_BASE_URL={server.base_url} "
+            f"(any key{' but the one set' if api_key else ''}), and the OpenAI-compatible routes under "
+            f"{server.base_url}/v1; try: PIAPI_BASE_URL={server.base_url} "
             "PIAPI_API_KEY=any piapi create -m Qubico/flux1-dev -t txt2img -i prompt=cat --wait; Ctrl-C stops it"
         )
         server.serve_forever()

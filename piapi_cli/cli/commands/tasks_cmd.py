@@ -353,17 +353,31 @@ def usage(
     as_json: UsageJsonOption = False,
     jq: JqOption = None,
 ) -> None:
-    """Credits consumed by the journaled tasks (completed ones), in total or grouped."""
+    """Credits consumed by the journaled tasks (completed ones), and tokens by chat answers, in total or grouped."""
+    from piapi_cli.core.journal import chats
+
     state: State = ctx.obj
     cutoff = _cutoff(since)
-    rows: list[dict[str, Any]] = _journal(state).usage(since=cutoff, by=by, world=_world(state, world))
+    journal = _journal(state)
+    scope = _world(state, world)
+    rows: list[dict[str, Any]] = _with_chats(
+        journal.usage(since=cutoff, by=by, world=scope), chats.usage(journal, since=cutoff, by=by, world=scope)
+    )
     state.output.render(
         lambda: rows,
         as_json=as_json,
         jq=jq,
         table=lambda console: console.print(_usage_table(rows, by)),
-        lines=lambda: [f"{row['group']}\t{row['tasks']}\t{row['credits']}" for row in rows],
+        lines=lambda: [f"{r['group']}\t{r['tasks']}\t{r['credits']}\t{r['chats']}\t{r['tokens']}" for r in rows],
     )
+
+
+def _with_chats(rows: list[dict[str, Any]], chat_usage: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """The tasks' rows with each group's chat answers and tokens beside them (groups of chats
+    alone added at the end)."""
+    merged = [{**row, **chat_usage.pop(str(row["group"]), {"chats": 0, "tokens": 0})} for row in rows]
+    merged += [{"group": group, "tasks": 0, "credits": 0, **counts} for group, counts in sorted(chat_usage.items())]
+    return merged
 
 
 def _usage_table(rows: list[dict[str, Any]], by: str | None) -> Table:
@@ -374,6 +388,9 @@ def _usage_table(rows: list[dict[str, Any]], by: str | None) -> Table:
     table.add_column(by or "all", overflow="fold")
     table.add_column("tasks", justify="right", no_wrap=True)
     table.add_column("credits consumed", justify="right", no_wrap=True)
+    table.add_column("chats", justify="right", no_wrap=True)
+    table.add_column("tokens", justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(escape(str(row["group"])), str(row["tasks"]), f"{row['credits']:,}")
+        cells = (str(row["tasks"]), f"{row['credits']:,}", f"{row['chats']:,}", f"{row['tokens']:,}")
+        table.add_row(escape(str(row["group"])), *cells)
     return table

@@ -9,7 +9,7 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
     '': {
         'target': None,
         'context': None,
-        'subcommands': ['create', 'get', 'wait', 'cancel', 'download', 'report', 'compare', 'account', 'models', 'listen', 'trigger', 'completion', 'batch', 'tasks', 'config', 'sandbox'],
+        'subcommands': ['create', 'get', 'wait', 'cancel', 'download', 'report', 'compare', 'chat', 'account', 'models', 'listen', 'trigger', 'completion', 'batch', 'tasks', 'config', 'sandbox'],
         'invoke_without_command': False,
         'params': [
             {'name': 'profile', 'kind': 'option', 'opts': ['--profile'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
@@ -139,6 +139,24 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'quiet', 'kind': 'option', 'opts': ['--quiet', '-q'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],
     },
+    'chat': {
+        'target': 'piapi_cli.cli.commands.chat:chat',
+        'context': 'ctx',
+        'subcommands': [],
+        'params': [
+            {'name': 'prompt', 'kind': 'argument', 'opts': ['prompt'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'model', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'system', 'kind': 'option', 'opts': ['--system'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'files', 'kind': 'option', 'opts': ['--file', '-f'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'options', 'kind': 'option', 'opts': ['--option', '-o'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'no_stream', 'kind': 'option', 'opts': ['--no-stream'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'stream_json', 'kind': 'option', 'opts': ['--stream-json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'keep_going', 'kind': 'option', 'opts': ['--continue'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'conversation', 'kind': 'option', 'opts': ['--conversation'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'int'}},
+            {'name': 'download', 'kind': 'option', 'opts': ['--download'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+        ],
+    },
     'account': {
         'target': 'piapi_cli.cli.commands.account:account',
         'context': 'ctx',
@@ -157,6 +175,7 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'task_type', 'kind': 'option', 'opts': ['--task-type', '-t'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'category', 'kind': 'option', 'opts': ['--category', '-c'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'choice', 'choices': ['image', 'video', 'audio', '3d'], 'enum': 'piapi_cli.cli.commands.models:Category'}},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'chat', 'kind': 'option', 'opts': ['--chat'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],
     },
     'listen': {

@@ -82,7 +82,48 @@ CREATE TABLE runs (
 # The webhook deliveries piapi listen received (one row each; the unique key drops repeats).
 V3_WEBHOOK_EVENTS = ";\n".join(EVENTS_SCHEMA)
 
-MIGRATIONS: list[Migration] = [V1_FIRST_RELEASE, V2_RUNS_AND_SENDERS, V3_WEBHOOK_EVENTS]
+# Conversations on the chat route (their messages, each answer's tokens) and the calls made
+# on the image routes (journaled before they are sent, as creates are).
+V4_CHATS_AND_IMAGE_CALLS = """
+CREATE TABLE conversations (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    world       TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX conversations_world_updated ON conversations (world, updated_at);
+CREATE TABLE messages (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id    INTEGER NOT NULL REFERENCES conversations (id),
+    role               TEXT NOT NULL,
+    content            TEXT NOT NULL,
+    model              TEXT,
+    state              TEXT NOT NULL DEFAULT 'complete',
+    prompt_tokens      INTEGER,
+    completion_tokens  INTEGER,
+    total_tokens       INTEGER,
+    at                 REAL NOT NULL
+);
+CREATE INDEX messages_conversation ON messages (conversation_id, id);
+CREATE TABLE image_calls (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id     TEXT NOT NULL UNIQUE,
+    world       TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    route       TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    message     TEXT NOT NULL DEFAULT '',
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    usage       TEXT,
+    files       TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX image_calls_world_created ON image_calls (world, created_at);
+"""
+
+MIGRATIONS: list[Migration] = [V1_FIRST_RELEASE, V2_RUNS_AND_SENDERS, V3_WEBHOOK_EVENTS, V4_CHATS_AND_IMAGE_CALLS]
 
 
 class SchemaTooNew(Exception):

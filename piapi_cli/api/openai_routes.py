@@ -1,0 +1,408 @@
+"""PiAPI's OpenAI-compatible routes: chat completions (plain and streamed) and images.
+
+These live beside the Unified API on the same host, with OpenAI's shapes: a Bearer key, no
+``{code, data}`` envelope, ``{"error": {...}}`` for errors. No typer, no rich::
+
+    from piapi_cli.api.openai_routes import OpenAIRoutes
+    with OpenAIRoutes(api_key="...") as routes:
+        for chunk in routes.chat_stream({"model": "gpt-4o-mini", "messages": [...]}):
+            print(chunk.text, end="")
+
+A request here is paid like a create, so it is sent once: only a connection refused before
+anything left, and a 429, are tried again. A stream that stops before its end raises
+``StreamCut`` (``StreamFailed`` for an error object sent mid-stream) carrying what arrived.
+Quiet streams are waited on for ``read_timeout`` seconds between two bytes (None: forever).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from piapi_cli.api.backoff import Backoff, parse_retry_after
+from piapi_cli.api.errors import (
+    ConnectionFailed,
+    CreateOutcomeUnknown,
+    MalformedResponse,
+    StreamCut,
+    StreamFailed,
+    UsageError,
+)
+from piapi_cli.api.factory import Timeouts, Use
+from piapi_cli.api.tasks import scrub
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger("piapi.http")
+
+CHAT_PATH = "/v1/chat/completions"
+#: the largest whole (not streamed) answer read; a chat answer is a few kilobytes
+MAX_ANSWER = 16 * 2**20
+#: what these routes' client is for: answers that may take minutes (``read_timeout`` replaces the read)
+ROUTES = Use("openai", Timeouts(connect=10.0, read=600.0))
+#: models that answer on the chat route with a video, always streamed
+VIDEO_CHAT_MODELS = frozenset({"sora-2-preview", "sora-2-hd-preview"})
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one exchange (``usage`` in OpenAI's shape)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    @classmethod
+    def from_api(cls, value: Any) -> Usage | None:
+        if not isinstance(value, dict):
+            return None
+
+        def count(name: str) -> int:
+            number = value.get(name)
+            return number if isinstance(number, int) and not isinstance(number, bool) and number >= 0 else 0
+
+        prompt, completion = count("prompt_tokens"), count("completion_tokens")
+        return cls(prompt, completion, count("total_tokens") or prompt + completion)
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+def _first_choice(data: dict[str, Any]) -> dict[str, Any]:
+    choices = data.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0]
+    return {}
+
+
+def _text(value: Any) -> str:
+    """Content as text: a string, or the text parts of a list of parts."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(str(p.get("text") or "") for p in value if isinstance(p, dict))
+    return ""
+
+
+@dataclass(frozen=True)
+class ChatChunk:
+    """One streamed chunk: the text it adds, and what the last ones carry."""
+
+    text: str
+    finish_reason: str | None
+    usage: Usage | None
+    id: str
+    model: str
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> ChatChunk:
+        choice = _first_choice(data)
+        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else choice.get("message")
+        finish = choice.get("finish_reason")
+        return cls(
+            text=_text(delta.get("content")) if isinstance(delta, dict) else "",
+            finish_reason=finish if isinstance(finish, str) and finish else None,
+            usage=Usage.from_api(data.get("usage")),
+            id=str(data.get("id") or ""),
+            model=str(data.get("model") or ""),
+            raw=data,
+        )
+
+
+@dataclass
+class ChatAnswer:
+    """A whole answer: read at once, or put together from a stream's chunks."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    id: str = ""
+    model: str = ""
+    created: int | None = None
+    chunks: int = 0
+    #: the answer as OpenAI's ``chat.completion`` object
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, chunk: ChatChunk) -> None:
+        self.text += chunk.text
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.usage = chunk.usage or self.usage
+        self.id = self.id or chunk.id
+        self.model = self.model or chunk.model
+        created = chunk.raw.get("created")
+        if self.created is None and isinstance(created, int):
+            self.created = created
+        self.chunks += 1
+
+    def completion(self) -> dict[str, Any]:
+        """The ``chat.completion`` object this answer is (as a non-streamed call returns it)."""
+        if self.raw:
+            return self.raw
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": self.text},
+                    "finish_reason": self.finish_reason,
+                }
+            ],
+            "usage": self.usage.to_json() if self.usage else None,
+        }
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> ChatAnswer:
+        chunk = ChatChunk.from_api(data)
+        created = data.get("created")
+        return cls(chunk.text, chunk.finish_reason, chunk.usage, chunk.id, chunk.model,
+                   created if isinstance(created, int) else None, 1, data)  # fmt: skip
+
+
+def error_message(content: bytes, content_type: str) -> str:
+    """What an error answer says: OpenAI's ``error.message``, PiAPI's ``message``, or what it is."""
+    try:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
+        body = None
+    if isinstance(body, dict):
+        inner = body.get("error")
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str) and inner:
+            return inner
+        if body.get("message"):
+            return str(body["message"])
+    text = content[:512].decode("utf-8", "replace").strip()
+    if not text:
+        return "an empty body"
+    if "html" in content_type or text.lower().startswith(("<!doctype", "<html")):
+        return "an HTML page (a proxy or gateway error?)"
+    return f"a non-JSON body ({content_type or 'no content type'})"
+
+
+class OpenAIRoutes:
+    """A client of the OpenAI-compatible routes; ``transport`` replaces the network (tests, sandbox)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "https://api.piapi.ai",
+        *,
+        transport: httpx.BaseTransport | None = None,
+        read_timeout: float | None = 600.0,
+        retry: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        from piapi_cli.api import factory
+
+        self.base_url = base_url.rstrip("/")
+        self.read_timeout = read_timeout
+        self._api_key = api_key
+        self.retry = retry or Backoff()
+        self._sleep, self._rng = sleep, rng
+        self._http = factory.http_client(
+            factory.with_timeouts(ROUTES, read=read_timeout),
+            [self.base_url],
+            transport=transport,
+            headers={"authorization": f"Bearer {api_key}"},
+        )
+
+    # --- chat -------------------------------------------------------------------------
+
+    def chat(self, body: dict[str, Any]) -> ChatAnswer:
+        """POST /v1/chat/completions without streaming: the whole answer."""
+        with self.post(CHAT_PATH, json_body={**body, "stream": False}) as response:
+            content = self._read(response)
+            data = self._json(response, content)
+            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                raise MalformedResponse("the server streamed an answer that was asked for whole")
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise MalformedResponse("the answer holds no choices: not a chat completion")
+        return ChatAnswer.from_api(data)
+
+    def chat_stream(self, body: dict[str, Any]) -> Iterator[ChatChunk]:
+        """POST /v1/chat/completions with ``stream: true``: the chunks as they arrive.
+
+        Raises ``StreamCut`` when the stream stops before ``[DONE]`` (or a finish reason),
+        ``StreamFailed`` for an error object in it; both carry the text that arrived.
+        """
+        import httpx
+
+        from piapi_cli.api import sse
+
+        received: list[str] = []
+        with self.post(CHAT_PATH, json_body={**body, "stream": True}) as response:
+            kind = response.headers.get("content-type", "")
+            if not kind.startswith("text/event-stream"):
+                # a server that answers whole even when asked to stream: one chunk of it all
+                data = self._json(response, self._read(response))
+                yield ChatChunk.from_api(data if isinstance(data, dict) else {})
+                return
+            decoder = sse.SSEDecoder()
+            finished = False
+            try:
+                for piece in response.iter_bytes():
+                    for event in decoder.feed(piece):
+                        if event.data.strip() == "[DONE]":
+                            return
+                        chunk = self._chunk(event.data, "".join(received))
+                        received.append(chunk.text)
+                        finished = finished or chunk.finish_reason is not None
+                        yield chunk
+                decoder.close()
+            except httpx.ReadTimeout:
+                raise StreamCut(
+                    f"the stream went quiet for {self.read_timeout:g} seconds; piapi stopped waiting (a model "
+                    "that thinks long may need more: piapi config set read_timeout 1800)",
+                    received="".join(received),
+                ) from None
+            except (httpx.TransportError, sse.SSEError) as exc:
+                raise StreamCut(
+                    f"the server cut the stream ({self._scrub(str(exc) or type(exc).__name__)})",
+                    received="".join(received),
+                ) from None
+            if not finished:
+                raise StreamCut("the stream ended before its end mark ([DONE])", received="".join(received))
+
+    def _chunk(self, data: str, received: str) -> ChatChunk:
+        try:
+            doc = json.loads(data)
+        except (ValueError, RecursionError):
+            raise StreamCut("the stream sent an event that is not JSON", received=received) from None
+        if not isinstance(doc, dict):
+            raise StreamCut("the stream sent an event that is not a JSON object", received=received)
+        if doc.get("error") is not None and not doc.get("choices"):
+            message = error_message(data.encode(), "application/json")
+            raise StreamFailed(f"the server reported an error mid-stream: {self._scrub(message)}", received=received)
+        return ChatChunk.from_api(doc)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    @contextmanager
+    def post(
+        self,
+        path: str,
+        *,
+        json_body: Any = None,
+        files: Any = None,
+        data: dict[str, Any] | None = None,
+    ) -> Iterator[httpx.Response]:
+        """Send once (again only when nothing was sent, or after a 429); the response is open
+        for streaming; error statuses are raised, with the server's message."""
+        import httpx
+
+        content, headers = None, {}
+        if json_body is not None:
+            try:
+                content = json.dumps(json_body, allow_nan=False, ensure_ascii=False).encode()
+            except (ValueError, TypeError, RecursionError) as exc:
+                raise UsageError(f"the request cannot be sent as JSON: {exc}") from None
+            headers["content-type"] = "application/json"
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._http.build_request(
+                "POST", self.base_url + path, content=content, files=files, data=data, headers=headers
+            )
+            log.debug("POST %s (attempt %d)", path, attempt)
+            try:
+                response = self._http.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                if files is None and self.retry.retries_left(attempt):
+                    self._pause(attempt, None)
+                    continue
+                raise ConnectionFailed(
+                    f"could not connect to {self.base_url}: {self._scrub(str(exc))}",
+                    hint="check your network, or --base-url",
+                ) from None
+            except httpx.TransportError as exc:
+                raise CreateOutcomeUnknown(
+                    f"the request was sent but its answer was lost ({self._scrub(str(exc) or type(exc).__name__)}); "
+                    "it may have been carried out (and paid) and was not resent",
+                ) from None
+            try:
+                if response.status_code == 429 and files is None and self.retry.retries_left(attempt):
+                    self._pause(attempt, parse_retry_after(response.headers.get("retry-after")))
+                    continue
+                if response.status_code >= 400:
+                    self._raise_status(response)
+                yield response
+                return
+            finally:
+                response.close()
+
+    def _raise_status(self, response: httpx.Response) -> None:
+        from piapi_cli.api.client import _error_for_status
+
+        try:
+            content = self._read(response)
+        except MalformedResponse:
+            content = b""
+        message = self._scrub(error_message(content, response.headers.get("content-type", "")))
+        error = _error_for_status(response.status_code, f"PiAPI answered HTTP {response.status_code}: {message}")
+        error.api_message = message
+        raise error
+
+    def _read(self, response: httpx.Response) -> bytes:
+        import httpx
+
+        pieces, size = [], 0
+        try:
+            for piece in response.iter_bytes():
+                size += len(piece)
+                if size > MAX_ANSWER:
+                    raise MalformedResponse(f"the answer is over {MAX_ANSWER // 2**20} MiB")
+                pieces.append(piece)
+        except httpx.TimeoutException:
+            raise CreateOutcomeUnknown(
+                f"no answer came for {self.read_timeout:g} seconds; the request may have been carried out "
+                "(and paid) and was not resent",
+                hint="a slow model may need more: piapi config set read_timeout 1800",
+            ) from None
+        except httpx.TransportError as exc:
+            raise CreateOutcomeUnknown(
+                f"the answer was cut ({self._scrub(str(exc) or type(exc).__name__)}); the request may have "
+                "been carried out (and paid) and was not resent",
+            ) from None
+        return b"".join(pieces)
+
+    def _json(self, response: httpx.Response, content: bytes) -> Any:
+        try:
+            return json.loads(content)
+        except (ValueError, RecursionError):
+            what = error_message(content, response.headers.get("content-type", ""))
+            raise MalformedResponse(
+                f"PiAPI answered HTTP {response.status_code} with {what}, not JSON; the request may have "
+                "been carried out and was not resent"
+            ) from None
+
+    def _pause(self, attempt: int, retry_after: float | None) -> None:
+        self._sleep(self.retry.delay(attempt - 1, retry_after, self._rng))
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self._api_key)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> OpenAIRoutes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
