@@ -231,7 +231,7 @@ class ResultWriter:
         assert self.file is not None
         self.failed = why
         self.output.warn(f"{why}; the result lines go to stdout instead, from the first one")
-        earlier = self.file.written().decode("utf-8", "replace").splitlines()  # JSON lines: no raw U+2028
+        earlier = self.file.written().decode("utf-8", "replace").split("\n")[:-1]  # LF only: a line may hold U+2028
         self.file.abandon()
         self.file = None
         for text in earlier:

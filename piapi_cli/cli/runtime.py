@@ -110,8 +110,9 @@ def interrupted(exc: BaseException, state: State | None) -> int:
     from piapi_cli.cli.signals import Terminated
     from piapi_cli.cli.terminal import safe_text
 
-    code = exc.exit_code if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)
-    what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    signalled = exc if isinstance(exc, Terminated) else getattr(exc, "cause", None)  # downloads carry theirs
+    code = signalled.exit_code if isinstance(signalled, Terminated) else int(ExitCode.INTERRUPTED)
+    what = "terminated" if isinstance(signalled, Terminated) else "interrupted"
     lines = state.session.interrupted() if state is not None else []
     partial = getattr(exc, "partial", None)
     if partial:

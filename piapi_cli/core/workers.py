@@ -58,6 +58,8 @@ class Finished(Generic[T]):
 
     results: dict[int, T] = field(default_factory=dict)
     keyboard_interrupt: bool = False
+    #: what stopped it: Ctrl-C's KeyboardInterrupt, or a signal's own subclass (SIGTERM, SIGHUP)
+    interrupt: BaseException | None = None
 
 
 def run_cancellable(
@@ -116,8 +118,8 @@ def run_cancellable(
             except queue.Empty:
                 if cancel.is_set():
                     break
-    except KeyboardInterrupt:
-        finished.keyboard_interrupt = True
+    except KeyboardInterrupt as exc:
+        finished.keyboard_interrupt, finished.interrupt = True, exc
         cancel.set()
     if len(finished.results) < count:
         on_cancel()

@@ -216,6 +216,11 @@ def _serve(state: State, listener: Listener, host: str, stopped: threading.Event
         raise UsageError(f"cannot listen on {host}:{listener.options.port}: {exc.strerror or exc}") from None
     signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     output.info(f"piapi listen: receiving deliveries at {listener.local_url} (Ctrl-C stops it)")
+    queued, waiting = listener.resumed
+    if queued:
+        output.info(f"forwarding {queued} event(s) an earlier run stored but never forwarded, in order, first")
+    if waiting:
+        output.warn(f"{waiting} stored event(s) wait for a destination not given now: listen --replay failed")
     if own_secret:  # piapi made it: shown once, on stderr, so that it can be given to create
         output.info(f"give create or batch run: --webhook {listener.url} --webhook-secret {listener.options.secret}")
         output.info("(that secret is piapi listen's own, made once and kept; -q hides these lines)")

@@ -168,7 +168,7 @@ class Downloader:
             parts = {index: str(path) for index, path in self._parts.items() if _holds_bytes(path)}
         report = Report.of(planned, finished.results, parts)
         if finished.keyboard_interrupt:
-            raise DownloadInterrupted(report)
+            raise DownloadInterrupted(report, finished.interrupt)
         return report
 
     def _abort_streams(self) -> None:

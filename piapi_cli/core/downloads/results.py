@@ -107,8 +107,10 @@ class DownloadInterrupted(PiapiError):
 
     exit_code = ExitCode.INTERRUPTED
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, cause: BaseException | None = None) -> None:
         self.report = report
+        #: what stopped them: Ctrl-C, or a signal (SIGTERM, SIGHUP) the CLI turned into an exception
+        self.cause = cause
         self.saved = [f.path for f in report.files]
         self.partial = [p.part for p in report.partial if p.part]
         super().__init__(

@@ -128,9 +128,12 @@ class EventStore:
             if key in keys or backstop_key(task.task_id, status) in keys:
                 return None
             name = event_name(status, {row[0] for row in history})
-            forwards = {url: {"state": PENDING} for url in forward_to(name)}
-            state = PENDING if forwards else NONE
             newest = max((row[1] for row in history if row[1] is not None), default=None)
+            # statuses only move forward: one behind what came already is kept, never acted on
+            late = timestamp is not None and newest is not None and timestamp < newest
+            late = late or _stage(status) < max((_stage(row[0]) for row in history), default=-1)
+            forwards = {} if late else {url: {"state": PENDING} for url in forward_to(name)}
+            state = PENDING if forwards else NONE
             cursor = db.execute(
                 "INSERT OR IGNORE INTO events (received_at, event, task_id, status, timestamp, source,"
                 " delivery_key, body, headers, forward_state, forwards) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -151,8 +154,7 @@ class EventStore:
             if cursor.rowcount == 0:  # another process stored it first
                 return None
             row = db.execute("SELECT status FROM tasks WHERE task_id = ?", (task.task_id,)).fetchone()
-        stale = timestamp is not None and newest is not None and timestamp < newest
-        stale = stale or (row is not None and row[0] in TERMINAL and not task.is_terminal)
+        stale = late or (row is not None and row[0] in TERMINAL and not task.is_terminal)
         if row is not None and not stale:  # a task made elsewhere has no row to update
             self.journal.update(task)
         return StoredEvent(
@@ -204,6 +206,11 @@ class EventStore:
     def unforwarded(self) -> list[StoredEvent]:
         """Events a destination did not take, or that were never sent (the listener stopped first)."""
         return self._select("forward_state IN (?, ?)", (FAILED, PENDING))
+
+    def pending(self) -> list[StoredEvent]:
+        """Events stored for forwarding that were never sent (their listener stopped or died
+        first), oldest first."""
+        return self._select("forward_state = ?", (PENDING,))
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[StoredEvent]:
         rows = self.journal.read(
@@ -320,3 +327,10 @@ class WebhookEvent:
             "source": self.stored.source,
             "task": self.task.to_json(),
         }
+
+
+def _stage(status: str) -> int:
+    """How far along a status is: waiting, running, ended (an unknown one: as far as any)."""
+    if status in TERMINAL:
+        return 2
+    return {"pending": 0, "staged": 0, "processing": 1}.get(status, -1)

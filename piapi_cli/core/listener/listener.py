@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.journal.events import EventStore, StoredEvent, WebhookEvent, parse_delivery
+from piapi_cli.core.journal.events import PENDING, EventStore, StoredEvent, WebhookEvent, parse_delivery
 from piapi_cli.core.listener.backstop import Backstop
 from piapi_cli.core.listener.forwarding import (
     ExecRunner,
@@ -147,6 +147,8 @@ class Listener:
         self._real = real_urls(options.routes)
         self._forward_pools = {url: ShardedPool("piapi-forward") for url in self._real}
         self._download_pool = ShardedPool("piapi-download") if options.download_dir is not None else None
+        #: at start: events an earlier run stored but never forwarded (queued now, left waiting)
+        self.resumed = (0, 0)
 
     # --- addresses ------------------------------------------------------------------
 
@@ -188,6 +190,7 @@ class Listener:
         )
         self._started_at = self.clock()
         self.store.prune(self._started_at - self.options.keep_events)
+        self.resumed = self._resume_pending()  # queued ahead of any new delivery: order per task holds
         for target, name in (
             (self.server.serve_forever, "piapi-listen-http"),
             (self._dispatch_loop, "piapi-listen-dispatch"),
@@ -198,6 +201,19 @@ class Listener:
             self._threads.append(thread)
         self._dispatcher = self._threads[1]
         return self
+
+    def _resume_pending(self) -> tuple[int, int]:
+        """Forward, in order and once, what an earlier run stored but never sent (it stopped or
+        died first): (events queued now, events left waiting for a destination not given now)."""
+        queued = waiting = 0
+        for stored in self.store.pending():
+            urls = [url for url, done in stored.forwards.items() if done.get("state") == PENDING]
+            mine = [url for url in urls if url in self._forward_pools]
+            for url in mine:
+                self._forward_pools[url].submit(stored.task_id, partial(self._forward, stored, url))
+            queued += bool(mine)
+            waiting += len(mine) < len(urls)
+        return queued, waiting
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, report what was accepted, give forwards ``grace`` seconds to finish.
@@ -302,6 +318,10 @@ class Listener:
                 self._queue.task_done()
 
     def dispatch(self, event: WebhookEvent) -> None:
+        if event.stored.stale:  # a status behind the task's: journaled, never acted on
+            what = f"event {event.stored.id}: a late {event.stored.status!r} of task {event.task.task_id}"
+            self.on_log("info", f"{what} (it moved on already); kept, not emitted")
+            return
         if not self.wanted(event.name):
             return
         self.on_event(event)
