@@ -353,7 +353,17 @@ def compile_jq(expression: str) -> Any:
     try:
         return jq.compile(expression)
     except ValueError as exc:
-        raise UsageError(f"invalid --jq expression: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"invalid --jq expression: {_jq_complaint(str(exc))}") from None
+
+
+def _jq_complaint(text: str) -> str:
+    """jq's whole message on one line: what is wrong and where, then the expression it quotes
+    (its caret line, which only lines up under a line of its own, is left out)."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    kept = [line for line in lines if line and set(line) != {"^"}]
+    summary = [line for line in kept[1:] if line.startswith("jq: ")]
+    quoted = [line for line in kept[1:] if not line.startswith("jq: ")]
+    return " ".join(kept[:1] + quoted) + (f" ({'; '.join(summary)})" if summary else "")
 
 
 def run_jq(expression: str, doc: Any, *, sent: bool = True) -> Iterable[Any]:

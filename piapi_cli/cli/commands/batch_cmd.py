@@ -353,13 +353,14 @@ def list_runs(
 
 def _journal(ctx: params.Context) -> Journal:
     from piapi_cli.api.errors import ConfigError
+    from piapi_cli.cli.hints import journal_back_on
 
     state: State = ctx.obj
     journal = state.session.journal
     if journal is None:
         raise ConfigError(
             "batch runs need the task journal (to resume and never pay twice); it is turned off",
-            hint="remove --no-journal (or PIAPI_JOURNAL=0, journal = false)",
+            hint=journal_back_on(state.session),
         )
     return journal
 

@@ -55,7 +55,11 @@ def _read_secret(prompt: str) -> str:
     if sys.stdin.isatty():
         import getpass
 
-        return getpass.getpass(prompt, stream=sys.stderr).strip()
+        try:
+            return getpass.getpass(prompt, stream=sys.stderr).strip()
+        except EOFError:  # Ctrl-D: nothing given
+            sys.stderr.write("\n")
+            return ""
     return sys.stdin.readline().strip()
 
 

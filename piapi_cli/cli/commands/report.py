@@ -107,8 +107,9 @@ def report(
     journal = state.session.journal
     if journal is None:
         from piapi_cli.api.errors import ConfigError
+        from piapi_cli.cli.hints import journal_back_on
 
-        raise ConfigError("the task journal is turned off (--no-journal or setting journal = false)")
+        raise ConfigError("the task journal is turned off", hint=journal_back_on(state.session))
     structured = as_json or jq is not None
     if jq is not None:
         from piapi_cli.cli.output import compile_jq

@@ -61,10 +61,11 @@ WorldOption = Annotated[
 
 def _journal(state: State) -> Journal:
     from piapi_cli.api.errors import ConfigError
+    from piapi_cli.cli.hints import journal_back_on
 
     journal = state.session.journal
     if journal is None:
-        raise ConfigError("the task journal is turned off (--no-journal or setting journal = false)")
+        raise ConfigError("the task journal is turned off", hint=journal_back_on(state.session))
     return journal
 
 
