@@ -13,7 +13,10 @@ import pytest
 
 from tests.browser import KEYS, Browser, unavailable
 from tests.conftest import Cli
+from tests.test_batch import prompts, results, write_rows
 from tests.test_report import made
+
+FLUX = ["-m", "Qubico/flux1-dev", "-t", "txt2img"]
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")
 
@@ -146,17 +149,20 @@ def test_the_page_works_from_a_copied_folder(cli: Cli, work: Path, browser: Brow
     assert all(href.startswith(elsewhere.as_uri()) for href in full), full
 
 
-def test_marks_export_the_rows_to_run_again(cli: Cli, work: Path, browser: Browser) -> None:
-    ids = [made(cli, prompt, download="out") for prompt in ("one", "two", "three")]
-    assert cli("report", "--out", "out").exit_code == 0
+def test_marks_exported_from_the_page_run_those_rows_again(cli: Cli, work: Path, browser: Browser) -> None:
+    rows = write_rows(work / "rows.jsonl", prompts(3))
+    assert cli("batch", "run", str(rows), *FLUX, "--download", "out", "--report", "out").exit_code == 0
     show(browser, work / "out" / "index.html")
-    browser.click("#cards .card:nth-child(1) .mark-box")
+    browser.click("#cards .card:nth-child(1) .mark-box")  # newest first: r2, r1, r0
     browser.click("#cards .card:nth-child(3) .mark-box")
     assert browser.run("return document.getElementById('marked-count').textContent") == "2 marked"
     browser.click("#export-marks")
     text = browser.run("return document.getElementById('marks-text').value")
-    marks = [json.loads(line) for line in text.splitlines()]
-    assert {m["task_id"] for m in marks} == {ids[0], ids[2]}  # newest first: three, two, one
+    assert sorted(json.loads(line)["row"] for line in text.splitlines()) == ["r0", "r2"]
+    (work / "marks.jsonl").write_text(text)
+    again = cli("batch", "run", str(rows), *FLUX, "--only", "marks.jsonl", "--run-id", "again")
+    assert again.exit_code == 0, again.stderr
+    assert sorted(results(again.stdout)) == ["r0", "r2"]
 
 
 def test_arrows_move_between_cards_and_enter_opens_the_file(cli: Cli, work: Path, browser: Browser) -> None:

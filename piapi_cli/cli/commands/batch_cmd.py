@@ -145,11 +145,22 @@ def run(
     ] = False,
     as_json: Annotated[bool, params.Option("--json", help="With --dry-run: the plan as JSON")] = False,
     quiet: QuietOption = False,
+    only: Annotated[
+        Optional[str],
+        params.Option("--only", metavar="MARKS", help="Run only the rows a report's exported marks file names"),
+    ] = None,
+    report: Annotated[
+        Optional[Path], params.Option("--report", metavar="DIR", help="Write the run's report into DIR when it ends")
+    ] = None,
+    open_report: Annotated[
+        bool, params.Option("--open", help="Open the --report page in the desktop's browser")
+    ] = False,
 ) -> None:
     """Run a task for every row of FILE, N requests in flight; resume by running it again."""
     from piapi_cli.api.errors import UsageError
     from piapi_cli.cli import batch_output as view
     from piapi_cli.cli import batch_text
+    from piapi_cli.cli.report_output import check_report, marked_rows, publish_run
     from piapi_cli.core import batch
     from piapi_cli.core.batch.matrix import combinations, parse_matrix
     from piapi_cli.core.batch.rows import parse_shard
@@ -181,8 +192,11 @@ def run(
         output.warn(warning)
     plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
     view.preflight(plan, rows, output_file, source)  # every check that can fail, before anything is sent
+    check_report(report, open_report)
     journal = _journal(ctx)
     run = batch.run_id_for(source, session.world, rows, run_id)
+    if only is not None:
+        rows = marked_rows(state, rows, only, file)
     for pair in attach or []:
         _attach(state, journal, run, pair, rows)
     if not dry_run and not resubmit_unknown:
@@ -205,6 +219,8 @@ def run(
     if output_file is not None:  # locked from here: a second run given the same FILE is refused
         invocation.results = view.open_results(output_file, source, rows)
     code = view.execute(state, journal, ready, options, invocation, interval=interval)
+    if report is not None:  # at the end, or after a Ctrl-C: what finished
+        code = publish_run(state, ready.run_id, report, open_report) or code
     if code:
         raise params.Exit(code)
 
@@ -278,6 +294,8 @@ _REPEATED = (
     "no_validate",
     "inline",
     "interval",
+    "only",
+    "report",
 )
 
 

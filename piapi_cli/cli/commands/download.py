@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 from piapi_cli.cli.commands._options import (
     DEFAULT_NAME,
@@ -14,7 +14,6 @@ from piapi_cli.cli.commands._options import (
     OverwriteOption,
     QuietOption,
     SkipOption,
-    TaskIdsArgument,
     examples,
 )
 from piapi_cli.cli.parsing import params
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
 
 EPILOG = examples(
     "piapi download 1631d053-2352-4add-95cc-360fc52d5f89",
+    "piapi download --ids-from marks.jsonl --dir picked",
     'piapi download "$ID" --dir out --name "{model}-{task_id}-{index}.{ext}" --metadata',
     "piapi create -m Qubico/flux1-dev -t txt2img -i prompt=cat --download out",
     notes="Name fields: {task_id} {index} {key} (the URL's JSON path) {model} {task_type} {ext} {name} "
@@ -36,7 +36,19 @@ DirOption = Annotated[Path, params.Option("--dir", "-d", metavar="DIR", help="Wh
 
 def download(
     ctx: params.Context,
-    task_ids: TaskIdsArgument,
+    task_ids: Annotated[
+        Optional[list[str]],
+        params.Argument(metavar="[TASK_ID]...", help="One or more task IDs", show_default=False),
+    ] = None,
+    ids_from: Annotated[
+        Optional[str],
+        params.Option(
+            "--ids-from",
+            metavar="FILE",
+            help="Also the tasks FILE names: a report's exported marks, or one task ID a line (- reads stdin)",
+            show_default=False,
+        ),
+    ] = None,
     directory: DirOption = Path("."),
     name: NameOption = DEFAULT_NAME,
     overwrite: OverwriteOption = False,
@@ -47,13 +59,16 @@ def download(
     quiet: QuietOption = False,
 ) -> None:
     """Download every output file of completed tasks."""
-    from piapi_cli.api.errors import ExitCode, combine_exit_codes
+    from piapi_cli.api.errors import ExitCode, UsageError, combine_exit_codes
     from piapi_cli.cli.pipeline import download_and_show, preflight
     from piapi_cli.cli.taskids import full_ids, journal_or_none
     from piapi_cli.core.runner import DownloadPlan
 
     state: State = ctx.obj
     state.output.quiet = state.output.quiet or quiet
+    task_ids = list(task_ids or []) + (_ids_from(ids_from) if ids_from is not None else [])
+    if not task_ids:
+        raise UsageError("no task to download: give TASK_ID... or --ids-from FILE")
     plan = DownloadPlan(directory, name, overwrite, skip_existing, metadata)
     preflight(jq, plan, several_tasks=len(set(task_ids)) > 1)
     ids = full_ids(state, task_ids, journal_or_none(state))
@@ -74,3 +89,11 @@ def download(
     worst = combine_exit_codes(codes)
     if worst:
         raise params.Exit(worst)
+
+
+def _ids_from(path: str) -> list[str]:
+    import sys
+
+    from piapi_cli.core.report.marks import read_marks, task_ids_of
+
+    return task_ids_of(read_marks(path, sys.stdin.read))

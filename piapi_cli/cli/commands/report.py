@@ -11,7 +11,6 @@ from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
-    from piapi_cli.core.report.build import ReportResult
 
 EPILOG = examples(
     "piapi report",
@@ -92,15 +91,9 @@ def report(
     jq: JqOption = None,
 ) -> None:
     """Write an offline report of journaled tasks: their outputs in a grid, with prompt, cost and status."""
+    from piapi_cli.cli.report_output import publish
     from piapi_cli.core.journal.journal import parse_since
-    from piapi_cli.core.report.build import (
-        ReportOptions,
-        check_target,
-        collect,
-        open_in_browser,
-        report_data,
-        write_report,
-    )
+    from piapi_cli.core.report.build import ReportOptions, check_target, collect, report_data
     from piapi_cli.core.report.select import Selection, select_entries
 
     state: State = ctx.obj
@@ -129,28 +122,9 @@ def report(
     if out is not None or not structured:
         check_target(options.out)  # refused before any work
     entries = select_entries(journal, selection)
-    for entry in entries:
-        if entry.problems:
-            state.output.warn(f"journal #{entry.id}: {'; '.join(entry.problems)} (shown empty)")
     if structured and out is None:  # the data alone: nothing written
         records = collect(entries)
         state.output.render(lambda: report_data(records, Path.cwd(), compare_by=compare_by), as_json=True, jq=jq)
         return
-    result = write_report(entries, options)
-    _tell(state, result)
+    result = publish(state, entries, options, open_page=open_page)
     state.output.render(lambda: result.data, as_json=as_json, jq=jq, lines=lambda: [str(result.page)])
-    if open_page and not open_in_browser(result.page):
-        state.output.info(f"no desktop browser here: open {result.page} yourself")
-
-
-def _tell(state: State, result: ReportResult) -> None:
-    tasks = result.data["tasks"]
-    outputs = sum(max(1, len(t["outputs"])) for t in tasks)
-    made = f"{result.thumbnails_made} thumbnails made, {result.thumbnails_reused} reused"
-    state.output.info(f"report of {len(tasks)} tasks, {outputs} outputs ({made})")
-    if not tasks:
-        state.output.info("no journaled task matches: the report is empty")
-    for source, problem in result.thumbnail_failures[:5]:
-        state.output.warn(f"no thumbnail for {source}: {problem}")
-    if len(result.thumbnail_failures) > 5:
-        state.output.warn(f"... and {len(result.thumbnail_failures) - 5} more files without a thumbnail")

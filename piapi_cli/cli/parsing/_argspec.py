@@ -92,7 +92,8 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
         'context': 'ctx',
         'subcommands': [],
         'params': [
-            {'name': 'task_ids', 'kind': 'argument', 'opts': ['task_ids'], 'secondary': [], 'multiple': False, 'nargs': -1, 'required': True, 'type': {'kind': 'str'}},
+            {'name': 'task_ids', 'kind': 'argument', 'opts': ['task_ids'], 'secondary': [], 'multiple': False, 'nargs': -1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'ids_from', 'kind': 'option', 'opts': ['--ids-from'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'directory', 'kind': 'option', 'opts': ['--dir', '-d'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
             {'name': 'name', 'kind': 'option', 'opts': ['--name'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'overwrite', 'kind': 'option', 'opts': ['--overwrite'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
@@ -265,6 +266,9 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'dry_run', 'kind': 'option', 'opts': ['--dry-run'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'quiet', 'kind': 'option', 'opts': ['--quiet', '-q'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'only', 'kind': 'option', 'opts': ['--only'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'report', 'kind': 'option', 'opts': ['--report'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+            {'name': 'open_report', 'kind': 'option', 'opts': ['--open'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],
     },
     'batch status': {

@@ -80,7 +80,7 @@
     var boxes = el("div", "totals");
     totalBox(boxes, number(t.tasks), "tasks");
     totalBox(boxes, number(t.completed), "completed");
-    totalBox(boxes, number(t.failed), "failed or cancelled");
+    totalBox(boxes, number(t.failed), "failed");
     totalBox(boxes, percent(t.failure_rate), "failure rate");
     totalBox(boxes, number(t.credits), "credits");
     totalBox(boxes, seconds(t.p50_seconds) || "n/a", "run time p50");
@@ -141,14 +141,14 @@
       player.preload = "none";
       player.src = file;
       if (output.kind === "video" && still(task)) player.poster = still(task);
-      media.classList.add(output.kind);
+      media.classList.add("kind-" + output.kind);
       media.appendChild(player);
       open.textContent = "open " + (output.name || "file");
       open.classList.add("note");
       media.appendChild(open);
       return;
     }
-    media.classList.add("model");
+    media.classList.add("kind-model");
     var picture = output.kind === "model" ? still(task) : null;
     if (picture) {
       var preview = el("img");
@@ -180,7 +180,7 @@
     var status = card.querySelector(".status");
     status.textContent = task.status;
     status.classList.add(String(task.status).replace(/[^a-z_]/g, ""));
-    card.querySelector(".model").textContent = task.model + " · " + task.task_type;
+    card.querySelector(".model-name").textContent = task.model + " · " + task.task_type;
     if (task.error) {
       var error = card.querySelector(".error");
       error.textContent = task.error;
