@@ -63,7 +63,7 @@ _piapi_options() {
         'get') echo '--help --jq --json' ;;
         'wait') echo '--download --help --interval --jq --json --metadata --name --overwrite --pending --quiet --skip-existing --timeout' ;;
         'cancel') echo '--help' ;;
-        'download') echo '--dir --help --jq --json --metadata --name --overwrite --quiet --skip-existing' ;;
+        'download') echo '--dir --help --ids-from --jq --json --metadata --name --overwrite --quiet --skip-existing' ;;
         'report') echo '--batch --compare-by --help --jq --json --model --no-thumbnails --open --out --since --status' ;;
         'compare') echo '--download --dry-run --help --input --interval --json --model --no-validate --quiet --report --run-id --timeout' ;;
         'chat') echo '--continue --conversation --download --file --help --json --model --no-stream --option --stream-json --system' ;;
@@ -73,7 +73,7 @@ _piapi_options() {
         'trigger') echo '--dry-run --from-task --help --model --secret --secret-file --status --task-type' ;;
         'completion') echo '--help' ;;
         'batch') echo '--help' ;;
-        'batch run') echo '--attach --concurrency --download --dry-run --force --help --inline --input --interval --json --matrix --max-credits --metadata --model --name --no-validate --output --overwrite --quiet --resubmit-unknown --retry-failed --run-id --shard --skip-existing --task-type --template --template-field --timeout --webhook --webhook-secret' ;;
+        'batch run') echo '--attach --concurrency --download --dry-run --force --help --inline --input --interval --json --matrix --max-credits --metadata --model --name --no-validate --only --open --output --overwrite --quiet --report --resubmit-unknown --retry-failed --run-id --shard --skip-existing --task-type --template --template-field --timeout --webhook --webhook-secret' ;;
         'batch status') echo '--help --jq --json' ;;
         'batch list') echo '--all --help --jq --json' ;;
         'tasks') echo '--help --jq --json --limit --model --remote --since --status --world' ;;
@@ -108,6 +108,7 @@ _piapi_kind() {
         'wait|--download') echo 'dir' ;;
         'cancel|#1'|'cancel|#*') echo 'value' ;;
         'download|#1'|'download|#*'|'download|--name'|'download|--jq') echo 'value' ;;
+        'download|--ids-from') echo 'file' ;;
         'download|--dir'|'download|-d') echo 'dir' ;;
         'report|#1'|'report|#*'|'report|--batch'|'report|--since'|'report|--compare-by'|'report|--jq') echo 'value' ;;
         'report|--model'|'report|-m') echo 'model' ;;
@@ -138,8 +139,8 @@ _piapi_kind() {
         'batch run|--model'|'batch run|-m') echo 'model' ;;
         'batch run|--task-type'|'batch run|-t') echo 'task_type' ;;
         'batch run|--input'|'batch run|-i') echo 'input' ;;
-        'batch run|--template'|'batch run|--matrix'|'batch run|--template-field'|'batch run|--webhook'|'batch run|--webhook-secret'|'batch run|--concurrency'|'batch run|-c'|'batch run|--max-credits'|'batch run|--shard'|'batch run|--run-id'|'batch run|--name'|'batch run|--attach'|'batch run|--timeout'|'batch run|--interval') echo 'value' ;;
-        'batch run|--download') echo 'dir' ;;
+        'batch run|--template'|'batch run|--matrix'|'batch run|--template-field'|'batch run|--webhook'|'batch run|--webhook-secret'|'batch run|--concurrency'|'batch run|-c'|'batch run|--max-credits'|'batch run|--shard'|'batch run|--run-id'|'batch run|--name'|'batch run|--attach'|'batch run|--timeout'|'batch run|--interval'|'batch run|--only') echo 'value' ;;
+        'batch run|--download'|'batch run|--report') echo 'dir' ;;
         'batch status|#1'|'batch status|--jq') echo 'value' ;;
         'batch list|--jq') echo 'value' ;;
         'tasks|--status'|'tasks|-s') echo 'words:pending staged processing completed failed cancelled not_sent refused sending unknown' ;;
