@@ -141,95 +141,133 @@ def wait_for_tasks(
     deadline is abandoned, not waited for. ``pace`` tells how long a task of its kind
     usually runs (``core.pace``), so its polls gather around the expected end.
     """
-    policy = policy or PollPolicy()
-    start = clock()
-    deadline = start + timeout if timeout else None
-    watches = [_Watch(tid, born=start) for tid in dict.fromkeys(task_ids)]
-    active: list[_Watch] = []
-    for watch in watches:
-        seed = (known or {}).get(watch.task_id)
-        if seed is not None:
-            _seen(watch, seed, start, wall, pace)
-            if seed.is_terminal:
-                if on_done is not None:
-                    on_done(watch.outcome)
-                continue
-            watch.next_at = start + policy.interval(start - watch.born, rng, watch.pace)
-        active.append(watch)
-
+    waiter = _Waiter(fetch, policy or PollPolicy(), clock, rng, wall, pace, on_update, on_done)
+    watches = waiter.start(task_ids, known or {})
     # a pool even for one task: the deadline then never waits on a hanging request
-    results: queue.SimpleQueue[tuple[_Watch, Task | PiapiError]] = queue.SimpleQueue()
     pool = (
-        Pool(min(concurrency, len(active)), _polled(fetch), results, "piapi-poll")
-        if concurrency > 1 and active
+        Pool(min(concurrency, len(waiter.active)), _polled(fetch), waiter.results, "piapi-poll")
+        if concurrency > 1 and waiter.active
         else None
     )
+    deadline = waiter.started + timeout if timeout else None
+    try:
+        while waiter.active and not (deadline is not None and clock() >= deadline):
+            waiter.poll_due(pool)
+            if waiter.active:
+                waiter.pause(pool, deadline, sleep)
+    finally:
+        if pool is not None:
+            pool.close()
+    waiter.time_out(timeout)
+    return [w.outcome for w in watches]
 
-    def settle(watch: _Watch, result: Task | PiapiError) -> None:
-        now = clock()
+
+class _Waiter:
+    """The state of one ``wait_for_tasks``: the tasks still watched, and what settles each."""
+
+    def __init__(
+        self,
+        fetch: Callable[[str], Task],
+        policy: PollPolicy,
+        clock: Callable[[], float],
+        rng: Callable[[], float],
+        wall: Callable[[], float],
+        pace: Callable[[Task], Pace | None] | None,
+        on_update: Callable[[Task], None] | None,
+        on_done: Callable[[WaitOutcome], None] | None,
+    ) -> None:
+        self.fetch, self.policy, self.clock, self.rng, self.wall, self.pace = fetch, policy, clock, rng, wall, pace
+        self.on_update, self.on_done = on_update, on_done
+        self.started = clock()
+        self.active: list[_Watch] = []
+        self.results: queue.SimpleQueue[tuple[_Watch, Task | PiapiError]] = queue.SimpleQueue()
+
+    def start(self, task_ids: Iterable[str], known: dict[str, Task]) -> list[_Watch]:
+        """Every task to watch; those the caller knows (a fresh create) wait one interval first,
+        and those already finished are settled at once."""
+        start = self.started
+        watches = [_Watch(tid, born=start) for tid in dict.fromkeys(task_ids)]
+        for watch in watches:
+            seed = known.get(watch.task_id)
+            if seed is not None:
+                _seen(watch, seed, start, self.wall, self.pace)
+                if seed.is_terminal:
+                    self._done(watch)
+                    continue
+                watch.next_at = start + self.policy.interval(start - watch.born, self.rng, watch.pace)
+            self.active.append(watch)
+        return watches
+
+    def poll_due(self, pool: Pool[_Watch, tuple[_Watch, Task | PiapiError]] | None) -> None:
+        """Send every poll that is due: to the pool, or here, one at a time."""
+        now = self.clock()
+        for watch in [w for w in self.active if not w.in_flight and w.next_at <= now]:
+            if pool is not None:
+                watch.in_flight = True
+                pool.put(watch)
+                continue
+            try:
+                result: Task | PiapiError = self.fetch(watch.task_id)
+            except PiapiError as exc:
+                result = exc
+            self.settle(watch, result)
+
+    def pause(
+        self,
+        pool: Pool[_Watch, tuple[_Watch, Task | PiapiError]] | None,
+        deadline: float | None,
+        sleep: Callable[[float], None],
+    ) -> None:
+        """Until the next poll is due, the deadline, or (with requests in flight) an answer."""
+        now = self.clock()
+        waiting = [w.next_at for w in self.active if not w.in_flight]
+        wake = min(waiting) if waiting else math.inf
+        if deadline is not None:
+            wake = min(wake, deadline)
+        if pool is None or not any(w.in_flight for w in self.active):
+            if wake > now:
+                sleep(wake - now)
+            return
+        try:
+            self.settle(*self.results.get(timeout=None if wake == math.inf else max(0.0, wake - now)))
+        except queue.Empty:
+            return
+        while True:  # everything else that has arrived meanwhile
+            try:
+                self.settle(*self.results.get_nowait())
+            except queue.Empty:
+                return
+
+    def settle(self, watch: _Watch, result: Task | PiapiError) -> None:
+        """One poll's answer: the task's next poll, or its outcome."""
+        now = self.clock()
         watch.in_flight = False
         if isinstance(result, PiapiError):
             watch.outcome.error = result
         else:
-            _seen(watch, result, now, wall, pace)
-            if on_update is not None:
-                on_update(result)
+            _seen(watch, result, now, self.wall, self.pace)
+            if self.on_update is not None:
+                self.on_update(result)
             if not result.is_terminal:
-                watch.next_at = now + policy.interval(now - watch.born, rng, watch.pace)
+                watch.next_at = now + self.policy.interval(now - watch.born, self.rng, watch.pace)
                 return
-        active.remove(watch)
-        if on_done is not None:
-            on_done(watch.outcome)
+        self.active.remove(watch)
+        self._done(watch)
 
-    try:
-        while active:
-            now = clock()
-            if deadline is not None and now >= deadline:
-                break
-            for watch in [w for w in active if not w.in_flight and w.next_at <= now]:
-                if pool is None:
-                    try:
-                        result: Task | PiapiError = fetch(watch.task_id)
-                    except PiapiError as exc:
-                        result = exc
-                    settle(watch, result)
-                else:
-                    watch.in_flight = True
-                    pool.put(watch)
-            if not active:
-                break
-            now = clock()
-            waiting = [w.next_at for w in active if not w.in_flight]
-            wake = min(waiting) if waiting else math.inf
-            if deadline is not None:
-                wake = min(wake, deadline)
-            if pool is not None and any(w.in_flight for w in active):
-                pause = None if wake == math.inf else max(0.0, wake - now)
-                try:
-                    settle(*results.get(timeout=pause))
-                except queue.Empty:
-                    continue
-                while True:  # everything else that has arrived meanwhile
-                    try:
-                        settle(*results.get_nowait())
-                    except queue.Empty:
-                        break
-            elif wake > now:
-                sleep(wake - now)
-    finally:
-        if pool is not None:
-            pool.close()
+    def time_out(self, timeout: float | None) -> None:
+        """The deadline passed: every task still watched ends with ``WaitTimeout``."""
+        for watch in self.active:
+            status = watch.outcome.task.status if watch.outcome.task else "unseen"
+            watch.outcome.error = WaitTimeout(
+                f"task {watch.task_id} still {status} after {timeout or 0:g}s; it was not cancelled",
+                task_id=watch.task_id,
+                status=status,
+            )
+            self._done(watch)
 
-    for watch in active:  # the deadline passed
-        status = watch.outcome.task.status if watch.outcome.task else "unseen"
-        watch.outcome.error = WaitTimeout(
-            f"task {watch.task_id} still {status} after {timeout:g}s; it was not cancelled",
-            task_id=watch.task_id,
-            status=status,
-        )
-        if on_done is not None:
-            on_done(watch.outcome)
-    return [w.outcome for w in watches]
+    def _done(self, watch: _Watch) -> None:
+        if self.on_done is not None:
+            self.on_done(watch.outcome)
 
 
 def _seen(
