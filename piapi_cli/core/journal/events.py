@@ -16,6 +16,7 @@ so two deliveries never interleave inside a transaction.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -133,44 +134,27 @@ class EventStore:
             late = timestamp is not None and newest is not None and timestamp < newest
             late = late or _stage(status) < max((_stage(row[0]) for row in history), default=-1)
             forwards = {} if late else {url: {"state": PENDING} for url in forward_to(name)}
-            state = PENDING if forwards else NONE
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO events (received_at, event, task_id, status, timestamp, source,"
-                " delivery_key, body, headers, forward_state, forwards) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    received_at,
-                    name,
-                    task.task_id,
-                    status,
-                    timestamp,
-                    source,
-                    key,
-                    seal(body, self.secret),
-                    json.dumps(headers),
-                    state,
-                    json.dumps(forwards),
-                ),
-            )
-            if cursor.rowcount == 0:  # another process stored it first
+            event = StoredEvent(0, received_at, name, task.task_id, status, timestamp, source, body, headers,
+                                PENDING if forwards else NONE, forwards)  # fmt: skip
+            event.id = self._insert(db, event, key)
+            if not event.id:  # another process stored it first
                 return None
             row = db.execute("SELECT status FROM tasks WHERE task_id = ?", (task.task_id,)).fetchone()
-        stale = late or (row is not None and row[0] in TERMINAL and not task.is_terminal)
-        if row is not None and not stale:  # a task made elsewhere has no row to update
+        event.stale = late or (row is not None and row[0] in TERMINAL and not task.is_terminal)
+        if row is not None and not event.stale:  # a task made elsewhere has no row to update
             self.journal.update(task)
-        return StoredEvent(
-            int(cursor.lastrowid or 0),
-            received_at,
-            name,
-            task.task_id,
-            status,
-            timestamp,
-            source,
-            body,
-            headers,
-            state,
-            forwards,
-            stale=stale,
-        )
+        return event
+
+    def _insert(self, db: sqlite3.Connection, event: StoredEvent, key: str) -> int:
+        """Store the event (its body sealed); its ID, or 0 when that delivery is stored already."""
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO events (received_at, event, task_id, status, timestamp, source,"
+            " delivery_key, body, headers, forward_state, forwards) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event.received_at, event.event, event.task_id, event.status, event.timestamp, event.source, key,
+             seal(event.body, self.secret), json.dumps(event.headers), event.forward_state,
+             json.dumps(event.forwards)),
+        )  # fmt: skip
+        return int(cursor.lastrowid or 0) if cursor.rowcount else 0
 
     # --- forwarding -----------------------------------------------------------------
 
