@@ -34,12 +34,12 @@ from piapi_cli.api.errors import (
 )
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.batch import plan as steps
+from piapi_cli.core.batch.ledger import Ledger
 from piapi_cli.core.batch.pacing import HOLD, WAIT, Budget, Pace, jitter
 from piapi_cli.core.batch.plan import recorded_files
 from piapi_cli.core.batch.queries import RunEntry
-from piapi_cli.core.batch.results import LEFT, MAYBE_CREATED, REFUSED, RUNNING, RowResult, Summary, code_for
+from piapi_cli.core.batch.results import LEFT, MAYBE_CREATED, REFUSED, RUNNING, RowResult, Summary
 from piapi_cli.core.batch.work import BatchEvent, Options, Row, Saved, Worker
-from piapi_cli.core.downloads.downloader import LocalFile
 from piapi_cli.core.journal.journal import AlreadyJournaled
 from piapi_cli.core.workers import Pool
 
@@ -93,9 +93,7 @@ class BatchRun:
         self._savers: Pool[tuple[str, Row], Any] | None = None
         self._worker = Worker(runner, journal, run_id, options)
         self._busy = (0.0, 0.0)
-        #: rows not finished yet, and the keys of those that completed
-        self._open: dict[str, Row] = {}
-        self._completed: set[str] = set()
+        self.ledger = Ledger(self.summary, on_row, self._emit)
 
     # --- control ----------------------------------------------------------------------
 
@@ -151,7 +149,7 @@ class BatchRun:
         now = self.clock()
         for step in self.plan.steps:
             row = Row(step, resumed=step.entry is not None and step.entry.task_id is not None)
-            self._open[row.key] = row
+            self.ledger.open[row.key] = row
             entry = step.entry
             if entry is not None and entry.task_id is not None:
                 row.task_id, row.entry_id, row.task = entry.task_id, entry.id, entry.task_object()
@@ -162,14 +160,14 @@ class BatchRun:
                 continue
             if action == steps.ELSEWHERE:
                 self.summary.elsewhere.append(row.key)
-                self._finish(row, LEFT)
+                self.ledger.finish(row, LEFT)
                 continue
             if action == steps.MAYBE:
                 assert entry is not None
                 row.entry_id = entry.id
                 self.budget.charges[row.key] = self.budget.costs.get(row.row.kind, 0)  # it may hold credits
                 how = "its answer was lost" if entry.status == "unknown" else "its process stopped while it was sent"
-                self._finish(
+                self.ledger.finish(
                     row,
                     MAYBE_CREATED,
                     error=f"the create may have been carried out ({how}); journaled as #{entry.id}, not resent",
@@ -183,10 +181,10 @@ class BatchRun:
             elif action == steps.DOWNLOAD:  # the journal kept no task object: fetch it first
                 self._schedule(row, now)
             elif action == steps.DONE:
-                self._finish(row, "completed", files=recorded_files(entry, self.options.download))
+                self.ledger.finish(row, "completed", files=recorded_files(entry, self.options.download))
             else:  # FAILED
                 assert entry is not None
-                self._finish(row, entry.status, error=entry.message or f"task {entry.status}")
+                self.ledger.finish(row, entry.status, error=entry.message or f"task {entry.status}")
 
     def _dispatch(self, now: float) -> None:
         assert self._requests is not None
@@ -291,11 +289,11 @@ class BatchRun:
         self.budget.settled(row.key, kind, None)
         if isinstance(error, AlreadyJournaled):
             self.summary.elsewhere.append(row.key)
-            self._finish(row, LEFT)
+            self.ledger.finish(row, LEFT)
         elif isinstance(error, CreateOutcomeUnknown):
             row.entry_id = error.journal_row
             self.budget.charges[row.key] = self.budget.costs.get(kind, 0)  # it may hold credits
-            self._finish(row, MAYBE_CREATED, error=error.message)
+            self.ledger.finish(row, MAYBE_CREATED, error=error.message)
         elif isinstance(error, RateLimitError) and row.requeues < MAX_REQUEUES:
             pause = self.pace.rate_limited(now, error.retry_after, rng=jitter(row.key, row.requeues))
             row.requeues += 1
@@ -309,9 +307,9 @@ class BatchRun:
             self.summary.stop_error = self.summary.stop_error or error
             reason = {ConnectionFailed: "unreachable", AuthenticationError: "auth"}.get(type(error), "journal")
             self.stop(reason)
-            self._finish(row, LEFT)
+            self.ledger.finish(row, LEFT)
         else:
-            self._finish(row, REFUSED, error=error.message, code_error=error)
+            self.ledger.finish(row, REFUSED, error=error.message, code_error=error)
 
     def _polled(self, row: Row, task: Task, now: float) -> None:
         row.task, row.poll_failures = task, 0
@@ -323,9 +321,9 @@ class BatchRun:
     def _poll_failed(self, row: Row, error: PiapiError, now: float) -> None:
         row.poll_failures += 1
         if isinstance(error, NotFoundError):  # the API does not know the task (any more)
-            self._finish(row, "error", error=error.message, code_error=error)
+            self.ledger.finish(row, "error", error=error.message, code_error=error)
         elif row.poll_failures >= MAX_POLL_FAILURES:  # left running: the next run polls it again
-            self._finish(row, RUNNING, error=error.message, code_error=error)
+            self.ledger.finish(row, RUNNING, error=error.message, code_error=error)
         else:
             self._schedule(row, now + 5.0 * row.poll_failures)
 
@@ -340,7 +338,7 @@ class BatchRun:
         if task.succeeded and self.options.download is not None and task.urls:
             self._start_saving(row)
         else:
-            self._finish(row, task.status, error=None if task.succeeded else task.failure_message())
+            self.ledger.finish(row, task.status, error=None if task.succeeded else task.failure_message())
 
     def _schedule(self, row: Row, at: float) -> None:
         self._seq += 1
@@ -362,73 +360,14 @@ class BatchRun:
         files = [*(result.files if result is not None else []), *saved.adopted]
         local = [f.message for f in result.failures if f.local] if result is not None else []
         error = LocalWriteError(local[0]) if local else None  # a full disk: exit 10, not 9
-        self._finish(row, "completed", files=files, failures=failures, code_error=error)
-
-    def _finish(
-        self,
-        row: Row,
-        status: str,
-        *,
-        error: str | None = None,
-        files: list[LocalFile] | None = None,
-        failures: list[tuple[str, str]] | None = None,
-        code_error: PiapiError | None = None,
-    ) -> None:
-        model, task_type = row.row.kind
-        if error is None and row.journal_error:
-            error = f"the journal could not record it: {row.journal_error}"
-        result = RowResult(
-            row.key,
-            status,
-            model,
-            task_type,
-            row.task_id,
-            row.task,
-            files or [],
-            failures or [],
-            error,
-            code_for(status, code_error, bool(failures)),
-            row.entry_id,
-            row.resumed,
-        )
-        summary = self.summary
-        self._open.pop(row.key, None)
-        if row.journal_error and row.task_id:
-            summary.unrecorded.append((row.key, row.task_id))
-        summary.codes.append(result.code)
-        if status == LEFT:
-            if row.key not in summary.elsewhere:
-                summary.left.append(row.key)
-            return
-        if status == RUNNING:
-            summary.running.append(row.key)
-            journal_failed = row.journal_error or summary.unrecorded or summary.stopped == "journal"
-            if journal_failed and row.task_id and self.on_row is not None:
-                # the journal failed: a line is the one place this task's ID is sure to be kept
-                self.on_row(replace(result, status=row.task.status if row.task is not None else RUNNING))
-            return
-        summary.counts[status] += 1
-        if status == "completed":
-            self._completed.add(row.key)
-        elif status == MAYBE_CREATED:
-            summary.maybe_created.append(result)
-        elif result.code == code_for("failed"):
-            summary.failed.append(row.key)
-        self._emit("finished", row, status=status, message=error or "")
-        if self.on_row is not None:
-            self.on_row(result)
+        self.ledger.finish(row, "completed", files=files, failures=failures, code_error=error)
 
     def _end(self, started: float) -> None:
         """Rows a stop or a deadline left: not started (left), or with a task (running)."""
-        for row in list(self._open.values()):
-            self._finish(row, RUNNING if row.task_id is not None else LEFT)
-        charges = self.budget.charges
-        summary = self.summary
-        summary.consumed = self.budget.history + sum(charges.get(key, 0) for key in self._completed)
-        summary.held = sum(credits for key, credits in charges.items() if key not in self._completed)
-        summary.wall = self.clock() - started
-        summary.journal_seconds = self.journal.busy - self._busy[0]
-        summary.journal_cpu_seconds = self.journal.busy_cpu - self._busy[1]
+        self.ledger.close(self.budget)
+        self.summary.wall = self.clock() - started
+        self.summary.journal_seconds = self.journal.busy - self._busy[0]
+        self.summary.journal_cpu_seconds = self.journal.busy_cpu - self._busy[1]
 
     @property
     def credits(self) -> int:
