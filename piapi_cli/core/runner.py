@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,99 +31,43 @@ from typing import TYPE_CHECKING, Any
 from piapi_cli.api.errors import (
     ConnectionFailed,
     CreateOutcomeUnknown,
-    ExitCode,
     PiapiError,
 )
 from piapi_cli.api.tasks import Task, TaskRequest
 from piapi_cli.core.downloads.downloader import Downloader, Failure, LocalFile, Partial, Skipped
-from piapi_cli.core.downloads.naming import DEFAULT_TEMPLATE
 from piapi_cli.core.journal.paces import run_times
+from piapi_cli.core.journal.store import journal_failure
 from piapi_cli.core.pace import Paces
+from piapi_cli.core.runs import (
+    CREATE_FAILED,
+    CREATED,
+    DONE,
+    DOWNLOAD_BYTES,
+    DOWNLOAD_FAILED,
+    DOWNLOAD_STARTED,
+    INTERRUPTED,
+    JOURNAL_ERROR,
+    SAVED,
+    SKIPPED,
+    STATUS,
+    SUBMITTING,
+    DownloadPlan,
+    RunEvent,
+    Submitted,
+    TaskResult,
+)
 from piapi_cli.core.waiting import PollPolicy, WaitOutcome, wait_for_tasks
+
+__all__ = [  # what the runner's callers import from here
+    "CREATED", "CREATE_FAILED", "DONE", "DOWNLOAD_BYTES", "DOWNLOAD_FAILED", "DOWNLOAD_STARTED", "INTERRUPTED",
+    "JOURNAL_ERROR", "SAVED", "SKIPPED", "STATUS", "SUBMITTING", "DownloadPlan", "RunEvent", "Runner", "Submitted",
+    "TaskResult",
+]  # fmt: skip
 
 if TYPE_CHECKING:
     from piapi_cli.api.client import Client
     from piapi_cli.core.downloads.downloader import DownloadHTTP
     from piapi_cli.core.journal.journal import Journal
-
-#: event kinds reported to ``on_event``
-SUBMITTING, CREATED, CREATE_FAILED, JOURNAL_ERROR = "submitting", "created", "create_failed", "journal_error"
-STATUS, DONE = "status", "done"
-DOWNLOAD_STARTED, DOWNLOAD_BYTES, SAVED, SKIPPED, DOWNLOAD_FAILED, INTERRUPTED = (
-    "download_started",
-    "download_bytes",
-    "saved",
-    "skipped",
-    "download_failed",
-    "download_interrupted",
-)
-
-
-@dataclass
-class RunEvent:
-    """Something that happened to a task on its way through the pipeline."""
-
-    kind: str
-    task_id: str | None = None
-    task: Task | None = None
-    #: a file's path (download events), the journal's path (journal_error)
-    path: str | None = None
-    #: bytes: a file's total (download_started, None when unknown), a chunk (download_bytes)
-    size: int | None = None
-    message: str = ""
-    error: PiapiError | None = None
-    #: the download an event is about (one per output file)
-    item: Any = None
-
-
-@dataclass(frozen=True)
-class DownloadPlan:
-    """Where and how to save outputs."""
-
-    directory: Path | str
-    template: str = DEFAULT_TEMPLATE
-    overwrite: bool = False
-    skip_existing: bool = False
-    metadata: bool = False
-
-
-@dataclass
-class Submitted:
-    """A create that was carried out: the task, and whether the journal recorded it."""
-
-    task: Task
-    journal_row: int | None = None
-    #: the journal failed after the create was answered: the task exists all the same
-    journal_error: PiapiError | None = None
-
-
-@dataclass
-class TaskResult:
-    """How one task's way through the pipeline ended."""
-
-    task_id: str
-    task: Task | None = None
-    error: PiapiError | None = None
-    files: list[LocalFile] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    #: outputs a cancel (Ctrl-C) stopped before they were complete; their .part files are kept
-    partial: list[Partial] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        return self.task.status if self.task is not None else "unseen"
-
-    @property
-    def exit_code(self) -> ExitCode:
-        code = WaitOutcome(self.task_id, self.task, self.error).exit_code
-        if code == ExitCode.OK and self.failures:
-            return ExitCode.LOCAL_WRITE if any(f.local for f in self.failures) else ExitCode.DOWNLOAD_FAILED
-        return code
-
-    def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = self.task.to_json() if self.task is not None else {"task_id": self.task_id}
-        return doc | {"local_files": [f.to_json() for f in self.files]}
 
 
 class Runner:
@@ -235,7 +178,7 @@ class Runner:
                 self.journal.created(row, task)
                 self._recorded[task.task_id] = task.status
             except Exception as exc:  # noqa: BLE001 - whatever broke, the task must not be lost
-                submitted.journal_error = _journal_error(self.journal, exc, task.task_id)
+                submitted.journal_error = journal_failure(self.journal.path, exc, task.task_id)
                 self._emit(JOURNAL_ERROR, task_id=task.task_id, task=task, error=submitted.journal_error)
         self._emit(CREATED, task_id=task.task_id, task=task)
         return submitted
@@ -255,7 +198,7 @@ class Runner:
         try:
             self.journal.create_failed(row, state, exc.message)
         except Exception as journal_exc:  # noqa: BLE001 - report the create's error, not this one
-            self._emit(JOURNAL_ERROR, error=_journal_error(self.journal, journal_exc, None))
+            self._emit(JOURNAL_ERROR, error=journal_failure(self.journal.path, journal_exc, None))
 
     # --- wait -----------------------------------------------------------------------
 
@@ -267,7 +210,7 @@ class Runner:
             self.journal.update(task)
             self._recorded[task.task_id] = task.status
         except Exception as exc:  # noqa: BLE001 - a journal problem never stops a wait
-            self._emit(JOURNAL_ERROR, task_id=task.task_id, error=_journal_error(self.journal, exc, task.task_id))
+            self._emit(JOURNAL_ERROR, task_id=task.task_id, error=journal_failure(self.journal.path, exc, task.task_id))
 
     def wait(
         self,
@@ -296,13 +239,7 @@ class Runner:
         def done(outcome: WaitOutcome) -> None:
             result = results[outcome.task_id]
             result.task, result.error = outcome.task, outcome.error
-            if outcome.task is not None:
-                self.record(outcome.task)
-                if outcome.task.is_terminal:
-                    self.finished.add(outcome.task_id)
-                if self.paces is not None:
-                    self.paces.learn(outcome.task)
-            self._emit(DONE, task_id=outcome.task_id, task=outcome.task, error=outcome.error)
+            self._settled(outcome)
             if saver is not None and outcome.task is not None and outcome.task.succeeded:
                 # a thread per finished task, not a pool: it only waits for its downloads, which
                 # run on their own cancellable workers (core.workers.run_cancellable)
@@ -330,6 +267,16 @@ class Runner:
         for thread in downloads:
             _join(thread, self.cancelled)
         return [results[tid] for tid in ids]
+
+    def _settled(self, outcome: WaitOutcome) -> None:
+        """A task's wait has ended: recorded, learnt from (its pace), reported."""
+        if outcome.task is not None:
+            self.record(outcome.task)
+            if outcome.task.is_terminal:
+                self.finished.add(outcome.task_id)
+            if self.paces is not None:
+                self.paces.learn(outcome.task)
+        self._emit(DONE, task_id=outcome.task_id, task=outcome.task, error=outcome.error)
 
     # --- download -------------------------------------------------------------------
 
@@ -395,7 +342,9 @@ class Runner:
                 try:
                     self.journal.record_download(saved.task_id, saved.url, saved.path, saved.bytes, saved.sha256)
                 except Exception as exc:  # noqa: BLE001 - the file is saved; say the record failed
-                    self._emit(JOURNAL_ERROR, task_id=saved.task_id, error=_journal_error(self.journal, exc, None))
+                    self._emit(
+                        JOURNAL_ERROR, task_id=saved.task_id, error=journal_failure(self.journal.path, exc, None)
+                    )
         if finish is not None:
             finish(result)
 
@@ -438,15 +387,3 @@ def _join(thread: threading.Thread, cancelled: threading.Event) -> None:
         if cancelled.is_set():
             thread.join(1.5)
             return
-
-
-def _journal_error(journal: Journal, exc: BaseException, task_id: str | None) -> PiapiError:
-    if isinstance(exc, PiapiError):
-        exc.task_id = exc.task_id or task_id
-        return exc
-    from piapi_cli.api.errors import ConfigError
-
-    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return ConfigError(
-        f"the task journal {journal.path} could not record it: {reason}", task_id=task_id, path=str(journal.path)
-    )

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from piapi_cli.api.errors import ConfigError
+from piapi_cli.api.errors import ConfigError, PiapiError
 from piapi_cli.core.processes import process_alive, this_host
 
-__all__ = ["JournalError", "Store", "describe_failure", "make_private", "process_alive", "this_host"]
+__all__ = ["JournalError", "Store", "describe_failure", "journal_failure", "make_private", "process_alive", "this_host"]
 
 if TYPE_CHECKING:
     from piapi_cli.core.journal.groupcommit import Write, Writer, _Slot
@@ -54,6 +54,16 @@ class JournalError(ConfigError):
         self.operation = operation
         self.reason = reason
         self.kind = kind
+
+
+def journal_failure(path: Path, exc: BaseException, task_id: str | None) -> PiapiError:
+    """What to report when recording something in the journal failed: a piapi error as it is
+    (naming the task), anything else as a ``JournalError``. The task exists all the same."""
+    if isinstance(exc, PiapiError):
+        exc.task_id = exc.task_id or task_id
+        return exc
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return JournalError(path, "recording a task", reason, task_id=task_id)
 
 
 _S = TypeVar("_S", bound="Store")
