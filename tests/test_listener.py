@@ -506,7 +506,7 @@ def test_completed_tasks_are_downloaded(make_listener, sandbox, tmp_path: Path) 
     server, clock, dispatcher = sandbox
     out = tmp_path / "out"
     with httpx.Client() as files:
-        running = make_listener(download_dir=out, download_http=files)
+        running = make_listener(download_dir=out, download_http=files, download_any_url=True)  # a local server
         with Client("any", server.base_url) as client:
             task = client.create_task(TaskRequest("midjourney", "imagine", {"prompt": "a lighthouse"}, hooked(running)))
             dispatcher.scan()

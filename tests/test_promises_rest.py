@@ -4,24 +4,31 @@ sending, and listen --download follows only public https URLs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from piapi_cli.api.errors import DownloadError
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.journal.events import EventStore
 from piapi_cli.core.journal.journal import Journal
 from piapi_cli.core.listener.forwarding import Route
-from tests.conftest import TEST_KEY
+from piapi_cli.sandbox import Emulator
+from tests.conftest import TEST_KEY, Cli
+from tests.test_batch import FLUX, creates, prompts, results, write_rows
 from tests.test_listener import SECRET, Receiver, delivery, make_listener  # noqa: F401 - a fixture
-from tests.test_promises import Answer, Hostile, slow_file_server, until
+from tests.test_promises import Answer, Hostile, send_json, slow_file_server, until
 
 # --- 15. SIGTERM and SIGHUP during a download ------------------------------------------------------
 
@@ -110,3 +117,109 @@ def test_a_late_processing_after_completed_is_journaled_and_dropped(
 
 
 # --- 19. a raw U+2028 inside a JSONL row: tests/test_batch_matrix.py keeps it (lines split at LF only)
+
+
+# --- 18. a row over the API's limit ---------------------------------------------------------------
+
+
+def test_a_row_over_the_limit_is_refused_before_anything_is_sent_with_its_line(
+    cli: Cli, emulator: Emulator, tmp_path: Path
+) -> None:
+    from piapi_cli.api.tasks import MAX_BODY
+
+    rows = write_rows(tmp_path / "rows.jsonl", [*prompts(2), {"id": "huge", "input": {"prompt": "x" * MAX_BODY}}])
+    result = cli("batch", "run", str(rows), *FLUX, "--no-validate")
+    assert result.exit_code == 2 and "line 3" in result.stderr and "MiB" in result.stderr, result.stderr
+    assert creates(emulator) == []
+
+
+def refusing_unread(mode: str) -> Iterator[str]:
+    """A server that answers 413 to a create without reading its body, then closes (``close``:
+    at once, the client's send breaks; ``linger``: after reading the rest, as nginx does)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            body = json.dumps({"code": 413, "message": "request entity too large"}).encode()
+            conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\n"
+                         b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))  # fmt: skip
+            if mode == "linger":
+                conn.shutdown(socket.SHUT_WR)
+                with contextlib.suppress(OSError):
+                    while conn.recv(1 << 20):
+                        pass
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+@pytest.mark.parametrize("mode", ["close", "linger"])
+def test_a_413_read_after_a_broken_pipe_is_refused_not_unknown(tmp_path: Path, isolated: Path, mode: str) -> None:
+    rows = write_rows(tmp_path / "rows.jsonl", [{"id": "big", "input": {"prompt": "x" * (8 << 20)}}])
+    for url in refusing_unread(mode):
+        result = subprocess.run(
+            [sys.executable, "-m", "piapi_cli", "batch", "run", str(rows), *FLUX, "--no-validate"],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PIAPI_API_KEY": TEST_KEY, "PIAPI_BASE_URL": url},
+        )  # fmt: skip
+        assert result.returncode == 4, result.stderr
+        assert results(result.stdout)["big"]["status"] == "refused" and "413" in result.stderr
+
+
+# --- 21. listen --download follows only public https URLs -----------------------------------------
+
+
+def test_a_forged_event_cannot_make_listen_download_fetch_an_internal_service(
+    make_listener: Callable[..., Any],  # noqa: F811 - the fixture
+    hostile: Callable[[Answer], Hostile],
+    tmp_path: Path,
+) -> None:
+    from piapi_cli.core.downloads.downloader import download_client
+
+    internal = hostile(lambda server, handler, command, body: send_json(handler, 200, {"secret": "internal"}))
+    out = tmp_path / "out"
+    files = download_client([])
+    running = make_listener(download_dir=out, download_http=files)
+    forged = delivery(status="completed")
+    forged["data"]["output"] = {"image_url": f"{internal.url}/admin", "video_url": "https://localhost/x.mp4",
+                                "audio_url": "https://10.0.0.7/a.wav", "model_file": "https://[::1]/m.glb"}  # fmt: skip
+    assert running.post(forged)[0] == 200
+    running.listener.drain()
+    running.listener.stop(grace=5)
+    assert internal.received == []  # never asked
+    assert not out.exists() or not any(out.iterdir())
+    refused = [m for level, m in running.logs if level == "error"]
+    assert len(refused) == 4 and all("not fetched" in m for m in refused)
+    files.close()
+
+
+def test_a_redirect_to_an_internal_address_is_refused_too(hostile: Callable[[Answer], Hostile]) -> None:
+    from piapi_cli.core.downloads.downloader import download_client
+    from piapi_cli.core.listener.fetch import guard, refused_url
+
+    internal = hostile(lambda server, handler, command, body: send_json(handler, 200, {"secret": "internal"}))
+
+    def redirect(server: Hostile, handler: BaseHTTPRequestHandler, command: str, body: bytes) -> None:
+        handler.send_response(302)
+        handler.send_header("location", f"{internal.url}/admin")
+        handler.send_header("content-length", "0")
+        handler.end_headers()
+
+    public = hostile(redirect)  # stands for a public host: the check lets exactly its URL through
+    files = download_client([])
+    guard(files, lambda url: None if url.startswith(public.url) else refused_url(url))
+    with pytest.raises(DownloadError, match="not fetched"), files.stream("GET", f"{public.url}/x.png"):
+        pass
+    assert internal.received == [] and len(public.received) == 1
+    assert refused_url("https://127.0.0.1/x") and refused_url("http://example.com/x") == "not an https URL"

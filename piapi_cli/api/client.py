@@ -60,7 +60,7 @@ CREATE_RETRY_STATUSES = frozenset({429})
 #: seconds an API call may take, retries included: a server trickling its answer cannot hold a command
 CALL_TIMEOUT = 30.0
 #: answers that refuse a create even without the API's JSON message (auth, no such endpoint, rate limit)
-REFUSAL_STATUSES = frozenset({401, 403, 404, 405, 429})
+REFUSAL_STATUSES = frozenset({401, 403, 404, 405, 413, 429})
 
 
 class _Log:

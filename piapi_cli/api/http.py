@@ -156,15 +156,9 @@ class PlainEngine:
         return PlainAnswer(response.status, response.headers), body
 
     def _exchange(
-        self,
-        connection: http.client.HTTPConnection,
-        method: str,
-        target: str,
-        content: bytes | None,
-        headers: dict[str, str],
-        max_answer: int,
-        watchdog: _Watchdog | None,
-    ) -> tuple[http.client.HTTPResponse, bytes]:
+        self, connection: http.client.HTTPConnection, method: str, target: str, content: bytes | None,
+        headers: dict[str, str], max_answer: int, watchdog: _Watchdog | None,
+    ) -> tuple[http.client.HTTPResponse, bytes]:  # fmt: skip
         if connection.sock is None:
             try:
                 connection.connect()
@@ -172,7 +166,10 @@ class PlainEngine:
                 connection.close()
                 raise NothingSent(_reason(exc)) from exc
         try:
-            connection.request(method, target, body=content, headers=headers)
+            try:
+                connection.request(method, target, body=content, headers=headers)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a server refusing a body unread (413) answers, then closes: that answer is read
             response = connection.getresponse()
             return response, _read_capped(response, max_answer)
         except Undecodable:

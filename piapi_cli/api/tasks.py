@@ -178,6 +178,10 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: the largest create body piapi sends (room for a 10 MB file inline as base64): refused before sending
+MAX_BODY = 16 * 2**20
+
+
 @dataclass(frozen=True)
 class TaskRequest:
     """What a create sends: ``POST /api/v1/task`` with this body, and nothing else.
@@ -196,6 +200,16 @@ class TaskRequest:
         if self.config:
             body["config"] = self.config
         return body
+
+    def check_size(self) -> None:
+        """A usage error (nothing sent) for a body over ``MAX_BODY``: an API answers it 413."""
+        import json
+
+        from piapi_cli.api.errors import UsageError
+
+        size = len(json.dumps(self.body(), ensure_ascii=False, default=str).encode())  # local files: as @path
+        if size > MAX_BODY:
+            raise UsageError(f"the request is {size / 2**20:.1f} MiB, over the {MAX_BODY // 2**20} MiB a create may be")
 
     def fingerprint(self) -> str:
         """A stable digest of the body (secrets left out): tells whether a request changed."""

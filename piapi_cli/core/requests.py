@@ -106,6 +106,7 @@ def build_request(
             webhook_secret = generated = make_secret()
         config["webhook_config"] = {"endpoint": check_webhook_url(webhook), "secret": webhook_secret}
     request = TaskRequest(model_name, task_type, task_input, config or None)
+    request.check_size()  # over the API's limit: refused here, before anything is sent
     return Built(request, warnings, files, generated)
 
 

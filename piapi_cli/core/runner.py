@@ -142,6 +142,7 @@ class Runner:
         """
         from piapi_cli.core.journal.journal import NOT_SENT, REFUSED, UNKNOWN
 
+        request.check_size()  # files inlined as data: URIs are only now in the body
         row = None
         if self.journal is not None:
             # fails before anything is sent (exit 3: the journal cannot be written)

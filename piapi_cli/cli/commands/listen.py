@@ -77,6 +77,13 @@ def listen(
         Optional[Path],
         params.Option("--download", metavar="DIR", help="Save the outputs of completed tasks into DIR"),
     ] = None,
+    download_any_url: Annotated[
+        bool,
+        params.Option(
+            "--download-any-url",
+            help="Let --download fetch http:// URLs and private or local hosts (by default: public https only)",
+        ),
+    ] = False,
     events: Annotated[
         Optional[str],
         params.Option(
@@ -156,6 +163,8 @@ def listen(
         routes=routes,
         exec_argv=argv,
         download_dir=download,
+        # the in-process sandbox's files never touch the network
+        download_any_url=download_any_url or session.use_sandbox,
         backstop_after=backstop,
         keep_events=30 * 86400.0 if session.journal is not None else 600.0,
     )

@@ -69,7 +69,7 @@ _piapi_options() {
         'chat') echo '--continue --conversation --download --file --help --json --model --no-stream --option --stream-json --system' ;;
         'account') echo '--help --jq --json' ;;
         'models') echo '--category --chat --help --json --task-type' ;;
-        'listen') echo '--backstop --download --events --exec --forward-to --help --host --path --port --print-secret --public-url --quiet --replay --secret --secret-file' ;;
+        'listen') echo '--backstop --download --download-any-url --events --exec --forward-to --help --host --path --port --print-secret --public-url --quiet --replay --secret --secret-file' ;;
         'trigger') echo '--dry-run --from-task --help --model --secret --secret-file --status --task-type' ;;
         'completion') echo '--help' ;;
         'batch') echo '--help' ;;

@@ -627,6 +627,7 @@ complete -c piapi -n "__piapi_in 'listen'" -l secret-file -r -F -d 'Read the sec
 complete -c piapi -n "__piapi_in 'listen'" -l forward-to -s f -x -d 'POST each delivery, as received, to URL; EVENT=URL for one event only. Repeatable'
 complete -c piapi -n "__piapi_in 'listen'" -l exec -x -d 'Run CMD for each event (no shell; event JSON on stdin)'
 complete -c piapi -n "__piapi_in 'listen'" -l download -x -a '(__fish_complete_directories (commandline -ct))' -d 'Save the outputs of completed tasks into DIR'
+complete -c piapi -n "__piapi_in 'listen'" -l download-any-url -d 'Let --download fetch http:// URLs and private or local hosts (by default: public https onl'
 complete -c piapi -n "__piapi_in 'listen'" -l events -x -d 'Only these events, e.g. completed,failed (default: all)'
 complete -c piapi -n "__piapi_in 'listen'" -l public-url -x -d 'The address PiAPI reaches this listener at (a tunnels URL)'
 complete -c piapi -n "__piapi_in 'listen'" -l backstop -x -d 'Fetch tasks sent to this listener that have been silent this long (0: never)'

@@ -192,6 +192,7 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'forward_to', 'kind': 'option', 'opts': ['--forward-to', '-f'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'exec_command', 'kind': 'option', 'opts': ['--exec'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'download', 'kind': 'option', 'opts': ['--download'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+            {'name': 'download_any_url', 'kind': 'option', 'opts': ['--download-any-url'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'events', 'kind': 'option', 'opts': ['--events'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'public_url', 'kind': 'option', 'opts': ['--public-url'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'backstop', 'kind': 'option', 'opts': ['--backstop'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'float', 'min': 0, 'min_open': False}},

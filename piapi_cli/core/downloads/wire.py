@@ -114,6 +114,8 @@ class WireClient:
     ) -> None:
         self.headers = dict(headers)
         self._stall = stall
+        #: why a URL (each redirect too) is not fetched, or None: ``listen --download``'s guard
+        self.allow: Callable[[str], str | None] | None = None
         self._tls = tls
         self._tls_context: ssl.SSLContext | None = None
         self._timeouts = (connect_timeout, read_timeout)
@@ -125,6 +127,8 @@ class WireClient:
         """The answer to ``method url`` once redirects are followed; its body is read inside."""
         sent = {**self.headers, **(headers or {})}
         for _ in range(MAX_REDIRECTS + 1):
+            if self.allow is not None and (why := self.allow(url)) is not None:
+                raise DownloadError(f"not fetched: {url}: {why} (listen --download-any-url allows it)")
             origin, target = _split(url)
             connection = self._checkout(origin)
             answer = self._send(connection, method, target, sent)

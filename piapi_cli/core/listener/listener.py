@@ -30,6 +30,7 @@ from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.journal.events import PENDING, EventStore, StoredEvent, WebhookEvent, parse_delivery
 from piapi_cli.core.listener.backstop import Backstop
+from piapi_cli.core.listener.fetch import download_outputs, guard, refused_url
 from piapi_cli.core.listener.forwarding import (
     ExecRunner,
     Forwarder,
@@ -47,19 +48,11 @@ from piapi_cli.core.listener.secret import check_secret
 if TYPE_CHECKING:
     import httpx
 
-    from piapi_cli.core.downloads.downloader import DownloadHTTP, Report
+    from piapi_cli.core.downloads.downloader import DownloadHTTP
 
 DEFAULT_PORT = 8788
 DEFAULT_PATH = "/webhook"
 Log = Callable[[str, str], None]
-
-
-def download_outputs(http: DownloadHTTP, directory: Path, task: Task) -> Report:
-    """Save a completed task's outputs (``.part`` files, resumed, never over an existing file)."""
-    from piapi_cli.core.downloads.downloader import Downloader
-
-    downloader = Downloader(http, directory, skip_existing=True)
-    return downloader.run(downloader.plan([task]))
 
 
 @dataclass
@@ -77,6 +70,8 @@ class ListenerOptions:
     exec_jobs: int = 4
     exec_timeout: float = 300.0
     download_dir: Path | None = None
+    #: let --download fetch http:// URLs and private or local addresses (a sandbox on this machine)
+    download_any_url: bool = False
     #: fetch a task this listener has not heard from for this many seconds (0: never)
     backstop_after: float = 300.0
     #: forget events older than this that need nothing more
@@ -147,6 +142,8 @@ class Listener:
         self._real = real_urls(options.routes)
         self._forward_pools = {url: ShardedPool("piapi-forward") for url in self._real}
         self._download_pool = ShardedPool("piapi-download") if options.download_dir is not None else None
+        if download_http is not None and not options.download_any_url:
+            guard(download_http, refused_url)  # a forged event cannot make it fetch internal services
         #: at start: events an earlier run stored but never forwarded (queued now, left waiting)
         self.resumed = (0, 0)
 
