@@ -603,10 +603,12 @@ def test_idle_and_half_sent_connections_do_not_block_others(make_listener) -> No
                 f"POST /webhook HTTP/1.1\r\nx-webhook-secret: {SECRET}\r\ncontent-length: 900\r\n\r\n{{".encode()
             )
         held.append(conn)
-    started = time.monotonic()
     for k in range(20):
         assert running.post(delivery(ts=k))[0] == 200
-    assert time.monotonic() - started < 5
+    for conn in held:  # answered while every held connection is still open: none had to time out first
+        conn.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            conn.recv(1)
     for conn in held:
         conn.close()
 
@@ -616,13 +618,12 @@ def test_silent_and_slow_clients_are_cut_off(make_listener) -> None:  # type: ig
     idle = socket.create_connection(("127.0.0.1", quiet.port))
     idle.settimeout(10)
     assert idle.recv(10) == b""  # closed by the listener after 0.3 s of silence
-    strict = make_listener(limits=ServerLimits(idle_timeout=30, request_timeout=0.5))
+    # the idle limit is out of reach: only the limit on the whole request can close it
+    strict = make_listener(limits=ServerLimits(idle_timeout=3600, request_timeout=0.5))
     slow = socket.create_connection(("127.0.0.1", strict.port))
-    slow.settimeout(10)
+    slow.settimeout(60)  # (a guard against a hang)
     slow.sendall(f"POST /webhook HTTP/1.1\r\nx-webhook-secret: {SECRET}\r\n".encode())  # and the rest never
-    began = time.monotonic()
     assert slow.recv(10) == b""  # each read is within the idle limit; the request as a whole is not
-    assert time.monotonic() - began < 5
     for conn in (idle, slow):
         conn.close()
     assert strict.post(delivery())[0] == 200
