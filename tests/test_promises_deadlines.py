@@ -120,6 +120,7 @@ def stalling_file(hostile: Callable[[Answer], Hostile]) -> Hostile:
     return holder[0]
 
 
+@pytest.mark.slow  # (about 5 s: a download process that waits out its stall limit)
 def test_a_download_that_stalls_stops_keeps_its_part_and_prints_the_resume_command(
     hostile: Callable[[Answer], Hostile], tmp_path: Path
 ) -> None:

@@ -66,6 +66,7 @@ def stop(listen: subprocess.Popen[str], notes: Any) -> str:
 # --- 8. the password of a --forward-to URL ----------------------------------------------------
 
 
+@pytest.mark.slow  # (about 13 s: a listener process, its forward and two replays)
 def test_a_forward_url_password_is_used_but_never_shown_nor_stored(receiver: Hostile, tmp_path: Path) -> None:
     env = {**os.environ, "PIAPI_CONFIG_DIR": str(tmp_path / "c"), "PIAPI_DATA_DIR": str(tmp_path / "d")}
     target = receiver.url.replace("http://", f"http://user:{PASSWORD}@") + "/hook"
