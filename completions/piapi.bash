@@ -48,7 +48,7 @@ _piapi_task_types() {
 
 _piapi_subcommands() {
     case "$1" in
-        '') echo 'create get wait cancel download report compare chat account models listen trigger completion batch tasks config sandbox' ;;
+        '') echo 'create get wait cancel download report compare chat image account models listen trigger completion batch tasks config sandbox' ;;
         'batch') echo 'run status list' ;;
         'tasks') echo 'sync show usage' ;;
         'config') echo 'set-key show path set unset' ;;
@@ -67,6 +67,7 @@ _piapi_options() {
         'report') echo '--batch --compare-by --help --jq --json --model --no-thumbnails --open --out --since --status' ;;
         'compare') echo '--download --dry-run --help --input --interval --json --model --no-validate --quiet --report --run-id --timeout' ;;
         'chat') echo '--continue --conversation --download --file --help --json --model --no-stream --option --stream-json --system' ;;
+        'image') echo '--download --edit --format --help --jq --json --model --quality --response-format --size' ;;
         'account') echo '--help --jq --json' ;;
         'models') echo '--category --chat --help --json --task-type' ;;
         'listen') echo '--backstop --download --download-any-url --events --exec --forward-to --help --host --path --port --print-secret --public-url --quiet --replay --secret --secret-file' ;;
@@ -122,6 +123,10 @@ _piapi_kind() {
         'chat|--model'|'chat|-m') echo 'model' ;;
         'chat|--file'|'chat|-f') echo 'file' ;;
         'chat|--download') echo 'dir' ;;
+        'image|#1'|'image|-n'|'image|--size'|'image|--quality'|'image|--format'|'image|--response-format'|'image|--jq') echo 'value' ;;
+        'image|--model'|'image|-m') echo 'model' ;;
+        'image|--edit') echo 'file' ;;
+        'image|--download') echo 'dir' ;;
         'account|--jq') echo 'value' ;;
         'models|#1') echo 'model' ;;
         'models|--task-type'|'models|-t') echo 'task_type' ;;

@@ -179,7 +179,7 @@ class TestBashCompletion:
     def test_commands(self) -> None:
         assert complete("piapi", "cr") == ["create"]
         assert complete("piapi", "") == [
-            "create", "get", "wait", "cancel", "download", "report", "compare", "chat", "account", "models",
+            "create", "get", "wait", "cancel", "download", "report", "compare", "chat", "image", "account", "models",
             "listen", "trigger", "completion", "batch", "tasks", "config", "sandbox",
         ]  # fmt: skip
         assert complete("piapi", "--sandbox", "config", "s") == ["set-key", "show", "set"]

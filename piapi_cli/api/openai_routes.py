@@ -22,7 +22,6 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.backoff import Backoff, parse_retry_after
@@ -35,164 +34,26 @@ from piapi_cli.api.errors import (
     UsageError,
 )
 from piapi_cli.api.factory import Timeouts, Use
+from piapi_cli.api.openai_types import ChatAnswer, ChatChunk, Usage, error_message
 from piapi_cli.api.tasks import scrub
 
 if TYPE_CHECKING:
     import httpx
 
+__all__ = ["CHAT_PATH", "EDITS_PATH", "IMAGES_PATH", "VIDEO_CHAT_MODELS", "ChatAnswer", "ChatChunk", "OpenAIRoutes",
+           "Usage", "error_message"]  # fmt: skip
+
 log = logging.getLogger("piapi.http")
 
 CHAT_PATH = "/v1/chat/completions"
+IMAGES_PATH = "/v1/images/generations"
+EDITS_PATH = "/v1/images/edits"
 #: the largest whole (not streamed) answer read; a chat answer is a few kilobytes
 MAX_ANSWER = 16 * 2**20
 #: what these routes' client is for: answers that may take minutes (``read_timeout`` replaces the read)
 ROUTES = Use("openai", Timeouts(connect=10.0, read=600.0))
 #: models that answer on the chat route with a video, always streamed
 VIDEO_CHAT_MODELS = frozenset({"sora-2-preview", "sora-2-hd-preview"})
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token counts of one exchange (``usage`` in OpenAI's shape)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-    @classmethod
-    def from_api(cls, value: Any) -> Usage | None:
-        if not isinstance(value, dict):
-            return None
-
-        def count(name: str) -> int:
-            number = value.get(name)
-            return number if isinstance(number, int) and not isinstance(number, bool) and number >= 0 else 0
-
-        prompt, completion = count("prompt_tokens"), count("completion_tokens")
-        return cls(prompt, completion, count("total_tokens") or prompt + completion)
-
-    def to_json(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
-        }
-
-
-def _first_choice(data: dict[str, Any]) -> dict[str, Any]:
-    choices = data.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        return choices[0]
-    return {}
-
-
-def _text(value: Any) -> str:
-    """Content as text: a string, or the text parts of a list of parts."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(str(p.get("text") or "") for p in value if isinstance(p, dict))
-    return ""
-
-
-@dataclass(frozen=True)
-class ChatChunk:
-    """One streamed chunk: the text it adds, and what the last ones carry."""
-
-    text: str
-    finish_reason: str | None
-    usage: Usage | None
-    id: str
-    model: str
-    raw: dict[str, Any]
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> ChatChunk:
-        choice = _first_choice(data)
-        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else choice.get("message")
-        finish = choice.get("finish_reason")
-        return cls(
-            text=_text(delta.get("content")) if isinstance(delta, dict) else "",
-            finish_reason=finish if isinstance(finish, str) and finish else None,
-            usage=Usage.from_api(data.get("usage")),
-            id=str(data.get("id") or ""),
-            model=str(data.get("model") or ""),
-            raw=data,
-        )
-
-
-@dataclass
-class ChatAnswer:
-    """A whole answer: read at once, or put together from a stream's chunks."""
-
-    text: str = ""
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    id: str = ""
-    model: str = ""
-    created: int | None = None
-    chunks: int = 0
-    #: the answer as OpenAI's ``chat.completion`` object
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, chunk: ChatChunk) -> None:
-        self.text += chunk.text
-        self.finish_reason = chunk.finish_reason or self.finish_reason
-        self.usage = chunk.usage or self.usage
-        self.id = self.id or chunk.id
-        self.model = self.model or chunk.model
-        created = chunk.raw.get("created")
-        if self.created is None and isinstance(created, int):
-            self.created = created
-        self.chunks += 1
-
-    def completion(self) -> dict[str, Any]:
-        """The ``chat.completion`` object this answer is (as a non-streamed call returns it)."""
-        if self.raw:
-            return self.raw
-        return {
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": self.text},
-                    "finish_reason": self.finish_reason,
-                }
-            ],
-            "usage": self.usage.to_json() if self.usage else None,
-        }
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> ChatAnswer:
-        chunk = ChatChunk.from_api(data)
-        created = data.get("created")
-        return cls(chunk.text, chunk.finish_reason, chunk.usage, chunk.id, chunk.model,
-                   created if isinstance(created, int) else None, 1, data)  # fmt: skip
-
-
-def error_message(content: bytes, content_type: str) -> str:
-    """What an error answer says: OpenAI's ``error.message``, PiAPI's ``message``, or what it is."""
-    try:
-        body = json.loads(content)
-    except (ValueError, RecursionError):
-        body = None
-    if isinstance(body, dict):
-        inner = body.get("error")
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(inner, str) and inner:
-            return inner
-        if body.get("message"):
-            return str(body["message"])
-    text = content[:512].decode("utf-8", "replace").strip()
-    if not text:
-        return "an empty body"
-    if "html" in content_type or text.lower().startswith(("<!doctype", "<html")):
-        return "an HTML page (a proxy or gateway error?)"
-    return f"a non-JSON body ({content_type or 'no content type'})"
 
 
 class OpenAIRoutes:
@@ -291,6 +152,44 @@ class OpenAIRoutes:
             message = error_message(data.encode(), "application/json")
             raise StreamFailed(f"the server reported an error mid-stream: {self._scrub(message)}", received=received)
         return ChatChunk.from_api(doc)
+
+    # --- images -----------------------------------------------------------------------
+
+    def images(
+        self,
+        path: str,
+        on_bytes: Callable[[bytes], None],
+        *,
+        json_body: dict[str, Any] | None = None,
+        files: Any = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """POST an image route; the answer's bytes go to ``on_bytes`` as they arrive (an
+        answer carries its images inline: it is never read whole). Multipart ``files`` are
+        streamed from their open files."""
+        import httpx
+
+        with self.post(path, json_body=json_body, files=files, data=data) as response:
+            kind = response.headers.get("content-type", "")
+            if "json" not in kind:
+                content = self._read(response)
+                raise MalformedResponse(
+                    f"PiAPI answered HTTP {response.status_code} with {error_message(content, kind)}, not JSON; "
+                    "the request may have been carried out and was not resent"
+                )
+            try:
+                for piece in response.iter_bytes():
+                    on_bytes(piece)
+            except httpx.TimeoutException:
+                raise CreateOutcomeUnknown(
+                    f"the answer went quiet for {self.read_timeout:g} seconds; the images may have been made (and "
+                    "paid) and were not asked for again",
+                ) from None
+            except httpx.TransportError as exc:
+                raise CreateOutcomeUnknown(
+                    f"the answer was cut ({self._scrub(str(exc) or type(exc).__name__)}); the images may have been "
+                    "made (and paid) and were not asked for again",
+                ) from None
 
     # --- plumbing -----------------------------------------------------------------------
 

@@ -111,6 +111,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "report": ("report", "report", False),
     "compare": ("compare", "compare", False),
     "chat": ("chat", "chat", False),
+    "image": ("image", "image", False),
     "account": ("account", "account", False),
     "models": ("models", "models", False),
     "listen": ("listen", "listen", False),

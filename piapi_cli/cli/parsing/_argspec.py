@@ -9,7 +9,7 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
     '': {
         'target': None,
         'context': None,
-        'subcommands': ['create', 'get', 'wait', 'cancel', 'download', 'report', 'compare', 'chat', 'account', 'models', 'listen', 'trigger', 'completion', 'batch', 'tasks', 'config', 'sandbox'],
+        'subcommands': ['create', 'get', 'wait', 'cancel', 'download', 'report', 'compare', 'chat', 'image', 'account', 'models', 'listen', 'trigger', 'completion', 'batch', 'tasks', 'config', 'sandbox'],
         'invoke_without_command': False,
         'params': [
             {'name': 'profile', 'kind': 'option', 'opts': ['--profile'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
@@ -156,6 +156,24 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'keep_going', 'kind': 'option', 'opts': ['--continue'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'conversation', 'kind': 'option', 'opts': ['--conversation'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'int'}},
             {'name': 'download', 'kind': 'option', 'opts': ['--download'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+        ],
+    },
+    'image': {
+        'target': 'piapi_cli.cli.commands.image:image',
+        'context': 'ctx',
+        'subcommands': [],
+        'params': [
+            {'name': 'prompt', 'kind': 'argument', 'opts': ['prompt'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': True, 'type': {'kind': 'str'}},
+            {'name': 'model', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'count', 'kind': 'option', 'opts': ['-n'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'int'}},
+            {'name': 'size', 'kind': 'option', 'opts': ['--size'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'quality', 'kind': 'option', 'opts': ['--quality'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'output_format', 'kind': 'option', 'opts': ['--format'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'response_format', 'kind': 'option', 'opts': ['--response-format'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'edit', 'kind': 'option', 'opts': ['--edit'], 'secondary': [], 'multiple': True, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+            {'name': 'download', 'kind': 'option', 'opts': ['--download'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'path'}},
+            {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
         ],
     },
     'account': {

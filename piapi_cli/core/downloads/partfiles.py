@@ -218,6 +218,13 @@ def write_file(path: Path, data: bytes, *, overwrite: bool) -> None:
         _remove(tmp)
 
 
+def publish_new(source: Path, target: Path) -> None:
+    """Give the complete file ``source`` the name ``target``, never over anything already
+    there (a DownloadError then, ``source`` left for the caller to remove)."""
+    if _link_no_clobber(source, target):
+        os.unlink(source)
+
+
 def _link_no_clobber(source: Path, target: Path) -> bool:
     """Make ``source`` appear at ``target``: a hard link (True), or a rename where hard links
     are not supported (False); a DownloadError if anything is at ``target``."""
