@@ -223,3 +223,27 @@ def test_a_redirect_to_an_internal_address_is_refused_too(hostile: Callable[[Ans
         pass
     assert internal.received == [] and len(public.received) == 1
     assert refused_url("https://127.0.0.1/x") and refused_url("http://example.com/x") == "not an https URL"
+
+
+# --- 20. Ctrl-C while piapi starts ---------------------------------------------------------------------
+
+#: a SIGINT delivered while piapi's own modules are imported (the moment ``name`` is imported)
+CTRL_C_WHILE_IMPORTING = """
+import os, signal, sys, runpy
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == {name!r}:
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["piapi", "models"]
+runpy.run_module("piapi_cli", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("name", ["piapi_cli.cli", "piapi_cli.cli.main", "piapi_cli.cli.parsing.fastpath"])
+def test_ctrl_c_while_piapi_starts_exits_130_without_a_traceback(isolated: Path, name: str) -> None:
+    done = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_IMPORTING.format(name=name)], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PIAPI_SANDBOX": "1"})  # fmt: skip
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
