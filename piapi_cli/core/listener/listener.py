@@ -213,12 +213,13 @@ class Listener:
         return queued, waiting
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stop accepting, report what was accepted, give forwards ``grace`` seconds to finish.
+        """Stop accepting, give deliveries being read and then forwards ``grace`` seconds each
+        to finish.
 
         What is not forwarded by then stays recorded as not forwarded, for ``--replay``.
         """
         if self.server is not None:
-            self.server.close_gracefully()  # what was answered 200 is in the queue after this
+            self.server.close_gracefully(grace)  # what was answered 200 is in the queue after this
         self._queue.put(None)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=grace)
