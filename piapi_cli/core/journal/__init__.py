@@ -41,6 +41,8 @@ and a ``kind``. ``parse_since`` reads ``--since`` ages.
 Task IDs as users type them (a full ID, a unique prefix, ``#N``) are resolved by
 ``piapi_cli.core.ids.resolve_task`` over a ``Journal``.
 
-``store`` (the connection, locking, the process-alive check), ``reads``, ``runs`` and
-``groupcommit`` are this package's own: ``Journal`` is their interface.
+``store`` (the connection, locking, failures in words; ``journal_failure`` for a caller whose
+record failed), ``reads``, ``runs`` and ``groupcommit`` are this package's own: ``Journal`` is
+their interface. Whether a row's process still runs is ``core.processes.process_alive``, the
+one check piapi has.
 """
