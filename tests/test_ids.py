@@ -149,3 +149,9 @@ def test_the_resolver_alone(tmp_path: Path) -> None:
     with pytest.raises(Exception) as no_journal:
         resolve_task("#1", None)
     assert "turned off" in str(no_journal.value)
+
+
+def test_a_bare_number_that_names_a_row_says_how_to_name_the_row(cli: Cli) -> None:
+    cli(*FLUX, "-i", "prompt=one")
+    shown = cli("tasks", "show", "1")
+    assert shown.exit_code == 2 and "row 1 of the journal is '#1'" in shown.stderr

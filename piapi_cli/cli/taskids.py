@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from piapi_cli.api.errors import UsageError
     from piapi_cli.cli.app import State
     from piapi_cli.core.ids import NamedTask
     from piapi_cli.core.journal.journal import Journal
@@ -47,3 +48,15 @@ def full_ids(state: State, given: list[str], journal: Journal | None) -> list[st
             raise UsageError(f"{found.given}: that create was never answered, so it has no task ID")
         ids.append(found.task_id)
     return list(dict.fromkeys(ids))
+
+
+def not_journaled(ident: str, journal: Journal) -> UsageError:
+    """The error for a task the journal does not hold; a bare number that is a row's says how
+    to name the row (a number is a prefix of an ID, as in git: the row is #N)."""
+    from piapi_cli.api.errors import UsageError
+
+    shown = ident if len(ident) <= 40 else ident[:40] + "..."
+    number = ident.strip()
+    row = journal.row(int(number)) if number.isascii() and number.isdigit() and len(number) <= 18 else None
+    hint = f"row {number} of the journal is '#{number}'" if row is not None else "list them: piapi tasks --world all"
+    return UsageError(f"no task {shown!r} in the journal", hint=hint)

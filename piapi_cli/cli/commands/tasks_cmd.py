@@ -274,20 +274,19 @@ def show(
     jq: JqOption = None,
 ) -> None:
     """Show one journaled task: input, status, outputs, cost and downloaded files."""
-    from piapi_cli.api.errors import UsageError
 
     state: State = ctx.obj
     if jq is not None:
         from piapi_cli.cli.output import compile_jq
 
         compile_jq(jq)
-    from piapi_cli.cli.taskids import resolve
+    from piapi_cli.cli.taskids import not_journaled, resolve
 
     # an ambiguous prefix: a usage error naming the candidates
-    entry = resolve(state, ident, journal=_journal(state), any_world=True).entry
+    journal = _journal(state)
+    entry = resolve(state, ident, journal=journal, any_world=True).entry
     if entry is None:
-        shown = ident if len(ident) <= 40 else ident[:40] + "..."
-        raise UsageError(f"no task {shown!r} in the journal", hint="list them: piapi tasks --world all")
+        raise not_journaled(ident, journal)
     _note_problems(state, [entry])
     rows = _rows(entry)
     state.output.render(
