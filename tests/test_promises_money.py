@@ -101,7 +101,7 @@ def test_a_jq_filter_failing_on_the_answer_names_the_task_and_does_not_exit_2(cl
     result = cli("create", *FLUX, "-i", "prompt=a cat", "--jq", ".task_id | tonumber")
     [task] = creates(emulator)
     assert result.exit_code == 11, result.stderr
-    assert task["task_id"] in result.stderr and "carried out" in result.stderr
+    assert task["task_id"] in result.stderr and "which exists" in result.stderr
     assert cli("tasks", "--json").json()[0]["task_id"] == task["task_id"]  # journaled as well
     dry = cli("create", *FLUX, "-i", "prompt=a cat", "--jq", ".model | tonumber", "--dry-run")
     assert dry.exit_code == 2 and len(creates(emulator)) == 1  # nothing sent: still a usage error
@@ -163,3 +163,20 @@ def test_attach_refuses_a_task_whose_input_differs_from_the_row(
     right = cli("batch", "run", str(rows), *FLUX, "--attach", f"lost={lost['task_id']}")
     assert right.exit_code == 0 and results(right.stdout)["lost"]["task_id"] == lost["task_id"]
     assert len(creates(emulator)) == 2  # the lost create and the other task: nothing resent
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("command", [["create", *FLUX, "-i", "prompt=a cat"], ["batch", "run", "ROWS", *FLUX, "-q"]])
+def test_stdout_on_a_full_disk_still_names_every_task_on_stderr_and_exits_10(
+    isolated: Path, tmp_path: Path, command: list[str]
+) -> None:
+    rows = write_rows(tmp_path / "rows.jsonl", prompts(3))
+    args = [str(rows) if arg == "ROWS" else arg for arg in command]
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "piapi_cli", "--sandbox", *args], stdout=full,
+                             stderr=subprocess.PIPE, text=True, timeout=120,
+                             env={**os.environ, "PIAPI_SANDBOX_SPEED": "100"})  # fmt: skip
+    assert run.returncode == 10, run.stderr
+    assert "cannot write stdout: the disk is full" in run.stderr and "Traceback" not in run.stderr
+    created = sandbox_task_ids(isolated / "data")
+    assert created and all(task_id in run.stderr for task_id in created)

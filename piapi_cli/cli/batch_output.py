@@ -225,7 +225,18 @@ class ResultWriter:
                 return
             except LocalWriteError as exc:
                 self._fall_back(exc.message, show)
-        show(lambda: self.output.line(line))
+        try:
+            show(lambda: self.output.line(line))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # stdout is a file on a full disk: stderr is where the line can go
+            if self.failed is None:
+                from piapi_cli.core.outfile import why_not_written
+
+                self.failed = why_not_written("stdout", exc)
+                self.output.warn(f"{self.failed}; the result lines go to stderr instead")
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
 
     def _fall_back(self, why: str, show: Callable[[Callable[[], None]], None]) -> None:
         assert self.file is not None

@@ -385,7 +385,7 @@ def run_jq(expression: str, doc: Any, *, sent: bool = True) -> Iterable[Any]:
             raise OutputStepFailed(why) from None
         shown = " ".join(ids)
         raise OutputStepFailed(
-            f"{why} (on the answer of task {shown}: the request was carried out)",
+            f"{why} (on task {shown}, which exists: nothing is sent again)",
             task_id=ids[0],
             hint=f"the whole answer: piapi get {shown} --json",
         ) from None

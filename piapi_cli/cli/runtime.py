@@ -76,6 +76,8 @@ def failure(exc: BaseException, state: State | None) -> int | None:
         return None
     if isinstance(exc, OSError) and getattr(exc, "errno", None) == 32:  # EPIPE: reader went away
         return closed_pipe(state.output.stdout if state is not None else None)
+    if isinstance(exc, OSError) and exc.errno in _FULL:  # stdout (or a file) on a full disk
+        return _not_written(exc, state)
     debug = state.session.debug if state else False
     if state is not None:
         output = state.output
@@ -104,6 +106,22 @@ def failure(exc: BaseException, state: State | None) -> int | None:
         message = scrub(f"{type(exc).__name__}: {exc}", *secrets)
         output.error(f"internal error: {message}", None if debug else "run again with --debug for details")
     return int(exit_code_for(exc))
+
+
+#: errors of a disk that is full (ENOSPC, EDQUOT, EFBIG)
+_FULL = (28, 122, 27)
+
+
+def _not_written(exc: OSError, state: State | None) -> int:
+    """A local write failed (stdout is a file on a full disk): say so, name the tasks this run
+    created (their IDs may not have reached stdout), exit 10."""
+    from piapi_cli.cli.output import Output
+    from piapi_cli.core.outfile import why_not_written
+
+    created = state.session.created if state is not None else []
+    hint = f"the tasks created: {' '.join(created)}" if created else None
+    (state.output if state is not None else Output()).error(why_not_written(exc.filename or "stdout", exc), hint)
+    return int(ExitCode.LOCAL_WRITE)
 
 
 def interrupted(exc: BaseException, state: State | None) -> int:
