@@ -122,8 +122,6 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "config": ("config_cmd", "app", True),
     "sandbox": ("sandbox_cmd", "app", True),
 }
-#: global options that take a value (to find the command word in argv)
-VALUED_GLOBALS = frozenset({"--profile", "--base-url"})
 
 
 def build_app(only: str | None = None) -> typer.Typer:
@@ -236,15 +234,9 @@ def call(function: Callable[..., Any], context_name: str | None, kwargs: dict[st
 
 def command_word(args: list[str]) -> str | None:
     """The command an argv names (``piapi --sandbox get X`` -> ``get``), if a known one."""
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in VALUED_GLOBALS:
-            skip = True
-        elif not arg.startswith("-"):
-            return arg if arg in COMMANDS else None
-    return None
+    from piapi_cli.cli.parsing.fastpath import command_word as read
+
+    return read(args)
 
 
 def __getattr__(name: str) -> typer.Typer:

@@ -52,6 +52,20 @@ def _takes_next(token: str, options: dict[str, Entry]) -> bool:
     return False
 
 
+def command_word(args: list[str]) -> str | None:
+    """The command an argv names (``--profile work get X`` -> ``get``), if a known one: the
+    first word past the global options and their values, as the generated table tells them."""
+    root = _spec()[""]
+    options = _options(root)
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token == "--" or not token.startswith("-") or token == "-":
+            return token if token in root["subcommands"] else None
+        index += 2 if _takes_next(token, options) else 1
+    return None
+
+
 def hoist_globals(args: list[str], spec: dict[str, Entry] | None = None) -> list[str]:
     """``create --sandbox -m X`` -> ``--sandbox create -m X``: global options that follow
     the command word, moved before it. Values of the command's own options stay put."""
