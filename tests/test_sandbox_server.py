@@ -157,8 +157,7 @@ def test_ctrl_c_before_the_loop_begins_still_stops_the_server(clock: FakeClock) 
     stopping.start()
     stopping.join(timeout=60)  # (a guard against a hang, not a time limit: it returns at once)
     assert not stopping.is_alive()
-    with pytest.raises(OSError):
-        socket.create_connection(server.httpd.server_address, timeout=5)  # the port is closed
+    assert server.httpd.socket.fileno() == -1  # its socket is closed (the port may be anyone's now)
 
 
 def test_serve_refuses_a_busy_port(server: SandboxServer) -> None:
