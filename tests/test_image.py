@@ -211,7 +211,7 @@ def test_a_refused_call_is_not_kept(
 def served(answer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> tuple[Cli, Host]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(images, "new_call_id", lambda: "img-hostile")
-    host = Host(answer).__enter__()
+    host = Host(answer)  # serves once entered (``with host:``)
     return Cli(clock=clock, transport=None, env={"PIAPI_API_KEY": TEST_KEY, "PIAPI_BASE_URL": host.base}), host  # type: ignore[arg-type]
 
 
