@@ -118,6 +118,14 @@ class Output:
 
     # --- plain data ---------------------------------------------------------------
 
+    def graphic(self, text: str) -> None:
+        """Terminal graphics (an inline picture) on stdout, written as they are: only ever to a
+        terminal, never to a pipe or a file."""
+        if not self.stdout_tty:
+            return
+        self.stdout.write(text)
+        self.stdout.flush()
+
     def line(self, text: str) -> None:
         """One line of data on stdout, never styled; made safe when a terminal shows it
         (a pipe gets it as it is: ``--jq`` strings are raw, as ``jq -r`` prints them)."""

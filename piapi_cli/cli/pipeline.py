@@ -48,8 +48,11 @@ def wait_and_show(
     jq: str | None,
     known: dict[str, Task] | None = None,
     download: DownloadPlan | None = None,
+    preview: bool = False,
+    preview_asked: bool = False,
 ) -> int:
-    """Wait for tasks (and download their outputs); show each result as soon as it is settled.
+    """Wait for tasks (and download their outputs); show each result as soon as it is settled,
+    and with ``preview`` their pictures once the live display is gone.
 
     Returns the exit code: the results' codes combined (``combine_exit_codes``).
     """
@@ -72,8 +75,22 @@ def wait_and_show(
         results = runner.wait(task_ids, timeout=deadline, known=known, download=download, on_result=shown)
     if as_document:
         document(state, results, download is not None, jq)
+    elif preview:
+        show_previews(state, results, asked=preview_asked)
     report_problems(state, results, download)
     return int(combine_exit_codes(r.exit_code for r in results))
+
+
+def show_previews(state: State, results: list[TaskResult], *, asked: bool) -> None:
+    """The first picture of each completed task, drawn on the terminal (``cli.preview``)."""
+    from piapi_cli.cli import preview
+
+    items = []
+    for result in results:
+        if result.task is not None and result.task.succeeded:
+            urls = [u.url for u in result.task.urls]
+            items += preview.sources(urls, [f.path for f in result.files])
+    preview.show(state, items, asked=asked)
 
 
 def download_and_show(state: State, tasks: list[Task], plan: DownloadPlan, *, as_json: bool, jq: str | None) -> int:

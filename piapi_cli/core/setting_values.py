@@ -154,3 +154,14 @@ def boolean(value: object) -> bool:
         if lowered in ("0", "false", "no", "off", ""):
             return False
     raise ValueError("must be true or false")
+
+
+#: how images are drawn in a terminal: ``auto`` picks from the terminal's environment
+PREVIEW_PROTOCOLS = ("auto", "kitty", "iterm", "sixel", "blocks")
+
+
+def preview_protocol(value: object) -> str:
+    text = str(value).strip().lower() if isinstance(value, str) else value
+    if text not in PREVIEW_PROTOCOLS:
+        raise ValueError("must be one of " + ", ".join(PREVIEW_PROTOCOLS))
+    return str(text)

@@ -126,6 +126,18 @@ class Settings:
     sandbox_speed: float = _setting(
         1.0, "speed of in-process sandbox tasks (10: ten times faster)", values.speed, env="PIAPI_SANDBOX_SPEED"
     )
+    preview: bool = _setting(
+        False,
+        "show images in the terminal after get, wait and create --wait (as --preview)",
+        values.boolean,
+        env="PIAPI_PREVIEW",
+    )
+    preview_protocol: str = _setting(
+        "auto",
+        "how previews are drawn: auto (from the terminal), kitty, iterm, sixel or blocks",
+        values.preview_protocol,
+        env="PIAPI_PREVIEW_PROTOCOL",
+    )
     webhook_secret: str | None = _setting(
         None,
         "secret of create --webhook without --webhook-secret, and of listen and trigger",

@@ -130,3 +130,11 @@ DownloadDirOption = Annotated[
     params.Option("--download", metavar="DIR", help="Save the outputs into DIR when done (implies --wait)"),
 ]
 DEFAULT_NAME = "{task_id}-{index}.{ext}"
+
+# --- pictures in the terminal (get, wait, create --wait) ------------------------------
+
+PreviewOption = Annotated[
+    bool,
+    params.Option("--preview", help="Show the image outputs in the terminal (kitty, iTerm2, sixel or half-blocks)"),
+]
+NoPreviewOption = Annotated[bool, params.Option("--no-preview", help="No images, even if the preview setting is on")]

@@ -15,7 +15,9 @@ from piapi_cli.cli.commands._options import (
     JsonOption,
     MetadataOption,
     NameOption,
+    NoPreviewOption,
     OverwriteOption,
+    PreviewOption,
     QuietOption,
     SkipOption,
     TimeoutOption,
@@ -119,6 +121,8 @@ def create(
     overwrite: OverwriteOption = False,
     skip_existing: SkipOption = False,
     metadata: MetadataOption = False,
+    preview: PreviewOption = False,
+    no_preview: NoPreviewOption = False,
 ) -> None:
     """Create a task. Prints its ID, or with --wait its result.
 
@@ -213,6 +217,8 @@ def create(
         jq=jq,
         known={task.task_id: task},
         download=plan,
+        preview=not no_preview and (preview or bool(session.settings["preview"])),
+        preview_asked=preview,
     )
     if code:
         raise params.Exit(code)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from piapi_cli.cli.commands._options import JqOption, TaskIdsArgument, TaskJsonOption, examples
+from piapi_cli.cli.commands._options import (
+    JqOption,
+    NoPreviewOption,
+    PreviewOption,
+    TaskIdsArgument,
+    TaskJsonOption,
+    examples,
+)
 from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
@@ -14,13 +21,21 @@ EPILOG = examples(
     "piapi get 1631d053-2352-4add-95cc-360fc52d5f89",
     'URL=$(piapi get "$ID" --jq .output.image_url)',
     'piapi get "$ID1" "$ID2" --json',
+    'piapi get "$ID" --preview',
     "piapi get 1631d053",
     notes="Piped, a completed task prints its output URLs one per line, any other task ID<TAB>status. "
     "Exits 7 when a task has failed.",
 )
 
 
-def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption = False, jq: JqOption = None) -> None:
+def get(
+    ctx: params.Context,
+    task_ids: TaskIdsArgument,
+    as_json: TaskJsonOption = False,
+    jq: JqOption = None,
+    preview: PreviewOption = False,
+    no_preview: NoPreviewOption = False,
+) -> None:
     """Show tasks: status, timing, cost, output URLs, the error of a failed one.
 
     A task may be named by its ID, a prefix of at least 4 characters that starts just one
@@ -62,6 +77,11 @@ def get(ctx: params.Context, task_ids: TaskIdsArgument, as_json: TaskJsonOption 
             codes.append(ExitCode.TASK_FAILED)
     if found:
         state.output.tasks(found, as_json=as_json, jq=jq)
+        if not (as_json or jq is not None or no_preview) and (preview or state.session.settings["preview"]):
+            from piapi_cli.cli import preview as pictures
+
+            items = [item for t in found if t.succeeded for item in pictures.sources([u.url for u in t.urls], [])]
+            pictures.show(state, items, asked=preview)
     for error in errors:
         state.output.error(error.message, error.hint)
     code = combine_exit_codes(codes)

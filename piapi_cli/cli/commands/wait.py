@@ -12,7 +12,9 @@ from piapi_cli.cli.commands._options import (
     JsonOption,
     MetadataOption,
     NameOption,
+    NoPreviewOption,
     OverwriteOption,
+    PreviewOption,
     QuietOption,
     SkipOption,
     TimeoutOption,
@@ -53,6 +55,8 @@ def wait(
     as_json: JsonOption = False,
     jq: JqOption = None,
     quiet: QuietOption = False,
+    preview: PreviewOption = False,
+    no_preview: NoPreviewOption = False,
 ) -> None:
     """Wait for tasks to finish (concurrently), then show them.
 
@@ -77,7 +81,9 @@ def wait(
             return
     elif not ids:
         raise UsageError("give one or more TASK_IDs, or --pending")
-    code = wait_and_show(state, ids, timeout=timeout, interval=interval, as_json=as_json, jq=jq, download=plan)
+    shown = not no_preview and (preview or bool(state.session.settings["preview"]))
+    code = wait_and_show(state, ids, timeout=timeout, interval=interval, as_json=as_json, jq=jq, download=plan,
+                         preview=shown, preview_asked=preview)  # fmt: skip
     if code:
         raise params.Exit(code)
 

@@ -59,9 +59,9 @@ _piapi_subcommands() {
 _piapi_options() {
     case "$1" in
         '') echo '--base-url --debug --help --no-color --no-journal --profile --sandbox --version' ;;
-        'create') echo '--download --dry-run --from --help --inline --input --input-file --interval --jq --json --metadata --model --name --no-validate --overwrite --quiet --service-mode --skip-existing --task-type --timeout --wait --webhook --webhook-secret' ;;
-        'get') echo '--help --jq --json' ;;
-        'wait') echo '--download --help --interval --jq --json --metadata --name --overwrite --pending --quiet --skip-existing --timeout' ;;
+        'create') echo '--download --dry-run --from --help --inline --input --input-file --interval --jq --json --metadata --model --name --no-preview --no-validate --overwrite --preview --quiet --service-mode --skip-existing --task-type --timeout --wait --webhook --webhook-secret' ;;
+        'get') echo '--help --jq --json --no-preview --preview' ;;
+        'wait') echo '--download --help --interval --jq --json --metadata --name --no-preview --overwrite --pending --preview --quiet --skip-existing --timeout' ;;
         'cancel') echo '--help' ;;
         'download') echo '--dir --help --ids-from --jq --json --metadata --name --overwrite --quiet --skip-existing' ;;
         'report') echo '--batch --compare-by --help --jq --json --model --no-thumbnails --open --out --since --status' ;;
@@ -158,9 +158,9 @@ _piapi_kind() {
         'tasks usage|--since'|'tasks usage|--jq') echo 'value' ;;
         'tasks usage|--by') echo 'words:model task_type day status world' ;;
         'tasks usage|--world') echo 'words:all sandbox' ;;
-        'config set|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval read_timeout sandbox journal sandbox_speed webhook_secret' ;;
+        'config set|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval read_timeout sandbox journal sandbox_speed preview preview_protocol webhook_secret' ;;
         'config set|#2') echo 'value' ;;
-        'config unset|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval read_timeout sandbox journal sandbox_speed webhook_secret' ;;
+        'config unset|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval read_timeout sandbox journal sandbox_speed preview preview_protocol webhook_secret' ;;
         'sandbox serve|--host'|'sandbox serve|--port'|'sandbox serve|--speed'|'sandbox serve|--concurrency'|'sandbox serve|--api-key'|'sandbox serve|--fail-rate'|'sandbox serve|--rate-limit-rate'|'sandbox serve|--drop-rate'|'sandbox serve|--latency'|'sandbox serve|--max-body'|'sandbox serve|--timeout') echo 'value' ;;
     esac
 }

@@ -48,6 +48,8 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'overwrite', 'kind': 'option', 'opts': ['--overwrite'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'skip_existing', 'kind': 'option', 'opts': ['--skip-existing'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'metadata', 'kind': 'option', 'opts': ['--metadata'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'preview', 'kind': 'option', 'opts': ['--preview'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'no_preview', 'kind': 'option', 'opts': ['--no-preview'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],
     },
     'get': {
@@ -58,6 +60,8 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'task_ids', 'kind': 'argument', 'opts': ['task_ids'], 'secondary': [], 'multiple': False, 'nargs': -1, 'required': True, 'type': {'kind': 'str'}},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'preview', 'kind': 'option', 'opts': ['--preview'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'no_preview', 'kind': 'option', 'opts': ['--no-preview'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],
     },
     'wait': {
@@ -77,6 +81,8 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'quiet', 'kind': 'option', 'opts': ['--quiet', '-q'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'preview', 'kind': 'option', 'opts': ['--preview'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'no_preview', 'kind': 'option', 'opts': ['--no-preview'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],
     },
     'cancel': {
