@@ -250,15 +250,19 @@ def _read(session: Session, item: str) -> bytes:
         return data
     import httpx
 
+    from piapi_cli.api.errors import PiapiError
+    from piapi_cli.core.downloads.wire import WireError
+
     try:
         with session.download_http([item]).stream("GET", item) as answer:
             if answer.status_code != 200:
                 raise PreviewError(f"the server answered {answer.status_code}")
             body = bytearray()
-            for chunk in answer.iter_bytes():
+            chunks = answer.iter_bytes() if isinstance(answer, httpx.Response) else answer.iter_raw()
+            for chunk in chunks:
                 body += chunk
                 if len(body) > MAX_BYTES:
                     break
             return bytes(body)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.StreamError, WireError, PiapiError, OSError) as exc:
         raise PreviewError(f"could not fetch it: {type(exc).__name__}") from None
