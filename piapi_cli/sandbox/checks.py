@@ -1,4 +1,4 @@
-"""What the sandbox refuses in a create request, as the API would (answered 400)."""
+"""What the sandbox refuses in a create request or an upload, as the API would (answered 400)."""
 
 from __future__ import annotations
 
@@ -31,4 +31,25 @@ def webhook_refusal(webhook: Any) -> str | None:
         return problem
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return problem
+    return None
+
+
+#: the file types the upload endpoint takes (PiAPI lists its own; others are refused)
+UPLOAD_EXTENSIONS = frozenset(
+    "jpg jpeg png webp gif bmp tif tiff mp4 mov webm avi mkv mp3 wav m4a aac ogg flac glb gltf obj fbx".split()
+)
+
+
+def upload_refusal(name: str, data: str) -> str | None:
+    """Why an upload is refused: an extension not listed, or a data URI of another type."""
+    import mimetypes
+
+    ext = name.rsplit(".", 1)[-1].lower()
+    if ext not in UPLOAD_EXTENSIONS:
+        return f"files of type .{ext} are not accepted"
+    if data.startswith("data:"):
+        declared = data[5:].split(";", 1)[0].split(",", 1)[0].strip().lower()
+        expected = mimetypes.guess_type(f"x.{ext}")[0]
+        if expected is not None and declared and declared != expected:
+            return f"the data URI's type {declared} does not match the extension .{ext}"
     return None

@@ -19,16 +19,16 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from piapi_cli.api.tasks import as_dict, output_urls
 from piapi_cli.sandbox import files
-from piapi_cli.sandbox.checks import webhook_refusal
-from piapi_cli.sandbox.replies import CutStream, Reply, json_object, rfc3339
-from piapi_cli.sandbox.shapes import logs_for, output_for, usage_for
+from piapi_cli.sandbox.checks import upload_refusal, webhook_refusal
+from piapi_cli.sandbox.replies import Reply, cut_after, json_object, rfc3339
+from piapi_cli.sandbox.shapes import echoed_input, logs_for, output_for, usage_for
 from piapi_cli.sandbox.store import MemoryStore, TaskStore
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -112,7 +112,7 @@ class Emulator:
         if not (faults.drop_rate and self._rng() < faults.drop_rate):
             return reply
         if reply.stream is not None and "content-length" not in reply.headers:
-            reply.stream = _cut(reply.stream)  # an event stream: cut mid-answer
+            reply.stream = cut_after(reply.stream)  # an event stream: cut mid-answer
         else:
             reply.drop = True
             reply.headers.setdefault("content-length", str(len(reply.body)))
@@ -333,7 +333,7 @@ class Emulator:
             "task_type": record["task_type"],
             "status": status,
             "config": record["config"],
-            "input": record["input"],
+            "input": echoed_input(record),
             "output": output_for(record, status, progress, self.base_url),
             "meta": {
                 "created_at": rfc3339(record["created"]),
@@ -414,6 +414,9 @@ class Emulator:
             return Reply.error(400, "file_name must be 1 to 128 characters with an extension")
         if not isinstance(data, str) or not data:
             return Reply.error(400, "file_data is required (base64)")
+        refused = upload_refusal(name, data)
+        if refused:
+            return Reply.error(400, f"Invalid request parameters: {refused}")
         if data.startswith("data:") and "," in data:
             data = data.split(",", 1)[1]
         if len(data) > UPLOAD_LIMIT * 4 // 3 + 4:
@@ -428,11 +431,3 @@ class Emulator:
         self.store.put_upload(upload_id, content)
         url = f"{self.base_url}/ephemeral/{upload_id}/{name}"
         return Reply.json(200, {"code": 200, "data": {"url": url}, "message": "success"})
-
-
-def _cut(stream: Iterator[bytes]) -> Iterator[bytes]:
-    """The first few pieces of a stream, then the cut (SSE answers are cut mid-answer)."""
-    for number, piece in enumerate(stream):
-        if number >= 6:
-            raise CutStream("connection dropped mid-stream (sandbox fault injection)")
-        yield piece

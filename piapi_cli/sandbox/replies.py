@@ -35,7 +35,10 @@ class Reply:
 
 
 def rfc3339(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """A moment as PiAPI writes it: UTC with 9 fraction digits (``2025-12-31T01:03:36.642788022Z``)."""
+    seconds = int(moment // 1)
+    nanos = min(999_999_999, round((moment - seconds) * 1e9))
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
 
 
 def json_object(body: bytes) -> dict[str, Any] | Reply:
@@ -52,3 +55,11 @@ def json_object(body: bytes) -> dict[str, Any] | Reply:
 def openai_error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> Reply:
     """An error in OpenAI's shape (the OpenAI-compatible routes answer these)."""
     return Reply.json(status, {"error": {"message": message, "type": kind, "param": None, "code": code}})
+
+
+def cut_after(stream: Iterator[bytes], pieces: int = 6) -> Iterator[bytes]:
+    """The first ``pieces`` pieces of a stream, then the cut (an event stream cut mid-answer)."""
+    for number, piece in enumerate(stream):
+        if number >= pieces:
+            raise CutStream("connection dropped mid-stream (sandbox fault injection)")
+        yield piece

@@ -14,8 +14,12 @@ MJ_TEXT = {"describe", "seed"}
 #: ``meta.usage.type`` as real payloads show it; any other model keeps the older ``quota``
 POINT_MODELS = {"midjourney", "music-u", "Qubico/pixal3d"}
 LLM_MODELS = {"Qubico/trellis", "Qubico/trellis2", "sora2", "Qubico/ace-step", "Qubico/video-toolkit", "kling-turbo"}
-#: the one Flux task type whose published payload says ``llm``
-LLM_TASKS = {("Qubico/flux1-dev-advanced", "kontext")}
+#: task types whose published payloads say ``llm`` (the one Flux task type, two ByteDance ones)
+LLM_TASKS = {
+    ("Qubico/flux1-dev-advanced", "kontext"), ("seedance", "seedance-2-preview"), ("seedream", "seedream-5-lite")
+}  # fmt: skip
+#: ``point`` models whose completed task shows ``frozen`` 0 beside the whole ``consume``
+POINT_THAWED = {"Qubico/pixal3d"}
 RUNNING = ("pending", "staged", "processing")
 
 
@@ -52,7 +56,8 @@ def usage_for(record: dict[str, Any], status: str) -> dict[str, Any]:
     task is charged nothing."""
     kind, charge = usage_type(record), record["charge"]
     if status == "completed":
-        return {"type": kind, "frozen": charge if kind == "point" else 0, "consume": charge}
+        frozen = charge if kind == "point" and record["model"] not in POINT_THAWED else 0
+        return {"type": kind, "frozen": frozen, "consume": charge}
     if status not in RUNNING:
         return {"type": kind, "frozen": 0, "consume": 0}
     if kind == "point":
@@ -206,3 +211,14 @@ def output_for(record: dict[str, Any], status: str, progress: int, base: str) ->
     if count > 1:
         output["image_urls"] = [_url(base, record, i, "png") for i in range(count)] if done else []
     return output
+
+
+def echoed_input(record: dict[str, Any]) -> dict[str, Any]:
+    """The input as the API echoes it: with the defaults of the fields it left out filled in."""
+    from piapi_cli.core.catalog import load_catalog
+
+    known = load_catalog().model(record["model"])
+    spec = known.task_types.get(record["task_type"]) if known is not None else None
+    if spec is None:
+        return dict(record["input"])
+    return {**{k: f.default for k, f in spec.fields.items() if f.default is not None}, **record["input"]}
