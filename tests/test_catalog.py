@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from piapi_cli.api.errors import UsageError, ValidationError
+from piapi_cli.cli.hints import hint_for
 from piapi_cli.core.catalog import TaskType, check_model, load_catalog, validate_input
 from piapi_cli.core.inputs import build_input, read_input_file
 from piapi_cli.core.suggest import edit_distance, near_misses
@@ -228,7 +229,7 @@ def test_a_near_miss_of_a_model_or_task_type_is_refused_with_a_suggestion(
     with pytest.raises(ValidationError, match=re.escape(f"did you mean {suggestion}?")) as caught:
         check_model(CATALOG, model, task_type)
     assert (caught.value.field, caught.value.suggestion, caught.value.exit_code) == (field, suggestion, 2)
-    assert "--no-validate" in (caught.value.hint or "")
+    assert "--no-validate" in (hint_for(caught.value, None) or "")
     # --no-validate: sent as written, with the suggestion as a warning
     [warning] = check_model(CATALOG, model, task_type, validate=False)
     assert f"did you mean {suggestion}?" in warning and "sending it as written" in warning

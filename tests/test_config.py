@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from piapi_cli.api.errors import ConfigError, ExitCode, UsageError
+from piapi_cli.cli.hints import hint_for
 from piapi_cli.core import settings as config
 from piapi_cli.sandbox import Emulator
 from tests.conftest import TEST_KEY, Cli
@@ -176,7 +177,7 @@ def test_config_file_values_are_checked_naming_the_file_and_profile(
     error = caught.value
     assert error.exit_code == ExitCode.AUTH and error.setting == setting
     assert error.message.startswith(f"{setting} from {path} [profiles.work]: ") and reason in error.message
-    assert "--profile work config" in (error.hint or "")
+    assert "--profile work config" in (hint_for(error, None) or "")
 
 
 def test_flags_and_environment_are_named_when_refused(tmp_path: Path) -> None:
@@ -184,7 +185,7 @@ def test_flags_and_environment_are_named_when_refused(tmp_path: Path) -> None:
         config.InvalidSetting, match=r"^base_url from flag: 'http://\[::1' is not a valid URL"
     ) as caught:
         config.resolve({"base_url": "http://[::1"}, environ=env(tmp_path))
-    assert caught.value.hint == "fix the value of --base-url"
+    assert hint_for(caught.value, None) == "fix the value of --base-url"
     with pytest.raises(config.InvalidSetting, match=r"^base_url from env PIAPI_BASE_URL: .* is not a valid URL"):
         config.resolve(environ=env(tmp_path, PIAPI_BASE_URL="http://[::1"))
     with pytest.raises(
@@ -221,12 +222,12 @@ def test_a_key_with_whitespace_control_or_non_ascii_characters_is_refused_unshow
     with pytest.raises(config.InvalidSetting) as caught:
         config.resolve(environ=env(tmp_path, PIAPI_API_KEY=bad))
     assert caught.value.exit_code == ExitCode.AUTH and caught.value.origin == "env PIAPI_API_KEY"
-    assert_not_shown(bad, f"{caught.value.message} {caught.value.hint}")
+    assert_not_shown(bad, f"{caught.value.message} {hint_for(caught.value, None)}")
     path = write_config(tmp_path, f"[profiles.default]\napi_key = {json.dumps(bad)}\n")
     with pytest.raises(config.InvalidSetting) as caught:
         config.resolve(environ=env(tmp_path))
     assert str(path) in caught.value.message
-    assert_not_shown(bad, f"{caught.value.message} {caught.value.hint}")
+    assert_not_shown(bad, f"{caught.value.message} {hint_for(caught.value, None)}")
     with pytest.raises(UsageError) as refused:
         config.set_value("api_key", bad, profile="default", environ=env(tmp_path))
     assert_not_shown(bad, refused.value.message)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from piapi_cli.api.tasks import OutputURL, Task
+from piapi_cli.cli.hints import advice
 from piapi_cli.core.downloads.downloader import Downloader, LocalFile, Planned
 from piapi_cli.core.downloads.naming import disposition_name, ext_from_type, safe_component
 from piapi_cli.sandbox import Emulator, MemoryStore
@@ -224,7 +225,8 @@ def test_two_outputs_may_not_share_a_name(tmp_path: Path, clock: FakeClock) -> N
     files = Files({"/a.png": b"1", "/b.png": b"2"})
     d = downloader(files, tmp_path, clock, template="{task_id}.{ext}", workers=1)
     report = d.run(d.plan([task_with("https://cdn.example/a.png", "https://cdn.example/b.png")]))
-    assert len(report.files) == 1 and "add {index}" in report.failures[0].message
+    failure = report.failures[0]
+    assert len(report.files) == 1 and "add {index}" in advice(failure.advice or "") and "t-1.png" in failure.message
 
 
 def test_an_unexpected_error_in_a_worker_is_raised_not_waited_for(tmp_path: Path, clock: FakeClock) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from piapi_cli.api.errors import ConfigError, UsageError
 from piapi_cli.api.tasks import Task
+from piapi_cli.cli.hints import hint_for
 from piapi_cli.core.ids import resolve_task
 from piapi_cli.core.journal import schema as journal_schema
 from piapi_cli.core.journal.journal import AlreadyJournaled, AmbiguousTaskId, Journal, JournalError, parse_since
@@ -378,7 +379,7 @@ def test_a_journal_locked_by_another_process_is_a_config_error(tmp_path: Path) -
         error = caught.value
         assert error.exit_code == 3 and error.kind == "locked" and error.operation == "recording a create"
         assert error.path == str(path) and "\n" not in error.message
-        assert "write lock (waited 0.05 s)" in error.message and "--no-journal" in str(error.hint)
+        assert "write lock (waited 0.05 s)" in error.message and "--no-journal" in str(hint_for(error, None))
         # readers are not held up by a writer (WAL)
         assert [e.id for e in journal.entries()] == [row]
     finally:
@@ -431,7 +432,7 @@ def test_random_bytes_are_a_damaged_journal_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(JournalError) as caught:
         Journal(path)
     assert caught.value.kind == "damaged" and str(path) in caught.value.message
-    assert "move it aside" in str(caught.value.hint) and "--no-journal" in str(caught.value.hint)
+    assert "move it aside" in str(caught.value.hint) and "--no-journal" in str(hint_for(caught.value, None))
 
 
 def test_damaged_pages_are_a_journal_error_when_read(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ import pytest
 from piapi_cli.api.client import Client
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task, TaskRequest
+from piapi_cli.cli.hints import noted
 from piapi_cli.core.ids import resolve_task
 from piapi_cli.core.journal.events import EventStore, event_name
 from piapi_cli.core.journal.journal import Journal
@@ -434,7 +435,7 @@ def test_forwarding_retries_with_backoff_then_keeps_it_for_replay(make_listener,
     stored = running.listener.store.get(3)
     assert stored is not None and stored.forward_state == "failed"
     assert "redirect" in running.listener.store.get(3).forwards[receiver.base + "/hook"]["error"]  # type: ignore[union-attr]
-    assert any("--replay 2" in message for _, message in running.logs)
+    assert any("--replay 2" in noted(message) for _, message in running.logs)
     assert [e.id for e in running.listener.store.unforwarded()] == [2, 3]
     results = replay(running.listener.store, "failed", [], forwarder=Forwarder(forward_client([receiver.base])))
     assert [(r["id"], r["state"]) for r in results] == [(2, "ok"), (3, "ok")]

@@ -77,7 +77,7 @@ class CallDeadline:
 
     def why(self) -> str:
         if self.until is not None and self.clock() >= self.until:
-            return "the command's --timeout passed"
+            return "the command's deadline (its timeout) passed"
         return f"no whole answer within {self.seconds:g}s"
 
     def allows(self, pause: float) -> bool:

@@ -100,8 +100,9 @@ def _describe_body(response: http.Answer, content: bytes) -> str:
 
 def _error_for_status(status: int, message: str) -> APIStatusError:
     if status in (401, 403):
-        hint = "check your API key: piapi config set-key" if status == 401 else None
-        return AuthenticationError(message, status_code=status, hint=hint)
+        error = AuthenticationError(message, status_code=status)
+        error.advice = "set_key" if status == 401 else None
+        return error
     if status == 404:
         return NotFoundError(message, status_code=status)
     if status == 429:
@@ -318,7 +319,7 @@ class Client:
                     continue
                 raise ConnectionFailed(
                     f"could not connect to {self.base_url}: {self._scrub(str(exc))}",
-                    hint="check your network, or --base-url",
+                    advice="base_url",
                 ) from exc
             except http.AnswerFailed as exc:
                 reason = end.why() if exc.timed_out and end.spent() else self._scrub(str(exc))

@@ -104,6 +104,14 @@ class PiapiError(Exception):
     task_id: str | None = None
     path: str | None = None
     status: str | None = None
+    #: the input at fault, by its parameter's name (``matrix``, ``run_id``); a message about it
+    #: starts with that name, which the CLI shows as the option's flag (``--run-id``)
+    option: str | None = None
+    #: the setting at fault (``base_url``)
+    setting: str | None = None
+    #: what to do next, as a key of the CLI's advice (``cli.hints.ADVICE``): advice that names a
+    #: flag or a command is written by the CLI, from this key and the fields above
+    advice: str | None = None
 
     def __init__(
         self,
@@ -113,12 +121,16 @@ class PiapiError(Exception):
         task_id: str | None = None,
         path: str | None = None,
         status: str | None = None,
+        option: str | None = None,
+        setting: str | None = None,
+        advice: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if hint is not None:
             self.hint = hint
         self.task_id, self.path, self.status = task_id, path, status
+        self.option, self.setting, self.advice = option, setting, advice
 
 
 class UsageError(PiapiError):
@@ -131,13 +143,36 @@ class ValidationError(UsageError):
     """An input failed the catalog's checks; nothing was sent."""
 
     def __init__(
-        self, message: str, *, field: str | None = None, suggestion: str | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        suggestion: str | None = None,
+        hint: str | None = None,
+        advice: str | None = None,
+        model: str | None = None,
+        task_type: str | None = None,
     ) -> None:
-        super().__init__(message, hint=hint)
+        super().__init__(message, hint=hint, advice=advice)
         #: the input (or ``model``, ``task_type``) at fault
         self.field = field
         #: the known name it is probably a typo of
         self.suggestion = suggestion
+        #: the model and task type whose schema refused it
+        self.model, self.task_type = model, task_type
+
+
+class Note(str):
+    """A warning's text, and the advice the CLI adds to it (a key of ``cli.hints.ADVICE``)."""
+
+    advice: str | None
+    #: what the advice is about (``event_id=3``)
+    fields: dict[str, object]
+
+    def __new__(cls, text: str, advice: str | None = None, **fields: object) -> Note:
+        note = super().__new__(cls, text)
+        note.advice, note.fields = advice, fields
+        return note
 
 
 class ConfigError(PiapiError):

@@ -130,7 +130,7 @@ class OpenAIRoutes:
             except httpx.ReadTimeout:
                 raise StreamCut(
                     f"the stream went quiet for {self.read_timeout:g} seconds; piapi stopped waiting (a model "
-                    "that thinks long may need more: piapi config set read_timeout 1800)",
+                    "that thinks long may need a longer read_timeout)",
                     received="".join(received),
                 ) from None
             except (httpx.TransportError, sse.SSEError) as exc:
@@ -228,7 +228,7 @@ class OpenAIRoutes:
                     continue
                 raise ConnectionFailed(
                     f"could not connect to {self.base_url}: {self._scrub(str(exc))}",
-                    hint="check your network, or --base-url",
+                    advice="base_url",
                 ) from None
             except httpx.TransportError as exc:
                 raise CreateOutcomeUnknown(
@@ -272,7 +272,7 @@ class OpenAIRoutes:
             raise CreateOutcomeUnknown(
                 f"no answer came for {self.read_timeout:g} seconds; the request may have been carried out "
                 "(and paid) and was not resent",
-                hint="a slow model may need more: piapi config set read_timeout 1800",
+                advice="read_timeout",
             ) from None
         except httpx.TransportError as exc:
             raise CreateOutcomeUnknown(

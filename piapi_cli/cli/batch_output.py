@@ -56,7 +56,7 @@ def preflight(plan: DownloadPlan | None, rows: list[RowRequest], output_file: Pa
     if output_file is not None:
         from piapi_cli.core.outfile import check_not_input
 
-        check_not_input(output_file, _inputs(source, rows), "--output")
+        check_not_input(output_file, _inputs(source, rows), "output")
         ensure_parent(output_file)
 
 

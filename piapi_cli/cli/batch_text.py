@@ -120,7 +120,9 @@ def plan_text(doc: dict[str, Any]) -> list[str]:
 
 
 def status_text(status: RunStatus) -> list[str]:
-    doc = status.to_json()
+    from piapi_cli.cli.hints import with_row_advice
+
+    doc = with_row_advice(status.to_json())
     counts = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in doc["counts"].items() if n)
     rows = f"{doc['rows']} rows" if doc["rows"] is not None else "rows"
     lines = [

@@ -136,7 +136,7 @@ def document(state: State, results: list[TaskResult], downloading: bool, jq: str
 
 def report_problems(state: State, results: list[TaskResult], download: DownloadPlan | None) -> None:
     """Every failure, deadline and download problem on stderr, with what to do next."""
-    from piapi_cli.cli.hints import hint_for
+    from piapi_cli.cli.hints import advice, hint_for, message_for
 
     session = state.session
     output = state.output
@@ -144,12 +144,13 @@ def report_problems(state: State, results: list[TaskResult], download: DownloadP
     failed = [r for r in results if r.task is not None and r.task.is_terminal and not r.task.succeeded]
     for result in results:
         if result.error is not None and result.exit_code != ExitCode.WAIT_TIMEOUT:
-            output.error(result.error.message, hint_for(result.error, session))
+            output.error(message_for(result.error), hint_for(result.error, session))
         elif result in failed:
             assert result.task is not None
             output.error(f"task {result.task_id} {result.task.status}: {result.task.failure_message()}")
         for failure in result.failures:
-            output.error(f"could not download {failure.url}: {failure.message}")
+            hint = advice(failure.advice, session=session) if failure.advice else None
+            output.error(f"could not download {failure.url}: {failure.message}", hint)
     if late:
         resume = f"{session.prog} wait {' '.join(late)}"
         if download is not None:

@@ -97,11 +97,11 @@ def failure(exc: BaseException, state: State | None) -> int | None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         sys.stderr.write(safe_text(scrub(text, *secrets), multiline=True))
     if isinstance(exc, PiapiError):
-        from piapi_cli.cli.hints import hint_for, in_world
+        from piapi_cli.cli.hints import hint_for, in_world, message_for
 
         session = state.session if state else None
         hint = hint_for(exc, session)
-        output.error(scrub(in_world(exc.message, session), *secrets), scrub(hint, *secrets) if hint else None)
+        output.error(scrub(in_world(message_for(exc), session), *secrets), scrub(hint, *secrets) if hint else None)
     else:
         message = scrub(f"{type(exc).__name__}: {exc}", *secrets)
         output.error(f"internal error: {message}", None if debug else "run again with --debug for details")

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from piapi_cli.api.errors import ConfigError, ValidationError
+from piapi_cli.api.errors import ConfigError, Note, ValidationError
 from piapi_cli.core.suggest import did_you_mean, near_misses
 
 CATEGORIES = ("image", "video", "audio", "3d")
@@ -276,7 +276,7 @@ def check_model(catalog: Catalog, model: str, task_type: str, *, validate: bool 
                 suggestions[0],
                 validate,
             )
-        return [f"model {model!r} is not in piapi's catalog; sending it anyway (see: piapi models)"]
+        return [Note(f"model {model!r} is not in piapi's catalog; sending it anyway", advice="models")]
     if task_type not in found.task_types:
         close = near_misses(task_type, found.task_types)
         if close:
@@ -301,7 +301,7 @@ def _typo(message: str, field_name: str, suggestion: str, validate: bool) -> lis
             message,
             field=field_name,
             suggestion=suggestion,
-            hint="a name close to a known one is taken for a typo; send it as written with --no-validate",
+            advice="typo",
         )
     return [f"{message} (sending it as written)"]
 
@@ -451,7 +451,9 @@ def validate_input(task_type: TaskType, data: dict[str, Any], *, validate: bool 
             f"invalid input for {where}: " + "; ".join(str(p) for p in problems),
             field=problems[0].field,
             suggestion=problems[0].suggestion,
-            hint=f"see: piapi models {task_type.model} -t {task_type.name}  (or skip the checks: --no-validate)",
+            advice="model_schema",
+            model=task_type.model,
+            task_type=task_type.name,
         )
     if unknown:
         warnings.append(f"input {', '.join(unknown)} not in piapi's catalog for {where}; sending as given")

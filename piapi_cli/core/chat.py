@@ -66,7 +66,7 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
         if not key or (not raw and "=" not in pair):
             raise UsageError(f"-o {pair!r}: expected key=value or key:=JSON")
         if key in RESERVED:
-            raise UsageError(f"-o {key}: piapi sets {key} itself (use -m for the model, --no-stream)")
+            raise UsageError(f"-o {key}: piapi sets {key} itself", advice="chat_reserved")
         if raw:
             try:
                 options[key] = json.loads(value)
@@ -100,7 +100,7 @@ def prompt_text(argument: str | None, stdin: TextIO | None, files: list[str]) ->
         parts.append(read_text_file(name))
     text = "\n\n".join(p for p in parts if p.strip())
     if not text.strip():
-        raise UsageError("no prompt: give one as an argument, pipe it on stdin, or add --file")
+        raise UsageError("no prompt", advice="chat_prompt")
     return text
 
 
@@ -112,11 +112,11 @@ def read_text_file(name: str) -> str:
         with path.open("rb") as handle:
             data = handle.read(MAX_FILE + 1)
     except OSError as exc:
-        raise UsageError(f"--file {name}: {exc.strerror or exc}") from None
+        raise UsageError(f"file {name}: {exc.strerror or exc}", option="file") from None
     if len(data) > MAX_FILE:
-        raise UsageError(f"--file {name}: over {MAX_FILE // 2**20} MiB; a prompt file must be smaller")
+        raise UsageError(f"file {name}: over {MAX_FILE // 2**20} MiB; a prompt file must be smaller", option="file")
     if b"\0" in data:
-        raise UsageError(f"--file {name}: not a text file")
+        raise UsageError(f"file {name}: not a text file", option="file")
     return f"{path.name}:\n{data.decode('utf-8', 'replace')}"
 
 

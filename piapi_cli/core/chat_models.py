@@ -7,7 +7,7 @@ from __future__ import annotations
 
 #: route, then name -> what it answers with
 CHAT_MODELS: dict[str, str] = {
-    "gpt-4o-mini": "text (piapi chat's default)",
+    "gpt-4o-mini": "text (the default of chat)",
     "gpt-4o": "text",
     "gpt-4.1": "text",
     "gpt-4.1-mini": "text",
@@ -16,7 +16,7 @@ CHAT_MODELS: dict[str, str] = {
 }
 IMAGE_MODELS: dict[str, str] = {
     "gpt-image-1": "images, and edits of given images",
-    "gpt-image-1.5": "images, and edits of given images (piapi image's default)",
+    "gpt-image-1.5": "images, and edits of given images (the default of image)",
     "gpt-image-2": "images, and edits of given images",
 }
 

@@ -70,7 +70,7 @@ class ImageJob:
         if self.n is not None and not 1 <= self.n <= 10:
             raise UsageError(f"-n {self.n}: expected 1 to 10 images")
         if self.size is not None and not _is_size(self.size):
-            raise UsageError(f"--size {self.size!r}: expected WIDTHxHEIGHT (1024x1536) or auto")
+            raise UsageError(f"size {self.size!r}: expected WIDTHxHEIGHT (1024x1536) or auto", option="size")
         for path in self.edit:
             _check_edit_file(path)
 
@@ -86,11 +86,11 @@ def _check_edit_file(path: Path) -> None:
             head = handle.read(16)
             size = os.fstat(handle.fileno()).st_size
     except OSError as exc:
-        raise UsageError(f"--edit {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"edit {path}: {exc.strerror or exc}", option="edit") from None
     if sniff(head) not in ("png", "jpg", "webp"):
-        raise UsageError(f"--edit {path}: not a PNG, JPEG or WEBP image")
+        raise UsageError(f"edit {path}: not a PNG, JPEG or WEBP image", option="edit")
     if size > MAX_EDIT_FILE:
-        raise UsageError(f"--edit {path}: over {MAX_EDIT_FILE // 2**20} MiB")
+        raise UsageError(f"edit {path}: over {MAX_EDIT_FILE // 2**20} MiB", option="edit")
 
 
 @dataclass

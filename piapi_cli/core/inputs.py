@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from piapi_cli.api.errors import UsageError
@@ -175,7 +176,8 @@ def build_input(
 ) -> dict[str, Any]:
     """The input object: ``base`` (from --input-file) with each assignment applied in order."""
     if base:
-        check_values(base, "--input-file")
+        with about_option("input_file"):
+            check_values(base, "input_file")
     data: dict[str, Any] = json.loads(json.dumps(base)) if base else {}
     fresh_arrays: set[str] = set()
     for item in assignments:
@@ -203,11 +205,26 @@ def build_input(
 
 def read_input_file(path: str, stdin_text: str | None = None) -> dict[str, Any]:
     """A JSON object from a file, or from stdin when ``path`` is ``-``."""
+    with about_option("input_file"):
+        return _read_input_file(path, stdin_text)
+
+
+@contextmanager
+def about_option(option: str) -> Iterator[None]:
+    """A usage error raised inside is about ``option`` (its message starts with its name)."""
+    try:
+        yield
+    except UsageError as exc:
+        exc.option = exc.option or option
+        raise
+
+
+def _read_input_file(path: str, stdin_text: str | None) -> dict[str, Any]:
     if path == "-":
         text = stdin_text if stdin_text is not None else ""
-        where = "--input-file - (stdin)"
+        where = "input_file - (stdin)"
     else:
-        where = f"--input-file {path}"
+        where = f"input_file {path}"
         try:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()

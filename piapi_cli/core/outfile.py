@@ -38,7 +38,7 @@ def why_not_written(path: Path | str, exc: OSError) -> str:
     return f"cannot write {path}: {exc.strerror or exc}"
 
 
-def check_not_input(path: Path, inputs: Iterable[Path], flag: str) -> None:
+def check_not_input(path: Path, inputs: Iterable[Path], option: str) -> None:
     """A usage error if ``path`` is one of ``inputs`` (the file the command reads, a file it sends)."""
     for source in inputs:
         try:
@@ -46,7 +46,9 @@ def check_not_input(path: Path, inputs: Iterable[Path], flag: str) -> None:
         except OSError:  # one of them does not exist (yet)
             same = os.path.abspath(path) == os.path.abspath(source)
         if same:
-            raise UsageError(f"{flag} {path} is the input file {source}: it would be replaced; give another file")
+            raise UsageError(
+                f"{option} {path} is the input file {source}: it would be replaced; give another file", option=option
+            )
 
 
 class OutFile:
@@ -58,43 +60,46 @@ class OutFile:
         self.size = 0
 
     @classmethod
-    def open(cls, path: Path, *, inputs: Iterable[Path] = (), flag: str = "--output") -> OutFile:
+    def open(cls, path: Path, *, inputs: Iterable[Path] = (), option: str = "output") -> OutFile:
         """Check what is at ``path`` and open it for writing; a UsageError (nothing sent yet) if
         it cannot or must not be written."""
-        check_not_input(path, inputs, flag)
+        check_not_input(path, inputs, option)
         try:
             found = os.lstat(path)
         except FileNotFoundError:
             found = None
         except OSError as exc:
-            raise UsageError(f"{flag} {path}: {exc.strerror or exc}", path=str(path)) from None
+            raise UsageError(f"{option} {path}: {exc.strerror or exc}", path=str(path), option=option) from None
         if found is not None and stat.S_ISLNK(found.st_mode):
             try:
                 target = os.stat(path)
             except OSError:
-                raise UsageError(f"{flag} {path} is a symbolic link to nothing; not replaced", path=str(path)) from None
+                raise UsageError(
+                    f"{option} {path} is a symbolic link to nothing; not replaced", path=str(path), option=option
+                ) from None
             if stat.S_ISREG(target.st_mode):
                 raise UsageError(
-                    f"{flag} {path} is a symbolic link; not replaced: give the file it points to",
+                    f"{option} {path} is a symbolic link; not replaced: give the file it points to",
                     path=str(path),
+                    option=option,
                 )
             found = target
         if found is not None and not stat.S_ISREG(found.st_mode):
-            return cls._into(path, found.st_mode, flag)
-        return cls(path, _open_part(path.with_name(path.name + ".part"), flag), path.with_name(path.name + ".part"))
+            return cls._into(path, found.st_mode, option)
+        return cls(path, _open_part(path.with_name(path.name + ".part"), option), path.with_name(path.name + ".part"))
 
     @classmethod
-    def _into(cls, path: Path, mode: int, flag: str) -> OutFile:
+    def _into(cls, path: Path, mode: int, option: str) -> OutFile:
         """FILE is not a regular file: written into when it takes a stream, refused otherwise."""
         if stat.S_ISDIR(mode):
-            raise UsageError(f"{flag} {path}: is a directory", path=str(path))
+            raise UsageError(f"{option} {path}: is a directory", path=str(path), option=option)
         if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
             kind = "a socket" if stat.S_ISSOCK(mode) else "a block device" if stat.S_ISBLK(mode) else "not a file"
-            raise UsageError(f"{flag} {path} is {kind}; not written", path=str(path))
+            raise UsageError(f"{option} {path} is {kind}; not written", path=str(path), option=option)
         try:  # no O_CREAT, no O_TRUNC: what is there stays what it is (a FIFO waits for its reader)
             fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
-            raise UsageError(f"{flag} {path}: {exc.strerror or exc}", path=str(path)) from None
+            raise UsageError(f"{option} {path}: {exc.strerror or exc}", path=str(path), option=option) from None
         return cls(path, fd, None)
 
     def write(self, data: bytes) -> None:
@@ -146,7 +151,7 @@ class OutFile:
             self._fd = -1
 
 
-def _open_part(part: Path, flag: str) -> int:
+def _open_part(part: Path, option: str) -> int:
     """``FILE.part``, new or left by a crash, opened without following a link and locked."""
     for _ in range(5):
         try:
@@ -159,11 +164,15 @@ def _open_part(part: Path, flag: str) -> int:
             except OSError as exc:
                 if os.path.islink(part):
                     raise UsageError(f"{part} is a symbolic link; not followed", path=str(part)) from None
-                raise UsageError(f"{flag}: cannot write {part}: {exc.strerror or exc}", path=str(part)) from None
+                raise UsageError(
+                    f"{option}: cannot write {part}: {exc.strerror or exc}", path=str(part), option=option
+                ) from None
         except OSError as exc:
-            raise UsageError(f"{flag}: cannot write {part}: {exc.strerror or exc}", path=str(part)) from None
+            raise UsageError(
+                f"{option}: cannot write {part}: {exc.strerror or exc}", path=str(part), option=option
+            ) from None
         try:
-            if _claim(part, fd, flag):
+            if _claim(part, fd, option):
                 return fd
         except BaseException:
             os.close(fd)
@@ -172,7 +181,7 @@ def _open_part(part: Path, flag: str) -> int:
     raise UsageError(f"{part} keeps changing: another process is using it", path=str(part))
 
 
-def _claim(part: Path, fd: int, flag: str) -> bool:
+def _claim(part: Path, fd: int, option: str) -> bool:
     """Lock the opened part and empty it; False when the file at ``part`` is no longer this one."""
     opened = os.fstat(fd)
     if not stat.S_ISREG(opened.st_mode):
@@ -183,9 +192,10 @@ def _claim(part: Path, fd: int, flag: str) -> bool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UsageError(
-                f"{flag} {part.name[: -len('.part')]} is being written by another run ({part} is locked)",
-                hint="let that run finish, or give another --output",
+                f"{option} {part.name[: -len('.part')]} is being written by another run ({part} is locked)",
+                advice="another_output",
                 path=str(part),
+                option=option,
             ) from None
         except OSError:
             pass  # a file system without locks

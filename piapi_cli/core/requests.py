@@ -54,7 +54,7 @@ def check_webhook_url(url: str) -> str:
     """An http(s) URL with a host, or a usage error (checked before anything is sent)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url.strip()):
-        raise UsageError(f"--webhook {url!r}: expected an http:// or https:// URL with a host")
+        raise UsageError(f"webhook {url!r}: expected an http:// or https:// URL with a host", option="webhook")
     return url.strip()
 
 
@@ -100,7 +100,7 @@ def build_request(
         config["service_mode"] = mode
     generated = None
     if webhook_secret and not webhook:
-        raise UsageError("--webhook-secret needs --webhook URL")
+        raise UsageError("webhook_secret without a webhook URL", option="webhook_secret", advice="needs_webhook")
     if webhook:
         if not webhook_secret:
             webhook_secret = generated = make_secret()
@@ -126,9 +126,9 @@ def past_request(past: NamedTask, *, fetch: Callable[[str], Task]) -> PastReques
     entry = past.entry
     if entry is not None:
         if not entry.model or not entry.task_type:
-            raise UsageError(f"--from {past.given}: the journal holds no model and task type for it")
+            raise UsageError(f"from {past.given}: the journal holds no model and task type for it", option="from")
         return PastRequest(entry.model, entry.task_type, dict(entry.input or {}), "journal")
     task = fetch(past.task_id or past.given)
     if not task.model or not task.task_type:
-        raise UsageError(f"--from {past.given}: PiAPI's task object names no model and task type")
+        raise UsageError(f"from {past.given}: PiAPI's task object names no model and task type", option="from")
     return PastRequest(task.model, task.task_type, dict(task.input), "api")

@@ -191,8 +191,19 @@ def environment() -> list[EnvVar]:
 class InvalidSetting(ConfigError):
     """A setting's value was refused; ``origin`` says where it came from."""
 
-    def __init__(self, setting: str, origin: str, reason: str, *, hint: str | None = None) -> None:
-        super().__init__(f"{setting} from {origin}: {reason}", hint=hint)
+    def __init__(
+        self,
+        setting: str,
+        origin: str,
+        reason: str,
+        *,
+        hint: str | None = None,
+        advice: str | None = None,
+        profile: str | None = None,
+    ) -> None:
+        super().__init__(f"{setting} from {origin}: {reason}", hint=hint, setting=setting, advice=advice)
+        #: the profile whose value it is (None: not the file's)
+        self.profile = profile
         self.setting = setting
         self.origin = origin
         self.reason = reason
@@ -241,7 +252,8 @@ def read_file(path: Path) -> dict[str, Any]:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
             f"config file {path} is not valid TOML: {exc}",
-            hint="fix it by hand, or move it away and run: piapi config set-key",
+            path=str(path),
+            advice="set_key_file",
         ) from None
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict) or any(not isinstance(v, dict) for v in profiles.values()):
@@ -320,7 +332,8 @@ def resolve(
         names = ", ".join(sorted(profiles)) or "none"
         raise ConfigError(
             f"no profile {chosen!r} in {path} (profiles: {names})",
-            hint=f"create it with: piapi --profile {chosen} config set-key",
+            path=str(path),
+            advice="profile_create",
         )
     stored = profiles.get(chosen, {})
     result = Resolved(profile=chosen, path=path, unknown=sorted(k for k in stored if k not in SETTINGS))
@@ -337,7 +350,7 @@ def resolve(
             continue
         result.sources[name] = source
         try:
-            result.values[name] = _parse(setting, raw, origin, _fix_hint(setting, source, chosen))
+            result.values[name] = _parse(setting, raw, origin, source, chosen)
         except InvalidSetting as exc:
             if strict:
                 raise
@@ -346,7 +359,7 @@ def resolve(
     return result
 
 
-def _parse(setting: Setting, raw: object, origin: str, hint: str | None) -> Any:
+def _parse(setting: Setting, raw: object, origin: str, source: str, profile: str) -> Any:
     try:
         return setting.parse(raw)
     except ValueError as exc:
@@ -354,17 +367,12 @@ def _parse(setting: Setting, raw: object, origin: str, hint: str | None) -> Any:
         if not setting.secret and isinstance(raw, (str, int, float)):
             shown = repr(raw) if len(repr(raw)) <= 80 else repr(raw)[:77] + "..."
             reason = f"{shown} {reason}"
-        raise InvalidSetting(setting.name, origin, reason, hint=hint) from None
-
-
-def _fix_hint(setting: Setting, source: str, profile: str) -> str | None:
-    if source.startswith("env "):
-        return f"fix or unset {setting.env}"
-    if source == "flag":
-        return f"fix the value of {setting.flag}" if setting.flag else None
-    prefix = "piapi" if profile == DEFAULT_PROFILE else f"piapi --profile {profile}"
-    command = "config set-key" if setting.name == "api_key" else f"config set {setting.name} VALUE"
-    return f"fix it with: {prefix} {command} (or: {prefix} config unset {setting.name})"
+        if source.startswith("env "):
+            raise InvalidSetting(setting.name, origin, reason, hint=f"fix or unset {setting.env}") from None
+        fix: str | None = "fix_flag" if source == "flag" else "fix_key" if setting.name == "api_key" else "fix_setting"
+        if source == "flag" and not setting.flag:
+            fix = None
+        raise InvalidSetting(setting.name, origin, reason, advice=fix, profile=profile) from None
 
 
 def set_value(name: str, value: str | None, *, profile: str, environ: Mapping[str, str] = os.environ) -> Path:

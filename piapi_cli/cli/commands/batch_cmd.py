@@ -175,7 +175,7 @@ def run(
     try:
         shard_pair = parse_shard(shard) if shard else None
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc), option="shard") from None
     if webhook and not webhook_secret:
         webhook_secret = session.environ.get("PIAPI_WEBHOOK_SECRET") or new_webhook_secret()
         if not session.environ.get("PIAPI_WEBHOOK_SECRET") and not dry_run:
@@ -188,8 +188,10 @@ def run(
     axes = parse_matrix(list(matrix or []))
     source = batch.load_source(file, sys.stdin.read)
     rows, warnings = batch.read_and_check(source, defaults, name if download is not None else None, axes)
+    from piapi_cli.cli.hints import noted
+
     for warning in warnings:
-        output.warn(warning)
+        output.warn(noted(warning, state.session))
     plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
     view.preflight(plan, rows, output_file, source)  # every check that can fail, before anything is sent
     check_report(report, open_report)
@@ -344,7 +346,11 @@ def status(
             raise UsageError(f"no batch run {run_id!r} in the journal (see: piapi batch list)")
         record = found
     result = run_status(journal, record)
-    state.output.render(result.to_json, as_json=as_json, jq=jq, lines=lambda: batch_text.status_text(result))
+    from piapi_cli.cli.hints import with_row_advice
+
+    state.output.render(
+        lambda: with_row_advice(result.to_json()), as_json=as_json, jq=jq, lines=lambda: batch_text.status_text(result)
+    )
 
 
 def list_runs(

@@ -31,7 +31,9 @@ def cancel(ctx: params.Context, task_ids: TaskIdsArgument) -> None:
         except PiapiError as exc:
             if len(ids) == 1:
                 raise
-            state.output.error(f"{task_id}: {exc.message}", exc.hint)
+            from piapi_cli.cli.hints import hint_for, message_for
+
+            state.output.error(f"{task_id}: {message_for(exc)}", hint_for(exc, state.session))
             codes.append(exc.exit_code)
             continue
         state.output.line(task_id)

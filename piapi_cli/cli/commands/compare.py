@@ -83,8 +83,10 @@ def compare(
         default_service_mode=None if dry_run else session.settings["service_mode"] or None, validate=not no_validate
     )
     rows, more = batch.build_checked(source_rows, defaults, "{id}-{index}.{ext}" if download else None, catalog)
+    from piapi_cli.cli.hints import noted
+
     for warning in warnings + more:
-        output.warn(warning)
+        output.warn(noted(warning, state.session))
     plan = DownloadPlan(download, "{id}-{index}.{ext}") if download is not None else None
     source = batch.Source("compare", "", "compare")
     view.preflight(plan, rows, None, source)
@@ -123,7 +125,9 @@ def _write_report(state: State, out: Path, run_id: str) -> None:
     journal = state.session.journal
     assert journal is not None  # the run needed it
     entries = select_entries(journal, Selection(run_id=run_id, world=state.session.world))
-    result = compare_report(entries, out, field="model", title=f"piapi compare: {run_id}")
+    from piapi_cli.cli.hints import recreate_command
+
+    result = compare_report(entries, out, field="model", title=f"piapi compare: {run_id}", command=recreate_command)
     state.output.info(f"report of {len(entries)} tasks: {result.page}")
 
 

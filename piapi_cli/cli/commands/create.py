@@ -169,8 +169,10 @@ def create(
         make_secret=lambda: listener_secret(session),
         validate=not no_validate,
     )
+    from piapi_cli.cli.hints import noted
+
     for warning in built.warnings:
-        output.warn(warning)
+        output.warn(noted(warning, session))
     plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
     preflight(jq, plan)  # every check that can fail, before anything is sent
 

@@ -82,8 +82,10 @@ def get(
 
             items = [item for t in found if t.succeeded for item in pictures.sources([u.url for u in t.urls], [])]
             pictures.show(state, items, asked=preview)
+    from piapi_cli.cli.hints import hint_for, message_for
+
     for error in errors:
-        state.output.error(error.message, error.hint)
+        state.output.error(message_for(error), hint_for(error, state.session))
     code = combine_exit_codes(codes)
     if code:
         raise params.Exit(code)

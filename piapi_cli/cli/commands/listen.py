@@ -312,8 +312,9 @@ def _json(document: object) -> str:
 
 def _log(state: State, level: str, message: str) -> None:
     from piapi_cli.api.tasks import scrub
+    from piapi_cli.cli.hints import noted
 
-    message = scrub(message, *state.session.secrets())
+    message = scrub(noted(message, state.session), *state.session.secrets())
     if level == "error":
         state.output.error(message)
     elif level == "warning":

@@ -118,7 +118,11 @@ def report(
         world=state.session.world,
     )
     selection.check()
-    options = ReportOptions(out or DEFAULT_OUT, compare_by=compare_by, thumbnails=not no_thumbnails)
+    from piapi_cli.cli.hints import recreate_command
+
+    options = ReportOptions(
+        out or DEFAULT_OUT, compare_by=compare_by, thumbnails=not no_thumbnails, command=recreate_command
+    )
     if out is not None or not structured:
         check_target(options.out)  # refused before any work
     entries = select_entries(journal, selection)

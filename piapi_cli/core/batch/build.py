@@ -38,6 +38,7 @@ class InvalidRows(UsageError):
         super().__init__(
             f"{count} of {total} rows cannot be sent; nothing was sent:\n{lines}",
             hint="fix the rows (or the defaults given with -m, -t, -i) and run the same command again",
+            advice="no_validate_rows" if any(p.field is None and p.option is None for p in problems) else None,
         )
         self.problems = problems
 
@@ -84,10 +85,12 @@ def template_names(template: str, where: str) -> list[str]:
     try:
         names = [name for _, name, _, _ in Formatter().parse(template) if name is not None]
     except ValueError as exc:
-        raise UsageError(f"{where} {template!r}: {exc}") from None
+        raise UsageError(f"{where} {template!r}: {exc}", option=where) from None
     for name in names:
         if not name.isidentifier():
-            raise UsageError(f"{where} {template!r}: {{{name}}} is not a field name (use plain names like {{id}})")
+            raise UsageError(
+                f"{where} {template!r}: {{{name}}} is not a field name (use plain names like {{id}})", option=where
+            )
     return names
 
 
@@ -95,9 +98,9 @@ def _fill(template: str, values: dict[str, str], where: str) -> str:
     try:
         return template.format(**values)
     except KeyError as exc:
-        raise UsageError(f"{where}: no field {exc.args[0]!r} in this row") from None
+        raise UsageError(f"{where}: no field {exc.args[0]!r} in this row", option=where) from None
     except (ValueError, IndexError, OverflowError, MemoryError) as exc:
-        raise UsageError(f"{where}: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"{where}: {type(exc).__name__}: {exc}", option=where) from None
 
 
 def name_for_row(template: str, fields: dict[str, str]) -> str:
@@ -112,9 +115,9 @@ def name_for_row(template: str, fields: dict[str, str]) -> str:
             out.append("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
             continue
         piece = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-        value = _fill(piece, fields, "--name")
+        value = _fill(piece, fields, "name")
         if len(value) > 1024:
-            raise UsageError(f"--name: field {{{name}}} makes a name over 1,024 characters")
+            raise UsageError(f"name: field {{{name}}} makes a name over 1,024 characters", option="name")
         out.append(value.replace("{", "{{").replace("}", "}}"))
     return "".join(out)
 
@@ -135,7 +138,7 @@ class RowBuilder:
             raise UsageError(
                 f"unknown field {', '.join(repr(k) for k in unknown)} "
                 f"(a row has {', '.join(('id', 'model', 'task_type', 'input', 'config'))}, "
-                "and the fields --template and --name use)"
+                "and the fields of the prompt and file name templates)"
             )
         model = row.model or d.model
         task_type = row.task_type or d.task_type
@@ -160,7 +163,7 @@ class RowBuilder:
         # array field would otherwise get both); then the row's own cells; then the template
         mine: list[str] = []
         if row.input is None:
-            consumed = set(template_names(d.template, "--template")) if d.template else set()
+            consumed = set(template_names(d.template, "template")) if d.template else set()
             mine = [a for a in row.assignments if parse_assignment(a)[0] not in consumed]
         overridden = {parse_assignment(a)[0] for a in row.overrides}
         mine = [a for a in mine if parse_assignment(a)[0] not in overridden]
@@ -175,7 +178,7 @@ class RowBuilder:
 
         assignments = [a for a in d.assignments if not owns(parse_assignment(a)[0])] + mine + row.overrides
         if d.template is not None and not owns(d.template_field):
-            prompt = _fill(d.template, row.fields, "--template")
+            prompt = _fill(d.template, row.fields, "template")
             assignments.append(f"{d.template_field}:={json.dumps(prompt)}")  # as written: never coerced
         built = build_request(
             model,
@@ -226,9 +229,9 @@ def build_rows(
     """Every row's request; the problems of the rows that cannot be sent; warnings (once each)."""
     used: set[str] = set()
     if defaults.template is not None:
-        used |= set(template_names(defaults.template, "--template"))
+        used |= set(template_names(defaults.template, "template"))
     if name_template is not None:
-        used |= set(template_names(name_template, "--name")) - FILE_FIELDS
+        used |= set(template_names(name_template, "name")) - FILE_FIELDS
     builder = RowBuilder(defaults, template_fields=used, catalog=catalog)
     built_rows: list[RowRequest] = []
     problems: list[Problem] = []
@@ -237,12 +240,12 @@ def build_rows(
         try:
             built, row_warnings = builder.build(row)
         except UsageError as exc:
-            problems.append(Problem(row.line, row.id, exc.message, getattr(exc, "field", None)))
+            problems.append(Problem(row.line, row.id, exc.message, getattr(exc, "field", None), exc.option))
             continue
         if defaults.validate and row_warnings:
             # create sends these with a warning; here a typo would be paid for once per row
             reasons = "; ".join(_refusal(w) for w in row_warnings)
-            problems.append(Problem(row.line, row.id, f"{reasons} (--no-validate sends it anyway)"))
+            problems.append(Problem(row.line, row.id, f"{reasons} (sent anyway without the catalog's checks)"))
             continue
         for warning in row_warnings:
             if warning not in warnings:

@@ -204,7 +204,8 @@ class BatchRun:
                 self.summary.stopped = self.summary.stopped or "max_credits"
                 self._emit(
                     "held",
-                    message=f"--max-credits {self.options.max_credits}: {self.budget.total:,} credits held or consumed",
+                    message=f"the credit limit of {self.options.max_credits:,} is reached: "
+                    f"{self.budget.total:,} credits held or consumed",
                 )
                 break
             self._pending.popleft()

@@ -38,17 +38,21 @@ def parse_matrix(specs: list[str]) -> list[Axis]:
     for spec in specs:
         key, sep, text = spec.partition("=")
         key = key.strip()
-        where = f"--matrix {spec[:80]!r}"
+        where = f"matrix {spec[:80]!r}"
         if not sep or not _KEY.fullmatch(key):
-            raise UsageError(f"{where}: expected KEY=V1,V2,... (e.g. --matrix seed=1,2,3)")
+            raise UsageError(f"{where}: expected KEY=V1,V2,...", option="matrix", advice="matrix_form")
         if any(axis.key == key for axis in axes):
-            raise UsageError(f"{where}: {key} is already a matrix key (give all its values in one --matrix)")
+            raise UsageError(f"{where}: {key} is already a matrix key", option="matrix", advice="matrix_once")
         values = tuple(v.replace("\\,", ",") for v in re.split(r"(?<!\\),", text))
         if any(v == "" for v in values):
-            raise UsageError(f"{where}: an empty value (values are separated by commas; \\, is a comma)")
+            raise UsageError(
+                f"{where}: an empty value (values are separated by commas; \\, is a comma)", option="matrix"
+            )
         repeated = sorted({v for v in values if values.count(v) > 1})
         if repeated:
-            raise UsageError(f"{where}: {repeated[0]!r} is given twice (the same task would run twice)")
+            raise UsageError(
+                f"{where}: {repeated[0]!r} is given twice (the same task would run twice)", option="matrix"
+            )
         axes.append(Axis(key, values))
     return axes
 
@@ -68,9 +72,10 @@ def expand(rows: list[SourceRow], axes: list[Axis]) -> list[SourceRow]:
     count = combinations(axes)
     if count * max(len(rows), 1) > MAX_MATRIX_TASKS:
         raise UsageError(
-            f"--matrix: {len(rows):,} rows x {count:,} combinations = {count * len(rows):,} tasks, over the "
+            f"matrix: {len(rows):,} rows x {count:,} combinations = {count * len(rows):,} tasks, over the "
             f"limit of {MAX_MATRIX_TASKS:,} for one run; nothing was sent",
             hint="use fewer values, or split the file and run each part",
+            option="matrix",
         )
     ordered = sorted(axes, key=lambda axis: axis.key)
     expanded = []

@@ -73,8 +73,7 @@ class ChangedRows(UsageError):
         )
         super().__init__(
             f"{len(steps)} row(s) changed since their task was created; nothing was sent:\n{lines}",
-            hint="restore the rows, give this run another --run-id, or --force to create them again "
-            "with their new content (paid again)",
+            advice="run_id_or_force",
         )
         self.steps = steps
 

@@ -76,7 +76,7 @@ def run_id_for(source: Source, world: str, rows: list[RowRequest], given: str | 
 
 def check_run_id(run_id: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", run_id):
-        raise UsageError(f"--run-id {run_id!r}: letters, digits, '.', '_' and '-' (at most 100)")
+        raise UsageError(f"run_id {run_id!r}: letters, digits, '.', '_' and '-' (at most 100)", option="run_id")
     return run_id
 
 
@@ -96,17 +96,18 @@ def check_names(rows: list[RowRequest], template: str) -> None:
             # may not tell "A" from "a"
             name = safe_filename(name_for_row(template, row.fields)).casefold()
         except UsageError as exc:
-            problems.append(Problem(row.line, row.key, exc.message))
+            problems.append(Problem(row.line, row.key, exc.message, option=exc.option))
             continue
         except (KeyError, ValueError, IndexError) as exc:
-            problems.append(Problem(row.line, row.key, f"--name {template!r}: {exc}"))
+            problems.append(Problem(row.line, row.key, f"name {template!r}: {exc}", option="name"))
             continue
         if name in owners:
             problems.append(
                 Problem(
                     row.line,
                     row.key,
-                    f"--name {template!r} gives the same file names as row {owners[name]}: add {{id}} to it",
+                    f"name {template!r} gives the same file names as row {owners[name]}: add {{id}} to it",
+                    option="name",
                 )
             )
         owners.setdefault(name, row.key)
@@ -197,11 +198,11 @@ def attach(journal: Journal, run_id: str, key: str, task: Task, rows: list[RowRe
     entry = current.get(key)
     if entry is None or entry.task_id is not None or entry.status not in MAYBE_STATES:
         state = "has no journaled create" if entry is None else f"is {entry.task_id or entry.status}, not maybe-created"
-        raise UsageError(f"--attach {key}={task.task_id}: row {key!r} of run {run_id} {state}")
+        raise UsageError(f"attach {key}={task.task_id}: row {key!r} of run {run_id} {state}", option="attach")
     stored = _journaled_create(journal, entry.id)
     differs = attach_mismatch(task, stored)
     if differs is not None:
-        raise UsageError(f"--attach {key}={task.task_id}: {differs}; not attached (nothing was sent)")
+        raise UsageError(f"attach {key}={task.task_id}: {differs}; not attached (nothing was sent)", option="attach")
     journal.created(entry.id, task)
     return entry
 

@@ -31,6 +31,8 @@ class Problem:
     row_id: str | None
     message: str
     field: str | None = None
+    #: the option the message starts with (``name``), which the CLI shows as its flag
+    option: str | None = None
 
     def describe(self) -> str:
         where = f"line {self.line}" + (f" (id {self.row_id})" if self.row_id is not None else "")
@@ -240,10 +242,10 @@ def parse_shard(text: str) -> tuple[int, int]:
     """``K/N`` (1 <= K <= N) as a pair; ValueError otherwise."""
     index, sep, count = text.strip().partition("/")
     if not sep or not index.isdigit() or not count.isdigit() or len(index) > 6 or len(count) > 6:
-        raise ValueError(f"--shard {text!r}: expected K/N, like 1/3")
+        raise ValueError(f"shard {text!r}: expected K/N, like 1/3")
     k, n = int(index), int(count)
     if not 1 <= k <= n:
-        raise ValueError(f"--shard {text!r}: K must be from 1 to N")
+        raise ValueError(f"shard {text!r}: K must be from 1 to N")
     return k, n
 
 

@@ -32,12 +32,8 @@ def state_of(entry: RunEntry, journal: Journal) -> str:
     return "maybe_created" if entry.status in MAYBE_STATES else "not_started"
 
 
-ADVICE = {
-    "failed": "create it again: --retry-failed (paid again)",
-    "maybe_created": "find it on your PiAPI dashboard: --attach {id}=TASK_ID; if it is not there: --resubmit-unknown",
-    "refused": "the API refused it; the next run sends it again",
-    "running": "the next run waits for it",
-}
+#: the states of a row that need the user's attention (the CLI says what to do about each)
+ATTENTION = ("failed", "maybe_created", "refused")
 
 
 @dataclass
@@ -84,7 +80,7 @@ def run_status(journal: Journal, record: RunRecord, *, details: bool = True) -> 
             status.consumed += entry.credits or 0
         elif state in ("running", "maybe_created", "sending"):
             status.held += entry.credits or 0
-        if details and state in ADVICE and state != "running":
+        if details and state in ATTENTION:
             status.attention.append(
                 {
                     "id": entry.row_key,
@@ -92,7 +88,6 @@ def run_status(journal: Journal, record: RunRecord, *, details: bool = True) -> 
                     "state": state,
                     "journal_row": entry.id,
                     "message": entry.message,
-                    "advice": ADVICE[state].format(id=entry.row_key),
                 }
             )
     status.consumed += sum(e.credits or 0 for e in history if e.task_id and e.status in SUCCEEDED)

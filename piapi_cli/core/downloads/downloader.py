@@ -218,7 +218,7 @@ class Downloader:
         except _Retry as exc:
             return Failure(item.url, str(exc), item.task.task_id)
         except DownloadError as exc:
-            return Failure(item.url, exc.message, item.task.task_id)
+            return Failure(item.url, exc.message, item.task.task_id, advice=exc.advice)
         except OSError as exc:  # a local write: the disk is full, the directory went read-only...
             where = job.part.path if job.part is not None else self.directory
             return Failure(item.url, why_not_written(where, exc), item.task.task_id, local=True)
@@ -377,7 +377,7 @@ class Downloader:
         if not self.overwrite and os.path.lexists(target):  # another process finished it meanwhile
             if self.skip_existing:
                 raise _Skipped(target)
-            raise DownloadError(f"{target} exists; not overwritten (use --overwrite or --skip-existing)")
+            raise DownloadError(f"{target} exists; not overwritten", path=str(target), advice="overwrite")
 
     def _claim(self, item: Planned, ext: str | None, server_name: str | None) -> Path:
         """The file name for this output (raises _Skipped if it exists and --skip-existing)."""
@@ -386,13 +386,15 @@ class Downloader:
         with self._lock:
             for path in (target, sidecar) if self.metadata else (target,):
                 if path in self._claimed:
-                    raise DownloadError(f"two outputs would both be named {path.name}: add {{index}} to --name")
+                    raise DownloadError(
+                        f"two outputs would both be named {path.name}", path=str(path), advice="index_in_name"
+                    )
             if os.path.lexists(target) and not self.overwrite:  # a link counts, even a dangling one
                 if self.skip_existing:
                     raise _Skipped(target)
-                raise DownloadError(f"{target} exists; not overwritten (use --overwrite or --skip-existing)")
+                raise DownloadError(f"{target} exists; not overwritten", path=str(target), advice="overwrite")
             if self.metadata and os.path.lexists(sidecar) and not (self.overwrite or self.skip_existing):
-                raise DownloadError(f"{sidecar} exists; not overwritten (use --overwrite or --skip-existing)")
+                raise DownloadError(f"{sidecar} exists; not overwritten", path=str(sidecar), advice="overwrite")
             self._claimed.update((target, sidecar) if self.metadata else (target,))
         return target
 
@@ -428,7 +430,7 @@ class Downloader:
             try:
                 write_file(sidecar, (json.dumps(doc, indent=2) + "\n").encode(), overwrite=self.overwrite)
             except DownloadError as exc:
-                raise DownloadError(f"saved {target}, but {exc.message}") from None
+                raise DownloadError(f"saved {target}, but {exc.message}", advice=exc.advice) from None
         return LocalFile(item.url, str(target), size, sha256, item.task.task_id)
 
     def _pause(self, seconds: float) -> None:

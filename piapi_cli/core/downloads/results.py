@@ -39,6 +39,8 @@ class Failure:
     task_id: str = ""
     #: the file could not be written here (a full disk): exit 10, not 9
     local: bool = False
+    #: what to do about it, a key of the CLI's advice (an existing file: overwrite or skip it)
+    advice: str | None = None
 
 
 @dataclass

@@ -128,7 +128,7 @@ class WireClient:
         sent = {**self.headers, **(headers or {})}
         for _ in range(MAX_REDIRECTS + 1):
             if self.allow is not None and (why := self.allow(url)) is not None:
-                raise DownloadError(f"not fetched: {url}: {why} (listen --download-any-url allows it)")
+                raise DownloadError(f"not fetched: {url}: {why}", advice="download_any_url")
             origin, target = _split(url)
             connection = self._checkout(origin)
             answer = self._send(connection, method, target, sent)

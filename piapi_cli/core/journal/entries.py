@@ -183,5 +183,5 @@ def parse_since(text: str, now: float) -> float:
     """``7d``, ``12h``, ``30m``, ``90s`` or ``2w`` ago, as a timestamp (never before 1970)."""
     match = _AGE.fullmatch(text.strip().lower())
     if match is None:
-        raise UsageError(f"--since {text!r}: expected a number and a unit, like 30m, 12h, 7d or 2w")
+        raise UsageError(f"since {text!r}: expected a number and a unit, like 30m, 12h, 7d or 2w", option="since")
     return max(0.0, now - float(match.group(1)) * _UNITS[match.group(2)])

@@ -87,7 +87,8 @@ class AlreadyJournaled(JournalError):
             "recording a create",
             f"row {row_key!r} of run {run_id} is already journaled as #{entry_id}",
             kind="conflict",
-            hint=f"see it: piapi tasks show '#{entry_id}'",
+            advice="show_row",
+            row=entry_id,
         )
         self.run_id = run_id
         self.row_key = row_key
@@ -193,8 +194,9 @@ class Journal(RunRecords):
         clash = self.apply(write, operation)
         if clash is not None:
             reason = f"the API answered with task ID {task.task_id}, already journaled as #{clash}"
-            hint = f"the create is kept as #{row} (status unknown): piapi tasks show '#{row}'"
-            raise JournalError(self.path, operation, reason, kind="conflict", hint=hint, task_id=task.task_id)
+            raise JournalError(
+                self.path, operation, reason, kind="conflict", advice="kept_row", row=row, task_id=task.task_id
+            )
 
     def create_failed(self, row: int, state: str, message: str) -> None:
         now = self.clock()

@@ -113,7 +113,7 @@ class TaskReads(Store):
         if by not in USAGE_GROUPS:
             from piapi_cli.api.errors import UsageError
 
-            raise UsageError(f"--by {by!r}: expected one of model, task_type, day, status, world")
+            raise UsageError(f"by {by!r}: expected one of model, task_type, day, status, world", option="by")
         sql = (
             f"SELECT {USAGE_GROUPS[by]} AS grp, COUNT(*) AS tasks,"
             " SUM(CASE WHEN status = 'completed' AND typeof(credits) = 'integer' THEN credits ELSE 0 END) AS credits"

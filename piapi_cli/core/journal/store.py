@@ -22,7 +22,6 @@ __all__ = ["JournalError", "Store", "describe_failure", "journal_failure", "make
 if TYPE_CHECKING:
     from piapi_cli.core.journal.groupcommit import Write, Writer, _Slot
 
-NO_JOURNAL = "run without the journal: piapi --no-journal ..."
 #: seconds a write waits for another process's write lock before giving up
 BUSY_TIMEOUT = 10.0
 
@@ -46,11 +45,14 @@ class JournalError(ConfigError):
         action: str | None = None,
         hint: str | None = None,
         task_id: str | None = None,
+        advice: str = "no_journal",
+        row: int | None = None,
     ) -> None:
         message = f"task journal {path}: {reason} (while {operation})"
-        if hint is None:
-            hint = f"{action}, or {NO_JOURNAL}" if action else NO_JOURNAL
-        super().__init__(message, hint=hint, task_id=task_id, path=str(path))
+        # what to do is the action, or else running without the journal (the CLI's advice)
+        super().__init__(message, hint=hint or action, task_id=task_id, path=str(path), advice=advice)
+        #: the journal's row it is about, if one
+        self.row = row
         self.operation = operation
         self.reason = reason
         self.kind = kind

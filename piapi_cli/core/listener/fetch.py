@@ -52,7 +52,7 @@ def guard(http: DownloadHTTP, check: Check) -> None:
     def hook(request: Any) -> None:
         why = check(str(request.url))
         if why is not None:
-            raise DownloadError(f"not fetched: {request.url}: {why} (listen --download-any-url allows it)")
+            raise DownloadError(f"not fetched: {request.url}: {why}", advice="download_any_url")
 
     http.event_hooks["request"] = [*http.event_hooks["request"], hook]
 

@@ -84,7 +84,9 @@ class Route:
             event, text = normalize_event(head), tail
         url = text.strip()
         if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
-            raise UsageError(f"--forward-to {text!r}: expected an http:// or https:// URL, or EVENT=URL")
+            raise UsageError(
+                f"forward_to {text!r}: expected an http:// or https:// URL, or EVENT=URL", option="forward_to"
+            )
         return cls(url, event)
 
 
@@ -256,9 +258,9 @@ class ExecRunner:
         on_log: Callable[[str, str], None] | None = None,
     ) -> None:
         if not argv:
-            raise UsageError("--exec needs a command")
+            raise UsageError("exec needs a command", option="exec")
         if shutil.which(argv[0], path=environ.get("PATH")) is None:
-            raise UsageError(f"--exec: cannot find the program {argv[0]!r}")
+            raise UsageError(f"exec: cannot find the program {argv[0]!r}", option="exec")
         self.argv = argv
         self.environ = dict(environ)
         self.output = output if output is not None else subprocess.DEVNULL
@@ -274,7 +276,7 @@ class ExecRunner:
             "PIAPI_EVENT_ID": str(event.get("id", "")),
         }
         stdin = (json.dumps(event, ensure_ascii=False) + "\n").encode()
-        what = f"--exec for event {event.get('id')} ({event.get('event')} {event.get('task_id')})"
+        what = f"the command for event {event.get('id')} ({event.get('event')} {event.get('task_id')})"
         try:
             done = subprocess.run(
                 self.argv, input=stdin, env=env, stdout=self.output, stderr=self.output, timeout=self.timeout
@@ -330,16 +332,16 @@ def replay(
     if task_id is not None:
         chosen = store.of_task(task_id)
         if not chosen:
-            raise UsageError(f"--replay {which}: no stored event of task {task_id}")
+            raise UsageError(f"replay {which}: no stored event of task {task_id}", option="replay")
     elif which.strip().lower() == "failed":
         chosen = store.unforwarded()
     elif which.strip().isdigit():
         found = store.get(int(which))
         if found is None:
-            raise UsageError(f"--replay {which}: no stored event with that ID")
+            raise UsageError(f"replay {which}: no stored event with that ID", option="replay")
         chosen = [found]
     else:
-        raise UsageError(f"--replay {which!r}: expected an event ID, a task or 'failed'")
+        raise UsageError(f"replay {which!r}: expected an event ID, a task or 'failed'", option="replay")
     plans: list[tuple[StoredEvent, str]] = []
     for event in chosen:
         if routes:
@@ -351,7 +353,7 @@ def replay(
         plans += [(event, url) for url in urls]
     if not plans:
         if chosen:
-            raise UsageError("nowhere to send them: give --forward-to URL")
+            raise UsageError("nowhere to send them", advice="forward_to")
         report("info", "nothing to replay: every stored event was forwarded")
         return []
     real = real_urls(routes)
@@ -362,7 +364,7 @@ def replay(
             store.clear_forwards(event.id)
             event.forwards = {}
         if urlsplit(target := real.get(url, url)).password == "***":  # its password was never kept
-            why = "its password is not kept: give the URL again with --forward-to to send it"
+            why = "its password is not kept: give the URL again, with its password, to send it"
             result = ForwardResult("failed", None, 0, why)
         else:
             result = sender.send(target, event.body, delivery_headers(event, store.secret))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from piapi_cli.api.errors import UsageError
+from piapi_cli.api.errors import Note, UsageError
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.journal.events import PENDING, EventStore, StoredEvent, WebhookEvent, parse_delivery
 from piapi_cli.core.listener.backstop import Backstop
@@ -81,9 +81,9 @@ class ListenerOptions:
     def __post_init__(self) -> None:
         check_secret(self.secret)
         if not self.path.startswith("/"):
-            raise UsageError(f"--path {self.path!r} must start with /")
+            raise UsageError(f"path {self.path!r} must start with /", option="path")
         if self.public_url is not None and not self.public_url.lower().startswith(("http://", "https://")):
-            raise UsageError(f"--public-url {self.public_url!r} is not an http:// or https:// URL")
+            raise UsageError(f"public_url {self.public_url!r} is not an http:// or https:// URL", option="public_url")
 
 
 class Listener:
@@ -332,7 +332,7 @@ class Listener:
         if self._exec is not None and self._exec_pool is not None:
             payload, runner = event.to_json(), self._exec
             if not self._exec_pool.submit(key, lambda: runner.run(payload)):
-                self.on_log("error", f"--exec queue full: event {event.stored.id} not run")
+                self.on_log("error", f"the command's queue is full: event {event.stored.id} not run")
         if self._download_pool is not None and event.name == "task.completed" and not event.stored.stale:
             self._download_pool.submit(key, lambda: self._download(event.task))
 
@@ -348,7 +348,9 @@ class Listener:
             self.on_log("info", f"forwarded {what}: {result.status}")
         else:
             self._count("forward_failed")
-            self.on_log("error", f"could not forward {what}: {result.error} (kept; piapi listen --replay {stored.id})")
+            self.on_log(
+                "error", Note(f"could not forward {what}: {result.error} (kept)", "replay_event", event_id=stored.id)
+            )
 
     def _download(self, task: Task) -> None:
         if self.download_http is None or self.options.download_dir is None:
@@ -358,7 +360,8 @@ class Listener:
             self.store.record_download(saved.task_id, saved.url, saved.path, saved.bytes, saved.sha256)
             self.on_log("info", f"saved {saved.path}")
         for failure in report.failures:
-            self.on_log("error", f"could not download {failure.url} of task {task.task_id}: {failure.message}")
+            text = f"could not download {failure.url} of task {task.task_id}: {failure.message}"
+            self.on_log("error", Note(text, failure.advice))
 
     # --- the backstop ---------------------------------------------------------------
 

@@ -23,10 +23,10 @@ def new_webhook_secret() -> str:
     return secrets.token_hex(24)
 
 
-def check_secret(secret: str, source: str = "the webhook secret") -> str:
+def check_secret(secret: str, source: str = "the webhook secret", *, option: str | None = None) -> str:
     """The secret, if it can travel in a header: not empty, no spaces or control characters."""
     if not secret or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in secret):
-        raise UsageError(f"{source} must be non-empty, without spaces or control characters")
+        raise UsageError(f"{source} must be non-empty, without spaces or control characters", option=option)
     return secret
 
 
@@ -76,12 +76,12 @@ def read_secret_file(path: Path) -> str:
 def resolve_secret(given: str | None, secret_file: Path | None, directory: Path) -> str:
     """``--secret``, else ``--secret-file``, else the stored secret (made if need be)."""
     if given is not None and secret_file is not None:
-        raise UsageError("give --secret or --secret-file, not both")
+        raise UsageError("a secret given twice", advice="secret_once")
     if given is not None:
-        return check_secret(given.strip(), "--secret")
+        return check_secret(given.strip(), "secret", option="secret")
     if secret_file is not None:
         try:
             return read_secret_file(secret_file)
         except FileNotFoundError:
-            raise UsageError(f"--secret-file {secret_file}: no such file") from None
+            raise UsageError(f"secret_file {secret_file}: no such file", option="secret_file") from None
     return stored_webhook_secret(directory)

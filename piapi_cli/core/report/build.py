@@ -27,6 +27,8 @@ from piapi_cli.core.report.records import TaskRecord, task_record
 #: the version of the data the page reads (and ``--json`` prints)
 DATA_VERSION = 1
 PAGE = "index.html"
+#: a page's title when none is given (it names the product)
+TITLE = "piapi report"
 
 
 class ReportError(PiapiError):
@@ -41,9 +43,11 @@ class ReportOptions:
     out: Path
     compare_by: str | None = None
     thumbnails: bool = True
-    title: str = "piapi report"
+    title: str = TITLE
     #: where relative paths in the journal are read from (default: the current directory)
     cwd: Path | None = None
+    #: the command line that makes a task again, by its world and reference (given by the CLI)
+    command: Callable[[str, str], str] | None = None
     workers: int | None = None
 
 
@@ -65,20 +69,22 @@ def page_path(out: Path) -> Path:
 def check_target(out: Path) -> Path:
     """The page's path, once it is clear it may be written: a usage error if something that is
     not a report is in the way."""
-    from piapi_cli.core.report.page import is_ours
+    from piapi_cli.core.report.page import GENERATOR, is_ours
 
     page = page_path(out)
     if out.exists() and not out.is_dir() and page == out / PAGE:
-        raise UsageError(f"--out {out}: a file is there; give a folder, or a file name ending in .html")
+        raise UsageError(f"out {out}: a file is there; give a folder, or a file name ending in .html", option="out")
     if page.is_dir() or (os.path.lexists(page) and (page.is_symlink() or not is_ours(page))):
-        raise UsageError(f"{page} exists and is not a piapi report; not overwritten", hint="give another --out")
+        raise UsageError(f"{page} exists and is not a {GENERATOR}; not overwritten", advice="another_out")
     return page
 
 
-def collect(entries: list[Entry], cwd: Path | None = None) -> list[TaskRecord]:
+def collect(
+    entries: list[Entry], cwd: Path | None = None, command: Callable[[str, str], str] | None = None
+) -> list[TaskRecord]:
     """The records of ``entries``, oldest first."""
     ordered = sorted(entries, key=lambda e: (e.created_at, e.id))
-    return [task_record(entry, cwd) for entry in ordered]
+    return [task_record(entry, cwd, command) for entry in ordered]
 
 
 def report_data(
@@ -86,7 +92,7 @@ def report_data(
     base: Path,
     *,
     compare_by: str | None = None,
-    title: str = "piapi report",
+    title: str = TITLE,
     generated_at: float | None = None,
 ) -> dict[str, Any]:
     """What the page shows (and ``--json`` prints); file paths relative to the folder ``base``."""
@@ -115,7 +121,7 @@ def write_report(
 
     page = check_target(options.out)
     folder = page.parent
-    records = collect(entries, options.cwd)
+    records = collect(entries, options.cwd, options.command)
     result = ReportResult(page, {})
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -135,10 +141,17 @@ def write_report(
 
 
 def compare_report(
-    entries: list[Entry], out: Path, *, field: str = "model", title: str | None = None, cwd: Path | None = None
+    entries: list[Entry],
+    out: Path,
+    *,
+    field: str = "model",
+    title: str | None = None,
+    cwd: Path | None = None,
+    command: Callable[[str, str], str] | None = None,
 ) -> ReportResult:
     """A report whose compare table puts ``field``'s values (the models, by default) side by side."""
-    options = ReportOptions(out, compare_by=field, title=title or f"piapi report: compared by {field}", cwd=cwd)
+    title = title or f"piapi report: compared by {field}"
+    options = ReportOptions(out, compare_by=field, title=title, cwd=cwd, command=command)
     return write_report(entries, options)
 
 

@@ -8,6 +8,7 @@ prints, so both show the same thing. Paths in it are relative to the report's fo
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -92,6 +93,8 @@ class TaskRecord:
     queued: float | None = None
     running: float | None = None
     error: str = ""
+    #: the command line that makes a task again, by its world and reference (the CLI's to write)
+    command: Callable[[str, str], str] | None = None
 
     @property
     def prompt(self) -> str:
@@ -103,9 +106,10 @@ class TaskRecord:
 
     @property
     def recreate(self) -> str:
-        """The command that makes this task again."""
-        prog = "piapi --sandbox" if self.entry.world == "sandbox" else "piapi"
-        return f"{prog} create --from {self.entry.task_id or self.entry.id}"
+        """The command that makes this task again ("" when no one said how to write it)."""
+        if self.command is None:
+            return ""
+        return self.command(self.entry.world, self.entry.task_id or f"#{self.entry.id}")
 
     def to_json(self, base: Path) -> dict[str, Any]:
         e = self.entry
@@ -198,9 +202,9 @@ def _outputs(entry: Entry, cwd: Path) -> list[OutputFile]:
     return outputs
 
 
-def task_record(entry: Entry, cwd: Path | None = None) -> TaskRecord:
+def task_record(entry: Entry, cwd: Path | None = None, command: Callable[[str, str], str] | None = None) -> TaskRecord:
     """The report's view of one journaled task; saved files are looked for from ``cwd`` (the
     journal keeps the paths as they were given)."""
     queued, running = _timing(entry)
     error = entry.message if entry.status not in ("completed",) else ""
-    return TaskRecord(entry, _outputs(entry, cwd or Path.cwd()), queued, running, error)
+    return TaskRecord(entry, _outputs(entry, cwd or Path.cwd()), queued, running, error, command)

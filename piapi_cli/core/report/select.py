@@ -23,9 +23,11 @@ class Selection:
     world: str | None = None
 
     def check(self) -> None:
-        given = [name for name, on in (("--batch", self.run_id), ("--since", self.since), ("IDs", self.ids)) if on]
+        given = [name for name, on in (("a batch run", self.run_id), ("an age", self.since), ("IDs", self.ids)) if on]
         if len(given) > 1:
-            raise UsageError(f"{' and '.join(given)} choose tasks in different ways: give one of them")
+            raise UsageError(
+                f"{' and '.join(given)} choose tasks in different ways: give one of them", advice="one_choice"
+            )
 
 
 def _named(journal: Journal, idents: list[str], world: str | None) -> list[Entry]:
@@ -34,7 +36,7 @@ def _named(journal: Journal, idents: list[str], world: str | None) -> list[Entry
         entry = resolve_task(ident, journal, world=world).entry  # an ambiguous prefix: a usage error
         if entry is None:
             shown = ident if len(ident) <= 40 else ident[:40] + "..."
-            raise UsageError(f"no task {shown!r} in the journal", hint="list them: piapi tasks")
+            raise UsageError(f"no task {shown!r} in the journal", advice="list_tasks")
         found[entry.id] = entry
     return list(found.values())
 
@@ -46,7 +48,7 @@ def select_entries(journal: Journal, selection: Selection) -> list[Entry]:
         entries = _named(journal, selection.ids, selection.world)
     elif selection.run_id is not None:
         if journal.run(selection.run_id) is None and not journal.by_run(selection.run_id):
-            raise UsageError(f"no batch run {selection.run_id!r} in the journal", hint="list them: piapi batch list")
+            raise UsageError(f"no batch run {selection.run_id!r} in the journal", advice="list_runs")
         entries = list(journal.by_run(selection.run_id).values())
     else:
         entries = journal.entries(since=selection.since, world=selection.world)
