@@ -111,17 +111,20 @@ class EventStore:
         received_at: float,
         source: str = "webhook",
         forward_to: Callable[[str], list[str]] = lambda name: [],
+        on_stored: Callable[[], None] | None = None,
     ) -> StoredEvent | None:
         """Store one delivery and bring the task's journal row up to date.
 
         Returns None for a duplicate (nothing stored, nothing to act on). ``forward_to`` gives,
         from the event's name, the URLs it is to be forwarded to: each starts ``pending``.
+        ``on_stored`` is called inside the transaction once the event is in it, in the order
+        the deliveries are committed.
         """
         status = task.status
         key = backstop_key(task.task_id, status) if source == "backstop" else None
         key = key or delivery_key(task.task_id, status, timestamp, body)
-        # one transaction: two listeners on one journal store a delivery once
-        with self.journal.write("recording a webhook delivery") as db:
+
+        def store(db: sqlite3.Connection) -> StoredEvent | None:
             history = db.execute(
                 "SELECT status, timestamp, delivery_key FROM events WHERE task_id = ?", (task.task_id,)
             ).fetchall()
@@ -139,11 +142,18 @@ class EventStore:
             event.id = self._insert(db, event, key)
             if not event.id:  # another process stored it first
                 return None
+            if on_stored is not None:
+                on_stored()
             row = db.execute("SELECT status FROM tasks WHERE task_id = ?", (task.task_id,)).fetchone()
-        event.stale = late or (row is not None and row[0] in TERMINAL and not task.is_terminal)
-        if row is not None and not event.stale:  # a task made elsewhere has no row to update
-            self.journal.update(task)
-        return event
+            event.stale = late or (row is not None and row[0] in TERMINAL and not task.is_terminal)
+            if row is not None and not event.stale:  # a task made elsewhere has no row to update
+                self.journal._store(db, task)
+            return event
+
+        # one transaction: two listeners on one journal store a delivery once, and the task's
+        # row is brought up to date in it. Under group commit (``piapi listen``), the deliveries
+        # that arrive together share one commit, each handler thread waiting for its own.
+        return self.journal.apply(store, "recording a webhook delivery")
 
     def _insert(self, db: sqlite3.Connection, event: StoredEvent, key: str) -> int:
         """Store the event (its body sealed); its ID, or 0 when that delivery is stored already."""
