@@ -59,6 +59,8 @@ def start_listener(folder: Path) -> tuple[subprocess.Popen[str], int, list[str]]
     )  # fmt: skip
     assert process.stdout is not None and process.stderr is not None
     first = process.stderr.readline()
+    while "http://127.0.0.1:" not in first and first:  # (a warning may come first)
+        first = process.stderr.readline()
     port = int(first.split("http://127.0.0.1:")[1].split("/")[0])
     lines: list[str] = []
     threading.Thread(target=lambda: [lines.append(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]

@@ -186,7 +186,7 @@ class Session:
         lines = []
         finished: set[str] = set()
         for runner in self.runners:
-            runner.cancelled.set()  # downloads stop between chunks, keeping their .part files
+            runner.cancel()  # downloads stop, keeping their .part files
             finished |= runner.finished
             if runner.sending is not None:
                 row = f" ({self.prog} tasks show '#{runner.sending}')" if runner.sending else ""

@@ -23,6 +23,7 @@ import random
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -108,12 +109,19 @@ class Runner:
         self.finished: set[str] = set()
         #: set to stop downloads (Ctrl-C): workers stop between chunks and keep their .part files
         self.cancelled = threading.Event()
+        self._downloaders: weakref.WeakValueDictionary[int, Downloader] = weakref.WeakValueDictionary()
         #: while a create is in flight: its journal row (0 when not journaled), else None
         self.sending: int | None = None
         self._recorded: dict[str, str] = {}
         self._lock = threading.Lock()
         #: how long each kind of task usually runs, from the journal's completed tasks
         self.paces = Paces(partial(run_times, journal, self.world)) if journal is not None else None
+
+    def cancel(self) -> None:
+        """Stop downloads (Ctrl-C): each stops between chunks, or at once if waiting in a read."""
+        self.cancelled.set()
+        for downloader in list(self._downloaders.values()):
+            downloader.abort_reads()
 
     # --- events ---------------------------------------------------------------------
 
@@ -318,7 +326,7 @@ class Runner:
             else:
                 self._emit(DOWNLOAD_FAILED, task_id=item.task.task_id, message=outcome.message, item=item)
 
-        return Downloader(
+        downloader = Downloader(
             self._http(urls),
             Path(plan.directory),
             template=plan.template,
@@ -332,6 +340,8 @@ class Runner:
             on_bytes=chunk,
             on_done=finished,
         )
+        self._downloaders[id(downloader)] = downloader
+        return downloader
 
     def _save(self, downloader: Downloader, result: TaskResult, finish: Callable[[TaskResult], None] | None) -> None:
         assert result.task is not None

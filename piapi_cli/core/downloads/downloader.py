@@ -54,7 +54,7 @@ from piapi_cli.core.downloads.results import (
 from piapi_cli.core.downloads.streams import Decoder, EncodingRefused, Pipeline, Ring, tune_http_reads
 from piapi_cli.core.downloads.wire import WireClient, WireError, WireResponse
 from piapi_cli.core.outfile import why_not_written
-from piapi_cli.core.workers import run_cancellable
+from piapi_cli.core.workers import Finished, run_cancellable
 
 if TYPE_CHECKING:
     import httpx
@@ -143,6 +143,7 @@ class Downloader:
 
     def cancel(self) -> None:
         self.cancel_event.set()
+        self.abort_reads()
 
     def run(self, planned: list[Planned]) -> Report:
         """Download ``planned`` outputs; a Report of what was saved, skipped, failed and (after a
@@ -155,15 +156,23 @@ class Downloader:
             if self.on_done is not None:
                 self.on_done(planned[index], result)
 
-        finished = run_cancellable(
-            len(planned),
-            lambda index: self._one(index, planned[index]),
-            workers=self.workers,
-            cancel=self.cancel_event,
-            on_result=done,
-            on_cancel=self._abort_streams,
-            grace=CANCEL_GRACE,
-        )
+        if len(planned) == 1 and threading.current_thread() is not threading.main_thread():
+            # one file on a worker thread already (a batch row, a wait's download): no pool, so
+            # a run of a thousand files starts no thread per file; a cancel still ends the read
+            finished = Finished[Result]()
+            if not self.cancel_event.is_set():
+                finished.results[0] = self._one(0, planned[0])
+                done(0, finished.results[0])
+        else:
+            finished = run_cancellable(
+                len(planned),
+                lambda index: self._one(index, planned[index]),
+                workers=self.workers,
+                cancel=self.cancel_event,
+                on_result=done,
+                on_cancel=self.abort_reads,
+                grace=CANCEL_GRACE,
+            )
         with self._lock:
             parts = {index: str(path) for index, path in self._parts.items() if _holds_bytes(path)}
         report = Report.of(planned, finished.results, parts)
@@ -171,8 +180,9 @@ class Downloader:
             raise DownloadInterrupted(report, finished.interrupt)
         return report
 
-    def _abort_streams(self) -> None:
-        """Wake workers blocked in a read: shutting the socket down ends it at once."""
+    def abort_reads(self) -> None:
+        """Wake workers blocked in a read: shutting the socket down ends it at once (a cancel
+        from another thread: set ``cancel_event`` first)."""
         with self._lock:
             responses = list(self._streams.values())
         for response in responses:
@@ -329,7 +339,8 @@ class Downloader:
         decoder = Decoder(encoding, self.decoded_limit) if encoding else None
         try:
             with part.writer(offset) as handle:
-                written += self._read_body(job, response, decoder, handle, digest)
+                expected = total - offset if total is not None else None
+                written += self._read_body(job, response, decoder, handle, digest, expected)
                 handle.flush()
                 os.fsync(handle.fileno())  # the whole file is on the disk before it gets its name
         except EncodingRefused:
@@ -349,8 +360,11 @@ class Downloader:
             raise _Retry("the server sent no length; the file could not be confirmed complete", pause=False)
         return self._finish(job, written, digest.hexdigest())
 
-    def _read_body(self, job: _Job, response: Any, decoder: Decoder | None, handle: Any, digest: Any) -> int:
-        """Hash and write the body as it arrives (a cut keeps what came); the bytes written."""
+    def _read_body(
+        self, job: _Job, response: Any, decoder: Decoder | None, handle: Any, digest: Any, expected: int | None
+    ) -> int:
+        """Hash and write the body as it arrives (a cut keeps what came); the bytes written.
+        ``expected``: the body's length, when it is known."""
 
         def each(count: int) -> None:
             if self.cancel_event.is_set():
@@ -359,6 +373,8 @@ class Downloader:
                 self.on_bytes(job.item, count)
 
         if decoder is None and isinstance(response, WireResponse):  # straight into reused buffers
+            if expected is not None and expected <= streams.SMALL_BODY:  # an image: no threads for it
+                return streams.pump_inline(response.readinto, handle, digest, each)
             return Ring(handle, digest).pump(response.readinto, each)
         written = 0
         with Pipeline(handle, digest) as sink:

@@ -260,6 +260,23 @@ class Ring:
             self._free.put(item[0])
 
 
+#: a body this small is read, hashed and written by the reading thread alone (threads cost
+#: more than they overlap, and a batch of small images would start two per file)
+SMALL_BODY = 4 * CHUNK
+
+
+def pump_inline(readinto: Callable[[memoryview], int], handle: Any, digest: Any, each: Callable[[int], None]) -> int:
+    """``Ring.pump`` without its threads, for a small body: read, hash, write, in turn."""
+    view = memoryview(bytearray(CHUNK))
+    total = 0
+    while count := readinto(view):
+        digest.update(view[:count])
+        handle.write(view[:count])
+        total += count
+        each(count)
+    return total
+
+
 def _start_writeback(fd: int, offset: int, length: int) -> None:
     advise = getattr(os, "posix_fadvise", None)
     if advise is not None:
