@@ -1,4 +1,5 @@
-"""The yardstick for `piapi batch run`: the same work as a bare asyncio + httpx script.
+"""The first yardstick for `piapi batch run`: the same work as a bare asyncio + httpx script
+(bench/batch_tuned.py is the tuned one).
 
     python bench/batch_bare.py BASE_URL ROWS.jsonl OUT_DIR [--concurrency 64]
 
