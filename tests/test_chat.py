@@ -237,3 +237,30 @@ def test_models_chat_lists_the_chat_models(chat_cli: Cli) -> None:
     assert "sora-2-preview\t/v1/chat/completions" in listed and "gpt-image-1.5\t/v1/images/generations" in listed
     assert {r["model"] for r in chat_cli("models", "--chat", "--json").json()} >= {"gpt-4o-mini", "sora-2-hd-preview"}
     assert chat_cli("models", "--chat", "midjourney").exit_code == 2
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_sora_progress_redraws_one_status_line_on_a_terminal_only(terminal: bool) -> None:
+    import io
+
+    from piapi_cli.api.openai_types import ChatChunk
+    from piapi_cli.cli.commands.chat import _Render
+    from piapi_cli.cli.output import Output
+    from piapi_cli.cli.runtime import State
+    from piapi_cli.cli.session import Session
+    from piapi_cli.core.chat import Exchange
+
+    out, err = io.StringIO(), io.StringIO()
+    output = Output(stdout=out, stderr=err, stdout_tty=terminal, stderr_tty=terminal, no_color=True)
+    render = _Render(State(Session(), output), Exchange("sora-2-preview", "a fox"), as_json=False, stream_json=False)
+    for text in ["```json\n{}\n```\n\n> Queuing...\n", "> Progress: 50", "%\n> Progress: 100%\n", "> Done\n"]:
+        render.chunk(ChatChunk(text, None, None, "", "", {}))
+    render.end(partial=False)
+    assert out.getvalue() == ""  # the URL is printed once the answer is whole, nothing else
+    shown = err.getvalue()
+    if not terminal:
+        assert shown == ""
+        return
+    assert "\r\x1b[2KProgress: 50%" in shown and "\r\x1b[2KProgress: 100%" in shown
+    assert shown.count("Queuing...") == 1 and "Done" in shown and "{}" not in shown
+    assert "Progress: 100%\r\x1b[2K" in shown and not shown.startswith("\r")  # cleared before the next line

@@ -156,6 +156,7 @@ class _Render:
         self.as_json, self.stream_json = as_json, stream_json
         self.text = ""
         self._progress_line = ""
+        self._shown = False  # a progress status line is on the terminal
 
     def chunk(self, chunk: ChatChunk) -> None:
         from piapi_cli.cli.terminal import json_text
@@ -173,19 +174,37 @@ class _Render:
         self.state.output.stream(text)
 
     def _progress(self, text: str) -> None:
-        """Sora reports progress as lines of text: each whole line, on a terminal's stderr."""
+        """Sora reports progress as lines of text: on a terminal's stderr, "Progress: N%" lines
+        redraw one status line, other lines (queued, done) are printed once."""
         output = self.state.output
         self._progress_line += text
         *lines, self._progress_line = self._progress_line.split("\n")
-        if not output.stderr_tty:
+        if not output.stderr_tty or output.quiet:
             return
         for line in lines:
             line = line.strip().lstrip(">").strip()
-            if line and not line.startswith(("```", "{", "[")) and "http" not in line:
-                output.info(line)
+            if not line or line.startswith(("```", "{", "[")) or "http" in line:
+                continue
+            if "%" in line:
+                self._status(line)
+                continue
+            if self._shown:
+                self._status("")
+            output.info(line)
+
+    def _status(self, line: str) -> None:
+        """The one status line, redrawn in place (cleared with an empty line)."""
+        from piapi_cli.cli.terminal import safe_text
+
+        stream = self.state.output.stderr
+        stream.write("\r\x1b[2K" + safe_text(line)[:79])
+        stream.flush()
+        self._shown = bool(line)
 
     def end(self, *, partial: bool, received: str | None = None) -> None:
         """Close the answer's line; with --json, the object (what arrived of it, if cut)."""
+        if self._shown:
+            self._status("")
         if self.exchange.is_video or self.stream_json:
             return
         if self.as_json:
