@@ -25,14 +25,12 @@ from piapi_cli.api import factory, http
 from piapi_cli.api.backoff import Backoff, CallDeadline, parse_retry_after
 from piapi_cli.api.errors import (
     APIStatusError,
-    AuthenticationError,
     ConnectionFailed,
     CreateOutcomeUnknown,
     MalformedResponse,
-    NotFoundError,
-    RateLimitError,
     ServerError,
     UsageError,
+    error_for_status,
 )
 
 # kept importable from here, where the first release had them
@@ -96,20 +94,6 @@ def _describe_body(response: http.Answer, content: bytes) -> str:
     if "html" in content_type or text.lower().startswith(("<!doctype", "<html")):
         return "an HTML page (a proxy or gateway error?)"
     return f"a non-JSON body ({content_type or 'no content type'})"
-
-
-def _error_for_status(status: int, message: str) -> APIStatusError:
-    if status in (401, 403):
-        error = AuthenticationError(message, status_code=status)
-        error.advice = "set_key" if status == 401 else None
-        return error
-    if status == 404:
-        return NotFoundError(message, status_code=status)
-    if status == 429:
-        return RateLimitError(message, status_code=status, hint="wait a moment, or lower your concurrency")
-    if status >= 500:
-        return ServerError(message, status_code=status)
-    return APIStatusError(message, status_code=status)
 
 
 class Client:
@@ -283,14 +267,7 @@ class Client:
         json_body: Any = None,
         idempotent: bool = True,
     ) -> dict[str, Any]:
-        content, headers = None, None
-        if json_body is not None:
-            try:
-                content = json.dumps(json_body, allow_nan=False, ensure_ascii=False).encode()
-            except (ValueError, TypeError, RecursionError) as exc:
-                # NaN and Infinity are not JSON; nothing is sent
-                raise UsageError(f"the request cannot be sent as JSON: {str(exc) or type(exc).__name__}") from None
-            headers = {"content-type": "application/json"}
+        content, headers = _encoded(json_body)
         attempt = 0
         end = CallDeadline(self.call_timeout, self.until, self.clock)
         while True:
@@ -368,7 +345,7 @@ class Client:
         message = self._scrub(message)
         if status >= 400:
             what = message or _describe_body(response, content)
-            error = _error_for_status(status, f"PiAPI answered HTTP {status}: {what}")
+            error = error_for_status(status, f"PiAPI answered HTTP {status}: {what}")
             error.api_message = message
             data = body.get("data") if isinstance(body, dict) else None
             if isinstance(data, dict) and isinstance(data.get("task_id"), str) and data["task_id"]:
@@ -390,6 +367,17 @@ def _timeouts(timeout: httpx.Timeout | float | None) -> factory.Timeouts | None:
     if isinstance(timeout, (int, float)):
         return factory.Timeouts(connect=float(timeout), read=float(timeout))
     return factory.Timeouts(connect=timeout.connect, read=timeout.read)
+
+
+def _encoded(json_body: Any) -> tuple[bytes | None, dict[str, str] | None]:
+    """A request's body and its content type; a usage error (nothing sent) for what JSON cannot carry."""
+    if json_body is None:
+        return None, None
+    try:
+        content = json.dumps(json_body, allow_nan=False, ensure_ascii=False).encode()
+    except (ValueError, TypeError, RecursionError) as exc:  # NaN and Infinity are not JSON
+        raise UsageError(f"the request cannot be sent as JSON: {str(exc) or type(exc).__name__}") from None
+    return content, {"content-type": "application/json"}
 
 
 def _quote(task_id: str) -> str:

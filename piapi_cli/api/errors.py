@@ -324,3 +324,18 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     return ExitCode.INTERNAL
+
+
+def error_for_status(status: int, message: str) -> APIStatusError:
+    """The error for an API's answer with this status."""
+    if status in (401, 403):
+        error = AuthenticationError(message, status_code=status)
+        error.advice = "set_key" if status == 401 else None
+        return error
+    if status == 404:
+        return NotFoundError(message, status_code=status)
+    if status == 429:
+        return RateLimitError(message, status_code=status, hint="wait a moment, or lower your concurrency")
+    if status >= 500:
+        return ServerError(message, status_code=status)
+    return APIStatusError(message, status_code=status)

@@ -21,6 +21,9 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
+from piapi_cli.api.inflate import Undecodable as Undecodable  # raised from here too
+from piapi_cli.api.inflate import over, read_capped
+
 if TYPE_CHECKING:
     import http.client
     import ssl
@@ -44,16 +47,6 @@ class AnswerFailed(Exception):
     def __init__(self, message: str, *, timed_out: bool = False) -> None:
         super().__init__(message)
         self.timed_out = timed_out
-
-
-class Undecodable(Exception):
-    """An answer came, but it is over the size allowed or its encoding does not decode."""
-
-
-def over(limit: int) -> Undecodable:
-    return Undecodable(
-        f"the answer is over {limit // 2**20} MiB" if limit >= 2**20 else f"the answer is over {limit} bytes"
-    )
 
 
 class Headers(Protocol):
@@ -171,7 +164,7 @@ class PlainEngine:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # a server refusing a body unread (413) answers, then closes: that answer is read
             response = connection.getresponse()
-            return response, _read_capped(response, max_answer)
+            return response, read_capped(response, max_answer)
         except Undecodable:
             connection.close()  # the rest of the body was left unread
             raise
@@ -269,70 +262,6 @@ def _connection_classes() -> tuple[
             self.sock = self.tls.wrap_socket(self.open_socket(), server_hostname=self.host)
 
     return Plain, Secure
-
-
-def _read_capped(response: http.client.HTTPResponse, limit: int) -> bytes:
-    """The body, decoded as httpx would (gzip and deflate, in the order applied; other codings
-    as they are), never more than ``limit`` bytes of it in memory."""
-    codings = [c.strip().lower() for c in (response.getheader("content-encoding") or "").split(",")]
-    stages = [_Inflater(c) for c in reversed(codings) if c in ("gzip", "x-gzip", "deflate")]
-    pieces: list[bytes] = []
-    size = 0
-    while True:
-        chunk = response.read(65536)
-        if not chunk:
-            if response.length:  # read(n) takes an early close for the end: it is not
-                raise ConnectionError(f"the answer ended {response.length} bytes short of its Content-Length")
-            break
-        for stage in stages:
-            chunk = stage.feed(chunk, limit - size)
-        size += len(chunk)
-        if size > limit:
-            raise over(limit)
-        pieces.append(chunk)
-    tail = b""
-    for stage in stages:
-        tail = stage.finish(tail, limit - size)
-    if size + len(tail) > limit:
-        raise over(limit)
-    return b"".join(pieces) + tail
-
-
-class _Inflater:
-    """One gzip or deflate stage, producing at most ``room + 1`` bytes per call (enough to tell
-    the answer is over its limit without inflating a bomb)."""
-
-    def __init__(self, coding: str) -> None:
-        import zlib
-
-        self._zlib = zlib
-        # "deflate" is often sent without its zlib header: the first error switches to raw (as httpx)
-        self._raw_fallback = coding == "deflate"
-        self._z = zlib.decompressobj(zlib.MAX_WBITS if coding == "deflate" else 16 + zlib.MAX_WBITS)
-
-    def feed(self, data: bytes, room: int) -> bytes:
-        out: list[bytes] = []
-        size = 0
-        while data and size <= room:
-            try:
-                piece = self._z.decompress(data, room + 1 - size)
-            except self._zlib.error as exc:
-                if self._raw_fallback:
-                    self._raw_fallback = False
-                    self._z = self._zlib.decompressobj(-self._zlib.MAX_WBITS)
-                    continue
-                raise Undecodable(f"the answer's encoding does not decode ({exc})") from None
-            self._raw_fallback = False
-            out.append(piece)
-            size += len(piece)
-            data = self._z.unconsumed_tail
-        return b"".join(out)
-
-    def finish(self, data: bytes, room: int) -> bytes:
-        try:
-            return self.feed(data, room) + self._z.flush()
-        except self._zlib.error as exc:
-            raise Undecodable(f"the answer's encoding does not decode ({exc})") from None
 
 
 def connection(

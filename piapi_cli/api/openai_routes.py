@@ -247,14 +247,14 @@ class OpenAIRoutes:
                 response.close()
 
     def _raise_status(self, response: httpx.Response) -> None:
-        from piapi_cli.api.client import _error_for_status
+        from piapi_cli.api.errors import error_for_status
 
         try:
             content = self._read(response)
         except MalformedResponse:
             content = b""
         message = self._scrub(error_message(content, response.headers.get("content-type", "")))
-        error = _error_for_status(response.status_code, f"PiAPI answered HTTP {response.status_code}: {message}")
+        error = error_for_status(response.status_code, f"PiAPI answered HTTP {response.status_code}: {message}")
         error.api_message = message
         raise error
 

@@ -135,7 +135,7 @@ def hint_for(error: PiapiError, session: Session | None) -> str | None:
         written = advice(error.advice, error, session)
         own = f"{own}, or {written}" if own else written
     specific = _specific(error, session)
-    return "; ".join(part for part in (specific, own) if part) or None
+    return "; ".join(dict.fromkeys(part for part in (specific, own) if part)) or None
 
 
 def _specific(error: PiapiError, session: Session | None) -> str | None:

@@ -111,25 +111,37 @@ def run_cancellable(
         finished.results[number] = result
         on_result(number, result)
 
+    _collect_all(collect, count, finished, cancel)
+    if len(finished.results) < count:
+        on_cancel()
+        _wait_for_started(collect, started, lock, finished, grace)
+    return finished
+
+
+def _collect_all(collect: Callable[[float], None], count: int, finished: Finished[T], cancel: threading.Event) -> None:
+    """Collect results until every job gave one, a cancel, or Ctrl-C (which cancels)."""
     try:
         while len(finished.results) < count:
             try:
                 collect(0.1)
             except queue.Empty:
                 if cancel.is_set():
-                    break
+                    return
     except KeyboardInterrupt as exc:
         finished.keyboard_interrupt, finished.interrupt = True, exc
         cancel.set()
-    if len(finished.results) < count:
-        on_cancel()
-        deadline = time.monotonic() + grace
-        while (left := deadline - time.monotonic()) > 0:
-            with lock:
-                if started <= finished.results.keys():
-                    break  # every job that began has returned; the rest never will
-            try:
-                collect(left)
-            except queue.Empty:
-                break
-    return finished
+
+
+def _wait_for_started(
+    collect: Callable[[float], None], started: set[int], lock: threading.Lock, finished: Finished[T], grace: float
+) -> None:
+    """Give the jobs that began ``grace`` seconds to return, collecting what they give."""
+    deadline = time.monotonic() + grace
+    while (left := deadline - time.monotonic()) > 0:
+        with lock:
+            if started <= finished.results.keys():
+                return  # every job that began has returned; the rest never will
+        try:
+            collect(left)
+        except queue.Empty:
+            return

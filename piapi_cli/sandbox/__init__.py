@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from piapi_cli.sandbox.emulator import Emulator, Faults
-from piapi_cli.sandbox.replies import CutStream, Reply
+from piapi_cli.sandbox.emulator import Emulator
+from piapi_cli.sandbox.replies import CutStream, Faults, Reply
 from piapi_cli.sandbox.store import FileStore, MemoryStore
 
 if TYPE_CHECKING:

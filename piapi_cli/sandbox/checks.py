@@ -2,7 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from piapi_cli.api.tasks import as_dict
+from piapi_cli.sandbox.replies import Reply, json_object
+
+if TYPE_CHECKING:
+    from piapi_cli.core.catalog import Model, TaskType
+
+#: a create the sandbox takes: the model and task type, the task type given, the input, the config
+Checked = tuple["Model", "TaskType", str, dict[str, Any], dict[str, Any]]
+
+
+def checked_create(body: bytes) -> Checked | Reply:
+    """A create request's parts, or the 400 the API answers for it."""
+    from piapi_cli.core.catalog import load_catalog
+
+    request = json_object(body)
+    if isinstance(request, Reply):
+        return request
+    for name in ("model", "task_type", "input"):
+        if request.get(name) in (None, ""):
+            return Reply.error(400, f"invalid request: {name} is required")
+    model, task_type, task_input = request["model"], request["task_type"], request["input"]
+    if not isinstance(model, str) or not isinstance(task_type, str) or not isinstance(task_input, dict):
+        return Reply.error(400, "invalid request: model and task_type must be strings, input an object")
+    known = load_catalog().model(model)
+    if known is None:
+        return Reply.error(400, f"model {model} is not supported")
+    if known.discontinued:
+        return Reply.error(400, f"model {model} has been discontinued")
+    spec = known.task_types.get(task_type)
+    if spec is None:
+        return Reply.error(400, f"task_type {task_type} is not supported by model {known.name}")
+    missing = [k for k, f in spec.fields.items() if f.required and k not in task_input]
+    if missing and not spec.open:
+        return Reply.error(400, f"invalid request: input.{missing[0]} is required")
+    if request.get("config") is not None and not isinstance(request["config"], dict):
+        return Reply.error(400, "invalid request: config must be an object")
+    config = as_dict(request.get("config"))
+    refused = webhook_refusal(config["webhook_config"]) if config.get("webhook_config") is not None else None
+    if refused:
+        return Reply.error(400, f"invalid request: {refused}")
+    if known.service_mode and config.get("service_mode") not in (known.service_mode,):
+        return Reply.error(400, f"model {known.name} requires config.service_mode {known.service_mode!r}")
+    return known, spec, task_type, task_input, config
 
 
 def webhook_refusal(webhook: Any) -> str | None:

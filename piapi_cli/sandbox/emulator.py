@@ -20,14 +20,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from piapi_cli.api.tasks import as_dict, output_urls
 from piapi_cli.sandbox import files
-from piapi_cli.sandbox.checks import upload_refusal, webhook_refusal
-from piapi_cli.sandbox.replies import Reply, cut_after, json_object, rfc3339
+from piapi_cli.sandbox.checks import checked_create, upload_refusal
+from piapi_cli.sandbox.replies import Faults, Reply, cut_after, json_object, rfc3339
 from piapi_cli.sandbox.shapes import echoed_input, logs_for, output_for, usage_for
 from piapi_cli.sandbox.store import MemoryStore, TaskStore
 
@@ -42,18 +41,6 @@ UPLOAD_LIMIT = 10 * 1024 * 1024
 TASK_PATH = re.compile(r"^/api/v1/task/([^/]+)$")
 #: statuses a task never leaves
 _SETTLED = frozenset({"completed", "failed", "canceled"})
-
-
-@dataclass
-class Faults:
-    """Server-wide fault injection; every rate is a probability from 0 to 1."""
-
-    fail_rate: float = 0.0
-    rate_limit_rate: float = 0.0
-    drop_rate: float = 0.0
-    latency: float = 0.0
-    truncate_downloads: bool = False
-    retry_after: int = 1
 
 
 class Emulator:
@@ -168,39 +155,10 @@ class Emulator:
     # --- create / get / cancel --------------------------------------------------------
 
     def _create(self, body: bytes) -> Reply:
-        from piapi_cli.core.catalog import load_catalog
-
-        request = json_object(body)
-        if isinstance(request, Reply):
-            return request
-        for name in ("model", "task_type", "input"):
-            if request.get(name) in (None, ""):
-                return Reply.error(400, f"invalid request: {name} is required")
-        model, task_type, task_input = request["model"], request["task_type"], request["input"]
-        if not isinstance(model, str) or not isinstance(task_type, str) or not isinstance(task_input, dict):
-            return Reply.error(400, "invalid request: model and task_type must be strings, input an object")
-        catalog = load_catalog()
-        known = catalog.model(model)
-        if known is None:
-            return Reply.error(400, f"model {model} is not supported")
-        if known.discontinued:
-            return Reply.error(400, f"model {model} has been discontinued")
-        spec = known.task_types.get(task_type)
-        if spec is None:
-            return Reply.error(400, f"task_type {task_type} is not supported by model {known.name}")
-        missing = [k for k, f in spec.fields.items() if f.required and k not in task_input]
-        if missing and not spec.open:
-            return Reply.error(400, f"invalid request: input.{missing[0]} is required")
-        if request.get("config") is not None and not isinstance(request["config"], dict):
-            return Reply.error(400, "invalid request: config must be an object")
-        config = as_dict(request.get("config"))
-        if config.get("webhook_config") is not None:
-            refused = webhook_refusal(config["webhook_config"])
-            if refused:
-                return Reply.error(400, f"invalid request: {refused}")
-        if known.service_mode and config.get("service_mode") not in (known.service_mode,):
-            return Reply.error(400, f"model {known.name} requires config.service_mode {known.service_mode!r}")
-
+        checked = checked_create(body)
+        if isinstance(checked, Reply):
+            return checked
+        known, spec, task_type, task_input, config = checked
         markers = json.dumps(task_input)
         kind = spec.output
         duration = DURATIONS.get(kind, 3.0)

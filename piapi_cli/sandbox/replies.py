@@ -57,6 +57,18 @@ def openai_error(status: int, message: str, kind: str = "invalid_request_error",
     return Reply.json(status, {"error": {"message": message, "type": kind, "param": None, "code": code}})
 
 
+@dataclass
+class Faults:
+    """Server-wide fault injection; every rate is a probability from 0 to 1."""
+
+    fail_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    drop_rate: float = 0.0
+    latency: float = 0.0
+    truncate_downloads: bool = False
+    retry_after: int = 1
+
+
 def cut_after(stream: Iterator[bytes], pieces: int = 6) -> Iterator[bytes]:
     """The first ``pieces`` pieces of a stream, then the cut (an event stream cut mid-answer)."""
     for number, piece in enumerate(stream):

@@ -9,6 +9,8 @@ from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
+    from piapi_cli.sandbox import Faults
+    from piapi_cli.sandbox.server import AccessLog, SandboxServer
 
 app = params.Group(
     help="The built-in, offline emulator of PiAPI's Unified API.",
@@ -18,6 +20,75 @@ app = params.Group(
         "piapi sandbox serve --port 0 --speed 10 --fail-rate 0.1",
     ),
 )
+
+
+_Host = Annotated[str, params.Option("--host", metavar="ADDRESS", help="Address to listen on")]
+
+_Port = Annotated[int, params.Option("--port", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one")]
+
+_Speed = Annotated[
+    float, params.Option("--speed", metavar="X", min=0.001, help="Scale task durations: 10 is ten times faster")
+]
+
+_Concurrency = Annotated[
+    int, params.Option("--concurrency", metavar="N", min=1, help="Tasks running at once; more wait as staged")
+]
+
+_ApiKey = Annotated[
+    Optional[str],
+    params.Option(
+        "--api-key",
+        metavar="KEY",
+        envvar="PIAPI_SANDBOX_KEY",
+        help="Accept only this key, as x-api-key or as a Bearer key on the OpenAI-compatible routes "
+        "(default: any non-empty key) [env: PIAPI_SANDBOX_KEY]",
+        show_default=False,
+    ),
+]
+
+_FailRate = Annotated[float, params.Option("--fail-rate", metavar="P", help="Answer this share of requests with 500")]
+
+_RateLimitRate = Annotated[
+    float, params.Option("--rate-limit-rate", metavar="P", help="Answer this share with 429 and Retry-After")
+]
+
+_DropRate = Annotated[
+    float,
+    params.Option(
+        "--drop-rate",
+        metavar="P",
+        help="Close the connection mid-response for this share (an event stream: mid-answer)",
+    ),
+]
+
+_Latency = Annotated[float, params.Option("--latency", metavar="SECONDS", min=0.0, help="Delay every answer")]
+
+_TruncateDownloads = Annotated[
+    bool, params.Option("--truncate-downloads", help="Cut every output file short (Content-Length kept)")
+]
+
+_MaxBody = Annotated[
+    str,
+    params.Option(
+        "--max-body",
+        metavar="SIZE",
+        help="Refuse larger request bodies with 413, unread (16M fits a 10 MB upload in base64)",
+    ),
+]
+
+_Timeout = Annotated[
+    float,
+    params.Option(
+        "--timeout",
+        metavar="SECONDS",
+        min=0.1,
+        help="Close a connection idle or stalled (mid-request or mid-answer) this long",
+    ),
+]
+
+_NoWebhooks = Annotated[bool, params.Option("--no-webhooks", help="Do not deliver webhooks")]
+
+_Quiet = Annotated[bool, params.Option("--quiet", "-q", help="Do not log requests")]
 
 
 @app.command(
@@ -42,92 +113,32 @@ app = params.Group(
 )
 def serve(
     ctx: params.Context,
-    host: Annotated[str, params.Option("--host", metavar="ADDRESS", help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[
-        int, params.Option("--port", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one")
-    ] = 8787,
-    speed: Annotated[
-        float, params.Option("--speed", metavar="X", min=0.001, help="Scale task durations: 10 is ten times faster")
-    ] = 1.0,
-    concurrency: Annotated[
-        int, params.Option("--concurrency", metavar="N", min=1, help="Tasks running at once; more wait as staged")
-    ] = 10,
-    api_key: Annotated[
-        Optional[str],
-        params.Option(
-            "--api-key",
-            metavar="KEY",
-            envvar="PIAPI_SANDBOX_KEY",
-            help="Accept only this key, as x-api-key or as a Bearer key on the OpenAI-compatible routes "
-            "(default: any non-empty key) [env: PIAPI_SANDBOX_KEY]",
-            show_default=False,
-        ),
-    ] = None,
-    fail_rate: Annotated[
-        float, params.Option("--fail-rate", metavar="P", help="Answer this share of requests with 500")
-    ] = 0.0,
-    rate_limit_rate: Annotated[
-        float, params.Option("--rate-limit-rate", metavar="P", help="Answer this share with 429 and Retry-After")
-    ] = 0.0,
-    drop_rate: Annotated[
-        float,
-        params.Option(
-            "--drop-rate",
-            metavar="P",
-            help="Close the connection mid-response for this share (an event stream: mid-answer)",
-        ),
-    ] = 0.0,
-    latency: Annotated[float, params.Option("--latency", metavar="SECONDS", min=0.0, help="Delay every answer")] = 0.0,
-    truncate_downloads: Annotated[
-        bool, params.Option("--truncate-downloads", help="Cut every output file short (Content-Length kept)")
-    ] = False,
-    max_body: Annotated[
-        str,
-        params.Option(
-            "--max-body",
-            metavar="SIZE",
-            help="Refuse larger request bodies with 413, unread (16M fits a 10 MB upload in base64)",
-        ),
-    ] = "16M",
-    timeout: Annotated[
-        float,
-        params.Option(
-            "--timeout",
-            metavar="SECONDS",
-            min=0.1,
-            help="Close a connection idle or stalled (mid-request or mid-answer) this long",
-        ),
-    ] = 10.0,
-    no_webhooks: Annotated[bool, params.Option("--no-webhooks", help="Do not deliver webhooks")] = False,
-    quiet: Annotated[bool, params.Option("--quiet", "-q", help="Do not log requests")] = False,
+    host: _Host = "127.0.0.1",
+    port: _Port = 8787,
+    speed: _Speed = 1.0,
+    concurrency: _Concurrency = 10,
+    api_key: _ApiKey = None,
+    fail_rate: _FailRate = 0.0,
+    rate_limit_rate: _RateLimitRate = 0.0,
+    drop_rate: _DropRate = 0.0,
+    latency: _Latency = 0.0,
+    truncate_downloads: _TruncateDownloads = False,
+    max_body: _MaxBody = "16M",
+    timeout: _Timeout = 10.0,
+    no_webhooks: _NoWebhooks = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Serve the Unified API on this machine: create, get, cancel, account, upload, output files."""
     import logging
-    import signal
     import sys
-    import threading
 
     from piapi_cli.api.errors import UsageError
-    from piapi_cli.sandbox import Emulator, Faults
-    from piapi_cli.sandbox.server import AccessLog, SandboxServer, parse_size
+    from piapi_cli.sandbox import Emulator
+    from piapi_cli.sandbox.server import AccessLog, SandboxServer
 
     state: State = ctx.obj
-    try:
-        body_limit = parse_size(max_body)
-    except ValueError as exc:
-        raise UsageError(f"--max-body: {exc}") from None
-    if body_limit < 1024:
-        raise UsageError(f"--max-body is too small to hold a create request: {max_body} ({body_limit} bytes)")
-    for name, value in (("--fail-rate", fail_rate), ("--rate-limit-rate", rate_limit_rate), ("--drop-rate", drop_rate)):
-        if not 0.0 <= value <= 1.0:
-            raise UsageError(f"{name} is a probability from 0 to 1, not {value:g}")
-    faults = Faults(
-        fail_rate=fail_rate,
-        rate_limit_rate=rate_limit_rate,
-        drop_rate=drop_rate,
-        latency=latency,
-        truncate_downloads=truncate_downloads,
-    )
+    body_limit = _body_limit(max_body)
+    faults = _faults(fail_rate, rate_limit_rate, drop_rate, latency, truncate_downloads)
     emulator = Emulator(speed=speed, concurrency=concurrency, api_key=api_key, faults=faults)
     logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("piapi.sandbox").setLevel(logging.WARNING if quiet else logging.INFO)
@@ -138,6 +149,39 @@ def serve(
         )
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+    _serve(state, server, access, api_key)
+    state.output.info("piapi sandbox: stopped")
+
+
+def _body_limit(max_body: str) -> int:
+    from piapi_cli.api.errors import UsageError
+    from piapi_cli.sandbox.server import parse_size
+
+    try:
+        body_limit = parse_size(max_body)
+    except ValueError as exc:
+        raise UsageError(f"--max-body: {exc}") from None
+    if body_limit < 1024:
+        raise UsageError(f"--max-body is too small to hold a create request: {max_body} ({body_limit} bytes)")
+    return body_limit
+
+
+def _faults(fail_rate: float, rate_limit_rate: float, drop_rate: float, latency: float, truncate: bool) -> Faults:
+    from piapi_cli.api.errors import UsageError
+    from piapi_cli.sandbox import Faults
+
+    for name, value in (("--fail-rate", fail_rate), ("--rate-limit-rate", rate_limit_rate), ("--drop-rate", drop_rate)):
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"{name} is a probability from 0 to 1, not {value:g}")
+    return Faults(fail_rate, rate_limit_rate, drop_rate, latency, truncate)
+
+
+def _serve(state: State, server: SandboxServer, access: AccessLog | None, api_key: str | None) -> None:
+    """Serve until Ctrl-C or SIGTERM; the base URL on stdout, how to use it on stderr."""
+    import signal
+    import sys
+    import threading
 
     def stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.httpd.shutdown, daemon=True).start()
@@ -159,4 +203,3 @@ def serve(
         server.stop()
         if access is not None:
             access.close()
-    state.output.info("piapi sandbox: stopped")
