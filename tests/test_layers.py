@@ -163,13 +163,9 @@ STILL_OVER = {
     "cli/commands/chat.py:chat": 94,
     "cli/batch_output.py:execute": 88,
     "cli/commands/compare.py:compare": 85,
-    "cli/commands/trigger.py:trigger": 77,
-    "cli/commands/models.py:models": 74,
     "core/downloads/downloader.py:_receive": 70,
     "cli/commands/image.py:image": 68,
-    "cli/commands/tasks_cmd.py:tasks": 63,
     "core/batch/build.py:build": 62,
-    "cli/commands/get.py:get": 61,
 }
 
 

@@ -15,6 +15,7 @@ from piapi_cli.cli.commands._options import (
 from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
+    from piapi_cli.api.tasks import Task
     from piapi_cli.cli.app import State
 
 EPILOG = examples(
@@ -77,11 +78,7 @@ def get(
             codes.append(ExitCode.TASK_FAILED)
     if found:
         state.output.tasks(found, as_json=as_json, jq=jq)
-        if not (as_json or jq is not None or no_preview) and (preview or state.session.settings["preview"]):
-            from piapi_cli.cli import preview as pictures
-
-            items = [item for t in found if t.succeeded for item in pictures.sources([u.url for u in t.urls], [])]
-            pictures.show(state, items, asked=preview)
+        _preview(state, found, asked=preview, refused=no_preview or as_json or jq is not None)
     from piapi_cli.cli.hints import hint_for, message_for
 
     for error in errors:
@@ -89,3 +86,13 @@ def get(
     code = combine_exit_codes(codes)
     if code:
         raise params.Exit(code)
+
+
+def _preview(state: State, found: list[Task], *, asked: bool, refused: bool) -> None:
+    """The pictures of completed tasks, at a terminal that shows them (asked, or set to)."""
+    if refused or not (asked or state.session.settings["preview"]):
+        return
+    from piapi_cli.cli import preview as pictures
+
+    items = [item for t in found if t.succeeded for item in pictures.sources([u.url for u in t.urls], [])]
+    pictures.show(state, items, asked=asked)

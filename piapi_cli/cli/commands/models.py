@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from piapi_cli.cli.output import Output
-    from piapi_cli.core.catalog import Field, Model, TaskType
+    from piapi_cli.core.catalog import Catalog, Field, Model, TaskType
 
 EPILOG = examples(
     "piapi models",
@@ -32,23 +32,32 @@ class Category(str, enum.Enum):
     threed = "3d"
 
 
+_ModelOption = Annotated[
+    Optional[str],
+    params.Argument(metavar="MODEL", help="Show this model's task types and inputs", show_default=False),
+]
+
+_TaskTypeOption = Annotated[
+    Optional[str],
+    params.Option("--task-type", "-t", metavar="TYPE", help="Only this task type", show_default=False),
+]
+
+_CategoryOption = Annotated[
+    Optional[Category], params.Option("--category", "-c", help="Only this category", show_default=False)
+]
+
+_ChatOption = Annotated[
+    bool, params.Option("--chat", help="List the models of the chat and image routes (piapi chat, piapi image)")
+]
+
+
 def models(
     ctx: params.Context,
-    model: Annotated[
-        Optional[str],
-        params.Argument(metavar="MODEL", help="Show this model's task types and inputs", show_default=False),
-    ] = None,
-    task_type: Annotated[
-        Optional[str],
-        params.Option("--task-type", "-t", metavar="TYPE", help="Only this task type", show_default=False),
-    ] = None,
-    category: Annotated[
-        Optional[Category], params.Option("--category", "-c", help="Only this category", show_default=False)
-    ] = None,
+    model: _ModelOption = None,
+    task_type: _TaskTypeOption = None,
+    category: _CategoryOption = None,
     as_json: ModelsJsonOption = False,
-    chat: Annotated[
-        bool, params.Option("--chat", help="List the models of the chat and image routes (piapi chat, piapi image)")
-    ] = False,
+    chat: _ChatOption = False,
 ) -> None:
     """List models and task types; with MODEL, each task type's input schema."""
     from piapi_cli.api.errors import UsageError
@@ -62,37 +71,7 @@ def models(
         return
     catalog = load_catalog(user=True)
     if model is not None:
-        found = catalog.model(model)
-        if found is None:
-            import difflib
-
-            names = list(catalog.models)
-            close = [n for n in names if model.lower() in n.lower()][:5]
-            close = close or difflib.get_close_matches(model, names, n=3, cutoff=0.4)
-            raise UsageError(
-                f"unknown model {model!r}" + (f"; did you mean {', '.join(close)}?" if close else ""),
-                hint="list them with: piapi models",
-            )
-        types = found.task_types
-        if task_type is not None:
-            if task_type not in types:
-                from piapi_cli.core.suggest import did_you_mean, near_misses
-
-                close = near_misses(task_type, types)
-                listed = f"it has: {', '.join(types)}"
-                known = f"{did_you_mean(close)} ({listed})" if close else listed
-                raise UsageError(f"{found.name} has no task type {task_type!r}; {known}")
-            types = {task_type: types[task_type]}
-        output.render(
-            lambda: _model_json(found, types),
-            as_json=as_json,
-            table=lambda console: _render_model(console, found, list(types.values())),
-            lines=lambda: [
-                f"{spec.name}\t{field.name}\t{field.allowed()}\t{'required' if field.required else ''}"
-                for spec in types.values()
-                for field in spec.fields.values()
-            ],
-        )
+        _show_model(output, catalog, model, task_type, as_json)
         return
 
     chosen = [
@@ -218,3 +197,40 @@ def _render_model(console: Console, model: Model, types: list[TaskType]) -> None
         if spec.require_one_of:
             console.print(f"  [red]*[/] at least one of: {escape(', '.join(spec.require_one_of))}")
     console.print("\n[dim]* required · set inputs with -i KEY=VALUE, or -i KEY:=JSON[/]")
+
+
+def _show_model(output: Output, catalog: Catalog, model: str, task_type: str | None, as_json: bool) -> None:
+    """One model: each task type's input schema (or the one asked for)."""
+    from piapi_cli.api.errors import UsageError
+
+    found = catalog.model(model)
+    if found is None:
+        import difflib
+
+        names = list(catalog.models)
+        close = [n for n in names if model.lower() in n.lower()][:5]
+        close = close or difflib.get_close_matches(model, names, n=3, cutoff=0.4)
+        raise UsageError(
+            f"unknown model {model!r}" + (f"; did you mean {', '.join(close)}?" if close else ""),
+            hint="list them with: piapi models",
+        )
+    types = found.task_types
+    if task_type is not None:
+        if task_type not in types:
+            from piapi_cli.core.suggest import did_you_mean, near_misses
+
+            close = near_misses(task_type, types)
+            listed = f"it has: {', '.join(types)}"
+            known = f"{did_you_mean(close)} ({listed})" if close else listed
+            raise UsageError(f"{found.name} has no task type {task_type!r}; {known}")
+        types = {task_type: types[task_type]}
+    output.render(
+        lambda: _model_json(found, types),
+        as_json=as_json,
+        table=lambda console: _render_model(console, found, list(types.values())),
+        lines=lambda: [
+            f"{spec.name}\t{field.name}\t{field.allowed()}\t{'required' if field.required else ''}"
+            for spec in types.values()
+            for field in spec.fields.values()
+        ],
+    )

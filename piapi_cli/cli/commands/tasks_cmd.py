@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
+from piapi_cli.cli import tasks_view
 from piapi_cli.cli.commands._options import (
     JournalJsonOption,
     JournalTaskJsonOption,
@@ -16,9 +16,6 @@ from piapi_cli.cli.commands._options import (
 from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.table import Table
-
     from piapi_cli.cli.app import State
     from piapi_cli.core.journal.journal import Entry, Journal
 
@@ -83,43 +80,45 @@ def _cutoff(since: str | None) -> float | None:
     return parse_since(since, time.time()) if since else None
 
 
-def _when(stamp: float, *, short: bool = False) -> str:
-    moment = datetime.fromtimestamp(stamp)
-    if short:
-        return moment.strftime("%m-%d %H:%M" if moment.year == datetime.now().year else "%Y-%m-%d")
-    return moment.strftime("%Y-%m-%d %H:%M")
-
-
 def _note_problems(state: State, entries: list[Entry]) -> None:
     for entry in entries:
         if entry.problems:
             state.output.warn(f"journal #{entry.id}: {'; '.join(entry.problems)} (shown empty)")
 
 
+_StatusOption = Annotated[
+    Optional[str],
+    params.Option("--status", "-s", metavar="STATUS", help="Only tasks with this status", show_default=False),
+]
+
+_ModelOption = Annotated[
+    Optional[str],
+    params.Option("--model", "-m", metavar="MODEL", help="Only tasks of this model", show_default=False),
+]
+
+_LimitOption = Annotated[
+    int, params.Option("--limit", "-n", metavar="N", help="At most N tasks, newest first (1 to 1,000,000)")
+]
+
+_RemoteOption = Annotated[
+    bool,
+    params.Option(
+        "--remote",
+        help="The account's tasks from PiAPI's history (every page), each marked with its journal row "
+        "or missing; --model takes a family: mj, kling, flux...",
+    ),
+]
+
+
 @app.callback()
 def tasks(
     ctx: params.Context,
-    status: Annotated[
-        Optional[str],
-        params.Option("--status", "-s", metavar="STATUS", help="Only tasks with this status", show_default=False),
-    ] = None,
-    model: Annotated[
-        Optional[str],
-        params.Option("--model", "-m", metavar="MODEL", help="Only tasks of this model", show_default=False),
-    ] = None,
+    status: _StatusOption = None,
+    model: _ModelOption = None,
     since: SinceOption = None,
     world: WorldOption = None,
-    limit: Annotated[
-        int, params.Option("--limit", "-n", metavar="N", help="At most N tasks, newest first (1 to 1,000,000)")
-    ] = 50,
-    remote: Annotated[
-        bool,
-        params.Option(
-            "--remote",
-            help="The account's tasks from PiAPI's history (every page), each marked with its journal row "
-            "or missing; --model takes a family: mj, kling, flux...",
-        ),
-    ] = False,
+    limit: _LimitOption = 50,
+    remote: _RemoteOption = False,
     as_json: JournalJsonOption = False,
     jq: JqOption = None,
 ) -> None:
@@ -151,57 +150,16 @@ def tasks(
         lambda: [e.to_json() for e in entries],
         as_json=as_json,
         jq=jq,
-        table=lambda console: _tables(console, entries, every_world=scope is None),
+        table=lambda console: tasks_view.tables(console, entries, every_world=scope is None),
         lines=lambda: [
-            "\t".join((e.task_id or "-", e.status, e.model, e.task_type, _when(e.created_at), e.world)) for e in entries
+            "\t".join((e.task_id or "-", e.status, e.model, e.task_type, tasks_view.when(e.created_at), e.world))
+            for e in entries
         ],
     )
     if not entries and not structured(as_json, jq):
         elsewhere = journal.entries(status=status, model=model, since=cutoff, limit=1) if scope is not None else []
         note = f"; other APIs have some: {state.session.prog} tasks --world all" if elsewhere else ""
         output.info(f"no tasks of {scope or 'any API'} in the journal match{note}")
-
-
-def _tables(console: Console, entries: list[Entry], *, every_world: bool) -> None:
-    """The listing at a terminal; with every world, one table under each world's name."""
-    if not every_world:
-        _table(console, entries)
-        return
-    from rich.markup import escape
-
-    for number, world in enumerate(dict.fromkeys(e.world for e in entries)):
-        console.print(("\n" if number else "") + f"[bold]{escape(world)}[/]")
-        _table(console, [e for e in entries if e.world == world])
-
-
-def _table(console: Console, entries: list[Entry]) -> None:
-    """A task ID (its first 8 characters) or a model name is never cut or folded over two
-    lines; the task type gives way when space is short."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    from piapi_cli.cli.output import status_text
-
-    # one space between columns: at 80 columns the longest model and a 7-digit cost leave the
-    # task type 10 characters, not 5
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
-    table.add_column("task", no_wrap=True, min_width=8)
-    table.add_column("created", no_wrap=True)
-    table.add_column("model", no_wrap=True, min_width=max((len(e.model) for e in entries), default=5))
-    table.add_column("type", overflow="fold")
-    table.add_column("status", no_wrap=True)
-    table.add_column("credits", justify="right", no_wrap=True)
-    for e in entries:
-        table.add_row(
-            escape(e.task_id[:8] if e.task_id else f"#{e.id}"),
-            _when(e.created_at, short=True),
-            escape(e.model),
-            escape(e.task_type),
-            status_text(e.status),
-            f"{e.credits:,}" if e.credits else "",
-        )
-    if entries:
-        console.print(table)
 
 
 def _remote(
@@ -293,7 +251,7 @@ def show(
         lambda: entry.to_json() | {"task": entry.task},
         as_json=as_json,
         jq=jq,
-        table=lambda console: console.print(_grid(rows)),
+        table=lambda console: console.print(tasks_view.grid(rows)),
         lines=lambda: [f"{label}\t{value}" for label, value in rows],
     )
 
@@ -308,7 +266,7 @@ def _rows(entry: Entry) -> list[tuple[str, str]]:
         ("world", entry.world),
         ("model", f"{entry.model} · {entry.task_type}"),
         ("status", entry.status + (f": {entry.message}" if entry.message else "")),
-        ("created", _when(entry.created_at)),
+        ("created", tasks_view.when(entry.created_at)),
         ("input", json.dumps(entry.input, ensure_ascii=False)),
     ]
     if entry.run_id:
@@ -318,18 +276,6 @@ def _rows(entry: Entry) -> list[tuple[str, str]]:
     rows += [("output", url) for url in entry.urls]
     rows += [("saved", f"{d['path']} ({d['bytes']:,} bytes)") for d in entry.downloads]
     return rows
-
-
-def _grid(rows: list[tuple[str, str]]) -> Table:
-    from rich.markup import escape
-    from rich.table import Table
-
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="dim", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for label, value in rows:
-        grid.add_row(label, escape(value))
-    return grid
 
 
 @app.command(
@@ -367,7 +313,7 @@ def usage(
         lambda: rows,
         as_json=as_json,
         jq=jq,
-        table=lambda console: console.print(_usage_table(rows, by)),
+        table=lambda console: console.print(tasks_view.usage_table(rows, by)),
         lines=lambda: [f"{r['group']}\t{r['tasks']}\t{r['credits']}\t{r['chats']}\t{r['tokens']}" for r in rows],
     )
 
@@ -378,19 +324,3 @@ def _with_chats(rows: list[dict[str, Any]], chat_usage: dict[str, dict[str, int]
     merged = [{**row, **chat_usage.pop(str(row["group"]), {"chats": 0, "tokens": 0})} for row in rows]
     merged += [{"group": group, "tasks": 0, "credits": 0, **counts} for group, counts in sorted(chat_usage.items())]
     return merged
-
-
-def _usage_table(rows: list[dict[str, Any]], by: str | None) -> Table:
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column(by or "all", overflow="fold")
-    table.add_column("tasks", justify="right", no_wrap=True)
-    table.add_column("credits consumed", justify="right", no_wrap=True)
-    table.add_column("chats", justify="right", no_wrap=True)
-    table.add_column("tokens", justify="right", no_wrap=True)
-    for row in rows:
-        cells = (str(row["tasks"]), f"{row['credits']:,}", f"{row['chats']:,}", f"{row['tokens']:,}")
-        table.add_row(escape(str(row["group"])), *cells)
-    return table

@@ -23,47 +23,60 @@ EPILOG = examples(
 )
 
 
+_StatusOption = Annotated[
+    str,
+    params.Option(
+        "--status",
+        "-s",
+        metavar="STATUS[,STATUS...]",
+        help="pending, staged, processing, completed, failed or cancelled; a list sends each in turn",
+    ),
+]
+
+_ModelOption = Annotated[str, params.Option("--model", "-m", metavar="MODEL", help="Model of the task")]
+
+_TaskTypeOption = Annotated[
+    Optional[str],
+    params.Option("--task-type", "-t", metavar="TYPE", help="Task type (default: the model's first)"),
+]
+
+_SecretOption = Annotated[
+    Optional[str],
+    params.Option(
+        "--secret",
+        metavar="SECRET",
+        envvar="PIAPI_WEBHOOK_SECRET",
+        show_envvar=False,
+        help="Sent in x-webhook-secret [env: PIAPI_WEBHOOK_SECRET] (default: the listener's own)",
+        show_default=False,
+    ),
+]
+
+_SecretFileOption = Annotated[
+    Optional[Path],
+    params.Option("--secret-file", metavar="FILE", help="Read the secret from this file", show_default=False),
+]
+
+_FromTaskOption = Annotated[
+    Optional[str],
+    params.Option("--from-task", metavar="ID", help="Send this task as it is (journal, else the API)"),
+]
+
+_DryRunOption = Annotated[
+    bool, params.Option("--dry-run", help="Print the delivery bodies (secret redacted); send nothing")
+]
+
+
 def trigger(
     ctx: params.Context,
     url: Annotated[str, params.Argument(metavar="URL", help="The receiver's URL", show_default=False)],
-    status: Annotated[
-        str,
-        params.Option(
-            "--status",
-            "-s",
-            metavar="STATUS[,STATUS...]",
-            help="pending, staged, processing, completed, failed or cancelled; a list sends each in turn",
-        ),
-    ] = "completed",
-    model: Annotated[
-        str, params.Option("--model", "-m", metavar="MODEL", help="Model of the task")
-    ] = "Qubico/flux1-dev",
-    task_type: Annotated[
-        Optional[str],
-        params.Option("--task-type", "-t", metavar="TYPE", help="Task type (default: the model's first)"),
-    ] = None,
-    secret: Annotated[
-        Optional[str],
-        params.Option(
-            "--secret",
-            metavar="SECRET",
-            envvar="PIAPI_WEBHOOK_SECRET",
-            show_envvar=False,
-            help="Sent in x-webhook-secret [env: PIAPI_WEBHOOK_SECRET] (default: the listener's own)",
-            show_default=False,
-        ),
-    ] = None,
-    secret_file: Annotated[
-        Optional[Path],
-        params.Option("--secret-file", metavar="FILE", help="Read the secret from this file", show_default=False),
-    ] = None,
-    from_task: Annotated[
-        Optional[str],
-        params.Option("--from-task", metavar="ID", help="Send this task as it is (journal, else the API)"),
-    ] = None,
-    dry_run: Annotated[
-        bool, params.Option("--dry-run", help="Print the delivery bodies (secret redacted); send nothing")
-    ] = False,
+    status: _StatusOption = "completed",
+    model: _ModelOption = "Qubico/flux1-dev",
+    task_type: _TaskTypeOption = None,
+    secret: _SecretOption = None,
+    secret_file: _SecretFileOption = None,
+    from_task: _FromTaskOption = None,
+    dry_run: _DryRunOption = False,
 ) -> None:
     """Send realistic webhook deliveries to URL, to test a receiver without spending credits."""
     import json
