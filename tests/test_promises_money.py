@@ -180,3 +180,47 @@ def test_stdout_on_a_full_disk_still_names_every_task_on_stderr_and_exits_10(
     assert "cannot write stdout: the disk is full" in run.stderr and "Traceback" not in run.stderr
     created = sandbox_task_ids(isolated / "data")
     assert created and all(task_id in run.stderr for task_id in created)
+
+
+def test_a_journal_that_stops_taking_rows_mid_run_is_partly_done_not_a_set_up_error(
+    cli: Cli, emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # whichever write meets the full disk first (a create's intent, or its answer), a run
+    # that created tasks ends "partly done" with each of their IDs printed
+    from piapi_cli.core.journal.journal import Journal
+    from piapi_cli.core.journal.store import JournalError
+
+    begin = Journal.begin_create
+    calls: list[int] = []
+
+    def full_after_three(self: Journal, *args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) > 3:
+            raise JournalError(self.path, "recording a create", "database or disk is full", kind="disk_full")
+        return begin(self, *args, **kwargs)
+
+    monkeypatch.setattr(Journal, "begin_create", full_after_three)
+    rows = write_rows(tmp_path / "rows.jsonl", prompts(8))
+    result = cli("batch", "run", str(rows), *FLUX, "--concurrency", "1")
+    created = {r["task_id"] for r in emulator.store.all()}
+    assert len(created) == 3
+    printed = {line["task_id"] for line in results(result.stdout).values() if line.get("task_id")}
+    assert created <= printed
+    assert result.exit_code == 10, result.stderr
+    assert "database or disk is full" in result.stderr
+
+
+def test_a_journal_that_takes_no_row_at_all_is_still_a_set_up_error(
+    cli: Cli, emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from piapi_cli.core.journal.journal import Journal
+    from piapi_cli.core.journal.store import JournalError
+
+    def full(self: Journal, *args: Any, **kwargs: Any) -> int:
+        raise JournalError(self.path, "recording a create", "database or disk is full", kind="disk_full")
+
+    monkeypatch.setattr(Journal, "begin_create", full)
+    rows = write_rows(tmp_path / "rows.jsonl", prompts(3))
+    result = cli("batch", "run", str(rows), *FLUX)
+    assert list(emulator.store.all()) == []
+    assert result.exit_code == 3, result.stderr

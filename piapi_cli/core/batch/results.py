@@ -110,7 +110,12 @@ class Summary:
         if self.unrecorded or self.unwritten:  # partly done: the tasks exist, their IDs were printed
             codes.append(ExitCode.LOCAL_WRITE)
         if self.stop_error is not None:
-            codes.append(self.stop_error.exit_code)
+            from piapi_cli.core.journal.store import JournalError
+
+            # a journal that stopped taking rows after some were created: those tasks exist,
+            # with their IDs printed; the run is partly done, not refused for its set-up
+            partly = isinstance(self.stop_error, JournalError) and self.created > 0
+            codes.append(ExitCode.LOCAL_WRITE if partly else self.stop_error.exit_code)
         return combine_exit_codes(codes)
 
     @property
