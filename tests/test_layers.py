@@ -161,12 +161,8 @@ STILL_OVER = {
     "cli/commands/create.py:create": 177,
     "cli/commands/batch_cmd.py:run": 171,
     "cli/commands/listen.py:listen": 154,
-    "cli/commands/report.py:report": 103,
-    "cli/commands/chat.py:chat": 94,
     "cli/batch_output.py:execute": 88,
-    "cli/commands/compare.py:compare": 85,
     "core/downloads/downloader.py:_receive": 71,
-    "cli/commands/image.py:image": 68,
     "core/batch/build.py:build": 62,
 }
 

@@ -27,57 +27,78 @@ EPILOG = examples(
 )
 
 
+_PromptOption = Annotated[
+    Optional[str],
+    params.Argument(metavar="[PROMPT|-]", help="The question; - or none: read stdin", show_default=False),
+]
+
+_ModelOption = Annotated[
+    Optional[str],
+    params.Option(
+        "--model",
+        "-m",
+        metavar="MODEL",
+        show_default=False,
+        help="Chat model (any name is sent; piapi models --chat lists known ones) [default: gpt-4o-mini, or "
+        "the conversation's]",
+    ),
+]
+
+_SystemOption = Annotated[
+    Optional[str], params.Option("--system", metavar="TEXT", help="A system message first", show_default=False)
+]
+
+_FilesOption = Annotated[
+    Optional[list[str]],
+    params.Option("--file", "-f", metavar="FILE", help="Append a text file to the prompt (repeatable)"),
+]
+
+_OptionsOption = Annotated[
+    Optional[list[str]],
+    params.Option(
+        "--option",
+        "-o",
+        metavar="KEY=VALUE",
+        help="A request field: temperature=0.2, max_tokens=500, stop:='[\"\\n\"]' (key:=JSON is sent as written)",
+    ),
+]
+
+_AsJsonOption = Annotated[
+    bool, params.Option("--json", help="Print the answer as OpenAI's chat.completion JSON object")
+]
+
+_StreamJsonOption = Annotated[
+    bool, params.Option("--stream-json", help="Print each streamed chunk as one line of JSON")
+]
+
+_KeepGoingOption = Annotated[
+    bool, params.Option("--continue", help="Go on from the last conversation (of the API in use)")
+]
+
+_ConversationOption = Annotated[
+    Optional[int],
+    params.Option("--conversation", metavar="ID", help="Go on from this conversation", show_default=False),
+]
+
+_DownloadOption = Annotated[
+    Optional[Path],
+    params.Option("--download", metavar="DIR", help="Save the video of a Sora answer into DIR"),
+]
+
+
 def chat(
     ctx: params.Context,
-    prompt: Annotated[
-        Optional[str],
-        params.Argument(metavar="[PROMPT|-]", help="The question; - or none: read stdin", show_default=False),
-    ] = None,
-    model: Annotated[
-        Optional[str],
-        params.Option(
-            "--model",
-            "-m",
-            metavar="MODEL",
-            show_default=False,
-            help="Chat model (any name is sent; piapi models --chat lists known ones) [default: gpt-4o-mini, or "
-            "the conversation's]",
-        ),
-    ] = None,  # fmt: skip
-    system: Annotated[
-        Optional[str], params.Option("--system", metavar="TEXT", help="A system message first", show_default=False)
-    ] = None,
-    files: Annotated[
-        Optional[list[str]],
-        params.Option("--file", "-f", metavar="FILE", help="Append a text file to the prompt (repeatable)"),
-    ] = None,
-    options: Annotated[
-        Optional[list[str]],
-        params.Option(
-            "--option",
-            "-o",
-            metavar="KEY=VALUE",
-            help="A request field: temperature=0.2, max_tokens=500, stop:='[\"\\n\"]' (key:=JSON is sent as written)",
-        ),
-    ] = None,  # fmt: skip
+    prompt: _PromptOption = None,
+    model: _ModelOption = None,  # fmt: skip,
+    system: _SystemOption = None,
+    files: _FilesOption = None,
+    options: _OptionsOption = None,  # fmt: skip,
     no_stream: Annotated[bool, params.Option("--no-stream", help="Ask for the whole answer at once")] = False,
-    as_json: Annotated[
-        bool, params.Option("--json", help="Print the answer as OpenAI's chat.completion JSON object")
-    ] = False,
-    stream_json: Annotated[
-        bool, params.Option("--stream-json", help="Print each streamed chunk as one line of JSON")
-    ] = False,
-    keep_going: Annotated[
-        bool, params.Option("--continue", help="Go on from the last conversation (of the API in use)")
-    ] = False,
-    conversation: Annotated[
-        Optional[int],
-        params.Option("--conversation", metavar="ID", help="Go on from this conversation", show_default=False),
-    ] = None,
-    download: Annotated[
-        Optional[Path],
-        params.Option("--download", metavar="DIR", help="Save the video of a Sora answer into DIR"),
-    ] = None,
+    as_json: _AsJsonOption = False,
+    stream_json: _StreamJsonOption = False,
+    keep_going: _KeepGoingOption = False,
+    conversation: _ConversationOption = None,
+    download: _DownloadOption = None,
 ) -> None:
     """Chat with a model on PiAPI's OpenAI-compatible route (/v1/chat/completions).
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from piapi_cli.cli.commands._options import IntervalOption, QuietOption, TimeoutOption, examples
 from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
+    from piapi_cli.core.batch.build import RowRequest
+    from piapi_cli.core.catalog import Catalog
     from piapi_cli.core.journal.journal import Journal
 
 EPILOG = examples(
@@ -30,36 +32,49 @@ EPILOG = examples(
 )
 
 
+_ModelsOption = Annotated[
+    list[str],
+    params.Option("--model", "-m", metavar="MODEL[:TYPE]", help="A model to compare (repeat: two or more)"),
+]
+
+_InputsOption = Annotated[
+    Optional[list[str]],
+    params.Option("--input", "-i", metavar="KEY=VALUE", help="An input field, sent to every model that takes it"),
+]
+
+_DownloadOption = Annotated[
+    Optional[Path], params.Option("--download", metavar="DIR", help="Save each model's outputs into DIR")
+]
+
+_ReportOption = Annotated[
+    Optional[Path],
+    params.Option("--report", metavar="DIR", help="Write a page comparing the models side by side into DIR"),
+]
+
+_RunIdOption = Annotated[
+    Optional[str],
+    params.Option("--run-id", metavar="NAME", help="Name of the run (default: from what is compared)"),
+]
+
+_DryRunOption = Annotated[bool, params.Option("--dry-run", help="Show the tasks and the known cost; send nothing")]
+
+_AsJsonOption = Annotated[
+    bool, params.Option("--json", help="Print one JSON array of the models' results (time, credits, files)")
+]
+
+
 def compare(
     ctx: params.Context,
-    models: Annotated[
-        list[str],
-        params.Option("--model", "-m", metavar="MODEL[:TYPE]", help="A model to compare (repeat: two or more)"),
-    ],
-    inputs: Annotated[
-        Optional[list[str]],
-        params.Option("--input", "-i", metavar="KEY=VALUE", help="An input field, sent to every model that takes it"),
-    ] = None,
-    download: Annotated[
-        Optional[Path], params.Option("--download", metavar="DIR", help="Save each model's outputs into DIR")
-    ] = None,
-    report: Annotated[
-        Optional[Path],
-        params.Option("--report", metavar="DIR", help="Write a page comparing the models side by side into DIR"),
-    ] = None,
-    run_id: Annotated[
-        Optional[str],
-        params.Option("--run-id", metavar="NAME", help="Name of the run (default: from what is compared)"),
-    ] = None,
+    models: _ModelsOption,
+    inputs: _InputsOption = None,
+    download: _DownloadOption = None,
+    report: _ReportOption = None,
+    run_id: _RunIdOption = None,
     timeout: TimeoutOption = None,
     interval: IntervalOption = None,
     no_validate: Annotated[bool, params.Option("--no-validate", help="Send unknown models and fields anyway")] = False,
-    dry_run: Annotated[
-        bool, params.Option("--dry-run", help="Show the tasks and the known cost; send nothing")
-    ] = False,
-    as_json: Annotated[
-        bool, params.Option("--json", help="Print one JSON array of the models' results (time, credits, files)")
-    ] = False,
+    dry_run: _DryRunOption = False,
+    as_json: _AsJsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Run the same input on several models at once and show the results side by side."""
@@ -67,7 +82,7 @@ def compare(
     from piapi_cli.cli import batch_text
     from piapi_cli.cli.compare_output import CompareWriter
     from piapi_cli.core import batch
-    from piapi_cli.core.batch.compare import compare_rows, compare_run_id, parse_targets
+    from piapi_cli.core.batch.compare import compare_run_id, parse_targets
     from piapi_cli.core.batch.prepare import check_run_id
     from piapi_cli.core.catalog import load_catalog
     from piapi_cli.core.runner import DownloadPlan
@@ -78,15 +93,7 @@ def compare(
     assignments = list(inputs or [])
     catalog = load_catalog(user=True)
     targets = parse_targets(models, assignments, catalog)
-    source_rows, warnings = compare_rows(targets, assignments, catalog)
-    defaults = batch.Defaults(
-        default_service_mode=None if dry_run else session.settings["service_mode"] or None, validate=not no_validate
-    )
-    rows, more = batch.build_checked(source_rows, defaults, "{id}-{index}.{ext}" if download else None, catalog)
-    from piapi_cli.cli.hints import noted
-
-    for warning in warnings + more:
-        output.warn(noted(warning, state.session))
+    rows = _rows(state, targets, assignments, catalog, validate=not no_validate, dry_run=dry_run, download=download)
     plan = DownloadPlan(download, "{id}-{index}.{ext}") if download is not None else None
     source = batch.Source("compare", "", "compare")
     view.preflight(plan, rows, None, source)
@@ -115,6 +122,26 @@ def compare(
         _write_report(state, report, ready.run_id)
     if code:
         raise params.Exit(code)
+
+
+def _rows(
+    state: State, targets: Any, assignments: list[str], catalog: Catalog, *, validate: bool, dry_run: bool,
+    download: Path | None,
+) -> list[RowRequest]:  # fmt: skip
+    """A row per model, built and checked as a batch run's; the warnings shown once each."""
+    from piapi_cli.cli.hints import noted
+    from piapi_cli.core import batch
+    from piapi_cli.core.batch.compare import compare_rows
+
+    session = state.session
+    source_rows, warnings = compare_rows(targets, assignments, catalog)
+    defaults = batch.Defaults(
+        default_service_mode=None if dry_run else session.settings["service_mode"] or None, validate=validate
+    )
+    rows, more = batch.build_checked(source_rows, defaults, "{id}-{index}.{ext}" if download else None, catalog)
+    for warning in warnings + more:
+        state.output.warn(noted(warning, session))
+    return rows
 
 
 def _write_report(state: State, out: Path, run_id: str) -> None:

@@ -24,46 +24,65 @@ EPILOG = examples(
 )
 
 
+_ModelOption = Annotated[
+    str, params.Option("--model", "-m", metavar="MODEL", help="Image model (piapi models --chat lists them)")
+]
+
+_CountOption = Annotated[
+    Optional[int], params.Option("-n", metavar="N", help="How many images (1 to 10)", show_default=False)
+]
+
+_SizeOption = Annotated[
+    Optional[str],
+    params.Option("--size", metavar="WxH", help="1024x1024, 1536x1024, ... or auto", show_default=False),
+]
+
+_QualityOption = Annotated[
+    Optional[str], params.Option("--quality", metavar="Q", help="low, medium, high or auto", show_default=False)
+]
+
+_OutputFormatOption = Annotated[
+    Optional[str],
+    params.Option("--format", metavar="png|jpeg|webp", help="The images' file format", show_default=False),
+]
+
+_ResponseFormatOption = Annotated[
+    Optional[str],
+    params.Option(
+        "--response-format",
+        metavar="url|b64_json",
+        show_default=False,
+        help="Ask for URLs or images inline [default: the server's choice]",
+    ),
+]
+
+_EditOption = Annotated[
+    Optional[list[Path]],
+    params.Option("--edit", metavar="FILE", help="Edit this image (repeatable; sent from disk as a form)"),
+]
+
+_DownloadOption = Annotated[
+    Optional[Path],
+    params.Option("--download", metavar="DIR", help="Save every image into DIR (inline ones: default .)"),
+]
+
+_AsJsonOption = Annotated[
+    bool, params.Option("--json", help="Print the answer as JSON, each image's local path beside it")
+]
+
+
 def image(
     ctx: params.Context,
     prompt: Annotated[str, params.Argument(metavar="PROMPT", help="What to make, or how to change the --edit images")],
-    model: Annotated[
-        str, params.Option("--model", "-m", metavar="MODEL", help="Image model (piapi models --chat lists them)")
-    ] = "gpt-image-1.5",
-    count: Annotated[
-        Optional[int], params.Option("-n", metavar="N", help="How many images (1 to 10)", show_default=False)
-    ] = None,
-    size: Annotated[
-        Optional[str],
-        params.Option("--size", metavar="WxH", help="1024x1024, 1536x1024, ... or auto", show_default=False),
-    ] = None,
-    quality: Annotated[
-        Optional[str], params.Option("--quality", metavar="Q", help="low, medium, high or auto", show_default=False)
-    ] = None,
-    output_format: Annotated[
-        Optional[str],
-        params.Option("--format", metavar="png|jpeg|webp", help="The images' file format", show_default=False),
-    ] = None,
-    response_format: Annotated[
-        Optional[str],
-        params.Option(
-            "--response-format",
-            metavar="url|b64_json",
-            show_default=False,
-            help="Ask for URLs or images inline [default: the server's choice]",
-        ),
-    ] = None,  # fmt: skip
-    edit: Annotated[
-        Optional[list[Path]],
-        params.Option("--edit", metavar="FILE", help="Edit this image (repeatable; sent from disk as a form)"),
-    ] = None,
-    download: Annotated[
-        Optional[Path],
-        params.Option("--download", metavar="DIR", help="Save every image into DIR (inline ones: default .)"),
-    ] = None,
-    as_json: Annotated[
-        bool, params.Option("--json", help="Print the answer as JSON, each image's local path beside it")
-    ] = False,
+    model: _ModelOption = "gpt-image-1.5",
+    count: _CountOption = None,
+    size: _SizeOption = None,
+    quality: _QualityOption = None,
+    output_format: _OutputFormatOption = None,
+    response_format: _ResponseFormatOption = None,  # fmt: skip,
+    edit: _EditOption = None,
+    download: _DownloadOption = None,
+    as_json: _AsJsonOption = False,
     jq: JqOption = None,
 ) -> None:
     """Make images (/v1/images/generations), or edit given ones (/v1/images/edits)."""

@@ -29,65 +29,78 @@ DEFAULT_SINCE = "7d"
 DEFAULT_OUT = Path("piapi-report")
 
 
+_IdsOption = Annotated[
+    Optional[list[str]],
+    params.Argument(
+        metavar="[ID]...",
+        help="Tasks: IDs, unique prefixes (4+ characters) or #N for journal row N",
+        show_default=False,
+    ),
+]
+
+_BatchOption = Annotated[
+    Optional[str],
+    params.Option("--batch", metavar="RUN", help="The tasks of this batch run (piapi batch list)", show_default=False),
+]
+
+_SinceOption = Annotated[
+    Optional[str],
+    params.Option("--since", metavar="AGE", help="Tasks created this recently: 30m, 12h, 7d, 2w", show_default=False),
+]
+
+_ModelOption = Annotated[
+    Optional[str],
+    params.Option("--model", "-m", metavar="MODEL", help="Only this model's tasks", show_default=False),
+]
+
+_StatusOption = Annotated[
+    Optional[str],
+    params.Option("--status", "-s", metavar="STATUS", help="Only tasks with this status", show_default=False),
+]
+
+_CompareByOption = Annotated[
+    Optional[str],
+    params.Option(
+        "--compare-by",
+        metavar="FIELD",
+        help="Add a table with FIELD's values as columns (model, task_type or an input such as seed)",
+        show_default=False,
+    ),
+]
+
+_OutOption = Annotated[
+    Optional[Path],
+    params.Option(
+        "--out",
+        "-o",
+        metavar="DIR|FILE.html",
+        help="Where to write the page [default: piapi-report/]",
+        show_default=False,
+    ),
+]
+
+_NoThumbnailsOption = Annotated[
+    bool, params.Option("--no-thumbnails", help="Show the full-size images instead of making thumbnails")
+]
+
+_AsJsonOption = Annotated[
+    bool,
+    params.Option("--json", help="Print the report's data (summary, tasks, outputs) as JSON; the page only with --out"),
+]
+
+
 def report(
     ctx: params.Context,
-    ids: Annotated[
-        Optional[list[str]],
-        params.Argument(
-            metavar="[ID]...",
-            help="Tasks: IDs, unique prefixes (4+ characters) or #N for journal row N",
-            show_default=False,
-        ),
-    ] = None,
-    batch: Annotated[
-        Optional[str],
-        params.Option(
-            "--batch", metavar="RUN", help="The tasks of this batch run (piapi batch list)", show_default=False
-        ),
-    ] = None,
-    since: Annotated[
-        Optional[str],
-        params.Option(
-            "--since", metavar="AGE", help="Tasks created this recently: 30m, 12h, 7d, 2w", show_default=False
-        ),
-    ] = None,
-    model: Annotated[
-        Optional[str],
-        params.Option("--model", "-m", metavar="MODEL", help="Only this model's tasks", show_default=False),
-    ] = None,
-    status: Annotated[
-        Optional[str],
-        params.Option("--status", "-s", metavar="STATUS", help="Only tasks with this status", show_default=False),
-    ] = None,
-    compare_by: Annotated[
-        Optional[str],
-        params.Option(
-            "--compare-by",
-            metavar="FIELD",
-            help="Add a table with FIELD's values as columns (model, task_type or an input such as seed)",
-            show_default=False,
-        ),
-    ] = None,
-    out: Annotated[
-        Optional[Path],
-        params.Option(
-            "--out",
-            "-o",
-            metavar="DIR|FILE.html",
-            help="Where to write the page [default: piapi-report/]",
-            show_default=False,
-        ),
-    ] = None,
+    ids: _IdsOption = None,
+    batch: _BatchOption = None,
+    since: _SinceOption = None,
+    model: _ModelOption = None,
+    status: _StatusOption = None,
+    compare_by: _CompareByOption = None,
+    out: _OutOption = None,
     open_page: Annotated[bool, params.Option("--open", help="Open the page in the desktop's browser")] = False,
-    no_thumbnails: Annotated[
-        bool, params.Option("--no-thumbnails", help="Show the full-size images instead of making thumbnails")
-    ] = False,
-    as_json: Annotated[
-        bool,
-        params.Option(
-            "--json", help="Print the report's data (summary, tasks, outputs) as JSON; the page only with --out"
-        ),
-    ] = False,
+    no_thumbnails: _NoThumbnailsOption = False,
+    as_json: _AsJsonOption = False,
     jq: JqOption = None,
 ) -> None:
     """Write an offline report of journaled tasks: their outputs in a grid, with prompt, cost and status."""
