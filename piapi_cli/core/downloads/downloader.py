@@ -425,8 +425,8 @@ class Downloader:
         return self._finish(job, size, digest.hexdigest())
 
     def _finish(self, job: _Job, size: int, sha256: str) -> LocalFile:
-        # renaming makes the file appear whole or not at all; no fsync: like curl and wget,
-        # durability across a power cut is left to the OS (it halved large-file throughput)
+        # renaming makes the file appear whole or not at all; its bytes were fsynced as the
+        # body ended (_receive), the kernel nudged to write them back as they came (streams.Ring)
         item, part, target = job.item, job.part, job.target
         assert part is not None and target is not None
         part.publish(target, overwrite=self.overwrite)
