@@ -184,3 +184,66 @@ def test_open_without_a_desktop_says_where_the_page_is(cli: Cli, here: Path, mon
 def test_without_a_journal_there_is_nothing_to_report(cli: Cli, here: Path) -> None:
     result = cli("--no-journal", "report")
     assert result.exit_code == 3 and "journal is turned off" in result.stderr
+
+
+def test_a_full_disk_leaves_the_last_page_whole_and_no_half_file(
+    cli: Cli, here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from piapi_cli.core.report import page
+
+    made(cli, "a little cat")
+    assert cli("report").exit_code == 0
+    before = (here / "piapi-report" / "index.html").read_bytes()
+    made(cli, "a fox")
+    written = []
+
+    def full(fd: int, data: bytes) -> int:
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(len(data))
+        return os.write(fd, bytes(data)[:4096])  # the first piece lands, then the disk is full
+
+    monkeypatch.setattr(page.os, "write", full)
+    result = cli("report", "--no-thumbnails")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "could not write the report in piapi-report: No space left on device" in result.stderr
+    assert (here / "piapi-report" / "index.html").read_bytes() == before
+    assert sorted(p.name for p in (here / "piapi-report").iterdir()) == ["index.html", "thumbnails"]
+
+
+def test_links_planted_in_the_report_folder_are_refused(cli: Cli, here: Path, tmp_path: Path) -> None:
+    made(cli, "a little cat")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (here / "rep").mkdir()
+    (here / "rep" / "thumbnails").symlink_to(elsewhere)
+    refused = cli("report", "--out", "rep")
+    assert refused.exit_code == 2 and "not a folder of thumbnails" in refused.stderr
+    (here / "rep" / "thumbnails").unlink()
+    (here / "rep" / "index.html").symlink_to(elsewhere / "victim.html")
+    refused = cli("report", "--out", "rep")
+    assert refused.exit_code == 2 and "not a piapi report" in refused.stderr
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_two_reports_into_one_folder_at_once_both_finish(cli: Cli, here: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    for prompt in ("one", "two", "three", "four"):
+        made(cli, prompt)
+    command = [sys.executable, "-m", "piapi_cli", "report", "--out", "shared"]
+    env = {**os.environ, "PIAPI_API_KEY": "unused-here"}
+    processes = [subprocess.Popen(command, cwd=here, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]  # fmt: skip
+    for process in processes:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0 and out == "shared/index.html\n", err
+    data = page_data(here / "shared" / "index.html")
+    assert len(data["tasks"]) == 4
+    assert all((here / "shared" / t["outputs"][0]["thumbnail"]).is_file() for t in data["tasks"])
+    assert not [p for p in (here / "shared").rglob("*.tmp")]

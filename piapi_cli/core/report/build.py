@@ -70,12 +70,16 @@ def check_target(out: Path) -> Path:
     """The page's path, once it is clear it may be written: a usage error if something that is
     not a report is in the way."""
     from piapi_cli.core.report.page import GENERATOR, is_ours
+    from piapi_cli.core.report.thumbnails import FOLDER
 
     page = page_path(out)
     if out.exists() and not out.is_dir() and page == out / PAGE:
         raise UsageError(f"out {out}: a file is there; give a folder, or a file name ending in .html", option="out")
     if page.is_dir() or (os.path.lexists(page) and (page.is_symlink() or not is_ours(page))):
         raise UsageError(f"{page} exists and is not a {GENERATOR}; not overwritten", advice="another_out")
+    thumbnails = page.parent / FOLDER
+    if thumbnails.is_symlink() or (os.path.lexists(thumbnails) and not thumbnails.is_dir()):
+        raise UsageError(f"{thumbnails} is not a folder of thumbnails (a link, or a file); nothing written there")
     return page
 
 
@@ -134,7 +138,7 @@ def write_report(
         result.data = report_data(
             records, folder, compare_by=options.compare_by, title=options.title, generated_at=clock()
         )
-        write_atomically(page, render(result.data, options.title))
+        write_atomically(page, render(result.data, options.title).encode("utf-8"))
     except OSError as exc:
         raise ReportError(f"could not write the report in {folder}: {exc.strerror or exc}", path=str(folder)) from None
     return result

@@ -85,13 +85,26 @@ def is_ours(path: Path) -> bool:
     return f'<meta name="generator" content="{html.escape(GENERATOR)}">' in head
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """``text`` at ``path``, whole or not at all (a new file renamed into place)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_atomically(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, whole or not at all: written to a new file of a random name beside
+    it (never through a link planted there) and renamed into place; a failure (a full disk)
+    removes the new file and leaves whatever was at ``path``."""
+    import secrets
+
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(temporary, flags, 0o644)
     try:
-        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

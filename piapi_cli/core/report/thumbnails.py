@@ -16,15 +16,17 @@ import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 
+from piapi_cli.core.report.page import write_atomically
 from piapi_cli.core.report.records import IMAGE, OutputFile
 
 FOLDER = "thumbnails"
 #: the longest side of a thumbnail, in pixels (a card is at most about 360 CSS pixels wide)
 EDGE = 480
 #: part of every thumbnail's name: bump it when thumbnails are made differently
-RECIPE = "1:480:jpeg82|webp80"
+RECIPE = "2:480:gap1:jpeg82|webp80"
 #: sources larger than this many pixels are not decoded (a "decompression bomb")
 MAX_PIXELS = 120_000_000
 
@@ -58,21 +60,19 @@ def _make(source: Path, target_stem: Path) -> Path:
         if width * height > MAX_PIXELS:
             raise ValueError(f"{width}x{height} pixels: too large to decode for a thumbnail")
         image.draft("RGB", (EDGE, EDGE))  # a JPEG decodes straight at a reduced scale
-        image.seek(0)
         has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-        small = image.convert("RGBA" if has_alpha else "RGB")
-        small.thumbnail((EDGE, EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)
-    target = target_stem.with_suffix(".webp" if has_alpha else ".jpg")
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+        mode = "RGBA" if has_alpha else "RGB"
+        small = image if image.mode == mode else image.convert(mode)
+        # halved by box averaging first while still twice the size, then Lanczos: the same picture
+        # as Lanczos all the way at half the time (measured in bench/README.md)
+        small.thumbnail((EDGE, EDGE), Image.Resampling.LANCZOS, reducing_gap=1.0)
+        target = target_stem.with_suffix(".webp" if has_alpha else ".jpg")
+        encoded = BytesIO()
         if has_alpha:
-            small.save(temporary, "WEBP", quality=80, method=0)
+            small.save(encoded, "WEBP", quality=80, method=0)
         else:
-            small.save(temporary, "JPEG", quality=82)
-        os.replace(temporary, target)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+            small.save(encoded, "JPEG", quality=82)
+    write_atomically(target, encoded.getvalue())
     return target
 
 

@@ -390,6 +390,7 @@
     document.getElementById("cards").addEventListener("keydown", onKey);
     var first = visibleCards()[0];
     if (first) first.tabIndex = 0;
+    document.body.dataset.readyMs = String(Math.round(performance.now()));
     document.body.dataset.ready = "1";
   }
   start();
