@@ -89,8 +89,12 @@
     var statuses = Object.keys(t.statuses || {}).map(function (k) { return k + " " + t.statuses[k]; });
     section.appendChild(el("p", "dim", "By status: " + (statuses.join(" · ") || "none")));
     if ((s.models || []).length) {
-      section.appendChild(el("h2", null, "Per model"));
-      section.appendChild(table(
+      // folded on a phone's screen, where it would fill the first one
+      var fold = el("details", "per-model");
+      fold.open = !window.matchMedia("(max-width: 600px)").matches;
+      fold.appendChild(el("summary", null, "Per model (" + s.models.length + ")"));
+      section.appendChild(fold);
+      fold.appendChild(table(
         ["model", "tasks", "completed", "failed", "failure rate", "credits", "p50", "p95"],
         s.models.map(function (m) {
           return [m.model, number(m.tasks), number(m.completed), number(m.failed), percent(m.failure_rate),
