@@ -43,7 +43,8 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def show(browser: Browser, page: Path) -> None:
     browser.resize(1280, 800)
     browser.open(page.resolve().as_uri())
-    assert browser.run("return document.body.dataset.ready") == "1", browser.log()
+    ready = "const done = arguments[0]; const seen = () => document.body.dataset.ready ? done(true) : setTimeout(seen, 5); seen();"
+    assert browser.run_async(ready), browser.log()
 
 
 def visible_prompts(browser: Browser) -> list[str]:

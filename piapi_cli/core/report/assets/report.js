@@ -205,15 +205,33 @@
     cards.push({ node: card, task: task, index: index, text: text, box: box });
     return card;
   }
-  function renderCards() {
+  // the first screenful at once, the rest in slices between paints: the page shows something
+  // at once however many cards it holds
+  var FIRST_CARDS = 24, SLICE = 250;
+  function renderCards(done) {
     var grid = document.getElementById("cards");
     var template = document.getElementById("card-template");
-    var fragment = document.createDocumentFragment();
+    var pending = [];
     tasks.forEach(function (task, index) {
-      var outputs = task.outputs.length ? task.outputs : [null];
-      outputs.forEach(function (output) { fragment.appendChild(renderCard(template, task, index, output)); });
+      (task.outputs.length ? task.outputs : [null]).forEach(function (output) {
+        pending.push({ task: task, index: index, output: output });
+      });
     });
-    grid.appendChild(fragment);
+    pending.sort(ordering());
+    var at = 0;
+    function slice(size) {
+      var fragment = document.createDocumentFragment();
+      for (var end = Math.min(pending.length, at + size); at < end; at++) {
+        fragment.appendChild(renderCard(template, pending[at].task, pending[at].index, pending[at].output));
+      }
+      grid.appendChild(fragment);
+    }
+    function more() {
+      slice(SLICE);
+      if (at < pending.length) setTimeout(more, 0); else done();
+    }
+    slice(FIRST_CARDS);
+    if (at < pending.length) setTimeout(more, 0); else done();
   }
 
   // --- filters and sorting ---------------------------------------------------------
@@ -244,18 +262,21 @@
     document.getElementById("shown").textContent = count + " of " + cards.length + " outputs shown";
     document.getElementById("empty").hidden = count > 0;
   }
-  function applySort() {
+  // the chosen order, over anything with a task and its index (ties keep the task's outputs in order)
+  function ordering() {
     var parts = document.getElementById("f-sort").value.split("-");
     var key = sorters[parts[0]];
     var sign = parts[1] === "asc" ? 1 : -1;
-    var ordered = cards.slice().sort(function (a, b) {
+    return function (a, b) {
       var x = key(a.task), y = key(b.task);
       if (x === null || y === null) return x === y ? a.index - b.index : (x === null ? 1 : -1);
       return x === y ? a.index - b.index : (x < y ? -sign : sign);
-    });
+    };
+  }
+  function applySort() {
     var grid = document.getElementById("cards");
     var fragment = document.createDocumentFragment();
-    ordered.forEach(function (c) { fragment.appendChild(c.node); });
+    cards.slice().sort(ordering()).forEach(function (c) { fragment.appendChild(c.node); });
     grid.appendChild(fragment);
   }
 
@@ -380,22 +401,22 @@
     renderCompare();
     fillSelect("f-status", Object.keys((data.summary.total || {}).statuses || {}));
     fillSelect("f-model", (data.summary.models || []).map(function (m) { return m.model; }));
-    renderCards();
-    applySort();
-    applyFilters();
-    ["f-status", "f-model", "f-text"].forEach(function (id) {
-      document.getElementById(id).addEventListener("input", applyFilters);
+    renderCards(function () {
+      applyFilters();
+      ["f-status", "f-model", "f-text"].forEach(function (id) {
+        document.getElementById(id).addEventListener("input", applyFilters);
+      });
+      document.getElementById("f-sort").addEventListener("change", applySort);
+      document.getElementById("export-marks").addEventListener("click", exportMarks);
+      document.getElementById("clear-marks").addEventListener("click", function () {
+        Array.from(marked).forEach(function (i) { setMark(i, false); });
+      });
+      document.getElementById("cards").addEventListener("keydown", onKey);
+      var first = visibleCards()[0];
+      if (first) first.tabIndex = 0;
+      document.body.dataset.readyMs = String(Math.round(performance.now()));
+      document.body.dataset.ready = "1";
     });
-    document.getElementById("f-sort").addEventListener("change", applySort);
-    document.getElementById("export-marks").addEventListener("click", exportMarks);
-    document.getElementById("clear-marks").addEventListener("click", function () {
-      Array.from(marked).forEach(function (i) { setMark(i, false); });
-    });
-    document.getElementById("cards").addEventListener("keydown", onKey);
-    var first = visibleCards()[0];
-    if (first) first.tabIndex = 0;
-    document.body.dataset.readyMs = String(Math.round(performance.now()));
-    document.body.dataset.ready = "1";
   }
   start();
 })();
