@@ -119,6 +119,26 @@ def test_remote_stops_when_a_server_ignores_the_page(cli: Cli) -> None:
     assert pages == ["1", "2"]
 
 
+def test_remote_lists_a_task_the_history_repeats_once(cli: Cli) -> None:
+    item = {"task_id": "b" * 36, "task_model": "flux", "action": "txt2img", "status": "completed"}
+    cli.transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"code": 200, "data": {"data": [item] * 5}}))
+    assert len(cli("tasks", "--remote").stdout.splitlines()) == 1
+    assert [t["task_id"] for t in cli("tasks", "--remote", "--json").json()] == ["b" * 36]
+
+
+@pytest.mark.parametrize("created", [1e300, -1e20, float("inf"), 10**40, "9999-99-99"])
+def test_remote_with_a_creation_time_out_of_range_shows_the_task_without_one(cli: Cli, created: Any) -> None:
+    item = {"task_id": "c" * 36, "task_model": "flux", "action": "txt2img", "status": "completed"}
+    body = json.dumps({"code": 200, "data": {"data": [item | {"created_at": created}]}})
+    cli.transport = httpx.MockTransport(
+        lambda r: httpx.Response(200, text=body, headers={"content-type": "application/json"})
+    )
+    result = cli("tasks", "--remote")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("c" * 36 + "\t") and "internal error" not in result.stderr
+    assert cli("tasks", "--remote", "--json").json()[0]["created_at"] is None
+
+
 def test_remote_history_answered_with_html_is_an_error_not_a_traceback(cli: Cli) -> None:
     cli.transport = httpx.MockTransport(lambda r: httpx.Response(200, text="<html>proxy</html>"))
     result = cli("tasks", "--remote")

@@ -14,6 +14,8 @@ from piapi_cli.api.tasks import normalize_status, parse_timestamp
 
 #: the largest page the history endpoint serves
 MAX_PAGE_SIZE = 100
+#: a creation time at or past this (Unix seconds) is no time at all
+_YEAR_10000 = 253_402_300_800.0
 
 
 #: how the history's ``model`` filter spells a model's family
@@ -52,6 +54,8 @@ class HistoryEntry:
         else:
             moment = parse_timestamp(created)
             stamp = moment.timestamp() if moment is not None else None
+        if stamp is not None and not 0 <= stamp < _YEAR_10000:  # no date can show it (nan too)
+            stamp = None
         return cls(
             task_id=task_id.strip(),
             model=str(item.get("task_model") or item.get("model") or ""),

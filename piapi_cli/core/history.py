@@ -45,10 +45,12 @@ def remote_tasks(
     wanted = family(model) if model else None
     for page in range(1, MAX_PAGES + 1):
         entries = client.task_history(page=page, page_size=page_size, model=wanted, start_time=since)
-        fresh = [e for e in entries if e.task_id not in seen]
-        for entry in fresh:
-            seen.add(entry.task_id)
-            yield entry
+        fresh = 0
+        for entry in entries:
+            if entry.task_id not in seen:  # a page may repeat a task too
+                seen.add(entry.task_id)
+                fresh += 1
+                yield entry
         if len(entries) < page_size or not fresh:
             return
 
