@@ -163,6 +163,29 @@ def test_a_broken_user_catalog_is_named_not_a_traceback(cli: Cli, isolated: Path
     assert "Traceback" not in result.stderr
 
 
+def _acme(field: dict[str, Any]) -> str:
+    model = {"name": "acme", "category": "video", "task_types": {"t": {"fields": {"p": field}}}}
+    return json.dumps({"models": [model]})
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        _acme({"type": "integer", "min": "a"}),
+        _acme({"type": "integer", "max": [1]}),
+        _acme({"type": "integer", "min": True}),
+        _acme({"type": "string", "max_length": -1}),
+        _acme({"type": "array", "max_items": 1.5}),
+        '{"models":' + "[" * 100_000 + "]" * 100_000 + "}",
+    ],
+)
+def test_a_hostile_user_catalog_stops_with_its_name_before_sending(cli: Cli, isolated: Path, content: str) -> None:
+    path = write_user_catalog(isolated, content)
+    result = cli("create", "-m", "acme", "-t", "t", "-i", "p=1")
+    assert result.exit_code == 3, result.stderr
+    assert str(path) in result.stderr and "internal error" not in result.stderr
+
+
 def test_the_sandbox_and_docs_use_the_shipped_catalog_only(isolated: Path, clock: FakeClock) -> None:
     write_user_catalog(isolated, {"models": [{"name": "acme-video", "category": "video", "task_types": {"t2v": {}}}]})
     assert load_catalog().model("acme-video") is None

@@ -53,11 +53,11 @@ class Field:
             required=bool(spec.get("required", False)),
             default=spec.get("default"),
             enum=tuple(spec["enum"]) if "enum" in spec else None,
-            min=spec.get("min"),
-            max=spec.get("max"),
-            max_length=spec.get("max_length"),
-            min_items=spec.get("min_items"),
-            max_items=spec.get("max_items"),
+            min=_limit(spec, "min", name, float),
+            max=_limit(spec, "max", name, float),
+            max_length=_limit(spec, "max_length", name, int),
+            min_items=_limit(spec, "min_items", name, int),
+            max_items=_limit(spec, "max_items", name, int),
             items=cls.from_spec(f"{name}[]", spec["items"]) if "items" in spec else None,
             properties={k: cls.from_spec(k, v) for k, v in spec.get("properties", {}).items()},
             description=spec.get("description", ""),
@@ -82,6 +82,18 @@ class Field:
         if self.min_items is not None or self.max_items is not None:
             text += f", {self.min_items or 0}-{self.max_items if self.max_items is not None else 'any'} items"
         return text
+
+
+def _limit(spec: dict[str, Any], key: str, name: str, kind: type) -> Any:
+    """A field's bound as the checks compare it: a number (a count: a whole one, >= 0) or None."""
+    value = spec.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise ValueError(f"field {name}: {key} must be a number, not {value!r}")
+    if kind is int and value < 0:
+        raise ValueError(f"field {name}: {key} must be 0 or more, not {value}")
+    return value
 
 
 def _num(value: float) -> str:
@@ -211,11 +223,11 @@ def _with_overlay(path: str, mtime_ns: int, size: int) -> Catalog:
     """The shipped catalog with the user's file merged over it (cached per file version)."""
     try:
         extra = json.loads(Path(path).read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ConfigError(f"cannot read the catalog file {path}: {exc}") from None
     try:
         return Catalog(merge_catalog(json.loads(_shipped_text()), extra))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise ConfigError(f"the catalog file {path} is not a catalog: {type(exc).__name__}: {exc}") from None
 
 
