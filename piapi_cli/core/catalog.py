@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import ConfigError, Note, ValidationError
+from piapi_cli.core.catalog_bounds import bounds
 from piapi_cli.core.suggest import did_you_mean, near_misses
 
 CATEGORIES = ("image", "video", "audio", "3d")
@@ -53,11 +54,7 @@ class Field:
             required=bool(spec.get("required", False)),
             default=spec.get("default"),
             enum=tuple(spec["enum"]) if "enum" in spec else None,
-            min=_limit(spec, "min", name, float),
-            max=_limit(spec, "max", name, float),
-            max_length=_limit(spec, "max_length", name, int),
-            min_items=_limit(spec, "min_items", name, int),
-            max_items=_limit(spec, "max_items", name, int),
+            **bounds(spec, name),
             items=cls.from_spec(f"{name}[]", spec["items"]) if "items" in spec else None,
             properties={k: cls.from_spec(k, v) for k, v in spec.get("properties", {}).items()},
             description=spec.get("description", ""),
@@ -82,18 +79,6 @@ class Field:
         if self.min_items is not None or self.max_items is not None:
             text += f", {self.min_items or 0}-{self.max_items if self.max_items is not None else 'any'} items"
         return text
-
-
-def _limit(spec: dict[str, Any], key: str, name: str, kind: type) -> Any:
-    """A field's bound as the checks compare it: a number (a count: a whole one, >= 0) or None."""
-    value = spec.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        raise ValueError(f"field {name}: {key} must be a number, not {value!r}")
-    if kind is int and value < 0:
-        raise ValueError(f"field {name}: {key} must be 0 or more, not {value}")
-    return value
 
 
 def _num(value: float) -> str:
