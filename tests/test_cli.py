@@ -280,7 +280,8 @@ def test_models_lists_and_filters(cli: Cli) -> None:
     lines = cli("models", "--category", "3d").stdout.splitlines()
     assert "Qubico/trellis\timage-to-3d\t3d" in lines and all(line.endswith("\t3d") for line in lines)
     docs = cli("models", "--task-type", "imagine", "--json").json()
-    assert [d["model"] for d in docs] == ["midjourney"]
+    assert [d["model"] for d in docs] == ["midjourney"] and list(docs[0]["task_types"]) == ["imagine"]
+    assert cli("models", "--task-type", "imagine").stdout.splitlines() == ["midjourney\timagine\timage"]
 
 
 def test_models_shows_a_schema(cli: Cli) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from piapi_cli.cli.commands._options import ModelsJsonOption, examples
@@ -75,7 +76,7 @@ def models(
         return
 
     chosen = [
-        m
+        m if task_type is None else replace(m, task_types={task_type: m.task_types[task_type]})
         for m in catalog.models.values()
         if (category is None or m.category == category.value) and (task_type is None or task_type in m.task_types)
     ]
