@@ -28,6 +28,14 @@ def _asset(name: str) -> str:
     return resources.files("piapi_cli.core.report").joinpath("assets").joinpath(name).read_text("utf-8")
 
 
+#: the page's script, in this order, in one function that ``start()`` ends
+SCRIPTS = ("report.js", "report-cards.js")
+
+
+def page_script() -> str:
+    return '(function () {\n"use strict";\n' + "".join(_asset(name) for name in SCRIPTS) + "start();\n})();\n"
+
+
 def _digest(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
@@ -55,7 +63,7 @@ def policy(script: str, style: str) -> str:
 
 def render(data: dict[str, Any], title: str) -> str:
     """The whole page."""
-    script, style = _asset("report.js"), _asset("report.css")
+    script, style = page_script(), _asset("report.css")
     template = _asset("report.html")
     parts = {
         "{{POLICY}}": html.escape(policy(script, style), quote=False).replace('"', "&quot;"),
