@@ -64,7 +64,7 @@ _piapi_options() {
         'wait') echo '--download --help --interval --jq --json --metadata --name --no-preview --overwrite --pending --preview --quiet --skip-existing --timeout' ;;
         'cancel') echo '--help' ;;
         'download') echo '--dir --help --ids-from --jq --json --metadata --name --overwrite --quiet --skip-existing' ;;
-        'report') echo '--batch --compare-by --help --jq --json --model --no-thumbnails --open --out --since --status' ;;
+        'report') echo '--batch --compare-by --help --jq --json --model --no-preview --no-thumbnails --open --out --preview --since --status' ;;
         'compare') echo '--download --dry-run --help --input --interval --json --model --no-validate --quiet --report --run-id --timeout' ;;
         'chat') echo '--continue --conversation --download --file --help --json --model --no-stream --option --stream-json --system' ;;
         'image') echo '--download --edit --format --help --jq --json --model --quality --response-format --size' ;;

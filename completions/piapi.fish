@@ -615,6 +615,8 @@ complete -c piapi -n "__piapi_in 'report'" -l open -d 'Open the page in the desk
 complete -c piapi -n "__piapi_in 'report'" -l no-thumbnails -d 'Show the full-size images instead of making thumbnails'
 complete -c piapi -n "__piapi_in 'report'" -l json -d 'Print the reports data (summary, tasks, outputs) as JSON; the page only with --out'
 complete -c piapi -n "__piapi_in 'report'" -l jq -x -d 'Filter the JSON with a jq expression; strings print raw'
+complete -c piapi -n "__piapi_in 'report'" -l preview -d 'Show the image outputs in the terminal (kitty, iTerm2, sixel or half-blocks)'
+complete -c piapi -n "__piapi_in 'report'" -l no-preview -d 'No images, even if the preview setting is on'
 complete -c piapi -n "__piapi_in 'report'" -l help -s h -d 'Show this message and exit.'
 complete -c piapi -n "__piapi_in 'compare'" -l model -s m -x -a 'Qubico/flux1-schnell Qubico/flux1-dev Qubico/flux1-dev-advanced midjourney Qubico/image-toolkit gemini Qubico/qwen-image Qubico/z-image seedream Qubico/joycaption kling kling-turbo hailuo luma veo3 veo3.1 sora2 seedance Qubico/hunyuan Qubico/wanx Qubico/skyreels Qubico/video-toolkit Wan Qubico/framepack omni-human Qubico/hug-video music-u Qubico/ace-step Qubico/diffrhythm Qubico/mmaudio Qubico/tts suno music-s byteaudio Qubico/trellis Qubico/trellis2 Qubico/pixal3d' -d 'A model to compare (repeat: two or more)'
 complete -c piapi -n "__piapi_in 'compare'" -l input -s i -x -a '(__piapi_at_files)' -d 'An input field, sent to every model that takes it'

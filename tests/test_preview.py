@@ -159,3 +159,16 @@ def test_fit_keeps_the_shape_within_the_screen() -> None:
     columns, rows = preview.fit(1000, 4000, screen)  # a tall picture on a short terminal
     assert rows == 8 and columns <= 20
     assert preview.fit(4000, 10, preview.Screen(300, 50)) == (preview.MAX_COLUMNS, 1)
+
+
+def test_report_previews_its_first_pictures_on_a_terminal_only(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for prompt in ("a fox", "an owl"):
+        assert cli("create", *FLUX, "-i", f"prompt={prompt}", "--download", str(tmp_path / "out")).exit_code == 0
+    piped = cli("report", "--out", str(tmp_path / "page"), "--preview")
+    assert piped.exit_code == 0 and piped.stdout == f"{tmp_path / 'page' / 'index.html'}\n"
+    monkeypatch.setattr(Output, "stdout_tty", property(lambda self: True))
+    shown = cli("report", "--out", str(tmp_path / "page"), "--preview", env={"PIAPI_PREVIEW_PROTOCOL": "kitty"})
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.count("\x1b_Ga=T,f=100") == 2 and "no preview" not in shown.stderr

@@ -6,11 +6,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
-from piapi_cli.cli.commands._options import JqOption, examples
+from piapi_cli.cli.commands._options import JqOption, NoPreviewOption, PreviewOption, examples
 from piapi_cli.cli.parsing import params
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
+    from piapi_cli.core.report.build import ReportResult
 
 EPILOG = examples(
     "piapi report",
@@ -102,6 +103,8 @@ def report(
     no_thumbnails: _NoThumbnailsOption = False,
     as_json: _AsJsonOption = False,
     jq: JqOption = None,
+    preview: PreviewOption = False,
+    no_preview: NoPreviewOption = False,
 ) -> None:
     """Write an offline report of journaled tasks: their outputs in a grid, with prompt, cost and status."""
     from piapi_cli.cli.report_output import publish
@@ -145,3 +148,27 @@ def report(
         return
     result = publish(state, entries, options, open_page=open_page)
     state.output.render(lambda: result.data, as_json=as_json, jq=jq, lines=lambda: [str(result.page)])
+    if not structured and not no_preview and (preview or state.session.settings["preview"]):
+        _preview(state, result, asked=preview)
+
+
+#: the most pictures a report previews in the terminal (the page has them all)
+PREVIEWS = 6
+
+
+def _preview(state: State, result: ReportResult, *, asked: bool) -> None:
+    """The first pictures of the report (their thumbnails), drawn on the terminal."""
+    from urllib.parse import unquote
+
+    from piapi_cli.cli import preview as pictures
+
+    items = []
+    for task in result.data["tasks"]:
+        for output in task["outputs"]:
+            href = output.get("thumbnail") or output.get("file")
+            if href and pictures.is_image_name(href):
+                items.append(str(result.page.parent / unquote(href)))
+                break
+        if len(items) == PREVIEWS:
+            break
+    pictures.show(state, items, asked=asked)

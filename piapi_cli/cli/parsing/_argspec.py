@@ -126,6 +126,8 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'no_thumbnails', 'kind': 'option', 'opts': ['--no-thumbnails'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'preview', 'kind': 'option', 'opts': ['--preview'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'no_preview', 'kind': 'option', 'opts': ['--no-preview'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
         ],
     },
     'compare': {
