@@ -125,14 +125,8 @@ def report(
 
         compile_jq(jq)  # a bad expression is a usage error before anything is read
     age = since or (None if batch or ids else DEFAULT_SINCE)
-    selection = Selection(
-        run_id=batch,
-        since=parse_since(age, time.time()) if age else None,
-        ids=list(ids or []),
-        model=model,
-        status=status,
-        world=state.session.world,
-    )
+    selection = Selection(run_id=batch, since=parse_since(age, time.time()) if age else None, ids=list(ids or []),
+                          model=model, status=status, world=state.session.world)  # fmt: skip
     selection.check()
     from piapi_cli.cli.hints import recreate_command
 
