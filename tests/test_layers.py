@@ -160,7 +160,6 @@ STILL_OVER = {
     "core/settings.py": 407,
     "cli/commands/create.py:create": 177,
     "cli/commands/batch_cmd.py:run": 171,
-    "cli/commands/listen.py:listen": 154,
     "cli/batch_output.py:execute": 88,
     "core/downloads/downloader.py:_receive": 71,
     "core/batch/build.py:build": 62,

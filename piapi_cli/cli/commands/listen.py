@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from piapi_cli.core.downloads.downloader import DownloadHTTP
     from piapi_cli.core.journal.events import EventStore
     from piapi_cli.core.listener.forwarding import Route
-    from piapi_cli.core.listener.listener import Listener
+    from piapi_cli.core.listener.listener import Listener, ListenerOptions
 
 EPILOG = examples(
     "piapi listen",
@@ -35,89 +35,101 @@ EPILOG = examples(
 )
 
 
+PortOption = Annotated[
+    int, params.Option("--port", "-p", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one")
+]
+HostOption = Annotated[str, params.Option("--host", metavar="ADDRESS", help="Address to listen on")]
+PathOption = Annotated[str, params.Option("--path", metavar="PATH", help="URL path deliveries are POSTed to")]
+SecretOption = Annotated[
+    Optional[str],
+    params.Option(
+        "--secret",
+        metavar="SECRET",
+        envvar="PIAPI_WEBHOOK_SECRET",
+        show_envvar=False,
+        help="The x-webhook-secret deliveries must carry [env: PIAPI_WEBHOOK_SECRET] (default: the listener's own)",
+        show_default=False,
+    ),
+]
+SecretFileOption = Annotated[
+    Optional[Path],
+    params.Option("--secret-file", metavar="FILE", help="Read the secret from this file", show_default=False),
+]
+ForwardToOption = Annotated[
+    Optional[list[str]],
+    params.Option(
+        "--forward-to",
+        "-f",
+        metavar="[EVENT=]URL",
+        help="POST each delivery, as received, to URL; EVENT=URL for one event only. Repeatable",
+        show_default=False,
+    ),
+]
+ExecCommandOption = Annotated[
+    Optional[str],
+    params.Option("--exec", metavar="CMD", help="Run CMD for each event (no shell; event JSON on stdin)"),
+]
+DownloadOption = Annotated[
+    Optional[Path],
+    params.Option("--download", metavar="DIR", help="Save the outputs of completed tasks into DIR"),
+]
+DownloadAnyUrlOption = Annotated[
+    bool,
+    params.Option(
+        "--download-any-url",
+        help="Let --download fetch http:// URLs and private or local hosts (by default: public https only)",
+    ),
+]
+EventsOption = Annotated[
+    Optional[str],
+    params.Option(
+        "--events",
+        metavar="LIST",
+        help="Only these events, e.g. completed,failed (default: all)",
+        show_default=False,
+    ),
+]
+PublicUrlOption = Annotated[
+    Optional[str],
+    params.Option("--public-url", metavar="URL", help="The address PiAPI reaches this listener at (a tunnel's URL)"),
+]
+BackstopOption = Annotated[
+    float,
+    params.Option(
+        "--backstop",
+        metavar="SECONDS",
+        min=0,
+        help="Fetch tasks sent to this listener that have been silent this long (0: never)",
+    ),
+]
+PrintSecretOption = Annotated[bool, params.Option("--print-secret", help="Print the secret and exit")]
+ReplayOption = Annotated[
+    Optional[str],
+    params.Option(
+        "--replay",
+        metavar="EVENT_ID|TASK|failed",
+        help="Forward stored events again (an event, a task's events, or every one not forwarded), then exit",
+        show_default=False,
+    ),
+]
+
+
 def listen(
     ctx: params.Context,
-    port: Annotated[
-        int, params.Option("--port", "-p", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one")
-    ] = 8788,
-    host: Annotated[str, params.Option("--host", metavar="ADDRESS", help="Address to listen on")] = "127.0.0.1",
-    path: Annotated[
-        str, params.Option("--path", metavar="PATH", help="URL path deliveries are POSTed to")
-    ] = "/webhook",
-    secret: Annotated[
-        Optional[str],
-        params.Option(
-            "--secret",
-            metavar="SECRET",
-            envvar="PIAPI_WEBHOOK_SECRET",
-            show_envvar=False,
-            help="The x-webhook-secret deliveries must carry [env: PIAPI_WEBHOOK_SECRET] (default: the listener's own)",
-            show_default=False,
-        ),
-    ] = None,
-    secret_file: Annotated[
-        Optional[Path],
-        params.Option("--secret-file", metavar="FILE", help="Read the secret from this file", show_default=False),
-    ] = None,
-    forward_to: Annotated[
-        Optional[list[str]],
-        params.Option(
-            "--forward-to",
-            "-f",
-            metavar="[EVENT=]URL",
-            help="POST each delivery, as received, to URL; EVENT=URL for one event only. Repeatable",
-            show_default=False,
-        ),
-    ] = None,
-    exec_command: Annotated[
-        Optional[str],
-        params.Option("--exec", metavar="CMD", help="Run CMD for each event (no shell; event JSON on stdin)"),
-    ] = None,
-    download: Annotated[
-        Optional[Path],
-        params.Option("--download", metavar="DIR", help="Save the outputs of completed tasks into DIR"),
-    ] = None,
-    download_any_url: Annotated[
-        bool,
-        params.Option(
-            "--download-any-url",
-            help="Let --download fetch http:// URLs and private or local hosts (by default: public https only)",
-        ),
-    ] = False,
-    events: Annotated[
-        Optional[str],
-        params.Option(
-            "--events",
-            metavar="LIST",
-            help="Only these events, e.g. completed,failed (default: all)",
-            show_default=False,
-        ),
-    ] = None,
-    public_url: Annotated[
-        Optional[str],
-        params.Option(
-            "--public-url", metavar="URL", help="The address PiAPI reaches this listener at (a tunnel's URL)"
-        ),
-    ] = None,
-    backstop: Annotated[
-        float,
-        params.Option(
-            "--backstop",
-            metavar="SECONDS",
-            min=0,
-            help="Fetch tasks sent to this listener that have been silent this long (0: never)",
-        ),
-    ] = 300.0,
-    print_secret: Annotated[bool, params.Option("--print-secret", help="Print the secret and exit")] = False,
-    replay: Annotated[
-        Optional[str],
-        params.Option(
-            "--replay",
-            metavar="EVENT_ID|TASK|failed",
-            help="Forward stored events again (an event, a task's events, or every one not forwarded), then exit",
-            show_default=False,
-        ),
-    ] = None,
+    port: PortOption = 8788,
+    host: HostOption = "127.0.0.1",
+    path: PathOption = "/webhook",
+    secret: SecretOption = None,
+    secret_file: SecretFileOption = None,
+    forward_to: ForwardToOption = None,
+    exec_command: ExecCommandOption = None,
+    download: DownloadOption = None,
+    download_any_url: DownloadAnyUrlOption = False,
+    events: EventsOption = None,
+    public_url: PublicUrlOption = None,
+    backstop: BackstopOption = 300.0,
+    print_secret: PrintSecretOption = False,
+    replay: ReplayOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Receive PiAPI's webhook deliveries: print each event, forward it, run a command, download.
@@ -125,10 +137,6 @@ def listen(
     Listens on 127.0.0.1 until Ctrl-C or SIGTERM. Every delivery is checked (secret, shape),
     stored in the journal and answered only once stored.
     """
-    import shlex
-
-    from piapi_cli.api.errors import UsageError
-
     state: State = ctx.obj
     output = state.output
     output.quiet = output.quiet or quiet
@@ -150,9 +158,6 @@ def listen(
     if replay is not None:
         _replay(state, store, replay, routes)
         return
-    argv = shlex.split(exec_command) if exec_command else None
-    if exec_command is not None and not argv:
-        raise UsageError("--exec needs a command")
     options = lib.ListenerOptions(
         secret=the_secret,
         host=host,
@@ -161,21 +166,40 @@ def listen(
         public_url=public_url,
         events=parse_events(events),
         routes=routes,
-        exec_argv=argv,
+        exec_argv=_exec_argv(exec_command),
         download_dir=download,
         # the in-process sandbox's files never touch the network
         download_any_url=download_any_url or session.use_sandbox,
         backstop_after=backstop,
         keep_events=30 * 86400.0 if session.journal is not None else 600.0,
     )
+    _listen(state, options, store, own_secret=secret is None and secret_file is None)
+
+
+def _exec_argv(exec_command: str | None) -> list[str] | None:
+    import shlex
+
+    from piapi_cli.api.errors import UsageError
+
+    argv = shlex.split(exec_command) if exec_command else None
+    if exec_command is not None and not argv:
+        raise UsageError("--exec needs a command")
+    return argv
+
+
+def _listen(state: State, options: ListenerOptions, store: EventStore, *, own_secret: bool) -> None:
+    """The listener of these options, served until Ctrl-C or SIGTERM."""
+    import threading
+
+    from piapi_cli.core.listener import listener as lib
+
+    session = state.session
     get_task = None
-    if backstop > 0:
+    if options.backstop_after > 0:
         try:
             get_task = session.client.get_task
         except Exception as exc:  # no key: the listener still works, without the backstop
-            output.warn(f"the backstop is off: {getattr(exc, 'message', exc)}")
-    import threading
-
+            state.output.warn(f"the backstop is off: {getattr(exc, 'message', exc)}")
     stopped = threading.Event()
     listener = lib.Listener(
         options,
@@ -184,11 +208,11 @@ def listen(
         on_log=lambda level, message: _log(state, level, message),
         world=session.world,
         get_task=get_task,
-        download_http=_download_http(state) if download is not None else None,
+        download_http=_download_http(state) if options.download_dir is not None else None,
         environ=session.environ,
         exec_output=_stderr(),
     )
-    _serve(state, listener, host, stopped, own_secret=secret is None and secret_file is None)
+    _serve(state, listener, options.host, stopped, own_secret=own_secret)
 
 
 def _download_http(state: State) -> DownloadHTTP:
