@@ -282,3 +282,16 @@ def test_a_huge_inline_image_goes_to_disk_without_being_held(
     assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(picture).digest()
     # the server's own copy (32 MiB of base64) is traced too: the client adds little beside it
     assert peak < len(encoded) + 8 * 2**20
+
+
+def test_urls_that_are_not_http_are_named_and_fail_the_download(image_cli: Cli, tmp_path: Path) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = {"created": 1, "data": [{"url": "file:///etc/passwd"}, {"url": "javascript:alert(1)"}]}
+        return httpx.Response(200, json=body)
+
+    image_cli.transport = httpx.MockTransport(answer)
+    result = image_cli("image", "a fox", "--download", "out")
+    assert result.exit_code == 9, result.stderr
+    assert "could not download 'file:///etc/passwd': not an http(s) URL" in result.stderr
+    assert "javascript:alert(1)" in result.stderr
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

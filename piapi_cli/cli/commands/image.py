@@ -117,17 +117,27 @@ def _fetch_urls(state: State, result: ImageResult, download: Optional[Path]) -> 
     """Image URLs through the downloader, when --download asks; their files join the saved."""
     if not result.urls or download is None:
         return 0
+    from piapi_cli.api.errors import ExitCode, combine_exit_codes
     from piapi_cli.api.tasks import Task
     from piapi_cli.core.runner import DownloadPlan
 
-    task = Task.from_api({"task_id": result.call_id, "model": "image", "task_type": "image", "status": "completed",
-                          "output": {"data": [{"url": url} for url in result.urls]}})  # fmt: skip
-    runner = state.session.runner()
-    outcome = runner.download([task], DownloadPlan(download))[0]
-    result.saved += outcome.files
-    for failure in outcome.failures:
-        state.output.error(f"could not download {failure.url}: {failure.message}")
-    return int(outcome.exit_code)
+    fetchable = [url for url in result.urls if url.lower().startswith(("http://", "https://"))]
+    codes = []
+    for url in result.urls:
+        if url not in fetchable:  # file:, javascript:, data: ... an image answer names no such thing
+            state.output.error(f"could not download {url[:80]!r}: not an http(s) URL")
+            codes.append(ExitCode.DOWNLOAD_FAILED)
+    if fetchable:
+        output = {"data": [{"url": url} for url in fetchable]}
+        task = Task.from_api(
+            {"task_id": result.call_id, "model": "image", "task_type": "image", "status": "completed", "output": output}
+        )
+        outcome = state.session.runner().download([task], DownloadPlan(download))[0]
+        result.saved += outcome.files
+        for failure in outcome.failures:
+            state.output.error(f"could not download {failure.url}: {failure.message}")
+        codes.append(outcome.exit_code)
+    return int(combine_exit_codes(codes))
 
 
 def _show(state: State, result: ImageResult, *, as_json: bool, jq: Optional[str]) -> None:
