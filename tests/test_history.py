@@ -298,3 +298,19 @@ def test_a_batch_rerun_whose_history_cannot_be_read_keeps_the_row_maybe_created(
     assert rerun.exit_code == 5 and "could not read the account's history" in rerun.stderr
     assert "--attach" in rerun.stderr
     assert len(list(emulator.store.all())) == 1
+
+
+def test_sync_says_with_its_exit_code_that_tasks_could_not_be_fetched(cli: Cli, emulator: Emulator) -> None:
+    made = make(emulator, emulator.clock, "kling", "video_generation", 2)  # type: ignore[arg-type]
+    inner = transport_for(emulator)
+
+    def lose_one(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(made[0]):
+            return httpx.Response(404, json={"code": 404, "message": "task not found"})
+        return inner.handle_request(request)
+
+    cli.transport = httpx.MockTransport(lose_one)
+    result = cli("tasks", "sync")
+    assert result.exit_code == 4, result.stderr
+    assert result.stdout.split() == [made[1]]  # what could be fetched is in
+    assert f"{made[0]}: could not be fetched" in result.stderr

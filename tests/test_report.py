@@ -51,7 +51,7 @@ def test_a_report_shows_each_task_with_its_files_thumbnails_and_figures(cli: Cli
     result = cli("report")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "piapi-report/index.html\n"
-    assert "report of 3 tasks, 3 outputs (1 thumbnails made, 0 reused)" in result.stderr
+    assert "report of 3 tasks, 3 outputs (1 thumbnail made, 0 reused)" in result.stderr
     data = page_data(here / "piapi-report" / "index.html")
     tasks = {t["task_id"]: t for t in data["tasks"]}
     saved = tasks[cat]["outputs"][0]

@@ -26,8 +26,8 @@ def publish(state: State, entries: list[Entry], options: ReportOptions, *, open_
     result = write_report(entries, options)
     tasks = result.data["tasks"]
     outputs = sum(max(1, len(t["outputs"])) for t in tasks)
-    made = f"{result.thumbnails_made} thumbnails made, {result.thumbnails_reused} reused"
-    output.info(f"report of {len(tasks)} tasks, {outputs} outputs ({made})")
+    made = f"{_count(result.thumbnails_made, 'thumbnail')} made, {result.thumbnails_reused:,} reused"
+    output.info(f"report of {_count(len(tasks), 'task')}, {_count(outputs, 'output')} ({made})")
     if not tasks:
         output.info("no journaled task matches: the report is empty")
     for source, problem in result.thumbnail_failures[:5]:
@@ -85,3 +85,7 @@ def publish_run(state: State, run_id: str, out: Path, open_page: bool) -> int:
         return int(exc.exit_code)
     state.output.info(f"report: {result.page}")
     return 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

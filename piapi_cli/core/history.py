@@ -83,6 +83,8 @@ class SyncReport:
     ambiguous: list[tuple[int, list[str]]] = field(default_factory=list)
     #: tasks that could not be fetched: (task ID, why)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: the exit code of each failed fetch
+    codes: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,6 +158,7 @@ class _Fetcher:
                 self.cache[task_id] = self.client.get_task(task_id)
             except PiapiError as exc:
                 self.report.failed.append((task_id, exc.message))
+                self.report.codes.append(int(exc.exit_code))
                 self.cache[task_id] = None
         return self.cache[task_id]
 

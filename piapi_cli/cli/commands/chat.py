@@ -21,7 +21,7 @@ EPILOG = examples(
     'piapi chat -m sora-2-preview "a red fox in snow" --download videos',
     notes="Only the answer's text goes to stdout; the tokens used go to stderr at the end. The "
     "prompt is read from stdin when it is - or not given. Conversations are kept in the journal: "
-    "--continue goes on from the last one, --conversation N from conversation N. sora-2-preview "
+    "--continue goes on from the last one, --conversation ID from that one. sora-2-preview "
     "answers with a video: its progress shows on a terminal, its URL is printed. Exits 12 when the "
     "server cuts the answer short (what arrived is printed and kept), 130 on Ctrl-C (the same).",
 )

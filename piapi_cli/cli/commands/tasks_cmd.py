@@ -213,6 +213,10 @@ def sync(
         state.output.render(report.to_json, as_json=True)
     else:
         sync_summary(state.output, report)
+    if report.codes:  # what was brought in stays; the exit says some tasks could not be fetched
+        from piapi_cli.api.errors import combine_exit_codes
+
+        raise params.Exit(int(combine_exit_codes(report.codes)))
 
 
 @app.command(
