@@ -13,6 +13,7 @@ from piapi_cli.api.errors import ConfigError, CreateOutcomeUnknown, PiapiError, 
 
 if TYPE_CHECKING:
     from piapi_cli.cli.session import Session
+    from piapi_cli.core.journal.journal import Journal
 
 
 #: what to do next, by the ``advice`` a library error names: the one place advice naming a flag
@@ -183,6 +184,16 @@ def in_world(text: str, session: Session | None) -> str:
         return f"piapi{written}{missing} {word}"
 
     return _COMMAND_LINE.sub(add, text)
+
+
+def journal_needed(session: Session, why: str) -> Journal:
+    """The run's journal, or the error that says why the command needs it and how to turn it
+    back on (batch, compare, tasks: the one place they refuse to run without it)."""
+    from piapi_cli.api.errors import ConfigError
+
+    if session.journal is None:
+        raise ConfigError(why, hint=journal_back_on(session))
+    return session.journal
 
 
 def journal_back_on(session: Session) -> str:

@@ -376,17 +376,10 @@ def list_runs(
 
 
 def _journal(ctx: params.Context) -> Journal:
-    from piapi_cli.api.errors import ConfigError
-    from piapi_cli.cli.hints import journal_back_on
+    from piapi_cli.cli.hints import journal_needed
 
-    state: State = ctx.obj
-    journal = state.session.journal
-    if journal is None:
-        raise ConfigError(
-            "batch runs need the task journal (to resume and never pay twice); it is turned off",
-            hint=journal_back_on(state.session),
-        )
-    return journal
+    why = "batch runs need the task journal (to resume and never pay twice); it is turned off"
+    return journal_needed(ctx.obj.session, why)
 
 
 app.command("run", epilog=RUN_EPILOG)(run)

@@ -173,14 +173,7 @@ def _resume_command(
 
 
 def _journal(ctx: params.Context) -> Journal:
-    from piapi_cli.api.errors import ConfigError
-    from piapi_cli.cli.hints import journal_back_on
+    from piapi_cli.cli.hints import journal_needed
 
-    state: State = ctx.obj
-    journal = state.session.journal
-    if journal is None:
-        raise ConfigError(
-            "compare runs its tasks as a batch run, which needs the task journal (never to pay twice); it is off",
-            hint=journal_back_on(state.session),
-        )
-    return journal
+    why = "compare runs its tasks as a batch run, which needs the task journal (never to pay twice); it is off"
+    return journal_needed(ctx.obj.session, why)

@@ -57,13 +57,9 @@ WorldOption = Annotated[
 
 
 def _journal(state: State) -> Journal:
-    from piapi_cli.api.errors import ConfigError
-    from piapi_cli.cli.hints import journal_back_on
+    from piapi_cli.cli.hints import journal_needed
 
-    journal = state.session.journal
-    if journal is None:
-        raise ConfigError("the task journal is turned off", hint=journal_back_on(state.session))
-    return journal
+    return journal_needed(state.session, "the task journal is turned off")
 
 
 def _world(state: State, world: str | None) -> str | None:
