@@ -230,6 +230,10 @@ def test_chat_usage_is_counted_beside_task_credits(chat_cli: Cli) -> None:
     assert chat_row["chats"] == 1 and chat_row["tokens"] > 0 and chat_row["tasks"] == 0
     total = chat_cli("tasks", "usage").stdout.split("\t")
     assert total[0] == "all" and total[1] == "1" and total[3] == "1" and int(total[4]) == chat_row["tokens"]
+    listed = chat_cli("tasks")
+    assert len(listed.stdout.splitlines()) == 1  # the task; chat answers are no tasks ...
+    assert f"and 1 chat answer ({chat_row['tokens']:,} tokens)" in listed.stderr  # ... but are counted
+    assert "chat answer" not in chat_cli("tasks", "--json").stderr
 
 
 def test_models_chat_lists_the_chat_models(chat_cli: Cli) -> None:

@@ -152,10 +152,23 @@ def tasks(
             for e in entries
         ],
     )
+    if status is None and model is None and not structured(as_json, jq):
+        _note_chats(state, journal, cutoff, scope)
     if not entries and not structured(as_json, jq):
         elsewhere = journal.entries(status=status, model=model, since=cutoff, limit=1) if scope is not None else []
         note = f"; other APIs have some: {state.session.prog} tasks --world all" if elsewhere else ""
         output.info(f"no tasks of {scope or 'any API'} in the journal match{note}")
+
+
+def _note_chats(state: State, journal: Journal, since: float | None, scope: str | None) -> None:
+    """Chat answers are not tasks: the listing says how many there were, and their tokens."""
+    from piapi_cli.core.journal import chats
+
+    found = chats.usage(journal, since=since, world=scope)
+    answers, tokens = sum(g["chats"] for g in found.values()), sum(g["tokens"] for g in found.values())
+    if answers:
+        noun = "answer" if answers == 1 else "answers"
+        state.output.info(f"and {answers:,} chat {noun} ({tokens:,} tokens): {state.session.prog} tasks usage")
 
 
 def _remote(
