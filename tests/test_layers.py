@@ -158,7 +158,6 @@ STILL_OVER = {
     "core/listener/listener.py:__init__": 64,
     "core/catalog.py": 460,
     "core/settings.py": 407,
-    "cli/commands/batch_cmd.py:run": 171,
     "cli/batch_output.py:execute": 88,
     "core/downloads/downloader.py:_receive": 71,
     "core/batch/build.py:build": 62,

@@ -4,9 +4,39 @@ from __future__ import annotations
 
 import shlex
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
+from piapi_cli.cli.batch_options import (
+    AsJsonOption,
+    AttachOption,
+    ConcurrencyOption,
+    DownloadOption,
+    DryRunOption,
+    FileArgument,
+    ForceOption,
+    InlineOption,
+    InputsOption,
+    MatrixOption,
+    MaxCreditsOption,
+    ModelOption,
+    NameOption,
+    NoValidateOption,
+    OnlyOption,
+    OpenReportOption,
+    OutputFileOption,
+    ReportOption,
+    ResubmitUnknownOption,
+    RetryFailedOption,
+    RunArgs,
+    RunIdOption,
+    ShardOption,
+    TaskTypeOption,
+    TemplateFieldOption,
+    TemplateOption,
+    TimeoutOption,
+    WebhookOption,
+    WebhookSecretOption,
+)
 from piapi_cli.cli.commands._options import (
     IntervalOption,
     JqOption,
@@ -21,7 +51,10 @@ from piapi_cli.cli.parsing import params
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.core.batch import RowRequest
+    from piapi_cli.core.batch.matrix import Axis
+    from piapi_cli.core.batch.prepare import Prepared, Source
     from piapi_cli.core.journal.journal import Journal
+    from piapi_cli.core.runner import DownloadPlan
 
 app = params.Group(
     help="Many tasks from a JSONL or CSV file: resumable after any crash, never paid twice, split across machines.",
@@ -56,175 +89,147 @@ RUN_EPILOG = examples(
 
 def run(
     ctx: params.Context,
-    file: Annotated[str, params.Argument(metavar="FILE", help="JSONL or CSV rows; - reads stdin", show_default=False)],
-    model: Annotated[
-        Optional[str], params.Option("--model", "-m", metavar="MODEL", help="Model of rows that name none")
-    ] = None,
-    task_type: Annotated[
-        Optional[str], params.Option("--task-type", "-t", metavar="TYPE", help="Task type of rows that name none")
-    ] = None,
-    inputs: Annotated[
-        Optional[list[str]],
-        params.Option("--input", "-i", metavar="KEY=VALUE", help="An input field of every row; a row's own wins"),
-    ] = None,
-    template: Annotated[
-        Optional[str],
-        params.Option(
-            "--template", metavar="TEXT", help="Build the prompt from the row's fields: 'a {animal} in {style}'"
-        ),
-    ] = None,
-    matrix: Annotated[
-        Optional[list[str]],
-        params.Option("--matrix", metavar="KEY=V1,V2", help="Run every row once per value (repeat: every combination)"),
-    ] = None,
-    template_field: Annotated[
-        str, params.Option("--template-field", metavar="KEY", help="The input field --template sets")
-    ] = "prompt",
-    webhook: Annotated[
-        Optional[str], params.Option("--webhook", metavar="URL", help="PiAPI POSTs each task's updates here")
-    ] = None,
-    webhook_secret: Annotated[
-        Optional[str],
-        params.Option("--webhook-secret", metavar="SECRET", help="Secret of --webhook [env: PIAPI_WEBHOOK_SECRET]"),
-    ] = None,
-    concurrency: Annotated[
-        int, params.Option("--concurrency", "-c", metavar="N", min=1, max=256, help="API requests in flight")
-    ] = 8,
-    max_credits: Annotated[
-        Optional[int],
-        params.Option("--max-credits", metavar="N", min=0, help="Start no row once this run's credits would pass N"),
-    ] = None,
-    shard: Annotated[
-        Optional[str], params.Option("--shard", metavar="K/N", help="Run only shard K of N (a stable split by id)")
-    ] = None,
-    run_id: Annotated[
-        Optional[str],
-        params.Option("--run-id", metavar="NAME", help="Name of the run (default: from the file's path)"),
-    ] = None,
-    output_file: Annotated[
-        Optional[Path], params.Option("--output", "-o", metavar="FILE", help="Write the result lines here, not stdout")
-    ] = None,
-    download: Annotated[
-        Optional[Path], params.Option("--download", metavar="DIR", help="Save each row's outputs into DIR")
-    ] = None,
-    name: Annotated[
-        str, params.Option("--name", metavar="TEMPLATE", help="File names: {id}, the row's fields, {index}, {ext}...")
-    ] = "{id}-{index}.{ext}",
+    file: FileArgument,
+    model: ModelOption = None,
+    task_type: TaskTypeOption = None,
+    inputs: InputsOption = None,
+    template: TemplateOption = None,
+    matrix: MatrixOption = None,
+    template_field: TemplateFieldOption = "prompt",
+    webhook: WebhookOption = None,
+    webhook_secret: WebhookSecretOption = None,
+    concurrency: ConcurrencyOption = 8,
+    max_credits: MaxCreditsOption = None,
+    shard: ShardOption = None,
+    run_id: RunIdOption = None,
+    output_file: OutputFileOption = None,
+    download: DownloadOption = None,
+    name: NameOption = "{id}-{index}.{ext}",
     overwrite: OverwriteOption = False,
     skip_existing: SkipOption = False,
     metadata: MetadataOption = False,
-    retry_failed: Annotated[
-        bool, params.Option("--retry-failed", help="Create new tasks for rows whose task failed (paid again)")
-    ] = False,
-    resubmit_unknown: Annotated[
-        bool,
-        params.Option("--resubmit-unknown", help="Send again rows whose create may have been carried out"),
-    ] = False,
-    force: Annotated[
-        bool, params.Option("--force", help="Create again rows that changed since their task was created")
-    ] = False,
-    attach: Annotated[
-        Optional[list[str]],
-        params.Option("--attach", metavar="ID=TASK_ID", help="The task a maybe-created row turned out to have"),
-    ] = None,
-    timeout: Annotated[
-        Optional[float],
-        params.Option(
-            "--timeout",
-            metavar="SECONDS",
-            min=0,
-            help="Stop waiting after this long (exit 8). [default: none]",
-            show_default=False,
-        ),
-    ] = None,
+    retry_failed: RetryFailedOption = False,
+    resubmit_unknown: ResubmitUnknownOption = False,
+    force: ForceOption = False,
+    attach: AttachOption = None,
+    timeout: TimeoutOption = None,
     interval: IntervalOption = None,
-    no_validate: Annotated[bool, params.Option("--no-validate", help="Send unknown models and fields anyway")] = False,
-    inline: Annotated[bool, params.Option("--inline", help="Send KEY=@FILE inputs as data: URIs")] = False,
-    dry_run: Annotated[
-        bool, params.Option("--dry-run", help="Print the plan (rows by model, what resumes, known cost); send nothing")
-    ] = False,
-    as_json: Annotated[bool, params.Option("--json", help="With --dry-run: the plan as JSON")] = False,
+    no_validate: NoValidateOption = False,
+    inline: InlineOption = False,
+    dry_run: DryRunOption = False,
+    as_json: AsJsonOption = False,
     quiet: QuietOption = False,
-    only: Annotated[
-        Optional[str],
-        params.Option("--only", metavar="MARKS", help="Run only the rows a report's exported marks file names"),
-    ] = None,
-    report: Annotated[
-        Optional[Path], params.Option("--report", metavar="DIR", help="Write the run's report into DIR when it ends")
-    ] = None,
-    open_report: Annotated[
-        bool, params.Option("--open", help="Open the --report page in the desktop's browser")
-    ] = False,
+    only: OnlyOption = None,
+    report: ReportOption = None,
+    open_report: OpenReportOption = False,
 ) -> None:
     """Run a task for every row of FILE, N requests in flight; resume by running it again."""
-    from piapi_cli.api.errors import UsageError
+    # every option as it came (the first line of the body: locals() holds the parameters only)
+    args = RunArgs(**{name: value for name, value in locals().items() if name != "ctx"})
+    _run(ctx, args)
+
+
+def _run(ctx: params.Context, a: RunArgs) -> None:
     from piapi_cli.cli import batch_output as view
     from piapi_cli.cli import batch_text
-    from piapi_cli.cli.report_output import check_report, marked_rows, publish_run
+    from piapi_cli.cli.report_output import publish_run
     from piapi_cli.core import batch
-    from piapi_cli.core.batch.matrix import combinations, parse_matrix
+    from piapi_cli.core.batch.matrix import combinations
+
+    state: State = ctx.obj
+    session, output = state.session, state.output
+    output.quiet = output.quiet or a.quiet
+    source, rows, axes, plan, shard = _read_rows(state, a)
+    journal, ready = _make_ready(ctx, a, source, rows, shard)
+    if a.dry_run:
+        info = {"world": session.world, "source": source.label, "file_rows": ready.total, "shard": a.shard,
+                "combinations": combinations(axes)}  # fmt: skip
+        batch_text.write_plan(output, ready.plan.to_json(ready.run_id, info), a.as_json)
+        return
+    options = batch.Options(
+        concurrency=a.concurrency, download=plan, name_template=a.name, max_credits=a.max_credits,
+        timeout=a.timeout or None, inline=a.inline,
+        upload=lambda path: session.client.upload_file(path.name, path.read_bytes()),
+    )  # fmt: skip
+    resume = _resume_command(session.prog, ctx, a.file, a.run_id)
+    invocation = view.Invocation(source, a.shard, a.output_file, resume)
+    if a.output_file is not None:  # locked from here: a second run given the same FILE is refused
+        invocation.results = view.open_results(a.output_file, source, rows)
+    code = view.execute(state, journal, ready, options, invocation, interval=a.interval)
+    if a.report is not None:  # at the end, or after a Ctrl-C: what finished
+        code = publish_run(state, ready.run_id, a.report, a.open_report) or code
+    if code:
+        raise params.Exit(code)
+
+
+def _read_rows(
+    state: State, a: RunArgs
+) -> tuple[Source, list[RowRequest], list[Axis], DownloadPlan | None, tuple[int, int] | None]:
+    """Every row of the file built and checked, and every check that can fail made: exit 2
+    from here means nothing was sent."""
+    from piapi_cli.api.errors import UsageError
+    from piapi_cli.cli import batch_output as view
+    from piapi_cli.cli.hints import noted
+    from piapi_cli.cli.report_output import check_report
+    from piapi_cli.core import batch
+    from piapi_cli.core.batch.matrix import parse_matrix
     from piapi_cli.core.batch.rows import parse_shard
     from piapi_cli.core.listener.secret import new_webhook_secret
     from piapi_cli.core.runner import DownloadPlan
 
-    state: State = ctx.obj
     session, output = state.session, state.output
-    output.quiet = output.quiet or quiet
-    if as_json and not dry_run:
+    if a.as_json and not a.dry_run:
         raise UsageError("--json goes with --dry-run (the results are JSON lines already)")
     try:
-        shard_pair = parse_shard(shard) if shard else None
+        shard = parse_shard(a.shard) if a.shard else None
     except ValueError as exc:
         raise UsageError(str(exc), option="shard") from None
-    if webhook and not webhook_secret:
+    webhook_secret = a.webhook_secret
+    if a.webhook and not webhook_secret:
         webhook_secret = session.environ.get("PIAPI_WEBHOOK_SECRET") or new_webhook_secret()
-        if not session.environ.get("PIAPI_WEBHOOK_SECRET") and not dry_run:
+        if not session.environ.get("PIAPI_WEBHOOK_SECRET") and not a.dry_run:
             output.warn(f"webhook secret (made up; give it to your receiver): {webhook_secret}")
     defaults = batch.Defaults(
-        model, task_type, list(inputs or []), webhook, webhook_secret,
-        default_service_mode=None if dry_run else session.settings["service_mode"] or None,
-        template=template, template_field=template_field, validate=not no_validate,
+        a.model, a.task_type, list(a.inputs or []), a.webhook, webhook_secret,
+        default_service_mode=None if a.dry_run else session.settings["service_mode"] or None,
+        template=a.template, template_field=a.template_field, validate=not a.no_validate,
     )  # fmt: skip
-    axes = parse_matrix(list(matrix or []))
-    source = batch.load_source(file, sys.stdin.read)
-    rows, warnings = batch.read_and_check(source, defaults, name if download is not None else None, axes)
-    from piapi_cli.cli.hints import noted
-
+    axes = parse_matrix(list(a.matrix or []))
+    source = batch.load_source(a.file, sys.stdin.read)
+    rows, warnings = batch.read_and_check(source, defaults, a.name if a.download is not None else None, axes)
     for warning in warnings:
-        output.warn(noted(warning, state.session))
-    plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
-    view.preflight(plan, rows, output_file, source)  # every check that can fail, before anything is sent
-    check_report(report, open_report)
+        output.warn(noted(warning, session))
+    plan = None
+    if a.download is not None:
+        plan = DownloadPlan(a.download, a.name, a.overwrite, a.skip_existing, a.metadata)
+    view.preflight(plan, rows, a.output_file, source)  # every check that can fail, before anything is sent
+    check_report(a.report, a.open_report)
+    return source, rows, axes, plan, shard
+
+
+def _make_ready(
+    ctx: params.Context, a: RunArgs, source: Source, rows: list[RowRequest], shard: tuple[int, int] | None
+) -> tuple[Journal, Prepared]:
+    """The run named, marked rows picked, found tasks attached, and its plan made."""
+    from piapi_cli.cli.report_output import marked_rows
+    from piapi_cli.core import batch
+
+    state: State = ctx.obj
+    session = state.session
     journal = _journal(ctx)
-    run = batch.run_id_for(source, session.world, rows, run_id)
-    if only is not None:
-        rows = marked_rows(state, rows, only, file)
-    for pair in attach or []:
+    run = batch.run_id_for(source, session.world, rows, a.run_id)
+    if a.only is not None:
+        rows = marked_rows(state, rows, a.only, a.file)
+    for pair in a.attach or []:
         _attach(state, journal, run, pair, rows)
-    if not dry_run and not resubmit_unknown:
+    if not a.dry_run and not a.resubmit_unknown:
         _adopt_lost(state, journal, run, rows)
     ready = batch.prepare(
-        source, rows, journal, world=session.world, run_id=run, shard=shard_pair, retry_failed=retry_failed,
-        resubmit_unknown=resubmit_unknown, force=force, download_dir=str(download) if download is not None else None,
+        source, rows, journal, world=session.world, run_id=run, shard=shard, retry_failed=a.retry_failed,
+        resubmit_unknown=a.resubmit_unknown, force=a.force,
+        download_dir=str(a.download) if a.download is not None else None,
     )  # fmt: skip
-    if dry_run:
-        info = {"world": session.world, "source": source.label, "file_rows": ready.total, "shard": shard,
-                "combinations": combinations(axes)}  # fmt: skip
-        batch_text.write_plan(output, ready.plan.to_json(ready.run_id, info), as_json)
-        return
-    options = batch.Options(
-        concurrency=concurrency, download=plan, name_template=name, max_credits=max_credits,
-        timeout=timeout or None, inline=inline,
-        upload=lambda path: session.client.upload_file(path.name, path.read_bytes()),
-    )  # fmt: skip
-    invocation = view.Invocation(source, shard, output_file, _resume_command(session.prog, ctx, file, run_id))
-    if output_file is not None:  # locked from here: a second run given the same FILE is refused
-        invocation.results = view.open_results(output_file, source, rows)
-    code = view.execute(state, journal, ready, options, invocation, interval=interval)
-    if report is not None:  # at the end, or after a Ctrl-C: what finished
-        code = publish_run(state, ready.run_id, report, open_report) or code
-    if code:
-        raise params.Exit(code)
+    return journal, ready
 
 
 def _attach(state: State, journal: Journal, run_id: str, pair: str, rows: list[RowRequest]) -> None:
