@@ -10,9 +10,10 @@ import pytest
 
 from piapi_cli.api.errors import UsageError, ValidationError
 from piapi_cli.cli.hints import hint_for
-from piapi_cli.core.catalog import TaskType, check_model, load_catalog, validate_input
+from piapi_cli.core.catalog import TaskType, check_model, load_catalog
 from piapi_cli.core.inputs import build_input, read_input_file
 from piapi_cli.core.suggest import edit_distance, near_misses
+from piapi_cli.core.validation import validate_input
 from piapi_cli.sandbox import Emulator
 from tests.conftest import Cli
 

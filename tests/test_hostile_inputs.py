@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from piapi_cli.api.errors import UsageError
-from piapi_cli.core.catalog import load_catalog, validate_input
+from piapi_cli.core.catalog import load_catalog
 from piapi_cli.core.inputs import MAX_DEPTH, build_input, read_input_file
 from piapi_cli.core.uploads import placeholder
+from piapi_cli.core.validation import validate_input
 from piapi_cli.sandbox import Emulator
 from tests.conftest import Cli
 

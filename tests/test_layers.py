@@ -156,7 +156,6 @@ STILL_OVER = {
     "core/downloads/downloader.py": 497,
     "core/listener/listener.py": 422,
     "core/listener/listener.py:__init__": 64,
-    "core/catalog.py": 460,
     "core/settings.py": 407,
     "cli/batch_output.py:execute": 88,
     "core/downloads/downloader.py:_receive": 71,

@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import Task, TaskRequest
-from piapi_cli.core.catalog import Catalog, check_model, load_catalog, validate_input
+from piapi_cli.core.catalog import Catalog, check_model, load_catalog
 from piapi_cli.core.inputs import build_input
 from piapi_cli.core.listener.secret import new_webhook_secret
 from piapi_cli.core.uploads import FileRef, check_files, find_files, placeholder, resolve_files
+from piapi_cli.core.validation import validate_input
 
 if TYPE_CHECKING:
     from piapi_cli.core.ids import NamedTask
