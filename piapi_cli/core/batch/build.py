@@ -146,18 +146,7 @@ class RowBuilder:
             raise UsageError("no model: give the row a model (a model column or key), or -m for every row")
         if not task_type:
             raise UsageError("no task type: give the row a task_type, or -t for every row")
-        config = row.config or {}
-        stray = sorted(set(config) - set(CONFIG_KEYS))
-        if stray:
-            raise UsageError(f"config: unknown key {', '.join(stray)} (expected {', '.join(CONFIG_KEYS)})")
-        hook = config.get("webhook_config")
-        if hook is not None and not (isinstance(hook, dict) and isinstance(hook.get("endpoint"), str)):
-            raise UsageError("config.webhook_config: expected an object with an endpoint")
-        service_mode = config.get("service_mode") or d.service_mode
-        if service_mode is not None and not isinstance(service_mode, str):
-            raise UsageError("config.service_mode: expected public or private")
-        webhook = hook["endpoint"] if hook else d.webhook
-        secret = (hook.get("secret") if hook else None) or d.webhook_secret
+        service_mode, webhook, secret = _row_config(row, d)
 
         # the defaults first, those the row sets itself left out (a row's own value wins, and an
         # array field would otherwise get both); then the row's own cells; then the template
@@ -193,6 +182,23 @@ class RowBuilder:
             catalog=self.catalog,
         )
         return built, built.warnings
+
+
+def _row_config(row: SourceRow, d: Defaults) -> tuple[str | None, str | None, str | None]:
+    """A row's service mode, webhook and its secret: the row's ``config``, else the run's."""
+    config = row.config or {}
+    stray = sorted(set(config) - set(CONFIG_KEYS))
+    if stray:
+        raise UsageError(f"config: unknown key {', '.join(stray)} (expected {', '.join(CONFIG_KEYS)})")
+    hook = config.get("webhook_config")
+    if hook is not None and not (isinstance(hook, dict) and isinstance(hook.get("endpoint"), str)):
+        raise UsageError("config.webhook_config: expected an object with an endpoint")
+    service_mode = config.get("service_mode") or d.service_mode
+    if service_mode is not None and not isinstance(service_mode, str):
+        raise UsageError("config.service_mode: expected public or private")
+    webhook = hook["endpoint"] if hook else d.webhook
+    secret = (hook.get("secret") if hook else None) or d.webhook_secret
+    return service_mode, webhook, secret
 
 
 def _get(node: dict[str, Any], parts: list[str]) -> Any:
