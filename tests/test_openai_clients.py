@@ -74,6 +74,36 @@ def test_the_routes_want_the_bearer_key(server: SandboxServer, key: str) -> None
     assert response.status == 401 and "message" in json.loads(response.read())["error"]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_piapi_skills_llm_command_sends_the_unified_apis_key_and_is_answered(
+    server: SandboxServer, stream: bool
+) -> None:
+    # piapi-skills' `llm` posts {model, messages[, stream]} to /v1/chat/completions with the
+    # Unified API's x-api-key header (no Bearer), then prints message.content, or the deltas
+    parts = urlsplit(server.base_url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Summarize PiAPI in one sentence."}]}
+    if stream:
+        body["stream"] = True
+    headers = {"x-api-key": KEY, "Content-Type": "application/json"}
+    connection.request("POST", "/v1/chat/completions", body=json.dumps(body), headers=headers)
+    response = connection.getresponse()
+    assert response.status == 200
+    if not stream:
+        assert json.loads(response.read())["choices"][0]["message"]["content"].startswith("Sandbox answer")
+        return
+    text = ""
+    for raw in response:
+        line = raw.decode().strip()
+        if not line.startswith("data: ") or line[6:] == "[DONE]":
+            continue
+        text += (json.loads(line[6:]).get("choices") or [{}])[0].get("delta", {}).get("content", "") or ""
+    assert text.startswith("Sandbox answer")
+    wrong = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    wrong.request("POST", "/v1/chat/completions", body=json.dumps(body), headers={"x-api-key": "wrong-key-000000"})
+    assert wrong.getresponse().status == 401
+
+
 def test_an_image_url_answer_points_at_a_png_the_sandbox_serves(server: SandboxServer) -> None:
     body = {"model": "gpt-image-1.5", "prompt": "a red fox", "n": 2, "size": "1024x1024", "response_format": "url"}
     answer = json.loads(post(server.base_url, "/v1/images/generations", body).read())

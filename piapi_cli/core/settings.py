@@ -162,7 +162,7 @@ PROFILE_ENV = EnvVar("PIAPI_PROFILE", "config profile to use (default: default),
 CONFIG_DIR_ENV = EnvVar("PIAPI_CONFIG_DIR", "directory of config.toml")
 DATA_DIR_ENV = EnvVar("PIAPI_DATA_DIR", "directory of piapi's data: the task journal, the in-process sandbox's tasks")
 SANDBOX_KEY_ENV = EnvVar(
-    "PIAPI_SANDBOX_KEY", "the only key (x-api-key, or a Bearer key on /v1 routes) that piapi sandbox serve accepts"
+    "PIAPI_SANDBOX_KEY", "the only key (x-api-key, or a Bearer key on /v1 routes) piapi sandbox serve accepts"
 )
 NO_COLOR_ENV = EnvVar("NO_COLOR", "no colour in output, as --no-color")
 #: read by every HTTP client piapi makes (api/factory.py)

@@ -1,5 +1,5 @@
 """The sandbox's OpenAI-compatible routes: chat completions (plain and streamed, Sora
-through chat) and images, in OpenAI's shapes, behind a Bearer key.
+through chat) and images, in OpenAI's shapes, behind a Bearer key (or the Unified API's x-api-key).
 
 Answers are made up but shaped as PiAPI's: streamed chunks as Server-Sent Events with
 keep-alive lines between them, usage on the last chunk, then ``data: [DONE]``. Markers in
@@ -49,7 +49,11 @@ def handle(emulator: Emulator, method: str, path: str, headers: Mapping[str, str
         return error(500, "internal server error (sandbox fault injection)", "server_error")
     lowered = {k.lower(): v for k, v in headers.items()}
     scheme, _, key = lowered.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not emulator._authorised(key.strip()):
+    if scheme.lower() != "bearer":
+        # OpenAI's clients send a Bearer key; clients written for the Unified API (piapi-skills'
+        # LLM command among them) send the same key as x-api-key on these routes too
+        key = lowered.get("x-api-key", "")
+    if not key.strip() or not emulator._authorised(key.strip()):
         return error(401, "Incorrect API key provided", code="invalid_api_key")
     route = _route(path)
     if route is None:
