@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,22 @@ def test_the_openai_package_sees_a_cut_stream_as_an_error(tmp_path: Path) -> Non
             for chunk in stream:
                 text += chunk.choices[0].delta.content or ""
         assert text.startswith("Sandbox")  # part of the answer came, then the cut
+
+
+def test_the_n8n_nodes_gpt4o_image_flow_gets_a_png_link_in_the_stream(server: SandboxServer) -> None:
+    # the n8n nodes' "GPT-4o Text to Image": a streamed chat whose content ends in ![...](URL)
+    body = {"model": "gpt-4o-image-preview", "messages": [{"role": "user", "content": "a red fox"}], "stream": True}
+    response = post(server.base_url, "/v1/chat/completions", body)
+    assert response.status == 200
+    raw = response.read().decode()
+    content = "".join(
+        (json.loads(line[6:]).get("choices") or [{}])[0].get("delta", {}).get("content") or ""
+        for line in raw.splitlines()
+        if line.startswith("data: ") and line[6:] != "[DONE]"
+    )
+    found = re.search(r"!\[[^\]]*\]\((https?://[^)]+\.png)\)", content)
+    assert found is not None, content
+    parts = urlsplit(found.group(1))
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    connection.request("GET", parts.path)
+    assert connection.getresponse().read().startswith(PNG)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 #: output files of these routes: made from their ID, never stored
 FILE_PATH = re.compile(r"^/files/openai/([0-9a-f]{32})/(\d{1,2})\.(png|mp4)$")
 VIDEO_MODELS = frozenset({"sora-2-preview", "sora-2-hd-preview"})
+#: pictures through chat (the n8n nodes' GPT-4o image flows): streamed, ending in a PNG's link
+IMAGE_MODELS = frozenset({"gpt-4o-image", "gpt-4o-image-preview"})
 #: seconds between two words of a streamed answer, and a Sora video's making, at speed 1
 WORD_PAUSE = 0.02
 VIDEO_SECONDS = 6.0
@@ -106,6 +108,8 @@ def chat(emulator: Emulator, headers: Mapping[str, str], body: bytes) -> Reply:
     created = int(emulator.clock())
     if model in VIDEO_MODELS:
         return _streamed(emulator, _video_deltas(emulator, last), answer_id, created, model, messages, last)
+    if model in IMAGE_MODELS:
+        return _streamed(emulator, _image_deltas(emulator), answer_id, created, model, messages, last)
     text = _answer_text(last, messages)
     if request.get("stream") is True:
         return _streamed(emulator, _word_deltas(emulator, text), answer_id, created, model, messages, last)
@@ -155,6 +159,17 @@ def _video_deltas(emulator: Emulator, prompt: str) -> Iterator[str | None]:
         yield f"> Progress: {step * 100 // steps}%\n"
     url = f"{emulator.base_url}/files/openai/{video_id}/0.mp4"
     yield f"\n> Video generated successfully\n\n[Download video]({url})\n"
+
+
+def _image_deltas(emulator: Emulator) -> Iterator[str | None]:
+    """A picture through chat: progress as text, then the image as a markdown link."""
+    image_id = uuid.uuid4().hex
+    yield "> Generating image...\n"
+    for percent in (25, 50, 75):
+        emulator._sleep(VIDEO_SECONDS / emulator.speed / 8)
+        yield None
+        yield f"> Progress: {percent}%\n"
+    yield f"\n![image]({emulator.base_url}/files/openai/{image_id}/0.png)\n"
 
 
 def _event(document: dict[str, Any]) -> bytes:
