@@ -1,26 +1,23 @@
-"""What the listener does with an event: forward it to other URLs, run a command with it.
+"""What the listener does with an event: forward it to other URLs.
 
-Both run on ``ShardedPool``s: a few worker threads, each event routed to a worker by its task
-ID, so one task's events are handled in the order they arrived (a ``completed`` is never
-forwarded before its ``processing``) while different tasks proceed side by side. The queues
-are bounded: a destination that cannot keep up costs no memory; what did not fit is recorded
-as not forwarded, for ``--replay``.
+Forwards, and the ``--exec`` command (``execution``), run on ``ShardedPool``s: a few worker
+threads, each event routed to a worker by its task ID, so one task's events are handled in the
+order they arrived (a ``completed`` is never forwarded before its ``processing``) while
+different tasks proceed side by side. The queues are bounded: a destination that cannot keep
+up costs no memory; what did not fit is recorded as not forwarded, for ``--replay``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import re
-import shutil
-import subprocess
 import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from piapi_cli.api.backoff import Backoff, parse_retry_after
@@ -242,54 +239,6 @@ def _sleep(seconds: float) -> bool:
 def forward_headers(received: Mapping[str, str]) -> dict[str, str]:
     """The headers of a delivery worth forwarding (lower-cased; hop headers and the secret dropped)."""
     return {name.lower(): value for name, value in received.items() if name.lower() not in HOP_HEADERS}
-
-
-class ExecRunner:
-    """Runs ``argv`` once per event: no shell, the event's JSON on stdin, its facts in the
-    environment. Failures (exit status, missing program, timeout) are logged, never raised."""
-
-    def __init__(
-        self,
-        argv: list[str],
-        *,
-        environ: Mapping[str, str],
-        output: IO[Any] | int | None = None,
-        timeout: float = 300.0,
-        on_log: Callable[[str, str], None] | None = None,
-    ) -> None:
-        if not argv:
-            raise UsageError("exec needs a command", option="exec")
-        if shutil.which(argv[0], path=environ.get("PATH")) is None:
-            raise UsageError(f"exec: cannot find the program {argv[0]!r}", option="exec")
-        self.argv = argv
-        self.environ = dict(environ)
-        self.output = output if output is not None else subprocess.DEVNULL
-        self.timeout = timeout
-        self.on_log = on_log or (lambda level, message: None)
-
-    def run(self, event: Mapping[str, Any]) -> int | None:
-        """Run the command for one event; returns its exit status (None if it could not run)."""
-        env = self.environ | {
-            "PIAPI_TASK_ID": str(event.get("task_id", "")),
-            "PIAPI_STATUS": str(event.get("status", "")),
-            "PIAPI_EVENT": str(event.get("event", "")),
-            "PIAPI_EVENT_ID": str(event.get("id", "")),
-        }
-        stdin = (json.dumps(event, ensure_ascii=False) + "\n").encode()
-        what = f"the command for event {event.get('id')} ({event.get('event')} {event.get('task_id')})"
-        try:
-            done = subprocess.run(
-                self.argv, input=stdin, env=env, stdout=self.output, stderr=self.output, timeout=self.timeout
-            )
-        except subprocess.TimeoutExpired:
-            self.on_log("error", f"{what}: still running after {self.timeout:g}s; stopped")
-            return None
-        except OSError as exc:
-            self.on_log("error", f"{what}: cannot run {self.argv[0]}: {exc.strerror or exc}")
-            return None
-        if done.returncode != 0:
-            self.on_log("error", f"{what}: {self.argv[0]} exited with status {done.returncode}")
-        return done.returncode
 
 
 def delivery_headers(stored: StoredEvent, secret: str) -> dict[str, str]:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import itertools
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,9 +30,9 @@ from piapi_cli.api.errors import Note, UsageError
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.journal.events import PENDING, EventStore, StoredEvent, WebhookEvent, parse_delivery
 from piapi_cli.core.listener.backstop import Backstop
+from piapi_cli.core.listener.execution import exec_runner
 from piapi_cli.core.listener.fetch import download_outputs, guard, refused_url
 from piapi_cli.core.listener.forwarding import (
-    ExecRunner,
     Forwarder,
     Route,
     ShardedPool,
@@ -44,6 +42,7 @@ from piapi_cli.core.listener.forwarding import (
     forward_headers,
     real_urls,
 )
+from piapi_cli.core.listener.ordering import StoredOrder
 from piapi_cli.core.listener.receiver import DeliveryServer, ServerLimits
 from piapi_cli.core.listener.secret import check_secret
 
@@ -118,28 +117,19 @@ class Listener:
         )
         self._secret = options.secret.encode()
         self._stopping = threading.Event()
-        #: events stored and numbered but not queued yet (an earlier one is still committing)
-        self._numbers = itertools.count()
-        self._stored: dict[int, WebhookEvent | None] = {}
-        self._next = 0
-        self._order = threading.Lock()
+        self._order: StoredOrder[WebhookEvent] = StoredOrder()
+        self._queue = self._order.queue
         self._group_commit = contextlib.ExitStack()
         self._stats_lock = threading.Lock()
-        self._queue: queue.Queue[WebhookEvent | None] = queue.Queue()
         self._started_at = clock()
         self._threads: list[threading.Thread] = []
         self._dispatcher: threading.Thread | None = None
         self._backstop: Backstop | None = None
         self.server: DeliveryServer | None = None
-        self._exec = None
-        if options.exec_argv:  # first: a program that is not there is refused before any thread starts
-            self._exec = ExecRunner(
-                options.exec_argv,
-                environ=environ if environ is not None else {},
-                output=exec_output,
-                timeout=options.exec_timeout,
-                on_log=self.on_log,
-            )
+        # first: a program that is not there is refused before any thread starts
+        self._exec = exec_runner(
+            options.exec_argv, environ=environ, output=exec_output, timeout=options.exec_timeout, on_log=self.on_log
+        )
         self._exec_pool = ShardedPool("piapi-exec", shards=max(1, options.exec_jobs)) if self._exec else None
         self._forwarder = forwarder
         if options.routes and forwarder is None:
@@ -287,18 +277,9 @@ class Listener:
     def accept(
         self, task: Task, timestamp: int | None, body: bytes, headers: dict[str, str], source: str = "webhook"
     ) -> WebhookEvent | None:
-        """Store a delivery and queue its event; None for a duplicate.
-
-        Events are queued in the order they were stored, though many are stored at once: each
-        takes a number as it is stored (in commit order, on the journal's writer thread), and
-        ``_release`` queues them by number, once every earlier one has been queued or has failed.
-        """
-        number: list[int] = []
-
-        def numbered() -> None:  # (a commit tried again runs the write again: one number all the same)
-            if not number:
-                number.append(next(self._numbers))
-
+        """Store a delivery and queue its event, in storage order (see ``ordering``); None for
+        a duplicate."""
+        ticket = self._order.ticket()
         try:
             stored = self.store.record(
                 task=task,
@@ -308,28 +289,16 @@ class Listener:
                 received_at=self.clock(),
                 source=source,
                 forward_to=self._destinations,
-                on_stored=numbered,
+                on_stored=ticket.take,
             )
         except BaseException:
-            if number:
-                self._release(number[0], None)
+            ticket.release(None)
             raise
         event = WebhookEvent(stored, task) if stored is not None else None
-        if number:
-            self._release(number[0], event)
+        ticket.release(event)
         if event is not None:
             self._count("received")
         return event
-
-    def _release(self, number: int, event: WebhookEvent | None) -> None:
-        """Queue events in the order of their numbers (None: that number stored nothing)."""
-        with self._order:
-            self._stored[number] = event
-            while self._next in self._stored:
-                ready = self._stored.pop(self._next)
-                self._next += 1
-                if ready is not None:
-                    self._queue.put(ready)
 
     def wanted(self, name: str) -> bool:
         return self.options.events is None or name in self.options.events
