@@ -247,3 +247,31 @@ def test_ctrl_c_while_piapi_starts_exits_130_without_a_traceback(isolated: Path,
                           text=True, timeout=60, env={**os.environ, "PIAPI_SANDBOX": "1"})  # fmt: skip
     assert done.returncode == 130, done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+#: a sitecustomize that sends SIGINT the moment ``name`` is first looked for: it runs inside
+#: Python's own start-up (site), so the launcher the installer wrote runs after it, as it does
+CTRL_C_AT_FIRST_IMPORT = """
+import os, signal, sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == {name!r}:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Interrupt())
+"""
+
+
+@pytest.mark.parametrize("name", ["re", "piapi_cli", "piapi_cli.cli.main", "json"])
+def test_ctrl_c_in_the_launcher_before_any_import_exits_130_without_a_traceback(
+    isolated: Path, tmp_path: Path, name: str
+) -> None:
+    # an installer-written launcher imports `re` before piapi's code runs (a traceback for a
+    # Ctrl-C in those milliseconds); the `piapi` script installed catches it before any import
+    (tmp_path / "sitecustomize.py").write_text(CTRL_C_AT_FIRST_IMPORT.format(name=name))
+    env = {**os.environ, "PIAPI_SANDBOX": "1", "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([str(Path(sys.executable).with_name("piapi")), "models"], capture_output=True,
+                          text=True, timeout=60, env=env)  # fmt: skip
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr and done.stdout == ""
