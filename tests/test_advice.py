@@ -3,13 +3,10 @@ turned the journal off, shows jq's whole complaint; Ctrl-D at the key prompt giv
 
 from __future__ import annotations
 
-import os
-import pty
-import select
 from pathlib import Path
 
 from tests.conftest import Cli
-from tests.test_subprocess import SCRIPT
+from tests.test_subprocess import on_a_terminal
 
 FLUX = ["-m", "Qubico/flux1-dev", "-t", "txt2img"]
 
@@ -58,25 +55,7 @@ def test_a_jq_syntax_error_is_shown_whole(cli: Cli) -> None:
 def test_ctrl_d_at_the_hidden_key_prompt_gives_no_key(isolated: Path) -> None:
     """The console script on a terminal (a pty): Ctrl-D at the prompt is "no key given",
     exit 2, not an internal error."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: piapi on the terminal
-        os.execv(str(SCRIPT), [str(SCRIPT), "config", "set-key"])
-    seen = b""
-    while b"key" not in seen.lower():  # the prompt
-        ready, _, _ = select.select([fd], [], [], 60)
-        assert ready, seen
-        seen += os.read(fd, 1024)
-    os.write(fd, b"\x04")  # Ctrl-D
-    while True:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:  # the terminal closed: piapi ended
-            break
-        if not chunk:
-            break
-        seen += chunk
-    _, status = os.waitpid(pid, 0)
-    text = seen.decode(errors="replace")
-    assert os.waitstatus_to_exitcode(status) == 2, text
+    code, text = on_a_terminal(["config", "set-key"], b"\x04")  # Ctrl-D
+    assert code == 2, text
     assert "no key given" in text and "internal error" not in text and "Traceback" not in text
     assert not (isolated / "config" / "config.toml").exists()  # nothing stored

@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import TEST_KEY, Cli, fixture
 from tests.test_listener import lines_of
 from tests.test_promises import FLUX, Hostile, send_json
+from tests.test_subprocess import SCRIPT, on_a_terminal
 
 PASSWORD = "hunter2-forward-password"
 WEBHOOK_SECRET = "whsec-echoed-back-0123456789"
@@ -170,3 +171,47 @@ def test_listen_shows_its_own_secret_once_on_stderr_and_q_hides_it(tmp_path: Pat
     quiet.send_signal(signal.SIGTERM)
     _, quiet_err = quiet.communicate(timeout=60)
     assert own not in quiet_err
+
+
+# --- 12. a key typed at the prompt is scrubbed as one from anywhere else -----------------------
+
+PROMPTED_KEY = "pk-typed-at-the-prompt-0123456789abcdef"
+
+
+@pytest.mark.slow  # (about 6 s: five processes)
+def test_a_key_typed_at_the_prompt_is_kept_nowhere_and_never_shown(isolated: Path) -> None:
+    env = dict(os.environ)  # (isolated: its own config and data dirs, no PIAPI_API_KEY)
+    code, typed = on_a_terminal(["config", "set-key"], PROMPTED_KEY.encode() + b"\r")
+    assert code == 0, typed
+    assert PROMPTED_KEY not in typed  # hidden as it is typed
+    assert PROMPTED_KEY in (isolated / "config" / "config.toml").read_text()  # where it is meant to be, alone
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(SCRIPT), "--sandbox", *args], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert PROMPTED_KEY not in done.stdout + done.stderr, args
+        return done
+
+    # the key inside the input; the sandbox's answer echoes the input back, the key with it
+    created = run(*FLUX, "-i", f"prompt=a cat holding {PROMPTED_KEY}", "--wait", "--json")
+    assert "a cat holding ***" in created.stdout
+    shown = run("tasks", "show", "#1")
+    assert "a cat holding ***" in shown.stdout
+    answer = json.loads(run("tasks", "show", "#1", "--json").stdout)
+    assert answer["input"]["prompt"] == answer["task"]["input"]["prompt"] == "a cat holding ***"
+    report = json.loads(run("report", "--json").stdout)
+    assert [t["input"]["prompt"] for t in report["tasks"]] == ["a cat holding ***"]
+    assert PROMPTED_KEY.encode() not in on_disk(isolated / "data")  # nor in the journal's input column
+
+
+def test_a_row_written_with_the_key_before_is_shown_without_it(cli: Cli, isolated: Path) -> None:
+    """A journal written before its rows were scrubbed: what is read back is scrubbed all the same."""
+    from piapi_cli.core.journal.journal import Journal
+
+    journal = Journal(isolated / "data" / "journal.sqlite3")  # knows no secret: keeps the input as given
+    journal.begin_create("sandbox", "Qubico/flux1-dev", "txt2img", {"prompt": f"a cat {TEST_KEY}"}, None)
+    journal.close()
+    for args in (["tasks", "show", "#1"], ["tasks", "--json"], ["report", "--json"]):
+        result = cli("--sandbox", *args)
+        assert result.exit_code == 0, result.stderr
+        assert TEST_KEY not in result.stdout + result.stderr and "a cat ***" in result.stdout, args

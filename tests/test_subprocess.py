@@ -21,6 +21,33 @@ def piapi(*args: str, env: dict[str, str] | None = None, input: str | None = Non
     )  # fmt: skip
 
 
+def on_a_terminal(args: list[str], typed: bytes, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """The console script on a terminal (a pty): ``typed`` is written once its prompt (a line
+    with "key" in it) shows; the exit code, and all the terminal showed."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: piapi on the terminal
+        os.execve(str(SCRIPT), [str(SCRIPT), *args], {**os.environ, **(env or {})})
+    seen = b""
+    while b"key" not in seen.lower():  # the prompt
+        ready, _, _ = select.select([fd], [], [], 60)
+        assert ready, seen
+        seen += os.read(fd, 1024)
+    os.write(fd, typed)
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the terminal closed: piapi ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
 FAST = {"PIAPI_SANDBOX_SPEED": "100"}
 
 

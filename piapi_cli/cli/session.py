@@ -149,6 +149,7 @@ class Session:
             from piapi_cli.core.journal.journal import Journal
 
             self._journal = Journal(config.data_dir(self.environ) / "journal.sqlite3")
+            self._journal.secrets = self.secrets  # the key, however it was given, is never kept
         return self._journal
 
     def runner(self, interval: float | None = None) -> Runner:

@@ -76,7 +76,7 @@ def ask(
         for message in new:
             cursor = db.execute(
                 "INSERT INTO messages (conversation_id, role, content, model, at) VALUES (?, ?, ?, ?, ?)",
-                (conversation_id, message["role"], message["content"], model, now),
+                (conversation_id, message["role"], journal.scrubbed(message["content"]), model, now),
             )
             first = first or int(cursor.lastrowid or 0)
     return conversation_id, first
@@ -107,8 +107,8 @@ def answer(
         db.execute(
             "INSERT INTO messages (conversation_id, role, content, model, state, prompt_tokens, completion_tokens,"
             " total_tokens, at) VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?, ?)",
-            (conversation_id, content, model, state, usage.get("prompt_tokens"), usage.get("completion_tokens"),
-             usage.get("total_tokens"), now),
+            (conversation_id, journal.scrubbed(content), model, state, usage.get("prompt_tokens"),
+             usage.get("completion_tokens"), usage.get("total_tokens"), now),
         )  # fmt: skip
         db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
 

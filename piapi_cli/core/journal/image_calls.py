@@ -20,7 +20,16 @@ def begin(journal: Store, *, call_id: str, world: str, model: str, route: str, r
         db.execute(
             "INSERT INTO image_calls (call_id, world, model, route, request, status, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (call_id, world, model, route, json.dumps(request, ensure_ascii=False), SENDING, now, now),
+            (
+                call_id,
+                world,
+                model,
+                route,
+                json.dumps(journal.scrubbed(request), ensure_ascii=False),
+                SENDING,
+                now,
+                now,
+            ),
         )
 
 
@@ -36,8 +45,8 @@ def settle(
     with journal.write("recording an image call's answer") as db:
         db.execute(
             "UPDATE image_calls SET status = ?, message = ?, usage = ?, files = ?, updated_at = ? WHERE call_id = ?",
-            (status, message, json.dumps(usage) if usage is not None else None, json.dumps(files or []),
-             journal.clock(), call_id),
+            (status, journal.scrubbed(message), json.dumps(usage) if usage is not None else None,
+             json.dumps(files or []), journal.clock(), call_id),
         )  # fmt: skip
 
 

@@ -111,12 +111,13 @@ def _int64(value: int | None) -> int | None:
     return value if value is not None and -(2**63) <= value < 2**63 else None
 
 
-def _task_columns(task: Task, now: float) -> tuple[Any, ...]:
+def _task_columns(task: Task, now: float, scrubbed: Callable[[Any], Any]) -> tuple[Any, ...]:
     """What the journal keeps of a fetched task, in the order of ``_SET_TASK``."""
     message = task.failure_message() if task.is_terminal and not task.succeeded else ""
     kind = task.usage.get("type")
-    return (task.status, message, json.dumps([u.url for u in task.urls]), None if kind is None else str(kind),
-            _int64(task.credits), json.dumps(task.to_json()), now)  # fmt: skip
+    urls, task_json = scrubbed([u.url for u in task.urls]), scrubbed(task.to_json())
+    return (task.status, scrubbed(message), json.dumps(urls), None if kind is None else str(kind),
+            _int64(task.credits), json.dumps(task_json), now)  # fmt: skip
 
 
 class Journal(RunRecords):
@@ -154,7 +155,8 @@ class Journal(RunRecords):
         returns the row to complete afterwards. ``AlreadyJournaled`` when this row of this run
         already has a create (another process was first): nothing may be sent then."""
         now = self.clock()
-        values = (world, model, task_type, json.dumps(task_input), json.dumps(redact(config or {})), SENDING, now,
+        stored_input, stored_config = self.scrubbed(task_input), self.scrubbed(redact(config or {}))
+        values = (world, model, task_type, json.dumps(stored_input), json.dumps(stored_config), SENDING, now,
                   now, run_id, row_key, fingerprint, os.getpid(), self.host)  # fmt: skip
 
         def write(db: sqlite3.Connection) -> int:
@@ -176,7 +178,7 @@ class Journal(RunRecords):
     def created(self, row: int, task: Task) -> None:
         """The create of ``row`` was answered with ``task``: its ID and state in one write."""
         operation = "recording a created task"
-        columns = _task_columns(task, self.clock())
+        columns = _task_columns(task, self.clock(), self.scrubbed)
 
         def write(db: sqlite3.Connection) -> int | None:
             other = db.execute("SELECT id FROM tasks WHERE task_id = ? AND id != ?", (task.task_id, row)).fetchone()
@@ -202,14 +204,15 @@ class Journal(RunRecords):
         now = self.clock()
         self.apply(
             lambda db: db.execute(
-                "UPDATE tasks SET status = ?, message = ?, updated_at = ? WHERE id = ?", (state, message, now, row)
+                "UPDATE tasks SET status = ?, message = ?, updated_at = ? WHERE id = ?",
+                (state, self.scrubbed(message), now, row),
             ),
             "recording a create's outcome",
         )
 
     def update(self, task: Task) -> None:
         """Store what a fetched task says now; unknown tasks (made elsewhere) are left alone."""
-        columns = _task_columns(task, self.clock())
+        columns = _task_columns(task, self.clock(), self.scrubbed)
         self.apply(
             lambda db: db.execute(f"UPDATE tasks SET {_SET_TASK} WHERE task_id = ?", (*columns, task.task_id)),
             "updating a task",
@@ -218,7 +221,8 @@ class Journal(RunRecords):
     def _store(self, db: sqlite3.Connection, task: Task) -> None:
         """``update`` inside a transaction this package's modules already hold."""
         db.execute(
-            f"UPDATE tasks SET {_SET_TASK} WHERE task_id = ?", (*_task_columns(task, self.clock()), task.task_id)
+            f"UPDATE tasks SET {_SET_TASK} WHERE task_id = ?",
+            (*_task_columns(task, self.clock(), self.scrubbed), task.task_id),
         )
 
     def record_download(self, task_id: str, url: str, path: str, size: int, sha256: str) -> None:

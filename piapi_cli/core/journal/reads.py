@@ -34,7 +34,12 @@ class TaskReads(Store):
             rows = self.read(sql, args)
             ids = [str(row["task_id"]) for row in rows if row["task_id"] is not None]
             downloads = self._downloads(ids)
-        return [entry_from_row(row, downloads.get(str(row["task_id"]), [])) for row in rows]
+        entries = [entry_from_row(row, downloads.get(str(row["task_id"]), [])) for row in rows]
+        if self.secrets():  # rows written before their secrets were known to this journal
+            for entry in entries:
+                entry.input, entry.message = self.scrubbed(entry.input), self.scrubbed(entry.message)
+                entry.task = self.scrubbed(entry.task)
+        return entries
 
     def _downloads(self, task_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}

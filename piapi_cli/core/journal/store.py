@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from piapi_cli.api.errors import ConfigError, PiapiError
+from piapi_cli.api.tasks import scrub_value
 from piapi_cli.core.processes import process_alive, this_host
 
 __all__ = ["JournalError", "Store", "describe_failure", "journal_failure", "make_private", "process_alive", "this_host"]
@@ -90,6 +91,8 @@ class Store:
         #: and the CPU seconds of those
         self.busy = 0.0
         self.busy_cpu = 0.0
+        #: values never kept nor read back (the API key, webhook secrets): set by whoever knows them
+        self.secrets: Callable[[], list[str]] = list
         try:
             with self._guard("opening it"):
                 make_private(path)
@@ -104,6 +107,12 @@ class Store:
         except BaseException:
             self.close()
             raise
+
+    def scrubbed(self, value: _T) -> _T:
+        """``value`` (a JSON value) with every one of ``secrets`` scrubbed from its strings: what
+        is written to the file, or read back from a row written before, never holds one."""
+        secrets = self.secrets()
+        return scrub_value(value, *secrets) if secrets else value
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         from piapi_cli.core.journal.schema import SchemaTooNew, migrate
