@@ -13,6 +13,7 @@ import pytest
 from piapi_cli.api.errors import ConfigError, ExitCode, UsageError
 from piapi_cli.cli.hints import hint_for
 from piapi_cli.core import settings as config
+from piapi_cli.core.settings_store import set_value
 from piapi_cli.sandbox import Emulator
 from tests.conftest import TEST_KEY, Cli
 
@@ -29,8 +30,8 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 
 def test_flag_beats_env_beats_file_beats_default(tmp_path: Path) -> None:
     environ = env(tmp_path)
-    config.set_value("base_url", "https://file.example", profile="default", environ=environ)
-    config.set_value("max_poll_interval", "20", profile="default", environ=environ)
+    set_value("base_url", "https://file.example", profile="default", environ=environ)
+    set_value("max_poll_interval", "20", profile="default", environ=environ)
     assert config.resolve(environ=environ)["base_url"] == "https://file.example"
     with_env = env(tmp_path, PIAPI_BASE_URL="https://env.example", PIAPI_MAX_POLL_INTERVAL="5")
     resolved = config.resolve(environ=with_env)
@@ -43,8 +44,8 @@ def test_flag_beats_env_beats_file_beats_default(tmp_path: Path) -> None:
 
 def test_profiles_are_chosen_by_flag_or_env(tmp_path: Path) -> None:
     environ = env(tmp_path)
-    config.set_value("api_key", "default-key-0000", profile="default", environ=environ)
-    config.set_value("api_key", "work-key-11111111", profile="work", environ=environ)
+    set_value("api_key", "default-key-0000", profile="default", environ=environ)
+    set_value("api_key", "work-key-11111111", profile="work", environ=environ)
     assert config.resolve(environ=environ)["api_key"] == "default-key-0000"
     assert config.resolve(profile="work", environ=environ)["api_key"] == "work-key-11111111"
     assert config.resolve(environ={**environ, "PIAPI_PROFILE": "work"})["api_key"] == "work-key-11111111"
@@ -54,14 +55,14 @@ def test_profiles_are_chosen_by_flag_or_env(tmp_path: Path) -> None:
 
 def test_file_is_owner_only_and_replaced_atomically(tmp_path: Path) -> None:
     environ = env(tmp_path)
-    path = config.set_value("api_key", "secret-key-123456", profile="default", environ=environ)
+    path = set_value("api_key", "secret-key-123456", profile="default", environ=environ)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     first_inode = path.stat().st_ino
-    config.set_value("base_url", "https://x.example", profile="default", environ=environ)
+    set_value("base_url", "https://x.example", profile="default", environ=environ)
     assert path.stat().st_ino != first_inode  # a new file renamed over the old one
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["config.toml"]  # no temp files left
-    config.set_value("base_url", None, profile="default", environ=environ)
+    set_value("base_url", None, profile="default", environ=environ)
     assert "base_url" not in path.read_text()
 
 
@@ -84,9 +85,9 @@ def test_profiles_must_be_tables(tmp_path: Path) -> None:
 
 def test_bad_values_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="must be public or private"):
-        config.set_value("service_mode", "free", profile="default", environ=env(tmp_path))
+        set_value("service_mode", "free", profile="default", environ=env(tmp_path))
     with pytest.raises(UsageError, match="unknown setting"):
-        config.set_value("colour", "blue", profile="default", environ=env(tmp_path))
+        set_value("colour", "blue", profile="default", environ=env(tmp_path))
     with pytest.raises(ConfigError, match="PIAPI_MAX_POLL_INTERVAL"):
         config.resolve(environ=env(tmp_path, PIAPI_MAX_POLL_INTERVAL="soon"))
 
@@ -103,7 +104,7 @@ def test_addresses_must_be_http_urls_from_any_source(tmp_path: Path, bad: str) -
     with pytest.raises(ConfigError, match="PIAPI_UPLOAD_URL"):
         config.resolve(environ=env(tmp_path, PIAPI_UPLOAD_URL=bad))
     with pytest.raises(UsageError):
-        config.set_value("base_url", bad, profile="default", environ=env(tmp_path))
+        set_value("base_url", bad, profile="default", environ=env(tmp_path))
     assert config.resolve({"base_url": "http://127.0.0.1:8787/"}, environ=env(tmp_path))["base_url"] == (
         "http://127.0.0.1:8787"
     )
@@ -229,7 +230,7 @@ def test_a_key_with_whitespace_control_or_non_ascii_characters_is_refused_unshow
     assert str(path) in caught.value.message
     assert_not_shown(bad, f"{caught.value.message} {hint_for(caught.value, None)}")
     with pytest.raises(UsageError) as refused:
-        config.set_value("api_key", bad, profile="default", environ=env(tmp_path))
+        set_value("api_key", bad, profile="default", environ=env(tmp_path))
     assert_not_shown(bad, refused.value.message)
 
 

@@ -1,7 +1,7 @@
 """Settings: flag > environment > the profile in config.toml > default, typed and validated.
 
 config.toml lives in platformdirs' user config dir for "piapi" (``PIAPI_CONFIG_DIR``
-overrides it), holds one table per profile, and is written atomically with mode 0600::
+overrides it) and holds one table per profile (``settings_store`` writes it)::
 
     [profiles.default]
     api_key = "..."
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from piapi_cli.api.errors import ConfigError, UsageError
+from piapi_cli.api.errors import ConfigError
 from piapi_cli.core import setting_values as values
 
 DEFAULT_PROFILE = "default"
@@ -262,30 +262,6 @@ def read_file(path: Path) -> dict[str, Any]:
     return document
 
 
-def write_file(path: Path, data: Mapping[str, Any]) -> None:
-    """Atomically replace the config file, readable by its owner only (0600)."""
-    import tempfile  # only to write: every run reads settings
-
-    import tomli_w
-
-    text = tomli_w.dumps(dict(data))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise ConfigError(f"cannot write config file {path}: {exc.strerror or exc}") from None
-
-
 # --- resolving --------------------------------------------------------------------------
 
 
@@ -373,31 +349,6 @@ def _parse(setting: Setting, raw: object, origin: str, source: str, profile: str
         if source == "flag" and not setting.flag:
             fix = None
         raise InvalidSetting(setting.name, origin, reason, advice=fix, profile=profile) from None
-
-
-def set_value(name: str, value: str | None, *, profile: str, environ: Mapping[str, str] = os.environ) -> Path:
-    """Store (or, with ``None``, remove) one setting in a profile; returns the file's path."""
-    setting = SETTINGS.get(name)
-    if setting is None:
-        raise UsageError(f"unknown setting {name!r}; settings: {', '.join(SETTINGS)}")
-    path = config_path(environ)
-    data = read_file(path)
-    profiles = data.setdefault("profiles", {})
-    table = profiles.setdefault(profile, {})
-    if value is None:
-        table.pop(name, None)
-    else:
-        try:
-            parsed = setting.parse(value)
-        except ValueError as exc:
-            shown = "" if setting.secret else f" {value!r}"
-            raise UsageError(f"{name}:{shown} {exc}") from None
-        if parsed is None:
-            table.pop(name, None)
-        else:
-            table[name] = parsed
-    write_file(path, data)
-    return path
 
 
 def mask(secret: str | None) -> str:

@@ -72,7 +72,7 @@ def set_key(ctx: params.Context) -> None:
     The key is never taken as an argument, so it stays out of shell history and ps.
     """
     from piapi_cli.api.errors import UsageError
-    from piapi_cli.core.settings import set_value
+    from piapi_cli.core.settings_store import set_value
 
     state: State = ctx.obj
     key = _read_secret("PiAPI key (input hidden): ")
@@ -179,7 +179,7 @@ def set_(
 ) -> None:
     """Store a setting in the current profile (see: piapi config --help)."""
     from piapi_cli.api.errors import UsageError
-    from piapi_cli.core.settings import set_value
+    from piapi_cli.core.settings_store import set_value
 
     state: State = ctx.obj
     setting = SETTINGS.get(name)
@@ -209,7 +209,7 @@ def unset(
     name: Annotated[str, params.Argument(metavar="NAME", help="Setting to remove (api_key included)")],
 ) -> None:
     """Remove a setting from the current profile (it falls back to the environment or default)."""
-    from piapi_cli.core.settings import set_value
+    from piapi_cli.core.settings_store import set_value
 
     state: State = ctx.obj
     profile = _profile(state)
