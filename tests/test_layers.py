@@ -154,7 +154,6 @@ GENERATED = {"_helptext.py", "_argspec.py"}
 #: over the limits today, each to be split: none may be added, none may grow
 STILL_OVER = {
     "core/downloads/downloader.py": 497,
-    "cli/batch_output.py:execute": 88,
     "core/downloads/downloader.py:_receive": 71,
 }
 

@@ -3,31 +3,30 @@ streams. One progress bar on a terminal (rows done of total, ETA, credits so far
 status, the latest events), one line per finished row off a terminal; the result lines
 (stdout or --output FILE); the plan, the summary and a run's status.
 
-Also the run's handling of Ctrl-C, SIGTERM and SIGHUP: the first starts no new row and lets
-the creates in flight be answered and journaled; a second one exits at once.
+Also the run's handling of Ctrl-C, SIGTERM and SIGHUP (``signals.graceful``): the first starts
+no new row and lets the creates in flight be answered and journaled; a second one exits at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.tasks import TERMINAL
+from piapi_cli.cli.signals import graceful
 
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.cli.output import Output
-    from piapi_cli.core.batch import BatchEvent, Options, Prepared, RowRequest, RowResult, Source
+    from piapi_cli.core.batch import BatchEvent, Options, Prepared, RowRequest, RowResult, Source, Summary
     from piapi_cli.core.journal.journal import Journal
     from piapi_cli.core.outfile import OutFile
     from piapi_cli.core.runner import DownloadPlan
@@ -83,20 +82,30 @@ def execute(state: State, journal: Journal, ready: Prepared, options: Options, i
             interval: float | None, writer: ResultWriter | None = None) -> int:  # fmt: skip
     """Run the plan with this session's runner and displays; the exit code. ``writer`` shows
     each finished row (default: its JSON line on stdout or in ``--output``)."""
-    from piapi_cli.core import batch
-
-    session, output = state.session, state.output
+    output = state.output
     counts = ready.plan.counts()
     for action, flag, what in (("retry", "--retry-failed", "rows whose task failed"),
                                ("resubmit", "--resubmit-unknown", "rows that may exist already"),
                                ("recreate", "--force", "rows that changed")):  # fmt: skip
         if counts.get(action):
             output.warn(f"{flag}: creating {counts[action]} new task(s) for {what} (paid again)")
+    _record_run(state, journal, ready, options, invocation)
+    from piapi_cli.cli.batch_text import ACTION_WORDS
+
+    todo = ", ".join(f"{n} {ACTION_WORDS[action]}" for action, n in counts.most_common())
+    shard = f" (shard {invocation.shard} of {ready.total})" if invocation.shard else ""
+    output.info(f"run {ready.run_id}: {len(ready.rows)} rows{shard}: {todo}")
+    summary = _run_rows(state, journal, ready, options, invocation, interval, writer)
+    return _conclude(state, journal, ready, options, invocation, summary)
+
+
+def _record_run(state: State, journal: Journal, ready: Prepared, options: Options, invocation: Invocation) -> None:
+    """The run's record in the journal, before any row starts."""
     source = invocation.source
     try:
         journal.record_run(
             ready.run_id,
-            world=session.world,
+            world=state.session.world,
             source=str(Path(source.label).resolve()) if source.is_file else source.label,
             options={"rows": ready.total, "selected": len(ready.rows), "shard": invocation.shard,
                      "resume": invocation.resume, "download": str(options.download.directory) if options.download
@@ -106,12 +115,14 @@ def execute(state: State, journal: Journal, ready: Prepared, options: Options, i
         if invocation.results is not None:
             invocation.results.abandon()
         raise
-    from piapi_cli.cli.batch_text import ACTION_WORDS
 
-    todo = ", ".join(f"{n} {ACTION_WORDS[action]}" for action, n in counts.most_common())
-    shard = f" (shard {invocation.shard} of {ready.total})" if invocation.shard else ""
-    output.info(f"run {ready.run_id}: {len(ready.rows)} rows{shard}: {todo}")
 
+def _run_rows(state: State, journal: Journal, ready: Prepared, options: Options, invocation: Invocation,
+              interval: float | None, writer: ResultWriter | None) -> Summary:  # fmt: skip
+    """The rows run by the library's engine, each shown as it finishes; the run's summary."""
+    from piapi_cli.core import batch
+
+    session, output = state.session, state.output
     runner = session.runner(interval=interval)
     # a batch names its tasks in its results and its resume command, not all at once on a stop
     runner.created = []
@@ -148,8 +159,15 @@ def execute(state: State, journal: Journal, ready: Prepared, options: Options, i
         writer.close()
     if writer.failed:
         summary.unwritten.append(writer.failed)
+    return summary
+
+
+def _conclude(state: State, journal: Journal, ready: Prepared, options: Options, invocation: Invocation,
+              summary: Summary) -> int:  # fmt: skip
+    """The run's outcome recorded and told; the exit code."""
     from piapi_cli.api.errors import PiapiError
 
+    output = state.output
     try:
         journal.record_run_outcome(ready.run_id, summary.to_json())
     except PiapiError as exc:  # the rows' lines are out already: say it, finish the report
@@ -167,37 +185,6 @@ def execute(state: State, journal: Journal, ready: Prepared, options: Options, i
     if summary.interrupt is not None:
         return int(getattr(summary.interrupt, "exit_code", 130))
     return int(summary.exit_code)
-
-
-@contextmanager
-def graceful(stop: Callable[[BaseException], None]) -> Iterator[None]:
-    """While the block runs, the first Ctrl-C / SIGTERM / SIGHUP calls ``stop``; the second
-    raises at once (KeyboardInterrupt, or ``Terminated`` for the others)."""
-    from piapi_cli.cli.signals import Terminated
-
-    stopping = False
-    previous: dict[int, Any] = {}
-
-    def handler(signum: int, frame: object) -> None:
-        nonlocal stopping
-        exc = KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
-        if stopping:
-            raise exc
-        stopping = True
-        stop(exc)
-
-    if threading.current_thread() is not threading.main_thread():  # pragma: no cover - embedded use
-        yield
-        return
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        number = getattr(signal, name, None)
-        if number is not None:
-            previous[number] = signal.signal(number, handler)
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
 
 
 class ResultWriter:

@@ -4,7 +4,10 @@ IDs created so far and the command that resumes, then the conventional exit code
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 
 class Terminated(KeyboardInterrupt):
@@ -46,3 +49,34 @@ def started() -> None:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     except ValueError:  # pragma: no cover - not the main thread
         pass
+
+
+@contextmanager
+def graceful(stop: Callable[[BaseException], None]) -> Iterator[None]:
+    """While the block runs, the first Ctrl-C / SIGTERM / SIGHUP calls ``stop``; the second
+    raises at once (KeyboardInterrupt, or ``Terminated`` for the others)."""
+    import threading  # not at the top: every command loads this module, few need threads
+
+    stopping = False
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal stopping
+        exc = KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+        if stopping:
+            raise exc
+        stopping = True
+        stop(exc)
+
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover - embedded use
+        yield
+        return
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
