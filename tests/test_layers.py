@@ -152,10 +152,7 @@ MAX_FUNCTION_LINES = 60
 #: generated, not written: tables of the parser and of help
 GENERATED = {"_helptext.py", "_argspec.py"}
 #: over the limits today, each to be split: none may be added, none may grow
-STILL_OVER = {
-    "core/downloads/downloader.py": 497,
-    "core/downloads/downloader.py:_receive": 71,
-}
+STILL_OVER: dict[str, int] = {}
 
 
 def _sizes() -> dict[str, int]:

@@ -5,28 +5,29 @@ complete and of the announced length. A leftover part is resumed with ``Range`` 
 only when its record (``NAME.part.json``) shows it holds the same object, and a ``206`` is appended
 only when it starts where asked; otherwise the download restarts from zero. Transient errors are
 retried with the shared Backoff. ``cancel()`` stops every worker within about a second, keeping
-the parts. Memory stays flat whatever the size. Names: see ``naming``; files: see ``partfiles``.
+the parts. Memory stays flat whatever the size. Names: see ``naming``; files: ``partfiles``; what
+an answer means for the part: ``answers``; the HTTP client: ``client``; bodies: ``streams``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
-from piapi_cli.api.backoff import Backoff, parse_retry_after
+from piapi_cli.api.backoff import Backoff
 from piapi_cli.api.errors import DownloadError
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.downloads import streams
+from piapi_cli.core.downloads import answers, client, streams
+from piapi_cli.core.downloads.answers import TryAgain
+from piapi_cli.core.downloads.client import download_client
+from piapi_cli.core.downloads.metadata import sidecar, write_sidecar
 from piapi_cli.core.downloads.naming import (
     DEFAULT_TEMPLATE,
     DownloadSetupError,
@@ -34,13 +35,12 @@ from piapi_cli.core.downloads.naming import (
     disposition_name,
     ext_from_type,
     ext_from_url,
+    output_path,
     preflight,
     prepare_directory,
-    render_name,
-    safe_component,
     template_fields,
 )
-from piapi_cli.core.downloads.partfiles import PartFile, ResumeRecord, write_file
+from piapi_cli.core.downloads.partfiles import PartFile, ResumeRecord
 from piapi_cli.core.downloads.results import (
     DownloadInterrupted,
     Failure,
@@ -51,34 +51,23 @@ from piapi_cli.core.downloads.results import (
     Result,
     Skipped,
 )
-from piapi_cli.core.downloads.streams import Decoder, EncodingRefused, Pipeline, Ring, tune_http_reads
-from piapi_cli.core.downloads.wire import WireClient, WireError, WireResponse
+from piapi_cli.core.downloads.streams import Decoder, EncodingRefused, tune_http_reads
 from piapi_cli.core.outfile import why_not_written
 from piapi_cli.core.workers import Finished, run_cancellable
 
 if TYPE_CHECKING:
     import httpx
 
-    #: what downloads are read with: http.client's (``WireClient``), else an httpx client
-    DownloadHTTP = httpx.Client | WireClient
+    from piapi_cli.core.downloads.client import DownloadHTTP as DownloadHTTP
+    from piapi_cli.core.downloads.wire import WireResponse
 
 __all__ = [
     "DownloadInterrupted", "DownloadSetupError", "Downloader", "Failure", "LocalFile", "Partial", "Planned", "Report",
     "Skipped", "check_template", "download_client", "preflight", "tune_http_reads",
 ]  # fmt: skip
 
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: how long run() waits, after a cancel, for workers to stop and report
 CANCEL_GRACE = 1.0
-
-
-class _Retry(Exception):
-    """A transient failure: try again (resuming where possible)."""
-
-    def __init__(self, message: str, *, pause: bool = True, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.pause = pause
-        self.retry_after = retry_after
 
 
 class _Cancelled(Exception):
@@ -186,34 +175,12 @@ class Downloader:
         with self._lock:
             responses = list(self._streams.values())
         for response in responses:
-            if isinstance(response, WireResponse):
-                sock = response.socket
-            else:
-                stream = response.extensions.get("network_stream")
-                sock = stream.get_extra_info("socket") if stream is not None else None
-            if isinstance(sock, socket.socket):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            client.shut_down(response)
 
     # --- one file -------------------------------------------------------------------
 
     def target_for(self, item: Planned, ext: str | None, server_name: str | None) -> Path:
-        name_source = server_name or Path(unquote(urlsplit(item.url).path)).name
-        fields = {
-            "task_id": safe_component(item.task.task_id, "task"),
-            "index": item.index,
-            "key": safe_component(item.output.path, "output"),
-            "model": safe_component(item.task.model, "model"),
-            "task_type": safe_component(item.task.task_type, "type"),
-            "ext": safe_component(ext or "bin", "bin"),
-            "name": safe_component(Path(name_source).stem or "file"),
-        }
-        name = render_name(self.template, fields)
-        if "/" in name or os.sep in name or name in (".", ".."):  # belt and braces: one component
-            raise DownloadError(f"refusing to write {name!r} outside {self.directory}")
-        return self.directory.resolve() / name
+        return output_path(self.directory, self.template, item, ext, server_name)
 
     def _one(self, index: int, item: Planned) -> Result:
         job = _Job(index, item)
@@ -225,7 +192,7 @@ class Downloader:
             size = job.part.size if job.part is not None else 0
             kept = str(job.part.path) if job.part is not None and size else None
             return Partial(item.url, kept, size, item.task.task_id)
-        except _Retry as exc:
+        except TryAgain as exc:
             return Failure(item.url, str(exc), item.task.task_id)
         except DownloadError as exc:
             return Failure(item.url, exc.message, item.task.task_id, advice=exc.advice)
@@ -238,17 +205,8 @@ class Downloader:
                     job.part.discard()  # nothing worth resuming: leave no litter
                 job.part.close()
 
-    def _errors(self) -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-        """The errors of this client's requests that are retried, and those that end the file
-        (httpx is imported only when it reads the files: it costs ~35 ms)."""
-        if isinstance(self.http, WireClient):
-            return (WireError, streams.BodyCut), ()
-        import httpx
-
-        return (httpx.TransportError, httpx.DecodingError, streams.BodyCut), (httpx.HTTPError, httpx.InvalidURL)
-
     def _download(self, job: _Job) -> LocalFile:
-        retried, refused = self._errors()
+        retried, refused = client.error_kinds(self.http)
         url_ext = ext_from_url(job.item.url)
         if url_ext and "name" not in template_fields(self.template):
             self._open(job, url_ext, None)  # the name is known before asking: resume at once
@@ -274,7 +232,7 @@ class Downloader:
                     finally:
                         with self._lock:
                             self._streams.pop(threading.get_ident(), None)
-            except _Retry as exc:
+            except TryAgain as exc:
                 last = str(exc)
                 wait = backoff.delay(retries, exc.retry_after, rng=self.rng) if exc.pause else None
                 retries += exc.pause
@@ -286,21 +244,19 @@ class Downloader:
                 retries += 1
             except refused as exc:
                 raise DownloadError(f"{type(exc).__name__}: {exc}") from None
-        raise _Retry(f"failed after {backoff.attempts} attempts ({last})")
+        raise TryAgain(f"failed after {backoff.attempts} attempts ({last})")
 
     def _receive(
         self, job: _Job, response: httpx.Response | WireResponse, offset: int, record: ResumeRecord | None
     ) -> LocalFile:
+        """Check one answer to the request for ``job``'s file from byte ``offset`` on, and save its body."""
         status, headers, url = response.status_code, response.headers, job.item.url
         if status == 416 and offset and job.part is not None:
-            if streams.unsatisfied_total(headers) == offset and (record is None or record.length in (None, offset)):
+            if answers.whole_at(offset, headers, record):
                 return self._complete_part(job, offset)  # the part was already whole
             job.part.restart(None)
-            raise _Retry("the partial file does not match the server's; restarting from zero", pause=False)
-        if status in TRANSIENT_STATUSES:
-            raise _Retry(f"HTTP {status}", retry_after=parse_retry_after(headers.get("retry-after")))
-        if status not in (200, 206):
-            raise DownloadError(f"HTTP {status}")
+            raise TryAgain("the partial file does not match the server's; restarting from zero", pause=False)
+        answers.check_status(status, headers)
         encoding = streams.content_encoding(headers)
         if job.part is None:
             ext = ext_from_url(url) or ext_from_type(headers.get("content-type"))
@@ -308,28 +264,18 @@ class Downloader:
             assert job.part is not None
             offset, record = 0, None
             kept, kept_record = job.part.resumable(url)
-            if kept and kept_record and status == 200 and not encoding and _same(kept_record, headers):
-                raise _Retry("resuming the partial file", pause=False)  # ask again, for the rest only
+            if kept and kept_record and status == 200 and not encoding and answers.same_object(kept_record, headers):
+                raise TryAgain("resuming the partial file", pause=False)  # ask again, for the rest only
+        offset, total, whole = answers.span(job.part, url, status, headers, offset, record, encoding)
+        return self._save(job, response, offset, total, whole, encoding)
+
+    def _save(
+        self, job: _Job, response: Any, offset: int, total: int | None, whole: int | None, encoding: str
+    ) -> LocalFile:
+        """Write the body into the part from ``offset`` on, check it all came, and publish the file.
+        ``total``: the length the body completes the part to; ``whole``: the object's (None: unknown)."""
         part, target = job.part, job.target
         assert part is not None and target is not None
-        total: int | None  # the bytes this answer completes the part to
-        whole: int | None  # the object's length
-        if status == 206:
-            ranged = streams.content_range(headers)
-            if (ranged is None or ranged[0] != offset or encoding
-                    or (record is not None and (not _same(record, headers)
-                        or record.length not in (None, ranged[2])))):  # fmt: skip
-                part.restart(None)
-                raise _Retry("the server sent another part of the file than asked for; restarting", pause=False)
-            if not offset:
-                part.restart(ResumeRecord.from_headers(url, headers, ranged[2], ""))
-            total, whole = ranged[1] + 1, ranged[2]
-        else:
-            offset = 0
-            total = None if encoding else streams.content_length(headers)
-            # the record is written before any byte, so a kill leaves a part that says what it holds
-            part.restart(ResumeRecord.from_headers(url, headers, total, encoding))
-            whole = total
         if self.on_start is not None:
             self.on_start(job.item, target.name, whole if whole is not None else total)
         digest = hashlib.sha256()
@@ -337,10 +283,17 @@ class Downloader:
         if written and self.on_bytes is not None:
             self.on_bytes(job.item, written)
         decoder = Decoder(encoding, self.decoded_limit) if encoding else None
+
+        def each(count: int) -> None:
+            if self.cancel_event.is_set():
+                raise _Cancelled
+            if self.on_bytes is not None:
+                self.on_bytes(job.item, count)
+
         try:
             with part.writer(offset) as handle:
                 expected = total - offset if total is not None else None
-                written += self._read_body(job, response, decoder, handle, digest, expected)
+                written += streams.read_body(response, decoder, handle, digest, expected, each)
                 handle.flush()
                 os.fsync(handle.fileno())  # the whole file is on the disk before it gets its name
         except EncodingRefused:
@@ -351,38 +304,14 @@ class Downloader:
         if decoder is not None:
             decoder.finish()
         if total is not None and written != total:
-            raise _Retry(f"got {written} of {total} bytes")
+            raise TryAgain(f"got {written} of {total} bytes")
         if whole is not None and written < whole:
-            raise _Retry(f"got {written} of {whole} bytes; asking for the rest", pause=False)
-        if total is None and not encoding and not streams.is_chunked(headers):
+            raise TryAgain(f"got {written} of {whole} bytes; asking for the rest", pause=False)
+        if total is None and not encoding and not streams.is_chunked(response.headers):
             # no length and no end marker: the end of the body looks the same as a broken
             # connection. Ask for what follows: "416, the object is exactly this long" confirms.
-            raise _Retry("the server sent no length; the file could not be confirmed complete", pause=False)
+            raise TryAgain("the server sent no length; the file could not be confirmed complete", pause=False)
         return self._finish(job, written, digest.hexdigest())
-
-    def _read_body(
-        self, job: _Job, response: Any, decoder: Decoder | None, handle: Any, digest: Any, expected: int | None
-    ) -> int:
-        """Hash and write the body as it arrives (a cut keeps what came); the bytes written.
-        ``expected``: the body's length, when it is known."""
-
-        def each(count: int) -> None:
-            if self.cancel_event.is_set():
-                raise _Cancelled
-            if self.on_bytes is not None:
-                self.on_bytes(job.item, count)
-
-        if decoder is None and isinstance(response, WireResponse):  # straight into reused buffers
-            if expected is not None and expected <= streams.SMALL_BODY:  # an image: no threads for it
-                return streams.pump_inline(response.readinto, handle, digest, each)
-            return Ring(handle, digest).pump(response.readinto, each)
-        written = 0
-        with Pipeline(handle, digest) as sink:
-            for chunk in streams.body_chunks(response, decoder):
-                each(len(chunk))
-                sink.put(chunk)
-                written += len(chunk)
-        return written
 
     def _open(self, job: _Job, ext: str | None, server_name: str | None) -> None:
         """Claim the output's name and open (and lock) its partial file."""
@@ -398,9 +327,9 @@ class Downloader:
     def _claim(self, item: Planned, ext: str | None, server_name: str | None) -> Path:
         """The file name for this output (raises _Skipped if it exists and --skip-existing)."""
         target = self.target_for(item, ext, server_name)
-        sidecar = _sidecar(target)
+        metadata = sidecar(target)
         with self._lock:
-            for path in (target, sidecar) if self.metadata else (target,):
+            for path in (target, metadata) if self.metadata else (target,):
                 if path in self._claimed:
                     raise DownloadError(
                         f"two outputs would both be named {path.name}", path=str(path), advice="index_in_name"
@@ -409,9 +338,9 @@ class Downloader:
                 if self.skip_existing:
                     raise _Skipped(target)
                 raise DownloadError(f"{target} exists; not overwritten", path=str(target), advice="overwrite")
-            if self.metadata and os.path.lexists(sidecar) and not (self.overwrite or self.skip_existing):
-                raise DownloadError(f"{sidecar} exists; not overwritten", path=str(sidecar), advice="overwrite")
-            self._claimed.update((target, sidecar) if self.metadata else (target,))
+            if self.metadata and os.path.lexists(metadata) and not (self.overwrite or self.skip_existing):
+                raise DownloadError(f"{metadata} exists; not overwritten", path=str(metadata), advice="overwrite")
+            self._claimed.update((target, metadata) if self.metadata else (target,))
         return target
 
     def _complete_part(self, job: _Job, size: int) -> LocalFile:
@@ -426,27 +355,13 @@ class Downloader:
 
     def _finish(self, job: _Job, size: int, sha256: str) -> LocalFile:
         # renaming makes the file appear whole or not at all; its bytes were fsynced as the
-        # body ended (_receive), the kernel nudged to write them back as they came (streams.Ring)
+        # body ended (_save), the kernel nudged to write them back as they came (streams.Ring)
         item, part, target = job.item, job.part, job.target
         assert part is not None and target is not None
         part.publish(target, overwrite=self.overwrite)
         job.published = True
-        sidecar = _sidecar(target)
-        if self.metadata and (self.overwrite or not os.path.lexists(sidecar)):
-            doc = {
-                "task_id": item.task.task_id,
-                "model": item.task.model,
-                "task_type": item.task.task_type,
-                "input": item.task.input,
-                "source_url": item.url,
-                "output_path": item.output.path,
-                "bytes": size,
-                "sha256": sha256,
-            }
-            try:
-                write_file(sidecar, (json.dumps(doc, indent=2) + "\n").encode(), overwrite=self.overwrite)
-            except DownloadError as exc:
-                raise DownloadError(f"saved {target}, but {exc.message}", advice=exc.advice) from None
+        if self.metadata and (self.overwrite or not os.path.lexists(sidecar(target))):
+            write_sidecar(item, target, size, sha256, overwrite=self.overwrite)
         return LocalFile(item.url, str(target), size, sha256, item.task.task_id)
 
     def _pause(self, seconds: float) -> None:
@@ -461,37 +376,3 @@ def _holds_bytes(path: Path) -> bool:
         return path.lstat().st_size > 0
     except OSError:
         return False
-
-
-def _sidecar(target: Path) -> Path:
-    return target.with_name(target.name + ".json")
-
-
-def _same(record: ResumeRecord, headers: Any) -> bool:
-    """Whether an answer's validators match those recorded for a partial file."""
-    etag, modified = headers.get("etag"), headers.get("last-modified")
-    if record.etag and etag and record.etag != etag:
-        return False
-    return not (record.last_modified and modified and record.last_modified != modified)
-
-
-def download_client(
-    urls: list[str], transport: httpx.BaseTransport | None = None, *, stall: float | None = None
-) -> DownloadHTTP:
-    """The HTTP client for output files: follows redirects, never carries the API key, asks for
-    files as stored (lengths and byte ranges then mean what they say). ``transport`` replaces the
-    network (the sandbox serves its own files); otherwise TLS is set up for these URLs' hosts.
-    ``stall``: seconds in which a body must bring 64 KiB (0: never cut; None: the default, 60)."""
-    from piapi_cli.api import factory, http
-
-    use = factory.DOWNLOAD if stall is None else factory.with_timeouts(factory.DOWNLOAD, stall=stall or None)
-    if transport is None and not http.proxy_configured():
-        return WireClient(
-            {"user-agent": factory.USER_AGENT, **use.headers},
-            tls=lambda: factory.verify_for(*urls),
-            connect_timeout=use.timeouts.connect,
-            read_timeout=use.timeouts.read,
-            stall=use.timeouts.stall,
-        )
-    tune_http_reads()
-    return factory.http_client(use, urls, transport=transport)

@@ -16,11 +16,14 @@ import secrets
 import unicodedata
 from pathlib import Path
 from string import Formatter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from piapi_cli.api.errors import UsageError
+from piapi_cli.api.errors import DownloadError, UsageError
 from piapi_cli.core.processes import process_alive
+
+if TYPE_CHECKING:
+    from piapi_cli.core.downloads.results import Planned
 
 DEFAULT_TEMPLATE = "{task_id}-{index}.{ext}"
 TEMPLATE_FIELDS = frozenset({"task_id", "index", "key", "model", "task_type", "ext", "name"})
@@ -206,6 +209,25 @@ def sweep_stale_temps(directory: Path) -> int:
         except OSError:
             pass
     return removed
+
+
+def output_path(directory: Path, template: str, item: Planned, ext: str | None, server_name: str | None) -> Path:
+    """Where ``item`` is saved in ``directory``: the template's name for it, with ``ext`` and the
+    name the server gave the file (``server_name``; else the URL's last segment) as fields."""
+    name_source = server_name or Path(unquote(urlsplit(item.url).path)).name
+    fields = {
+        "task_id": safe_component(item.task.task_id, "task"),
+        "index": item.index,
+        "key": safe_component(item.output.path, "output"),
+        "model": safe_component(item.task.model, "model"),
+        "task_type": safe_component(item.task.task_type, "type"),
+        "ext": safe_component(ext or "bin", "bin"),
+        "name": safe_component(Path(name_source).stem or "file"),
+    }
+    name = render_name(template, fields)
+    if "/" in name or os.sep in name or name in (".", ".."):  # belt and braces: one component
+        raise DownloadError(f"refusing to write {name!r} outside {directory}")
+    return directory.resolve() / name
 
 
 def render_name(template: str, fields: dict[str, Any]) -> str:

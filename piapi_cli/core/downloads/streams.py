@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from piapi_cli.api.errors import DownloadError
+from piapi_cli.core.downloads.wire import WireResponse
 
 CHUNK = 1024 * 1024
 #: what an unasked-for compressed body may decode to at most, whatever its ratio
@@ -275,6 +276,24 @@ def pump_inline(readinto: Callable[[memoryview], int], handle: Any, digest: Any,
         total += count
         each(count)
     return total
+
+
+def read_body(
+    response: Any, decoder: Decoder | None, handle: Any, digest: Any, expected: int | None, each: Callable[[int], None]
+) -> int:
+    """Hash and write the body as it arrives (a cut keeps what came); the bytes written. ``each``
+    is told every piece's size; ``expected``: the body's length, when it is known."""
+    if decoder is None and isinstance(response, WireResponse):  # straight into reused buffers
+        if expected is not None and expected <= SMALL_BODY:  # an image: no threads for it
+            return pump_inline(response.readinto, handle, digest, each)
+        return Ring(handle, digest).pump(response.readinto, each)
+    written = 0
+    with Pipeline(handle, digest) as sink:
+        for chunk in body_chunks(response, decoder):
+            each(len(chunk))
+            sink.put(chunk)
+            written += len(chunk)
+    return written
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
