@@ -155,3 +155,25 @@ def test_a_bare_number_that_names_a_row_says_how_to_name_the_row(cli: Cli) -> No
     cli(*FLUX, "-i", "prompt=one")
     shown = cli("tasks", "show", "1")
     assert shown.exit_code == 2 and "row 1 of the journal is '#1'" in shown.stderr
+
+
+#: what a short prefix gets, as documented: the API's "no such task" (exit 4); the journal's own
+#: views (tasks show, listen --replay) refuse it as a usage error (exit 2)
+SHORT_EXIT = {"tasks show": 2, "listen --replay": 2}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_prefix_under_4_characters_is_refused_saying_a_prefix_needs_4(
+    cli: Cli, isolated: Path, emulator: Emulator, command: str
+) -> None:
+    setup = Setup(cli, isolated, emulator, pending=command == "cancel")
+    args, _ = COMMANDS[command]
+    short = setup.full[:3]
+    if command == "listen --replay" and short.isdigit():
+        short = "abc"  # (a number that names no task is an event's ID there)
+    result = cli(*args(short))
+    assert result.exit_code == SHORT_EXIT.get(command, 4), result.stderr
+    assert f"a task ID prefix needs at least 4 characters ('{short}' has 3)" in result.stderr
+    assert " is task " not in result.stderr and sum(1 for _ in emulator.store.all()) == setup.creates
+    four = cli(*args(setup.full[:4]))  # (4 characters: a prefix, which the advice is not about)
+    assert "at least 4 characters" not in four.stderr

@@ -180,13 +180,20 @@ class Client:
 
     def get_task(self, task_id: str) -> Task:
         """GET /api/v1/task/{task_id}."""
-        data = self._request("GET", f"/api/v1/task/{_quote(task_id)}")
-        return Task.from_api(self._task_data(data))
+        return Task.from_api(self._task_data(self._on_task("GET", task_id)))
 
     def cancel_task(self, task_id: str) -> str:
         """DELETE /api/v1/task/{task_id}; only a pending task can be cancelled."""
-        data = self._request("DELETE", f"/api/v1/task/{_quote(task_id)}")
+        data = self._on_task("DELETE", task_id)
         return str(data.get("message") or f"task {task_id} canceled")
+
+    def _on_task(self, method: str, task_id: str) -> dict[str, Any]:
+        """A call on one task; an error answer names it (``task_id``), for the caller's advice."""
+        try:
+            return self._request(method, f"/api/v1/task/{_quote(task_id)}")
+        except APIStatusError as exc:
+            exc.task_id = exc.task_id or task_id.strip()
+            raise
 
     def account_info(self) -> dict[str, Any]:
         """GET /account/info (the answer may hold the key: callers must not print it)."""

@@ -9,7 +9,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from piapi_cli.api.errors import ConfigError, CreateOutcomeUnknown, PiapiError, StreamCut, WaitTimeout
+from piapi_cli.api.errors import (
+    APIStatusError,
+    ConfigError,
+    CreateOutcomeUnknown,
+    NotFoundError,
+    PiapiError,
+    StreamCut,
+    UsageError,
+    WaitTimeout,
+)
 
 if TYPE_CHECKING:
     from piapi_cli.cli.session import Session
@@ -56,6 +65,10 @@ ADVICE: dict[str, str] = {
     "fix_key": "fix it with: {prog} config set-key (or: {prog} config unset api_key)",
     "fix_setting": "fix it with: {prog} config set {setting} VALUE (or: {prog} config unset {setting})",
     "move_journal": "move it aside ({prog} then starts a new one)",
+    "short_prefix": (
+        "a task ID prefix needs at least {min_prefix} characters ({task_id!r} has {length}), so it was taken "
+        "as a whole ID: give more of it, or the row as '#N' (see: {prog} tasks)"
+    ),
 }
 
 
@@ -141,6 +154,8 @@ def hint_for(error: PiapiError, session: Session | None) -> str | None:
 
 def _specific(error: PiapiError, session: Session | None) -> str | None:
     prog = session.prog if session is not None else "piapi"
+    if _unknown_short_id(error):
+        return _short_id_advice(error, session)
     if isinstance(error, WaitTimeout) and error.task_id:
         return f"resume with: {prog} wait {error.task_id}"
     if isinstance(error, CreateOutcomeUnknown):
@@ -156,6 +171,23 @@ def _specific(error: PiapiError, session: Session | None) -> str | None:
         if error.advice is None:
             return f"or run without the journal: {prog} --no-journal ..."
     return None
+
+
+def _unknown_short_id(error: PiapiError) -> bool:
+    """A task named by text too short to be a prefix, which the API (or the journal) does not know:
+    the user likely meant a prefix of one."""
+    from piapi_cli.core.ids import MIN_PREFIX
+
+    unknown = isinstance(error, (NotFoundError, UsageError)) or (
+        isinstance(error, APIStatusError) and error.status_code == 400
+    )
+    return unknown and 0 < len(error.task_id or "") < MIN_PREFIX
+
+
+def _short_id_advice(error: PiapiError, session: Session | None) -> str:
+    from piapi_cli.core.ids import MIN_PREFIX
+
+    return advice("short_prefix", error, session, min_prefix=MIN_PREFIX, length=len(error.task_id or ""))
 
 
 #: ``piapi`` then the global options already written, then a word (the command, if it is one)

@@ -54,9 +54,12 @@ def not_journaled(ident: str, journal: Journal) -> UsageError:
     """The error for a task the journal does not hold; a bare number that is a row's says how
     to name the row (a number is a prefix of an ID, as in git: the row is #N)."""
     from piapi_cli.api.errors import UsageError
+    from piapi_cli.core.ids import MIN_PREFIX
 
     shown = ident if len(ident) <= 40 else ident[:40] + "..."
     number = ident.strip()
     row = journal.row(int(number)) if number.isascii() and number.isdigit() and len(number) <= 18 else None
-    hint = f"row {number} of the journal is '#{number}'" if row is not None else "list them: piapi tasks --world all"
-    return UsageError(f"no task {shown!r} in the journal", hint=hint)
+    hint: str | None = f"row {number} of the journal is '#{number}'" if row is not None else None
+    if hint is None and len(number) >= MIN_PREFIX:  # (a shorter one gets the advice on short prefixes)
+        hint = "list them: piapi tasks --world all"
+    return UsageError(f"no task {shown!r} in the journal", hint=hint, task_id=number)

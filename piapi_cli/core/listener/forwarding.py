@@ -281,7 +281,7 @@ def replay(
     if task_id is not None:
         chosen = store.of_task(task_id)
         if not chosen:
-            raise UsageError(f"replay {which}: no stored event of task {task_id}", option="replay")
+            raise UsageError(f"replay {which}: no stored event of task {task_id}", option="replay", task_id=task_id)
     elif which.strip().lower() == "failed":
         chosen = store.unforwarded()
     elif which.strip().isdigit():
