@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import TEST_KEY, Cli, FakeClock
 
 FLUX = ["-m", "Qubico/flux1-dev", "-t", "txt2img"]
 INJECTED = '"><script>document.title="pwned"</script><img src=x onerror="document.title=1">'
@@ -247,3 +247,38 @@ def test_two_reports_into_one_folder_at_once_both_finish(cli: Cli, here: Path) -
     assert len(data["tasks"]) == 4
     assert all((here / "shared" / t["outputs"][0]["thumbnail"]).is_file() for t in data["tasks"])
     assert not [p for p in (here / "shared").rglob("*.tmp")]
+
+
+@pytest.mark.parametrize("given", ["env", "flag"])
+def test_the_recreate_line_names_a_base_url_that_is_not_the_default_and_never_the_key(
+    here: Path, clock: FakeClock, given: str
+) -> None:
+    """Tasks made against a sandbox server on 127.0.0.1: the report's command line makes them again
+    there (--base-url), pasted as it is; the key stays out of it."""
+    import shlex
+
+    from piapi_cli.sandbox import Emulator, MemoryStore
+    from piapi_cli.sandbox.server import SandboxServer
+
+    emulator = Emulator(MemoryStore(), clock=clock)
+    with SandboxServer(emulator, "127.0.0.1", 0, webhooks=False) as server:
+        base = server.base_url
+        env = {"PIAPI_API_KEY": TEST_KEY} | ({"PIAPI_BASE_URL": base} if given == "env" else {})
+        cli = Cli(clock=clock, transport=None, env=env)  # type: ignore[arg-type]
+        world = [] if given == "env" else ["--base-url", base]
+        created = cli(*world, "create", *FLUX, "-i", "prompt=a little cat", "--wait", "--json")
+        assert created.exit_code == 0, created.stderr
+        task_id = created.json()["task_id"]
+        report = cli(*world, "report", "--json", task_id)
+        assert report.exit_code == 0, report.stderr
+        [task] = report.json()["tasks"]
+        assert task["recreate"] == f"piapi --base-url {base} create --from {task_id}"
+        assert TEST_KEY not in report.stdout
+        assert cli(*world, "report", task_id, "--out", "page").exit_code == 0  # the page shows the same line
+        [shown] = page_data(here / "page" / "index.html")["tasks"]
+        assert shown["recreate"] == task["recreate"] and TEST_KEY not in (here / "page" / "index.html").read_text()
+        before = sum(1 for _ in emulator.store.all())
+        again = Cli(clock=clock, transport=None, env={"PIAPI_API_KEY": TEST_KEY})  # type: ignore[arg-type]
+        pasted = again(*shlex.split(task["recreate"])[1:])  # (no PIAPI_BASE_URL: the line says where)
+        assert pasted.exit_code == 0, pasted.stderr
+        assert sum(1 for _ in emulator.store.all()) == before + 1  # made again on that server

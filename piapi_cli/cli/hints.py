@@ -96,10 +96,19 @@ def with_row_advice(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def recreate_command(world: str, ref: str) -> str:
-    """The command line that makes a journaled task again (a report shows it for each task)."""
+    """The command line that makes a journaled task again (a report shows it for each task), on
+    the API it was made on: ``--base-url`` when that was not the default one (never the key)."""
     import shlex
 
-    prog = "piapi --sandbox" if world == "sandbox" else "piapi"
+    from piapi_cli.core.listener.forwarding import redact_url
+    from piapi_cli.core.settings import SETTINGS
+
+    if world == "sandbox":
+        prog = "piapi --sandbox"
+    elif world.rstrip("/") == str(SETTINGS["base_url"].default).rstrip("/"):
+        prog = "piapi"
+    else:
+        prog = f"piapi --base-url {shlex.quote(redact_url(world))}"
     return f"{prog} create --from {shlex.quote(ref)}"
 
 

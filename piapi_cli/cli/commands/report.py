@@ -137,7 +137,7 @@ def report(
         check_target(options.out)  # refused before any work
     entries = select_entries(journal, selection)
     if structured and out is None:  # the data alone: nothing written
-        records = collect(entries)
+        records = collect(entries, command=recreate_command)
         state.output.render(lambda: report_data(records, Path.cwd(), compare_by=compare_by), as_json=True, jq=jq)
         return
     result = publish(state, entries, options, open_page=open_page)
