@@ -4,13 +4,15 @@ without end; and Ctrl-C in a real process, which keeps what arrived."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ WHOLE = [chunk("Hello"), b": keep-alive\n\n", chunk(", world"), b"\n", chunk("",
          b"data: [DONE]\n\n"]  # fmt: skip
 
 
-def events(handler: BaseHTTPRequestHandler, pieces: list[bytes], *, chunked: bool = True, end: bool = True) -> None:
+def events(handler: BaseHTTPRequestHandler, pieces: Iterable[bytes], *, chunked: bool = True, end: bool = True) -> None:
     """An event stream, each piece flushed as it is written; without ``end``, the connection
     closes where a chunked body would go on (a cut)."""
     handler.send_response(200)
@@ -180,3 +182,44 @@ def test_ctrl_c_mid_stream_keeps_what_arrived(tmp_path: Path) -> None:
         assert again.returncode == 0, again.stderr
         sent = json.loads(host.requests[-1]["body"])["messages"]
         assert sent[1] == {"role": "assistant", "content": "Hello, world"}
+
+
+def test_an_endless_answer_is_cut_at_16_mib_and_memory_stays_bounded(tmp_path: Path) -> None:
+    """A server that streams text forever: piapi stops at 16 MiB of it, prints and keeps that
+    much, says why and exits 12; the process's peak memory is measured beside a short answer's."""
+    from piapi_cli.api.openai_routes import MAX_ANSWER
+    from tests.test_subprocess import SCRIPT
+
+    piece = chunk("x" * 65_535 + "\n")
+
+    def endless(handler: BaseHTTPRequestHandler) -> None:
+        if json.loads(host.requests[-1]["body"])["messages"][-1]["content"] == "short":
+            events(handler, WHOLE)
+            return
+        events(handler, itertools.repeat(piece))  # (ends when piapi hangs up)
+
+    def run(prompt: str) -> tuple[int, int, str, int]:
+        """exit code, bytes on stdout, stderr, peak RSS in bytes: of this one process (wait4)."""
+        with (tmp_path / "out").open("wb") as out, (tmp_path / "err").open("wb") as err:
+            process = subprocess.Popen([str(SCRIPT), "chat", prompt], env=env, stdout=out, stderr=err)
+            _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        return process.returncode, (tmp_path / "out").stat().st_size, (tmp_path / "err").read_text(), peak
+
+    env = {**os.environ, "PIAPI_API_KEY": TEST_KEY, "PIAPI_DATA_DIR": str(tmp_path / "data")}
+    with Host(endless) as host:
+        env["PIAPI_BASE_URL"] = host.base
+        code, printed, err, peak = run("go on forever")
+        short_code, _, _, baseline = run("short")
+    assert code == 12, err
+    assert "the answer passed 16 MiB, the most piapi takes of one; it stopped reading" in err
+    assert "Traceback" not in err and "kept in conversation 1" in err
+    assert MAX_ANSWER - len(piece) <= printed <= MAX_ANSWER + 1  # all it took, and no more (+ the last newline)
+    assert short_code == 0
+    # what it holds of the answer is a few copies of 16 MiB at most, not a growing stream
+    print(f"peak RSS {peak / 2**20:.0f} MiB, a short answer's {baseline / 2**20:.0f} MiB")
+    assert peak - baseline < 6 * MAX_ANSWER, (peak, baseline)
+    with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
+        [(kept,)] = db.execute("SELECT length(content) FROM messages WHERE role = 'assistant' AND state = 'cut'")
+    assert MAX_ANSWER - len(piece) <= kept <= MAX_ANSWER

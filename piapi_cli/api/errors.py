@@ -79,7 +79,7 @@ _EXIT_CODE_TEXTS: dict[ExitCode, tuple[str, str]] = {
     ExitCode.STREAM_CUT: (
         "answer cut short",
         "a streamed answer (chat) stopped before its end: the server cut the stream or reported an error "
-        "in it; what arrived was printed",
+        "in it, or its text passed 16 MiB; what arrived was printed",
     ),
     ExitCode.INTERRUPTED: (
         "interrupted",
@@ -264,6 +264,11 @@ class StreamCut(RequestError):
 
 class StreamFailed(StreamCut):
     """The server sent an error object in the middle of a streamed answer."""
+
+
+class AnswerTooLong(StreamCut):
+    """A streamed answer's text would pass the most piapi takes of one (``MAX_ANSWER`` of the
+    routes' client): it stopped reading there, and holds no more than that."""
 
 
 # --- the task failed ----------------------------------------------------------

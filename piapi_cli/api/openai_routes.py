@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.backoff import Backoff, parse_retry_after
 from piapi_cli.api.errors import (
+    AnswerTooLong,
     ConnectionFailed,
     CreateOutcomeUnknown,
     MalformedResponse,
@@ -48,7 +49,8 @@ log = logging.getLogger("piapi.http")
 CHAT_PATH = "/v1/chat/completions"
 IMAGES_PATH = "/v1/images/generations"
 EDITS_PATH = "/v1/images/edits"
-#: the largest whole (not streamed) answer read; a chat answer is a few kilobytes
+#: the largest answer read, whole or streamed (its text); a chat answer is a few kilobytes, the
+#: longest a model writes well under a megabyte
 MAX_ANSWER = 16 * 2**20
 #: what these routes' client is for: answers that may take minutes (``read_timeout`` replaces the read)
 ROUTES = Use("openai", Timeouts(connect=10.0, read=600.0))
@@ -101,13 +103,15 @@ class OpenAIRoutes:
         """POST /v1/chat/completions with ``stream: true``: the chunks as they arrive.
 
         Raises ``StreamCut`` when the stream stops before ``[DONE]`` (or a finish reason),
-        ``StreamFailed`` for an error object in it; both carry the text that arrived.
+        ``StreamFailed`` for an error object in it, ``AnswerTooLong`` (and stops reading) before
+        its text passes ``MAX_ANSWER``; each carries the text that arrived.
         """
         import httpx
 
         from piapi_cli.api import sse
 
         received: list[str] = []
+        size = 0
         with self.post(CHAT_PATH, json_body={**body, "stream": True}) as response:
             kind = response.headers.get("content-type", "")
             if not kind.startswith("text/event-stream"):
@@ -122,8 +126,16 @@ class OpenAIRoutes:
                     for event in decoder.feed(piece):
                         if event.data.strip() == "[DONE]":
                             return
-                        chunk = self._chunk(event.data, "".join(received))
-                        received.append(chunk.text)
+                        chunk = self._chunk(event.data, received)
+                        size += len(chunk.text)
+                        if size > MAX_ANSWER:
+                            raise AnswerTooLong(
+                                f"the answer passed {MAX_ANSWER // 2**20} MiB, the most piapi takes of one; it "
+                                "stopped reading",
+                                received="".join(received),
+                            )
+                        if chunk.text:
+                            received.append(chunk.text)
                         finished = finished or chunk.finish_reason is not None
                         yield chunk
                 decoder.close()
@@ -141,16 +153,17 @@ class OpenAIRoutes:
             if not finished:
                 raise StreamCut("the stream ended before its end mark ([DONE])", received="".join(received))
 
-    def _chunk(self, data: str, received: str) -> ChatChunk:
+    def _chunk(self, data: str, received: list[str]) -> ChatChunk:
+        """One event's chunk; ``received``: the text so far, joined only for an error."""
         try:
             doc = json.loads(data)
         except (ValueError, RecursionError):
-            raise StreamCut("the stream sent an event that is not JSON", received=received) from None
+            raise StreamCut("the stream sent an event that is not JSON", received="".join(received)) from None
         if not isinstance(doc, dict):
-            raise StreamCut("the stream sent an event that is not a JSON object", received=received)
+            raise StreamCut("the stream sent an event that is not a JSON object", received="".join(received))
         if doc.get("error") is not None and not doc.get("choices"):
-            message = error_message(data.encode(), "application/json")
-            raise StreamFailed(f"the server reported an error mid-stream: {self._scrub(message)}", received=received)
+            message = self._scrub(error_message(data.encode(), "application/json"))
+            raise StreamFailed(f"the server reported an error mid-stream: {message}", received="".join(received))
         return ChatChunk.from_api(doc)
 
     # --- images -----------------------------------------------------------------------

@@ -82,7 +82,8 @@ class ChatChunk:
 class ChatAnswer:
     """A whole answer: read at once, or put together from a stream's chunks."""
 
-    text: str = ""
+    #: the text as it arrived, piece by piece (``text`` joins them once it is read)
+    pieces: list[str] = field(default_factory=list)
     finish_reason: str | None = None
     usage: Usage | None = None
     id: str = ""
@@ -92,8 +93,15 @@ class ChatAnswer:
     #: the answer as OpenAI's ``chat.completion`` object
     raw: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def text(self) -> str:
+        if len(self.pieces) > 1:  # (joined once, not grown a piece at a time: that copies it all each time)
+            self.pieces[:] = ["".join(self.pieces)]
+        return self.pieces[0] if self.pieces else ""
+
     def add(self, chunk: ChatChunk) -> None:
-        self.text += chunk.text
+        if chunk.text:
+            self.pieces.append(chunk.text)
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.usage = chunk.usage or self.usage
         self.id = self.id or chunk.id
@@ -126,7 +134,7 @@ class ChatAnswer:
     def from_api(cls, data: dict[str, Any]) -> ChatAnswer:
         chunk = ChatChunk.from_api(data)
         created = data.get("created")
-        return cls(chunk.text, chunk.finish_reason, chunk.usage, chunk.id, chunk.model,
+        return cls([chunk.text], chunk.finish_reason, chunk.usage, chunk.id, chunk.model,
                    created if isinstance(created, int) else None, 1, data)  # fmt: skip
 
 

@@ -175,7 +175,7 @@ class _Render:
     def __init__(self, state: State, exchange: Exchange, *, as_json: bool, stream_json: bool) -> None:
         self.state, self.exchange = state, exchange
         self.as_json, self.stream_json = as_json, stream_json
-        self.text = ""
+        self.pieces: list[str] = []  # the text shown (the same strings the answer keeps: no copy)
         self._progress_line = ""
         self._shown = False  # a progress status line is on the terminal
 
@@ -183,7 +183,8 @@ class _Render:
         from piapi_cli.cli.terminal import json_text
 
         output = self.state.output
-        self.text += chunk.text
+        if chunk.text:
+            self.pieces.append(chunk.text)
         if self.stream_json:
             output.line(json_text(chunk.raw, indent=None))
         elif self.exchange.is_video:
@@ -232,13 +233,13 @@ class _Render:
             if partial:
                 self._json_partial(received)
             return
-        if self.text and not self.text.endswith("\n"):
+        if self.pieces and not self.pieces[-1].endswith("\n"):
             self._write("\n")
 
     def _json_partial(self, received: str | None) -> None:
         from piapi_cli.api.openai_routes import ChatAnswer
 
-        answer = ChatAnswer(text=self.text or received or "", model=self.exchange.model)
+        answer = ChatAnswer(self.pieces or [received or ""], model=self.exchange.model)
         self.state.output.render(answer.completion, as_json=True)
 
     def conversation_note(self) -> str | None:
