@@ -295,3 +295,63 @@ def test_urls_that_are_not_http_are_named_and_fail_the_download(image_cli: Cli, 
     assert "could not download 'file:///etc/passwd': not an http(s) URL" in result.stderr
     assert "javascript:alert(1)" in result.stderr
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+# --- Ctrl-C during the call -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["before the answer", "after one image came whole"])
+def test_ctrl_c_during_an_image_call_exits_130_and_journals_the_call_as_maybe_paid(
+    tmp_path: Path, isolated: Path, when: str
+) -> None:
+    """The console script against a server that hangs: SIGINT ends it with 130, no traceback; the
+    call stays journaled as unknown (it may have been made and paid), never sent again; an image
+    that came whole is kept, and recorded with the call; none is left half written."""
+    import os
+    import signal
+    import subprocess
+    import threading
+
+    from tests.test_promises import until
+    from tests.test_subprocess import SCRIPT
+
+    release = threading.Event()
+    first = PNG + bytes(1000)
+    whole = answer_bytes(first, PNG + bytes(200_000))
+
+    def hang(handler: BaseHTTPRequestHandler) -> None:
+        if when != "before the answer":  # the first image and part of the second, then nothing
+            handler.send_response(200)
+            handler.send_header("content-type", "application/json")
+            handler.send_header("content-length", str(len(whole)))
+            handler.end_headers()
+            handler.wfile.write(whole[: len(whole) // 2])
+            handler.wfile.flush()
+        release.wait(60)
+
+    work = tmp_path / "work"
+    work.mkdir()
+    with Host(hang) as host:
+        env = {**os.environ, "PIAPI_API_KEY": TEST_KEY, "PIAPI_BASE_URL": host.base}
+        process = subprocess.Popen([str(SCRIPT), "image", "a fox"], cwd=work, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert host.arrived.wait(60)
+        if when != "before the answer":
+            until(lambda: any(p.suffix == ".png" for p in work.iterdir()))
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        release.set()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err and out == ""
+    with Journal(isolated / "data" / "journal.sqlite3") as journal:
+        [call_id] = [row["call_id"] for row in journal.read("SELECT call_id FROM image_calls")]
+        row = image_calls.find(journal, call_id)
+    assert row is not None and row["status"] == "unknown" and "may have been made (and paid)" in row["message"]
+    assert f"the image call {call_id} was in flight" in err and "never sent again" in err
+    assert len(host.requests) == 1  # not asked for again
+    kept = sorted(p.name for p in work.iterdir())
+    if when == "before the answer":
+        assert kept == [] and row["files"] == []
+    else:  # the image that came whole is kept, and the journal says where; no half of the second
+        assert kept == [f"{call_id}-0.png"] and (work / kept[0]).read_bytes() == first
+        assert [Path(f["path"]).name for f in row["files"]] == kept

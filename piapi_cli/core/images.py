@@ -32,6 +32,8 @@ DEFAULT_MODEL = "gpt-image-1.5"
 FORMATS = ("png", "jpeg", "webp")
 #: the largest image an edit sends (the API's own limit is lower for some models)
 MAX_EDIT_FILE = 50 * 2**20
+#: what the journal says of a call interrupted before its answer was whole
+INTERRUPTED = "interrupted before the answer was whole: the images may have been made (and paid); not asked for again"
 _SIGNATURES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpg", b"GIF87a": "gif", b"GIF89a": "gif"}
 
 
@@ -57,6 +59,8 @@ class ImageJob:
     output_format: str | None = None
     response_format: str | None = None
     edit: list[Path] = field(default_factory=list)
+    #: the call's ID once it is journaled (set by ``run``, also when it raises)
+    call_id: str | None = None
 
     def fields(self) -> dict[str, Any]:
         chosen = {"n": self.n, "size": self.size, "quality": self.quality, "output_format": self.output_format,
@@ -178,7 +182,7 @@ def run(routes: OpenAIRoutes, journal: Journal | None, world: str, job: ImageJob
     from piapi_cli.api.openai_routes import EDITS_PATH, IMAGES_PATH
     from piapi_cli.core.journal import image_calls
 
-    call_id = new_call_id()
+    call_id = job.call_id = new_call_id()
     route = EDITS_PATH if job.edit else IMAGES_PATH
     request = job.fields() | ({"image": [str(p) for p in job.edit]} if job.edit else {})
     if journal is not None:
@@ -199,7 +203,9 @@ def run(routes: OpenAIRoutes, journal: Journal | None, world: str, job: ImageJob
         raise MalformedResponse(f"the images' answer is broken: {exc}; images that came whole were kept") from None
     except BaseException as exc:
         sinks.discard()
-        message = getattr(exc, "message", "") or type(exc).__name__
+        message = (
+            INTERRUPTED if isinstance(exc, KeyboardInterrupt) else getattr(exc, "message", "") or type(exc).__name__
+        )
         _settle(journal, call_id, image_calls.UNKNOWN, message, None, sinks)
         raise
     urls = _urls(answer)

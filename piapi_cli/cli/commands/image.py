@@ -104,7 +104,16 @@ def image(
     directory = download or Path(".")
     prepare_directory(directory)  # a directory that cannot be written: exit 2, nothing sent
     session = state.session
-    result = images.run(session.openai, session.journal, session.world, job, directory)
+    try:
+        result = images.run(session.openai, session.journal, session.world, job, directory)
+    except KeyboardInterrupt:  # (Ctrl-C, SIGTERM, SIGHUP): say what may have been paid, then the usual report
+        if job.call_id is not None:
+            kept = "journaled as unknown" if session.journal is not None else "not journaled (the journal is off)"
+            state.output.info(
+                f"the image call {job.call_id} was in flight: its images may have been made (and paid); {kept}, "
+                f"never sent again; images that came whole are kept in {download or 'the current directory'}"
+            )
+        raise
     if result.journal_error:
         state.output.warn(f"{result.journal_error}; the images are saved all the same")
     code = _fetch_urls(state, result, download)
