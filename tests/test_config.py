@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import stat
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from piapi_cli.api import records
 from piapi_cli.api.errors import ConfigError, ExitCode, UsageError
 from piapi_cli.cli.hints import hint_for
 from piapi_cli.core import settings as config
@@ -126,10 +126,10 @@ def test_settings_are_a_typed_frozen_object(tmp_path: Path) -> None:
     assert isinstance(typed, config.Settings)
     assert (typed.max_poll_interval, typed.sandbox, typed.wait_timeout) == (2.5, True, 1800.0)
     assert typed.base_url == resolved["base_url"] and resolved.sources["sandbox"] == "env PIAPI_SANDBOX"
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(records.FrozenInstanceError):
         typed.api_key = "changed"  # type: ignore[misc]
-    # one definition: the dataclass's fields are the settings, defaults included
-    assert [f.name for f in dataclasses.fields(config.Settings)] == list(config.SETTINGS)
+    # one definition: the record's fields are the settings, defaults included
+    assert [f.name for f in records.fields(config.Settings)] == list(config.SETTINGS)
     assert config.Settings() == config.resolve(environ=env(tmp_path)).settings
 
 

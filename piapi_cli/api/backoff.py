@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from piapi_cli.api.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Backoff:
     """How often and how long to retry. ``attempts`` counts the first try."""
 

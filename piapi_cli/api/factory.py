@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli import __version__
 from piapi_cli.api import http
+from piapi_cli.api.records import field, record, replace
 
 if TYPE_CHECKING:
     import httpx
@@ -32,7 +32,7 @@ __all__ = [
 USER_AGENT = f"piapi-cli/{__version__}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Timeouts:
     """Seconds to connect, to wait for each read, and for a whole answer (None: no limit).
 
@@ -47,7 +47,7 @@ class Timeouts:
     stall: float | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Use:
     """What a client is for: its timeouts, whether it follows redirects, the headers it adds."""
 

@@ -7,9 +7,9 @@ machine, a lost journal); an entry has no input or output, only what identifies 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from piapi_cli.api.records import record
 from piapi_cli.api.tasks import normalize_status, parse_timestamp
 
 #: the largest page the history endpoint serves
@@ -33,7 +33,7 @@ def family(model: str) -> str:
     return short
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HistoryEntry:
     task_id: str
     model: str
@@ -85,7 +85,7 @@ def parse_history_page(data: dict[str, Any]) -> list[HistoryEntry]:
     return [entry for entry in found if entry is not None]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ProviderLoad:
     """What one provider (model family) is running for the account now."""
 

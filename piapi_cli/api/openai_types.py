@@ -4,11 +4,12 @@ token usage, a streamed chunk, a whole chat answer; and the message of an error 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
+from piapi_cli.api.records import field, record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Usage:
     """Token counts of one exchange (``usage`` in OpenAI's shape)."""
 
@@ -52,7 +53,7 @@ def _text(value: Any) -> str:
     return ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChatChunk:
     """One streamed chunk: the text it adds, and what the last ones carry."""
 
@@ -78,7 +79,7 @@ class ChatChunk:
         )
 
 
-@dataclass
+@record()
 class ChatAnswer:
     """A whole answer: read at once, or put together from a stream's chunks."""
 

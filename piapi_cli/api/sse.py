@@ -10,7 +10,8 @@ part until the rest comes. A line longer than ``max_line`` is an error, not a me
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
+
+from piapi_cli.api.records import record
 
 #: the longest line kept waiting for its end (a chunk of an answer is a few kilobytes)
 MAX_LINE = 4 * 2**20
@@ -20,7 +21,7 @@ class SSEError(Exception):
     """The bytes are not an event stream (a line over the limit)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SSEEvent:
     """One dispatched event: its ``data`` lines joined with newlines."""
 

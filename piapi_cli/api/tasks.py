@@ -11,9 +11,10 @@ import functools
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from piapi_cli.api.records import field, record
 
 PENDING = "pending"
 STAGED = "staged"
@@ -64,7 +65,7 @@ def parse_timestamp(value: Any) -> datetime | None:
     return parsed
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OutputURL:
     """One http(s) URL found in a task's output, with the JSON path where it was."""
 
@@ -182,7 +183,7 @@ def as_dict(value: Any) -> dict[str, Any]:
 MAX_BODY = 16 * 2**20
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TaskRequest:
     """What a create sends: ``POST /api/v1/task`` with this body, and nothing else.
 
@@ -220,7 +221,7 @@ class TaskRequest:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass
+@record()
 class TaskError:
     code: int = 0
     message: str = ""
@@ -237,7 +238,7 @@ class TaskError:
         return f"{text} [code {self.code}]" if self.code else text
 
 
-@dataclass
+@record()
 class Task:
     task_id: str
     status: str

@@ -3,10 +3,10 @@ carries them on to the steps of a run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
+from piapi_cli.api.records import record
 from piapi_cli.cli.parsing import params
 
 FileArgument = Annotated[
@@ -103,7 +103,7 @@ ReportOption = Annotated[
 OpenReportOption = Annotated[bool, params.Option("--open", help="Open the --report page in the desktop's browser")]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunArgs:
     """The options of one ``batch run`` line, as the command received them."""
 

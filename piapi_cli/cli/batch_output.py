@@ -16,10 +16,10 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from piapi_cli.api.records import record
 from piapi_cli.api.tasks import TERMINAL
 from piapi_cli.cli.signals import graceful
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from piapi_cli.core.runner import DownloadPlan
 
 
-@dataclass
+@record()
 class Invocation:
     """What this run was asked, as the summary and the run's record tell it."""
 

@@ -17,8 +17,9 @@ import base64
 import io
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from piapi_cli.api.records import record
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -40,7 +41,7 @@ class PreviewError(Exception):
     """Why an image could not be shown (not an image, cut short, too large)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Screen:
     columns: int
     rows: int

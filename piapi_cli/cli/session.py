@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import ConfigError
+from piapi_cli.api.records import field, record
 from piapi_cli.core import settings as config
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from piapi_cli.core.runner import Runner
 
 
-@dataclass
+@record()
 class Session:
     profile: str | None = None
     base_url: str | None = None

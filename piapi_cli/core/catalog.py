@@ -10,12 +10,12 @@ refused as the typo it most likely is.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import ConfigError, Note, ValidationError
+from piapi_cli.api.records import field, record
 from piapi_cli.core.catalog_bounds import bounds
 from piapi_cli.core.suggest import did_you_mean, near_misses
 
@@ -23,7 +23,7 @@ CATEGORIES = ("image", "video", "audio", "3d")
 TYPES = ("string", "integer", "number", "boolean", "array", "object")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Field:
     name: str
     type: str = "string"
@@ -84,7 +84,7 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TaskType:
     model: str
     name: str
@@ -108,7 +108,7 @@ class TaskType:
         return found
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Model:
     name: str
     category: str

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from piapi_cli.api.errors import APIStatusError, ConnectionFailed, PiapiError, StreamCut, UsageError
 from piapi_cli.api.openai_routes import VIDEO_CHAT_MODELS, ChatAnswer, ChatChunk
+from piapi_cli.api.records import field, record
 
 if TYPE_CHECKING:
     from piapi_cli.api.openai_routes import OpenAIRoutes
@@ -28,7 +28,7 @@ MAX_FILE = 4 * 2**20
 _URL = re.compile(r"https?://[^\s<>()\"'`\]]+")
 
 
-@dataclass
+@record()
 class Exchange:
     """What one call asks: the model, the new messages, the options, streamed or not."""
 
@@ -47,7 +47,7 @@ class Exchange:
         return self.model in VIDEO_CHAT_MODELS
 
 
-@dataclass
+@record()
 class Result:
     answer: ChatAnswer
     conversation: int | None

@@ -11,10 +11,10 @@ input, is that row's task. Only a single such task is taken: two alike are left 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from piapi_cli.api.history import MAX_PAGE_SIZE, HistoryEntry, family
+from piapi_cli.api.records import field, record
 
 if TYPE_CHECKING:
     from piapi_cli.api.client import Client
@@ -55,7 +55,7 @@ def remote_tasks(
             return
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RemoteTask:
     """A task of the account's history, and the journal row that holds it, if any."""
 
@@ -73,7 +73,7 @@ def mark_known(journal: Journal, entries: list[HistoryEntry]) -> list[RemoteTask
     return [RemoteTask(e, rows.get(e.task_id)) for e in entries]
 
 
-@dataclass
+@record()
 class SyncReport:
     #: tasks the journal lacked, now recorded: (row, task ID)
     added: list[tuple[int, str]] = field(default_factory=list)
@@ -110,7 +110,7 @@ class LostCreate(Protocol):
     def created_at(self) -> float: ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Lost:
     id: int
     model: str

@@ -13,10 +13,10 @@ of these goes to the API as it is, which answers whether such a task exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import record
 from piapi_cli.core.journal.entries import AmbiguousTaskId
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ MIN_PREFIX = 4
 __all__ = ["MIN_PREFIX", "AmbiguousTaskId", "NoSuchRow", "NamedTask", "resolve_task"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NamedTask:
     """A task as a user named it."""
 

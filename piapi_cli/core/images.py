@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from piapi_cli.api.errors import (
     MalformedResponse,
     UsageError,
 )
+from piapi_cli.api.records import field, record
 
 if TYPE_CHECKING:
     from piapi_cli.api.openai_routes import OpenAIRoutes
@@ -47,7 +47,7 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-@dataclass
+@record()
 class ImageJob:
     """What one call asks for; ``edit`` names the images an edit starts from."""
 
@@ -97,7 +97,7 @@ def _check_edit_file(path: Path) -> None:
         raise UsageError(f"edit {path}: over {MAX_EDIT_FILE // 2**20} MiB", option="edit")
 
 
-@dataclass
+@record()
 class ImageResult:
     call_id: str
     #: the answer, each inline image replaced by {"b64_json": null, "image": N}

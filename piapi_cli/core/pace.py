@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from piapi_cli.api.records import record
 
 if TYPE_CHECKING:
     from piapi_cli.api.tasks import Task
@@ -26,7 +27,7 @@ HALF_WINDOW_SHARE = 0.03
 DENSE_STEP_MIN, DENSE_STEP_MAX = 0.25, 0.5
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pace:
     """The expected run time of a kind of task: ``median`` and ``spread`` in seconds."""
 

@@ -9,12 +9,12 @@ and the Python API all go through it, so what a dry run prints is what a create 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import field, record, replace
 from piapi_cli.api.tasks import Task, TaskRequest
 from piapi_cli.core.catalog import Catalog, check_model, load_catalog
 from piapi_cli.core.inputs import build_input
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 SERVICE_MODES = ("public", "private")
 
 
-@dataclass
+@record()
 class Built:
     """A request ready to send (once its local files are uploaded), and what to tell the user."""
 
@@ -111,7 +111,7 @@ def build_request(
     return Built(request, warnings, files, generated)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PastRequest:
     """What a past task was created with: the start of ``create --from``."""
 

@@ -3,11 +3,11 @@ create, wait and download, where outputs are saved, and how each task's way ende
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import ExitCode, PiapiError
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.downloads.downloader import Failure, LocalFile, Partial, Skipped
 from piapi_cli.core.downloads.naming import DEFAULT_TEMPLATE
@@ -26,7 +26,7 @@ DOWNLOAD_STARTED, DOWNLOAD_BYTES, SAVED, SKIPPED, DOWNLOAD_FAILED, INTERRUPTED =
 )
 
 
-@dataclass
+@record()
 class RunEvent:
     """Something that happened to a task on its way through the pipeline."""
 
@@ -43,7 +43,7 @@ class RunEvent:
     item: Any = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DownloadPlan:
     """Where and how to save outputs."""
 
@@ -54,7 +54,7 @@ class DownloadPlan:
     metadata: bool = False
 
 
-@dataclass
+@record()
 class Submitted:
     """A create that was carried out: the task, and whether the journal recorded it."""
 
@@ -64,7 +64,7 @@ class Submitted:
     journal_error: PiapiError | None = None
 
 
-@dataclass
+@record()
 class TaskResult:
     """How one task's way through the pipeline ended."""
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import ConfigError
+from piapi_cli.api.records import field, fields, record
 from piapi_cli.core import setting_values as values
 
 DEFAULT_PROFILE = "default"
@@ -34,7 +34,7 @@ MIN_POLL_INTERVAL = 0.1
 # --- the settings -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Setting:
     """What is known about one setting: everything documentation and ``config`` need."""
 
@@ -75,7 +75,7 @@ def _setting(
     return field(default=default, metadata=spec)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Settings:
     """Every setting, typed and validated (see :func:`resolve`). Field order is help order."""
 
@@ -150,7 +150,7 @@ class Settings:
 SETTINGS: dict[str, Setting] = {f.name: Setting(f.name, default=f.default, **f.metadata) for f in fields(Settings)}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EnvVar:
     """An environment variable piapi reads that is no setting of its own."""
 
@@ -265,7 +265,7 @@ def read_file(path: Path) -> dict[str, Any]:
 # --- resolving --------------------------------------------------------------------------
 
 
-@dataclass
+@record()
 class Resolved:
     """Each setting's value and where it came from (for ``config show``)."""
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import base64
 import mimetypes
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import record
 
 UPLOAD_LIMIT = 10 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileRef:
     """An input value that names a local file (``@path``), resolved before the create."""
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import ValidationError
+from piapi_cli.api.records import record
 from piapi_cli.core.suggest import did_you_mean, near_misses
 
 if TYPE_CHECKING:
     from piapi_cli.core.catalog import Field, TaskType
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Problem:
     """One thing wrong with an input: where, what, and the known name it may have meant."""
 

@@ -20,10 +20,10 @@ import queue
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from piapi_cli.api.errors import ExitCode, PiapiError, WaitTimeout
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.workers import Pool
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from piapi_cli.core.pace import Pace
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PollPolicy:
     """Poll every ``min_interval`` seconds, then every ``fraction`` of the task's age, at most
     every ``max_interval`` seconds; jitter takes up to ``jitter`` of an interval off."""
@@ -68,7 +68,7 @@ class PollPolicy:
         return base * (1 - self.jitter * rng())
 
 
-@dataclass
+@record()
 class WaitOutcome:
     """How waiting for one task ended: with its last known state, or an error."""
 
@@ -85,7 +85,7 @@ class WaitOutcome:
         return ExitCode.OK if self.task.succeeded else ExitCode.TASK_FAILED
 
 
-@dataclass
+@record()
 class _Watch:
     task_id: str
     next_at: float = 0.0

@@ -14,8 +14,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from piapi_cli.api.records import field, record
 
 T = TypeVar("T")
 J = TypeVar("J")
@@ -52,7 +53,7 @@ class _NotStarted:
     """What a job of ``run_cancellable`` gives when a cancel came before it started."""
 
 
-@dataclass
+@record()
 class Finished(Generic[T]):
     """What a run of the pool gave: results by job number, and whether Ctrl-C stopped it."""
 

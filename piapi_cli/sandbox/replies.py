@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from piapi_cli.api.records import field, record
 
 
 class CutStream(Exception):
     """Raised by a reply's ``stream`` to cut the connection mid-answer (fault injection)."""
 
 
-@dataclass
+@record()
 class Reply:
     status: int
     body: bytes = b""
@@ -57,7 +58,7 @@ def openai_error(status: int, message: str, kind: str = "invalid_request_error",
     return Reply.json(status, {"error": {"message": message, "type": kind, "param": None, "code": code}})
 
 
-@dataclass
+@record()
 class Faults:
     """Server-wide fault injection; every rate is a probability from 0 to 1."""
 

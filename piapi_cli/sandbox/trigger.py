@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import ConnectionFailed, UsageError
+from piapi_cli.api.records import record
 from piapi_cli.core.journal.events import event_name
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ _MARKERS = {"failed": "[sandbox:fail]", "staged": "[sandbox:staged]"}
 _MARKER_KEY = "_piapi_trigger"
 
 
-@dataclass
+@record()
 class Delivery:
     event: str
     status: str

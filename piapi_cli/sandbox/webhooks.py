@@ -17,10 +17,10 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from piapi_cli.api.backoff import Backoff
+from piapi_cli.api.records import record
 
 if TYPE_CHECKING:
     from piapi_cli.api import http
@@ -38,7 +38,7 @@ MAX_ANSWER = 2**20
 Post = Callable[[str, bytes, dict[str, str]], int]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeliveryAttempt:
     """One attempt to deliver one change, as logged."""
 
@@ -50,7 +50,7 @@ class DeliveryAttempt:
     at: float
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Job:
     task_id: str
     status: str

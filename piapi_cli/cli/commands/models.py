@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
+from piapi_cli.api.records import replace
 from piapi_cli.cli.commands._options import ModelsJsonOption, examples
 from piapi_cli.cli.parsing import params
 

@@ -11,11 +11,11 @@ sends them anyway).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from string import Formatter
 from typing import Any
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import TaskRequest
 from piapi_cli.core.batch.rows import Problem, SourceRow
 from piapi_cli.core.catalog import Catalog, load_catalog
@@ -43,7 +43,7 @@ class InvalidRows(UsageError):
         self.problems = problems
 
 
-@dataclass
+@record()
 class Defaults:
     """What the command line gives every row."""
 
@@ -59,7 +59,7 @@ class Defaults:
     validate: bool = True
 
 
-@dataclass
+@record()
 class RowRequest:
     """A checked row, ready to send (once its local files, if any, are uploaded)."""
 

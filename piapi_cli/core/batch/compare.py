@@ -9,9 +9,9 @@ command again resumes it: tasks that exist are waited for or shown, never paid f
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import record
 from piapi_cli.core.batch.rows import SourceRow
 from piapi_cli.core.catalog import Catalog, TaskType
 from piapi_cli.core.inputs import parse_assignment, split_key
@@ -20,7 +20,7 @@ from piapi_cli.core.inputs import parse_assignment, split_key
 MAX_TARGETS = 32
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     model: str
     task_type: str

@@ -19,7 +19,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import (
@@ -32,6 +31,7 @@ from piapi_cli.api.errors import (
     PiapiError,
     RateLimitError,
 )
+from piapi_cli.api.records import replace
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.batch import plan as steps
 from piapi_cli.core.batch.ledger import Ledger

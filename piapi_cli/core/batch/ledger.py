@@ -4,9 +4,9 @@ the run's ``Summary``, and what the run's credits come to at its end."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from piapi_cli.api.errors import PiapiError
+from piapi_cli.api.records import replace
 from piapi_cli.core.batch.pacing import Budget
 from piapi_cli.core.batch.results import LEFT, MAYBE_CREATED, RUNNING, RowResult, Summary, code_for
 from piapi_cli.core.batch.work import Row

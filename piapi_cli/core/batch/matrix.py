@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, replace
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import record, replace
 from piapi_cli.core.batch.rows import SourceRow
 
 #: the most tasks a matrix may make of one file: beyond it the command is most likely a slip
@@ -25,7 +25,7 @@ ROW_KEYS = ("model", "task_type")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Axis:
     key: str
     values: tuple[str, ...]

@@ -13,15 +13,14 @@ A model and task type of unknown cost start one row at a time until a task repor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from piapi_cli.api.backoff import Backoff
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import STAGED, Task
 
 START, WAIT, HOLD = "start", "wait", "hold"
 
 
-@dataclass
+@record()
 class Pace:
     limit: int
     window: int = 0
@@ -58,7 +57,7 @@ class Pace:
         self.staged.discard(task_id)
 
 
-@dataclass
+@record()
 class Budget:
     """Credits of a run against ``--max-credits`` (None: no limit)."""
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import SUCCEEDED, TERMINAL
 from piapi_cli.core.batch.build import RowRequest
 from piapi_cli.core.batch.queries import RunEntry
@@ -45,7 +45,7 @@ NO_TASK = frozenset({"refused", "not_sent"})
 MAYBE_STATES = frozenset({"unknown", "sending"})
 
 
-@dataclass
+@record()
 class Step:
     """One row and what this run does with it."""
 
@@ -78,7 +78,7 @@ class ChangedRows(UsageError):
         self.steps = steps
 
 
-@dataclass
+@record()
 class Plan:
     steps: list[Step]
     #: credits of one task of each model and task type, where known (journal history)

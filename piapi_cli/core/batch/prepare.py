@@ -8,10 +8,10 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import field, record, replace
 from piapi_cli.core.batch.build import Defaults, InvalidRows, RowRequest, build_rows, name_for_row
 from piapi_cli.core.batch.matrix import Axis, expand
 from piapi_cli.core.batch.plan import MAYBE_STATES, Plan, make_plan
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from piapi_cli.core.journal.journal import Journal
 
 
-@dataclass
+@record()
 class Source:
     """A batch file's text, and how to name it (a path, or ``-`` for stdin)."""
 
@@ -115,7 +115,7 @@ def check_names(rows: list[RowRequest], template: str) -> None:
         raise InvalidRows(problems, len(rows))
 
 
-@dataclass
+@record()
 class Prepared:
     run_id: str
     #: rows in the file, and those of this shard

@@ -4,9 +4,9 @@ journal (``core.journal``); a run's threads write through its group commit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.journal.runs import ATTEMPT_SEP, RunRecord
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["RunEntry", "RunRecord", "run_entries"]
 
 
-@dataclass
+@record()
 class RunEntry:
     """One journaled create of a batch run."""
 

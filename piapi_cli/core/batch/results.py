@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from piapi_cli.api.errors import ExitCode, PiapiError, combine_exit_codes
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task, as_dict
 from piapi_cli.core.downloads.downloader import LocalFile
 
@@ -19,7 +19,7 @@ LEFT = "left"  # not started: --max-credits, a stop, or another process sending 
 RUNNING = "running"  # its task still runs (a deadline, a stop, polls that kept failing)
 
 
-@dataclass
+@record()
 class RowResult:
     """How one row ended: ``{id, task_id, status, model, task_type, outputs, files, usage, error}``."""
 
@@ -73,7 +73,7 @@ def code_for(status: str, error: PiapiError | None = None, failures: bool = Fals
     return ExitCode.WAIT_TIMEOUT  # left or running: the same command resumes it
 
 
-@dataclass
+@record()
 class Summary:
     """The run at its end: counts by status, credits, time, and what is left to do."""
 

@@ -13,8 +13,9 @@ import io
 import json
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
+
+from piapi_cli.api.records import field, record
 
 #: the keys a JSONL row may have; any other top-level key is a field for --template / --name
 JSONL_KEYS = ("id", "model", "task_type", "input", "config")
@@ -23,7 +24,7 @@ CSV_META = ("id", "model", "task_type")
 MAX_ID_LENGTH = 200
 
 
-@dataclass
+@record()
 class Problem:
     """Why one row cannot be sent."""
 
@@ -39,7 +40,7 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-@dataclass
+@record()
 class SourceRow:
     """One row as the file gives it, before the catalog has seen it."""
 

@@ -4,9 +4,9 @@ someone's attention (failed, maybe created, refused), with what to do about each
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import SUCCEEDED, TERMINAL
 from piapi_cli.core.batch.plan import MAYBE_STATES, NO_TASK
 from piapi_cli.core.batch.queries import RunEntry, RunRecord, run_entries
@@ -36,7 +36,7 @@ def state_of(entry: RunEntry, journal: Journal) -> str:
 ATTENTION = ("failed", "maybe_created", "refused")
 
 
-@dataclass
+@record()
 class RunStatus:
     record: RunRecord
     counts: Counter[str] = field(default_factory=Counter)

@@ -8,11 +8,11 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import PiapiError, UsageError
+from piapi_cli.api.records import field, record, replace
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.batch import plan as steps
 from piapi_cli.core.batch.build import RowRequest, name_for_row
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from piapi_cli.core.runner import Runner, TaskResult
 
 
-@dataclass
+@record()
 class Options:
     concurrency: int = 8
     download: DownloadPlan | None = None
@@ -39,7 +39,7 @@ class Options:
     inline: bool = False
 
 
-@dataclass
+@record()
 class BatchEvent:
     """Progress for a display: ``created``, ``status``, ``finished``, ``paced``, ``held``,
     ``stopping``, ``journal_error``."""
@@ -51,7 +51,7 @@ class BatchEvent:
     message: str = ""
 
 
-@dataclass
+@record()
 class Row:
     step: steps.Step
     task: Task | None = None
@@ -72,7 +72,7 @@ class Row:
         return self.step.row
 
 
-@dataclass
+@record()
 class Saved:
     """A row's outputs saved: the downloader's report, and files a crash left complete but
     unrecorded, kept as they are (their SHA-256 recorded now)."""

@@ -17,12 +17,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.backoff import Backoff
 from piapi_cli.api.errors import DownloadError
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.downloads import answers, client, streams
 from piapi_cli.core.downloads.answers import TryAgain
@@ -79,7 +79,7 @@ class _Skipped(Exception):
         self.target = target
 
 
-@dataclass
+@record()
 class _Job:
     """One output's download: its final name and locked part, once known."""
 
@@ -90,7 +90,7 @@ class _Job:
     published: bool = False
 
 
-@dataclass
+@record()
 class Downloader:
     """Downloads task outputs into ``directory``.
 

@@ -13,11 +13,11 @@ import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from piapi_cli.api.errors import DownloadError
+from piapi_cli.api.records import asdict, record
 from piapi_cli.core.downloads.naming import SAFE_OPEN, temp_name
 
 try:
@@ -29,7 +29,7 @@ CHUNK = 1024 * 1024
 RECORD_LIMIT = 64 * 1024  # a resume record is a few hundred bytes; a planted huge file is ignored
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ResumeRecord:
     """What a partial file holds: the first bytes of this URL's object, as identified here."""
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Union
 
 from piapi_cli.api.errors import DownloadError, ExitCode, PiapiError
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import OutputURL, Task
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Planned:
     task: Task
     index: int
@@ -20,7 +20,7 @@ class Planned:
         return self.output.url
 
 
-@dataclass
+@record()
 class LocalFile:
     url: str
     path: str
@@ -32,7 +32,7 @@ class LocalFile:
         return {"url": self.url, "path": self.path, "bytes": self.bytes, "sha256": self.sha256}
 
 
-@dataclass
+@record()
 class Failure:
     url: str
     message: str
@@ -43,7 +43,7 @@ class Failure:
     advice: str | None = None
 
 
-@dataclass
+@record()
 class Skipped:
     """The file exists and ``--skip-existing`` was given."""
 
@@ -51,7 +51,7 @@ class Skipped:
     path: str
 
 
-@dataclass
+@record()
 class Partial:
     """Stopped by a cancel: ``part`` is the kept partial file (None if nothing was written)."""
 
@@ -64,7 +64,7 @@ class Partial:
 Result = Union[LocalFile, Failure, Skipped, Partial]
 
 
-@dataclass
+@record()
 class Report:
     files: list[LocalFile] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)

@@ -8,8 +8,9 @@ much as came before a Ctrl-C or a cut stream: its ``state`` says which), so ``pi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from piapi_cli.api.records import record
 
 if TYPE_CHECKING:
     from piapi_cli.core.journal.store import Store
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 COMPLETE, INTERRUPTED, CUT, LOST = "complete", "interrupted", "cut", "lost"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Conversation:
     id: int
     world: str

@@ -12,10 +12,10 @@ import json
 import math
 import re
 import sqlite3
-from dataclasses import dataclass, field
 from typing import Any
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import TERMINAL
 
 SENDING = "sending"  # journaled, the create request not yet answered
@@ -25,7 +25,7 @@ NOT_SENT = "not_sent"  # the connection failed before anything was sent
 LOCAL_STATES = frozenset({SENDING, UNKNOWN, REFUSED, NOT_SENT})
 
 
-@dataclass
+@record()
 class Entry:
     """One journaled task."""
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import TERMINAL, Task
 from piapi_cli.core.journal.events_schema import EVENTS_SCHEMA  # noqa: E402,F401 - re-exported
 from piapi_cli.core.journal.journal import Journal
@@ -75,7 +75,7 @@ def event_name(status: str, seen: Iterable[str]) -> str:
     return f"task.{status}"
 
 
-@dataclass
+@record()
 class StoredEvent:
     id: int
     received_at: float
@@ -291,7 +291,7 @@ def rfc3339(moment: float) -> str:
     return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass
+@record()
 class WebhookEvent:
     """One accepted delivery (or one the backstop found), as reported and acted on."""
 

@@ -18,8 +18,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
+
+from piapi_cli.api.records import field, record
 
 #: one write: a function of the open connection, inside a transaction
 Write = Callable[[sqlite3.Connection], Any]
@@ -128,7 +129,7 @@ def _transaction(db: sqlite3.Connection, jobs: list[tuple[Write, _Slot]], *, car
         return False
 
 
-@dataclass
+@record()
 class _Slot:
     durable: bool = False
     done: threading.Event = field(default_factory=threading.Event)

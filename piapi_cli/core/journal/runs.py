@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
+from piapi_cli.api.records import record
 from piapi_cli.core.journal.entries import Entry
 from piapi_cli.core.journal.reads import TaskReads
 
@@ -15,7 +15,7 @@ from piapi_cli.core.journal.reads import TaskReads
 ATTEMPT_SEP = "\x1e"
 
 
-@dataclass
+@record()
 class RunRecord:
     """What the journal keeps of a batch run: its first start, and its latest invocation's
     source and options (``options["last"]``: how that invocation ended)."""

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from piapi_cli.api.errors import PiapiError
+from piapi_cli.api.records import record
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.journal.events import EventStore
 
@@ -27,7 +27,7 @@ LOOKBACK = 24 * 3600.0
 Accept = Callable[[Task, "int | None", bytes, dict[str, str], str], Any]
 
 
-@dataclass
+@record()
 class WatchedTask:
     """A journaled task sent to this listener, as the backstop sees it."""
 

@@ -16,12 +16,12 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from piapi_cli.api.backoff import Backoff, parse_retry_after
 from piapi_cli.api.errors import RequestError, UsageError
+from piapi_cli.api.records import record
 from piapi_cli.core.journal.events import EventStore, StoredEvent
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def parse_events(text: str | None) -> frozenset[str] | None:
     return frozenset(normalize_event(part) for part in text.split(",") if part.strip())
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Route:
     """``--forward-to URL`` (every event) or ``--forward-to EVENT=URL`` (that event only)."""
 
@@ -167,7 +167,7 @@ class ShardedPool:
                 pass
 
 
-@dataclass
+@record()
 class ForwardResult:
     state: str  # "ok" or "failed"
     status: int | None

@@ -20,13 +20,13 @@ import hmac
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from piapi_cli.api.errors import Note, UsageError
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.journal.events import PENDING, EventStore, StoredEvent, WebhookEvent, parse_delivery
 from piapi_cli.core.listener.backstop import Backstop
@@ -56,7 +56,7 @@ DEFAULT_PATH = "/webhook"
 Log = Callable[[str, str], None]
 
 
-@dataclass
+@record()
 class ListenerOptions:
     secret: str
     host: str = "127.0.0.1"

@@ -21,15 +21,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from piapi_cli.api.records import record
+
 log = logging.getLogger("piapi.listener")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ServerLimits:
     max_body: int = 16 * 1024 * 1024
     idle_timeout: float = 15.0

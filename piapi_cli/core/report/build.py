@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from piapi_cli.api.errors import ExitCode, PiapiError, UsageError
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import redact
 from piapi_cli.core.journal.entries import Entry
 from piapi_cli.core.report.records import TaskRecord, task_record
@@ -37,7 +37,7 @@ class ReportError(PiapiError):
     exit_code = ExitCode.INTERNAL
 
 
-@dataclass
+@record()
 class ReportOptions:
     #: a folder, or a file ending in .html
     out: Path
@@ -51,7 +51,7 @@ class ReportOptions:
     workers: int | None = None
 
 
-@dataclass
+@record()
 class ReportResult:
     page: Path
     data: dict[str, Any]

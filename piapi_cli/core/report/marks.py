@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import record
 
 #: a selection is a few thousand lines at most; a file this large is not one
 MAX_BYTES = 16 * 1024 * 1024
 _FIELDS = ("task_id", "run_id", "row")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Mark:
     task_id: str | None = None
     run_id: str | None = None

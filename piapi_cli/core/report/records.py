@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task, redact
 from piapi_cli.core.journal.entries import Entry
 
@@ -57,7 +57,7 @@ def kind_of(name: str, head: bytes = b"") -> str:
     return FILE
 
 
-@dataclass
+@record()
 class OutputFile:
     """One output of a task: where it came from, and the file saved for it, if any."""
 
@@ -84,7 +84,7 @@ class OutputFile:
         }
 
 
-@dataclass
+@record()
 class TaskRecord:
     """One journaled task, read for the report."""
 

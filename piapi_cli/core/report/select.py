@@ -4,15 +4,14 @@ status."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.records import field, record
 from piapi_cli.core.ids import resolve_task
 from piapi_cli.core.journal.entries import Entry
 from piapi_cli.core.journal.journal import Journal
 
 
-@dataclass
+@record()
 class Selection:
     run_id: str | None = None
     since: float | None = None

@@ -15,10 +15,10 @@ import os
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
+from piapi_cli.api.records import field, record
 from piapi_cli.core.report.page import write_atomically
 from piapi_cli.core.report.records import IMAGE, OutputFile
 
@@ -31,7 +31,7 @@ RECIPE = "2:480:gap1:jpeg82|webp80"
 MAX_PIXELS = 120_000_000
 
 
-@dataclass
+@record()
 class ThumbnailRun:
     made: int = 0
     reused: int = 0
