@@ -1,7 +1,10 @@
 """The client's promises on the network path: without a transport handed in, the API client
-talks through ``http.client`` (api/http.py), so each answer a hostile server can give is sent
-here over a real socket on 127.0.0.1, byte for byte: what a create proves, what is retried,
-the size cap, encodings, lies about lengths, hangs, refused connections."""
+talks through its own HTTP/1.1 connection (api/http.py, api/http11.py), so each answer a
+hostile server can give is sent here over a real socket on 127.0.0.1, byte for byte: what a
+create proves, what is retried, the size cap, encodings, lies about lengths, hangs, refused
+connections; what ``http.client`` accepted is accepted (100 Continue, HTTP/1.0, a body to the
+close, chunk extensions and trailers, folded headers), what it refused is refused (endless
+headers, lines over 64 KiB, a status line that is no HTTP, a chunk longer than it said)."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from piapi_cli.api.errors import (
     RateLimitError,
     UsageError,
 )
+from piapi_cli.api.http11 import split_url
 from tests.conftest import TEST_KEY, FakeClock, fixture
 
 TASK = fixture("flux-img2img-created.json")
@@ -343,3 +347,87 @@ def test_the_request_carries_the_key_and_the_body_as_json(serve: Callable[..., R
     assert f"x-api-key: {TEST_KEY}".encode() in head
     assert b"content-type: application/json" in head.lower()
     assert json.loads(body) == {"model": "Qubico/flux1-dev", "task_type": "txt2img", "input": {"prompt": "a cat"}}
+
+
+# --- what http.client read, read alike; what it refused, refused --------------------------
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\n" + OK_HEAD + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(TASK_JSON)
+        + TASK_JSON,
+        b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n" + TASK_JSON,  # to the close
+        OK_HEAD + b"transfer-encoding: chunked\r\n\r\n10;name=value\r\n" + TASK_JSON[:16] + b"\r\n"
+        + b"%x\r\n" % (len(TASK_JSON) - 16) + TASK_JSON[16:] + b"\r\n0\r\ntrailer: x\r\n\r\n",
+        OK_HEAD + b"x-folded: one\r\n  two\r\ncontent-length: %d\r\n\r\n" % len(TASK_JSON) + TASK_JSON,
+    ],
+    ids=["100-continue", "http-1.0-to-close", "chunked-extensions-trailers", "folded-header"],
+)  # fmt: skip
+def test_answers_http_client_read_are_read(serve: Callable[..., Raw], clock: FakeClock, reply: bytes) -> None:
+    server = serve(reply)
+    with client(server, clock) as made:
+        assert made.get_task("t").task_id == TASK["data"]["task_id"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        OK_HEAD + b"".join(b"x-%d: y\r\n" % n for n in range(101)) + b"content-length: 2\r\n\r\n{}",
+        OK_HEAD + b"x-long: " + b"y" * 70_000 + b"\r\n\r\n",
+        b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        OK_HEAD + b"transfer-encoding: chunked\r\n\r\n2\r\n" + TASK_JSON[:40] + b"\r\n0\r\n\r\n",
+        OK_HEAD + b"transfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        b"",  # closed without a word
+    ],
+    ids=["101-headers", "long-header", "not-http", "bad-status", "chunk-too-long", "bad-chunk-size", "no-answer"],
+)
+def test_a_create_answered_with_what_http_client_refused_is_unknown_and_sent_once(
+    serve: Callable[..., Raw], clock: FakeClock, reply: bytes
+) -> None:
+    server = serve(reply)
+    with client(server, clock) as made, pytest.raises(CreateOutcomeUnknown):
+        create(made)
+    assert server.posts() == 1 and clock.sleeps == []
+
+
+def test_the_request_says_host_length_and_identity_as_http_client_did(
+    serve: Callable[..., Raw], clock: FakeClock
+) -> None:
+    server = serve(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(json.dumps(TASK)) + json.dumps(TASK).encode())
+    with client(server, clock) as made:
+        create(made)
+    head = server.requests[0].partition(b"\r\n\r\n")[0].decode()
+    port = server.base.rsplit(":", 1)[1]
+    assert head.startswith("POST /api/v1/task HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{port}" in head and "Accept-Encoding: identity" in head and "Content-Length: " in head
+    assert f"x-api-key: {TEST_KEY}" in head and "user-agent: piapi-cli/" in head
+
+
+def test_a_header_that_would_break_the_request_is_never_sent(serve: Callable[..., Raw], clock: FakeClock) -> None:
+    server = serve(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+    with client(server, clock) as made, pytest.raises(Exception):  # noqa: B017 - whichever error, nothing sent
+        made._http.request("GET", "/x", content=None, headers={"x-evil": "a\r\nx-injected: 1"}, max_answer=100)
+    assert not any(b"x-injected" in r for r in server.requests)
+
+
+@pytest.mark.parametrize(
+    ("url", "parts"),
+    [
+        ("http://127.0.0.1:8787/api/v1/task?x=1#frag", ("http", "127.0.0.1", 8787, "/api/v1/task?x=1")),
+        ("HTTPS://API.PiAPI.ai", ("https", "api.piapi.ai", 443, "/")),
+        ("http://user:pw@[::1]:81?q", ("http", "::1", 81, "/?q")),
+        ("http://host:/p", ("http", "host", 80, "/p")),
+    ],
+)
+def test_urls_split_as_urlsplit_reads_them(url: str, parts: tuple[str, str, int, str]) -> None:
+    assert split_url(url) == parts
+
+
+@pytest.mark.parametrize("url", ["ftp://x/", "http:///p", "http://h:99999/", "http://h:x/", "/relative"])
+def test_urls_that_are_no_http_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError):
+        split_url(url)

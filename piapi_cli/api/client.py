@@ -387,9 +387,16 @@ def _encoded(json_body: Any) -> tuple[bytes | None, dict[str, str] | None]:
     return content, {"content-type": "application/json"}
 
 
+#: the characters ``quote(..., safe="")`` leaves as they are (a task ID's: urllib.parse is a slow import)
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
 def _quote(task_id: str) -> str:
+    task_id = task_id.strip()
+    if not task_id:
+        raise UsageError("a task ID is empty; nothing was sent")
+    if _UNRESERVED.issuperset(task_id):
+        return task_id
     from urllib.parse import quote
 
-    if not task_id.strip():
-        raise UsageError("a task ID is empty; nothing was sent")
-    return quote(task_id.strip(), safe="")
+    return quote(task_id, safe="")

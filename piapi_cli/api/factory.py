@@ -11,7 +11,6 @@ transport is given, no proxy is set and no redirect is followed (see ``api/http.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,8 @@ from piapi_cli.api import http
 from piapi_cli.api.records import field, record, replace
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 __all__ = [
@@ -88,6 +89,8 @@ def verify_for(*origins: str) -> ssl.SSLContext:
     https host, the connection fails instead of going unverified.
     """
     if origins and all(origin.startswith("http://") and is_loopback(origin) for origin in origins):
+        import ssl
+
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with an empty trust store
     return tls_context()
 

@@ -1,9 +1,11 @@
 """The HTTP engines under the API client, behind one small interface.
 
 The API's calls are small JSON requests, and most runs of piapi make one or two of them: importing httpx and
-httpcore would cost more than the call. ``PlainEngine`` makes them with the standard library's ``http.client``
-(keep-alive, a pool shared by threads, TLS with the same trust store as httpx). ``HttpxEngine`` is used where httpx
-is needed: a transport handed in (tests, the in-process sandbox) or a proxy set in the environment.
+httpcore, or even ``http.client`` (which imports ``email`` and ``ssl``), would cost more than the call.
+``PlainEngine`` makes them over ``http11``, a small HTTP/1.1 connection on ``socket`` (keep-alive, a pool shared by
+threads, TLS with the same trust store as httpx, ``ssl`` imported for an https connection only). ``HttpxEngine`` is
+used where httpx is needed: a transport handed in (tests, the in-process sandbox) or a proxy set in the environment.
+``connection()`` makes ``http.client`` connections for the downloads, which stream their answers.
 
 Either engine reads an answer whole but never past the size it is given (decoded: a small gzip answer can inflate
 to gigabytes), and raises only three errors, which is all the client's retry rules need to know: ``NothingSent``
@@ -19,18 +21,43 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
 
 from piapi_cli.api.inflate import Undecodable as Undecodable  # raised from here too
 from piapi_cli.api.inflate import over, read_capped
 
+TYPE_CHECKING = False  # typing is a slow import, and every API call comes through here
 if TYPE_CHECKING:
     import http.client
     import ssl
+    from typing import Any, Protocol
 
     import httpx
 
-Connect = Callable[..., "http.client.HTTPConnection"]
+    from piapi_cli.api import http11
+
+    # the engine contract (types only)
+    class Headers(Protocol):
+        def get(self, name: str, default: Any = None) -> Any: ...
+
+    class Answer(Protocol):
+        """What the client reads of a response besides its body (``httpx.Response`` has these too)."""
+
+        @property
+        def status_code(self) -> int: ...
+
+        @property
+        def headers(self) -> Headers: ...
+
+    class Engine(Protocol):
+        def request(
+            self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int,
+            total: float | None = None,
+        ) -> tuple[Answer, bytes]:  # fmt: skip
+            """One request; its answer and body (decoded, at most ``max_answer`` bytes; ``total``: seconds)."""
+
+        def close(self) -> None: ...
+
+
 #: environment variables that route requests through a proxy: httpx knows how
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 #: seconds an idle connection is kept for reuse (httpx's default)
@@ -49,32 +76,8 @@ class AnswerFailed(Exception):
         self.timed_out = timed_out
 
 
-class Headers(Protocol):
-    def get(self, name: str, default: Any = None) -> Any: ...
-
-
-class Answer(Protocol):
-    """What the client reads of a response besides its body (``httpx.Response`` has these too)."""
-
-    @property
-    def status_code(self) -> int: ...
-
-    @property
-    def headers(self) -> Headers: ...
-
-
-class Engine(Protocol):
-    def request(
-        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int,
-        total: float | None = None,
-    ) -> tuple[Answer, bytes]:  # fmt: skip
-        """One request; its answer and body (decoded, at most ``max_answer`` bytes; ``total``: seconds)."""
-
-    def close(self) -> None: ...
-
-
 class PlainAnswer:
-    def __init__(self, status_code: int, headers: http.client.HTTPMessage) -> None:
+    def __init__(self, status_code: int, headers: http11.Headers) -> None:
         self.status_code = status_code
         self.headers = headers  # case-insensitive get()
 
@@ -97,7 +100,8 @@ def default_tls_context() -> ssl.SSLContext:
 
 
 class PlainEngine:
-    """HTTP/1.1 over ``http.client``: one pool of kept-alive connections per origin."""
+    """HTTP/1.1 over ``http11`` (not ``http.client``, whose imports cost more than a call):
+    one pool of kept-alive connections per origin."""
 
     def __init__(
         self,
@@ -118,20 +122,20 @@ class PlainEngine:
         #: seconds a whole request may take: a watchdog cuts the connection when they are up
         self._total_timeout = total_timeout
         #: kept-alive connections of each origin, with the time each went idle
-        self._idle: dict[tuple[str, str, int], list[tuple[http.client.HTTPConnection, float]]] = {}
+        self._idle: dict[tuple[str, str, int], list[tuple[http11.Connection, float]]] = {}
         self._lock = threading.Lock()
 
     def request(
         self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str] | None, max_answer: int,
         total: float | None = None,
     ) -> tuple[PlainAnswer, bytes]:  # fmt: skip
-        from urllib.parse import urlsplit
+        from piapi_cli.api.http11 import split_url
 
-        parts = urlsplit(url if "://" in url else self.base_url + url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise NothingSent(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
-        origin = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            scheme, host, port, target = split_url(url if "://" in url else self.base_url + url)
+        except ValueError as exc:
+            raise NothingSent(str(exc)) from None
+        origin = (scheme, host, port)
         sent = {**self.headers, **(headers or {})}
         connection = self._checkout(origin)
         seconds = min((t for t in (self._total_timeout, total) if t is not None), default=None)
@@ -149,9 +153,9 @@ class PlainEngine:
         return PlainAnswer(response.status, response.headers), body
 
     def _exchange(
-        self, connection: http.client.HTTPConnection, method: str, target: str, content: bytes | None,
+        self, connection: http11.Connection, method: str, target: str, content: bytes | None,
         headers: dict[str, str], max_answer: int, watchdog: _Watchdog | None,
-    ) -> tuple[http.client.HTTPResponse, bytes]:  # fmt: skip
+    ) -> tuple[http11.Response, bytes]:  # fmt: skip
         if connection.sock is None:
             try:
                 connection.connect()
@@ -160,7 +164,7 @@ class PlainEngine:
                 raise NothingSent(_reason(exc)) from exc
         try:
             try:
-                connection.request(method, target, body=content, headers=headers)
+                connection.request(method, target, content, headers)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # a server refusing a body unread (413) answers, then closes: that answer is read
             response = connection.getresponse()
@@ -174,7 +178,7 @@ class PlainEngine:
                 raise AnswerFailed(f"no whole answer within {watchdog.seconds:g} s", timed_out=True) from exc
             raise AnswerFailed(_reason(exc), timed_out=isinstance(exc, TimeoutError)) from exc
 
-    def _checkout(self, origin: tuple[str, str, int]) -> http.client.HTTPConnection:
+    def _checkout(self, origin: tuple[str, str, int]) -> http11.Connection:
         with self._lock:
             idle = self._idle.get(origin, [])
             while idle:
@@ -185,13 +189,13 @@ class PlainEngine:
                 connection.close()
         return self._connection(*origin)
 
-    def _connection(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
-        plain, secure = _connection_classes()
-        if scheme == "https":
-            if self._tls_context is None:
-                self._tls_context = self._tls()
-            return secure(host, port, self._tls_context, self._connect_timeout, self._read_timeout)
-        return plain(host, port, None, self._connect_timeout, self._read_timeout)
+    def _connection(self, scheme: str, host: str, port: int) -> http11.Connection:
+        from piapi_cli.api.http11 import Connection
+
+        if scheme == "https" and self._tls_context is None:
+            self._tls_context = self._tls()  # (imports ssl: an https connection only)
+        tls = self._tls_context if scheme == "https" else None
+        return Connection(host, port, tls, self._connect_timeout, self._read_timeout)
 
     def close(self) -> None:
         with self._lock:
@@ -205,7 +209,7 @@ class _Watchdog:
     """Cuts a connection once a request has taken ``seconds``: each read may come in time while
     the whole answer never does (a server trickling a byte at a time)."""
 
-    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+    def __init__(self, connection: http11.Connection | http.client.HTTPConnection, seconds: float) -> None:
         self.seconds = seconds
         self.fired = False
         self._connection = connection
@@ -283,7 +287,7 @@ def still_open(connection: http.client.HTTPConnection) -> bool:
     return _still_open(connection)
 
 
-def _still_open(connection: http.client.HTTPConnection) -> bool:
+def _still_open(connection: http11.Connection | http.client.HTTPConnection) -> bool:
     """An idle connection the server has not closed: nothing to read yet (as httpcore checks)."""
     import select
 

@@ -3,10 +3,9 @@ answer can inflate to gigabytes, so each stage makes at most what is still allow
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # (typing is a slow import)
 if TYPE_CHECKING:
-    import http.client
+    from piapi_cli.api.http11 import Response
 
 
 class Undecodable(Exception):
@@ -19,7 +18,7 @@ def over(limit: int) -> Undecodable:
     )
 
 
-def read_capped(response: http.client.HTTPResponse, limit: int) -> bytes:
+def read_capped(response: Response, limit: int) -> bytes:
     """The body, decoded as httpx would (gzip and deflate, in the order applied; other codings
     as they are), never more than ``limit`` bytes of it in memory."""
     codings = [c.strip().lower() for c in (response.getheader("content-encoding") or "").split(",")]
