@@ -19,23 +19,16 @@ listener drive the same runner). From Python::
 
 from __future__ import annotations
 
-import random
 import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from piapi_cli.api.errors import (
-    ConnectionFailed,
-    CreateOutcomeUnknown,
-    PiapiError,
-)
+from piapi_cli.api.errors import ConnectionFailed, CreateOutcomeUnknown, PiapiError
 from piapi_cli.api.tasks import Task, TaskRequest
-from piapi_cli.core.downloads.downloader import Downloader, Failure, LocalFile, Partial, Skipped
 from piapi_cli.core.journal.paces import run_times
 from piapi_cli.core.journal.store import journal_failure
 from piapi_cli.core.pace import Paces
@@ -57,7 +50,7 @@ from piapi_cli.core.runs import (
     Submitted,
     TaskResult,
 )
-from piapi_cli.core.waiting import PollPolicy, WaitOutcome, wait_for_tasks
+from piapi_cli.core.waiting import PollPolicy, random_fraction
 
 __all__ = [  # what the runner's callers import from here
     "CREATED", "CREATE_FAILED", "DONE", "DOWNLOAD_BYTES", "DOWNLOAD_FAILED", "DOWNLOAD_STARTED", "INTERRUPTED",
@@ -65,10 +58,11 @@ __all__ = [  # what the runner's callers import from here
     "TaskResult",
 ]  # fmt: skip
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (downloads and waiting are imported by the runs that download or wait)
     from piapi_cli.api.client import Client
-    from piapi_cli.core.downloads.downloader import DownloadHTTP
+    from piapi_cli.core.downloads.downloader import Downloader, DownloadHTTP, Failure, LocalFile, Partial, Skipped
     from piapi_cli.core.journal.journal import Journal
+    from piapi_cli.core.waiting import WaitOutcome
 
 
 class Runner:
@@ -91,7 +85,7 @@ class Runner:
         download_http: Callable[[list[str]], DownloadHTTP] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] = random_fraction,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -232,6 +226,8 @@ class Runner:
     ) -> list[TaskResult]:
         """Wait for tasks (concurrently); with ``download``, save each one's outputs as soon
         as it completes. ``on_result`` gets each task's result as soon as it is settled."""
+        from piapi_cli.core.waiting import wait_for_tasks
+
         ids = list(dict.fromkeys(task_ids))
         results = {tid: TaskResult(tid) for tid in ids}
         downloads: list[threading.Thread] = []
@@ -308,6 +304,10 @@ class Runner:
         return results
 
     def _downloader(self, plan: DownloadPlan, urls: list[str]) -> Downloader:
+        from pathlib import Path
+
+        from piapi_cli.core.downloads.downloader import Downloader, LocalFile, Partial, Skipped
+
         def started(item: Any, name: str, total: int | None) -> None:
             self._emit(DOWNLOAD_STARTED, task_id=item.task.task_id, path=name, size=total, item=item)
 

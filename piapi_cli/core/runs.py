@@ -9,9 +9,11 @@ from typing import Any
 from piapi_cli.api.errors import ExitCode, PiapiError
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.downloads.downloader import Failure, LocalFile, Partial, Skipped
 from piapi_cli.core.downloads.naming import DEFAULT_TEMPLATE
-from piapi_cli.core.waiting import WaitOutcome
+
+TYPE_CHECKING = False  # (a run that downloads nothing needs none of the downloader's modules)
+if TYPE_CHECKING:
+    from piapi_cli.core.downloads.downloader import Failure, LocalFile, Partial, Skipped
 
 #: event kinds reported to ``on_event``
 SUBMITTING, CREATED, CREATE_FAILED, JOURNAL_ERROR = "submitting", "created", "create_failed", "journal_error"
@@ -83,6 +85,8 @@ class TaskResult:
 
     @property
     def exit_code(self) -> ExitCode:
+        from piapi_cli.core.waiting import WaitOutcome
+
         code = WaitOutcome(self.task_id, self.task, self.error).exit_code
         if code == ExitCode.OK and self.failures:
             return ExitCode.LOCAL_WRITE if any(f.local for f in self.failures) else ExitCode.DOWNLOAD_FAILED

@@ -6,8 +6,6 @@ without upload access). Sizes are checked before anything is sent.
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,6 +69,9 @@ def check_files(refs: list[FileRef]) -> None:
 
 
 def data_uri(path: Path) -> str:
+    import base64
+    import mimetypes  # (both only for a file sent inline)
+
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
 

@@ -16,8 +16,6 @@ Clock, sleep and randomness are injected, so tests run a 30-minute wait in micro
 from __future__ import annotations
 
 import math
-import queue
-import random
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -25,10 +23,19 @@ from typing import TYPE_CHECKING
 from piapi_cli.api.errors import ExitCode, PiapiError, WaitTimeout
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.workers import Pool
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (queue and the pool are imported by a wait: a create's runner needs neither)
+    import queue
+
     from piapi_cli.core.pace import Pace
+    from piapi_cli.core.workers import Pool
+
+
+def random_fraction() -> float:
+    """``random.random()``, imported at the first call (a run that never polls spares the import)."""
+    import random
+
+    return random.random()
 
 
 @record(frozen=True)
@@ -49,7 +56,7 @@ class PollPolicy:
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
 
-    def interval(self, age: float, rng: Callable[[], float] = random.random, pace: Pace | None = None) -> float:
+    def interval(self, age: float, rng: Callable[[], float] = random_fraction, pace: Pace | None = None) -> float:
         """Seconds until the next poll of a task that has run ``age`` seconds; with the
         ``pace`` of its kind, sparse polls until the window where its end is expected, then
         one every ``pace.step`` through the window; past the window, the age-based schedule."""
@@ -122,7 +129,7 @@ def wait_for_tasks(
     policy: PollPolicy | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-    rng: Callable[[], float] = random.random,
+    rng: Callable[[], float] = random_fraction,
     on_update: Callable[[Task], None] | None = None,
     on_done: Callable[[WaitOutcome], None] | None = None,
     known: dict[str, Task] | None = None,
@@ -141,6 +148,8 @@ def wait_for_tasks(
     deadline is abandoned, not waited for. ``pace`` tells how long a task of its kind
     usually runs (``core.pace``), so its polls gather around the expected end.
     """
+    from piapi_cli.core.workers import Pool
+
     waiter = _Waiter(fetch, policy or PollPolicy(), clock, rng, wall, pace, on_update, on_done)
     watches = waiter.start(task_ids, known or {})
     # a pool even for one task: the deadline then never waits on a hanging request
@@ -176,6 +185,8 @@ class _Waiter:
         on_update: Callable[[Task], None] | None,
         on_done: Callable[[WaitOutcome], None] | None,
     ) -> None:
+        import queue
+
         self.fetch, self.policy, self.clock, self.rng, self.wall, self.pace = fetch, policy, clock, rng, wall, pace
         self.on_update, self.on_done = on_update, on_done
         self.started = clock()
@@ -228,6 +239,8 @@ class _Waiter:
             if wake > now:
                 sleep(wake - now)
             return
+        import queue
+
         try:
             self.settle(*self.results.get(timeout=None if wake == math.inf else max(0.0, wake - now)))
         except queue.Empty:

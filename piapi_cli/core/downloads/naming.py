@@ -9,15 +9,12 @@ name Windows reserves. ``preflight`` runs every check that can fail before a cre
 from __future__ import annotations
 
 import errno
-import mimetypes
 import os
 import re
-import secrets
 import unicodedata
 from pathlib import Path
 from string import Formatter
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
 from piapi_cli.api.errors import DownloadError, UsageError
 from piapi_cli.core.processes import process_alive
@@ -189,7 +186,7 @@ _TEMP = re.compile(r"\.piapi-(\d+)-[0-9a-f]+\.(?:tmp|probe)")
 def temp_name(kind: str = "tmp") -> str:
     """A temporary file's name, carrying this process's ID so a later run can tell a file left
     by a killed process (and remove it) from one another process is still writing."""
-    return f".piapi-{os.getpid()}-{secrets.token_hex(6)}.{kind}"
+    return f".piapi-{os.getpid()}-{os.urandom(6).hex()}.{kind}"
 
 
 def sweep_stale_temps(directory: Path) -> int:
@@ -214,6 +211,8 @@ def sweep_stale_temps(directory: Path) -> int:
 def output_path(directory: Path, template: str, item: Planned, ext: str | None, server_name: str | None) -> Path:
     """Where ``item`` is saved in ``directory``: the template's name for it, with ``ext`` and the
     name the server gave the file (``server_name``; else the URL's last segment) as fields."""
+    from urllib.parse import unquote, urlsplit
+
     name_source = server_name or Path(unquote(urlsplit(item.url).path)).name
     fields = {
         "task_id": safe_component(item.task.task_id, "task"),
@@ -265,6 +264,8 @@ def cut_to_bytes(name: str, limit: int) -> str:
 
 
 def ext_from_url(url: str) -> str | None:
+    from urllib.parse import unquote, urlsplit  # (as mimetypes below: a run that saves no file needs neither)
+
     suffix = Path(unquote(urlsplit(url).path)).suffix.lower().lstrip(".")
     return suffix if re.fullmatch(r"[a-z0-9]{1,5}", suffix) else None
 
@@ -273,7 +274,11 @@ def ext_from_type(content_type: str | None) -> str | None:
     kind = (content_type or "").split(";")[0].strip().lower()
     if not kind or kind == "application/octet-stream":
         return None
-    found = EXTENSIONS.get(kind) or (mimetypes.guess_extension(kind) or "").lstrip(".")
+    if kind in EXTENSIONS:
+        return EXTENSIONS[kind]
+    import mimetypes
+
+    found = (mimetypes.guess_extension(kind) or "").lstrip(".")
     return found or None
 
 
@@ -283,6 +288,8 @@ def disposition_name(header: str | None) -> str | None:
         return None
     star = re.search(r"filename\*\s*=\s*[^']*'[^']*'([^;]+)", header, re.IGNORECASE)
     if star:
+        from urllib.parse import unquote
+
         return unquote(star.group(1).strip().strip('"'))
     plain = re.search(r'filename\s*=\s*"([^"]*)"|filename\s*=\s*([^;]+)', header, re.IGNORECASE)
     if plain:
