@@ -19,7 +19,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
 
 from piapi_cli.api import factory, http
 from piapi_cli.api.backoff import Backoff, CallDeadline, parse_retry_after
@@ -40,8 +39,10 @@ from piapi_cli.api.factory import tls_context as tls_context
 from piapi_cli.api.factory import verify_for as verify_for
 from piapi_cli.api.tasks import PENDING, Task, TaskRequest, scrub, scrub_value
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Any
 
     import httpx
 
@@ -118,7 +119,8 @@ class Client:
     ) -> None:
         self._api_key = api_key
         #: seconds a call may take (retries included), and the instant (of ``clock``) a --timeout ends
-        self.call_timeout, self.clock, self.until = call_timeout, time.monotonic, cast("float | None", None)
+        self.call_timeout, self.clock = call_timeout, time.monotonic
+        self.until: float | None = None
         #: secrets besides the key scrubbed from every task and message (webhook secrets...)
         self.secrets: Callable[[], list[str]] = list
         self.base_url = base_url.rstrip("/")

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import Any
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ExitCode(enum.IntEnum):

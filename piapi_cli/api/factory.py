@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
 
 from piapi_cli import __version__
 from piapi_cli.api import http
 from piapi_cli.api.records import field, record, replace
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
     import httpx
 

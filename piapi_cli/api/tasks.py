@@ -12,9 +12,12 @@ import math
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
 
 from piapi_cli.api.records import field, record
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 PENDING = "pending"
 STAGED = "staged"

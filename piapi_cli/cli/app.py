@@ -200,6 +200,8 @@ def _context(toolkit: Any, path: str, kwargs: dict[str, Any]) -> params.Context:
 def _typer_annotation(annotation: Any) -> Any:
     if annotation is params.Context:
         return typer.Context
+    if isinstance(annotation, params.Declared):
+        annotation = annotation.typing_annotation()
     if get_origin(annotation) is not Annotated:
         return annotation
     base, *extras = get_args(annotation)

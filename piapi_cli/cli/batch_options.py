@@ -4,10 +4,10 @@ carries them on to the steps of a run."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
 
 from piapi_cli.api.records import record
 from piapi_cli.cli.parsing import params
+from piapi_cli.cli.parsing.params import Annotated, Optional
 
 FileArgument = Annotated[
     str, params.Argument(metavar="FILE", help="JSONL or CSV rows; - reads stdin", show_default=False)

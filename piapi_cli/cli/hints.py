@@ -7,7 +7,6 @@ run, with this run's ``--profile``/``--sandbox`` so it works when pasted.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import (
     APIStatusError,
@@ -20,7 +19,10 @@ from piapi_cli.api.errors import (
     WaitTimeout,
 )
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.cli.session import Session
     from piapi_cli.core.journal.journal import Journal
 

@@ -15,25 +15,23 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TextIO
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.tasks import STAGED, Task
 from piapi_cli.cli.terminal import end_on_closed_pipe, json_text, safe_console_class, safe_text
 from piapi_cli.core.settings import NO_COLOR_ENV
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from rich.console import Console
     from rich.text import Text
 
 STATUS_STYLES = {
-    "completed": "bold green",
-    "failed": "bold red",
-    "cancelled": "red",
-    "processing": "cyan",
-    "pending": "yellow",
+    "completed": "bold green", "failed": "bold red", "cancelled": "red", "processing": "cyan", "pending": "yellow",
     "staged": "magenta",
-}
+}  # fmt: skip
 STATUS_ICONS = {"completed": "✓", "failed": "✗", "cancelled": "✗"}
 #: what a status means where the word alone says little
 STATUS_NOTES = {STAGED: "queued: your plan's concurrency limit"}

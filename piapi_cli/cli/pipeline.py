@@ -5,12 +5,13 @@ library's runner does the work, this module only shows it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from piapi_cli.api.errors import ExitCode
 from piapi_cli.cli.output import structured
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.api.tasks import Task
     from piapi_cli.cli.app import State
     from piapi_cli.cli.display import PipelineDisplay

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
 
 from piapi_cli.api.errors import ExitCode, PiapiError, exit_code_for
 from piapi_cli.cli.parsing.params import Exit
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from piapi_cli.cli.output import Output
     from piapi_cli.cli.session import Session
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import ConfigError
 from piapi_cli.api.records import field, record
 from piapi_cli.core import settings as config
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any
+
     import httpx
 
     from piapi_cli.api.client import Client

@@ -3,8 +3,7 @@ ID, a unique prefix of one in the journal, or ``#N``. A short form's full ID is 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
     from piapi_cli.api.errors import UsageError
     from piapi_cli.cli.app import State

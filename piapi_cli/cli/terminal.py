@@ -13,11 +13,13 @@ import os
 import re
 import sys
 from collections.abc import Iterable
-from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from piapi_cli.api.errors import ExitCode
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import IO, Any, NoReturn
+
     from rich.segment import Segment
 
 #: what a shell reports for a process ended by SIGPIPE (128 + 13), as ``yes | head -1`` gives

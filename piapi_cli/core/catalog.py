@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from piapi_cli.api.errors import ConfigError, Note, ValidationError
 from piapi_cli.api.records import field, record
 from piapi_cli.core.catalog_bounds import bounds
 from piapi_cli.core.suggest import did_you_mean, near_misses
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 CATEGORIES = ("image", "video", "audio", "3d")
 TYPES = ("string", "integer", "number", "boolean", "array", "object")

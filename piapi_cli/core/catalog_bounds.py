@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 #: counts are whole numbers, 0 or more; ``min`` and ``max`` any number
 _COUNTS = ("max_length", "min_items", "max_items")

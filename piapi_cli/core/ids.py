@@ -13,12 +13,11 @@ of these goes to the API as it is, which answers whether such a task exists.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.records import record
 from piapi_cli.core.journal.entries import AmbiguousTaskId
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
     from piapi_cli.core.journal.entries import Entry
     from piapi_cli.core.journal.journal import Journal

@@ -19,11 +19,14 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.core.catalog import Field, TaskType
 from piapi_cli.core.uploads import FileRef
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}

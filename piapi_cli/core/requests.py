@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from piapi_cli.api.errors import UsageError
@@ -22,7 +21,10 @@ from piapi_cli.core.listener.secret import new_webhook_secret
 from piapi_cli.core.uploads import FileRef, check_files, find_files, placeholder, resolve_files
 from piapi_cli.core.validation import validate_input
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.core.ids import NamedTask
 
 SERVICE_MODES = ("public", "private")

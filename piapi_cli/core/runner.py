@@ -25,7 +25,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import ConnectionFailed, CreateOutcomeUnknown, PiapiError
 from piapi_cli.api.tasks import Task, TaskRequest
@@ -53,12 +52,13 @@ from piapi_cli.core.runs import (
 from piapi_cli.core.waiting import PollPolicy, random_fraction
 
 __all__ = [  # what the runner's callers import from here
-    "CREATED", "CREATE_FAILED", "DONE", "DOWNLOAD_BYTES", "DOWNLOAD_FAILED", "DOWNLOAD_STARTED", "INTERRUPTED",
-    "JOURNAL_ERROR", "SAVED", "SKIPPED", "STATUS", "SUBMITTING", "DownloadPlan", "RunEvent", "Runner", "Submitted",
-    "TaskResult",
+    "CREATED", "CREATE_FAILED", "DONE", "DOWNLOAD_BYTES", "DOWNLOAD_FAILED", "DOWNLOAD_STARTED", "INTERRUPTED", "SAVED",
+    "JOURNAL_ERROR", "SKIPPED", "STATUS", "SUBMITTING", "DownloadPlan", "RunEvent", "Runner", "Submitted", "TaskResult",
 ]  # fmt: skip
+TYPE_CHECKING = False  # (typing is a slow import; downloads and waiting: imported by the runs that need them)
+if TYPE_CHECKING:
+    from typing import Any
 
-if TYPE_CHECKING:  # (downloads and waiting are imported by the runs that download or wait)
     from piapi_cli.api.client import Client
     from piapi_cli.core.downloads.downloader import Downloader, DownloadHTTP, Failure, LocalFile, Partial, Skipped
     from piapi_cli.core.journal.journal import Journal

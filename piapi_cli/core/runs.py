@@ -4,7 +4,6 @@ create, wait and download, where outputs are saved, and how each task's way ende
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from piapi_cli.api.errors import ExitCode, PiapiError
 from piapi_cli.api.records import field, record
@@ -12,7 +11,10 @@ from piapi_cli.api.tasks import Task
 from piapi_cli.core.downloads.naming import DEFAULT_TEMPLATE
 
 TYPE_CHECKING = False  # (a run that downloads nothing needs none of the downloader's modules)
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.core.downloads.downloader import Failure, LocalFile, Partial, Skipped
 
 #: event kinds reported to ``on_event``

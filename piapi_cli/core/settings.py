@@ -19,11 +19,14 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from piapi_cli.api.errors import ConfigError
 from piapi_cli.api.records import field, fields, record
 from piapi_cli.core import setting_values as values
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PROFILE = "default"
 CONFIG_FILE = "config.toml"
@@ -62,15 +65,9 @@ class Setting:
 
 
 def _setting(
-    default: Any,
-    help: str,
-    parse: Callable[[object], Any],
-    *,
-    env: str | None = None,
-    flag: str | None = None,
-    secret: bool = False,
-    default_text: str | None = None,
-) -> Any:
+    default: Any, help: str, parse: Callable[[object], Any], *, env: str | None = None, flag: str | None = None,
+    secret: bool = False, default_text: str | None = None,
+) -> Any:  # fmt: skip
     spec = {"help": help, "parse": parse, "env": env, "flag": flag, "secret": secret, "default_text": default_text}
     return field(default=default, metadata=spec)
 
@@ -192,15 +189,9 @@ class InvalidSetting(ConfigError):
     """A setting's value was refused; ``origin`` says where it came from."""
 
     def __init__(
-        self,
-        setting: str,
-        origin: str,
-        reason: str,
-        *,
-        hint: str | None = None,
-        advice: str | None = None,
+        self, setting: str, origin: str, reason: str, *, hint: str | None = None, advice: str | None = None,
         profile: str | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         super().__init__(f"{setting} from {origin}: {reason}", hint=hint, setting=setting, advice=advice)
         #: the profile whose value it is (None: not the file's)
         self.profile = profile

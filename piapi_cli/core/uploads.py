@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.records import record
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 UPLOAD_LIMIT = 10 * 1024 * 1024
 

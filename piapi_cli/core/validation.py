@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import ValidationError
 from piapi_cli.api.records import record
 from piapi_cli.core.suggest import did_you_mean, near_misses
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.core.catalog import Field, TaskType
 
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from piapi_cli.api.errors import ExitCode, PiapiError, WaitTimeout
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:  # (queue and the pool are imported by a wait: a create's runner needs neither)
     import queue
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import TYPE_CHECKING, Annotated, Optional
 
 from piapi_cli.cli.batch_options import (
     AsJsonOption,
@@ -47,7 +46,9 @@ from piapi_cli.cli.commands._options import (
     examples,
 )
 from piapi_cli.cli.parsing import params
+from piapi_cli.cli.parsing.params import Annotated, Optional
 
+TYPE_CHECKING = False  # (typing is a slow import)
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.core.batch import RowRequest

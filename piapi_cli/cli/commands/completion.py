@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-from typing import Annotated
 
 from piapi_cli.cli.commands._options import examples
 from piapi_cli.cli.completions import FILES
 from piapi_cli.cli.parsing import params
+from piapi_cli.cli.parsing.params import Annotated
 
 EPILOG = examples(
     "mkdir -p ~/.local/share/bash-completion/completions",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from piapi_cli.cli.commands._options import (
     DEFAULT_NAME,
@@ -24,8 +23,12 @@ from piapi_cli.cli.commands._options import (
     examples,
 )
 from piapi_cli.cli.parsing import params
+from piapi_cli.cli.parsing.params import Annotated, Optional
 
+TYPE_CHECKING = False  # (typing is a slow import)
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.api.tasks import Task
     from piapi_cli.cli.app import State
     from piapi_cli.cli.session import Session

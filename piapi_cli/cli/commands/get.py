@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from piapi_cli.cli.commands._options import (
     JqOption,
     NoPreviewOption,
@@ -14,6 +12,7 @@ from piapi_cli.cli.commands._options import (
 )
 from piapi_cli.cli.parsing import params
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
     from piapi_cli.api.tasks import Task
     from piapi_cli.cli.app import State

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from piapi_cli.cli.commands._options import JqOption, examples
 from piapi_cli.cli.parsing import params
+from piapi_cli.cli.parsing.params import Annotated, Optional
 
+TYPE_CHECKING = False  # (typing is a slow import)
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.cli.app import State
     from piapi_cli.core.images import ImageResult
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
 
 from piapi_cli.cli.commands._options import QuietOption, examples
 from piapi_cli.cli.parsing import params
+from piapi_cli.cli.parsing.params import Annotated, Optional
 
+TYPE_CHECKING = False  # (typing is a slow import)
 if TYPE_CHECKING:
     import threading
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from piapi_cli.api.records import replace
 from piapi_cli.cli.commands._options import ModelsJsonOption, examples
 from piapi_cli.cli.parsing import params
+from piapi_cli.cli.parsing.params import Annotated, Optional
 
+TYPE_CHECKING = False  # (typing is a slow import)
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
 
     from piapi_cli.cli.output import Output

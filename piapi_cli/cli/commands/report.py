@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
 
 from piapi_cli.cli.commands._options import JqOption, NoPreviewOption, PreviewOption, examples
 from piapi_cli.cli.parsing import params
+from piapi_cli.cli.parsing.params import Annotated, Optional
 
+TYPE_CHECKING = False  # (typing is a slow import)
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.core.report.build import ReportResult

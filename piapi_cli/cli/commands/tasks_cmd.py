@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from piapi_cli.cli import tasks_view
 from piapi_cli.cli.commands._options import (
@@ -14,8 +13,12 @@ from piapi_cli.cli.commands._options import (
     examples,
 )
 from piapi_cli.cli.parsing import params
+from piapi_cli.cli.parsing.params import Annotated, Optional
 
+TYPE_CHECKING = False  # (typing is a slow import)
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.cli.app import State
     from piapi_cli.core.journal.journal import Entry, Journal
 

@@ -96,10 +96,13 @@ def _target(command: Any) -> tuple[str | None, str | None, dict[str, Any]]:
     the annotation of each parameter."""
     if command.callback is None:
         return None, None, {}
-    from piapi_cli.cli.parsing.params import Context
+    from piapi_cli.cli.parsing.params import Context, Declared
 
     function = inspect.unwrap(command.callback)
-    annotations = {n: p.annotation for n, p in inspect.signature(function, eval_str=True).parameters.items()}
+    annotations = {
+        n: p.annotation.typing_annotation() if isinstance(p.annotation, Declared) else p.annotation
+        for n, p in inspect.signature(function, eval_str=True).parameters.items()
+    }
     context = next((name for name, annotation in annotations.items() if annotation is Context), None)
     return f"{function.__module__}:{function.__qualname__}", context, annotations
 

@@ -14,9 +14,44 @@ declared once, here, in typer's own words::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+TYPE_CHECKING = False  # typing is a slow import, and a run needs none of it
+if TYPE_CHECKING:
+    from typing import Annotated as Annotated
+    from typing import Any, TypeVar
+    from typing import Optional as Optional
+
+    F = TypeVar("F", bound=Callable[..., Any])
+else:
+
+    class Annotated:
+        """``typing.Annotated`` as commands declare their options with it (type checkers read
+        typing's): at run time, only a record of the type and its declarations (``Declared``).
+        A run never evaluates a command's annotations; ``app`` turns these into typing's own
+        when it builds the typer tree."""
+
+        def __class_getitem__(cls, items: tuple[Any, ...]) -> Declared:
+            return Declared(items[0], items[1:])
+
+    class Optional:
+        """``typing.Optional`` (``X | None``) for the same declarations."""
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return item | None
+
+
+class Declared:
+    """A type with its declarations (``Annotated[bool, Option(...)]``), as typing's keeps them."""
+
+    def __init__(self, origin: Any, metadata: tuple[Any, ...]) -> None:
+        self.__origin__ = origin
+        self.__metadata__ = metadata
+
+    def typing_annotation(self) -> Any:
+        """``typing.Annotated[...]`` of the same type and declarations (for typer)."""
+        from typing import Annotated
+
+        return Annotated.__class_getitem__((self.__origin__, *self.__metadata__))  # type: ignore[attr-defined]
 
 
 class Option:

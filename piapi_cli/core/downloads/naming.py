@@ -14,12 +14,14 @@ import re
 import unicodedata
 from pathlib import Path
 from string import Formatter
-from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.errors import DownloadError, UsageError
 from piapi_cli.core.processes import process_alive
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.core.downloads.results import Planned
 
 DEFAULT_TEMPLATE = "{task_id}-{index}.{ext}"

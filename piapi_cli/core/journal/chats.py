@@ -8,11 +8,12 @@ much as came before a Ctrl-C or a cut stream: its ``state`` says which), so ``pi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from piapi_cli.api.records import record
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.core.journal.store import Store
 
 #: how an answer ended: whole, stopped by the user, cut by the server, or never came

@@ -12,11 +12,14 @@ import json
 import math
 import re
 import sqlite3
-from typing import Any
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import TERMINAL
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 SENDING = "sending"  # journaled, the create request not yet answered
 UNKNOWN = "unknown"  # sent, answer lost: the task may exist

@@ -37,7 +37,6 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
 
 from piapi_cli.api.tasks import Task, redact
 from piapi_cli.core.journal.entries import (
@@ -53,6 +52,21 @@ from piapi_cli.core.journal.entries import (
 from piapi_cli.core.journal.runs import ATTEMPT_SEP, RunRecord, RunRecords
 from piapi_cli.core.journal.store import JournalError
 from piapi_cli.core.processes import process_alive, this_host
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class Sender(Protocol):
+        """What the journal knows of who sent a create: an ``Entry`` or a batch's row."""
+
+        @property
+        def updated_at(self) -> float: ...
+        @property
+        def pid(self) -> int | None: ...
+        @property
+        def host(self) -> str | None: ...
+
 
 __all__ = [
     "ATTEMPT_SEP",
@@ -93,17 +107,6 @@ class AlreadyJournaled(JournalError):
         self.run_id = run_id
         self.row_key = row_key
         self.entry_id = entry_id
-
-
-class Sender(Protocol):
-    """What the journal knows of who sent a create: an ``Entry`` or a batch's row."""
-
-    @property
-    def updated_at(self) -> float: ...
-    @property
-    def pid(self) -> int | None: ...
-    @property
-    def host(self) -> str | None: ...
 
 
 def _int64(value: int | None) -> int | None:

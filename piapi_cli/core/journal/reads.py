@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from piapi_cli.api.tasks import COMPLETED, TERMINAL
 from piapi_cli.core.journal.entries import Entry, entry_from_row
 from piapi_cli.core.journal.store import Store
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 #: the groups ``usage`` can count by, as SQL expressions over the tasks table
 USAGE_GROUPS = {

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
 
 from piapi_cli.api.records import record
 from piapi_cli.core.journal.entries import Entry
 from piapi_cli.core.journal.reads import TaskReads
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 #: a superseded attempt's row key is ``KEY<SEP>N``: row keys never hold control characters
 ATTEMPT_SEP = "\x1e"

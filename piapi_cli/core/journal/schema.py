@@ -20,12 +20,15 @@ or remove an entry that has been released.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from typing import Union
 
 from piapi_cli.core.journal.events_schema import EVENTS_SCHEMA
 
-Migration = Union[str, Callable[[sqlite3.Connection], None]]
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Union
+
+    Migration = Union[str, Callable[[sqlite3.Connection], None]]
 
 # The first release's schema, verbatim.
 V1_FIRST_RELEASE = """

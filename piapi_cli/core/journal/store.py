@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from piapi_cli.api.errors import ConfigError, PiapiError
 from piapi_cli.api.tasks import scrub_value
@@ -20,7 +19,10 @@ from piapi_cli.core.processes import process_alive, this_host
 
 __all__ = ["JournalError", "Store", "describe_failure", "journal_failure", "make_private", "process_alive", "this_host"]
 
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
     from piapi_cli.core.journal.groupcommit import Write, Writer, _Slot
 
 #: seconds a write waits for another process's write lock before giving up
@@ -69,8 +71,9 @@ def journal_failure(path: Path, exc: BaseException, task_id: str | None) -> Piap
     return JournalError(path, "recording a task", reason, task_id=task_id)
 
 
-_S = TypeVar("_S", bound="Store")
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    _S = TypeVar("_S", bound="Store")
+    _T = TypeVar("_T")
 
 
 class Store:
@@ -185,7 +188,8 @@ class Store:
 
             try:
                 with self._guard(operation):
-                    return cast(_T, writer.run(write, durable=durable))
+                    done: _T = writer.run(write, durable=durable)
+                    return done
             except Closed:
                 pass  # it ended meanwhile: this thread outlived the run
         with self.write(operation, durable=durable) as db:
