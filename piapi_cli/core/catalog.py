@@ -127,43 +127,30 @@ class Model:
 
 
 class Catalog:
+    """The models of a catalog document. Each model is made when first asked for: a create
+    needs one of the hundred (``models`` makes them all)."""
+
     def __init__(self, data: dict[str, Any]) -> None:
-        sets: dict[str, dict[str, Any]] = data.get("sets", {})
-        self.models: dict[str, Model] = {}
-        for spec in data["models"]:
-            types = {}
-            for type_name, tspec in spec["task_types"].items():
-                merged: dict[str, Any] = {}
-                for set_name in tspec.get("use", []):
-                    merged.update(sets[set_name])
-                merged.update(tspec.get("fields", {}))
-                options = {k[1:]: merged.pop(k) for k in list(merged) if k.startswith("$")}
-                types[type_name] = TaskType(
-                    model=spec["name"],
-                    name=type_name,
-                    fields={k: Field.from_spec(k, v) for k, v in merged.items()},
-                    open=bool(tspec.get("open", False)),
-                    output=tspec.get("output", spec.get("output", "image")),
-                    max_pixels=options.get("max_pixels"),
-                    require_one_of=tuple(options.get("require_one_of", ())),
-                    docs=tspec.get("docs", spec.get("docs", "")),
-                )
-            self.models[spec["name"]] = Model(
-                name=spec["name"],
-                category=spec["category"],
-                output=spec.get("output", "image"),
-                description=spec.get("description", ""),
-                task_types=types,
-                discontinued=bool(spec.get("discontinued", False)),
-                service_mode=spec.get("service_mode"),
-                docs=spec.get("docs", ""),
-                aliases=tuple(spec.get("aliases", ())),
-            )
-        self._folded = {name.lower(): model for name, model in self.models.items()}
+        self._sets: dict[str, dict[str, Any]] = data.get("sets", {})
+        self._specs: dict[str, dict[str, Any]] = {spec["name"]: spec for spec in data["models"]}
+        self._made: dict[str, Model] = {}
+        self._folded = {name.lower(): name for name in self._specs}
+
+    @property
+    def models(self) -> dict[str, Model]:
+        """Every model by name, in the catalog's order."""
+        return {name: self._model(name) for name in self._specs}
 
     def model(self, name: str) -> Model | None:
         """A model by name; names are matched case-insensitively."""
-        return self.models.get(name) or self._folded.get(name.lower())
+        found = name if name in self._specs else self._folded.get(name.lower())
+        return self._model(found) if found is not None else None
+
+    def _model(self, name: str) -> Model:
+        made = self._made.get(name)
+        if made is None:
+            made = self._made[name] = _made_model(self._specs[name], self._sets)
+        return made
 
     def task_type(self, model: str, task_type: str) -> TaskType | None:
         found = self.model(model)
@@ -173,6 +160,37 @@ class Catalog:
         """A warning when the catalog does not know the pair (the request is still sent)."""
         notes = check_model(self, model, task_type, validate=False)
         return notes[0] if notes else None
+
+
+def _made_model(spec: dict[str, Any], sets: dict[str, dict[str, Any]]) -> Model:
+    types = {}
+    for type_name, tspec in spec["task_types"].items():
+        merged: dict[str, Any] = {}
+        for set_name in tspec.get("use", []):
+            merged.update(sets[set_name])
+        merged.update(tspec.get("fields", {}))
+        options = {k[1:]: merged.pop(k) for k in list(merged) if k.startswith("$")}
+        types[type_name] = TaskType(
+            model=spec["name"],
+            name=type_name,
+            fields={k: Field.from_spec(k, v) for k, v in merged.items()},
+            open=bool(tspec.get("open", False)),
+            output=tspec.get("output", spec.get("output", "image")),
+            max_pixels=options.get("max_pixels"),
+            require_one_of=tuple(options.get("require_one_of", ())),
+            docs=tspec.get("docs", spec.get("docs", "")),
+        )
+    return Model(
+        name=spec["name"],
+        category=spec["category"],
+        output=spec.get("output", "image"),
+        description=spec.get("description", ""),
+        task_types=types,
+        discontinued=bool(spec.get("discontinued", False)),
+        service_mode=spec.get("service_mode"),
+        docs=spec.get("docs", ""),
+        aliases=tuple(spec.get("aliases", ())),
+    )
 
 
 #: a catalog file of the user's own, in the config directory, merged over the shipped one
@@ -213,7 +231,9 @@ def _with_overlay(path: str, mtime_ns: int, size: int) -> Catalog:
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ConfigError(f"cannot read the catalog file {path}: {exc}") from None
     try:
-        return Catalog(merge_catalog(json.loads(_shipped_text()), extra))
+        merged = Catalog(merge_catalog(json.loads(_shipped_text()), extra))
+        merged.models  # noqa: B018 - every model made now: a broken one is this file's error
+        return merged
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise ConfigError(f"the catalog file {path} is not a catalog: {type(exc).__name__}: {exc}") from None
 
