@@ -6,12 +6,14 @@ imports ``email`` (its header parser) and ``ssl`` on every run, which cost more 
 at most 100 header lines of at most 64 KiB each, a 100 Continue skipped, a body by
 ``Content-Length``, chunked, or to the close; it refuses the same malformed answers, and an
 answer cut short is an error, never a shorter body. ``ssl`` is imported for an https
-connection only, when it is made.
+connection only, when it is made, and a plain one is made with ``_socket``, the interpreter's
+own module: ``socket`` wraps its constants in enums, which costs a run more than the call.
 """
 
 from __future__ import annotations
 
-import socket
+import _socket
+import io
 
 TYPE_CHECKING = False  # typing is a slow import, and every call comes through here
 if TYPE_CHECKING:
@@ -60,18 +62,23 @@ class Connection:
         self.tls = tls
         self.connect_timeout = connect_timeout
         self.timeout = timeout
-        self.sock: socket.socket | None = None
+        self.sock: _socket.socket | None = None
         self._reader: _Reader | None = None
         self._method = "GET"
 
     def connect(self) -> None:
         # a str host goes through the idna codec (a slow import); an ASCII one need not
         host = self.host.encode("ascii") if self.host.isascii() else self.host
-        sock = socket.create_connection((host, self.port), self.connect_timeout)  # type: ignore[arg-type]
+        if self.tls is not None:  # (ssl imports socket, and wraps only its sockets)
+            import socket
+
+            sock: _socket.socket = socket.create_connection((host, self.port), self.connect_timeout)  # type: ignore[arg-type]
+        else:
+            sock = _connected(host, self.port, self.connect_timeout)
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
             if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+                sock = self.tls.wrap_socket(sock, server_hostname=self.host)  # type: ignore[arg-type]
             sock.settimeout(self.timeout)
         except BaseException:
             sock.close()
@@ -114,7 +121,7 @@ class Connection:
         """The answer to the request just sent: its status and headers read, its body to ``read``."""
         assert self.sock is not None
         if self._reader is None:
-            self._reader = self.sock.makefile("rb")
+            self._reader = io.BufferedReader(_SocketReader(self.sock))
         return Response(self._reader, self._method)
 
     def close(self) -> None:
@@ -124,6 +131,34 @@ class Connection:
             reader.close()
         if sock is not None:
             sock.close()
+
+
+def _connected(host: bytes | str, port: int, timeout: float | None) -> _socket.socket:
+    """A TCP connection to the first address of ``host`` that answers (as ``socket.create_connection``)."""
+    failed: OSError | None = None
+    for family, kind, proto, _, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            failed = exc
+    raise failed or OSError(f"no address found for {host!r}")
+
+
+class _SocketReader(io.RawIOBase):
+    """A connection's incoming bytes, for a ``BufferedReader`` (what ``socket.makefile`` makes)."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        return self._sock.recv_into(buffer)
 
 
 class Response:

@@ -155,7 +155,10 @@ def build_app(only: str | None = None) -> typer.Typer:
 
 
 def _typer_group(group: params.Group, path: str) -> typer.Typer:
-    app = typer.Typer(**group.settings)
+    settings = dict(group.settings)
+    if callable(settings.get("epilog")):  # made for help only (see params.Group)
+        settings["epilog"] = settings["epilog"]()
+    app = typer.Typer(**settings)
     if group.callback_function is not None:
         app.callback(**group.callback_settings)(_for_typer(group.callback_function, path))
     for name, (function, settings) in group.commands.items():

@@ -3,11 +3,18 @@ IDs created so far and the command that resumes, then the conventional exit code
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+
+try:  # the interpreter's own module: `signal` wraps its constants in enums, a cost to every run
+    import _signal as signal  # type: ignore[import-not-found]  # (no stubs: signal's C half)
+except ImportError:  # pragma: no cover - another interpreter
+    import signal
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Terminated(KeyboardInterrupt):

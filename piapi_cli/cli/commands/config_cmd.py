@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 
 from piapi_cli.cli.commands._options import ConfigJsonOption, examples
 from piapi_cli.cli.parsing import params
@@ -22,6 +21,8 @@ if TYPE_CHECKING:
 
 def _settings_help() -> str:
     """The list of settings under ``piapi config --help``, from their definitions."""
+    import textwrap
+
     lines = []
     for setting in SETTINGS.values():
         # help indents this block by 4: 24 columns of names, 56 of text fit in 80
@@ -36,7 +37,7 @@ def _settings_help() -> str:
 app = params.Group(
     help="Set the API key and settings (config.toml, one table per profile).",
     no_args_is_help=True,
-    epilog=examples(
+    epilog=lambda: examples(
         "piapi config set-key",
         'printf %s "$KEY" | piapi config set-key',
         "piapi --profile work config set max_poll_interval 20",

@@ -129,7 +129,8 @@ class Exit(Exception):
 
 
 class Group:
-    """``typer.Typer(**settings)`` for a command with subcommands, declared."""
+    """``typer.Typer(**settings)`` for a command with subcommands, declared. An ``epilog``
+    may be a function that makes it: only help needs it, and a run of a subcommand does not."""
 
     def __init__(self, **settings: Any) -> None:
         self.settings = settings

@@ -13,7 +13,6 @@ import os
 import re
 import unicodedata
 from pathlib import Path
-from string import Formatter
 
 from piapi_cli.api.errors import DownloadError, UsageError
 from piapi_cli.core.processes import process_alive
@@ -80,6 +79,8 @@ def check_template(template: str) -> None:
             f"fields: {', '.join('{' + f + '}' for f in sorted(TEMPLATE_FIELDS))}",
             template=template,
         )
+    from string import Formatter  # (only where a file is named)
+
     for _, name, spec, _ in Formatter().parse(template):
         if name is None or not spec:
             continue
@@ -103,6 +104,8 @@ def check_template(template: str) -> None:
 
 def template_fields(template: str) -> set[str]:
     try:
+        from string import Formatter
+
         return {name for _, name, _, _ in Formatter().parse(template) if name is not None}
     except ValueError as exc:
         raise DownloadSetupError(f"file name template {template!r}: {exc}", template=template) from None
