@@ -37,7 +37,7 @@ from piapi_cli.api.factory import USER_AGENT as USER_AGENT
 from piapi_cli.api.factory import is_loopback as is_loopback
 from piapi_cli.api.factory import tls_context as tls_context
 from piapi_cli.api.factory import verify_for as verify_for
-from piapi_cli.api.tasks import PENDING, Task, TaskRequest, scrub, scrub_value
+from piapi_cli.api.tasks import PENDING, URL_SAFE, Task, TaskRequest, scrub, scrub_value
 
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
@@ -389,15 +389,11 @@ def _encoded(json_body: Any) -> tuple[bytes | None, dict[str, str] | None]:
     return content, {"content-type": "application/json"}
 
 
-#: the characters ``quote(..., safe="")`` leaves as they are (a task ID's: urllib.parse is a slow import)
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
-
-
 def _quote(task_id: str) -> str:
     task_id = task_id.strip()
     if not task_id:
         raise UsageError("a task ID is empty; nothing was sent")
-    if _UNRESERVED.issuperset(task_id):
+    if URL_SAFE.issuperset(task_id):  # (a task ID's characters never change: urllib is a slow import)
         return task_id
     from urllib.parse import quote
 

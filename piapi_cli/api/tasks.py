@@ -138,17 +138,29 @@ MIN_SECRET_LENGTH = 8
 def scrub(text: str, *secrets: str | None) -> str:
     """``text`` with every occurrence of each secret replaced by ``***``: as written, and in the
     forms a server may echo it back (percent-encoded, JSON-escaped)."""
-    import json
-    from urllib.parse import quote, quote_plus
-
     for secret in secrets:
-        if not secret or len(secret) < MIN_SECRET_LENGTH:
-            continue
-        forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1], secret.strip()}
-        for form in sorted(forms, key=len, reverse=True):
-            if len(form) >= MIN_SECRET_LENGTH:
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
+            for form in _forms(secret):
                 text = text.replace(form, "***")
     return text
+
+
+#: the characters percent-encoding leaves as they are (``quote(..., safe="")``)
+URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+@functools.lru_cache(maxsize=64)
+def _forms(secret: str) -> tuple[str, ...]:
+    """A secret as written and as a server may echo it, longest first (made once per secret:
+    a task's every string is scrubbed)."""
+    import json
+
+    forms = {secret, json.dumps(secret)[1:-1], secret.strip()}
+    if not URL_SAFE.issuperset(secret):  # (a key's characters never change: urllib is a slow import)
+        from urllib.parse import quote, quote_plus
+
+        forms |= {quote(secret, safe=""), quote_plus(secret)}
+    return tuple(form for form in sorted(forms, key=len, reverse=True) if len(form) >= MIN_SECRET_LENGTH)
 
 
 def scrub_value(value: Any, *secrets: str | None) -> Any:

@@ -78,9 +78,9 @@ def get(
     if found:
         state.output.tasks(found, as_json=as_json, jq=jq)
         _preview(state, found, asked=preview, refused=no_preview or as_json or jq is not None)
-    from piapi_cli.cli.hints import hint_for, message_for
-
     for error in errors:
+        from piapi_cli.cli.hints import hint_for, message_for
+
         state.output.error(message_for(error), hint_for(error, state.session))
     code = combine_exit_codes(codes)
     if code:
