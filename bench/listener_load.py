@@ -75,9 +75,23 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def switches(pid: int) -> int:
+    """Context switches of every thread of a process (voluntary and not) so far."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        total += sum(int(line.split()[1]) for line in text.splitlines() if "ctxt_switches:" in line)
+    return total
 
 
 def body(task_id: str, n: int) -> bytes:
@@ -281,17 +295,21 @@ def main() -> int:
                 memory.append(rss_kib(process.pid))
 
         threading.Thread(target=sample, daemon=True).start()
-        cpu_before = cpu_seconds(process.pid)
+        cpu_before, switched = cpu_seconds(process.pid), switches(process.pid)
         result = send_paced(port, "a", args.rate, args.senders, args.seconds)
         sent_a = result["sent"]
         assert isinstance(sent_a, list)
         wait_for_lines(lines, len(sent_a))
-        cpu_used = cpu_seconds(process.pid) - cpu_before
+        user, system = (after - before for after, before in zip(cpu_seconds(process.pid), cpu_before, strict=True))
+        cpu_used, switched = user + system, switches(process.pid) - switched
         lost, doubled = check(lines, sent_a, "a")
         title = f"{args.rate:.0f}/s from {args.senders} senders for {args.seconds:.0f} s"
         report(title, result, lost, doubled, list(memory))
         elapsed = float(result["elapsed"])  # type: ignore[arg-type]
-        print(f"listener CPU {cpu_used:.1f} s over {elapsed:.1f} s ({100 * cpu_used / elapsed:.0f}% of one core)")
+        print(f"listener CPU {cpu_used:.1f} s over {elapsed:.1f} s ({100 * cpu_used / elapsed:.0f}% of one core),"
+              f" {1000 * cpu_used / len(sent_a):.3f} ms per unique delivery"
+              f" ({1000 * cpu_used / int(result['requests']):.3f} ms per request; user {user:.1f} s, system"
+              f" {system:.1f} s; {switched / int(result['requests']):.1f} context switches per request)")  # type: ignore[call-overload]  # fmt: skip
         bad = lost + doubled
 
         held = hold_slow_connections(port, args.slow)

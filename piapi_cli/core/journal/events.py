@@ -10,14 +10,17 @@ before it is written (every occurrence replaced by a marker that cannot appear i
 and unsealed with the listener's secret when it is sent again, so the file never holds it.
 
 One ``sqlite3`` connection is shared by the listener's threads: every call here holds one lock,
-so two deliveries never interleave inside a transaction.
+so two deliveries never interleave inside a transaction. The deliveries that arrive together
+are recorded in one transaction (``batch``), each under a savepoint of its own.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -98,6 +101,19 @@ class EventStore:
     def __init__(self, journal: Journal, secret: str) -> None:
         self.journal = journal
         self.secret = secret
+        self._batch = threading.local()  # the transaction of this thread's batch, while one is open
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The deliveries this thread records in the block share one transaction, committed when
+        the block ends (nothing of them is stored if it fails). Each is written under a savepoint:
+        one that fails fails alone."""
+        with self.journal.write("recording webhook deliveries") as db:
+            self._batch.db = db
+            try:
+                yield
+            finally:
+                self._batch.db = None
 
     # --- receiving ------------------------------------------------------------------
 
@@ -151,9 +167,20 @@ class EventStore:
             return event
 
         # one transaction: two listeners on one journal store a delivery once, and the task's
-        # row is brought up to date in it. Under group commit (``piapi listen``), the deliveries
-        # that arrive together share one commit, each handler thread waiting for its own.
-        return self.journal.apply(store, "recording a webhook delivery")
+        # row is brought up to date in it; in a batch, the batch's transaction
+        db = getattr(self._batch, "db", None)
+        if db is None:
+            return self.journal.apply(store, "recording a webhook delivery")
+        with self.journal._guard("recording a webhook delivery"):
+            db.execute("SAVEPOINT delivery")
+            try:
+                event = store(db)
+            except BaseException:
+                db.execute("ROLLBACK TO delivery")
+                db.execute("RELEASE delivery")
+                raise
+            db.execute("RELEASE delivery")
+            return event
 
     def _insert(self, db: sqlite3.Connection, event: StoredEvent, key: str) -> int:
         """Store the event (its body sealed); its ID, or 0 when that delivery is stored already."""

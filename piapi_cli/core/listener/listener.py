@@ -42,7 +42,7 @@ from piapi_cli.core.listener.forwarding import (
     forward_headers,
     real_urls,
 )
-from piapi_cli.core.listener.ordering import StoredOrder
+from piapi_cli.core.listener.ordering import StoredOrder, Ticket
 from piapi_cli.core.listener.receiver import DeliveryServer, ServerLimits
 from piapi_cli.core.listener.secret import check_secret
 
@@ -179,6 +179,7 @@ class Listener:
             path=self.options.path,
             authorise=self.authorise,
             receive=self.receive,
+            receive_many=self.receive_many,
             report=self.on_log,
             limits=self.options.limits,
         )
@@ -254,8 +255,34 @@ class Listener:
     def authorise(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), self._secret)
 
-    def receive(self, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:
-        """Take one delivery: (HTTP status, message) to answer with."""
+    def receive_many(self, deliveries: list[tuple[Mapping[str, str], bytes]]) -> list[tuple[int, str]]:
+        """Take the deliveries that arrived together, in one transaction: (HTTP status, message)
+        to answer each with. Their events are queued once it is committed."""
+        stored: list[tuple[Ticket[WebhookEvent], WebhookEvent | None]] = []
+        answers: list[tuple[int, str]] = []
+        try:
+            with self.store.batch():
+                for headers, body in deliveries:
+                    answers.append(self.receive(headers, body, stored))
+        except Exception as exc:  # the commit failed (a full disk, a locked journal): none is stored
+            for ticket, _ in stored:
+                ticket.release(None)
+            self.on_log("error", f"could not store {len(deliveries)} deliveries ({exc}); answered 500")
+            failed = (500, "the delivery could not be stored; send it again")
+            return [answers[n] if n < len(answers) and answers[n][0] != 200 else failed for n in range(len(deliveries))]
+        for ticket, event in stored:
+            ticket.release(event)
+        self._count("received", sum(event is not None for _, event in stored))
+        return answers
+
+    def receive(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        stored: list[tuple[Ticket[WebhookEvent], WebhookEvent | None]] | None = None,
+    ) -> tuple[int, str]:
+        """Take one delivery: (HTTP status, message) to answer with. With ``stored``, its event
+        is left there to be queued once the batch it is in is committed."""
         if not self.authorise(headers.get("x-webhook-secret")):
             self._count("refused")
             return 401, "wrong or missing x-webhook-secret"
@@ -265,7 +292,7 @@ class Listener:
             return 400, parsed
         task, timestamp = parsed
         try:
-            event = self.accept(task, timestamp, body, forward_headers(headers))
+            event = self.accept(task, timestamp, body, forward_headers(headers), stored=stored)
         except Exception as exc:  # a full disk, a locked journal: PiAPI must send it again
             self.on_log("error", f"could not store a delivery of task {task.task_id} ({exc}); answered 500")
             return 500, "the delivery could not be stored; send it again"
@@ -275,13 +302,20 @@ class Listener:
         return 200, "received"
 
     def accept(
-        self, task: Task, timestamp: int | None, body: bytes, headers: dict[str, str], source: str = "webhook"
+        self,
+        task: Task,
+        timestamp: int | None,
+        body: bytes,
+        headers: dict[str, str],
+        source: str = "webhook",
+        *,
+        stored: list[tuple[Ticket[WebhookEvent], WebhookEvent | None]] | None = None,
     ) -> WebhookEvent | None:
         """Store a delivery and queue its event, in storage order (see ``ordering``); None for
-        a duplicate."""
+        a duplicate. With ``stored``, the event is left there, queued when the batch commits."""
         ticket = self._order.ticket()
         try:
-            stored = self.store.record(
+            kept = self.store.record(
                 task=task,
                 timestamp=timestamp,
                 body=body,
@@ -294,7 +328,10 @@ class Listener:
         except BaseException:
             ticket.release(None)
             raise
-        event = WebhookEvent(stored, task) if stored is not None else None
+        event = WebhookEvent(kept, task) if kept is not None else None
+        if stored is not None:
+            stored.append((ticket, event))
+            return event
         ticket.release(event)
         if event is not None:
             self._count("received")

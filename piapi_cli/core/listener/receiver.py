@@ -1,4 +1,4 @@
-"""The listener's HTTP server: a thread per connection, with limits so no client can hold it.
+"""The listener's HTTP server: one thread serves every connection, with limits so no client can hold it.
 
 - Only ``POST <path>`` is a delivery: another method gets 405, another path 404.
 - The secret is checked (in constant time) before the body is read: 401, and the body is
@@ -6,26 +6,29 @@
 - A body must announce its length (411 otherwise) and stay under ``max_body`` (413).
 - A connection that sends nothing for ``idle_timeout`` seconds is closed, and one request
   (from the moment the server waits for it to its last body byte) may take at most
-  ``request_timeout`` seconds: a client dripping a byte at a time is cut off by a watchdog.
+  ``request_timeout`` seconds: a client dripping a byte at a time is cut off.
 - At most ``max_connections`` at once: the next gets 503 and is closed.
 
 Whatever is refused without reading its body closes the connection, so a keep-alive stream
 never reads a stale body as the next request.
+
+One thread and non-blocking sockets, not a thread per connection: the deliveries that arrive
+together are taken together (``receive_many``: one transaction for them all), and no thread
+waits for the interpreter's lock to hand a request on to another (bench/README.md).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import urlsplit
 
 from piapi_cli.api.records import record
+from piapi_cli.core.listener.http1 import CONTINUE, FULL, MAX_HEAD, Answers, BadHead, head_end, parse_head
 
 log = logging.getLogger("piapi.listener")
 
@@ -38,149 +41,28 @@ class ServerLimits:
     max_connections: int = 512
 
 
-#: what the server asks of the listener: is this secret right, and take this delivery
+#: what the server asks of the listener: is this secret right, and take these deliveries
 Authorise = Callable[[str | None], bool]
 Receive = Callable[[Mapping[str, str], bytes], tuple[int, str]]
+ReceiveMany = Callable[[list[tuple[Mapping[str, str], bytes]]], list[tuple[int, str]]]
 Report = Callable[[str, str], None]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
-    server: DeliveryServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.settimeout(self.server.limits.idle_timeout)  # a silent client is let go
-
-    def handle_one_request(self) -> None:
-        self.server.watchdog.arm(self.connection)
-        super().handle_one_request()
-
-    def finish(self) -> None:
-        self.server.watchdog.disarm(self.connection)
-        try:
-            super().finish()
-        except OSError:  # the client went away first
-            pass
-
-    def _answer(self, status: int, message: str, *, close: bool = False, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps({"ok": 200 <= status < 300, "message": message}).encode()
-        try:
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            if close:
-                self.send_header("connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
-
-    def do_POST(self) -> None:
-        server = self.server
-        if not server.enter():  # stopping: the sender tries again later, as with any 5xx
-            self._answer(503, "the listener is stopping", close=True)
-            return
-        try:
-            self._deliver()
-        finally:
-            server.leave()
-
-    def _deliver(self) -> None:
-        server = self.server
-        peer = self.client_address[0] if self.client_address else "?"
-        if urlsplit(self.path).path != server.path:
-            self._answer(404, f"deliveries go to {server.path}", close=True)
-            return
-        if not server.authorise(self.headers.get("x-webhook-secret")):
-            server.report("warning", f"refused a delivery from {peer}: wrong or missing x-webhook-secret (401)")
-            self._answer(401, "wrong or missing x-webhook-secret", close=True)
-            return
-        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-            self._answer(411, "a delivery must have a Content-Length", close=True)
-            return
-        announced = (self.headers.get("content-length") or "").strip()
-        if not announced.isdigit() or len(announced) > 18:
-            status = 411 if not announced else 400
-            self._answer(status, "a delivery must have a valid Content-Length", close=True)
-            return
-        length = int(announced)
-        if length > server.limits.max_body:
-            server.report("warning", f"refused a {length}-byte delivery from {peer} (over {server.limits.max_body})")
-            self._answer(413, f"a delivery may be at most {server.limits.max_body} bytes", close=True)
-            return
-        try:
-            body = self.rfile.read(length)
-        except OSError:  # timed out, or cut off by the watchdog
-            self.close_connection = True
-            return
-        if len(body) < length:  # the client stopped sending: there is nobody to answer
-            self.close_connection = True
-            return
-        status, message = server.receive({k.lower(): v for k, v in self.headers.items()}, body)
-        if status == 400:
-            server.report("warning", f"refused a body from {peer} that is not a delivery: {message}")
-        self._answer(status, message)
-
-    def _not_allowed(self) -> None:
-        self._answer(405, "deliveries are POSTed", close=True, headers={"allow": "POST"})
-
-    do_GET = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _not_allowed
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+class _Connection:
+    def __init__(self, sock: socket.socket, peer: str, now: float) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.buffer = bytearray()
+        self.out = b""  # answer bytes the socket did not take yet
+        self.headers: dict[str, str] | None = None  # the head of the request whose body is read
+        self.length = 0
+        self.keep_alive = True
+        self.closing = False  # closed once ``out`` is sent
+        self.active = now  # the last byte received
+        self.began = now  # when the server began to wait for the current request
 
 
-class Watchdog:
-    """Closes connections whose current request has taken longer than allowed."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-        self._deadlines: dict[socket.socket, float] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="piapi-listen-watchdog", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def arm(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._deadlines[connection] = time.monotonic() + self.limit
-
-    def disarm(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._deadlines.pop(connection, None)
-
-    def _run(self) -> None:
-        tick = min(1.0, max(0.02, self.limit / 4))
-        while not self._stop.wait(tick):
-            now = time.monotonic()
-            with self._lock:
-                late = [conn for conn, deadline in self._deadlines.items() if deadline < now]
-                for conn in late:
-                    del self._deadlines[conn]
-            for conn in late:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)  # the handler's blocked read returns at once
-                except OSError:
-                    pass
-
-
-class DeliveryServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # finished handler threads are not kept in a list: memory stays flat
-    allow_reuse_address = True
-    request_queue_size = 256
-
+class DeliveryServer:
     def __init__(
         self,
         address: tuple[str, int],
@@ -190,73 +72,296 @@ class DeliveryServer(ThreadingHTTPServer):
         receive: Receive,
         report: Report,
         limits: ServerLimits | None = None,
+        receive_many: ReceiveMany | None = None,
     ) -> None:
         self.path = path
         self.authorise = authorise
-        self.receive = receive
+        self.receive_many: ReceiveMany = receive_many or (lambda items: [receive(h, b) for h, b in items])
         self.report = report
         self.limits = limits or ServerLimits()
-        self.watchdog = Watchdog(self.limits.request_timeout)
-        self._active = 0
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind(address)
+            self.socket.listen(256)
+            self.socket.setblocking(False)
+        except OSError:
+            self.socket.close()
+            raise
+        self.server_address = self.socket.getsockname()
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._connections: dict[socket.socket, _Connection] = {}
+        self._again: list[_Connection] = []  # connections with a next request buffered already
+        self._answers = Answers()
         self._busy = 0  # deliveries being read or stored right now
         self._closing = False
-        self._count_lock = threading.Lock()
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
+        self._listening = True
+        self._done = threading.Event()
 
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
-        host = host if isinstance(host, str) else host.decode()
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
-    def enter(self) -> bool:
-        with self._count_lock:
-            if self._closing:
-                return False
-            self._busy += 1
-            return True
-
-    def leave(self) -> None:
-        with self._count_lock:
-            self._busy -= 1
-
     def close_gracefully(self, timeout: float = 5.0) -> None:
         """Stop accepting, refuse new deliveries (503), and wait for those in progress."""
-        with self._count_lock:
-            self._closing = True
-        self.shutdown()
+        self._closing = True
+        self._wake()
         deadline = time.monotonic() + timeout
-        while self._busy and time.monotonic() < deadline:
+        while self._busy and time.monotonic() < deadline and not self._done.is_set():
             time.sleep(0.01)
-        self.server_close()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._count_lock:
-            full = self._active >= self.limits.max_connections
-            if not full:
-                self._active += 1
-        if full:
-            try:
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def _wake(self) -> None:
         try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._count_lock:
-                self._active -= 1
+            self._wake_w.send(b"x")
+        except OSError:  # its buffer is full: the loop wakes all the same
+            pass
+
+    # --- the loop -------------------------------------------------------------------
 
     def serve_forever(self, poll_interval: float = 0.05) -> None:
-        self.watchdog.start()
+        """Serve until stopped and every connection is gone (keep-alive ones get 503 meanwhile)."""
+        self._selector.register(self.socket, selectors.EVENT_READ, None)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
+        limits = self.limits
+        tick = min(1.0, max(0.01, min(limits.idle_timeout, limits.request_timeout) / 4), poll_interval * 20)
+        checked = time.monotonic()
         try:
-            super().serve_forever(poll_interval)
+            while self._listening or self._connections:
+                wait = 0.0 if self._again else max(0.0, checked + tick - time.monotonic())
+                ready = self._selector.select(wait)
+                now = time.monotonic()
+                complete = self._serve_ready(ready, now)
+                if complete:
+                    self._deliver(complete)
+                if self._closing and self._listening:
+                    self._stop_listening()
+                if now - checked >= tick:
+                    self._expire(now)
+                    checked = now
         finally:
-            self.watchdog.stop()
+            self._shut()
+
+    def _serve_ready(self, ready: list[tuple[selectors.SelectorKey, int]], now: float) -> list[_Connection]:
+        """Read what came; the connections whose request is now whole."""
+        complete: list[_Connection] = []
+        again, self._again = self._again, []
+        for conn in again:
+            if conn.sock in self._connections:
+                self._parse(conn, complete)
+        for key, mask in ready:
+            if key.data is None:
+                self._accept(now)
+            elif key.data is self._wake_r:
+                try:
+                    self._wake_r.recv(4096)
+                except OSError:
+                    pass
+            else:
+                conn = key.data
+                if mask & selectors.EVENT_WRITE:
+                    self._flush(conn)
+                if mask & selectors.EVENT_READ and conn.sock in self._connections:
+                    self._read(conn, now, complete)
+        return complete
+
+    def _accept(self, now: float) -> None:
+        for _ in range(64):
+            try:
+                sock, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # out of descriptors, or the client gave up already
+                return
+            if len(self._connections) >= self.limits.max_connections:
+                try:
+                    sock.sendall(FULL)
+                except OSError:
+                    pass
+                _close(sock)
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = _Connection(sock, str(address[0]) if address else "?", now)
+            self._connections[sock] = conn
+            self._selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _read(self, conn: _Connection, now: float, complete: list[_Connection]) -> None:
+        try:
+            data = conn.sock.recv(262144)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away (mid-request: there is nobody to answer)
+            self._drop(conn)
+            return
+        conn.active = now
+        if conn.closing:
+            return  # answered and closing: what else it sends is not read
+        conn.buffer += data
+        self._parse(conn, complete)
+
+    def _parse(self, conn: _Connection, complete: list[_Connection]) -> None:
+        """Take the next request's head, then wait for its whole body."""
+        if conn.headers is None and not self._take_head(conn):
+            return
+        if len(conn.buffer) >= conn.length:
+            complete.append(conn)
+
+    def _take_head(self, conn: _Connection) -> bool:
+        """Read the head in the buffer, if whole; False while it is not, or when it is refused."""
+        if conn.buffer.startswith((b"\r", b"\n")):  # blank lines before a request are passed over
+            del conn.buffer[: len(conn.buffer) - len(conn.buffer.lstrip(b"\r\n"))]
+        end = head_end(conn.buffer)
+        if end < 0:
+            if len(conn.buffer) > MAX_HEAD:
+                self._answer(conn, 431, "the request's head is too long", close=True)
+            return False
+        raw = bytes(conn.buffer[:end])
+        del conn.buffer[:end]
+        try:
+            head = parse_head(raw)
+        except BadHead as bad:
+            self._answer(conn, bad.status, bad.message, close=True)
+            return False
+        refused = self._refusal(conn, head.method, head.target, head.headers)
+        if refused is not None:
+            status, message, extra = refused
+            self._answer(conn, status, message, close=True, headers=extra)
+            return False
+        if "100-continue" in head.headers.get("expect", "").lower():
+            self._send(conn, CONTINUE)
+        conn.headers, conn.keep_alive = head.headers, head.keep_alive
+        self._busy += 1
+        return True
+
+    def _refusal(
+        self, conn: _Connection, method: str, target: str, headers: dict[str, str]
+    ) -> tuple[int, str, dict[str, str] | None] | None:
+        """Why a request is refused before its body is read (status, message, headers), or None."""
+        limits = self.limits
+        if method != "POST":
+            return 405, "deliveries are POSTed", {"allow": "POST"}
+        if self._closing:  # stopping: the sender tries again later, as with any 5xx
+            return 503, "the listener is stopping", None
+        if urlsplit(target).path != self.path:
+            return 404, f"deliveries go to {self.path}", None
+        if not self.authorise(headers.get("x-webhook-secret")):
+            self.report("warning", f"refused a delivery from {conn.peer}: wrong or missing x-webhook-secret (401)")
+            return 401, "wrong or missing x-webhook-secret", None
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return 411, "a delivery must have a Content-Length", None
+        announced = headers.get("content-length", "").strip()
+        if not announced.isdigit() or len(announced) > 18:
+            return (411 if not announced else 400), "a delivery must have a valid Content-Length", None
+        conn.length = int(announced)
+        if conn.length > limits.max_body:
+            self.report("warning", f"refused a {conn.length}-byte delivery from {conn.peer} (over {limits.max_body})")
+            return 413, f"a delivery may be at most {limits.max_body} bytes", None
+        return None
+
+    # --- answering ------------------------------------------------------------------
+
+    def _deliver(self, complete: list[_Connection]) -> None:
+        """Hand the whole requests over together, then answer each."""
+        items: list[tuple[Mapping[str, str], bytes]] = []
+        for conn in complete:
+            assert conn.headers is not None
+            items.append((conn.headers, bytes(conn.buffer[: conn.length])))
+            del conn.buffer[: conn.length]
+        try:
+            answers = self.receive_many(items)
+        except Exception as exc:  # (the listener answers 500 itself; this is the last guard)
+            log.exception("taking %d deliveries", len(items))
+            answers = [(500, f"the delivery could not be taken ({type(exc).__name__}); send it again")] * len(items)
+        now = time.monotonic()
+        for conn, (status, message) in zip(complete, answers, strict=True):
+            if status == 400:
+                self.report("warning", f"refused a body from {conn.peer} that is not a delivery: {message}")
+            self._busy -= 1
+            conn.headers, conn.length, conn.began = None, 0, now
+            self._answer(conn, status, message, close=not conn.keep_alive)
+            if conn.buffer and not conn.closing:
+                self._again.append(conn)  # the next request came with this one
+
+    def _answer(
+        self,
+        conn: _Connection,
+        status: int,
+        message: str,
+        *,
+        close: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if close:
+            conn.closing = True
+        self._send(conn, self._answers.make(status, message, close=close, headers=headers))
+
+    def _send(self, conn: _Connection, data: bytes) -> None:
+        conn.out += data
+        self._flush(conn)
+
+    def _flush(self, conn: _Connection) -> None:
+        try:
+            sent = conn.sock.send(conn.out) if conn.out else 0
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._drop(conn)
+            return
+        conn.out = conn.out[sent:]
+        if conn.out:  # the client is not reading: wait until it does, reading nothing more meanwhile
+            self._selector.modify(conn.sock, selectors.EVENT_WRITE, conn)
+        elif conn.closing:
+            self._drop(conn)
+        else:
+            self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
+
+    # --- ending ---------------------------------------------------------------------
+
+    def _expire(self, now: float) -> None:
+        """Close connections silent for ``idle_timeout``, or whose request took over ``request_timeout``."""
+        idle, whole = self.limits.idle_timeout, self.limits.request_timeout
+        late = [c for c in self._connections.values() if now - c.active > idle or now - c.began > whole]
+        for conn in late:
+            self._drop(conn)
+
+    def _drop(self, conn: _Connection) -> None:
+        if self._connections.pop(conn.sock, None) is None:
+            return
+        if conn.headers is not None:  # a delivery cut off mid-body
+            self._busy -= 1
+            conn.headers = None
+        try:
+            self._selector.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        _close(conn.sock)
+
+    def _stop_listening(self) -> None:
+        self._listening = False
+        self._selector.unregister(self.socket)
+        self.socket.close()
+
+    def _shut(self) -> None:
+        for conn in list(self._connections.values()):
+            self._drop(conn)
+        if self._listening:
+            self._listening = False
+            self.socket.close()
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        self._done.set()
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    sock.close()
