@@ -22,12 +22,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import TERMINAL, Task
 from piapi_cli.core.journal.events_schema import EVENTS_SCHEMA  # noqa: E402,F401 - re-exported
 from piapi_cli.core.journal.journal import Journal
+
+_T = TypeVar("_T")
 
 #: forward states: nothing to forward, not yet done, every destination took it, one did not
 NONE, PENDING, OK, FAILED = "none", "pending", "ok", "failed"
@@ -172,15 +174,7 @@ class EventStore:
         if db is None:
             return self.journal.apply(store, "recording a webhook delivery")
         with self.journal._guard("recording a webhook delivery"):
-            db.execute("SAVEPOINT delivery")
-            try:
-                event = store(db)
-            except BaseException:
-                db.execute("ROLLBACK TO delivery")
-                db.execute("RELEASE delivery")
-                raise
-            db.execute("RELEASE delivery")
-            return event
+            return _in_savepoint(db, store)
 
     def _insert(self, db: sqlite3.Connection, event: StoredEvent, key: str) -> int:
         """Store the event (its body sealed); its ID, or 0 when that delivery is stored already."""
@@ -348,6 +342,19 @@ class WebhookEvent:
             "source": self.stored.source,
             "task": self.task.to_json(),
         }
+
+
+def _in_savepoint(db: sqlite3.Connection, write: Callable[[sqlite3.Connection], _T]) -> _T:
+    """``write`` inside the open transaction; if it fails, what it wrote goes, and nothing else."""
+    db.execute("SAVEPOINT delivery")
+    try:
+        result = write(db)
+    except BaseException:
+        db.execute("ROLLBACK TO delivery")
+        db.execute("RELEASE delivery")
+        raise
+    db.execute("RELEASE delivery")
+    return result
 
 
 def _stage(status: str) -> int:

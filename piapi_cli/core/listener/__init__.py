@@ -6,7 +6,7 @@ What the rest of piapi may use:
 - ``forwarding``: ``Route``, ``parse_events`` (what ``--forward-to`` and ``--events`` accept)
 - ``secret``: the webhook secret piapi makes once and keeps
 
-``receiver`` (the HTTP server), ``ordering`` (events queued in storage order), ``execution``
-(the ``--exec`` command) and ``backstop`` (GETs for deliveries that never came) are this
-package's own.
+``receiver`` and ``http1`` (the HTTP server), ``intake`` (deliveries checked, stored, queued),
+``ordering`` (events queued in storage order), ``execution`` (the ``--exec`` command) and
+``backstop`` (GETs for deliveries that never came) are this package's own.
 """

@@ -2,7 +2,7 @@
 
 A delivery is checked (the secret, in constant time; the body must be a delivery), stored in
 the journal's events table (a repeat of PiAPI's retries is answered 200 and dropped), named
-(``task.created``, ``task.completed``...) and queued in arrival order. One dispatcher thread
+(``task.created``, ``task.completed``...) and queued in the order stored (``intake``). One dispatcher thread
 reports each event to ``on_event``, then hands it to the forwarders, the ``--exec`` command and
 the downloader, each on its own small pool. The answer (200) is sent only once the delivery is
 stored: a listener that dies loses nothing PiAPI will not send again.
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from piapi_cli.api.errors import Note, UsageError
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.journal.events import PENDING, EventStore, StoredEvent, WebhookEvent, parse_delivery
+from piapi_cli.core.journal.events import PENDING, EventStore, StoredEvent, WebhookEvent
 from piapi_cli.core.listener.backstop import Backstop
 from piapi_cli.core.listener.execution import exec_runner
 from piapi_cli.core.listener.fetch import download_outputs, guard, refused_url
@@ -39,10 +39,10 @@ from piapi_cli.core.listener.forwarding import (
     delivery_headers,
     destinations,
     forward_client,
-    forward_headers,
     real_urls,
 )
-from piapi_cli.core.listener.ordering import StoredOrder, Ticket
+from piapi_cli.core.listener.intake import Intake
+from piapi_cli.core.listener.ordering import StoredOrder
 from piapi_cli.core.listener.receiver import DeliveryServer, ServerLimits
 from piapi_cli.core.listener.secret import check_secret
 
@@ -95,6 +95,7 @@ class Listener:
         *,
         on_event: Callable[[WebhookEvent], None],
         on_log: Log | None = None,
+        on_idle: Callable[[], None] | None = None,
         world: str = "",
         get_task: Callable[[str], Task] | None = None,
         download_http: DownloadHTTP | None = None,
@@ -107,6 +108,8 @@ class Listener:
         self.options = options
         self.store = store
         self.on_event = on_event
+        #: called once every event queued has been reported: a caller may buffer until then
+        self.on_idle = on_idle
         self.on_log: Log = on_log or (lambda level, message: None)
         self.world = world
         self.get_task = get_task
@@ -115,10 +118,11 @@ class Listener:
         self.stats: dict[str, int] = dict.fromkeys(
             ("received", "duplicates", "refused", "forwarded", "forward_failed", "backstop"), 0
         )
-        self._secret = options.secret.encode()
         self._stopping = threading.Event()
-        self._order: StoredOrder[WebhookEvent] = StoredOrder()
-        self._queue = self._order.queue
+        order: StoredOrder[WebhookEvent] = StoredOrder()
+        self._queue = order.queue
+        self._secret = options.secret.encode()
+        self.intake = Intake(store, order, self.authorise, self._destinations, clock, self.on_log, self._count)
         self._group_commit = contextlib.ExitStack()
         self._stats_lock = threading.Lock()
         self._started_at = clock()
@@ -178,8 +182,8 @@ class Listener:
             (self.options.host, self.options.port),
             path=self.options.path,
             authorise=self.authorise,
-            receive=self.receive,
-            receive_many=self.receive_many,
+            receive=self.intake.receive,
+            receive_many=self.intake.receive_many,
             report=self.on_log,
             limits=self.options.limits,
         )
@@ -255,87 +259,9 @@ class Listener:
     def authorise(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), self._secret)
 
-    def receive_many(self, deliveries: list[tuple[Mapping[str, str], bytes]]) -> list[tuple[int, str]]:
-        """Take the deliveries that arrived together, in one transaction: (HTTP status, message)
-        to answer each with. Their events are queued once it is committed."""
-        stored: list[tuple[Ticket[WebhookEvent], WebhookEvent | None]] = []
-        answers: list[tuple[int, str]] = []
-        try:
-            with self.store.batch():
-                for headers, body in deliveries:
-                    answers.append(self.receive(headers, body, stored))
-        except Exception as exc:  # the commit failed (a full disk, a locked journal): none is stored
-            for ticket, _ in stored:
-                ticket.release(None)
-            self.on_log("error", f"could not store {len(deliveries)} deliveries ({exc}); answered 500")
-            failed = (500, "the delivery could not be stored; send it again")
-            return [answers[n] if n < len(answers) and answers[n][0] != 200 else failed for n in range(len(deliveries))]
-        for ticket, event in stored:
-            ticket.release(event)
-        self._count("received", sum(event is not None for _, event in stored))
-        return answers
-
-    def receive(
-        self,
-        headers: Mapping[str, str],
-        body: bytes,
-        stored: list[tuple[Ticket[WebhookEvent], WebhookEvent | None]] | None = None,
-    ) -> tuple[int, str]:
-        """Take one delivery: (HTTP status, message) to answer with. With ``stored``, its event
-        is left there to be queued once the batch it is in is committed."""
-        if not self.authorise(headers.get("x-webhook-secret")):
-            self._count("refused")
-            return 401, "wrong or missing x-webhook-secret"
-        parsed = parse_delivery(body)
-        if isinstance(parsed, str):
-            self._count("refused")
-            return 400, parsed
-        task, timestamp = parsed
-        try:
-            event = self.accept(task, timestamp, body, forward_headers(headers), stored=stored)
-        except Exception as exc:  # a full disk, a locked journal: PiAPI must send it again
-            self.on_log("error", f"could not store a delivery of task {task.task_id} ({exc}); answered 500")
-            return 500, "the delivery could not be stored; send it again"
-        if event is None:
-            self._count("duplicates")
-            return 200, "duplicate: already received"
-        return 200, "received"
-
-    def accept(
-        self,
-        task: Task,
-        timestamp: int | None,
-        body: bytes,
-        headers: dict[str, str],
-        source: str = "webhook",
-        *,
-        stored: list[tuple[Ticket[WebhookEvent], WebhookEvent | None]] | None = None,
-    ) -> WebhookEvent | None:
-        """Store a delivery and queue its event, in storage order (see ``ordering``); None for
-        a duplicate. With ``stored``, the event is left there, queued when the batch commits."""
-        ticket = self._order.ticket()
-        try:
-            kept = self.store.record(
-                task=task,
-                timestamp=timestamp,
-                body=body,
-                headers=headers,
-                received_at=self.clock(),
-                source=source,
-                forward_to=self._destinations,
-                on_stored=ticket.take,
-            )
-        except BaseException:
-            ticket.release(None)
-            raise
-        event = WebhookEvent(kept, task) if kept is not None else None
-        if stored is not None:
-            stored.append((ticket, event))
-            return event
-        ticket.release(event)
-        if event is not None:
-            self._count("received")
-        return event
+    def receive(self, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:
+        """Take one delivery: (HTTP status, message) to answer with (see ``Intake``)."""
+        return self.intake.receive(headers, body)
 
     def wanted(self, name: str) -> bool:
         return self.options.events is None or name in self.options.events
@@ -349,9 +275,12 @@ class Listener:
         while True:
             event = self._queue.get()
             try:
+                if event is not None:
+                    self.dispatch(event)
+                if self.on_idle is not None and (event is None or self._queue.empty()):
+                    self.on_idle()  # every event queued is reported: the CLI flushes stdout once for them
                 if event is None:
                     return
-                self.dispatch(event)
             except Exception as exc:
                 self.on_log("error", f"event {event.stored.id if event else '?'}: {type(exc).__name__}: {exc}")
             finally:
@@ -422,7 +351,7 @@ class Listener:
         if self.get_task is None or self.options.backstop_after <= 0:
             return 0
         if self._backstop is None:
-            self._backstop = Backstop(self.store, self.get_task, self.accept, self.options.backstop_after)
+            self._backstop = Backstop(self.store, self.get_task, self.intake.accept, self.options.backstop_after)
         found = self._backstop.check(self.world, self.endpoints, self.clock(), self._started_at, self.on_log)
         self._count("backstop", found)
         return found

@@ -191,7 +191,7 @@ class DeliveryServer:
 
     def _read(self, conn: _Connection, now: float, complete: list[_Connection]) -> None:
         try:
-            data = conn.sock.recv(262144)
+            data = conn.sock.recv(65536)  # (a larger buffer is an mmap and munmap per read)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
