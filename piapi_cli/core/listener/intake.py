@@ -37,6 +37,8 @@ class Intake:
         self.clock = clock
         self.on_log = on_log
         self._count = count
+        #: called after each batch is committed (the journal's checkpoints are run elsewhere)
+        self.on_commit: Callable[[], None] = lambda: None
 
     def receive_many(self, deliveries: list[tuple[Mapping[str, str], bytes]]) -> list[tuple[int, str]]:
         """Take the deliveries that arrived together, in one transaction: (HTTP status, message)
@@ -53,6 +55,7 @@ class Intake:
             self.on_log("error", f"could not store {len(deliveries)} deliveries ({exc}); answered 500")
             failed = (500, "the delivery could not be stored; send it again")
             return [answers[n] if n < len(answers) and answers[n][0] != 200 else failed for n in range(len(deliveries))]
+        self.on_commit()
         for ticket, event in stored:
             ticket.release(event)
         self._count("received", sum(event is not None for _, event in stored))

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from piapi_cli.api.errors import Note, UsageError
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
+from piapi_cli.core.journal.checkpoints import background_checkpoints
 from piapi_cli.core.journal.events import PENDING, EventStore, StoredEvent, WebhookEvent
 from piapi_cli.core.listener.backstop import Backstop
 from piapi_cli.core.listener.execution import exec_runner
@@ -190,8 +191,12 @@ class Listener:
         self._started_at = self.clock()
         self.store.prune(self._started_at - self.options.keep_events)
         self.resumed = self._resume_pending()  # queued ahead of any new delivery: order per task holds
-        # one thread commits the deliveries that arrive together (bench/README.md)
+        # deliveries are stored by the thread that serves the connections, in batches; the other
+        # writes, by one thread for all; checkpoints, by a thread of their own (bench/README.md)
         self._group_commit.enter_context(self.store.journal.group_commit())
+        checkpoints = self._group_commit.enter_context(background_checkpoints(self.store.journal))
+        if checkpoints is not None:
+            self.intake.on_commit = checkpoints.nudge
         for target, name in (
             (self.server.serve_forever, "piapi-listen-http"),
             (self._dispatch_loop, "piapi-listen-dispatch"),
