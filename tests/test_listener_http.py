@@ -1,0 +1,143 @@
+"""The listener's own HTTP/1.1: requests in a row on one connection, 100-continue, heads it
+refuses, and deliveries that arrive together stored together (or not at all)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from piapi_cli.core.listener.http1 import MAX_HEAD, BadHead, parse_head
+from tests.test_listener import SECRET, delivery, make_listener  # noqa: F401 - the fixture
+
+
+def request(body: dict[str, Any], *, extra: str = "") -> bytes:
+    raw = json.dumps(body).encode()
+    head = (
+        f"POST /webhook HTTP/1.1\r\nhost: x\r\nx-webhook-secret: {SECRET}\r\ncontent-length: {len(raw)}\r\n{extra}\r\n"
+    )
+    return head.encode() + raw
+
+
+def answers(conn: socket.socket, count: int) -> list[bytes]:
+    """The status lines of ``count`` whole answers read from ``conn``."""
+    data, found = b"", []
+    while len(found) < count:
+        chunk = conn.recv(65536)
+        assert chunk, f"closed after {found}"
+        data += chunk
+        while b"\r\n\r\n" in data:
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                ),
+                0,
+            )
+            if len(rest) < length:
+                break
+            found.append(head.split(b"\r\n")[0])
+            data = rest[length:]
+    return found
+
+
+def test_requests_sent_in_a_row_on_one_connection_are_each_answered_in_order(make_listener) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+    running = make_listener()
+    with socket.create_connection(("127.0.0.1", running.port)) as conn:
+        conn.settimeout(10)
+        statuses = ["pending", "processing", "completed"]
+        conn.sendall(b"".join(request(delivery(status=status, ts=n)) for n, status in enumerate(statuses)))
+        assert answers(conn, 3) == [b"HTTP/1.1 200 OK"] * 3
+        conn.sendall(request(delivery(status="completed", ts=2)))  # the same again: a repeat
+        assert answers(conn, 1) == [b"HTTP/1.1 200 OK"]
+    assert running.names() == [
+        ("task.created", "58cb41b7"),
+        ("task.processing", "58cb41b7"),
+        ("task.completed", "58cb41b7"),
+    ]
+
+
+def test_a_sender_that_expects_100_continue_gets_it_before_sending_the_body(make_listener) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+    running = make_listener()
+    raw = request(delivery(), extra="expect: 100-continue\r\n")
+    head, body = raw.split(b"\r\n\r\n", 1)
+    with socket.create_connection(("127.0.0.1", running.port)) as conn:
+        conn.settimeout(10)
+        conn.sendall(head + b"\r\n\r\n")
+        assert conn.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        conn.sendall(body)
+        assert answers(conn, 1) == [b"HTTP/1.1 200 OK"]
+    assert running.names() == [("task.completed", "58cb41b7")]
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"POST /webhook HTTP/2.0\r\n\r\n", b"505"),
+        (b"POST /webhook\r\n\r\n", b"400"),
+        (b"POST /webhook HTTP/1.1\r\n" + b"x-a: b\r\n" * 101 + b"\r\n", b"431"),
+        (b"POST /webhook HTTP/1.1\r\nx-long: " + b"a" * (MAX_HEAD + 10), b"431"),
+        (b"POST /webhook HTTP/1.1\r\n no-name\r\n\r\n", b"400"),
+        (b"POST /webhook HTTP/1.1\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n", b"400"),
+    ],
+)
+def test_heads_that_are_not_http_1_are_refused_and_the_connection_closed(
+    make_listener, head: bytes, status: bytes
+) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+    running = make_listener()
+    with socket.create_connection(("127.0.0.1", running.port)) as conn:
+        conn.settimeout(10)
+        conn.sendall(head)
+        data = b""
+        while chunk := conn.recv(65536):  # read to the end: the listener closes it
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 " + status)
+    assert running.post(delivery())[0] == 200
+
+
+def test_a_head_is_read_with_its_first_header_of_a_name_lower_cased() -> None:
+    head = parse_head(
+        b"POST /webhook?x=1 HTTP/1.0\r\nX-Webhook-Secret:  s \r\nx-webhook-secret: t\r\nconnection: keep-alive\r\n\r\n"
+    )
+    assert (head.method, head.target, head.headers["x-webhook-secret"], head.keep_alive) == (
+        "POST",
+        "/webhook?x=1",
+        "s",
+        True,
+    )
+    assert not parse_head(b"POST / HTTP/1.1\nconnection: close\n\n").keep_alive
+    with pytest.raises(BadHead):
+        parse_head(b"GET\r\n\r\n")
+
+
+def test_deliveries_stored_together_are_all_refused_when_their_commit_fails(
+    make_listener, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+    running = make_listener()
+    store = running.listener.store
+    real = store.batch
+
+    @contextmanager
+    def failing() -> Iterator[None]:
+        with real():
+            yield
+            raise sqlite3.OperationalError("database or disk is full")  # at the commit: all goes back
+
+    monkeypatch.setattr(store, "batch", failing)
+    with socket.create_connection(("127.0.0.1", running.port)) as conn:
+        conn.settimeout(10)
+        conn.sendall(request(delivery(ts=1)) + request(delivery(task_id="other-task", ts=1)))
+        got = answers(conn, 2)
+    assert got == [b"HTTP/1.1 500 Internal Server Error"] * 2
+    assert running.names() == [] and running.journal.read("SELECT COUNT(*) FROM events")[0][0] == 0
+    assert any("disk is full" in message for _, message in running.logs)
+    monkeypatch.setattr(store, "batch", real)
+    assert running.post(delivery(ts=1))[0] == 200  # sent again, as PiAPI does: stored once
+    assert running.names() == [("task.completed", "58cb41b7")]
