@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from piapi_cli.core.listener.http1 import MAX_HEAD, BadHead, parse_head
-from tests.test_listener import SECRET, delivery, make_listener  # noqa: F401 - the fixture
+from tests.test_listener import SECRET, delivery, make_listener
+
+SHARED_FIXTURES = (make_listener,)  # test_listener.py's, used here by name
 
 
 def request(body: dict[str, Any], *, extra: str = "") -> bytes:
@@ -48,7 +50,7 @@ def answers(conn: socket.socket, count: int) -> list[bytes]:
     return found
 
 
-def test_requests_sent_in_a_row_on_one_connection_are_each_answered_in_order(make_listener) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+def test_requests_sent_in_a_row_on_one_connection_are_each_answered_in_order(make_listener) -> None:  # type: ignore[no-untyped-def]
     running = make_listener()
     with socket.create_connection(("127.0.0.1", running.port)) as conn:
         conn.settimeout(10)
@@ -64,7 +66,7 @@ def test_requests_sent_in_a_row_on_one_connection_are_each_answered_in_order(mak
     ]
 
 
-def test_a_sender_that_expects_100_continue_gets_it_before_sending_the_body(make_listener) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+def test_a_sender_that_expects_100_continue_gets_it_before_sending_the_body(make_listener) -> None:  # type: ignore[no-untyped-def]
     running = make_listener()
     raw = request(delivery(), extra="expect: 100-continue\r\n")
     head, body = raw.split(b"\r\n\r\n", 1)
@@ -90,7 +92,7 @@ def test_a_sender_that_expects_100_continue_gets_it_before_sending_the_body(make
 )
 def test_heads_that_are_not_http_1_are_refused_and_the_connection_closed(
     make_listener, head: bytes, status: bytes
-) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+) -> None:  # type: ignore[no-untyped-def]
     running = make_listener()
     with socket.create_connection(("127.0.0.1", running.port)) as conn:
         conn.settimeout(10)
@@ -119,7 +121,7 @@ def test_a_head_is_read_with_its_first_header_of_a_name_lower_cased() -> None:
 
 def test_deliveries_stored_together_are_all_refused_when_their_commit_fails(
     make_listener, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+) -> None:  # type: ignore[no-untyped-def]
     running = make_listener()
     store = running.listener.store
     real = store.batch
