@@ -124,9 +124,9 @@ class Output:
         self.stdout.write(text)
         self.stdout.flush()
 
-    def line(self, text: str) -> None:
-        """One line of data on stdout, never styled; made safe when a terminal shows it
-        (a pipe gets it as it is: ``--jq`` strings are raw, as ``jq -r`` prints them)."""
+    def line(self, text: str, *, flush: bool = True) -> None:
+        """One line of data on stdout, never styled; made safe when a terminal shows it (a pipe gets it
+        as it is: ``--jq`` strings are raw, as ``jq -r`` prints them); ``flush=False``: flushed later."""
         if self.stdout_tty:
             text = safe_text(text, multiline=True)
         if self.live_console is not None:
@@ -134,7 +134,8 @@ class Output:
             return
         try:
             self.stdout.write(text + "\n")
-            self.stdout.flush()
+            if flush:
+                self.stdout.flush()
         except BrokenPipeError:
             if self.keep_going_on_closed_pipe:
                 raise  # the caller stops its own work cleanly (a batch run finishes what is in flight)

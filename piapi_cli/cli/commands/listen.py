@@ -202,12 +202,11 @@ def _listen(state: State, options: ListenerOptions, store: EventStore, *, own_se
         except Exception as exc:  # no key: the listener still works, without the backstop
             state.output.warn(f"the backstop is off: {getattr(exc, 'message', exc)}")
     stopped = threading.Event()
-    tty = state.output.stdout_tty
     listener = lib.Listener(
         options,
         store,
-        on_event=lambda event: _print_event(state, event.to_json(), stopped, tty),
-        on_idle=lambda: _print_event(state, None, stopped, tty),
+        on_event=lambda event: _print_event(state, event.to_json(), stopped),
+        on_idle=lambda: _print_event(state, None, stopped),
         on_log=lambda level, message: _log(state, level, message),
         world=session.world,
         get_task=get_task,
@@ -324,16 +323,13 @@ def _replayed_task(state: State, store: EventStore, which: str) -> str | None:
     return found.task_id
 
 
-def _print_event(state: State, event: dict[str, object] | None, stopped: threading.Event, tty: bool) -> None:
-    """One event's line: on a terminal at once, as any line; into a pipe or a file, flushed once
-    for the events that came together (None: flush them now)."""
+def _print_event(state: State, event: dict[str, object] | None, stopped: threading.Event) -> None:
+    """One event's line, flushed once for the events that came together (None: flush them now)."""
     try:
         if event is None:
             state.output.stdout.flush()
-        elif tty:
-            state.output.line(_json(event))
         else:
-            state.output.stdout.write(_json(event) + "\n")
+            state.output.line(_json(event), flush=False)
     except BrokenPipeError:  # the reader went away (| head -1): stop listening
         stopped.set()
 
