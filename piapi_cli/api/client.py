@@ -37,6 +37,7 @@ from piapi_cli.api.factory import USER_AGENT as USER_AGENT
 from piapi_cli.api.factory import is_loopback as is_loopback
 from piapi_cli.api.factory import tls_context as tls_context
 from piapi_cli.api.factory import verify_for as verify_for
+from piapi_cli.api.inflate import parsed_json
 from piapi_cli.api.tasks import PENDING, URL_SAFE, Task, TaskRequest, scrub, scrub_value
 
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
@@ -301,11 +302,11 @@ class Client:
                 raise MalformedResponse(f"PiAPI's answer could not be decoded ({self._scrub(str(exc))})") from exc
             except http.NothingSent as exc:
                 # Nothing was sent: safe to try again, even for a create.
-                if retries_left and self._backoff(attempt, None, str(exc), end):
+                if retries_left and not exc.lasting and self._backoff(attempt, None, str(exc), end):
                     continue
                 raise ConnectionFailed(
                     f"could not connect to {self.base_url}: {self._scrub(str(exc))}",
-                    advice="base_url",
+                    advice="tls" if exc.lasting else "base_url",  # (a certificate not trusted stays so)
                 ) from exc
             except http.AnswerFailed as exc:
                 reason = end.why() if exc.timed_out and end.spent() else self._scrub(str(exc))
@@ -340,10 +341,7 @@ class Client:
     def _parse(self, response: http.Answer, content: bytes) -> dict[str, Any]:
         status = response.status_code
         body: Any
-        try:
-            body = json.loads(content) if content else None
-        except (ValueError, RecursionError):  # not JSON, or nested deeper than any real answer
-            body = None
+        body = parsed_json(content)
         message = ""
         if isinstance(body, dict):
             message = str(body.get("message") or body.get("error") or "")

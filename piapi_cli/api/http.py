@@ -17,6 +17,7 @@ in an encoding that does not decode).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -65,7 +66,12 @@ KEEPALIVE_EXPIRY = 5.0
 
 
 class NothingSent(Exception):
-    """The connection failed before any of the request was sent."""
+    """The connection failed before any of the request was sent; ``lasting``: for a reason
+    trying again will not change (the server's certificate is not trusted)."""
+
+    def __init__(self, message: str, *, lasting: bool = False) -> None:
+        super().__init__(message)
+        self.lasting = lasting
 
 
 class AnswerFailed(Exception):
@@ -90,10 +96,19 @@ def default_tls_context() -> ssl.SSLContext:
     """A verifying context with httpx's trust store: SSL_CERT_FILE, SSL_CERT_DIR, or certifi."""
     import ssl
 
-    if os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    if os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        if value := os.environ.get(name):
+            try:
+                if name == "SSL_CERT_FILE":
+                    return ssl.create_default_context(cafile=value)
+                return ssl.create_default_context(capath=value)
+            except (OSError, ValueError) as exc:  # (ssl.SSLError is an OSError)
+                from piapi_cli.api.errors import ConfigError
+
+                raise ConfigError(
+                    f"{name}={value}: the certificates to trust cannot be read from it ({_reason(exc)})",
+                    hint=f"point {name} at a PEM file of CA certificates, or unset it to trust certifi's",
+                ) from None
     import certifi
 
     return ssl.create_default_context(cafile=certifi.where())
@@ -145,7 +160,7 @@ class PlainEngine:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-        if response.will_close or (watchdog is not None and watchdog.fired):
+        if response.will_close or (watchdog is not None and watchdog.fired) or connection.overran():
             connection.close()
         else:
             with self._lock:
@@ -158,10 +173,13 @@ class PlainEngine:
     ) -> tuple[http11.Response, bytes]:  # fmt: skip
         if connection.sock is None:
             try:
-                connection.connect()
+                connection.connect(within=None if watchdog is None else watchdog.seconds)
             except Exception as exc:
                 connection.close()
-                raise NothingSent(_reason(exc)) from exc
+                ssl = sys.modules.get("ssl")  # (imported if the connection was https)
+                raise NothingSent(
+                    _reason(exc), lasting=ssl is not None and isinstance(exc, ssl.SSLCertVerificationError)
+                ) from exc
         try:
             try:
                 connection.request(method, target, content, headers)

@@ -3,9 +3,10 @@
 The API's calls are one small JSON request and answer each; ``http.client`` would do, but it
 imports ``email`` (its header parser) and ``ssl`` on every run, which cost more than a get
 (~100 M instructions). This reads what ``http.client`` reads, as it reads it: a status line,
-at most 100 header lines of at most 64 KiB each, a 100 Continue skipped, a body by
-``Content-Length``, chunked, or to the close; it refuses the same malformed answers, and an
-answer cut short is an error, never a shorter body. ``ssl`` is imported for an https
+at most 100 header lines of at most 64 KiB each, interim answers skipped (100 Continue, and
+102 or 103 Early Hints, which http.client took for the answer), a body by ``Content-Length``,
+chunked (sizes in hex digits only), or to the close; it refuses the same malformed answers, and
+an answer cut short is an error, never a shorter body. ``ssl`` is imported for an https
 connection only, when it is made, and a plain one is made with ``_socket``, the interpreter's
 own module: ``socket`` wraps its constants in enums, which costs a run more than the call.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import _socket
 import io
+import time
 
 TYPE_CHECKING = False  # typing is a slow import, and every call comes through here
 if TYPE_CHECKING:
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 #: the longest status or header line read, and the most header lines (as http.client)
 MAX_LINE = 65536
 MAX_HEADERS = 100
+#: the most interim (1xx) answers skipped before the answer itself
+MAX_INTERIM = 100
 #: methods whose request carries a length even without a body (as http.client)
 _BODY_METHODS = frozenset({"PATCH", "POST", "PUT"})
 
@@ -66,18 +70,22 @@ class Connection:
         self._reader: _Reader | None = None
         self._method = "GET"
 
-    def connect(self) -> None:
+    def connect(self, within: float | None = None) -> None:
+        """Connect (and shake hands, for https) in ``connect_timeout`` seconds, and in ``within``
+        if given: what is left of the call's deadline holds here as well."""
+        end = None if within is None else time.monotonic() + within
         # a str host goes through the idna codec (a slow import); an ASCII one need not
         host = self.host.encode("ascii") if self.host.isascii() else self.host
         if self.tls is not None:  # (ssl imports socket, and wraps only its sockets)
             import socket
 
-            sock: _socket.socket = socket.create_connection((host, self.port), self.connect_timeout)  # type: ignore[arg-type]
+            sock: _socket.socket = socket.create_connection((host, self.port), _least(self.connect_timeout, end))  # type: ignore[arg-type]
         else:
-            sock = _connected(host, self.port, self.connect_timeout)
+            sock = _connected(host, self.port, _least(self.connect_timeout, end))
         try:
             sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
             if self.tls is not None:
+                sock.settimeout(_least(self.connect_timeout, end))  # the handshake: what is left
                 sock = self.tls.wrap_socket(sock, server_hostname=self.host)  # type: ignore[arg-type]
             sock.settimeout(self.timeout)
         except BaseException:
@@ -124,6 +132,20 @@ class Connection:
             self._reader = io.BufferedReader(_SocketReader(self.sock))
         return Response(self._reader, self._method)
 
+    def overran(self) -> bool:
+        """Whether bytes past the answer just read came with it (a Content-Length short of the
+        body): they would be read as the next request's answer, so the connection is not reused."""
+        reader, sock = self._reader, self.sock
+        if reader is None or sock is None:
+            return False
+        sock.settimeout(0)  # what is buffered, or has come: never a wait
+        try:
+            return bool(reader.peek(1))
+        except OSError as exc:  # nothing has come (SSLWantReadError for https), or the connection failed
+            return not isinstance(exc, BlockingIOError) and type(exc).__name__ != "SSLWantReadError"
+        finally:
+            sock.settimeout(self.timeout)
+
     def close(self) -> None:
         reader, sock = self._reader, self.sock
         self._reader = self.sock = None
@@ -131,6 +153,14 @@ class Connection:
             reader.close()
         if sock is not None:
             sock.close()
+
+
+def _least(timeout: float | None, end: float | None) -> float | None:
+    """``timeout``, or the seconds left until ``end`` (a ``time.monotonic()``) if fewer."""
+    if end is None:
+        return timeout
+    left = max(end - time.monotonic(), 0.001)  # (0 would make the socket non-blocking)
+    return left if timeout is None else min(timeout, left)
 
 
 def _connected(host: bytes | str, port: int, timeout: float | None) -> _socket.socket:
@@ -171,8 +201,12 @@ class Response:
     def __init__(self, reader: _Reader, method: str) -> None:
         self._reader = reader
         version, self.status = _status_line(reader)
-        while self.status == 100:  # 100 Continue: its headers, then the real answer
-            _header_lines(reader)
+        interim = 0
+        while 100 <= self.status < 200 and self.status != 101:  # 100 Continue, 103 Early Hints...
+            interim += 1
+            if interim > MAX_INTERIM:
+                raise ProtocolError(f"the answer is over {MAX_INTERIM} interim (1xx) answers")
+            _header_lines(reader)  # an interim answer's headers, then the next answer
             version, self.status = _status_line(reader)
         self.headers = Headers(_header_lines(reader))
         self.chunked = (self.headers.get("transfer-encoding") or "").strip().lower() == "chunked"
@@ -185,7 +219,7 @@ class Response:
         if version == "HTTP/1.0":
             self.will_close = "keep-alive" not in connection
         else:
-            self.will_close = "close" in connection
+            self.will_close = "close" in connection or self.status == 101  # (101: no longer HTTP)
         if self.length is None and not self.chunked:
             self.will_close = True  # the body ends with the connection
         self._chunk_left = 0
@@ -286,10 +320,12 @@ def _content_length(value: str | None) -> int | None:
 
 
 def _chunk_size(line: bytes) -> int:
-    try:
-        return int(line.split(b";", 1)[0].strip(), 16)
-    except ValueError:
-        raise ProtocolError(f"not a chunk size: {line[:40]!r}") from None
+    """A chunk's size: hex digits only (``int`` would take a sign, ``0x`` and ``_`` too, and a
+    negative size would read the rest of the connection as the chunk)."""
+    digits = line.split(b";", 1)[0].strip()
+    if not digits or len(digits) > 16 or digits.translate(None, b"0123456789abcdefABCDEF"):
+        raise ProtocolError(f"not a chunk size: {line[:40]!r}")
+    return int(digits, 16)
 
 
 def split_url(url: str) -> tuple[str, str, int, str]:

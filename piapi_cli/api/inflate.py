@@ -5,6 +5,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # (typing is a slow import)
 if TYPE_CHECKING:
+    from typing import Any
+
     from piapi_cli.api.http11 import Response
 
 
@@ -43,6 +45,22 @@ def read_capped(response: Response, limit: int) -> bytes:
     if size + len(tail) > limit:
         raise over(limit)
     return b"".join(pieces) + tail
+
+
+def parsed_json(content: bytes) -> Any:
+    """The body as JSON, or None (empty, not JSON, or nested deeper than any real answer). A
+    byte that is no UTF-8 (a gateway's Latin-1 message) is replaced: a task ID still counts."""
+    import json
+
+    if not content:
+        return None
+    try:
+        try:
+            return json.loads(content)
+        except UnicodeDecodeError:
+            return json.loads(content.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return None
 
 
 class _Inflater:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 ADVICE: dict[str, str] = {
     "set_key": "check your API key: {prog} config set-key",
     "base_url": "check your network, or --base-url",
+    "tls": "the server's certificate is not trusted: SSL_CERT_FILE names a PEM file of CA certificates to trust",
     "download_any_url": "listen --download-any-url allows it",
     "read_timeout": "a slow model may need more: {prog} config set read_timeout 1800",
     "chat_reserved": "use -m for the model, --no-stream to have it whole",
