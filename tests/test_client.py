@@ -313,9 +313,11 @@ def test_a_gzip_bomb_answer_is_cut_off_not_inflated(clock: FakeClock, monkeypatc
     answers = [
         httpx.Response(200, stream=httpx.ByteStream(bomb), headers={"content-encoding": "gzip"}) for _ in range(4)
     ]
+    recorder = Recorder(*answers)
     with pytest.raises(MalformedResponse) as caught:
-        make(Recorder(*answers), clock).get_task("x")
+        make(recorder, clock).get_task("x")
     assert "over 1 MiB" in caught.value.message
+    assert len(recorder.requests) == 1  # not asked again: the same answer would come
 
 
 def test_a_deeply_nested_answer_is_malformed_not_a_recursion_error(clock: FakeClock) -> None:

@@ -69,6 +69,19 @@ def test_a_create_answered_after_interim_answers_keeps_its_task(
     assert server.posts() == 1
 
 
+def test_an_answer_over_the_size_allowed_is_fetched_once(
+    serve: Callable[..., Raw], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from piapi_cli.api import client as client_module
+    from piapi_cli.api.errors import MalformedResponse
+
+    monkeypatch.setattr(client_module, "MAX_ANSWER", 1 << 20)
+    server = serve(answer(200, b'{"data": "' + b"x" * (2 << 20) + b'"}', "content-type: application/json"))
+    with client(server, clock) as made, pytest.raises(MalformedResponse, match="over 1 MiB"):
+        made.get_task(TASK_ID)
+    assert len(server.requests) == 1  # a read is retried on a network fault, not on an answer too large
+
+
 @pytest.mark.parametrize("size", [b"-1e", b"+%x", b"0x%x", b"%x_0", b" ", b"1" * 17])
 def test_a_chunk_size_that_is_no_hex_is_refused_and_the_create_not_resent(
     serve: Callable[..., Raw], clock: FakeClock, size: bytes

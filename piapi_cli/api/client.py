@@ -297,7 +297,8 @@ class Client:
                 # create may exist
                 if not idempotent:
                     raise MalformedResponse(f"PiAPI's answer could not be decoded ({self._scrub(str(exc))})") from exc
-                if retries_left and self._backoff(attempt, None, type(exc).__name__, end):
+                again = retries_left and not isinstance(exc, http.TooLarge)  # the same answer again
+                if again and self._backoff(attempt, None, type(exc).__name__, end):
                     continue
                 raise MalformedResponse(f"PiAPI's answer could not be decoded ({self._scrub(str(exc))})") from exc
             except http.NothingSent as exc:

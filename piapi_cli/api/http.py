@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
-from piapi_cli.api.inflate import Undecodable as Undecodable  # raised from here too
+from piapi_cli.api.inflate import TooLarge as TooLarge  # raised from here too
+from piapi_cli.api.inflate import Undecodable as Undecodable
 from piapi_cli.api.inflate import over, read_capped
 
 TYPE_CHECKING = False  # typing is a slow import, and every API call comes through here

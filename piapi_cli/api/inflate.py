@@ -14,8 +14,12 @@ class Undecodable(Exception):
     """An answer came, but it is over the size allowed or its encoding does not decode."""
 
 
+class TooLarge(Undecodable):
+    """An answer over the size allowed: asking again brings the same answer."""
+
+
 def over(limit: int) -> Undecodable:
-    return Undecodable(
+    return TooLarge(
         f"the answer is over {limit // 2**20} MiB" if limit >= 2**20 else f"the answer is over {limit} bytes"
     )
 
