@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import httpx
 
     from piapi_cli.api import http11
+    from piapi_cli.api.watchdog import RequestDeadline
 
     # the engine contract (types only)
     class Headers(Protocol):
@@ -155,7 +156,11 @@ class PlainEngine:
         sent = {**self.headers, **(headers or {})}
         connection = self._checkout(origin)
         seconds = min((t for t in (self._total_timeout, total) if t is not None), default=None)
-        watchdog = _Watchdog(connection, seconds) if seconds is not None else None
+        watchdog = None
+        if seconds is not None:
+            from piapi_cli.api.watchdog import RequestDeadline
+
+            watchdog = RequestDeadline(connection, seconds)
         try:
             response, body = self._exchange(connection, method, target, content, sent, max_answer, watchdog)
         finally:
@@ -170,7 +175,7 @@ class PlainEngine:
 
     def _exchange(
         self, connection: http11.Connection, method: str, target: str, content: bytes | None,
-        headers: dict[str, str], max_answer: int, watchdog: _Watchdog | None,
+        headers: dict[str, str], max_answer: int, watchdog: RequestDeadline | None,
     ) -> tuple[http11.Response, bytes]:  # fmt: skip
         if connection.sock is None:
             try:
@@ -224,33 +229,6 @@ class PlainEngine:
             connection.close()
 
 
-class _Watchdog:
-    """Cuts a connection once a request has taken ``seconds``: each read may come in time while
-    the whole answer never does (a server trickling a byte at a time)."""
-
-    def __init__(self, connection: http11.Connection | http.client.HTTPConnection, seconds: float) -> None:
-        self.seconds = seconds
-        self.fired = False
-        self._connection = connection
-        self._timer = threading.Timer(seconds, self._cut)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _cut(self) -> None:
-        import socket
-
-        self.fired = True
-        sock = self._connection.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
-            except OSError:
-                pass
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
 @lru_cache(maxsize=1)
 def _connection_classes() -> tuple[
     Callable[..., http.client.HTTPConnection], Callable[..., http.client.HTTPConnection]
@@ -258,7 +236,11 @@ def _connection_classes() -> tuple[
     import http.client
     import socket
 
+    from piapi_cli.api.answer_head import LeanResponse
+
     class Plain(http.client.HTTPConnection):
+        response_class = LeanResponse  # http.client's own, its headers read without the email package
+
         def __init__(
             self, host: str, port: int, tls: ssl.SSLContext | None, connect_timeout: float | None, timeout: float | None
         ) -> None:

@@ -5,8 +5,9 @@ then out of it); ``http.client``'s ``readinto`` fills a buffer of the caller's s
 socket, which read 1 GiB from the loopback sandbox in a third of the time (bench/README.md).
 This client serves downloads when nothing needs httpx: no transport handed in (tests, the
 in-process sandbox) and no proxy in the environment (``download_client`` decides). It follows
-redirects as httpx's download client did (GET, at most ``MAX_REDIRECTS``) and keeps one idle
-connection per origin for the next file.
+redirects as httpx's download client did (GET, at most ``MAX_REDIRECTS``) and keeps the idle
+connections of each origin (at most ``MAX_IDLE``) for the next files: the threads of a batch
+downloading at once each find one, instead of a new connection for most files.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from http.client import HTTPConnection, HTTPResponse
 
 MAX_REDIRECTS = 20
+#: idle connections kept per origin (more threads than this download at once only in a big --concurrency)
+MAX_IDLE = 64
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -119,7 +122,7 @@ class WireClient:
         self._tls = tls
         self._tls_context: ssl.SSLContext | None = None
         self._timeouts = (connect_timeout, read_timeout)
-        self._idle: dict[tuple[str, str, int], HTTPConnection] = {}
+        self._idle: dict[tuple[str, str, int], list[HTTPConnection]] = {}
         self._lock = threading.Lock()
 
     @contextmanager
@@ -157,11 +160,14 @@ class WireClient:
         return WireResponse(response, connection.sock, self._stall)
 
     def _checkout(self, origin: tuple[str, str, int]) -> HTTPConnection:
-        with self._lock:
-            connection = self._idle.pop(origin, None)
-        if connection is not None and engines.still_open(connection):
-            return connection
-        if connection is not None:
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                connection = idle.pop() if idle else None
+            if connection is None:
+                break
+            if engines.still_open(connection):
+                return connection
             connection.close()
         scheme, host, port = origin
         tls = None
@@ -177,14 +183,15 @@ class WireClient:
             connection.close()
             return
         with self._lock:
-            old = self._idle.pop(origin, None)
-            self._idle[origin] = connection
+            idle = self._idle.setdefault(origin, [])
+            old = idle.pop(0) if len(idle) >= MAX_IDLE else None  # the one idle the longest
+            idle.append(connection)
         if old is not None:
             old.close()
 
     def close(self) -> None:
         with self._lock:
-            connections = list(self._idle.values())
+            connections = [connection for idle in self._idle.values() for connection in idle]
             self._idle.clear()
         for connection in connections:
             connection.close()
