@@ -57,6 +57,7 @@ __all__ = [  # what the runner's callers import from here
 ]  # fmt: skip
 TYPE_CHECKING = False  # (typing is a slow import; downloads and waiting: imported by the runs that need them)
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
     from piapi_cli.api.client import Client
@@ -107,6 +108,8 @@ class Runner:
         #: while a create is in flight: its journal row (0 when not journaled), else None
         self.sending: int | None = None
         self._recorded: dict[str, str] = {}
+        #: download directories made, proven writable and resolved by this runner: once, not for every row
+        self._ready: dict[str, Path] = {}
         self._lock = threading.Lock()
         #: how long each kind of task usually runs, from the journal's completed tasks
         self.paces = Paces(partial(run_times, journal, self.world)) if journal is not None else None
@@ -327,25 +330,19 @@ class Runner:
                 self._emit(DOWNLOAD_FAILED, task_id=item.task.task_id, message=outcome.message, item=item)
 
         downloader = Downloader(
-            self._http(urls),
-            Path(plan.directory),
-            template=plan.template,
-            overwrite=plan.overwrite,
-            skip_existing=plan.skip_existing,
-            metadata=plan.metadata,
-            sleep=self.sleep,
-            rng=self.rng,
-            cancel_event=self.cancelled,
-            on_start=started,
-            on_bytes=chunk,
-            on_done=finished,
-        )
+            self._http(urls), Path(plan.directory), ready=self._ready.get(str(plan.directory)),
+            template=plan.template, overwrite=plan.overwrite, skip_existing=plan.skip_existing, metadata=plan.metadata,
+            sleep=self.sleep, rng=self.rng, cancel_event=self.cancelled,
+            on_start=started, on_bytes=chunk, on_done=finished,
+        )  # fmt: skip
         self._downloaders[id(downloader)] = downloader
         return downloader
 
     def _save(self, downloader: Downloader, result: TaskResult, finish: Callable[[TaskResult], None] | None) -> None:
         assert result.task is not None
         report = downloader.run(downloader.plan([result.task]))
+        if downloader.ready is not None:  # made and proven: the next rows' downloaders skip that
+            self._ready.setdefault(str(downloader.directory), downloader.ready)
         result.files, result.skipped, result.failures = report.files, report.skipped, report.failures
         result.partial = report.partial
         if self.journal is not None:

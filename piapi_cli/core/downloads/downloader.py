@@ -119,6 +119,8 @@ class Downloader:
     rng: Callable[[], float] = random.random
     cancel_event: threading.Event = field(default_factory=threading.Event)
     decoded_limit: int = streams.DECODED_LIMIT
+    #: ``directory`` resolved, once made and proven writable (by a first run, or an earlier row's): not again
+    ready: Path | None = None
     _claimed: set[Path] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _streams: dict[int, httpx.Response | WireResponse] = field(default_factory=dict)
@@ -139,7 +141,9 @@ class Downloader:
         cancel) left partial. Ctrl-C here cancels the workers and raises DownloadInterrupted."""
         if not planned:
             return Report()
-        prepare_directory(self.directory, self.template)
+        if self.ready is None:
+            prepare_directory(self.directory, self.template)
+            self.ready = self.directory.resolve()
 
         def done(index: int, result: Result) -> None:
             if self.on_done is not None:
@@ -163,7 +167,9 @@ class Downloader:
                 grace=CANCEL_GRACE,
             )
         with self._lock:
-            parts = {index: str(path) for index, path in self._parts.items() if _holds_bytes(path)}
+            # only those of outputs that gave no result count (Report.of): no lstat per saved file
+            ended = finished.results
+            parts = {i: str(path) for i, path in self._parts.items() if i not in ended and _holds_bytes(path)}
         report = Report.of(planned, finished.results, parts)
         if finished.keyboard_interrupt:
             raise DownloadInterrupted(report, finished.interrupt)
@@ -180,7 +186,8 @@ class Downloader:
     # --- one file -------------------------------------------------------------------
 
     def target_for(self, item: Planned, ext: str | None, server_name: str | None) -> Path:
-        return output_path(self.directory, self.template, item, ext, server_name)
+        base = self.ready or self.directory  # resolved once, not for every file
+        return output_path(base, self.template, item, ext, server_name, resolved=self.ready is not None)
 
     def _one(self, index: int, item: Planned) -> Result:
         job = _Job(index, item)

@@ -12,6 +12,7 @@ import errno
 import os
 import re
 import unicodedata
+from functools import lru_cache
 from pathlib import Path
 
 from piapi_cli.api.errors import DownloadError, UsageError
@@ -19,6 +20,7 @@ from piapi_cli.core.processes import process_alive
 
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from piapi_cli.core.downloads.results import Planned
@@ -213,25 +215,44 @@ def sweep_stale_temps(directory: Path) -> int:
     return removed
 
 
-def output_path(directory: Path, template: str, item: Planned, ext: str | None, server_name: str | None) -> Path:
-    """Where ``item`` is saved in ``directory``: the template's name for it, with ``ext`` and the
-    name the server gave the file (``server_name``; else the URL's last segment) as fields."""
-    from urllib.parse import unquote, urlsplit
+def output_path(
+    directory: Path, template: str, item: Planned, ext: str | None, server_name: str | None, *, resolved: bool = False
+) -> Path:
+    """Where ``item`` is saved in ``directory`` (``resolved``: already absolute, links resolved): the
+    template's name for it, with ``ext`` and the name the server gave the file (``server_name``;
+    else the URL's last segment) as fields."""
 
-    name_source = server_name or Path(unquote(urlsplit(item.url).path)).name
-    fields = {
-        "task_id": safe_component(item.task.task_id, "task"),
-        "index": item.index,
-        "key": safe_component(item.output.path, "output"),
-        "model": safe_component(item.task.model, "model"),
-        "task_type": safe_component(item.task.task_type, "type"),
-        "ext": safe_component(ext or "bin", "bin"),
-        "name": safe_component(Path(name_source).stem or "file"),
+    def stem() -> str:
+        from urllib.parse import unquote, urlsplit
+
+        return safe_component(Path(server_name or Path(unquote(urlsplit(item.url).path)).name).stem or "file")
+
+    values: dict[str, Callable[[], Any]] = {
+        "task_id": lambda: safe_component(item.task.task_id, "task"),
+        "index": lambda: item.index,
+        "key": lambda: safe_component(item.output.path, "output"),
+        "model": lambda: safe_component(item.task.model, "model"),
+        "task_type": lambda: safe_component(item.task.task_type, "type"),
+        "ext": lambda: safe_component(ext or "bin", "bin"),
+        "name": stem,
     }
-    name = render_name(template, fields)
+    # only the fields the template names: each costs a pass over its text, for every file
+    name = render_name(template, {key: value() for key, value in values.items() if key in _named(template)})
     if "/" in name or os.sep in name or name in (".", ".."):  # belt and braces: one component
         raise DownloadError(f"refusing to write {name!r} outside {directory}")
-    return directory.resolve() / name
+    return (directory if resolved else directory.resolve()) / name
+
+
+@lru_cache(maxsize=64)
+def _named(template: str) -> frozenset[str]:
+    """The fields a template names (``index`` of ``{index:03d}``, ``task_id`` of ``{task_id[0]}``)."""
+    from string import Formatter
+
+    try:
+        names = [name for _, name, _, _ in Formatter().parse(template) if name is not None]
+    except ValueError:
+        return TEMPLATE_FIELDS  # formatting it fails the same way whatever the fields
+    return frozenset(re.split(r"[.\[]", name, maxsplit=1)[0] for name in names)
 
 
 def render_name(template: str, fields: dict[str, Any]) -> str:
@@ -241,8 +262,9 @@ def render_name(template: str, fields: dict[str, Any]) -> str:
 
 def safe_component(text: str, fallback: str = "file") -> str:
     """One path component that cannot climb out, hide, or carry control characters."""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
+    if not (text.isascii() and text.isprintable()):  # plain ASCII is NFC and has no control character
+        text = unicodedata.normalize("NFC", text)
+        text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
     text = re.sub(r"[\\/:*?\"<>|]+", "_", text)
     text = re.sub(r"\.{2,}", ".", text).strip(" .")
     return cut_to_bytes(text, NAME_MAX_BYTES).strip(" .") or fallback

@@ -14,7 +14,7 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from piapi_cli.api.errors import DownloadError
 from piapi_cli.api.records import asdict, record
@@ -158,12 +158,10 @@ class PartFile:
         else:
             write_file(self.record_path, json.dumps(asdict(record)).encode(), overwrite=True)
 
-    def writer(self, offset: int) -> IO[bytes]:
-        """A file object writing at ``offset`` (the lock stays with this PartFile)."""
+    def writer(self, offset: int) -> PartWriter:
+        """A writer of the part from ``offset`` on (the lock stays with this PartFile)."""
         os.ftruncate(self._fd, offset)
-        handle = open(self._fd, "r+b", closefd=False)
-        handle.seek(offset)
-        return handle
+        return PartWriter(self._fd, offset)
 
     def hash_into(self, digest: Any, length: int) -> int:
         """Feed the part's first ``length`` bytes to ``digest`` (the bytes a resume appends to)."""
@@ -200,6 +198,43 @@ class PartFile:
         if self._fd >= 0:
             os.close(self._fd)  # releases the lock
             self._fd = -1
+
+
+class PartWriter:
+    """Writes straight to the part's descriptor, each piece at the offset it belongs at: a
+    buffered file object on it cost five system calls per file (its checks, its seeks) to set up
+    and close, for a buffer that bodies read in pieces of up to 1 MiB hardly use."""
+
+    def __init__(self, fd: int, offset: int) -> None:
+        self._fd, self._at = fd, offset
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        while view:
+            if hasattr(os, "pwrite"):
+                count = os.pwrite(self._fd, view, self._at)
+            else:  # pragma: no cover - Windows
+                os.lseek(self._fd, self._at, os.SEEK_SET)
+                count = os.write(self._fd, view)
+            self._at += count
+            view = view[count:]
+        return size
+
+    def tell(self) -> int:
+        return self._at
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def flush(self) -> None:
+        """Nothing is held back: every write went to the descriptor."""
+
+    def __enter__(self) -> PartWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
 
 
 def write_file(path: Path, data: bytes, *, overwrite: bool) -> None:

@@ -266,9 +266,12 @@ class Ring:
 SMALL_BODY = 4 * CHUNK
 
 
-def pump_inline(readinto: Callable[[memoryview], int], handle: Any, digest: Any, each: Callable[[int], None]) -> int:
-    """``Ring.pump`` without its threads, for a small body: read, hash, write, in turn."""
-    view = memoryview(bytearray(CHUNK))
+def pump_inline(
+    readinto: Callable[[memoryview], int], handle: Any, digest: Any, each: Callable[[int], None], size: int = CHUNK
+) -> int:
+    """``Ring.pump`` without its threads, for a small body: read, hash, write, in turn, through a
+    buffer of ``size`` bytes (a 7 kB image needs no 1 MiB buffer made and zeroed for it)."""
+    view = memoryview(bytearray(size))
     total = 0
     while count := readinto(view):
         digest.update(view[:count])
@@ -285,7 +288,7 @@ def read_body(
     is told every piece's size; ``expected``: the body's length, when it is known."""
     if decoder is None and isinstance(response, WireResponse):  # straight into reused buffers
         if expected is not None and expected <= SMALL_BODY:  # an image: no threads for it
-            return pump_inline(response.readinto, handle, digest, each)
+            return pump_inline(response.readinto, handle, digest, each, min(CHUNK, max(expected + 1, 64 * 1024)))
         return Ring(handle, digest).pump(response.readinto, each)
     written = 0
     with Pipeline(handle, digest) as sink:
