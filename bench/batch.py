@@ -12,7 +12,9 @@ output directory (and piapi with a fresh journal):
 - piapi: the whole command, `piapi batch run rows.jsonl --concurrency N --download DIR
   --output results.jsonl` (start-up, checking every row, the journal, the results file).
 
-Reports each one's wall time (median), their ratio, piapi's peak memory (GNU time's %M),
+Reports each one's wall time (median), their ratio, each one's CPU time per row (user + system,
+GNU time's %U + %S: what a client takes from the server on a shared machine, and far less noisy
+than wall time while other work runs), piapi's peak memory (GNU time's %M),
 the share of piapi's wall time its journal spent committing and of that on the CPU (`batch
 status --json`), and the same command with the journal's writes skipped
 (`bench/batch_nojournal.py`): the difference is what the journal costs a run.
@@ -47,10 +49,10 @@ def start_server(rows: int) -> tuple[subprocess.Popen[str], str]:
 
 def timed(
     command: list[str], env: dict[str, str], cwd: Path
-) -> tuple[float, int, subprocess.CompletedProcess[str], int]:
-    """Wall seconds, peak RSS (KiB, from GNU time) and the most threads at once of one run."""
+) -> tuple[float, int, subprocess.CompletedProcess[str], int, float]:
+    """Wall seconds, peak RSS (KiB), the most threads at once and CPU seconds (user + system) of one run."""
     report = cwd / "time.txt"
-    wrapped = ["/usr/bin/time", "-f", "%M", "-o", str(report), *command]
+    wrapped = ["/usr/bin/time", "-f", "%M %U %S", "-o", str(report), *command]
     start = time.perf_counter()
     process = subprocess.Popen(wrapped, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     threads = [0]
@@ -73,7 +75,8 @@ def timed(
     done = subprocess.CompletedProcess(wrapped, process.returncode, stdout, stderr)
     if done.returncode != 0:
         raise SystemExit(f"{command[:4]} exited {done.returncode}: {done.stderr[-2000:]}")
-    return wall, int(report.read_text().split()[-1]), done, threads[0]
+    rss, user, system = report.read_text().split()[-3:]
+    return wall, int(rss), done, threads[0], float(user) + float(system)
 
 
 def main() -> None:
@@ -96,6 +99,7 @@ def main() -> None:
     server, base = start_server(args.rows)
     bare: list[float] = []
     piapi: list[float] = []
+    cpu: dict[str, list[float]] = {"bare": [], "piapi": []}
     memory: list[int] = []
     threads: list[int] = []
     journal: list[float] = []
@@ -112,13 +116,14 @@ def main() -> None:
                                              "input": {"prompt": prompt}}) + "\n")  # fmt: skip
             for run in range(args.runs):
                 out = root / f"bare-{run}"
-                wall, _, done, _ = timed(
+                wall, _, done, _, seconds = timed(
                     [sys.executable, str(HERE / f"batch_{args.baseline}.py"), base, str(rows), str(out),
                      "--concurrency", str(args.concurrency)],
                     env, root,
                 )  # fmt: skip
                 assert len(done.stdout.splitlines()) == args.rows
                 bare.append(wall)
+                cpu["bare"].append(seconds)
                 shutil.rmtree(out)
 
                 out = root / f"piapi-{run}"
@@ -129,7 +134,7 @@ def main() -> None:
                     "PIAPI_DATA_DIR": str(root / f"data-{run}"),
                     "PIAPI_CONFIG_DIR": str(root / "config"),
                 }
-                wall, rss, _, most = timed(
+                wall, rss, _, most, seconds = timed(
                     [sys.executable, "-m", "piapi_cli", "batch", "run", str(rows), "--concurrency",
                      str(args.concurrency), "--download", str(out), "--output", str(root / "results.jsonl"), "-q"],
                     run_env, root,
@@ -137,6 +142,7 @@ def main() -> None:
                 results = (root / "results.jsonl").read_text().splitlines()
                 assert len(results) == args.rows and all(json.loads(r)["files"] for r in results)
                 piapi.append(wall)
+                cpu["piapi"].append(seconds)
                 memory.append(rss)
                 threads.append(most)
                 status = subprocess.run([sys.executable, "-m", "piapi_cli", "batch", "status", "--json"], env=run_env,
@@ -151,18 +157,20 @@ def main() -> None:
                 if args.no_journal_run:
                     unjournaled.append(float("nan"))
                     print(f"run {run + 1}: {args.baseline} {bare[-1]:.2f}s  piapi {piapi[-1]:.2f}s  ratio "
-                          f"{piapi[-1] / bare[-1]:.2f}  peak {rss / 1024:.0f} MB  threads {most}",
-                          flush=True)  # fmt: skip
+                          f"{piapi[-1] / bare[-1]:.2f}  CPU {cpu['bare'][-1]:.2f}s / {cpu['piapi'][-1]:.2f}s  "
+                          f"peak {rss / 1024:.0f} MB  threads {most}", flush=True)  # fmt: skip
                     continue
-                wall, _, _, _ = timed(
+                wall, _, _, _, _ = timed(
                     [sys.executable, str(HERE / "batch_nojournal.py"), "batch", "run", str(rows), "--concurrency",
                      str(args.concurrency), "--download", str(out), "--output", str(root / "results.jsonl"), "-q"],
                     run_env, root,
                 )  # fmt: skip
                 unjournaled.append(wall)
                 shutil.rmtree(out)
-                print(f"run {run + 1}: bare {bare[-1]:.2f}s  piapi {piapi[-1]:.2f}s  ratio {piapi[-1] / bare[-1]:.2f}"
-                      f"  peak {rss / 1024:.0f} MB  journal {journal[-1]:.1%} (CPU {journal_cpu[-1]:.1%})"
+                print(f"run {run + 1}: {args.baseline} {bare[-1]:.2f}s  piapi {piapi[-1]:.2f}s  ratio "
+                      f"{piapi[-1] / bare[-1]:.2f}  CPU {cpu['bare'][-1]:.2f}s / {cpu['piapi'][-1]:.2f}s"
+                      f"  peak {rss / 1024:.0f} MB  threads {most}"
+                      f"  journal {journal[-1]:.1%} (CPU {journal_cpu[-1]:.1%})"
                       f"  without journal {unjournaled[-1]:.2f}s", flush=True)  # fmt: skip
     finally:
         server.terminate()
@@ -175,11 +183,19 @@ def main() -> None:
     )
     print(f"piapi batch run     median {statistics.median(piapi):.2f}s  ({', '.join(f'{p:.2f}' for p in piapi)})")
     print(f"ratio (median of runs) {ratio:.2f}  (target <= 0.9 against the tuned script)")
+    per_row = {name: [1000 * c / args.rows for c in seconds] for name, seconds in cpu.items()}
+    for name, label in (("bare", f"{args.baseline} asyncio+httpx"), ("piapi", "piapi batch run")):
+        print(f"{label:20s}CPU per row (user+sys) median {statistics.median(per_row[name]):.2f} ms  "
+              f"({', '.join(f'{c:.2f}' for c in per_row[name])})")  # fmt: skip
+    cpu_ratio = statistics.median(p / b for p, b in zip(cpu["piapi"], cpu["bare"], strict=True))
+    print(f"CPU ratio (median of runs) {cpu_ratio:.2f}")
     print(f"piapi peak memory   max {max(memory) / 1024:.0f} MB  (target < 80 MiB)")
     print(
         f"journal share       median {statistics.median(journal):.1%} of piapi's wall time committing, "
         f"{statistics.median(journal_cpu):.1%} on the CPU"
     )
+    if args.no_journal_run:
+        return
     cost = statistics.median(1 - n / p for n, p in zip(unjournaled, piapi, strict=True))
     print(
         f"without the journal median {statistics.median(unjournaled):.2f}s  "
