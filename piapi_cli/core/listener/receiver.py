@@ -54,6 +54,7 @@ class _Connection:
         self.peer = peer
         self.buffer = bytearray()
         self.out = b""  # answer bytes the socket did not take yet
+        self.writing = False  # waiting until the socket takes ``out``, not for a request
         self.headers: dict[str, str] | None = None  # the head of the request whose body is read
         self.length = 0
         self.keep_alive = True
@@ -248,7 +249,8 @@ class DeliveryServer:
             return 405, "deliveries are POSTed", {"allow": "POST"}
         if self._closing:  # stopping: the sender tries again later, as with any 5xx
             return 503, "the listener is stopping", None
-        if urlsplit(target).path != self.path:
+        path = target.split("?", 1)[0].split("#", 1)[0] if target.startswith("/") else urlsplit(target).path
+        if path != self.path:
             return 404, f"deliveries go to {self.path}", None
         if not self.authorise(headers.get("x-webhook-secret")):
             self.report("warning", f"refused a delivery from {conn.peer}: wrong or missing x-webhook-secret (401)")
@@ -316,10 +318,12 @@ class DeliveryServer:
         conn.out = conn.out[sent:]
         if conn.out:  # the client is not reading: wait until it does, reading nothing more meanwhile
             self._selector.modify(conn.sock, selectors.EVENT_WRITE, conn)
+            conn.writing = True
         elif conn.closing:
             self._drop(conn)
-        else:
+        elif conn.writing:  # (a change of what is waited for is a system call: only when needed)
             self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
+            conn.writing = False
 
     # --- ending ---------------------------------------------------------------------
 
