@@ -100,7 +100,8 @@ def _background(rng: random.Random, columns: int, rows: int) -> list[bytearray]:
     start, end = _colour(rng, 40, 200), _colour(rng, 40, 200)
     span = max(columns + rows - 2, 1)
     ramp = [bytes(int(a + (b - a) * t / span) for a, b in zip(start, end, strict=True)) for t in range(columns + rows)]
-    canvas = [bytearray(b"".join(ramp[x + y] for x in range(columns))) for y in range(rows)]
+    joined = b"".join(ramp)  # row y is the ramp from step y on: a slice of it
+    canvas = [bytearray(joined[y * 3 : (y + columns) * 3]) for y in range(rows)]
     for _ in range(rng.randint(3, 7)):
         colour = bytes(_colour(rng, 30, 230))
         cx, cy = rng.uniform(0, columns), rng.uniform(0, rows)
@@ -177,8 +178,11 @@ def _encode(canvas: list[bytearray], columns: int, cell: int, width: int, height
     """Scale the grid up by ``cell`` and crop to ``width`` x ``height``, as an RGB PNG."""
     lines: list[bytes] = []
     for y, row in enumerate(canvas):
-        wide = b"\0" + b"".join(row[i : i + 3] * cell for i in range(0, columns * 3, 3))[: width * 3]
-        lines.extend([wide] * min(cell, height - y * cell))
+        wide = bytearray(columns * 3 * cell)
+        for copy in range(cell):  # each pixel `cell` times: one strided copy per colour and copy
+            for colour in range(3):
+                wide[copy * 3 + colour :: cell * 3] = row[colour::3]
+        lines.extend([b"\0" + wide[: width * 3]] * min(cell, height - y * cell))
     raw = b"".join(lines)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
