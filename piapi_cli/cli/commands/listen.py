@@ -240,16 +240,14 @@ def _store(state: State, secret: str) -> EventStore:
 
 
 def _serve(state: State, listener: Listener, host: str, stopped: threading.Event, *, own_secret: bool) -> None:
-    import signal
-
     from piapi_cli.api.errors import UsageError
+    from piapi_cli.cli.signals import graceful
 
     output = state.output
     try:
         listener.start()
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{listener.options.port}: {exc.strerror or exc}") from None
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     output.info(f"piapi listen: receiving deliveries at {listener.local_url} (Ctrl-C stops it)")
     queued, waiting = listener.resumed
     if queued:
@@ -267,13 +265,17 @@ def _serve(state: State, listener: Listener, host: str, stopped: threading.Event
             f"PiAPI must reach it from the internet: run a tunnel to port {port} and pass its address as "
             "--public-url (piapi sandbox serve reaches it as it is)"
         )
-    try:
+    signalled: list[BaseException] = []  # Ctrl-C, SIGTERM, SIGHUP: a clean stop, then 130, 143, 129
+
+    def stop(exc: BaseException) -> None:
+        signalled.append(exc)
+        stopped.set()
+
+    with graceful(stop):  # a second signal ends it at once
         while not stopped.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
-    output.info("piapi listen: stopping (finishing forwards)...")
-    listener.stop()
+        output.info("piapi listen: stopping (finishing forwards)...")
+        listener.stop()
     stats = listener.stats
     summary = f"piapi listen: stopped; {stats['received']} events, {stats['duplicates']} duplicates dropped"
     if stats["refused"]:
@@ -285,6 +287,8 @@ def _serve(state: State, listener: Listener, host: str, stopped: threading.Event
     left = unsent.get("failed", 0) + unsent.get("pending", 0)
     if left:
         output.warn(f"{left} event(s) not forwarded; send them again with: {state.session.prog} listen --replay failed")
+    if signalled:
+        raise signalled[0]
 
 
 def _replay(state: State, store: EventStore, which: str, routes: list[Route]) -> None:

@@ -42,12 +42,25 @@ class BadHead(Exception):
         self.message = message
 
 
-def head_end(buffer: bytes | bytearray) -> int:
-    """Where the head in ``buffer`` ends (the index after its blank line), or -1 if not yet."""
-    crlf = buffer.find(b"\r\n\r\n")
-    lf = buffer.find(b"\n\n")
-    ends = [end + size for end, size in ((crlf, 4), (lf, 2)) if end >= 0]
+def head_end(buffer: bytes | bytearray, start: int = 0) -> int:
+    """Where the head in ``buffer`` ends (the index after its blank line), or -1 if not yet.
+
+    ``start``: how much of ``buffer`` was searched already (a head dripped in byte by byte is
+    searched once, not once per byte). A blank line is CRLF or a bare LF, after either."""
+    start = max(0, start - 2)
+    crlf = buffer.find(b"\n\r\n", start)
+    lf = buffer.find(b"\n\n", start)
+    ends = [end + size for end, size in ((crlf, 3), (lf, 2)) if end >= 0]
     return min(ends) if ends else -1
+
+
+def content_length(value: str) -> int | None:
+    """A Content-Length's value, or None: ASCII digits only (``str.isdigit`` takes a superscript 2,
+    which ``int`` refuses)."""
+    value = value.strip()
+    if not value or len(value) > 18 or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
 
 
 def parse_head(raw: bytes) -> Head:

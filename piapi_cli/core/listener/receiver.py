@@ -24,43 +24,24 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from piapi_cli.api.records import record
-from piapi_cli.core.listener.http1 import CONTINUE, FULL, MAX_HEAD, Answers, BadHead, head_end, parse_head
+from piapi_cli.core.listener import http1
+from piapi_cli.core.listener.connections import (
+    NO_ROOM,
+    Authorise,
+    Receive,
+    ReceiveMany,
+    Report,
+    ServerConnection,
+    ServerLimits,
+    close_socket,
+    connection_room,
+)
 
 log = logging.getLogger("piapi.listener")
-
-
-@record(frozen=True)
-class ServerLimits:
-    max_body: int = 16 * 1024 * 1024
-    idle_timeout: float = 15.0
-    request_timeout: float = 30.0
-    max_connections: int = 512
-
-
-#: what the server asks of the listener: is this secret right, and take these deliveries
-Authorise = Callable[[str | None], bool]
-Receive = Callable[[Mapping[str, str], bytes], tuple[int, str]]
-ReceiveMany = Callable[[list[tuple[Mapping[str, str], bytes]]], list[tuple[int, str]]]
-Report = Callable[[str, str], None]
-
-
-class _Connection:
-    def __init__(self, sock: socket.socket, peer: str, now: float) -> None:
-        self.sock = sock
-        self.peer = peer
-        self.buffer = bytearray()
-        self.out = b""  # answer bytes the socket did not take yet
-        self.writing = False  # waiting until the socket takes ``out``, not for a request
-        self.headers: dict[str, str] | None = None  # the head of the request whose body is read
-        self.length = 0
-        self.keep_alive = True
-        self.closing = False  # closed once ``out`` is sent
-        self.active = now  # the last byte received
-        self.began = now  # when the server began to wait for the current request
+__all__ = ["DeliveryServer", "ServerLimits"]
 
 
 class DeliveryServer:
@@ -93,10 +74,14 @@ class DeliveryServer:
         self.server_address = self.socket.getsockname()
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
-        self._connections: dict[socket.socket, _Connection] = {}
-        self._again: list[_Connection] = []  # connections with a next request buffered already
-        self._answers = Answers()
+        self._connections: dict[socket.socket, ServerConnection] = {}
+        self._again: list[ServerConnection] = []  # connections with a next request buffered already
+        self._answers = http1.Answers()
         self._busy = 0  # deliveries being read or stored right now
+        #: the descriptors this process may open bound the connections, less what the rest needs
+        self._max_connections, self._room_note = connection_room(self.limits.max_connections)
+        self._paused_until = 0.0  # out of descriptors: new connections wait in the backlog until then
+        self._told_out_of_descriptors = -3600.0
         self._closing = False
         self._listening = True
         self._done = threading.Event()
@@ -127,6 +112,8 @@ class DeliveryServer:
         """Serve until stopped and every connection is gone (keep-alive ones get 503 meanwhile)."""
         self._selector.register(self.socket, selectors.EVENT_READ, None)
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
+        if self._room_note:
+            self.report("warning", self._room_note)
         limits = self.limits
         tick = min(1.0, max(0.01, min(limits.idle_timeout, limits.request_timeout) / 4), poll_interval * 20)
         checked = time.monotonic()
@@ -143,16 +130,18 @@ class DeliveryServer:
                 if now - checked >= tick:
                     self._expire(now)
                     checked = now
+                if self._paused_until and now >= self._paused_until:
+                    self._resume_accepting()
         finally:
             self._shut()
 
-    def _serve_ready(self, ready: list[tuple[selectors.SelectorKey, int]], now: float) -> list[_Connection]:
+    def _serve_ready(self, ready: list[tuple[selectors.SelectorKey, int]], now: float) -> list[ServerConnection]:
         """Read what came; the connections whose request is now whole."""
-        complete: list[_Connection] = []
+        complete: list[ServerConnection] = []
         again, self._again = self._again, []
         for conn in again:
             if conn.sock in self._connections:
-                self._parse(conn, complete)
+                self._step(conn, 0, now, complete)
         for key, mask in ready:
             if key.data is None:
                 self._accept(now)
@@ -162,12 +151,25 @@ class DeliveryServer:
                 except OSError:
                     pass
             else:
-                conn = key.data
-                if mask & selectors.EVENT_WRITE:
-                    self._flush(conn)
-                if mask & selectors.EVENT_READ and conn.sock in self._connections:
-                    self._read(conn, now, complete)
+                self._step(key.data, mask, now, complete)
         return complete
+
+    def _step(self, conn: ServerConnection, mask: int, now: float, complete: list[ServerConnection]) -> None:
+        """Serve one connection (``mask`` 0: its buffer); a failure closes it alone, not the server."""
+        try:
+            if mask & selectors.EVENT_WRITE:
+                self._flush(conn)
+            if not mask:
+                self._parse(conn, complete)
+            elif mask & selectors.EVENT_READ and conn.sock in self._connections:
+                self._read(conn, now, complete)
+        except Exception as exc:
+            log.exception("serving %s", conn.peer)
+            self.report("error", f"closed a connection from {conn.peer}: {type(exc).__name__}: {exc}")
+            if conn.whole:
+                complete.remove(conn)
+                conn.whole = False
+            self._drop(conn)
 
     def _accept(self, now: float) -> None:
         for _ in range(64):
@@ -175,22 +177,44 @@ class DeliveryServer:
                 sock, address = self.socket.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # out of descriptors, or the client gave up already
-                return
-            if len(self._connections) >= self.limits.max_connections:
+            except OSError as exc:
+                if exc.errno in NO_ROOM:
+                    self._pause_accepting(now)
+                return  # (else the client gave up already)
+            if len(self._connections) >= self._max_connections:
                 try:
-                    sock.sendall(FULL)
+                    sock.sendall(http1.FULL)
                 except OSError:
                     pass
-                _close(sock)
+                close_socket(sock)
                 continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = _Connection(sock, str(address[0]) if address else "?", now)
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # reset before it was taken
+                close_socket(sock)
+                continue
+            conn = ServerConnection(sock, str(address[0]) if address else "?", now)
             self._connections[sock] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)
 
-    def _read(self, conn: _Connection, now: float, complete: list[_Connection]) -> None:
+    def _pause_accepting(self, now: float) -> None:
+        """Out of descriptors: the listening socket would be ready at once, again and again (a loop
+        at full CPU); it is left alone for a while, its connections waiting in the backlog."""
+        if self._listening and not self._paused_until:
+            self._selector.unregister(self.socket)
+        self._paused_until = now + 0.25
+        if now - self._told_out_of_descriptors >= 60:
+            self._told_out_of_descriptors = now
+            many = len(self._connections)
+            self.report("error", f"out of file descriptors ({many} connections open): raise ulimit -n")
+
+    def _resume_accepting(self) -> None:
+        self._paused_until = 0.0
+        if self._listening:
+            self._selector.register(self.socket, selectors.EVENT_READ, None)
+
+    def _read(self, conn: ServerConnection, now: float, complete: list[ServerConnection]) -> None:
         try:
             data = conn.sock.recv(65536)  # (a larger buffer is an mmap and munmap per read)
         except (BlockingIOError, InterruptedError):
@@ -206,27 +230,33 @@ class DeliveryServer:
         conn.buffer += data
         self._parse(conn, complete)
 
-    def _parse(self, conn: _Connection, complete: list[_Connection]) -> None:
+    def _parse(self, conn: ServerConnection, complete: list[ServerConnection]) -> None:
         """Take the next request's head, then wait for its whole body."""
+        if conn.whole:  # whole already (read again before it was handed over): once is enough
+            return
         if conn.headers is None and not self._take_head(conn):
             return
         if len(conn.buffer) >= conn.length:
+            conn.whole = True
             complete.append(conn)
 
-    def _take_head(self, conn: _Connection) -> bool:
+    def _take_head(self, conn: ServerConnection) -> bool:
         """Read the head in the buffer, if whole; False while it is not, or when it is refused."""
         if conn.buffer.startswith((b"\r", b"\n")):  # blank lines before a request are passed over
             del conn.buffer[: len(conn.buffer) - len(conn.buffer.lstrip(b"\r\n"))]
-        end = head_end(conn.buffer)
+            conn.scanned = 0
+        end = http1.head_end(conn.buffer, conn.scanned)
         if end < 0:
-            if len(conn.buffer) > MAX_HEAD:
+            conn.scanned = len(conn.buffer)
+            if len(conn.buffer) > http1.MAX_HEAD:
                 self._answer(conn, 431, "the request's head is too long", close=True)
             return False
         raw = bytes(conn.buffer[:end])
         del conn.buffer[:end]
+        conn.scanned = 0
         try:
-            head = parse_head(raw)
-        except BadHead as bad:
+            head = http1.parse_head(raw)
+        except http1.BadHead as bad:
             self._answer(conn, bad.status, bad.message, close=True)
             return False
         refused = self._refusal(conn, head.method, head.target, head.headers)
@@ -235,13 +265,13 @@ class DeliveryServer:
             self._answer(conn, status, message, close=True, headers=extra)
             return False
         if "100-continue" in head.headers.get("expect", "").lower():
-            self._send(conn, CONTINUE)
+            self._send(conn, http1.CONTINUE)
         conn.headers, conn.keep_alive = head.headers, head.keep_alive
         self._busy += 1
         return True
 
     def _refusal(
-        self, conn: _Connection, method: str, target: str, headers: dict[str, str]
+        self, conn: ServerConnection, method: str, target: str, headers: dict[str, str]
     ) -> tuple[int, str, dict[str, str] | None] | None:
         """Why a request is refused before its body is read (status, message, headers), or None."""
         limits = self.limits
@@ -249,18 +279,22 @@ class DeliveryServer:
             return 405, "deliveries are POSTed", {"allow": "POST"}
         if self._closing:  # stopping: the sender tries again later, as with any 5xx
             return 503, "the listener is stopping", None
-        path = target.split("?", 1)[0].split("#", 1)[0] if target.startswith("/") else urlsplit(target).path
+        try:
+            path = target.split("?", 1)[0].split("#", 1)[0] if target.startswith("/") else urlsplit(target).path
+        except ValueError:  # (an absolute-form target such as http://[x)
+            return 400, "not a request target", None
         if path != self.path:
             return 404, f"deliveries go to {self.path}", None
         if not self.authorise(headers.get("x-webhook-secret")):
             self.report("warning", f"refused a delivery from {conn.peer}: wrong or missing x-webhook-secret (401)")
             return 401, "wrong or missing x-webhook-secret", None
-        if "chunked" in headers.get("transfer-encoding", "").lower():
+        if "transfer-encoding" in headers:  # framed another way (chunked): two readings of one body
             return 411, "a delivery must have a Content-Length", None
         announced = headers.get("content-length", "").strip()
-        if not announced.isdigit() or len(announced) > 18:
+        length = http1.content_length(announced)
+        if length is None:
             return (411 if not announced else 400), "a delivery must have a valid Content-Length", None
-        conn.length = int(announced)
+        conn.length = length
         if conn.length > limits.max_body:
             self.report("warning", f"refused a {conn.length}-byte delivery from {conn.peer} (over {limits.max_body})")
             return 413, f"a delivery may be at most {limits.max_body} bytes", None
@@ -268,7 +302,7 @@ class DeliveryServer:
 
     # --- answering ------------------------------------------------------------------
 
-    def _deliver(self, complete: list[_Connection]) -> None:
+    def _deliver(self, complete: list[ServerConnection]) -> None:
         """Hand the whole requests over together, then answer each."""
         items: list[tuple[Mapping[str, str], bytes]] = []
         for conn in complete:
@@ -285,14 +319,14 @@ class DeliveryServer:
             if status == 400:
                 self.report("warning", f"refused a body from {conn.peer} that is not a delivery: {message}")
             self._busy -= 1
-            conn.headers, conn.length, conn.began = None, 0, now
+            conn.headers, conn.length, conn.began, conn.whole = None, 0, now, False
             self._answer(conn, status, message, close=not conn.keep_alive)
             if conn.buffer and not conn.closing:
                 self._again.append(conn)  # the next request came with this one
 
     def _answer(
         self,
-        conn: _Connection,
+        conn: ServerConnection,
         status: int,
         message: str,
         *,
@@ -303,11 +337,11 @@ class DeliveryServer:
             conn.closing = True
         self._send(conn, self._answers.make(status, message, close=close, headers=headers))
 
-    def _send(self, conn: _Connection, data: bytes) -> None:
+    def _send(self, conn: ServerConnection, data: bytes) -> None:
         conn.out += data
         self._flush(conn)
 
-    def _flush(self, conn: _Connection) -> None:
+    def _flush(self, conn: ServerConnection) -> None:
         try:
             sent = conn.sock.send(conn.out) if conn.out else 0
         except (BlockingIOError, InterruptedError):
@@ -334,9 +368,11 @@ class DeliveryServer:
         for conn in late:
             self._drop(conn)
 
-    def _drop(self, conn: _Connection) -> None:
+    def _drop(self, conn: ServerConnection) -> None:
         if self._connections.pop(conn.sock, None) is None:
             return
+        if self._paused_until:  # a descriptor is free again
+            self._resume_accepting()
         if conn.headers is not None:  # a delivery cut off mid-body
             self._busy -= 1
             conn.headers = None
@@ -344,11 +380,12 @@ class DeliveryServer:
             self._selector.unregister(conn.sock)
         except (KeyError, ValueError):
             pass
-        _close(conn.sock)
+        close_socket(conn.sock)
 
     def _stop_listening(self) -> None:
         self._listening = False
-        self._selector.unregister(self.socket)
+        if not self._paused_until:
+            self._selector.unregister(self.socket)
         self.socket.close()
 
     def _shut(self) -> None:
@@ -361,11 +398,3 @@ class DeliveryServer:
         self._wake_r.close()
         self._wake_w.close()
         self._done.set()
-
-
-def _close(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    sock.close()
