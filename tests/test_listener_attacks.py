@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -91,6 +92,44 @@ def test_a_request_pipelined_while_others_are_stored_is_taken_once(tmp_path: Pat
             assert answers(conn, 3) == [b"HTTP/1.1 200 OK"] * 3
         wait_until(lambda: len(taken) >= 3)
         assert [json.loads(body)["timestamp"] for body in taken] == [0, 1, 2]
+        assert server._busy == 0
+    finally:
+        server.close_gracefully(1)
+        thread.join(30)
+
+
+def test_a_client_reset_after_pipelining_leaves_the_listener_serving() -> None:
+    """A and B in one write, the client reset right after A's answer: B, whole in the buffer, was
+    handed over after its connection was gone, and the one thread serving everyone died on it."""
+    taken: list[bytes] = []
+
+    def receive_many(items: list[tuple[Mapping[str, str], bytes]]) -> list[tuple[int, str]]:
+        taken.extend(body for _, body in items)
+        return [(200, "received")] * len(items)
+
+    server = DeliveryServer(("127.0.0.1", 0), path="/webhook", authorise=lambda s: s == SECRET,
+                            receive=lambda h, b: (500, "unused"), receive_many=receive_many,
+                            report=lambda level, message: None)  # fmt: skip
+    client = socket.create_connection(server.server_address[:2])
+    answer = server._answer
+
+    def answer_then_reset(conn: Any, status: int, message: str, **options: Any) -> None:
+        answer(conn, status, message, **options)
+        if client.fileno() >= 0:  # a reset, in the listener's socket when close returns (loopback)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+
+    server._answer = answer_then_reset  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client.sendall(request(delivery(ts=0)) + request(delivery(ts=1)))
+        wait_until(lambda: client.fileno() < 0)
+        with socket.create_connection(server.server_address[:2]) as other:
+            other.settimeout(30)
+            other.sendall(request(delivery(ts=2)))
+            assert answers(other, 1) == [b"HTTP/1.1 200 OK"]
+        assert [json.loads(body)["timestamp"] for body in taken] == [0, 2]  # B: nobody to answer
         assert server._busy == 0
     finally:
         server.close_gracefully(1)

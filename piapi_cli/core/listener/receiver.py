@@ -78,8 +78,7 @@ class DeliveryServer:
         self._again: list[ServerConnection] = []  # connections with a next request buffered already
         self._answers = http1.Answers()
         self._busy = 0  # deliveries being read or stored right now
-        #: the descriptors this process may open bound the connections, less what the rest needs
-        self._max_connections, self._room_note = connection_room(self.limits.max_connections)
+        self._max_connections, self._room_note = connection_room(self.limits.max_connections)  # (ulimit -n)
         self._paused_until = 0.0  # out of descriptors: new connections wait in the backlog until then
         self._told_out_of_descriptors = -3600.0
         self._closing = False
@@ -305,6 +304,8 @@ class DeliveryServer:
     def _deliver(self, complete: list[ServerConnection]) -> None:
         """Hand the whole requests over together, then answer each."""
         items: list[tuple[Mapping[str, str], bytes]] = []
+        # one whole before its client went away (a reset read after it): nobody to answer
+        complete = [conn for conn in complete if conn.sock in self._connections]
         for conn in complete:
             assert conn.headers is not None
             items.append((conn.headers, bytes(conn.buffer[: conn.length])))
