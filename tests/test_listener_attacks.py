@@ -175,7 +175,7 @@ def test_more_connections_than_the_process_may_open_get_503_and_it_says_why(tmp_
         for _ in range(150):
             conn = socket.create_connection(("127.0.0.1", port), timeout=30)
             held.append(conn)
-        stderr = "".join(notes.get(timeout=5) for _ in range(notes.qsize()))
+        stderr = "".join(notes.get(timeout=5) for _ in range(notes.qsize()))  # what came before it listened
         assert "ulimit -n" in stderr and "connections at once" in stderr
         room = int(stderr.split("at most ")[1].split()[0])
         for conn in held[room:]:  # accepted in the order they came: these are over what it holds

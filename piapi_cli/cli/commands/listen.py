@@ -243,11 +243,29 @@ def _serve(state: State, listener: Listener, host: str, stopped: threading.Event
     from piapi_cli.api.errors import UsageError
     from piapi_cli.cli.signals import graceful
 
+    signalled: list[BaseException] = []  # Ctrl-C, SIGTERM, SIGHUP: a clean stop, then 130, 143, 129
+
+    def stop(exc: BaseException) -> None:
+        signalled.append(exc)
+        stopped.set()
+
+    with graceful(stop):  # from the start (a signal while it starts is a stop too); a second one ends it at once
+        try:
+            listener.start()
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{listener.options.port}: {exc.strerror or exc}") from None
+        _announce(state, listener, own_secret=own_secret)
+        while not stopped.wait(0.5):
+            pass
+        state.output.info("piapi listen: stopping (finishing forwards)...")
+        listener.stop()
+    _summary(state, listener)
+    if signalled:
+        raise signalled[0]
+
+
+def _announce(state: State, listener: Listener, *, own_secret: bool) -> None:
     output = state.output
-    try:
-        listener.start()
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{listener.options.port}: {exc.strerror or exc}") from None
     output.info(f"piapi listen: receiving deliveries at {listener.local_url} (Ctrl-C stops it)")
     queued, waiting = listener.resumed
     if queued:
@@ -265,17 +283,10 @@ def _serve(state: State, listener: Listener, host: str, stopped: threading.Event
             f"PiAPI must reach it from the internet: run a tunnel to port {port} and pass its address as "
             "--public-url (piapi sandbox serve reaches it as it is)"
         )
-    signalled: list[BaseException] = []  # Ctrl-C, SIGTERM, SIGHUP: a clean stop, then 130, 143, 129
 
-    def stop(exc: BaseException) -> None:
-        signalled.append(exc)
-        stopped.set()
 
-    with graceful(stop):  # a second signal ends it at once
-        while not stopped.wait(0.5):
-            pass
-        output.info("piapi listen: stopping (finishing forwards)...")
-        listener.stop()
+def _summary(state: State, listener: Listener) -> None:
+    output = state.output
     stats = listener.stats
     summary = f"piapi listen: stopped; {stats['received']} events, {stats['duplicates']} duplicates dropped"
     if stats["refused"]:
@@ -287,8 +298,6 @@ def _serve(state: State, listener: Listener, host: str, stopped: threading.Event
     left = unsent.get("failed", 0) + unsent.get("pending", 0)
     if left:
         output.warn(f"{left} event(s) not forwarded; send them again with: {state.session.prog} listen --replay failed")
-    if signalled:
-        raise signalled[0]
 
 
 def _replay(state: State, store: EventStore, which: str, routes: list[Route]) -> None:

@@ -78,7 +78,9 @@ class DeliveryServer:
         self._again: list[ServerConnection] = []  # connections with a next request buffered already
         self._answers = http1.Answers()
         self._busy = 0  # deliveries being read or stored right now
-        self._max_connections, self._room_note = connection_room(self.limits.max_connections)  # (ulimit -n)
+        self._max_connections, room_note = connection_room(self.limits.max_connections)  # (ulimit -n)
+        if room_note:  # said before the server is said to listen
+            report("warning", room_note)
         self._paused_until = 0.0  # out of descriptors: new connections wait in the backlog until then
         self._told_out_of_descriptors = -3600.0
         self._closing = False
@@ -111,8 +113,6 @@ class DeliveryServer:
         """Serve until stopped and every connection is gone (keep-alive ones get 503 meanwhile)."""
         self._selector.register(self.socket, selectors.EVENT_READ, None)
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
-        if self._room_note:
-            self.report("warning", self._room_note)
         limits = self.limits
         tick = min(1.0, max(0.01, min(limits.idle_timeout, limits.request_timeout) / 4), poll_interval * 20)
         checked = time.monotonic()
@@ -304,8 +304,7 @@ class DeliveryServer:
     def _deliver(self, complete: list[ServerConnection]) -> None:
         """Hand the whole requests over together, then answer each."""
         items: list[tuple[Mapping[str, str], bytes]] = []
-        # one whole before its client went away (a reset read after it): nobody to answer
-        complete = [conn for conn in complete if conn.sock in self._connections]
+        complete = [c for c in complete if c.sock in self._connections]  # (the gone: nobody to answer)
         for conn in complete:
             assert conn.headers is not None
             items.append((conn.headers, bytes(conn.buffer[: conn.length])))
