@@ -259,3 +259,27 @@ def test_a_signal_stops_the_listener_with_connections_open_and_its_exit_code(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+BROKEN_SERVER = """
+import sys
+from piapi_cli.core.listener.receiver import DeliveryServer
+def broken(self, now):
+    raise RuntimeError("a bug")
+DeliveryServer._expire = broken  # run once a second, whatever comes
+from piapi_cli.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_server_that_fails_ends_listen_with_an_error_not_a_process_that_answers_nobody(tmp_path: Path) -> None:
+    """The thread serving every connection ended on an exception while the process lived on,
+    looking alive to a supervisor, refusing every delivery."""
+    env = {**os.environ, "PIAPI_CONFIG_DIR": str(tmp_path / "c"), "PIAPI_DATA_DIR": str(tmp_path / "d")}
+    command = [sys.executable, "-c", BROKEN_SERVER, "listen", "--port", "0", "--secret", SECRET, "--backstop", "0"]
+    try:  # (the timeout: a guard against the hang it tests)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("listen went on with nothing serving")
+    assert done.returncode == 1
+    assert "HTTP server failed (RuntimeError: a bug)" in done.stderr and "Traceback" not in done.stderr

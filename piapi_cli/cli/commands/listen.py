@@ -207,6 +207,7 @@ def _listen(state: State, options: ListenerOptions, store: EventStore, *, own_se
         store,
         on_event=lambda event: _print_event(state, event.to_json(), stopped),
         on_idle=lambda: _print_event(state, None, stopped),
+        on_failure=stopped.set,
         on_log=lambda level, message: _log(state, level, message),
         world=session.world,
         get_task=get_task,
@@ -262,6 +263,10 @@ def _serve(state: State, listener: Listener, host: str, stopped: threading.Event
     _summary(state, listener)
     if signalled:
         raise signalled[0]
+    if listener.failure:
+        from piapi_cli.api.errors import PiapiError
+
+        raise PiapiError(f"listen stopped: its HTTP server failed ({listener.failure})")
 
 
 def _announce(state: State, listener: Listener, *, own_secret: bool) -> None:

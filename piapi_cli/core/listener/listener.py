@@ -97,6 +97,7 @@ class Listener:
         on_event: Callable[[WebhookEvent], None],
         on_log: Log | None = None,
         on_idle: Callable[[], None] | None = None,
+        on_failure: Callable[[], None] | None = None,
         world: str = "",
         get_task: Callable[[str], Task] | None = None,
         download_http: DownloadHTTP | None = None,
@@ -111,6 +112,9 @@ class Listener:
         self.on_event = on_event
         #: called once every event queued has been reported: a caller may buffer until then
         self.on_idle = on_idle
+        #: called if the server stops on its own (an error): nothing receives deliveries any more
+        self.on_failure = on_failure or (lambda: None)
+        self.failure: str | None = None
         self.on_log: Log = on_log or (lambda level, message: None)
         self.world = world
         self.get_task = get_task
@@ -198,7 +202,7 @@ class Listener:
         if checkpoints is not None:
             self.intake.on_commit = checkpoints.nudge
         for target, name in (
-            (self.server.serve_forever, "piapi-listen-http"),
+            (self._serve_http, "piapi-listen-http"),
             (self._dispatch_loop, "piapi-listen-dispatch"),
             (self._housekeeping_loop, "piapi-listen-backstop"),
         ):
@@ -207,6 +211,15 @@ class Listener:
             self._threads.append(thread)
         self._dispatcher = self._threads[1]
         return self
+
+    def _serve_http(self) -> None:
+        assert self.server is not None
+        try:
+            self.server.serve_forever()
+        except Exception as exc:  # the process must not live on answering nobody (a supervisor restarts it)
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.on_log("error", f"the listener stopped receiving deliveries: {self.failure}")
+            self.on_failure()
 
     def _resume_pending(self) -> tuple[int, int]:
         """Forward, in order and once, what an earlier run stored but never sent (it stopped or
