@@ -88,7 +88,14 @@ class ListenerOptions:
             raise UsageError(f"public_url {self.public_url!r} is not an http:// or https:// URL", option="public_url")
 
 
+#: what ``Listener.stats`` counts
+STATS = ("received", "duplicates", "refused", "forwarded", "forward_failed", "backstop")
+
+
 class Listener:
+    #: why the server stopped on its own (an error; ``on_failure`` is called): nothing receives deliveries
+    failure: str | None = None
+
     def __init__(
         self,
         options: ListenerOptions,
@@ -112,17 +119,13 @@ class Listener:
         self.on_event = on_event
         #: called once every event queued has been reported: a caller may buffer until then
         self.on_idle = on_idle
-        #: called if the server stops on its own (an error): nothing receives deliveries any more
         self.on_failure = on_failure or (lambda: None)
-        self.failure: str | None = None
         self.on_log: Log = on_log or (lambda level, message: None)
         self.world = world
         self.get_task = get_task
         self.download_http = download_http
         self.clock = clock
-        self.stats: dict[str, int] = dict.fromkeys(
-            ("received", "duplicates", "refused", "forwarded", "forward_failed", "backstop"), 0
-        )
+        self.stats: dict[str, int] = dict.fromkeys(STATS, 0)
         self._stopping = threading.Event()
         order: StoredOrder[WebhookEvent] = StoredOrder()
         self._queue = order.queue
