@@ -50,19 +50,17 @@ def json_answer(status: int, doc: object, *headers: str, keep: bool | None = Fal
     return answer(status, json.dumps(doc).encode(), "content-type: application/json", *headers, keep=keep)
 
 
-class Raw:
-    """A server on 127.0.0.1 that writes each answer byte for byte from a script (the last
-    one repeats; None hangs) and records every request it read. It closes the connection
-    after an answer unless the answer says keep-alive."""
+class Listening:
+    """A server on 127.0.0.1 (``base``) that serves each connection on a thread of its own
+    (``_one``); ``release`` ends what waits for it, ``close`` stops it."""
 
-    def __init__(self, *replies: bytes | None) -> None:
-        self.replies = list(replies)
-        self.requests: list[bytes] = []
+    scheme = "http"
+
+    def __init__(self) -> None:
         self.connections = 0
-        self.closed = threading.Semaphore(0)  # released as each connection is closed
         self.release = threading.Event()
         self.sock = socket.create_server(("127.0.0.1", 0))
-        self.base = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.base = f"{self.scheme}://127.0.0.1:{self.sock.getsockname()[1]}"
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -73,6 +71,25 @@ class Raw:
                 return
             self.connections += 1
             threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.release.set()
+        self.sock.close()
+
+
+class Raw(Listening):
+    """A server on 127.0.0.1 that writes each answer byte for byte from a script (the last
+    one repeats; None hangs) and records every request it read. It closes the connection
+    after an answer unless the answer says keep-alive."""
+
+    def __init__(self, *replies: bytes | None) -> None:
+        self.replies = list(replies)
+        self.requests: list[bytes] = []
+        self.closed = threading.Semaphore(0)  # released as each connection is closed
+        super().__init__()
 
     def _one(self, conn: socket.socket) -> None:
         try:
@@ -111,10 +128,6 @@ class Raw:
 
     def posts(self) -> int:
         return sum(1 for r in self.requests if r.startswith(b"POST "))
-
-    def close(self) -> None:
-        self.release.set()
-        self.sock.close()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from piapi_cli.api import factory
 from piapi_cli.api.client import Client
 from piapi_cli.api.errors import CreateOutcomeUnknown
 from tests.conftest import TEST_KEY, FakeClock
-from tests.test_http_engine import TASK, TASK_JSON, Raw, answer, client, create, json_answer
+from tests.test_http_engine import TASK, TASK_JSON, Listening, Raw, answer, client, create, json_answer
 from tests.test_promises import FLUX, journal_rows
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
@@ -130,27 +129,17 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "cert.pem"
 
 
-class TlsHost:
+class TlsHost(Listening):
     """An https server on 127.0.0.1: answers every request with the task, keeping the connection
     alive (``shake=False``: accepts, and never shakes hands)."""
+
+    scheme = "https"
 
     def __init__(self, certificate: Path, shake: bool = True) -> None:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(certificate, certificate.with_name("key.pem"))
-        self.shake, self.connections, self.requests = shake, 0, 0
-        self.release = threading.Event()
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.base = f"https://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+        self.shake, self.requests = shake, 0
+        super().__init__()
 
     def _one(self, conn: socket.socket) -> None:
         if not self.shake:
@@ -169,10 +158,6 @@ class TlsHost:
                     tls.sendall(answer(200, TASK_JSON, "content-type: application/json", keep=True))
         except OSError:
             return
-
-    def close(self) -> None:
-        self.release.set()
-        self.sock.close()
 
 
 @pytest.fixture
