@@ -1,6 +1,6 @@
 """Downloading one large output from the sandbox server: piapi against curl, same file, in pairs.
 
-    python bench/download.py [--size-mb 1024] [--runs 3]
+    python bench/download.py [--size-mb 1024] [--runs 3] [--dir DIR]
 
 Starts `piapi sandbox serve` on a free loopback port and creates two tasks: one whose output is
 padded to the given size ([sandbox:bytes=N]) and a tiny one (1 KiB). Each round then runs, in
@@ -11,8 +11,10 @@ large run so neither pays for the other's write-back.
 Per round: each tool's transfer rate is the large file's size over its large run's time less its
 tiny run's time (the fixed cost: start-up, the get-task call, connecting), and the ratio is
 piapi's rate over curl's; the whole-command ratio (curl's time over piapi's, fixed costs in) is
-printed beside it. piapi's peak memory is GNU time's maximum RSS. piapi also fsyncs the file
-before giving it its name; curl does not.
+printed beside it. piapi's peak memory is GNU time's maximum RSS; each tool's CPU time (user and
+system, from GNU time) per GiB is printed too, its tiny run's taken off: the figure that does not
+depend on what else the 2 cores are doing. piapi also hashes the file (SHA-256) and fsyncs it
+before giving it its name; curl does neither.
 """
 
 from __future__ import annotations
@@ -44,23 +46,30 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     return time.perf_counter() - start, run.stderr
 
 
-def curl(url: str, folder: str, env: dict[str, str], size: int) -> float:
+def usage(stderr: str) -> tuple[float, float]:
+    """GNU time's last line (``%M %U %S``): peak memory in MiB and CPU seconds (user + system)."""
+    peak, user, system = stderr.strip().splitlines()[-1].split()
+    return int(peak) / 1024, float(user) + float(system)
+
+
+def curl(url: str, folder: str, env: dict[str, str], size: int) -> tuple[float, float]:
     target = Path(folder, "curl.mp4")
-    seconds, _ = timed(["curl", "-s", "-o", str(target), url], env)
+    seconds, stderr = timed(["/usr/bin/time", "-f", "%M %U %S", "curl", "-s", "-o", str(target), url], env)
     assert target.stat().st_size == size or size < 1 << 20  # a tiny output is at least its MP4 header
     target.unlink()
-    return seconds
+    return seconds, usage(stderr)[1]
 
 
-def piapi(task_id: str, folder: str, env: dict[str, str], size: int) -> tuple[float, float]:
+def piapi(task_id: str, folder: str, env: dict[str, str], size: int) -> tuple[float, float, float]:
     out = Path(folder, "piapi")
-    argv = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "piapi_cli", "--no-journal", "download", task_id,
+    argv = ["/usr/bin/time", "-f", "%M %U %S", sys.executable, "-m", "piapi_cli", "--no-journal", "download", task_id,
             "--dir", str(out), "--name", "{key}.{ext}", "-q", "--overwrite"]  # fmt: skip
     seconds, stderr = timed(argv, env)
     saved = [p for p in out.iterdir() if p.name.startswith("video")]
     assert saved and (saved[0].stat().st_size == size or size < 1 << 20)
     shutil.rmtree(out)
-    return seconds, int(stderr.strip().splitlines()[-1]) / 1024
+    peak, cpu = usage(stderr)
+    return seconds, peak, cpu
 
 
 def sha256_seconds(size: int) -> float:
@@ -78,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dir", help="where both tools write (default: the system's temporary directory)")
     args = parser.parse_args()
     size, tiny = args.size_mb * 1024 * 1024, 1024
     if not shutil.which("curl") or not Path("/usr/bin/time").exists():
@@ -93,31 +103,39 @@ def main() -> None:
         (big_id, big_url), (tiny_id, tiny_url) = create(base, size), create(base, tiny)
         env.update(PIAPI_BASE_URL=base, PIAPI_API_KEY="bench")
         rows = []
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory(dir=args.dir) as folder:
             piapi(tiny_id, folder, env, tiny)  # warm-up: byte-code caches
             for round_ in range(args.runs):
                 times: dict[str, float] = {}
+                cpu: dict[str, float] = {}
                 memory = 0.0
                 order = ["curl", "piapi"] if round_ % 2 == 0 else ["piapi", "curl"]
                 for tool in order:
                     os.sync()  # no dirty pages of the last run still being written back
                     if tool == "curl":
-                        times["curl"] = curl(big_url, folder, env, size)
-                        times["curl tiny"] = curl(tiny_url, folder, env, tiny)
+                        times["curl"], cpu["curl"] = curl(big_url, folder, env, size)
+                        times["curl tiny"], cpu["curl tiny"] = curl(tiny_url, folder, env, tiny)
                     else:
-                        times["piapi"], memory = piapi(big_id, folder, env, size)
-                        times["piapi tiny"], _ = piapi(tiny_id, folder, env, tiny)
+                        times["piapi"], memory, cpu["piapi"] = piapi(big_id, folder, env, size)
+                        times["piapi tiny"], _, cpu["piapi tiny"] = piapi(tiny_id, folder, env, tiny)
+                # CPU seconds per GiB moved, each tool's tiny run (its fixed cost) taken off
+                gib = size / (1 << 30)
+                curl_cpu = (cpu["curl"] - cpu["curl tiny"]) / gib
+                piapi_cpu = (cpu["piapi"] - cpu["piapi tiny"]) / gib
                 hashing = sha256_seconds(size)
                 curl_rate = size / (times["curl"] - times["curl tiny"]) / 1e6
                 piapi_rate = size / (times["piapi"] - times["piapi tiny"]) / 1e6
-                rows.append((curl_rate, piapi_rate, piapi_rate / curl_rate, times["curl"] / times["piapi"], memory))
+                rows.append((curl_rate, piapi_rate, piapi_rate / curl_rate, times["curl"] / times["piapi"], memory,
+                             curl_cpu, piapi_cpu))  # fmt: skip
                 print(f"round {round_ + 1}: curl {times['curl']:.2f} s (tiny {times['curl tiny']:.3f}), "
                       f"piapi {times['piapi']:.2f} s (tiny {times['piapi tiny']:.3f}); rates {curl_rate:.0f} / "
                       f"{piapi_rate:.0f} MB/s: ratio {piapi_rate / curl_rate:.2f}, whole command "
-                      f"{times['curl'] / times['piapi']:.2f}; piapi peak {memory:.1f} MiB; SHA-256 of the file "
-                      f"alone {hashing:.2f} s", flush=True)  # fmt: skip
-        print(f"file: {args.size_mb} MiB, {args.runs} rounds")
-        for index, name in enumerate(["curl MB/s", "piapi MB/s", "transfer ratio", "whole-command ratio", "peak MiB"]):
+                      f"{times['curl'] / times['piapi']:.2f}; piapi peak {memory:.1f} MiB; CPU s/GiB curl "
+                      f"{curl_cpu:.2f}, piapi {piapi_cpu:.2f}; SHA-256 of the file alone {hashing:.2f} s",
+                      flush=True)  # fmt: skip
+        print(f"file: {args.size_mb} MiB, {args.runs} rounds, written under {args.dir or tempfile.gettempdir()}")
+        names = ["curl MB/s", "piapi MB/s", "transfer ratio", "whole-command ratio", "peak MiB"]
+        for index, name in enumerate([*names, "curl CPU s/GiB", "piapi CPU s/GiB"]):
             values = [row[index] for row in rows]
             print(f"{name:20} median {statistics.median(values):8.2f}   range {min(values):.2f}-{max(values):.2f}")
     finally:
