@@ -521,3 +521,25 @@ def test_the_file_is_on_the_disk_before_it_gets_its_name(
         report = d.run(d.plan([task_with(host.url("/a.png"))]))
     assert [f.bytes for f in report.files] == [len(BLOB) * 3]
     assert (len(BLOB) * 3, False) in synced
+
+
+def test_a_file_in_a_transfer_coding_not_read_is_never_saved_as_sent(tmp_path: Path, clock: FakeClock) -> None:
+    # "gzip, chunked": the chunks' framing and the gzip stream are no part of the file (http.client
+    # reads only a plain "chunked"; h11 refuses any other)
+    packed = gzip.compress(BLOB)
+    framed = b"".join(
+        b"%x\r\n%s\r\n" % (len(packed[i : i + 9000]), packed[i : i + 9000]) for i in range(0, len(packed), 9000)
+    )
+
+    def coded(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("transfer-encoding", "gzip, chunked")
+        handler.end_headers()
+        handler.wfile.write(framed + b"0\r\n\r\n")
+        handler.close_connection = True
+
+    with Host(coded) as host:
+        d = downloader(tmp_path, clock)
+        report = d.run(d.plan([task_with(host.url("/a.png"))]))
+    assert report.files == [] and "Transfer-Encoding" in report.failures[0].message, report.failures
+    assert not (tmp_path / "t-1-0.png").exists()

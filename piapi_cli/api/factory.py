@@ -1,12 +1,13 @@
 """The one place piapi's HTTP clients are made: the API's, downloads', forwarding's, trigger's,
 the sandbox's webhook deliveries' and the listener's downloads'.
 
-Every client made here carries the same user agent, trusts the same certificates (httpx's trust
-store: ``SSL_CERT_FILE``, ``SSL_CERT_DIR``, else certifi), routes through the proxy set in the
-environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``), and takes its
-timeouts and redirect policy from what it is for (a ``Use``). Nothing here imports httpx until
-a client of httpx is asked for: ``engine()`` hands out the standard library's engine when no
-transport is given, no proxy is set and no redirect is followed (see ``api/http.py``).
+Every client made here carries the same user agent, trusts the same certificates (``api/trust.py``:
+``SSL_CERT_FILE``/``SSL_CERT_DIR``, ``REQUESTS_CA_BUNDLE``, else the system's, else certifi's),
+routes through the proxy set in the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
+``NO_PROXY``), and takes its timeouts and redirect policy from what it is for (a ``Use``).
+Nothing here imports httpx until a client of httpx is asked for: ``engine()`` hands out the
+standard library's engine when no transport is given, no proxy is set and no redirect is
+followed (see ``api/http.py``).
 """
 
 from __future__ import annotations
@@ -75,10 +76,9 @@ WEBHOOK = Use("webhook", Timeouts(connect=5.0, read=5.0, total=15.0))
 
 @lru_cache(maxsize=1)
 def tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for the process (httpx's defaults: certifi, SSL_CERT_FILE).
-
-    Loading the CA bundle costs ~50 ms; sharing it spares the second client a second load.
-    """
+    """One verifying TLS context for the process (``api/trust.py`` chooses what it trusts), made
+    when the first https connection is: a CA bundle costs ~35 ms to load, so a second client
+    shares the first one's."""
     return http.default_tls_context()
 
 

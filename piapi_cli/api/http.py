@@ -3,7 +3,7 @@
 The API's calls are small JSON requests, and most runs of piapi make one or two of them: importing httpx and
 httpcore, or even ``http.client`` (which imports ``email`` and ``ssl``), would cost more than the call.
 ``PlainEngine`` makes them over ``http11``, a small HTTP/1.1 connection on ``socket`` (keep-alive, a pool shared by
-threads, TLS with the same trust store as httpx, ``ssl`` imported for an https connection only). ``HttpxEngine`` is
+threads, TLS trusting what ``trust`` chooses, ``ssl`` imported for an https connection only). ``HttpxEngine`` is
 used where httpx is needed: a transport handed in (tests, the in-process sandbox) or a proxy set in the environment.
 ``connection()`` makes ``http.client`` connections for the downloads, which stream their answers.
 
@@ -95,25 +95,10 @@ def _reason(exc: BaseException) -> str:
 
 
 def default_tls_context() -> ssl.SSLContext:
-    """A verifying context with httpx's trust store: SSL_CERT_FILE, SSL_CERT_DIR, or certifi."""
-    import ssl
+    """A verifying context trusting what ``api/trust.py`` chooses (the variables, else the system's)."""
+    from piapi_cli.api import trust
 
-    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
-        if value := os.environ.get(name):
-            try:
-                if name == "SSL_CERT_FILE":
-                    return ssl.create_default_context(cafile=value)
-                return ssl.create_default_context(capath=value)
-            except (OSError, ValueError) as exc:  # (ssl.SSLError is an OSError)
-                from piapi_cli.api.errors import ConfigError
-
-                raise ConfigError(
-                    f"{name}={value}: the certificates to trust cannot be read from it ({_reason(exc)})",
-                    hint=f"point {name} at a PEM file of CA certificates, or unset it to trust certifi's",
-                ) from None
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
+    return trust.context()
 
 
 class PlainEngine:
@@ -183,9 +168,11 @@ class PlainEngine:
             except Exception as exc:
                 connection.close()
                 ssl = sys.modules.get("ssl")  # (imported if the connection was https)
-                raise NothingSent(
-                    _reason(exc), lasting=ssl is not None and isinstance(exc, ssl.SSLCertVerificationError)
-                ) from exc
+                if ssl is not None and isinstance(exc, ssl.SSLCertVerificationError):
+                    from piapi_cli.api.trust import choose
+
+                    raise NothingSent(f"{_reason(exc)}; trusted: {choose().said}", lasting=True) from exc
+                raise NothingSent(_reason(exc)) from exc
         try:
             try:
                 connection.request(method, target, content, headers)
@@ -198,6 +185,10 @@ class PlainEngine:
             raise
         except Exception as exc:
             connection.close()
+            from piapi_cli.api.http11 import UnreadableCoding
+
+            if isinstance(exc, UnreadableCoding):  # an answer came, in a coding not read
+                raise Undecodable(str(exc)) from exc
             if watchdog is not None and watchdog.fired:
                 raise AnswerFailed(f"no whole answer within {watchdog.seconds:g} s", timed_out=True) from exc
             raise AnswerFailed(_reason(exc), timed_out=isinstance(exc, TimeoutError)) from exc

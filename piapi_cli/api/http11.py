@@ -6,7 +6,9 @@ imports ``email`` (its header parser) and ``ssl`` on every run, which cost more 
 at most 100 header lines of at most 64 KiB each, interim answers skipped (100 Continue, and
 102 or 103 Early Hints, which http.client took for the answer), a body by ``Content-Length``,
 chunked (sizes in hex digits only), or to the close; it refuses the same malformed answers, and
-an answer cut short is an error, never a shorter body. ``ssl`` is imported for an https
+an answer cut short is an error, never a shorter body. Unlike http.client, it reads gzip or
+deflate under the chunks (``Transfer-Encoding: gzip, chunked``: ``inflate.read_capped`` undoes
+them, capped as the content codings) and refuses other transfer codings. ``ssl`` is imported for an https
 connection only, when it is made, and a plain one is made with ``_socket``, the interpreter's
 own module: ``socket`` wraps its constants in enums, which costs a run more than the call.
 """
@@ -33,6 +35,11 @@ _BODY_METHODS = frozenset({"PATCH", "POST", "PUT"})
 
 class ProtocolError(ConnectionError):
     """The server's answer is not HTTP/1.x as it should be, or it ended before it was whole."""
+
+
+class UnreadableCoding(ProtocolError):
+    """The answer came in a transfer coding this client does not undo (the engine takes it for an
+    answer that does not decode, not for a lost one)."""
 
 
 class Headers:
@@ -209,11 +216,16 @@ class Response:
             _header_lines(reader)  # an interim answer's headers, then the next answer
             version, self.status = _status_line(reader)
         self.headers = Headers(_header_lines(reader))
-        self.chunked = (self.headers.get("transfer-encoding") or "").strip().lower() == "chunked"
+        #: the transfer codings to undo after the chunks, in the order applied (``gzip, chunked``: gzip)
+        self.transfer_codings = _transfer_codings(self.headers.get("transfer-encoding"))
+        self.chunked = self.transfer_codings[-1:] == ["chunked"]
+        if self.chunked:
+            self.transfer_codings.pop()
         self.length: int | None = None
         if method == "HEAD" or self.status in (204, 304) or 100 <= self.status < 200:
             self.length = 0
-        elif not self.chunked:
+            self.transfer_codings = []
+        elif "transfer-encoding" not in self.headers:  # (with one, a Content-Length is not the length)
             self.length = _content_length(self.headers.get("content-length"))
         connection = (self.headers.get("connection") or "").lower()
         if version == "HTTP/1.0":
@@ -317,6 +329,23 @@ def _content_length(value: str | None) -> int | None:
     except ValueError:
         return None
     return length if length >= 0 else None
+
+
+#: the transfer codings read: chunked (last, as it must be), and gzip or deflate under it
+TRANSFER_CODINGS = frozenset({"chunked", "gzip", "x-gzip", "deflate"})
+
+
+def _transfer_codings(value: str | None) -> list[str]:
+    """The codings a Transfer-Encoding header lists, in the order applied; ProtocolError for
+    one this client cannot undo (``compress``, ``br``...) or a ``chunked`` before the last."""
+    codings = [c.split(";", 1)[0].strip().lower() for c in (value or "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]  # (identity: RFC 2616's no-op)
+    unknown = [c for c in codings if c not in TRANSFER_CODINGS]
+    if unknown:
+        raise UnreadableCoding(f"the answer's Transfer-Encoding {value!r} is not one this client reads")
+    if "chunked" in codings[:-1]:
+        raise UnreadableCoding(f"the answer's Transfer-Encoding {value!r} has chunked before its last coding")
+    return codings
 
 
 def _chunk_size(line: bytes) -> int:

@@ -26,8 +26,10 @@ def over(limit: int) -> Undecodable:
 
 def read_capped(response: Response, limit: int) -> bytes:
     """The body, decoded as httpx would (gzip and deflate, in the order applied; other codings
-    as they are), never more than ``limit`` bytes of it in memory."""
+    as they are), never more than ``limit`` bytes of it in memory. Transfer codings under the
+    chunks (``Transfer-Encoding: gzip, chunked``) are undone first: they were applied last."""
     codings = [c.strip().lower() for c in (response.getheader("content-encoding") or "").split(",")]
+    codings += response.transfer_codings  # (http11 lets through only gzip and deflate there)
     stages = [_Inflater(c) for c in reversed(codings) if c in ("gzip", "x-gzip", "deflate")]
     pieces: list[bytes] = []
     size = 0

@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 ADVICE: dict[str, str] = {
     "set_key": "check your API key: {prog} config set-key",
     "base_url": "check your network, or --base-url",
-    "tls": "the server's certificate is not trusted: SSL_CERT_FILE names a PEM file of CA certificates to trust",
+    "tls": (
+        "the server's certificate is not trusted (or not for its name): SSL_CERT_FILE names a PEM file of CA "
+        "certificates to trust (SSL_CERT_DIR: a hashed directory; REQUESTS_CA_BUNDLE is read too)"
+    ),
     "download_any_url": "listen --download-any-url allows it",
     "read_timeout": "a slow model may need more: {prog} config set read_timeout 1800",
     "chat_reserved": "use -m for the model, --no-stream to have it whole",

@@ -165,7 +165,23 @@ NO_COLOR_ENV = EnvVar("NO_COLOR", "no colour in output, as --no-color")
 #: read by every HTTP client piapi makes (api/factory.py)
 NETWORK_ENVIRONMENT = (
     EnvVar("HTTPS_PROXY", "proxy for https (HTTP_PROXY: for http, ALL_PROXY: both; NO_PROXY: hosts to reach directly)"),
-    EnvVar("SSL_CERT_FILE", "certificates to trust instead of certifi's (SSL_CERT_DIR: a directory of them)"),
+    # the certificates https trusts, looked at in this order (api/trust.py); verification is never off
+    EnvVar(
+        "SSL_CERT_FILE",
+        "a PEM file of CA certificates to trust instead of the system's (OpenSSL's hashed directory, e.g. "
+        "/etc/ssl/certs, else its bundle, else certifi's); certifi's bundle: SSL_CERT_FILE=$(python3 -m certifi)",
+    ),
+    EnvVar(
+        "SSL_CERT_DIR",
+        "a directory of CA certificates named by subject hash (openssl rehash DIR) to trust; "
+        "with SSL_CERT_FILE's when both are set",
+    ),
+    EnvVar(
+        "REQUESTS_CA_BUNDLE",
+        "as requests and pip read it, when neither SSL_CERT_FILE nor SSL_CERT_DIR is set: a PEM file (or a "
+        "hashed directory) of CA certificates to trust",
+    ),
+    EnvVar("CURL_CA_BUNDLE", "as REQUESTS_CA_BUNDLE, when that is not set"),
 )
 #: set (not read) by piapi listen --exec, for the command it runs on each event
 EXEC_ENVIRONMENT = (

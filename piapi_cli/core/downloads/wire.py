@@ -157,6 +157,12 @@ class WireClient:
         except (OSError, _client().HTTPException) as exc:
             connection.close()
             raise WireError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+        coding = response.getheader("transfer-encoding")
+        if coding is not None and coding.strip().lower() != "chunked":
+            # http.client undoes only a plain "chunked": it would read the chunks' framing and
+            # the coding as the file's bytes (httpx's h11 refuses these answers alike)
+            connection.close()
+            raise DownloadError(f"the answer's Transfer-Encoding {coding[:40]!r} is not one downloads read")
         return WireResponse(response, connection.sock, self._stall)
 
     def _checkout(self, origin: tuple[str, str, int]) -> HTTPConnection:
