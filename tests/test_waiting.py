@@ -240,3 +240,24 @@ def test_a_failed_task_is_never_hidden_behind_a_deadline() -> None:
     late = WaitOutcome("b", Task.from_api({"task_id": "b", "status": "processing"}), WaitTimeout("late"))
     assert worst_exit_code([failed, late]) == ExitCode.TASK_FAILED
     assert worst_exit_code([late]) == ExitCode.WAIT_TIMEOUT
+
+
+def test_the_dense_window_leans_late_where_a_poll_is_paid_for_by_fewer_tasks() -> None:
+    history = [30.0 + 3.0 * z for z in (-1.5, -1.0, -0.6, -0.3, 0.0, 0.0, 0.3, 0.6, 1.0, 1.5)]
+    pace = Pace.of(history)
+    assert pace is not None
+    opens, closes = pace.window()
+    assert closes - pace.median > 1.5 * (pace.median - opens) > 0
+    # a task that runs a spread and a half longer than its kind's median is still seen within half a second
+    late, _ = simulate(pace.median + 1.5 * pace.spread, pace=pace)
+    assert 0 <= late <= 0.5
+    # one a spread early is before the dense polls: seen within the usual bound, not within half a second
+    early, _ = simulate(pace.median - 1.0 * pace.spread, pace=pace)
+    assert 0 <= early <= 0.1 * (pace.median - pace.spread) + 1e-9
+
+
+def test_a_short_history_widens_the_window_it_may_have_misplaced() -> None:
+    few = Pace.of([27.0, 30.0, 33.0, 30.0])
+    many = Pace.of([27.0, 30.0, 33.0, 30.0] * 10)
+    assert few is not None and many is not None and few.spread == many.spread
+    assert few.window()[0] < many.window()[0] and few.window()[1] > many.window()[1]

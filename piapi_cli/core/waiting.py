@@ -64,7 +64,7 @@ class PollPolicy:
         if pace is not None:
             opens, closes = pace.window()
             if opens - 0.01 <= age < closes:  # (a hundredth early: a clock's rounding never stalls it)
-                return min(self.max_interval, pace.step(age)) * (1 - self.jitter * rng())
+                return min(self.max_interval, pace.step()) * (1 - self.jitter * rng())
             if age < pace.approach():
                 sparse = min(self.max_interval, max(self.min_interval, self.sparse_fraction * age))
                 return min(sparse * (1 - self.jitter * rng()), pace.approach() - age + 0.01)
