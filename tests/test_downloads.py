@@ -457,3 +457,59 @@ def test_downloads_ask_for_files_as_stored(cli: Cli, emulator: Emulator, clock: 
     clock.sleep(60)
     assert cli("download", task_id, "--dir", str(tmp_path)).exit_code == 0
     assert seen == ["identity"]
+
+
+def test_a_small_file_that_comes_whole_is_saved_without_a_resume_record(
+    cli: Cli, served: SandboxServer, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from piapi_cli.core.downloads import partfiles
+
+    written: list[str] = []
+    original = partfiles.write_file
+
+    def write_file(path: Path, data: bytes, *, overwrite: bool) -> None:
+        written.append(path.name)
+        original(path, data, overwrite=overwrite)
+
+    monkeypatch.setattr(partfiles, "write_file", write_file)
+    cli = real(cli, served)
+    task_id = cli("create", "-m", "Qubico/flux1-dev", "-t", "txt2img", "-i", "prompt=x").stdout.strip()
+    clock.sleep(60)
+    out = tmp_path / "out"
+    result = cli("download", task_id, "--dir", str(out))
+    assert result.exit_code == 0, result.stderr
+    saved = Path(result.stdout.strip())
+    assert saved.read_bytes()[:4] == b"\x89PNG"
+    assert written == []  # the whole body came before any byte was written: no record of a part
+    assert [p.name for p in out.iterdir()] == [saved.name]
+
+
+def test_a_small_file_cut_short_keeps_what_came_with_its_record_and_resumes_with_range(
+    cli: Cli, served: SandboxServer, clock: FakeClock, tmp_path: Path
+) -> None:
+    cli = real(cli, served)
+    task_id = cli("create", "-m", "Qubico/flux1-dev", "-t", "txt2img", "-i", "prompt=x").stdout.strip()
+    clock.sleep(60)
+    served.emulator.faults.truncate_downloads = True  # every answer cut: the download fails
+    out = tmp_path / "out"
+    failed = cli("download", task_id, "--dir", str(out))
+    assert failed.exit_code == 9
+    [part] = out.glob("*.part")
+    record = json.loads(part.with_name(part.name + ".json").read_text())
+    assert 0 < part.stat().st_size < record["length"]  # what came, and what it is part of
+    served.emulator.faults.truncate_downloads = False
+    seen: list[str | None] = []
+    original = served.emulator.handle
+
+    def handle(method: str, path: str, headers: Any, body: bytes = b"") -> Any:
+        if path.startswith("/files/"):
+            seen.append({k.lower(): v for k, v in headers.items()}.get("range"))
+        return original(method, path, headers, body)
+
+    served.emulator.handle = handle  # type: ignore[method-assign]
+    kept = part.stat().st_size
+    result = cli("download", task_id, "--dir", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert seen == [f"bytes={kept}-"]  # only the rest was asked for
+    assert Path(result.stdout.strip()).read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in out.iterdir()] == [Path(result.stdout.strip()).name]

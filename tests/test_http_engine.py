@@ -444,3 +444,37 @@ def test_urls_split_as_urlsplit_reads_them(url: str, parts: tuple[str, str, int,
 def test_urls_that_are_no_http_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError):
         split_url(url)
+
+
+def test_a_read_past_the_call_deadline_is_cut_by_it(serve: Callable[..., Raw], clock: FakeClock) -> None:
+    # the deadline comes before the read timeout could: the watchdog cuts the request (its
+    # socket waits with no timeout of its own, one system call per read)
+    server = serve(None)
+    with (
+        client(server, clock, call_timeout=0.2, retry=Backoff(attempts=1)) as made,
+        pytest.raises(ConnectionFailed) as caught,
+    ):
+        made.get_task("t")
+    assert "within 0.2s" in caught.value.message and len(server.requests) == 1
+
+
+def test_a_connection_reused_without_a_deadline_gets_its_read_timeout_back(
+    serve: Callable[..., Raw], clock: FakeClock
+) -> None:
+    server = serve(json_answer(200, TASK, keep=True), None)  # then silence, on the same connection
+    failed: list[BaseException] = []
+    with client(server, clock, timeout=0.2, call_timeout=0.1, retry=Backoff(attempts=1)) as made:
+        assert made.get_task("t").task_id == TASK["data"]["task_id"]  # within the deadline: no read timeout needed
+
+        def without_deadline() -> None:
+            made.call_timeout = None
+            try:
+                made.get_task("t")
+            except ConnectionFailed as exc:
+                failed.append(exc)
+
+        waiting = threading.Thread(target=without_deadline, daemon=True)
+        waiting.start()
+        waiting.join(timeout=10)
+        assert not waiting.is_alive(), "a read with neither deadline nor timeout waited forever"
+    assert server.connections == 1 and len(failed) == 1 and "timed out" in str(failed[0])

@@ -173,6 +173,9 @@ class PlainEngine:
 
                     raise NothingSent(f"{_reason(exc)}; trusted: {choose().said}", lasting=True) from exc
                 raise NothingSent(_reason(exc)) from exc
+        # a watchdog that cuts the request before any read could time out: no socket timeout
+        watched = watchdog is not None and (self._read_timeout is None or watchdog.seconds <= self._read_timeout)
+        connection.watched(watched)
         try:
             try:
                 connection.request(method, target, content, headers)

@@ -31,6 +31,8 @@ MAX_HEADERS = 100
 MAX_INTERIM = 100
 #: methods whose request carries a length even without a body (as http.client)
 _BODY_METHODS = frozenset({"PATCH", "POST", "PUT"})
+#: a read that takes what has come and never waits (0 where there is no such flag: Windows)
+_DONTWAIT = getattr(_socket, "MSG_DONTWAIT", 0)
 
 
 class ProtocolError(ConnectionError):
@@ -76,6 +78,8 @@ class Connection:
         self.sock: _socket.socket | None = None
         self._reader: _Reader | None = None
         self._method = "GET"
+        #: the socket's timeout as set (None: blocking, each read one system call)
+        self._sock_timeout: float | None = None
 
     def connect(self, within: float | None = None) -> None:
         """Connect (and shake hands, for https) in ``connect_timeout`` seconds, and in ``within``
@@ -99,6 +103,16 @@ class Connection:
             sock.close()
             raise
         self.sock = sock
+        self._sock_timeout = self.timeout
+
+    def watched(self, watched: bool) -> None:
+        """Whether the next request's deadline, cut by a watchdog, comes before any read could
+        time out: its socket then blocks with no timeout, each read and write one system call
+        (a socket with a timeout polls before each one, and each call lets the GIL go)."""
+        wanted = None if watched else self.timeout
+        if self.sock is not None and wanted != self._sock_timeout:
+            self.sock.settimeout(wanted)
+            self._sock_timeout = wanted
 
     def request(self, method: str, target: str, body: bytes | None, headers: Mapping[str, str]) -> None:
         """Send one request (the connection must be connected)."""
@@ -145,13 +159,22 @@ class Connection:
         reader, sock = self._reader, self.sock
         if reader is None or sock is None:
             return False
-        sock.settimeout(0)  # what is buffered, or has come: never a wait
+        raw = reader.raw if isinstance(reader.raw, _SocketReader) else None
+        if raw is not None and not (self.tls is None and self._sock_timeout is None and _DONTWAIT):
+            raw = None
+        if raw is not None:  # a blocking plain socket: one read that does not wait, its mode left alone
+            raw.flags = _DONTWAIT
+        else:
+            sock.settimeout(0)  # what is buffered, or has come: never a wait
         try:
             return bool(reader.peek(1))
         except OSError as exc:  # nothing has come (SSLWantReadError for https), or the connection failed
             return not isinstance(exc, BlockingIOError) and type(exc).__name__ != "SSLWantReadError"
         finally:
-            sock.settimeout(self.timeout)
+            if raw is not None:
+                raw.flags = 0
+            else:
+                sock.settimeout(self._sock_timeout)
 
     def close(self) -> None:
         reader, sock = self._reader, self.sock
@@ -190,12 +213,14 @@ class _SocketReader(io.RawIOBase):
 
     def __init__(self, sock: _socket.socket) -> None:
         self._sock = sock
+        #: flags of the reads (MSG_DONTWAIT: a look at what has come, never a wait)
+        self.flags = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        return self._sock.recv_into(buffer)
+        return self._sock.recv_into(buffer, 0, self.flags)
 
 
 class Response:

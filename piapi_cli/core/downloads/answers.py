@@ -51,11 +51,12 @@ def span(
             part.restart(None)
             raise TryAgain("the server sent another part of the file than asked for; restarting", pause=False)
         if not offset:
-            part.restart(ResumeRecord.from_headers(url, headers, ranged[2], ""))
+            part.restart(ResumeRecord.from_headers(url, headers, ranged[2], ""), deferred=True)
         return offset, ranged[1] + 1, ranged[2]
     total = None if encoding else streams.content_length(headers)
     # the record is written before any byte, so a kill leaves a part that says what it holds
-    part.restart(ResumeRecord.from_headers(url, headers, total, encoding))
+    # (deferred: a small body read whole before any byte is written needs none)
+    part.restart(ResumeRecord.from_headers(url, headers, total, encoding), deferred=True)
     return 0, total, total
 
 

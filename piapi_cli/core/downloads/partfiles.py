@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +72,16 @@ class ResumeRecord:
 class PartFile:
     """An open, locked ``NAME.part``: the only writer of that file while it is open."""
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, fd: int, size: int | None = None) -> None:
         self.path = path
         self.record_path = path.with_name(path.name + ".json")
         self._fd = fd
+        #: the part's size while nothing has written it since it was known (None: ask the disk)
+        self._size = size
+        #: whether a record is on the disk (None: not looked for); the part's lock keeps it so
+        self._has_record: bool | None = None
+        #: the record to write before the first byte (``restart(..., deferred=True)``)
+        self._due: ResumeRecord | None = None
 
     @classmethod
     def open(cls, path: Path) -> PartFile:
@@ -120,19 +126,24 @@ class PartFile:
             except BaseException:
                 os.close(fd)
                 raise
-            return cls(path, fd)
+            return cls(path, fd, current.st_size)  # (its size once locked: no writer changes it now)
         raise DownloadError(f"{path} keeps changing: another process is using it")
 
     @property
     def size(self) -> int:
-        return os.fstat(self._fd).st_size
+        return self._size if self._size is not None else os.fstat(self._fd).st_size
 
     def record(self) -> ResumeRecord | None:
         """The record of what the part holds, or None (missing, unreadable, planted as a link)."""
         try:
             fd = os.open(self.record_path, os.O_RDONLY | SAFE_OPEN)
-        except OSError:
+        except FileNotFoundError:
+            self._has_record = False
             return None
+        except OSError:
+            self._has_record = True  # something is there: replaced or removed, never trusted
+            return None
+        self._has_record = True
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
@@ -150,18 +161,42 @@ class PartFile:
             return 0, None
         return size, record
 
-    def restart(self, record: ResumeRecord | None) -> None:
-        """Empty the part; the record (written before any byte) says what it will hold."""
-        os.ftruncate(self._fd, 0)
+    def restart(self, record: ResumeRecord | None, *, deferred: bool = False) -> None:
+        """Empty the part; the record says what it will hold, written before any byte is.
+        ``deferred``: written by the first write of the part's writer, not now, so a body that
+        came whole before any byte was written (``PartWriter.write_whole``) needs none: a part
+        with no record is never resumed, only started again (when no record was found, else the
+        one there is replaced now)."""
+        if self._size != 0:  # (a part just made is empty already)
+            os.ftruncate(self._fd, 0)
+        self._size, self._due = 0, None
         if record is None:
-            _remove(self.record_path)
+            if self._has_record is not False:
+                _remove(self.record_path)
+            self._has_record = False
+        elif deferred and self._has_record is False:
+            self._due = record
         else:
-            write_file(self.record_path, json.dumps(asdict(record)).encode(), overwrite=True)
+            self._write_record(record)
+
+    def _write_record(self, record: ResumeRecord) -> None:
+        write_file(self.record_path, json.dumps(asdict(record)).encode(), overwrite=True)
+        self._has_record = True
+
+    def _write_due(self) -> None:
+        due, self._due = self._due, None
+        if due is not None:
+            self._write_record(due)
+
+    def _drop_due(self) -> None:
+        self._due = None
 
     def writer(self, offset: int) -> PartWriter:
         """A writer of the part from ``offset`` on (the lock stays with this PartFile)."""
-        os.ftruncate(self._fd, offset)
-        return PartWriter(self._fd, offset)
+        if self._size != offset:  # (not when it is that long already: a part just emptied)
+            os.ftruncate(self._fd, offset)
+        self._size = None  # written from now on: its size is the disk's
+        return PartWriter(self._fd, offset, self._write_due, self._drop_due)
 
     def hash_into(self, digest: Any, length: int) -> int:
         """Feed the part's first ``length`` bytes to ``digest`` (the bytes a resume appends to)."""
@@ -187,12 +222,16 @@ class PartFile:
         else:
             if _link_no_clobber(self.path, target):
                 os.unlink(self.path)
-        _remove(self.record_path)
+        self._due = None
+        if self._has_record is not False:
+            _remove(self.record_path)
 
     def discard(self) -> None:
         """Remove the part and its record (its bytes can never be resumed)."""
         _remove(self.path)
-        _remove(self.record_path)
+        self._due = None
+        if self._has_record is not False:
+            _remove(self.record_path)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -205,10 +244,26 @@ class PartWriter:
     buffered file object on it cost five system calls per file (its checks, its seeks) to set up
     and close, for a buffer that bodies read in pieces of up to 1 MiB hardly use."""
 
-    def __init__(self, fd: int, offset: int) -> None:
+    def __init__(
+        self, fd: int, offset: int, first: Callable[[], None] | None = None, whole: Callable[[], None] | None = None
+    ) -> None:
         self._fd, self._at = fd, offset
+        #: called before the first byte is written (the part's record, if it is due), or, by
+        #: ``write_whole``, ``whole`` instead (a whole body needs no record of what it holds)
+        self._first, self._whole = first, whole
+
+    def write_whole(self, data: bytes | bytearray | memoryview) -> int:
+        """Write a body that has come whole (read to its end before any byte of it was written)."""
+        if self._first is not None:
+            self._first = None
+            if self._whole is not None:
+                self._whole()
+        return self.write(data)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._first is not None:
+            first, self._first = self._first, None
+            first()
         view = memoryview(data).cast("B")
         size = view.nbytes
         while view:

@@ -270,9 +270,31 @@ def pump_inline(
     readinto: Callable[[memoryview], int], handle: Any, digest: Any, each: Callable[[int], None], size: int = CHUNK
 ) -> int:
     """``Ring.pump`` without its threads, for a small body: read, hash, write, in turn, through a
-    buffer of ``size`` bytes (a 7 kB image needs no 1 MiB buffer made and zeroed for it)."""
+    buffer of ``size`` bytes (a 7 kB image needs no 1 MiB buffer made and zeroed for it).
+
+    A body that fits the buffer is read to its end before any byte is written, then written
+    in one piece with ``handle.write_whole`` where there is one (a part's writer: a whole body
+    needs no record of what the part holds, which took ten system calls to write and one to
+    remove); should it fail or be cancelled on the way, what came is written first (the record
+    before it), so it is resumed from there. A body longer than the buffer is written piece by
+    piece as it comes."""
     view = memoryview(bytearray(size))
     total = 0
+    try:
+        while total < size and (count := readinto(view[total:])):
+            total += count
+            each(count)
+    except BaseException:
+        if total:
+            digest.update(view[:total])
+            handle.write(view[:total])
+        raise
+    digest.update(view[:total])
+    if total < size:  # the end came: the whole body is in the buffer
+        if total:
+            getattr(handle, "write_whole", handle.write)(view[:total])
+        return total
+    handle.write(view)
     while count := readinto(view):
         digest.update(view[:count])
         handle.write(view[:count])
