@@ -261,3 +261,33 @@ def test_a_short_history_widens_the_window_it_may_have_misplaced() -> None:
     many = Pace.of([27.0, 30.0, 33.0, 30.0] * 10)
     assert few is not None and many is not None and few.spread == many.spread
     assert few.window()[0] < many.window()[0] and few.window()[1] > many.window()[1]
+
+
+def test_the_pace_of_a_kind_follows_every_run_learnt_and_is_worked_out_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from piapi_cli.core import pace as pacing
+
+    def ran(seconds: float) -> Task:
+        return Task.from_api({"task_id": "t", "status": "completed", "model": "m", "task_type": "k",
+                              "meta": {"created_at": "2026-01-01T00:00:00Z",
+                                       "ended_at": f"2026-01-01T00:00:{seconds:02.0f}Z"}})  # fmt: skip
+
+    paces = pacing.Paces(lambda model, kind: [10.0])
+    asked = ran(10)
+    first = paces(asked)
+    assert first is not None and first.median == 10.0
+    worked: list[int] = []
+    original = pacing.Pace.of
+
+    def counted(durations: list[float]) -> Pace | None:
+        worked.append(len(durations))
+        return original(durations)
+
+    monkeypatch.setattr(pacing.Pace, "of", counted)
+    for seconds in (20, 20, 20, 20):  # a batch's rows ending: learnt, not yet asked for
+        paces.learn(ran(seconds))
+    assert worked == []
+    now = paces(asked)
+    assert now is not None and now.median == 20.0 and worked == [5]
+    assert paces(asked) is now and worked == [5]  # nothing new learnt: the same pace

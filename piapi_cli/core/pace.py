@@ -93,6 +93,8 @@ class Paces:
         self._keep = keep
         self._runs: dict[tuple[str, str], list[float]] = {}
         self._paces: dict[tuple[str, str], Pace | None] = {}
+        #: kinds whose runs changed since their pace was worked out (it is, when next asked for)
+        self._stale: set[tuple[str, str]] = set()
 
     def __call__(self, task: Task) -> Pace | None:
         kind = (task.model, task.task_type)
@@ -103,6 +105,9 @@ class Paces:
                 self._runs[kind] = list(reversed(self._run_times(*kind)))[-self._keep :]
             except Exception:  # noqa: BLE001 - a journal that cannot be read: the age-based schedule
                 self._runs[kind] = []
+            self._paces[kind] = Pace.of(self._runs[kind])
+        elif kind in self._stale:
+            self._stale.discard(kind)
             self._paces[kind] = Pace.of(self._runs[kind])
         return self._paces[kind]
 
@@ -115,4 +120,4 @@ class Paces:
             runs = self._runs[kind]
             runs.append((task.ended_at - task.created_at).total_seconds())
             del runs[: -self._keep]
-            self._paces[kind] = Pace.of(runs)
+            self._stale.add(kind)  # (a batch learns from every row and asks for a few)
