@@ -31,8 +31,6 @@ MAX_HEADERS = 100
 MAX_INTERIM = 100
 #: methods whose request carries a length even without a body (as http.client)
 _BODY_METHODS = frozenset({"PATCH", "POST", "PUT"})
-#: a read that takes what has come and never waits (0 where there is no such flag: Windows)
-_DONTWAIT = getattr(_socket, "MSG_DONTWAIT", 0)
 
 
 class ProtocolError(ConnectionError):
@@ -155,15 +153,18 @@ class Connection:
 
     def overran(self) -> bool:
         """Whether bytes past the answer just read came with it (a Content-Length short of the
-        body): they would be read as the next request's answer, so the connection is not reused."""
+        body): they would be read as the next request's answer, so the connection is not reused.
+
+        A plain connection looks at what its reader holds, with no system call: bytes that
+        reach the socket later make it readable, and ``http.PlainEngine`` reuses no idle
+        connection that is (``_still_open``). A TLS socket may hold bytes of its own: it is read
+        without waiting."""
         reader, sock = self._reader, self.sock
         if reader is None or sock is None:
             return False
-        raw = reader.raw if isinstance(reader.raw, _SocketReader) else None
-        if raw is not None and not (self.tls is None and self._sock_timeout is None and _DONTWAIT):
-            raw = None
-        if raw is not None:  # a blocking plain socket: one read that does not wait, its mode left alone
-            raw.flags = _DONTWAIT
+        raw = reader.raw if isinstance(reader.raw, _SocketReader) and self.tls is None else None
+        if raw is not None:
+            raw.held_only = True
         else:
             sock.settimeout(0)  # what is buffered, or has come: never a wait
         try:
@@ -172,7 +173,7 @@ class Connection:
             return not isinstance(exc, BlockingIOError) and type(exc).__name__ != "SSLWantReadError"
         finally:
             if raw is not None:
-                raw.flags = 0
+                raw.held_only = False
             else:
                 sock.settimeout(self._sock_timeout)
 
@@ -213,14 +214,16 @@ class _SocketReader(io.RawIOBase):
 
     def __init__(self, sock: _socket.socket) -> None:
         self._sock = sock
-        #: flags of the reads (MSG_DONTWAIT: a look at what has come, never a wait)
-        self.flags = 0
+        #: reads nothing (what the reader holds is looked at, not the socket)
+        self.held_only = False
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        return self._sock.recv_into(buffer, 0, self.flags)
+    def readinto(self, buffer: memoryview) -> int | None:  # type: ignore[override]
+        if self.held_only:
+            return None  # (as a non-blocking socket with nothing to read: the reader gives b"")
+        return self._sock.recv_into(buffer)
 
 
 class Response:
