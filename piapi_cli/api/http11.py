@@ -76,8 +76,7 @@ class Connection:
         self.sock: _socket.socket | None = None
         self._reader: _Reader | None = None
         self._method = "GET"
-        #: the socket's timeout as set (None: blocking, each read one system call)
-        self._sock_timeout: float | None = None
+        self._sock_timeout: float | None = None  # as set on the socket (None: blocking)
 
     def connect(self, within: float | None = None) -> None:
         """Connect (and shake hands, for https) in ``connect_timeout`` seconds, and in ``within``
@@ -100,15 +99,11 @@ class Connection:
         except BaseException:
             sock.close()
             raise
-        self.sock = sock
-        self._sock_timeout = self.timeout
+        self.sock, self._sock_timeout = sock, self.timeout
 
     def watched(self, watched: bool) -> None:
-        """Whether the next request's deadline, cut by a watchdog, comes before any read could
-        time out: its socket then blocks with no timeout, each read and write one system call
-        (a socket with a timeout polls before each one, and each call lets the GIL go)."""
-        wanted = None if watched else self.timeout
-        if self.sock is not None and wanted != self._sock_timeout:
+        """No socket timeout (a poll before each read and write) while a watchdog cuts reads sooner."""
+        if self.sock is not None and (wanted := None if watched else self.timeout) != self._sock_timeout:
             self.sock.settimeout(wanted)
             self._sock_timeout = wanted
 
@@ -154,28 +149,24 @@ class Connection:
     def overran(self) -> bool:
         """Whether bytes past the answer just read came with it (a Content-Length short of the
         body): they would be read as the next request's answer, so the connection is not reused.
-
-        A plain connection looks at what its reader holds, with no system call: bytes that
-        reach the socket later make it readable, and ``http.PlainEngine`` reuses no idle
-        connection that is (``_still_open``). A TLS socket may hold bytes of its own: it is read
-        without waiting."""
+        Plain: what the reader holds (PlainEngine reuses no idle socket that is readable); TLS: read."""
         reader, sock = self._reader, self.sock
         if reader is None or sock is None:
             return False
         raw = reader.raw if isinstance(reader.raw, _SocketReader) and self.tls is None else None
-        if raw is not None:
-            raw.held_only = True
-        else:
+        if raw is None:
             sock.settimeout(0)  # what is buffered, or has come: never a wait
+        else:
+            raw.held_only = True
         try:
             return bool(reader.peek(1))
         except OSError as exc:  # nothing has come (SSLWantReadError for https), or the connection failed
             return not isinstance(exc, BlockingIOError) and type(exc).__name__ != "SSLWantReadError"
         finally:
-            if raw is not None:
-                raw.held_only = False
-            else:
+            if raw is None:
                 sock.settimeout(self._sock_timeout)
+            else:
+                raw.held_only = False
 
     def close(self) -> None:
         reader, sock = self._reader, self.sock
@@ -214,16 +205,13 @@ class _SocketReader(io.RawIOBase):
 
     def __init__(self, sock: _socket.socket) -> None:
         self._sock = sock
-        #: reads nothing (what the reader holds is looked at, not the socket)
-        self.held_only = False
+        self.held_only = False  # no read: a peek gives what the reader holds, or b""
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int | None:  # type: ignore[override]
-        if self.held_only:
-            return None  # (as a non-blocking socket with nothing to read: the reader gives b"")
-        return self._sock.recv_into(buffer)
+        return None if self.held_only else self._sock.recv_into(buffer)
 
 
 class Response:
