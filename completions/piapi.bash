@@ -50,7 +50,8 @@ _piapi_subcommands() {
     case "$1" in
         '') echo 'create get wait cancel download report compare chat image account models listen trigger completion batch tasks config sandbox' ;;
         'batch') echo 'run status list' ;;
-        'tasks') echo 'sync show usage' ;;
+        'tasks') echo 'sync show usage images' ;;
+        'tasks images') echo 'show' ;;
         'config') echo 'set-key show path set unset' ;;
         'sandbox') echo 'serve' ;;
     esac
@@ -81,6 +82,8 @@ _piapi_options() {
         'tasks sync') echo '--help --json --model --since' ;;
         'tasks show') echo '--help --jq --json' ;;
         'tasks usage') echo '--by --help --jq --json --since --world' ;;
+        'tasks images') echo '--help --jq --json --limit --model --since --status --world' ;;
+        'tasks images show') echo '--help --jq --json' ;;
         'config') echo '--help' ;;
         'config set-key') echo '--help' ;;
         'config show') echo '--help --json' ;;
@@ -158,6 +161,11 @@ _piapi_kind() {
         'tasks usage|--since'|'tasks usage|--jq') echo 'value' ;;
         'tasks usage|--by') echo 'words:model task_type day status world' ;;
         'tasks usage|--world') echo 'words:all sandbox' ;;
+        'tasks images|--status'|'tasks images|-s') echo 'words:completed failed unknown sending' ;;
+        'tasks images|--model'|'tasks images|-m') echo 'model' ;;
+        'tasks images|--since'|'tasks images|--limit'|'tasks images|-n'|'tasks images|--jq') echo 'value' ;;
+        'tasks images|--world') echo 'words:all sandbox' ;;
+        'tasks images show|#1'|'tasks images show|--jq') echo 'value' ;;
         'config set|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval read_timeout sandbox journal sandbox_speed preview preview_protocol webhook_secret' ;;
         'config set|#2') echo 'value' ;;
         'config unset|#1') echo 'words:api_key base_url upload_url service_mode wait_timeout request_timeout download_stall max_poll_interval read_timeout sandbox journal sandbox_speed preview preview_protocol webhook_secret' ;;

@@ -21,6 +21,7 @@ from typing import Any
 from piapi_cli.api import tasks as api_tasks
 from piapi_cli.core import settings
 from piapi_cli.core.catalog import load_catalog
+from piapi_cli.core.journal import image_calls
 from piapi_cli.core.journal.entries import LOCAL_STATES
 from piapi_cli.sandbox.trigger import STATUS_WORDS
 
@@ -39,6 +40,8 @@ VALUES: dict[tuple[str, str], list[str]] = {
     ("tasks usage", "--by"): ["model", "task_type", "day", "status", "world"],
     ("tasks", "--world"): ["all", "sandbox"],
     ("tasks usage", "--world"): ["all", "sandbox"],
+    ("tasks images", "--status"): [image_calls.COMPLETED, image_calls.FAILED, image_calls.UNKNOWN, image_calls.SENDING],
+    ("tasks images", "--world"): ["all", "sandbox"],
     ("config set", "#1"): SETTING_NAMES,
     ("config unset", "#1"): SETTING_NAMES,
 }

@@ -248,6 +248,8 @@ class CreateOutcomeUnknown(RequestError):
 
     #: the journal's row that keeps the request (``piapi tasks show '#ROW'``), when journaled
     journal_row: int | None = None
+    #: the journaled image call the answer was lost of (``piapi tasks images show ID``)
+    image_call: str | None = None
 
 
 class StreamCut(RequestError):

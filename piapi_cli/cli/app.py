@@ -122,6 +122,9 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "config": ("config_cmd", "app", True),
     "sandbox": ("sandbox_cmd", "app", True),
 }
+#: groups inside a group, by the outer one's path: (module in commands/, attribute); commands
+#: never import each other, so a group's module does not name the groups it holds
+NESTED: dict[str, dict[str, tuple[str, str]]] = {"tasks": {"images": ("image_calls_cmd", "app")}}
 
 
 def build_app(only: str | None = None) -> typer.Typer:
@@ -163,6 +166,11 @@ def _typer_group(group: params.Group, path: str) -> typer.Typer:
         app.callback(**group.callback_settings)(_for_typer(group.callback_function, path))
     for name, (function, settings) in group.commands.items():
         app.command(name, **settings)(_for_typer(function, f"{path} {name}"))
+    from importlib import import_module
+
+    for name, (module_name, attribute) in NESTED.get(path, {}).items():
+        inner = getattr(import_module(f".commands.{module_name}", __package__), attribute)
+        app.add_typer(_typer_group(inner, f"{path} {name}"), name=name)
     return app
 
 

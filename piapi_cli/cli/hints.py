@@ -174,6 +174,11 @@ def _specific(error: PiapiError, session: Session | None) -> str | None:
     if isinstance(error, WaitTimeout) and error.task_id:
         return f"resume with: {prog} wait {error.task_id}"
     if isinstance(error, CreateOutcomeUnknown):
+        if error.image_call is not None:
+            return (
+                f"it is journaled as unknown ({prog} tasks images show {error.image_call}); "
+                "check your PiAPI dashboard before asking again"
+            )
         if error.journal_row is not None:
             return (
                 f"it is journaled as unknown ({prog} tasks show '#{error.journal_row}'); "

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from piapi_cli.api.errors import (
     APIStatusError,
     ConnectionFailed,
+    CreateOutcomeUnknown,
     DownloadError,
     MalformedResponse,
     UsageError,
@@ -206,7 +207,9 @@ def run(routes: OpenAIRoutes, journal: Journal | None, world: str, job: ImageJob
         message = (
             INTERRUPTED if isinstance(exc, KeyboardInterrupt) else getattr(exc, "message", "") or type(exc).__name__
         )
-        _settle(journal, call_id, image_calls.UNKNOWN, message, None, sinks)
+        if _settle(journal, call_id, image_calls.UNKNOWN, message, None, sinks) is None and journal is not None:
+            if isinstance(exc, CreateOutcomeUnknown):
+                exc.image_call = call_id  # where the journal keeps it, for the error's advice
         raise
     urls = _urls(answer)
     error = _settle(journal, call_id, image_calls.COMPLETED, "", answer.get("usage"), sinks)
@@ -249,6 +252,21 @@ def _settle(
     files = [f.to_json() for f in sinks.saved]
     try:
         image_calls.settle(journal, call_id, status=status, message=message, usage=usage, files=files)
+    except PiapiError as exc:
+        return exc.message
+    return None
+
+
+def record_downloads(journal: Journal | None, call_id: str, files: list[LocalFile]) -> str | None:
+    """The call's image URLs, downloaded, join its files in the journal (a journal that fails
+    is reported, the files are saved all the same)."""
+    if journal is None or not files:
+        return None
+    from piapi_cli.api.errors import PiapiError
+    from piapi_cli.core.journal import image_calls
+
+    try:
+        image_calls.add_files(journal, call_id, [f.to_json() for f in files])
     except PiapiError as exc:
         return exc.message
     return None

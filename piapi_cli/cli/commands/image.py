@@ -23,7 +23,8 @@ EPILOG = examples(
     notes="Images sent inline (base64) are decoded straight to files, named CALL-INDEX.EXT as tasks' "
     "outputs are, in --download DIR or else the current directory; image URLs are printed, and "
     "downloaded with --download. A file that exists is never overwritten. The call is sent once and "
-    "journaled: an answer that is lost is not asked for again (it may have been made and paid).",
+    "journaled: an answer that is lost is not asked for again (it may have been made and paid). "
+    "piapi tasks images lists the calls: prompt, status, files saved.",
 )
 
 
@@ -111,7 +112,11 @@ def image(
         result = images.run(session.openai, session.journal, session.world, job, directory)
     except KeyboardInterrupt:  # (Ctrl-C, SIGTERM, SIGHUP): say what may have been paid, then the usual report
         if job.call_id is not None:
-            kept = "journaled as unknown" if session.journal is not None else "not journaled (the journal is off)"
+            kept = (
+                f"journaled as unknown ({session.prog} tasks images show {job.call_id})"
+                if session.journal is not None
+                else "not journaled (the journal is off)"
+            )
             state.output.info(
                 f"the image call {job.call_id} was in flight: its images may have been made (and paid); {kept}, "
                 f"never sent again; images that came whole are kept in {download or 'the current directory'}"
@@ -146,6 +151,11 @@ def _fetch_urls(state: State, result: ImageResult, download: Optional[Path]) -> 
         )
         outcome = state.session.runner().download([task], DownloadPlan(download))[0]
         result.saved += outcome.files
+        from piapi_cli.core.images import record_downloads
+
+        problem = record_downloads(state.session.journal, result.call_id, outcome.files)
+        if problem:
+            state.output.warn(f"{problem}; the images are saved all the same")
         for failure in outcome.failures:
             state.output.error(f"could not download {failure.url}: {failure.message}")
         codes.append(outcome.exit_code)

@@ -31,6 +31,7 @@ app = params.Group(
         "piapi --sandbox tasks --world all",
         "piapi tasks show 1631d053",
         "piapi tasks usage --since 30d --by model",
+        "piapi tasks images --status unknown",
         notes="Each API's tasks are kept apart: the listing shows those of the API in use (PiAPI's, "
         "or the sandbox's with --sandbox); --world all shows every one. On a terminal the table shows "
         "the first 8 characters of each task ID, a prefix every command that takes a task accepts, as it "
@@ -164,7 +165,8 @@ def tasks(
 
 
 def _note_chats(state: State, journal: Journal, since: float | None, scope: str | None) -> None:
-    """Chat answers are not tasks: the listing says how many there were, and their tokens."""
+    """Chat answers and image calls are not tasks: the listing says how many there were (and the
+    answers' tokens)."""
     from piapi_cli.core.journal import chats
 
     found = chats.usage(journal, since=since, world=scope)
@@ -172,6 +174,13 @@ def _note_chats(state: State, journal: Journal, since: float | None, scope: str 
     if answers:
         noun = "answer" if answers == 1 else "answers"
         state.output.info(f"and {answers:,} chat {noun} ({tokens:,} tokens): {state.session.prog} tasks usage")
+    from piapi_cli.core.journal import image_calls
+
+    made = image_calls.count(journal, since=since, world=scope)
+    if made:
+        noun = "call" if made == 1 else "calls"
+        every = " --world all" if scope is None else ""
+        state.output.info(f"and {made:,} image {noun}: {state.session.prog} tasks images{every}")
 
 
 def _remote(

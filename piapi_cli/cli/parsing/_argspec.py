@@ -321,7 +321,7 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
     'tasks': {
         'target': 'piapi_cli.cli.commands.tasks_cmd:tasks',
         'context': 'ctx',
-        'subcommands': ['sync', 'show', 'usage'],
+        'subcommands': ['sync', 'show', 'usage', 'images'],
         'invoke_without_command': True,
         'params': [
             {'name': 'status', 'kind': 'option', 'opts': ['--status', '-s'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
@@ -362,6 +362,31 @@ COMMANDS: "dict[str, dict[str, Any]]" = {
             {'name': 'since', 'kind': 'option', 'opts': ['--since'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'by', 'kind': 'option', 'opts': ['--by'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
             {'name': 'world', 'kind': 'option', 'opts': ['--world'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+        ],
+    },
+    'tasks images': {
+        'target': 'piapi_cli.cli.commands.image_calls_cmd:images',
+        'context': 'ctx',
+        'subcommands': ['show'],
+        'invoke_without_command': True,
+        'params': [
+            {'name': 'status', 'kind': 'option', 'opts': ['--status', '-s'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'model', 'kind': 'option', 'opts': ['--model', '-m'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'since', 'kind': 'option', 'opts': ['--since'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'world', 'kind': 'option', 'opts': ['--world'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+            {'name': 'limit', 'kind': 'option', 'opts': ['--limit', '-n'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'int'}},
+            {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
+            {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
+        ],
+    },
+    'tasks images show': {
+        'target': 'piapi_cli.cli.commands.image_calls_cmd:show',
+        'context': 'ctx',
+        'subcommands': [],
+        'params': [
+            {'name': 'ident', 'kind': 'argument', 'opts': ['ident'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': True, 'type': {'kind': 'str'}},
             {'name': 'as_json', 'kind': 'option', 'opts': ['--json'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'flag'}},
             {'name': 'jq', 'kind': 'option', 'opts': ['--jq'], 'secondary': [], 'multiple': False, 'nargs': 1, 'required': False, 'type': {'kind': 'str'}},
         ],
