@@ -12,7 +12,7 @@ try:  # the interpreter's own module: `signal` would import enum
 except (ImportError, ValueError):  # pragma: no cover - another interpreter, or not the main thread
     pass
 
-from piapi_cli.cli.main import main  # noqa: E402 - after the handler, on purpose
+from piapi_cli.cli.main import exit_with, main  # noqa: E402 - after the handler, on purpose
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_with(main())

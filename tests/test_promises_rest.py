@@ -275,3 +275,26 @@ def test_ctrl_c_in_the_launcher_before_any_import_exits_130_without_a_traceback(
                           text=True, timeout=60, env=env)  # fmt: skip
     assert done.returncode == 130, done.stderr
     assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr and done.stdout == ""
+
+
+CTRL_C_AT_EXIT = """
+import atexit, os, signal
+atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))  # the last exit handler to run
+"""
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_ctrl_c_while_the_interpreter_shuts_down_exits_130_without_a_traceback(
+    isolated: Path, tmp_path: Path, how: str
+) -> None:
+    # the command is over, its output written; a Ctrl-C landing in an exit handler (logging's,
+    # threading's) printed "Exception ignored ... KeyboardInterrupt" with a traceback
+    (tmp_path / "sitecustomize.py").write_text(CTRL_C_AT_EXIT)
+    env = {**os.environ, "PIAPI_SANDBOX": "1", "PYTHONPATH": str(tmp_path)}
+    launcher = (
+        [str(Path(sys.executable).with_name("piapi"))] if how == "script" else [sys.executable, "-m", "piapi_cli"]
+    )
+    done = subprocess.run([*launcher, "models"], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+    assert "midjourney" in done.stdout  # what the command printed was flushed before it ended

@@ -112,5 +112,27 @@ def _write(data: bytes) -> int:
     return 0
 
 
+def exit_with(code: int) -> None:
+    """Leave with ``code``: the command is over. A Ctrl-C while the interpreter shuts down
+    (its threads joined, its exit handlers run) would print a traceback from whichever of them
+    it fell in; from here it ends the process at once, 130, what was written flushed."""
+    try:
+        signal.signal(signal.SIGINT, _interrupted_while_exiting)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
+    raise SystemExit(code)
+
+
+def _interrupted_while_exiting(signum: int, frame: object) -> None:
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001, S110 - a closed pipe, or a flush this signal interrupted
+            pass
+    os._exit(130)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    exit_with(main())
