@@ -101,6 +101,8 @@ def record(*, frozen: bool = False) -> Callable[[type[T]], type[T]]:
         made.__record_fields__ = tuple(found)
         made.__record_init__ = tuple(f for f in found if f.init)
         made.__record_names__ = frozenset(f.name for f in found if f.init)
+        #: fields ``__init__`` does not take that a factory makes
+        made.__record_late__ = tuple(f for f in found if not f.init and f.default_factory is not MISSING)
         methods: dict[str, Any] = {"__init__": _init, "__repr__": _repr, "__eq__": _eq}
         if frozen:
             methods |= {"__setattr__": _refuse_set, "__delattr__": _refuse_delete}
@@ -138,18 +140,33 @@ def _fields(cls: type) -> list[RecordField]:
 
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    # (every record made goes through here: the fields given by position, the common case, cost
+    # one pass; the others, and the checks of what was given, are ``_init_rest``'s)
     cls = type(self)
     taken: tuple[RecordField, ...] = cls.__record_init__
     if len(args) > len(taken):
         raise TypeError(f"{cls.__name__}() takes {len(taken)} positional arguments but {len(args)} were given")
     assign = object.__setattr__
-    for index, spec in enumerate(taken):
+    for spec, value in zip(taken, args, strict=False):  # (fewer args than fields: the rest below)
+        assign(self, spec.name, value)
+    if kwargs or len(args) < len(taken):
+        _init_rest(self, cls, len(args), kwargs)
+    for spec in cls.__record_late__:
+        assign(self, spec.name, spec.default_factory())
+    post_init = getattr(self, "__post_init__", None)
+    if post_init is not None:
+        post_init()
+
+
+def _init_rest(self: Any, cls: type, given: int, kwargs: dict[str, Any]) -> None:
+    """The fields not given by position: by keyword, their default or default factory."""
+    taken: tuple[RecordField, ...] = cls.__record_init__  # type: ignore[attr-defined]
+    for spec in taken[:given] if kwargs else ():
+        if spec.name in kwargs:
+            raise TypeError(f"{cls.__name__}() got multiple values for argument {spec.name!r}")
+    for spec in taken[given:]:
         name = spec.name
-        if index < len(args):
-            if name in kwargs:
-                raise TypeError(f"{cls.__name__}() got multiple values for argument {name!r}")
-            value = args[index]
-        elif name in kwargs:
+        if name in kwargs:
             value = kwargs[name]
         elif spec.default is not MISSING:
             value = spec.default
@@ -157,16 +174,10 @@ def _init(self: Any, *args: Any, **kwargs: Any) -> None:
             value = spec.default_factory()
         else:
             raise TypeError(f"{cls.__name__}() missing required argument: {name!r}")
-        assign(self, name, value)
-    unknown = kwargs.keys() - cls.__record_names__
+        object.__setattr__(self, name, value)
+    unknown = kwargs.keys() - cls.__record_names__  # type: ignore[attr-defined]
     if unknown:
         raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {min(unknown)!r}")
-    for spec in cls.__record_fields__:
-        if not spec.init and spec.default_factory is not MISSING:
-            assign(self, spec.name, spec.default_factory())
-    post_init = getattr(self, "__post_init__", None)
-    if post_init is not None:
-        post_init()
 
 
 def _values(self: Any) -> tuple[Any, ...]:

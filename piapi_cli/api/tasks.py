@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 
 from piapi_cli.api.records import field, record
@@ -176,14 +176,20 @@ def scrub_value(value: Any, *secrets: str | None) -> Any:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         text = None
-    if text is not None and not any(
+    if text is not None and not shows_secret(text, secrets):
+        return value
+    return _scrubbed(value, secrets)
+
+
+def shows_secret(text: str, secrets: Iterable[str | None]) -> bool:
+    """Whether JSON text (made with ``ensure_ascii=False``, any separators) shows one of the
+    secrets in any of the forms ``scrub`` replaces: False means a value is clean as it is."""
+    return any(
         _escaped(form) in text
         for secret in secrets
         if secret and len(secret) >= MIN_SECRET_LENGTH
         for form in _forms(secret)
-    ):
-        return value
-    return _scrubbed(value, secrets)
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -205,14 +211,18 @@ def _scrubbed(value: Any, secrets: tuple[str | None, ...]) -> Any:
 
 
 def redact(value: Any) -> Any:
-    """A deep copy with secret-looking values (webhook secret, API keys) replaced."""
+    """A deep copy with secret-looking values (webhook secret, API keys) replaced (every
+    delivery the listener takes goes through here: only objects and arrays are walked into)."""
     if isinstance(value, dict):
-        return {
-            k: (REDACTED if str(k).lower() in _SECRET_KEYS and v not in ("", None) else redact(v))
-            for k, v in value.items()
-        }
+        copy = {}
+        for k, v in value.items():
+            if str(k).lower() in _SECRET_KEYS and v not in ("", None):
+                copy[k] = REDACTED
+            else:
+                copy[k] = redact(v) if isinstance(v, (dict, list)) else v
+        return copy
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact(v) if isinstance(v, (dict, list)) else v for v in value]
     return value
 
 

@@ -205,7 +205,7 @@ def _listen(state: State, options: ListenerOptions, store: EventStore, *, own_se
     listener = lib.Listener(
         options,
         store,
-        on_event=lambda event: _print_event(state, event.to_json(), stopped),
+        on_event=lambda event: _print_event(state, event.line(), stopped),
         on_idle=lambda: _print_event(state, None, stopped),
         on_failure=stopped.set,
         on_log=lambda level, message: _log(state, level, message),
@@ -341,13 +341,14 @@ def _replayed_task(state: State, store: EventStore, which: str) -> str | None:
     return found.task_id
 
 
-def _print_event(state: State, event: dict[str, object] | None, stopped: threading.Event) -> None:
-    """One event's line, flushed once for the events that came together (None: flush them now)."""
+def _print_event(state: State, line: str | None, stopped: threading.Event) -> None:
+    """One event's line (``WebhookEvent.line``), flushed once for the events that came together
+    (None: flush them now)."""
     try:
-        if event is None:
+        if line is None:
             state.output.stdout.flush()
         else:
-            state.output.line(_json(event), flush=False)
+            state.output.line(line, flush=False)
     except BrokenPipeError:  # the reader went away (| head -1): stop listening
         stopped.set()
 

@@ -11,7 +11,9 @@ and unsealed with the listener's secret when it is sent again, so the file never
 
 One ``sqlite3`` connection is shared by the listener's threads: every call here holds one lock,
 so two deliveries never interleave inside a transaction. The deliveries that arrive together
-are recorded in one transaction (``batch``), each under a savepoint of its own.
+are recorded in one transaction (``batch``); one that fails is taken back alone. A delivery
+costs three statements (its history and journal row read in one, the event inserted, the row
+updated), the task's JSON is redacted and encoded once for the row and the event's line.
 """
 
 from __future__ import annotations
@@ -21,21 +23,31 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any, TypeVar
+from functools import lru_cache
+from typing import Any
 
-from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import TERMINAL, Task
+from piapi_cli.core.journal.deliveries import FAILED as FAILED  # (re-exported: what a delivery says)
+from piapi_cli.core.journal.deliveries import NONE as NONE
+from piapi_cli.core.journal.deliveries import OK as OK
+from piapi_cli.core.journal.deliveries import PENDING as PENDING
+from piapi_cli.core.journal.deliveries import StoredEvent as StoredEvent
+from piapi_cli.core.journal.deliveries import TaskJSON as TaskJSON
+from piapi_cli.core.journal.deliveries import WebhookEvent as WebhookEvent
+from piapi_cli.core.journal.deliveries import parse_delivery as parse_delivery
+from piapi_cli.core.journal.deliveries import rfc3339 as rfc3339
 from piapi_cli.core.journal.events_schema import EVENTS_SCHEMA  # noqa: E402,F401 - re-exported
 from piapi_cli.core.journal.journal import Journal
-
-_T = TypeVar("_T")
-
-#: forward states: nothing to forward, not yet done, every destination took it, one did not
-NONE, PENDING, OK, FAILED = "none", "pending", "ok", "failed"
+from piapi_cli.core.journal.store import JournalError
 
 _SEALED = b"\x00piapi:secret\x00"  # a NUL byte never appears in JSON text
 _SEALED_ESCAPED = b"\x00piapi:secret:json\x00"
+
+#: a task's stored events (no last column) and its journal row (its ID last), in one statement
+_HISTORY = (
+    "SELECT status, timestamp, delivery_key, NULL FROM events WHERE task_id = ?"
+    " UNION ALL SELECT status, NULL, NULL, id FROM tasks WHERE task_id = ?"
+)
 
 
 def delivery_key(task_id: str, status: str, timestamp: int | None, body: bytes) -> str:
@@ -58,11 +70,17 @@ def backstop_key(task_id: str, status: str) -> str:
 def seal(body: bytes, secret: str) -> bytes:
     if not secret:
         return body
-    sealed = body.replace(secret.encode(), _SEALED)
-    escaped = json.dumps(secret)[1:-1].encode()
-    if escaped != secret.encode():
+    plain, escaped = _secret_bytes(secret)
+    sealed = body.replace(plain, _SEALED)
+    if escaped != plain:
         sealed = sealed.replace(escaped, _SEALED_ESCAPED)
     return sealed
+
+
+@lru_cache(maxsize=8)
+def _secret_bytes(secret: str) -> tuple[bytes, bytes]:
+    """The secret as written and JSON-escaped (made once: every delivery is sealed)."""
+    return secret.encode(), json.dumps(secret)[1:-1].encode()
 
 
 def unseal(body: bytes, secret: str) -> bytes:
@@ -80,23 +98,6 @@ def event_name(status: str, seen: Iterable[str]) -> str:
     return f"task.{status}"
 
 
-@record()
-class StoredEvent:
-    id: int
-    received_at: float
-    event: str
-    task_id: str
-    status: str
-    timestamp: int | None
-    source: str
-    body: bytes  # as received (unsealed)
-    headers: dict[str, str]
-    forward_state: str = NONE
-    forwards: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: True when an older delivery arrived after a newer one: the journal row was left alone
-    stale: bool = False
-
-
 class EventStore:
     """The events table of one journal (``Journal(":memory:")`` when the journal is off)."""
 
@@ -104,16 +105,21 @@ class EventStore:
         self.journal = journal
         self.secret = secret
         self._batch = threading.local()  # the transaction of this thread's batch, while one is open
+        self._headers: tuple[dict[str, str] | None, str] = (None, "{}")  # the last headers stored, as JSON
 
     @contextmanager
     def batch(self) -> Iterator[None]:
         """The deliveries this thread records in the block share one transaction, committed when
-        the block ends (nothing of them is stored if it fails). Each is written under a savepoint:
-        one that fails fails alone."""
+        the block ends (nothing of them is stored if it fails). A delivery whose writes fail is
+        taken back alone (no savepoint: its writes come last, and an event is deleted again):
+        one that fails fails alone, and one whose failure cannot be taken back alone (SQLite
+        rolled the transaction back) fails them all."""
         with self.journal.write("recording webhook deliveries") as db:
-            self._batch.db = db
+            self._batch.db, self._batch.broken = db, False
             try:
                 yield
+                if self._batch.broken:
+                    raise JournalError(self.journal.path, "recording webhook deliveries", "a delivery's write failed")
             finally:
                 self._batch.db = None
 
@@ -130,43 +136,37 @@ class EventStore:
         source: str = "webhook",
         forward_to: Callable[[str], list[str]] = lambda name: [],
         on_stored: Callable[[], None] | None = None,
+        task_json: TaskJSON | None = None,
     ) -> StoredEvent | None:
         """Store one delivery and bring the task's journal row up to date.
 
         Returns None for a duplicate (nothing stored, nothing to act on). ``forward_to`` gives,
         from the event's name, the URLs it is to be forwarded to: each starts ``pending``.
         ``on_stored`` is called inside the transaction once the event is in it, in the order
-        the deliveries are committed.
+        the deliveries are committed. ``task_json``: the task's JSON, if the caller has it made
+        (its event reuses it).
         """
         status = task.status
         key = backstop_key(task.task_id, status) if source == "backstop" else None
         key = key or delivery_key(task.task_id, status, timestamp, body)
+        made = task_json or TaskJSON(task)
 
         def store(db: sqlite3.Connection) -> StoredEvent | None:
-            history = db.execute(
-                "SELECT status, timestamp, delivery_key FROM events WHERE task_id = ?", (task.task_id,)
-            ).fetchall()
-            keys = {row[2] for row in history}
+            rows = db.execute(_HISTORY, (task.task_id, task.task_id)).fetchall()
+            history = [r for r in rows if r[3] is None]
+            row = next((r for r in rows if r[3] is not None), None)  # the task's journal row
+            keys = {r[2] for r in history}
             if key in keys or backstop_key(task.task_id, status) in keys:
                 return None
-            name = event_name(status, {row[0] for row in history})
-            newest = max((row[1] for row in history if row[1] is not None), default=None)
-            # statuses only move forward: one behind what came already is kept, never acted on
-            late = timestamp is not None and newest is not None and timestamp < newest
-            late = late or _stage(status) < max((_stage(row[0]) for row in history), default=-1)
+            name, late = event_name(status, {r[0] for r in history}), _late(status, timestamp, history)
             forwards = {} if late else {url: {"state": PENDING} for url in forward_to(name)}
+            stale = late or (row is not None and row[0] in TERMINAL and not task.is_terminal)
             event = StoredEvent(0, received_at, name, task.task_id, status, timestamp, source, body, headers,
-                                PENDING if forwards else NONE, forwards)  # fmt: skip
-            event.id = self._insert(db, event, key)
-            if not event.id:  # another process stored it first
-                return None
-            if on_stored is not None:
-                on_stored()
-            row = db.execute("SELECT status FROM tasks WHERE task_id = ?", (task.task_id,)).fetchone()
-            event.stale = late or (row is not None and row[0] in TERMINAL and not task.is_terminal)
-            if row is not None and not event.stale:  # a task made elsewhere has no row to update
-                self.journal._store(db, task)
-            return event
+                                PENDING if forwards else NONE, forwards, stale)  # fmt: skip
+            # what may fail in Python is done before the first write (a task made elsewhere has no row)
+            values = self._values(event, key)
+            update = None if row is None or event.stale else self.journal._update(task, row[3], made)
+            return self._write(db, event, values, update, on_stored)
 
         # one transaction: two listeners on one journal store a delivery once, and the task's
         # row is brought up to date in it; in a batch, the batch's transaction
@@ -174,18 +174,67 @@ class EventStore:
         if db is None:
             return self.journal.apply(store, "recording a webhook delivery")
         with self.journal._guard("recording a webhook delivery"):
-            return _in_savepoint(db, store)
+            if self._batch.broken:
+                raise JournalError(self.journal.path, "recording a webhook delivery", "the batch failed before it")
+            try:
+                return store(db)
+            except BaseException:
+                if not db.in_transaction:  # SQLite rolled it all back (a full disk...): nothing of the batch holds
+                    self._batch.broken = True
+                raise
 
-    def _insert(self, db: sqlite3.Connection, event: StoredEvent, key: str) -> int:
-        """Store the event (its body sealed); its ID, or 0 when that delivery is stored already."""
+    def _write(
+        self,
+        db: sqlite3.Connection,
+        event: StoredEvent,
+        values: tuple[Any, ...],
+        update: tuple[str, tuple[Any, ...]] | None,
+        on_stored: Callable[[], None] | None,
+    ) -> StoredEvent | None:
+        """Insert the event, then update the task's row (``update``); if that fails, the event
+        is taken back (no savepoint: they are the delivery's only writes)."""
+        event.id = self._insert(db, values)
+        if not event.id:  # another process stored it first
+            return None
+        if on_stored is not None:
+            on_stored()
+        if update is not None:
+            try:
+                db.execute(*update)
+            except BaseException:
+                self._undo(db, event.id)
+                raise
+        return event
+
+    def _values(self, event: StoredEvent, key: str) -> tuple[Any, ...]:
+        """The events row of ``event`` (its body sealed)."""
+        last_headers, headers = self._headers, event.headers  # (those of one sender: the same every time)
+        if last_headers[0] != headers:
+            last_headers = self._headers = (dict(headers), json.dumps(headers))
+        return (event.received_at, event.event, event.task_id, event.status, event.timestamp, event.source, key,
+                seal(event.body, self.secret), last_headers[1],
+                event.forward_state, json.dumps(event.forwards) if event.forwards else "{}")  # fmt: skip
+
+    def _insert(self, db: sqlite3.Connection, values: tuple[Any, ...]) -> int:
+        """Store the event; its ID, or 0 when that delivery is stored already."""
         cursor = db.execute(
             "INSERT OR IGNORE INTO events (received_at, event, task_id, status, timestamp, source,"
             " delivery_key, body, headers, forward_state, forwards) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (event.received_at, event.event, event.task_id, event.status, event.timestamp, event.source, key,
-             seal(event.body, self.secret), json.dumps(event.headers), event.forward_state,
-             json.dumps(event.forwards)),
-        )  # fmt: skip
+            values,
+        )
         return int(cursor.lastrowid or 0) if cursor.rowcount else 0
+
+    def _undo(self, db: sqlite3.Connection, event_id: int) -> None:
+        """Take back an event whose task's row could not be written (the delivery fails alone);
+        if that fails too, the batch fails whole (none of it is answered 200)."""
+        try:
+            if db.in_transaction:
+                db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+                return
+        except BaseException:
+            pass
+        if getattr(self._batch, "db", None) is not None:
+            self._batch.broken = True
 
     # --- forwarding -----------------------------------------------------------------
 
@@ -282,79 +331,12 @@ class EventStore:
         return cursor.rowcount
 
 
-# --- what a delivery says ------------------------------------------------------------
-
-
-def parse_delivery(body: bytes) -> tuple[Task, int | None] | str:
-    """The task and timestamp of ``{"timestamp": ..., "data": {task}}``, or why it is not one."""
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return "the body is not JSON"
-    if not isinstance(document, dict):
-        return "the body is not a JSON object"
-    data = document.get("data")
-    if not isinstance(data, dict):
-        return "the body has no data object"
-    task_id = data.get("task_id")
-    if not isinstance(task_id, str) or not task_id.strip():
-        return "data has no task_id"
-    stamp = document.get("timestamp")
-    timestamp: int | None = None
-    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and abs(stamp) < 1e13:
-        timestamp = int(stamp)
-    elif isinstance(stamp, str) and stamp.strip().isdigit() and len(stamp.strip()) < 14:
-        timestamp = int(stamp.strip())
-    return Task.from_api(data), timestamp
-
-
-def rfc3339(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@record()
-class WebhookEvent:
-    """One accepted delivery (or one the backstop found), as reported and acted on."""
-
-    stored: StoredEvent
-    task: Task
-    _json: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.stored.event
-
-    def to_json(self) -> dict[str, Any]:
-        if self._json is None:
-            self._json = self._document()
-        return self._json
-
-    def _document(self) -> dict[str, Any]:
-        return {
-            "id": self.stored.id,
-            "received_at": rfc3339(self.stored.received_at),
-            "event": self.stored.event,
-            "task_id": self.task.task_id,
-            "status": self.task.status,
-            "model": self.task.model,
-            "task_type": self.task.task_type,
-            "timestamp": self.stored.timestamp,
-            "source": self.stored.source,
-            "task": self.task.to_json(),
-        }
-
-
-def _in_savepoint(db: sqlite3.Connection, write: Callable[[sqlite3.Connection], _T]) -> _T:
-    """``write`` inside the open transaction; if it fails, what it wrote goes, and nothing else."""
-    db.execute("SAVEPOINT delivery")
-    try:
-        result = write(db)
-    except BaseException:
-        db.execute("ROLLBACK TO delivery")
-        db.execute("RELEASE delivery")
-        raise
-    db.execute("RELEASE delivery")
-    return result
+def _late(status: str, timestamp: int | None, history: list[sqlite3.Row]) -> bool:
+    """Statuses only move forward: one behind what came already (by its timestamp, or by how
+    far along it is) is kept, never acted on."""
+    newest = max((r[1] for r in history if r[1] is not None), default=None)
+    late = timestamp is not None and newest is not None and timestamp < newest
+    return late or _stage(status) < max((_stage(r[0]) for r in history), default=-1)
 
 
 def _stage(status: str) -> int:

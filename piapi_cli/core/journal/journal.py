@@ -36,6 +36,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
+from json.encoder import encode_basestring  # a string as JSON, ensure_ascii=False
 from pathlib import Path
 
 from piapi_cli.api.tasks import Task, redact
@@ -50,12 +51,14 @@ from piapi_cli.core.journal.entries import (
     parse_since,
 )
 from piapi_cli.core.journal.runs import ATTEMPT_SEP, RunRecord, RunRecords
-from piapi_cli.core.journal.store import JournalError
+from piapi_cli.core.journal.store import JournalError, Store
 from piapi_cli.core.processes import process_alive, this_host
 
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
     from typing import Any, Protocol
+
+    from piapi_cli.core.journal.deliveries import TaskJSON
 
     class Sender(Protocol):
         """What the journal knows of who sent a create: an ``Entry`` or a batch's row."""
@@ -114,13 +117,18 @@ def _int64(value: int | None) -> int | None:
     return value if value is not None and -(2**63) <= value < 2**63 else None
 
 
-def _task_columns(task: Task, now: float, scrubbed: Callable[[Any], Any]) -> tuple[Any, ...]:
-    """What the journal keeps of a fetched task, in the order of ``_SET_TASK``."""
+def _task_columns(
+    task: Task, now: float, store: Store, document: dict[str, Any] | None = None, text: str | None = None
+) -> tuple[Any, ...]:
+    """What the journal keeps of a fetched task, in the order of ``_SET_TASK``. ``document``
+    and ``text``: the task's JSON (``task.to_json()``) and its text, if the caller made them."""
     message = task.failure_message() if task.is_terminal and not task.succeeded else ""
     kind = task.usage.get("type")
-    urls, task_json = scrubbed([u.url for u in task.urls]), scrubbed(task.to_json())
-    return (task.status, scrubbed(message), json.dumps(urls), None if kind is None else str(kind),
-            _int64(task.credits), json.dumps(task_json), now)  # fmt: skip
+    secrets, found = store.secrets(), [u.url for u in task.urls]
+    urls = store.scrubbed_json(found, f"[{','.join(map(encode_basestring, found))}]", secrets)
+    task_json = store.scrubbed_json(task.to_json() if document is None else document, text, secrets)
+    return (task.status, store.scrubbed(message) if message else "", urls, None if kind is None else str(kind),
+            _int64(task.credits), task_json, now)  # fmt: skip
 
 
 class Journal(RunRecords):
@@ -181,7 +189,7 @@ class Journal(RunRecords):
     def created(self, row: int, task: Task) -> None:
         """The create of ``row`` was answered with ``task``: its ID and state in one write."""
         operation = "recording a created task"
-        columns = _task_columns(task, self.clock(), self.scrubbed)
+        columns = _task_columns(task, self.clock(), self)
 
         def write(db: sqlite3.Connection) -> int | None:
             other = db.execute("SELECT id FROM tasks WHERE task_id = ? AND id != ?", (task.task_id, row)).fetchone()
@@ -215,7 +223,7 @@ class Journal(RunRecords):
 
     def update(self, task: Task) -> None:
         """Store what a fetched task says now; unknown tasks (made elsewhere) are left alone."""
-        columns = _task_columns(task, self.clock(), self.scrubbed)
+        columns = _task_columns(task, self.clock(), self)
         self.apply(
             lambda db: db.execute(f"UPDATE tasks SET {_SET_TASK} WHERE task_id = ?", (*columns, task.task_id)),
             "updating a task",
@@ -223,10 +231,14 @@ class Journal(RunRecords):
 
     def _store(self, db: sqlite3.Connection, task: Task) -> None:
         """``update`` inside a transaction this package's modules already hold."""
-        db.execute(
-            f"UPDATE tasks SET {_SET_TASK} WHERE task_id = ?",
-            (*_task_columns(task, self.clock(), self.scrubbed), task.task_id),
-        )
+        columns = _task_columns(task, self.clock(), self)
+        db.execute(f"UPDATE tasks SET {_SET_TASK} WHERE task_id = ?", (*columns, task.task_id))
+
+    def _update(self, task: Task, row: int, made: TaskJSON) -> tuple[str, tuple[Any, ...]]:
+        """The statement that brings journal row ``row`` up to date with ``task``, whose JSON
+        ``made`` has (``_store``'s, made before any write: for the listener's deliveries)."""
+        columns = _task_columns(task, self.clock(), self, made.document, made.text)
+        return f"UPDATE tasks SET {_SET_TASK} WHERE id = ?", (*columns, row)
 
     def record_download(self, task_id: str, url: str, path: str, size: int, sha256: str) -> None:
         now = self.clock()

@@ -4,6 +4,7 @@ a lock, and every failure in words (``JournalError``, exit 3), never a traceback
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sqlite3
 import stat
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from piapi_cli.api.errors import ConfigError, PiapiError
-from piapi_cli.api.tasks import scrub_value
+from piapi_cli.api.tasks import scrub_value, shows_secret
 from piapi_cli.core.processes import process_alive, this_host
 
 __all__ = ["JournalError", "Store", "describe_failure", "journal_failure", "make_private", "process_alive", "this_host"]
@@ -116,6 +117,18 @@ class Store:
         is written to the file, or read back from a row written before, never holds one."""
         secrets = self.secrets()
         return scrub_value(value, *secrets) if secrets else value
+
+    def scrubbed_json(self, value: Any, text: str | None = None, secrets: list[str] | None = None) -> str:
+        """``json.dumps(self.scrubbed(value))`` with one encoding instead of three where nothing
+        is to be scrubbed: ``text`` is ``value`` as JSON made with ``ensure_ascii=False`` (any
+        separators), if the caller made it already; ``secrets``, ``self.secrets()`` if the caller
+        has them. Clean ASCII text is kept as it is."""
+        if text is None:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        secrets = self.secrets() if secrets is None else secrets
+        if secrets and shows_secret(text, secrets):
+            return json.dumps(scrub_value(value, *secrets))
+        return text if text.isascii() else json.dumps(value)  # (a lone surrogate cannot be stored as UTF-8)
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         from piapi_cli.core.journal.schema import SchemaTooNew, migrate

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.journal.events import EventStore, WebhookEvent, parse_delivery
+from piapi_cli.core.journal.deliveries import TaskJSON, WebhookEvent, parse_delivery
+from piapi_cli.core.journal.events import EventStore
 from piapi_cli.core.listener.forwarding import forward_headers
 from piapi_cli.core.listener.ordering import StoredOrder, Ticket
 
@@ -100,6 +101,7 @@ class Intake:
         """Store a delivery and queue its event, in storage order (see ``ordering``); None for
         a duplicate. With ``stored``, the event is left there, queued when the batch commits."""
         ticket = self.order.ticket()
+        made = TaskJSON(task)  # the journal's row and the event share it
         try:
             kept = self.store.record(
                 task=task,
@@ -110,11 +112,12 @@ class Intake:
                 source=source,
                 forward_to=self.destinations,
                 on_stored=ticket.take,
+                task_json=made,
             )
         except BaseException:
             ticket.release(None)
             raise
-        event = WebhookEvent(kept, task) if kept is not None else None
+        event = WebhookEvent(kept, task, made) if kept is not None else None
         if stored is not None:
             stored.append((ticket, event))
             return event

@@ -29,7 +29,8 @@ from piapi_cli.api.errors import Note, UsageError
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.journal.checkpoints import background_checkpoints
-from piapi_cli.core.journal.events import PENDING, EventStore, StoredEvent, WebhookEvent
+from piapi_cli.core.journal.deliveries import WebhookEvent
+from piapi_cli.core.journal.events import PENDING, EventStore, StoredEvent
 from piapi_cli.core.listener.backstop import Backstop
 from piapi_cli.core.listener.execution import exec_runner
 from piapi_cli.core.listener.fetch import download_outputs, guard, refused_url
