@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from piapi_cli.core.listener.http1 import MAX_HEAD, BadHead, parse_head
+from piapi_cli.core.listener.http1 import MAX_HEAD, Answers, BadHead, parse_head
 from tests.test_listener import SECRET, delivery, make_listener
 
 SHARED_FIXTURES = (make_listener,)  # test_listener.py's, used here by name
@@ -143,3 +143,20 @@ def test_deliveries_stored_together_are_all_refused_when_their_commit_fails(
     monkeypatch.setattr(store, "batch", real)
     assert running.post(delivery(ts=1))[0] == 200  # sent again, as PiAPI does: stored once
     assert running.names() == [("task.completed", "58cb41b7")]
+
+
+def test_answers_are_made_once_a_second_and_say_what_they_are_asked_to() -> None:
+    now = [1_750_000_000.2]
+    made = Answers(clock=lambda: now[0])
+    first = made.make(200, "received")
+    assert made.make(200, "received") is first  # the same second: made once
+    assert first.startswith(b"HTTP/1.1 200 OK\r\ndate: Sun, 15 Jun 2025 15:06:40 GMT\r\n")
+    assert first.endswith(b'\r\n\r\n{"ok": true, "message": "received"}')
+    assert b"connection: close" in made.make(200, "received", close=True)
+    assert made.make(500, "x").startswith(b"HTTP/1.1 500 ") and b'"ok": false' in made.make(500, "x")
+    assert b"allow: POST\r\n" in made.make(405, "deliveries are POSTed", headers={"allow": "POST"})
+    for n in range(100):  # refusals naming what they refuse: the answers kept stay few
+        assert made.make(400, f"not a delivery {n}").endswith(f'"not a delivery {n}"}}'.encode())
+    now[0] += 1
+    later = made.make(200, "received")
+    assert later != first and b"date: Sun, 15 Jun 2025 15:06:41 GMT" in later

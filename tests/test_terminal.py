@@ -12,7 +12,7 @@ import sys
 import httpx
 import pytest
 
-from piapi_cli.api.tasks import Task, output_urls
+from piapi_cli.api.tasks import Task, output_url_list, output_urls
 from piapi_cli.cli.output import Output, plain_values, render_task
 from piapi_cli.cli.parsing.params import Exit
 from piapi_cli.cli.terminal import CLOSED_PIPE_EXIT, json_text, safe_text
@@ -89,12 +89,20 @@ def test_output_urls_walk_any_depth_in_document_order() -> None:
     deep: object = "https://x.example/deep.png"
     for _ in range(5000):  # deeper than Python's stack
         deep = [deep]
-    found = output_urls({"a": "https://x.example/1.png", "b": [{"c": "https://x.example/2.png"}], "d": deep})
+    output = {
+        "a": "https://x.example/1.png",
+        "b": [{"c": "https://x.example/2.png"}],
+        "d": deep,
+        "e": " https://x.example/1.png",
+    }
+    found = output_urls(output)
     assert [u.url for u in found] == [
         "https://x.example/1.png",
         "https://x.example/2.png",
         "https://x.example/deep.png",
     ]
+    assert [u.path for u in found[:2]] == ["a", "b[0].c"]
+    assert output_url_list(output) == [u.url for u in found]  # (what the journal keeps: the URLs alone)
 
 
 def hostile_task(status: str = "failed") -> Task:

@@ -101,18 +101,22 @@ def clean_url(text: str) -> str:
     return _not_in_url().sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
 
 
-def _walk(output: Any) -> Iterator[OutputURL]:
+def _walk(output: Any, paths: bool = True) -> Iterator[tuple[str, str]]:
+    """(JSON path, URL) of every http(s) URL in an output tree, in document order (``paths``
+    False: every path "", none worked out)."""
     # a stack, not recursion: a server's output may nest deeper than Python's stack
     stack: list[tuple[Any, str]] = [(output, "")]
     while stack:
         node, path = stack.pop()
         if isinstance(node, str):
             if node.lstrip().startswith(("http://", "https://")):
-                yield OutputURL(path, clean_url(node))
+                yield path, clean_url(node)
         elif isinstance(node, dict):
-            stack.extend((value, _join(path, str(key))) for key, value in reversed(node.items()))
+            stack.extend((value, _join(path, str(key)) if paths else "") for key, value in reversed(node.items()))
         elif isinstance(node, list):
-            stack.extend((value, _join(path, index)) for index, value in reversed(list(enumerate(node))))
+            stack.extend(
+                (value, _join(path, index) if paths else "") for index, value in reversed(list(enumerate(node)))
+            )
 
 
 def output_urls(output: Any) -> list[OutputURL]:
@@ -123,11 +127,17 @@ def output_urls(output: Any) -> list[OutputURL]:
     """
     seen: set[str] = set()
     found = []
-    for item in _walk(output):
-        if item.url not in seen:
-            seen.add(item.url)
-            found.append(item)
+    for path, url in _walk(output):
+        if url not in seen:
+            seen.add(url)
+            found.append(OutputURL(path, url))
     return found
+
+
+def output_url_list(output: Any) -> list[str]:
+    """``[found.url for found in output_urls(output)]``, their paths not worked out (the journal
+    keeps the URLs of every delivery the listener takes)."""
+    return list(dict.fromkeys(url for _, url in _walk(output, paths=False)))
 
 
 #: shorter values are not scrubbed from text: replacing every "k" of a message helps nobody,
@@ -310,24 +320,22 @@ class Task:
         meta = as_dict(data.get("meta"))
         err = as_dict(data.get("error"))
         code = err.get("code", 0)
+        error = TaskError(code if isinstance(code, int) else 0, str(err.get("message") or ""),
+                          str(err.get("raw_message") or ""), err.get("detail"))  # fmt: skip
+        # by position, in the order of the fields (every delivery the listener takes is made here)
         return cls(
-            task_id=str(data.get("task_id") or ""),
-            status=normalize_status(data.get("status"), default_status),
-            model=str(data.get("model") or ""),
-            task_type=str(data.get("task_type") or ""),
-            input=as_dict(data.get("input")),
-            output=data.get("output"),
-            created_at=parse_timestamp(meta.get("created_at")),
-            started_at=parse_timestamp(meta.get("started_at")),
-            ended_at=parse_timestamp(meta.get("ended_at")),
-            usage=as_dict(meta.get("usage")),
-            error=TaskError(
-                code=code if isinstance(code, int) else 0,
-                message=str(err.get("message") or ""),
-                raw_message=str(err.get("raw_message") or ""),
-                detail=err.get("detail"),
-            ),
-            raw=data,
+            str(data.get("task_id") or ""),  # task_id
+            normalize_status(data.get("status"), default_status),
+            str(data.get("model") or ""),
+            str(data.get("task_type") or ""),
+            as_dict(data.get("input")),
+            data.get("output"),
+            parse_timestamp(meta.get("created_at")),
+            parse_timestamp(meta.get("started_at")),
+            parse_timestamp(meta.get("ended_at")),
+            as_dict(meta.get("usage")),
+            error,
+            data,  # raw
         )
 
     @property

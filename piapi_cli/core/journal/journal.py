@@ -39,7 +39,7 @@ from collections.abc import Callable
 from json.encoder import encode_basestring  # a string as JSON, ensure_ascii=False
 from pathlib import Path
 
-from piapi_cli.api.tasks import Task, redact
+from piapi_cli.api.tasks import Task, output_url_list, redact
 from piapi_cli.core.journal.entries import (
     LOCAL_STATES,
     NOT_SENT,
@@ -124,7 +124,7 @@ def _task_columns(
     and ``text``: the task's JSON (``task.to_json()``) and its text, if the caller made them."""
     message = task.failure_message() if task.is_terminal and not task.succeeded else ""
     kind = task.usage.get("type")
-    secrets, found = store.secrets(), [u.url for u in task.urls]
+    secrets, found = store.secrets(), output_url_list(task.output)
     urls = store.scrubbed_json(found, f"[{','.join(map(encode_basestring, found))}]", secrets)
     task_json = store.scrubbed_json(task.to_json() if document is None else document, text, secrets)
     return (task.status, store.scrubbed(message) if message else "", urls, None if kind is None else str(kind),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 
@@ -96,15 +97,30 @@ def parse_head(raw: bytes) -> Head:
 class Answers:
     """Answers as bytes: ``{"ok": ..., "message": ...}`` in JSON, with the date of this second."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self._second = -1
         self._date = ""
+        #: the answers made in this second without extra headers (most are one of two: a delivery
+        #: received, or a repeat of one)
+        self._made: dict[tuple[int, str, bool], bytes] = {}
 
     def make(self, status: int, message: str, *, close: bool = False, headers: dict[str, str] | None = None) -> bytes:
-        body = json.dumps({"ok": 200 <= status < 300, "message": message}).encode()
-        now = int(time.time())
+        now = int(self.clock())
         if now != self._second:
             self._second, self._date = now, formatdate(now, usegmt=True)
+            self._made = {}
+        if headers:
+            return self._make(status, message, close, headers)
+        made = self._made.get((status, message, close))
+        if made is None:
+            if len(self._made) >= 64:  # (messages name what was refused: they may vary)
+                self._made.clear()
+            made = self._made[status, message, close] = self._make(status, message, close, None)
+        return made
+
+    def _make(self, status: int, message: str, close: bool, headers: dict[str, str] | None) -> bytes:
+        body = json.dumps({"ok": 200 <= status < 300, "message": message}).encode()
         lines = [
             f"HTTP/1.1 {status} {_PHRASES.get(status, '')}",
             f"date: {self._date}",
