@@ -179,3 +179,21 @@ def test_a_failing_update_is_not_caught_by_sqlite_alone(tmp_path: Path) -> None:
     assert db.in_transaction
     db.execute("COMMIT")
     assert db.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+def test_events_are_queued_in_storage_order_those_ready_together_as_one_item() -> None:
+    from piapi_cli.core.listener.ordering import StoredOrder
+
+    order: StoredOrder[str] = StoredOrder()
+    tickets = [order.ticket() for _ in range(5)]
+    for ticket in tickets:
+        ticket.take()
+    order.release([(tickets[1], "b"), (tickets[2], None), (tickets[3], "d")])  # the first is not stored yet
+    assert order.queue.empty()
+    tickets[0].release("a")
+    assert order.queue.get_nowait() == ["a", "b", "d"]  # the reporting thread wakes once for them
+    order.release([(tickets[4], None)])  # a repeat: nothing to report
+    assert order.queue.empty()
+    late = order.ticket()
+    order.release([(late, "never taken")])  # no number taken: it was never stored
+    assert order.queue.empty()

@@ -57,8 +57,7 @@ class Intake:
             failed = (500, "the delivery could not be stored; send it again")
             return [answers[n] if n < len(answers) and answers[n][0] != 200 else failed for n in range(len(deliveries))]
         self.on_commit()
-        for ticket, event in stored:
-            ticket.release(event)
+        self.order.release(stored)
         self._count("received", sum(event is not None for _, event in stored))
         return answers
 

@@ -295,16 +295,19 @@ class Listener:
 
     def _dispatch_loop(self) -> None:
         while True:
-            event = self._queue.get()
+            events = self._queue.get()  # (those stored together: a list)
             try:
-                if event is not None:
-                    self.dispatch(event)
-                if self.on_idle is not None and (event is None or self._queue.empty()):
+                for event in events or ():
+                    try:
+                        self.dispatch(event)
+                    except Exception as exc:
+                        self.on_log("error", f"event {event.stored.id}: {type(exc).__name__}: {exc}")
+                if self.on_idle is not None and (events is None or self._queue.empty()):
                     self.on_idle()  # every event queued is reported: the CLI flushes stdout once for them
-                if event is None:
+                if events is None:
                     return
             except Exception as exc:
-                self.on_log("error", f"event {event.stored.id if event else '?'}: {type(exc).__name__}: {exc}")
+                self.on_log("error", f"reporting events: {type(exc).__name__}: {exc}")
             finally:
                 self._queue.task_done()
 

@@ -17,10 +17,11 @@ Event = TypeVar("Event")
 
 
 class StoredOrder(Generic[Event]):
-    """The queue of stored events, in storage order; ``None`` in it means stop."""
+    """The queue of stored events, in storage order: each item a list of events (those that
+    became ready together: a batch's), ``None`` in it means stop."""
 
     def __init__(self) -> None:
-        self.queue: queue.Queue[Event | None] = queue.Queue()
+        self.queue: queue.Queue[list[Event] | None] = queue.Queue()
         self._numbers = itertools.count()
         self._stored: dict[int, Event | None] = {}
         self._next = 0
@@ -30,15 +31,24 @@ class StoredOrder(Generic[Event]):
         """One delivery's place in the order, taken when (and if) it is stored."""
         return Ticket(self)
 
-    def _release(self, number: int, event: Event | None) -> None:
+    def release(self, released: list[tuple[Ticket[Event], Event | None]]) -> None:
+        """``Ticket.release`` for each (a batch's), their events queued as one item: the thread
+        that reports them wakes once for them all."""
+        self._release([(t._number, event) for t, event in released if t._number is not None])
+
+    def _release(self, numbered: list[tuple[int, Event | None]]) -> None:
         """Queue events in the order of their numbers (None: that number stored nothing)."""
+        ready: list[Event] = []
         with self._lock:
-            self._stored[number] = event
+            for number, event in numbered:
+                self._stored[number] = event
             while self._next in self._stored:
-                ready = self._stored.pop(self._next)
+                found = self._stored.pop(self._next)
                 self._next += 1
-                if ready is not None:
-                    self.queue.put(ready)
+                if found is not None:
+                    ready.append(found)
+            if ready:  # (under the lock: two threads releasing put their items in order)
+                self.queue.put(ready)
 
 
 class Ticket(Generic[Event]):
@@ -55,4 +65,4 @@ class Ticket(Generic[Event]):
     def release(self, event: Event | None) -> None:
         """The stored event (None: nothing was stored after all); nothing if no number was taken."""
         if self._number is not None:
-            self._order._release(self._number, event)
+            self._order._release([(self._number, event)])
