@@ -194,11 +194,14 @@ def scrub_value(value: Any, *secrets: str | None) -> Any:
 def shows_secret(text: str, secrets: Iterable[str | None]) -> bool:
     """Whether JSON text (made with ``ensure_ascii=False``, any separators) shows one of the
     secrets in any of the forms ``scrub`` replaces: False means a value is clean as it is."""
-    return any(
-        _escaped(form) in text
-        for secret in secrets
-        if secret and len(secret) >= MIN_SECRET_LENGTH
-        for form in _forms(secret)
+    return any(form in text for form in _escaped_forms(tuple(secrets)))
+
+
+@functools.lru_cache(maxsize=64)
+def _escaped_forms(secrets: tuple[str | None, ...]) -> tuple[str, ...]:
+    """Every form of the secrets as it shows in JSON text (made once per set of secrets)."""
+    return tuple(
+        _escaped(form) for secret in secrets if secret and len(secret) >= MIN_SECRET_LENGTH for form in _forms(secret)
     )
 
 

@@ -173,15 +173,17 @@ class EventStore:
         db = getattr(self._batch, "db", None)
         if db is None:
             return self.journal.apply(store, "recording a webhook delivery")
-        with self.journal._guard("recording a webhook delivery"):
-            if self._batch.broken:
-                raise JournalError(self.journal.path, "recording a webhook delivery", "the batch failed before it")
-            try:
-                return store(db)
-            except BaseException:
-                if not db.in_transaction:  # SQLite rolled it all back (a full disk...): nothing of the batch holds
-                    self._batch.broken = True
-                raise
+        operation = "recording a webhook delivery"
+        if self._batch.broken:
+            raise JournalError(self.journal.path, operation, "the batch failed before it")
+        try:
+            return store(db)
+        except BaseException as exc:
+            if not db.in_transaction:  # SQLite rolled it all back (a full disk...): nothing of the batch holds
+                self._batch.broken = True
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise self.journal._failure(operation, exc) from None  # (what journal._guard would raise)
+            raise
 
     def _write(
         self,

@@ -164,8 +164,12 @@ class Store:
         except JournalError:
             raise
         except (sqlite3.Error, OSError) as exc:
-            kind, reason, action = describe_failure(exc, self.busy_timeout)
-            raise JournalError(self.path, operation, reason, kind=kind, action=action) from None
+            raise self._failure(operation, exc) from None
+
+    def _failure(self, operation: str, exc: sqlite3.Error | OSError) -> JournalError:
+        """``exc`` in words, naming ``operation`` (what ``_guard`` raises)."""
+        kind, reason, action = describe_failure(exc, self.busy_timeout)
+        return JournalError(self.path, operation, reason, kind=kind, action=action)
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:

@@ -289,6 +289,8 @@ class Listener:
         return self.options.events is None or name in self.options.events
 
     def _destinations(self, name: str) -> list[str]:
+        if not self.options.routes:  # (asked for every delivery)
+            return []
         return destinations(self.options.routes, name) if self.wanted(name) else []
 
     # --- acting ---------------------------------------------------------------------
