@@ -101,6 +101,7 @@ def record(*, frozen: bool = False) -> Callable[[type[T]], type[T]]:
         made.__record_fields__ = tuple(found)
         made.__record_init__ = tuple(f for f in found if f.init)
         made.__record_names__ = frozenset(f.name for f in found if f.init)
+        made.__record_init_names__ = tuple(f.name for f in found if f.init)
         #: fields ``__init__`` does not take that a factory makes
         made.__record_late__ = tuple(f for f in found if not f.init and f.default_factory is not MISSING)
         methods: dict[str, Any] = {"__init__": _init, "__repr__": _repr, "__eq__": _eq}
@@ -143,16 +144,17 @@ def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     # (every record made goes through here: the fields given by position, the common case, cost
     # one pass; the others, and the checks of what was given, are ``_init_rest``'s)
     cls = type(self)
-    taken: tuple[RecordField, ...] = cls.__record_init__
-    if len(args) > len(taken):
-        raise TypeError(f"{cls.__name__}() takes {len(taken)} positional arguments but {len(args)} were given")
+    names: tuple[str, ...] = cls.__record_init_names__
+    if len(args) > len(names):
+        raise TypeError(f"{cls.__name__}() takes {len(names)} positional arguments but {len(args)} were given")
     assign = object.__setattr__
-    for spec, value in zip(taken, args, strict=False):  # (fewer args than fields: the rest below)
-        assign(self, spec.name, value)
-    if kwargs or len(args) < len(taken):
+    for name, value in zip(names, args):  # noqa: B905 - fewer args than fields: the rest below
+        assign(self, name, value)
+    if kwargs or len(args) < len(names):
         _init_rest(self, cls, len(args), kwargs)
-    for spec in cls.__record_late__:
-        assign(self, spec.name, spec.default_factory())
+    if cls.__record_late__:
+        for spec in cls.__record_late__:
+            assign(self, spec.name, spec.default_factory())
     post_init = getattr(self, "__post_init__", None)
     if post_init is not None:
         post_init()
