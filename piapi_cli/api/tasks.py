@@ -223,13 +223,23 @@ def _scrubbed(value: Any, secrets: tuple[str | None, ...]) -> Any:
     return value
 
 
+#: whether a key names a secret (``_SECRET_KEYS``), as found (a few thousand kept at most)
+_SECRET_KEY: dict[Any, bool] = {}
+
+
 def redact(value: Any) -> Any:
     """A deep copy with secret-looking values (webhook secret, API keys) replaced (every
-    delivery the listener takes goes through here: only objects and arrays are walked into)."""
+    delivery the listener takes goes through here: only objects and arrays are walked into,
+    and the keys seen are remembered)."""
     if isinstance(value, dict):
         copy = {}
         for k, v in value.items():
-            if str(k).lower() in _SECRET_KEYS and v not in ("", None):
+            secret = _SECRET_KEY.get(k)
+            if secret is None:
+                secret = str(k).lower() in _SECRET_KEYS
+                if len(_SECRET_KEY) < 4096:
+                    _SECRET_KEY[k] = secret
+            if secret and v not in ("", None):
                 copy[k] = REDACTED
             else:
                 copy[k] = redact(v) if isinstance(v, (dict, list)) else v
