@@ -291,3 +291,22 @@ def test_the_pace_of_a_kind_follows_every_run_learnt_and_is_worked_out_only_when
     now = paces(asked)
     assert now is not None and now.median == 20.0 and worked == [5]
     assert paces(asked) is now and worked == [5]  # nothing new learnt: the same pace
+
+
+@pytest.mark.parametrize("history", [[5.0, 300.0, 600.0], [1.0, 100_000.0, 200_000.0], [1.0, 1_000_000.0]])
+def test_run_times_too_scattered_to_tell_anything_are_no_history(history: list[float]) -> None:
+    # a window reaching from before the start to past 1500 s, polled every half second, cost
+    # 253 GETs on a 120 s task where no history costs 39
+    assert Pace.of(history) is None
+    _, gets = simulate(120, pace=Pace.of(history))
+    assert gets == simulate(120)[1]
+
+
+def test_a_long_kinds_window_holds_at_most_80_polls() -> None:
+    pace = Pace.of([600.0 + 60.0 * z for z in (-1.5, -1.0, -0.6, -0.3, 0.0, 0.0, 0.3, 0.6, 1.0, 1.5)])
+    assert pace is not None
+    opens, closes = pace.window()
+    assert (closes - opens) / pace.step() <= 80
+    _, paced = simulate(pace.median + pace.spread, pace=pace)
+    _, none = simulate(pace.median + pace.spread)
+    assert paced < 1.5 * none

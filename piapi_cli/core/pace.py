@@ -36,6 +36,11 @@ EARLY, LATE = 0.6, 1.8
 MEDIAN_ERRORS = 1.5
 #: the polls keep the age-based bound from this many spreads before the median
 APPROACH = 4.0
+#: run times spread wider than this share of their median say too little of when the next
+#: will end: the age-based schedule is used, as with no history
+MAX_SPREAD_SHARE = 0.25
+#: the most polls the window holds: a long task's wide window is polled less densely
+DENSE_POLLS_MAX = 80
 
 
 @record(frozen=True)
@@ -48,7 +53,8 @@ class Pace:
 
     @classmethod
     def of(cls, durations: Iterable[float]) -> Pace | None:
-        """The pace of these run times; None when there are none to learn from."""
+        """The pace of these run times; None when there are none to learn from, or when they
+        vary too widely to tell when the next will end (over ``MAX_SPREAD_SHARE`` of the median)."""
         values = sorted(d for d in durations if math.isfinite(d) and d > 0)
         if not values:
             return None
@@ -56,6 +62,8 @@ class Pace:
         spread = 1.4826 * _median(sorted(abs(v - median) for v in values))
         if len(values) < TRUSTED_SAMPLES:
             spread = max(spread, 0.1 * median)
+        if spread > MAX_SPREAD_SHARE * median:
+            return None
         return cls(median, spread, len(values))
 
     def window(self) -> tuple[float, float]:
@@ -71,8 +79,10 @@ class Pace:
 
     def step(self) -> float:
         """Seconds between polls inside the window: a twentieth of the run time, from
-        ``DENSE_STEP_MIN`` to ``DENSE_STEP_MAX``."""
-        return min(DENSE_STEP_MAX, max(DENSE_STEP_MIN, self.median / 20))
+        ``DENSE_STEP_MIN`` to ``DENSE_STEP_MAX``, or wider if the window would hold more than
+        ``DENSE_POLLS_MAX`` polls."""
+        opens, closes = self.window()
+        return max(min(DENSE_STEP_MAX, max(DENSE_STEP_MIN, self.median / 20)), (closes - opens) / DENSE_POLLS_MAX)
 
     def _core(self) -> float:
         return max(MIN_HALF_WINDOW, HALF_WINDOW_SHARE * self.median, self.spread)
