@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from piapi_cli.api.tasks import REDACTED, Task, redact
-from piapi_cli.core.journal.events import StoredEvent, WebhookEvent
+from piapi_cli.core.journal.events import StoredEvent, TaskJSON, WebhookEvent
 from piapi_cli.core.journal.journal import Journal
 from tests.test_listener import SECRET, delivery, make_listener
 
@@ -121,6 +121,17 @@ def test_secrets_echoed_anywhere_in_a_body_are_scrubbed_from_the_journal_row(mak
     assert row(journal, "unicode")[1]["input"]["prompt"] == '日本語 \ud800 "quoted"'
     running.listener.drain()
     assert [e["task"]["config"]["webhook_config"]["secret"] for e in running.events] == [REDACTED] * 3
+    # the events reported show what the journal keeps, not the secrets the server echoed
+    assert running.events[0]["task"]["input"]["prompt"] == "key *** and ***"
+    assert API_KEY not in json.dumps(running.events) and SECRET not in json.dumps(running.events)
+
+
+def test_the_line_printed_for_an_event_shows_no_secret_the_server_echoed() -> None:
+    task = Task.from_api(json.loads(raw("echoes", input={"prompt": f"key {API_KEY}"}))["data"])
+    fields = {"id": 7, "received_at": 1724511853.25, "event": "task.completed", "task_id": task.task_id,
+              "status": task.status, "timestamp": 1724511853, "source": "webhook", "body": b"", "headers": {}}  # fmt: skip
+    line = WebhookEvent(StoredEvent(**fields), task, TaskJSON(task, [API_KEY, SECRET])).line()
+    assert API_KEY not in line and json.loads(line)["task"]["input"]["prompt"] == "key ***"
 
 
 def event(task: Task, **stored: Any) -> WebhookEvent:

@@ -6,12 +6,13 @@ made once for both the journal's row and the event (``TaskJSON``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from json.encoder import encode_basestring as _string  # a string as JSON, ensure_ascii=False
 from typing import Any
 
 from piapi_cli.api.records import field, record
-from piapi_cli.api.tasks import Task
+from piapi_cli.api.tasks import Task, scrub_value, shows_secret
 
 #: forward states: nothing to forward, not yet done, every destination took it, one did not
 NONE, PENDING, OK, FAILED = "none", "pending", "ok", "failed"
@@ -63,27 +64,38 @@ def rfc3339(moment: float) -> str:
 
 class TaskJSON:
     """A task's JSON as reported (``Task.to_json``: secrets redacted) and its compact text,
-    each made once, when first asked for: a delivery's journal row and its event share them."""
+    each made once, when first asked for: a delivery's journal row and its event share them.
+    Whatever of ``secrets`` (the API key, webhook secrets) the task shows, echoed in a prompt
+    or a URL, is scrubbed from both: the event printed shows no more than the journal keeps."""
 
-    __slots__ = ("task", "_document", "_text")
+    __slots__ = ("task", "_secrets", "_document", "_text")
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, secrets: Sequence[str] = ()) -> None:
         self.task = task
+        self._secrets = secrets
         self._document: dict[str, Any] | None = None
         self._text: str | None = None
 
     @property
     def document(self) -> dict[str, Any]:
         if self._document is None:
-            self._document = self.task.to_json()
-        return self._document
+            self._make()
+        return self._document  # type: ignore[return-value]  # (made above)
 
     @property
     def text(self) -> str:
         """``document`` as ``piapi listen`` prints JSON (compact, ``ensure_ascii=False``)."""
         if self._text is None:
-            self._text = json.dumps(self.document, ensure_ascii=False, separators=(",", ":"))
-        return self._text
+            self._make()
+        return self._text  # type: ignore[return-value]  # (made above)
+
+    def _make(self) -> None:
+        document = self.task.to_json()
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        if self._secrets and shows_secret(text, self._secrets):
+            document = scrub_value(document, *self._secrets)
+            text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        self._document, self._text = document, text
 
 
 @record()

@@ -100,7 +100,7 @@ class Intake:
         """Store a delivery and queue its event, in storage order (see ``ordering``); None for
         a duplicate. With ``stored``, the event is left there, queued when the batch commits."""
         ticket = self.order.ticket()
-        made = TaskJSON(task)  # the journal's row and the event share it
+        made = TaskJSON(task, self.store.journal.secrets())  # the journal's row and the event share it
         try:
             kept = self.store.record(
                 task=task,
