@@ -131,7 +131,6 @@ class Client:
         self._rng = rng
         #: the transport in place of the network, if one was given (the sandbox's serves its files too)
         self.transport = transport
-        # http.client for the network, httpx for a transport or a proxy (see api/factory.py)
         self._http = factory.engine(
             factory.API,
             [self.base_url, self.upload_url],
@@ -248,6 +247,10 @@ class Client:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise MalformedResponse("the upload endpoint's answer holds no data.url")
         return url
+
+    def prepare(self) -> None:
+        """Make the TLS context of an https API now: an unusable trust store fails before a create is begun."""
+        self._http.ready()
 
     def close(self) -> None:
         self._http.close()
@@ -370,11 +373,9 @@ class Client:
 
 def _timeouts(timeout: httpx.Timeout | float | None) -> factory.Timeouts | None:
     """The first release took httpx's timeout or seconds for everything: both still work."""
-    if timeout is None:
-        return None
     if isinstance(timeout, (int, float)):
         return factory.Timeouts(connect=float(timeout), read=float(timeout))
-    return factory.Timeouts(connect=timeout.connect, read=timeout.read)
+    return None if timeout is None else factory.Timeouts(connect=timeout.connect, read=timeout.read)
 
 
 def _encoded(json_body: Any) -> tuple[bytes | None, dict[str, str] | None]:

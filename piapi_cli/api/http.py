@@ -58,6 +58,9 @@ if TYPE_CHECKING:
         ) -> tuple[Answer, bytes]:  # fmt: skip
             """One request; its answer and body (decoded, at most ``max_answer`` bytes; ``total``: seconds)."""
 
+        def ready(self) -> None:
+            """Make what an https connection to the base URL needs (its TLS context) now."""
+
         def close(self) -> None: ...
 
 
@@ -92,6 +95,22 @@ class PlainAnswer:
 
 def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+def nothing_sent(exc: BaseException) -> NothingSent:
+    """The error for a connection that failed before the request left: ``lasting`` when the
+    server's certificate was refused (in ``exc`` or what it was raised from), saying what was trusted."""
+    ssl = sys.modules.get("ssl")  # (imported if the connection was https)
+    seen: BaseException | None = exc
+    for _ in range(8):  # (httpx's error is raised from httpcore's, raised from ssl's)
+        if ssl is None or seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            from piapi_cli.api.trust import choose
+
+            return NothingSent(f"{_reason(seen)}; trusted: {choose().said}", lasting=True)
+        seen = seen.__cause__ or seen.__context__
+    return NothingSent(_reason(exc))
 
 
 def default_tls_context() -> ssl.SSLContext:
@@ -167,12 +186,11 @@ class PlainEngine:
                 connection.connect(within=None if watchdog is None else watchdog.seconds)
             except Exception as exc:
                 connection.close()
-                ssl = sys.modules.get("ssl")  # (imported if the connection was https)
-                if ssl is not None and isinstance(exc, ssl.SSLCertVerificationError):
-                    from piapi_cli.api.trust import choose
-
-                    raise NothingSent(f"{_reason(exc)}; trusted: {choose().said}", lasting=True) from exc
-                raise NothingSent(_reason(exc)) from exc
+                raise nothing_sent(exc) from exc
+            except KeyboardInterrupt as exc:  # (before the request: nothing of it was sent)
+                connection.close()
+                exc.nothing_sent = True  # type: ignore[attr-defined]
+                raise
         # a watchdog that cuts the request before any read could time out: no socket timeout
         watched = watchdog is not None and (self._read_timeout is None or watchdog.seconds <= self._read_timeout)
         connection.watched(watched)
@@ -214,6 +232,10 @@ class PlainEngine:
             self._tls_context = self._tls()  # (imports ssl: an https connection only)
         tls = self._tls_context if scheme == "https" else None
         return Connection(host, port, tls, self._connect_timeout, self._read_timeout)
+
+    def ready(self) -> None:
+        if self.base_url.startswith("https://") and self._tls_context is None:
+            self._tls_context = self._tls()
 
     def close(self) -> None:
         with self._lock:
@@ -329,10 +351,13 @@ class HttpxEngine:
         except httpx.DecodingError as exc:
             raise Undecodable(_reason(exc)) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise NothingSent(_reason(exc)) from exc
+            raise nothing_sent(exc) from exc
         except httpx.TransportError as exc:
             raise AnswerFailed(_reason(exc), timed_out=isinstance(exc, httpx.TimeoutException)) from exc
         return response, b"".join(chunks)
+
+    def ready(self) -> None:
+        """Nothing to make: httpx's client holds its TLS context from the start."""
 
     def close(self) -> None:
         self._client.close()

@@ -219,6 +219,8 @@ class OpenAIRoutes:
         for streaming; error statuses are raised, with the server's message."""
         import httpx
 
+        from piapi_cli.api.http import nothing_sent
+
         content, headers = None, {}
         if json_body is not None:
             try:
@@ -236,12 +238,13 @@ class OpenAIRoutes:
             try:
                 response = self._http.send(request, stream=True)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                if files is None and self.retry.retries_left(attempt):
+                failed = nothing_sent(exc)  # (a certificate not trusted stays so: not tried again)
+                if files is None and not failed.lasting and self.retry.retries_left(attempt):
                     self._pause(attempt, None)
                     continue
                 raise ConnectionFailed(
-                    f"could not connect to {self.base_url}: {self._scrub(str(exc))}",
-                    advice="base_url",
+                    f"could not connect to {self.base_url}: {self._scrub(str(failed))}",
+                    advice="tls" if failed.lasting else "base_url",
                 ) from None
             except httpx.TransportError as exc:
                 raise CreateOutcomeUnknown(

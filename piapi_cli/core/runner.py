@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from functools import partial
 
-from piapi_cli.api.errors import ConnectionFailed, CreateOutcomeUnknown, PiapiError
+from piapi_cli.api.errors import ConfigError, ConnectionFailed, CreateOutcomeUnknown, PiapiError
 from piapi_cli.api.tasks import Task, TaskRequest
 from piapi_cli.core.journal.paces import run_times
 from piapi_cli.core.journal.store import journal_failure
@@ -148,6 +148,7 @@ class Runner:
         from piapi_cli.core.journal.journal import NOT_SENT, REFUSED, UNKNOWN
 
         request.check_size()  # files inlined as data: URIs are only now in the body
+        self.client.prepare()  # (the TLS context: a trust store that cannot be used fails with nothing begun)
         row = None
         if self.journal is not None:
             # fails before anything is sent (exit 3: the journal cannot be written)
@@ -156,25 +157,22 @@ class Runner:
         self.sending = row or 0
         try:
             task = self.client.create_task(request)
-        except CreateOutcomeUnknown as exc:
-            exc.journal_row = row
-            self._settle_row(row, UNKNOWN, exc)
+        except PiapiError as exc:  # the task may exist (unknown), surely was not sent, or was refused
+            if isinstance(exc, CreateOutcomeUnknown):
+                exc.journal_row = row
+            unknown = isinstance(exc, CreateOutcomeUnknown)
+            unsent = isinstance(exc, (ConnectionFailed, ConfigError))  # (a ConfigError: before anything was sent)
+            self._settle_row(row, UNKNOWN if unknown else NOT_SENT if unsent else REFUSED, exc)
             self._emit(CREATE_FAILED, error=exc)
             raise
-        except ConnectionFailed as exc:
-            self._settle_row(row, NOT_SENT, exc)
-            self._emit(CREATE_FAILED, error=exc)
-            raise
-        except PiapiError as exc:
-            self._settle_row(row, REFUSED, exc)
-            self._emit(CREATE_FAILED, error=exc)
-            raise
-        except BaseException:
-            # interrupted mid-request: it may or may not have reached PiAPI
-            self._settle_row(row, UNKNOWN, PiapiError("interrupted while the create request was in flight"))
+        except BaseException as exc:  # interrupted: it may have reached PiAPI, unless it stopped before the send
+            unsent = getattr(exc, "nothing_sent", False)
+            why = "before the create request was sent" if unsent else "while the create request was in flight"
+            self._settle_row(row, NOT_SENT if unsent else UNKNOWN, PiapiError(f"interrupted {why}"))
             raise
         finally:
-            if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            stopped = sys.exc_info()[1]
+            if not isinstance(stopped, KeyboardInterrupt) or getattr(stopped, "nothing_sent", False):
                 self.sending = None
         with self._lock:
             self.created.append(task.task_id)

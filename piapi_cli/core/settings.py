@@ -174,7 +174,7 @@ NETWORK_ENVIRONMENT = (
     EnvVar(
         "SSL_CERT_DIR",
         "a directory of CA certificates named by subject hash (openssl rehash DIR) to trust; "
-        "with SSL_CERT_FILE's when both are set",
+        "with SSL_CERT_FILE's when both are set (both must be usable)",
     ),
     EnvVar(
         "REQUESTS_CA_BUNDLE",
