@@ -14,7 +14,8 @@ piapi's rate over curl's; the whole-command ratio (curl's time over piapi's, fix
 printed beside it. piapi's peak memory is GNU time's maximum RSS; each tool's CPU time (user and
 system, from GNU time) per GiB is printed too, its tiny run's taken off: the figure that does not
 depend on what else the 2 cores are doing. piapi also hashes the file (SHA-256) and fsyncs it
-before giving it its name; curl does neither.
+before giving it its name; curl does neither, so a third tool is timed in each round: curl, then
+its file fsynced (`sync FILE`), the same durability as piapi's, and piapi's rate over it.
 """
 
 from __future__ import annotations
@@ -52,9 +53,14 @@ def usage(stderr: str) -> tuple[float, float]:
     return int(peak) / 1024, float(user) + float(system)
 
 
-def curl(url: str, folder: str, env: dict[str, str], size: int) -> tuple[float, float]:
+def curl(url: str, folder: str, env: dict[str, str], size: int, durable: bool = False) -> tuple[float, float]:
+    """curl's time and CPU seconds; ``durable``: then the file fsynced (coreutils ``sync FILE``),
+    as piapi does before giving a file its name."""
     target = Path(folder, "curl.mp4")
-    seconds, stderr = timed(["/usr/bin/time", "-f", "%M %U %S", "curl", "-s", "-o", str(target), url], env)
+    argv = ["curl", "-s", "-o", str(target), url]
+    if durable:
+        argv = ["sh", "-c", 'curl -s -o "$0" "$1" && sync "$0"', str(target), url]
+    seconds, stderr = timed(["/usr/bin/time", "-f", "%M %U %S", *argv], env)
     assert target.stat().st_size == size or size < 1 << 20  # a tiny output is at least its MP4 header
     target.unlink()
     return seconds, usage(stderr)[1]
@@ -109,12 +115,13 @@ def main() -> None:
                 times: dict[str, float] = {}
                 cpu: dict[str, float] = {}
                 memory = 0.0
-                order = ["curl", "piapi"] if round_ % 2 == 0 else ["piapi", "curl"]
-                for tool in order:
+                order = ["curl", "curl+fsync", "piapi"]
+                for tool in order if round_ % 2 == 0 else order[::-1]:
                     os.sync()  # no dirty pages of the last run still being written back
-                    if tool == "curl":
-                        times["curl"], cpu["curl"] = curl(big_url, folder, env, size)
-                        times["curl tiny"], cpu["curl tiny"] = curl(tiny_url, folder, env, tiny)
+                    if tool.startswith("curl"):
+                        durable = tool == "curl+fsync"
+                        times[tool], cpu[tool] = curl(big_url, folder, env, size, durable)
+                        times[f"{tool} tiny"], cpu[f"{tool} tiny"] = curl(tiny_url, folder, env, tiny, durable)
                     else:
                         times["piapi"], memory, cpu["piapi"] = piapi(big_id, folder, env, size)
                         times["piapi tiny"], _, cpu["piapi tiny"] = piapi(tiny_id, folder, env, tiny)
@@ -125,17 +132,20 @@ def main() -> None:
                 hashing = sha256_seconds(size)
                 curl_rate = size / (times["curl"] - times["curl tiny"]) / 1e6
                 piapi_rate = size / (times["piapi"] - times["piapi tiny"]) / 1e6
+                durable_rate = size / (times["curl+fsync"] - times["curl+fsync tiny"]) / 1e6
                 rows.append((curl_rate, piapi_rate, piapi_rate / curl_rate, times["curl"] / times["piapi"], memory,
-                             curl_cpu, piapi_cpu))  # fmt: skip
+                             curl_cpu, piapi_cpu, durable_rate, piapi_rate / durable_rate))  # fmt: skip
                 print(f"round {round_ + 1}: curl {times['curl']:.2f} s (tiny {times['curl tiny']:.3f}), "
                       f"piapi {times['piapi']:.2f} s (tiny {times['piapi tiny']:.3f}); rates {curl_rate:.0f} / "
                       f"{piapi_rate:.0f} MB/s: ratio {piapi_rate / curl_rate:.2f}, whole command "
                       f"{times['curl'] / times['piapi']:.2f}; piapi peak {memory:.1f} MiB; CPU s/GiB curl "
-                      f"{curl_cpu:.2f}, piapi {piapi_cpu:.2f}; SHA-256 of the file alone {hashing:.2f} s",
+                      f"{curl_cpu:.2f}, piapi {piapi_cpu:.2f}; SHA-256 of the file alone {hashing:.2f} s; curl "
+                      f"then fsync {durable_rate:.0f} MB/s, ratio {piapi_rate / durable_rate:.2f}",
                       flush=True)  # fmt: skip
         print(f"file: {args.size_mb} MiB, {args.runs} rounds, written under {args.dir or tempfile.gettempdir()}")
         names = ["curl MB/s", "piapi MB/s", "transfer ratio", "whole-command ratio", "peak MiB"]
-        for index, name in enumerate([*names, "curl CPU s/GiB", "piapi CPU s/GiB"]):
+        names += ["curl CPU s/GiB", "piapi CPU s/GiB", "curl+fsync MB/s", "ratio to curl+fsync"]
+        for index, name in enumerate(names):
             values = [row[index] for row in rows]
             print(f"{name:20} median {statistics.median(values):8.2f}   range {min(values):.2f}-{max(values):.2f}")
     finally:
