@@ -590,7 +590,7 @@ complete -c piapi -n "__piapi_in 'create'" -l interval -x -d 'Longest pause betw
 complete -c piapi -n "__piapi_in 'create'" -l json -d 'Print the task as JSON: the APIs task object, an array for several (after downloads, each '
 complete -c piapi -n "__piapi_in 'create'" -l jq -x -d 'Filter the JSON with a jq expression; strings print raw'
 complete -c piapi -n "__piapi_in 'create'" -l quiet -s q -d 'No progress display or notes on stderr'
-complete -c piapi -n "__piapi_in 'create'" -l dry-run -d 'Print the request body that would be sent (secrets redacted); send nothing'
+complete -c piapi -n "__piapi_in 'create'" -l dry-run -d 'Print the request body that would be sent (secrets redacted; --inline files as their data:'
 complete -c piapi -n "__piapi_in 'create'" -l no-validate -d 'Skip the catalogs input checks'
 complete -c piapi -n "__piapi_in 'create'" -l inline -d 'Send -i key=@FILE as a data: URI instead of uploading it'
 complete -c piapi -n "__piapi_in 'create'" -l download -x -a '(__fish_complete_directories (commandline -ct))' -d 'Save the outputs into DIR when done (implies --wait)'

@@ -48,7 +48,11 @@ class ExitCode(enum.IntEnum):
 _EXIT_CODE_TEXTS: dict[ExitCode, tuple[str, str]] = {
     ExitCode.OK: ("ok", "success"),
     ExitCode.INTERNAL: ("internal error", "unexpected internal error (run with --debug for the traceback)"),
-    ExitCode.USAGE: ("usage or invalid input", "usage error or invalid input; nothing was sent"),
+    ExitCode.USAGE: (
+        "usage or invalid input",
+        "usage error or invalid input, a --jq filter failing on what a read fetched among them; nothing was "
+        "sent that creates or costs",
+    ),
     ExitCode.AUTH: (
         "auth or config",
         "authentication or configuration: no key, 401, 403, an unreadable config file, an invalid setting",
@@ -76,8 +80,8 @@ _EXIT_CODE_TEXTS: dict[ExitCode, tuple[str, str]] = {
     ),
     ExitCode.OUTPUT_FAILED: (
         "sent; output step failed",
-        "the task was created (its ID is printed) but a step on its answer failed, such as a --jq filter that "
-        "fails on it",
+        "the command created a task (its ID is printed on stdout all the same) or an image, but a step on the "
+        "answer failed, such as a --jq filter that fails on it; commands that create nothing exit 2 there",
     ),
     ExitCode.STREAM_CUT: (
         "answer cut short",
@@ -91,8 +95,9 @@ _EXIT_CODE_TEXTS: dict[ExitCode, tuple[str, str]] = {
     ),
     ExitCode.CLOSED_PIPE: (
         "stdout closed",
-        "the reader of stdout went away (piapi models piped into head -1): nothing more is printed and no "
-        "error either; what a shell reports for SIGPIPE",
+        "the reader of stdout went away before piapi wrote all it had (piapi models --json piped into a reader "
+        "that reads nothing, such as true; head -1 may read it all first): nothing more is printed and no "
+        "error, except that the tasks created are named on stderr; what a shell reports for SIGPIPE",
     ),
 }
 
@@ -299,9 +304,11 @@ class LocalWriteError(PiapiError):
 
 
 class OutputStepFailed(PiapiError):
-    """The request was carried out but a step on its answer failed (a ``--jq`` filter)."""
+    """The request was carried out but a step on its answer failed (a ``--jq`` filter);
+    ``task_ids``: the tasks it created, which the caller prints to stdout all the same."""
 
     exit_code = ExitCode.OUTPUT_FAILED
+    task_ids: tuple[str, ...] = ()
 
 
 class DownloadError(PiapiError):

@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 
-from piapi_cli.api.errors import UsageError
+from piapi_cli.api.errors import OutputStepFailed
 from piapi_cli.api.tasks import STAGED, Task
 from piapi_cli.cli.terminal import end_on_closed_pipe, json_text, safe_console_class, safe_text
 from piapi_cli.core.settings import NO_COLOR_ENV
@@ -141,6 +141,17 @@ class Output:
                 raise  # the caller stops its own work cleanly (a batch run finishes what is in flight)
             end_on_closed_pipe(self.stdout)
 
+    def flush(self) -> None:
+        """stdout and stderr written out now."""
+        for stream in (self.stdout, self.stderr):
+            try:
+                stream.flush()
+            except BrokenPipeError:
+                if stream is self.stdout:
+                    end_on_closed_pipe(self.stdout)
+            except (OSError, ValueError):
+                pass
+
     def stream(self, text: str) -> None:
         """A piece of data as it arrives (a streamed answer): no newline added, flushed at once,
         made safe when a terminal shows it."""
@@ -152,10 +163,19 @@ class Output:
         except BrokenPipeError:
             end_on_closed_pipe(self.stdout)
 
-    def document(self, doc: Any, jq: str | None = None, *, sent: bool = True) -> None:
-        """A JSON document, or the results of a jq expression over it (``sent``: see ``run_jq``)."""
+    def document(self, doc: Any, jq: str | None = None, *, created: bool = False) -> None:
+        """A JSON document, or the results of a jq expression over it (``created``: see ``run_jq``)."""
         if jq is not None:
-            for value in run_jq(jq, doc, sent=sent):
+            from piapi_cli.cli.jqfilter import run_jq
+
+            self.flush()  # what was written is out before the filter runs (it may be stopped)
+            try:
+                values = run_jq(jq, doc, created=created)
+            except OutputStepFailed as exc:
+                for task_id in exc.task_ids:  # a created task's ID reaches stdout whatever the filter did
+                    self.line(task_id)
+                raise
+            for value in values:
                 self.line(value if isinstance(value, str) else json_text(value, indent=None))
             return
         if self.stdout_tty and not self.no_color:
@@ -175,9 +195,9 @@ class Output:
         jq: str | None = None,
         table: Callable[[Console], object] | None = None,
         lines: Callable[[], Iterable[str]] | None = None,
-        sent: bool = True,
+        created: bool = False,
     ) -> None:
-        """The one branch every command takes to show a result (``sent``: see ``run_jq``).
+        """The one branch every command takes to show a result (``created``: see ``run_jq``).
 
         ``--json`` or ``--jq``: ``doc()`` as one JSON document (filtered by ``jq``). A terminal:
         ``table(console)`` draws it with rich. A pipe: ``lines()``, one value a line, never
@@ -185,7 +205,7 @@ class Output:
         the table, plain.
         """
         if structured(as_json, jq):
-            self.document(doc(), jq, sent=sent)
+            self.document(doc(), jq, created=created)
         elif table is not None and (self.stdout_tty or lines is None):
             table(self.out)
         elif lines is not None:
@@ -349,50 +369,3 @@ def text_results(task: Task) -> list[tuple[str, str]]:
             if isinstance(pair, dict) and pair.get("text"):
                 found.append((f"lyrics_pairs[{index}]", f"{pair.get('title', '')}\n{pair['text']}".strip()))
     return found
-
-
-def compile_jq(expression: str) -> Any:
-    """A compiled jq program; a usage error for bad syntax (checked before anything is sent)."""
-    try:
-        import jq
-    except ImportError as exc:  # pragma: no cover
-        raise UsageError("--jq needs the jq package: pip install jq") from exc
-    try:
-        return jq.compile(expression)
-    except ValueError as exc:
-        raise UsageError(f"invalid --jq expression: {_jq_complaint(str(exc))}") from None
-
-
-def _jq_complaint(text: str) -> str:
-    """jq's whole message on one line: what is wrong and where, then the expression it quotes
-    (its caret line, which only lines up under a line of its own, is left out)."""
-    lines = [line.strip() for line in text.strip().splitlines()]
-    kept = [line for line in lines if line and set(line) != {"^"}]
-    summary = [line for line in kept[1:] if line.startswith("jq: ")]
-    quoted = [line for line in kept[1:] if not line.startswith("jq: ")]
-    return " ".join(kept[:1] + quoted) + (f" ({'; '.join(summary)})" if summary else "")
-
-
-def run_jq(expression: str, doc: Any, *, sent: bool = True) -> Iterable[Any]:
-    """The values of a jq program over ``doc``. A program that fails on it (``tonumber`` on a
-    string) after a request was carried out is an ``OutputStepFailed`` naming the tasks (exit
-    11: the task exists, never exit 2); ``sent=False`` (a dry run) keeps it a usage error."""
-    program = compile_jq(expression)
-    try:
-        return list(program.input_value(doc).all())
-    except ValueError as exc:
-        why = f"--jq {expression!r} failed: {str(exc).splitlines()[0]}"
-        if not sent:
-            raise UsageError(why) from None
-        from piapi_cli.api.errors import OutputStepFailed
-
-        ids = [d["task_id"] for d in (doc if isinstance(doc, list) else [doc])
-               if isinstance(d, dict) and isinstance(d.get("task_id"), str)]  # fmt: skip
-        if not ids:
-            raise OutputStepFailed(why) from None
-        shown = " ".join(ids)
-        raise OutputStepFailed(
-            f"{why} (on task {shown}, which exists: nothing is sent again)",
-            task_id=ids[0],
-            hint=f"the whole answer: piapi get {shown} --json",
-        ) from None

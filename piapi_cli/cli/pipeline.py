@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def preflight(jq: str | None, plan: DownloadPlan | None, *, several_tasks: bool = False) -> None:
     """Every check that can fail, run before a create is sent: exit 2 means nothing was sent."""
     if jq is not None:
-        from piapi_cli.cli.output import compile_jq
+        from piapi_cli.cli.jqfilter import compile_jq
 
         compile_jq(jq)
     if plan is not None:
@@ -51,11 +51,13 @@ def wait_and_show(
     download: DownloadPlan | None = None,
     preview: bool = False,
     preview_asked: bool = False,
+    created: bool = False,
 ) -> int:
     """Wait for tasks (and download their outputs); show each result as soon as it is settled,
     and with ``preview`` their pictures once the live display is gone.
 
-    Returns the exit code: the results' codes combined (``combine_exit_codes``).
+    ``created``: the tasks are this command's own (``run_jq``). Returns the exit code: the
+    results' codes combined (``combine_exit_codes``).
     """
     from piapi_cli.api.errors import combine_exit_codes
     from piapi_cli.cli.display import PipelineDisplay
@@ -75,7 +77,7 @@ def wait_and_show(
 
         results = runner.wait(task_ids, timeout=deadline, known=known, download=download, on_result=shown)
     if as_document:
-        document(state, results, download is not None, jq)
+        document(state, results, download is not None, jq, created=created)
     elif preview:
         show_previews(state, results, asked=preview_asked)
     report_problems(state, results, download)
@@ -124,7 +126,9 @@ def show_result(state: State, result: TaskResult, downloading: bool) -> None:
         state.output.tasks([result.task], as_json=False, jq=None)
 
 
-def document(state: State, results: list[TaskResult], downloading: bool, jq: str | None) -> None:
+def document(
+    state: State, results: list[TaskResult], downloading: bool, jq: str | None, *, created: bool = False
+) -> None:
     """One JSON document for the run: a task object, or an array for several."""
     docs: list[dict[str, Any]] = []
     for result in results:
@@ -132,7 +136,7 @@ def document(state: State, results: list[TaskResult], downloading: bool, jq: str
             continue
         docs.append(result.to_json() if downloading else result.task.to_json())
     if docs:
-        state.output.render(lambda: docs[0] if len(docs) == 1 else docs, as_json=True, jq=jq)
+        state.output.render(lambda: docs[0] if len(docs) == 1 else docs, as_json=True, jq=jq, created=created)
 
 
 def report_problems(state: State, results: list[TaskResult], download: DownloadPlan | None) -> None:

@@ -66,6 +66,8 @@ def failure(exc: BaseException, state: State | None) -> int | None:
     """Report an exception that ended a command; its exit code, or None to let it through
     (usage errors of the command-line toolkit, which print themselves)."""
     if isinstance(exc, Exit):
+        if exc.exit_code == ExitCode.CLOSED_PIPE:
+            _name_created(state)
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         return interrupted(exc, state)
@@ -77,6 +79,7 @@ def failure(exc: BaseException, state: State | None) -> int | None:
     if hasattr(exc, "show") and hasattr(exc, "exit_code"):
         return None
     if isinstance(exc, OSError) and getattr(exc, "errno", None) == 32:  # EPIPE: reader went away
+        _name_created(state)
         return closed_pipe(state.output.stdout if state is not None else None)
     if isinstance(exc, OSError) and exc.errno in _FULL:  # stdout (or a file) on a full disk
         return _not_written(exc, state)
@@ -155,6 +158,15 @@ def guarded(state: State, run: Callable[[], object]) -> int:
         return code
     finally:
         state.session.close()
+
+
+def _name_created(state: State | None) -> None:
+    """stdout closed: the tasks this run created are named on stderr, as their IDs may not have
+    reached stdout (the one word a closed pipe gets)."""
+    created = state.session.created if state is not None else []
+    if created:
+        ids = " ".join(created)
+        state.output.warn(f"created {ids}, but stdout was closed: {state.session.prog} get {ids}")  # type: ignore[union-attr]
 
 
 def closed_pipe(stream: TextIO | None = None) -> int:

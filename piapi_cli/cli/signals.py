@@ -87,3 +87,23 @@ def graceful(stop: Callable[[BaseException], None]) -> Iterator[None]:
     finally:
         for number, old in previous.items():
             signal.signal(number, old)
+
+
+@contextmanager
+def default_dispositions() -> Iterator[None]:
+    """While the block runs, Ctrl-C, SIGTERM and SIGHUP end the process the default way (130,
+    143, 129 as a shell reports them): for work in C that holds the interpreter and never
+    returns to it (a runaway --jq filter), which a Python handler would never get to stop."""
+    previous: dict[int, Any] = {}
+    try:
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, signal.SIG_DFL)
+    except ValueError:  # pragma: no cover - not the main thread (an embedding program)
+        pass
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)

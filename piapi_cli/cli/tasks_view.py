@@ -37,6 +37,9 @@ def _table(console: Console, entries: list[Entry]) -> None:
     # one space between columns: at 80 columns the longest model and a 7-digit cost leave the
     # task type 10 characters, not 5
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    numbered = _numbered(console, entries)
+    if numbered:
+        table.add_column("#", justify="right", no_wrap=True)
     table.add_column("task", no_wrap=True, min_width=8)
     table.add_column("created", no_wrap=True)
     table.add_column("model", no_wrap=True, min_width=max((len(e.model) for e in entries), default=5))
@@ -45,6 +48,7 @@ def _table(console: Console, entries: list[Entry]) -> None:
     table.add_column("credits", justify="right", no_wrap=True)
     for e in entries:
         table.add_row(
+            *([str(e.id)] if numbered else []),
             escape(e.task_id[:8] if e.task_id else f"#{e.id}"),
             when(e.created_at, short=True),
             escape(e.model),
@@ -54,6 +58,21 @@ def _table(console: Console, entries: list[Entry]) -> None:
         )
     if entries:
         console.print(table)
+
+
+def _numbered(console: Console, entries: list[Entry]) -> bool:
+    """Whether the journal's row numbers (what ``'#N'`` names) fit as a first column: when every
+    other column keeps its whole width beside them (the task type is not folded for them)."""
+    if not entries:
+        return False
+    widest = [
+        max(len(e.model) for e in entries),
+        max(len(e.task_type) for e in entries),
+        max(len(e.status) for e in entries) + 2,  # its icon and a space
+        max(len(f"{e.credits:,}") if e.credits else 0 for e in entries),
+    ]
+    width = 8 + 1 + 11 + 1 + sum(w + 1 for w in widest) + len(str(max(e.id for e in entries))) + 1
+    return width <= console.width
 
 
 def grid(rows: list[tuple[str, str]]) -> Table:

@@ -41,8 +41,12 @@ class Built:
     #: a webhook secret made up because none was given (show it once: the receiver needs it)
     generated_secret: str | None = None
 
-    def preview(self) -> dict[str, Any]:
-        """The body as a dry run shows it: local files as ``@path``."""
+    def preview(self, *, inline: bool = False) -> dict[str, Any]:
+        """The body as a dry run shows it: local files as ``@path`` (to be uploaded), or with
+        ``inline`` the data: URI that would be sent, abbreviated."""
+        if inline and self.files:
+            request = replace(self.request, input=resolve_files(self.request.input, str, inline=True, shown=True))
+            return request.body()
         body: dict[str, Any] = placeholder(self.request.body())
         return body
 

@@ -42,6 +42,17 @@ def set_value(name: str, value: str | None, *, profile: str, environ: Mapping[st
     return path
 
 
+def unset_value(name: str, *, profile: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Remove one setting from a profile; whether it was there (the file is left as it is if not)."""
+    if name not in SETTINGS:
+        set_value(name, None, profile=profile, environ=environ)  # the unknown setting's error
+    path = config_path(environ)
+    if name not in read_file(path).get("profiles", {}).get(profile, {}):
+        return False
+    set_value(name, None, profile=profile, environ=environ)
+    return True
+
+
 def write_file(path: Path, data: Mapping[str, Any]) -> None:
     """Atomically replace the config file, readable by its owner only (0600)."""
     text = tomli_w.dumps(dict(data))

@@ -79,15 +79,25 @@ def data_uri(path: Path) -> str:
     return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
-def resolve_files(value: Any, upload: Callable[[Path], str], *, inline: bool = False) -> Any:
-    """The input with every ``FileRef`` replaced by an uploaded URL (or a ``data:`` URI)."""
+def abbreviated_data_uri(path: Path) -> str:
+    """The ``data:`` URI ``--inline`` sends for a file, as a dry run shows it: its start and its
+    length (``data:image/png;base64,iVBORw0KGgoAAAANSUhE... (12,345 bytes)``)."""
+    uri = data_uri(path)
+    head = uri[: uri.index(",") + 25] if "," in uri else uri[:40]
+    return uri if len(uri) <= len(head) else f"{head}... ({len(uri):,} bytes)"
+
+
+def resolve_files(value: Any, upload: Callable[[Path], str], *, inline: bool = False, shown: bool = False) -> Any:
+    """The input with every ``FileRef`` replaced by an uploaded URL (or a ``data:`` URI;
+    ``shown``: abbreviated, for a dry run)."""
     cache: dict[str, str] = {}
 
     def walk(node: Any) -> Any:
         if isinstance(node, FileRef):
             if node.path not in cache:
                 path = Path(node.path).expanduser()
-                cache[node.path] = data_uri(path) if inline else upload(path)
+                inlined = abbreviated_data_uri if shown else data_uri
+                cache[node.path] = inlined(path) if inline else upload(path)
             return cache[node.path]
         if isinstance(node, dict):
             return {k: walk(v) for k, v in node.items()}

@@ -149,6 +149,15 @@ def for_output(
     return _picture(seed, width, height, _words(inputs)[:300], footer)
 
 
+def openai_picture(seed: str, size: str | None) -> bytes:
+    """A picture of the images route: ``WIDTHxHEIGHT`` as asked (at most ``pictures.MAX_SIDE`` a
+    side, keeping the shape), else the default square, the same bytes for the same seed."""
+    if not size or "x" not in size:
+        return make("png", seed)
+    width, height = (int(side) for side in size.split("x", 1))
+    return _picture(seed, width, height, "", "")  # kept as tasks' pictures are: a HEAD then GET draws once
+
+
 def for_record(ext: str, record: dict[str, Any], index: str) -> bytes:
     """Output ``index`` of a sandbox task, from what picks a real model's output: the input (prompt,
     seed...) and the model, so a fixed ``seed`` repeats a picture; without one, the task too."""

@@ -95,12 +95,13 @@ def _answer(emulator: Emulator, request: dict[str, Any], *, images: int) -> Repl
     if response_format not in ("url", "b64_json"):
         return error(400, f"Invalid 'response_format': {response_format!r}; expected url or b64_json")
     call = uuid.uuid4().hex
+    drawn = "" if size == "auto" else f"-{size}"  # pictures at the size asked (capped as tasks' are)
     data = []
     for index in range(n):
         if response_format == "url":
-            data.append({"url": f"{emulator.base_url}/files/openai/{call}/{index}.png"})
+            data.append({"url": f"{emulator.base_url}/files/openai/{call}/{index}{drawn}.png"})
         else:
-            content = files.make("png", f"openai:{call}:{index}")
+            content = files.openai_picture(f"openai:{call}:{index}", size)
             data.append({"b64_json": base64.b64encode(content).decode("ascii")})
     words = len(prompt.split())
     usage = {

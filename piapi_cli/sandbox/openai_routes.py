@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from piapi_cli.sandbox.route_host import RouteHost as Emulator
 
 #: output files of these routes: made from their ID, never stored
-FILE_PATH = re.compile(r"^/files/openai/([0-9a-f]{32})/(\d{1,2})\.(png|mp4)$")
+FILE_PATH = re.compile(r"^/files/openai/([0-9a-f]{32})/(\d{1,2})(?:-(\d{1,5}x\d{1,5}))?\.(png|mp4)$")
 VIDEO_MODELS = frozenset({"sora-2-preview", "sora-2-hd-preview"})
 #: pictures through chat (the n8n nodes' GPT-4o image flows): streamed, ending in a PNG's link
 IMAGE_MODELS = frozenset({"gpt-4o-image", "gpt-4o-image-preview"})
@@ -39,8 +39,8 @@ def handle(emulator: Emulator, method: str, path: str, headers: Mapping[str, str
     """Answer a request on ``/v1/...`` or one of these routes' files."""
     found = FILE_PATH.match(path)
     if found and method in ("GET", "HEAD"):
-        ext = found.group(3)
-        content = files.make(ext, f"openai:{found.group(1)}:{found.group(2)}")
+        ext, seed = found.group(4), f"openai:{found.group(1)}:{found.group(2)}"
+        content = files.openai_picture(seed, found.group(3)) if ext == "png" else files.make(ext, seed)
         return emulator._content(content, files.CONTENT_TYPES[ext], headers, head=method == "HEAD")
     faults = emulator.faults
     if faults.rate_limit_rate and emulator._rng() < faults.rate_limit_rate:

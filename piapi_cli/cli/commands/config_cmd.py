@@ -110,6 +110,7 @@ def show(ctx: params.Context, as_json: ConfigJsonOption = False) -> None:
         elif setting.secret:
             value = mask(value)
         rows.append((name, value, resolved.sources[name]))
+    _listener_secret_row(rows, session)
     for key in resolved.unknown:
         state.output.warn(f"{resolved.path} [profiles.{resolved.profile}]: {key!r} is no setting; it is ignored")
     state.output.render(
@@ -123,6 +124,18 @@ def show(ctx: params.Context, as_json: ConfigJsonOption = False) -> None:
         raise problems[0]
     if problems:
         raise ConfigError(f"{len(problems)} invalid settings: " + "; ".join(p.message for p in problems))
+
+
+def _listener_secret_row(rows: list[tuple[str, Any, str]], session: Any) -> None:
+    """webhook_secret unset while piapi listen keeps a secret: that one is what create --webhook
+    sends, so the row says so (where it is kept, never its value)."""
+    from piapi_cli.core.listener.secret import SECRET_FILE
+    from piapi_cli.core.settings import config_dir
+
+    stored = config_dir(session.environ) / SECRET_FILE
+    for index, (name, _value, source) in enumerate(rows):
+        if name == "webhook_secret" and source == "default" and stored.exists():
+            rows[index] = (name, "(piapi listen's, not shown)", str(stored))
 
 
 def _settings_json(resolved: Resolved, rows: list[tuple[str, Any, str]]) -> dict[str, Any]:
@@ -213,9 +226,11 @@ def unset(
     name: Annotated[str, params.Argument(metavar="NAME", help="Setting to remove (api_key included)")],
 ) -> None:
     """Remove a setting from the current profile (it falls back to the environment or default)."""
-    from piapi_cli.core.settings_store import set_value
+    from piapi_cli.core.settings_store import unset_value
 
     state: State = ctx.obj
     profile = _profile(state)
-    set_value(name, None, profile=profile, environ=state.session.environ)
-    state.output.info(f"{name} removed from profile {profile}")
+    if unset_value(name, profile=profile, environ=state.session.environ):
+        state.output.info(f"{name} removed from profile {profile}")
+    else:
+        state.output.info(f"{name} was not set in profile {profile}: nothing to remove")

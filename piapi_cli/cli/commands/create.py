@@ -103,7 +103,11 @@ ServiceModeOption = Annotated[
 WaitOption = Annotated[bool, params.Option("--wait", "-w", help="Wait for the task to finish and show its result")]
 DryRunOption = Annotated[
     bool,
-    params.Option("--dry-run", help="Print the request body that would be sent (secrets redacted); send nothing"),
+    params.Option(
+        "--dry-run",
+        help="Print the request body that would be sent (secrets redacted; --inline files as their data: URI, "
+        "abbreviated); send nothing",
+    ),
 ]
 NoValidateOption = Annotated[bool, params.Option("--no-validate", help="Skip the catalog's input checks")]
 InlineOption = Annotated[
@@ -157,7 +161,7 @@ def create(
     plan = DownloadPlan(download, name, overwrite, skip_existing, metadata) if download is not None else None
     preflight(jq, plan)  # every check that can fail, before anything is sent
     if dry_run:
-        output.render(lambda: redact(built.preview()), as_json=True, jq=jq, sent=False)
+        output.render(lambda: redact(built.preview(inline=inline)), as_json=True, jq=jq)
         return
     client = state.session.client
     if timeout and (wait or plan is not None):  # --timeout bounds the whole command, the create included
@@ -190,7 +194,7 @@ def _wait(
     client.until = None
     code = wait_and_show(
         state, [task.task_id], timeout=left, interval=interval, as_json=as_json, jq=jq,
-        known={task.task_id: task}, download=plan, preview=preview, preview_asked=asked,
+        known={task.task_id: task}, download=plan, preview=preview, preview_asked=asked, created=True,
     )  # fmt: skip
     if code:
         raise params.Exit(code)
@@ -218,6 +222,7 @@ def _build(
 
     session, output = state.session, state.output
     base: dict[str, Any] | None = None
+    made: list[bool] = []
     if from_task is not None:
         from piapi_cli.cli.taskids import resolve
 
@@ -237,8 +242,14 @@ def _build(
         model, task_type, assignments=inputs or [], base_input=base,
         service_mode=service_mode.value if service_mode else None,
         default_service_mode=None if dry_run else session.settings["service_mode"] or None,
-        webhook=webhook, webhook_secret=webhook_secret, make_secret=lambda: listener_secret(session), validate=validate,
+        webhook=webhook, webhook_secret=webhook_secret, make_secret=lambda: listener_secret(session, made),
+        validate=validate,
     )  # fmt: skip
+    if made:  # the listener's secret, shown the once it is made (piapi listen --print-secret shows it again)
+        output.info(
+            f"webhook secret: {built.generated_secret} (made now and kept as piapi listen's own; give it to "
+            "your receiver, or choose one with --webhook-secret; piapi listen --print-secret shows it again)"
+        )
     for warning in built.warnings:
         output.warn(noted(warning, session))
     return built
@@ -247,11 +258,6 @@ def _build(
 def _send(state: State, built: Built, *, inline: bool) -> Task:
     """Uploads the request's local files, then sends it once; the task it made."""
     output, session = state.output, state.session
-    if built.generated_secret:
-        output.info(
-            f"webhook secret: {built.generated_secret} (piapi listen's own, made once and kept; "
-            "give it to your receiver, or choose one with --webhook-secret)"
-        )
     client = session.client
 
     def upload(path: Path) -> str:
@@ -269,15 +275,21 @@ def _show_created(state: State, task: Task, what: str, *, as_json: bool, jq: str
     from piapi_cli.cli.output import structured
 
     output = state.output
-    output.render(task.to_json, as_json=as_json, jq=jq, lines=lambda: [task.task_id])
+    output.render(task.to_json, as_json=as_json, jq=jq, lines=lambda: [task.task_id], created=True)
     if not structured(as_json, jq):
         hint = f"{state.session.prog} wait {task.task_id}"
         output.info(f"created {what} task ({task.status}); wait for it: {hint}")
 
 
-def listener_secret(session: Session) -> str:
-    """The secret ``piapi listen`` checks by default, made on first use."""
-    from piapi_cli.core.listener.secret import stored_webhook_secret
+def listener_secret(session: Session, made: list[bool]) -> str:
+    """The secret ``piapi listen`` checks by default, made on first use (``made`` then gets
+    True: the one time it is shown)."""
+    from piapi_cli.core.listener.secret import SECRET_FILE, stored_webhook_secret
     from piapi_cli.core.settings import config_dir
 
-    return stored_webhook_secret(config_dir(session.environ))
+    directory = config_dir(session.environ)
+    existed = (directory / SECRET_FILE).exists()
+    secret = stored_webhook_secret(directory)
+    if not existed:
+        made.append(True)
+    return secret

@@ -48,7 +48,7 @@ def get(
 
     state: State = ctx.obj
     if jq is not None:
-        from piapi_cli.cli.output import compile_jq
+        from piapi_cli.cli.jqfilter import compile_jq
 
         compile_jq(jq)  # a bad expression is a usage error before anything is sent
     journal = journal_or_none(state)

@@ -102,7 +102,7 @@ def image(
     job = images.ImageJob(prompt, model, count, size, quality, output_format, response_format, list(edit or []))
     job.check()
     if jq is not None:
-        from piapi_cli.cli.output import compile_jq
+        from piapi_cli.cli.jqfilter import compile_jq
 
         compile_jq(jq)
     directory = download or Path(".")
@@ -181,7 +181,21 @@ def _show(state: State, result: ImageResult, *, as_json: bool, jq: Optional[str]
     def lines() -> list[str]:
         return [*inline, *(by_url.get(url, url) for url in result.urls)]
 
-    output.render(document, as_json=as_json, jq=jq, lines=lines)
+    from piapi_cli.api.errors import OutputStepFailed
+    from piapi_cli.cli.terminal import CLOSED_PIPE_EXIT
+
+    try:
+        output.render(document, as_json=as_json, jq=jq, lines=lines, created=True)
+    except OutputStepFailed:  # the images were made (and paid): their paths reach stdout all the same
+        for line in lines():
+            output.line(line)
+        raise
+    except params.Exit as exc:
+        if exc.exit_code == CLOSED_PIPE_EXIT:  # the reader went away: stderr names what was made
+            made = " ".join(lines()) or "no file"
+            shown = f"{state.session.prog} tasks images show {result.call_id}"
+            output.warn(f"made {result.call_id} ({made}), but stdout was closed: {shown}")
+        raise
     usage = result.usage
     if usage is not None and isinstance(usage.get("total_tokens"), int):
         output.info(f"{result.call_id}: {usage['total_tokens']:,} tokens")

@@ -77,7 +77,7 @@ def _journal(state: State) -> Journal:
 
 def _check_jq(jq: str | None) -> None:
     if jq is not None:
-        from piapi_cli.cli.output import compile_jq
+        from piapi_cli.cli.jqfilter import compile_jq
 
         compile_jq(jq)  # a bad expression is a usage error before anything is read
 

@@ -122,7 +122,7 @@ def report(
         raise ConfigError("the task journal is turned off", hint=journal_back_on(state.session))
     structured = as_json or jq is not None
     if jq is not None:
-        from piapi_cli.cli.output import compile_jq
+        from piapi_cli.cli.jqfilter import compile_jq
 
         compile_jq(jq)  # a bad expression is a usage error before anything is read
     age = since or (None if batch or ids else DEFAULT_SINCE)

@@ -132,7 +132,7 @@ def tasks(
         shown = str(limit) if len(str(limit)) <= 20 else str(limit)[:20] + "..."
         raise UsageError(f"--limit {shown}: expected a whole number from 1 to {MAX_LIMIT:,}")
     if jq is not None:
-        from piapi_cli.cli.output import compile_jq
+        from piapi_cli.cli.jqfilter import compile_jq
 
         compile_jq(jq)  # a bad expression is a usage error before anything is read
     cutoff = _cutoff(since)
@@ -260,7 +260,7 @@ def show(
 
     state: State = ctx.obj
     if jq is not None:
-        from piapi_cli.cli.output import compile_jq
+        from piapi_cli.cli.jqfilter import compile_jq
 
         compile_jq(jq)
     from piapi_cli.cli.taskids import not_journaled, resolve

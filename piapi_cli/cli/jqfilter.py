@@ -1,0 +1,83 @@
+"""``--jq``: a jq program (the ``jq`` package, imported only when the option is given) compiled
+before anything is sent, then run over the document a command shows."""
+
+from __future__ import annotations
+
+from piapi_cli.api.errors import OutputStepFailed, UsageError
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def compile_jq(expression: str) -> Any:
+    """A compiled jq program; a usage error for bad syntax (checked before anything is sent)."""
+    try:
+        import jq
+    except ImportError as exc:  # pragma: no cover
+        raise UsageError("--jq needs the jq package: pip install jq") from exc
+    try:
+        return jq.compile(expression)
+    except ValueError as exc:
+        raise UsageError(f"invalid --jq expression: {_jq_complaint(str(exc))}") from None
+
+
+def _jq_complaint(text: str) -> str:
+    """jq's whole message on one line: what is wrong and where, then the expression it quotes
+    (its caret line, which only lines up under a line of its own, is left out)."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    kept = [line for line in lines if line and set(line) != {"^"}]
+    summary = [line for line in kept[1:] if line.startswith("jq: ")]
+    quoted = [line for line in kept[1:] if not line.startswith("jq: ")]
+    return " ".join(kept[:1] + quoted) + (f" ({'; '.join(summary)})" if summary else "")
+
+
+def _run_complaint(exc: ValueError) -> str:
+    """What jq said when the program failed, in its words (``input`` past the one document the
+    binding reports as a bare "break")."""
+    text = (str(exc).splitlines() or [""])[0]
+    return "no more inputs (--jq reads one document)" if text == "break" else text
+
+
+def task_ids(doc: Any) -> list[str]:
+    """The task IDs of a document: a task object's, or those of an array of them."""
+    items = doc if isinstance(doc, list) else [doc]
+    return [d["task_id"] for d in items if isinstance(d, dict) and isinstance(d.get("task_id"), str)]
+
+
+def run_jq(expression: str, doc: Any, *, created: bool = False) -> list[Any]:
+    """The values of a jq program over ``doc``.
+
+    The program runs with Ctrl-C, SIGTERM and SIGHUP at their default dispositions: jq's C
+    code holds the interpreter, so a runaway filter (``def f: f; f``) is stopped only by the
+    signal itself (the process ends with 130, 143, 129; what was written is already flushed).
+
+    A program that fails on ``doc`` is invalid input (exit 2: this command sent nothing that
+    costs) unless ``created``: the document is of tasks this command created, and it is an
+    ``OutputStepFailed`` (exit 11) that names them, their IDs in ``task_ids`` for stdout.
+    """
+    import sys
+
+    from piapi_cli.cli.signals import default_dispositions
+
+    program = compile_jq(expression)
+    try:
+        with default_dispositions():
+            if "logging" in sys.modules:  # --debug set logging up; never imported for this alone
+                sys.modules["logging"].getLogger(__name__).debug("running --jq %r", expression)
+            return list(program.input_value(doc).all())
+    except ValueError as exc:
+        why = f"--jq {expression!r} failed: {_run_complaint(exc)}"
+        ids = task_ids(doc) if created else []
+        if not created:
+            raise UsageError(why) from None
+        if not ids:
+            raise OutputStepFailed(why) from None
+        shown = " ".join(ids)
+        failed = OutputStepFailed(
+            f"{why} (task {shown} was created: its ID is on stdout, nothing is sent again)",
+            task_id=ids[0],
+            hint=f"the whole answer: piapi get {shown} --json",
+        )
+        failed.task_ids = tuple(ids)
+        raise failed from None

@@ -1,0 +1,160 @@
+"""``--jq`` as scripts rely on it, through the installed entry point against the sandbox: a
+runaway filter stops on Ctrl-C and SIGTERM, a failing filter says the right thing for the
+command (exit 2 for a read, exit 11 with the created task's ID on stdout for a create), and a
+closed stdout after a create still names the task."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("piapi")
+FAST = {"PIAPI_SANDBOX_SPEED": "100"}
+RUNAWAY = "def f: f; f"
+CREATE = ["--sandbox", "create", "-m", "Qubico/flux1-dev", "-t", "txt2img", "-i", "prompt=x"]
+
+
+def piapi(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60, env={**os.environ, **FAST})
+
+
+def created_task() -> str:
+    result = piapi(*CREATE)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def stopped_in_jq(args: list[str], signum: int) -> tuple[int, str, str]:
+    """Run piapi until its --debug log says the filter runs, send ``signum``; how it ended."""
+    proc = subprocess.Popen(
+        [str(SCRIPT), "--debug", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **FAST},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen = b""
+    try:
+        while b"running --jq" not in seen:
+            ready, _, _ = select.select([proc.stderr], [], [], 60)
+            chunk = os.read(proc.stderr.fileno(), 65536) if ready else b""
+            assert chunk, seen.decode(errors="replace")  # it ended, or said nothing for a minute
+            seen += chunk
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out.decode(), (seen + err).decode(errors="replace")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_runaway_filter_on_get_stops_on_the_signal(signum: int) -> None:
+    code, out, err = stopped_in_jq(["--sandbox", "get", created_task(), "--jq", RUNAWAY], signum)
+    assert code == -signum  # ended by the signal itself: a shell reports 128 + N (130, 143)
+    assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_runaway_filter_after_a_paid_create_stops_and_the_task_stays_journaled(signum: int) -> None:
+    code, out, err = stopped_in_jq([*CREATE, "--wait", "--interval", "0.1", "--jq", RUNAWAY], signum)
+    assert code == -signum
+    assert "Traceback" not in err
+    journal = piapi("--sandbox", "tasks", "--json", "--jq", ".[].task_id")
+    assert journal.returncode == 0 and len(journal.stdout.split()) == 1
+
+
+def test_the_shell_sees_130_and_143() -> None:
+    task = created_task()
+    for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        # a shell waits for the child and reports 128 + N, as a script's $? shows it
+        script = f'"$0" --debug --sandbox get {task} --jq "{RUNAWAY}" 2>err & p=$!; i=0; ' \
+            "until grep -q 'running --jq' err || [ $i -ge 6000 ]; do i=$((i + 1)); done; " \
+            f"kill -{signum.name[3:]} $p; wait $p"  # fmt: skip
+        proc = subprocess.Popen(["sh", "-c", script, str(SCRIPT)], start_new_session=True)
+        try:
+            assert proc.wait(timeout=60) == code
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # whatever of the group is left
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tasks"],
+        ["account"],
+        ["tasks", "usage"],
+        ["batch", "list"],
+        ["tasks", "images"],
+    ],
+)
+def test_a_failing_filter_on_a_read_is_invalid_input(args: list[str]) -> None:
+    created_task()  # the journal holds a task: no word about it belongs in the answer
+    result = piapi("--sandbox", *args, "--jq", 'error("x")')
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "failed: x" in result.stderr and "task" not in result.stderr.replace("tasks usage", "")
+
+
+def test_a_failing_filter_on_an_existing_task_is_invalid_input() -> None:
+    task = created_task()
+    for args in (["get", task], ["wait", task, "--interval", "0.1"], ["tasks", "show", task], ["download", task]):
+        result = piapi("--sandbox", *args, "--jq", ".task_id|tonumber")
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stdout == "" and "cannot be parsed as a number" in result.stderr
+        assert "nothing is sent again" not in result.stderr
+
+
+@pytest.mark.parametrize("wait", [[], ["--wait", "--interval", "0.1"]])
+def test_a_failing_filter_after_a_create_still_prints_the_task_id(wait: list[str]) -> None:
+    result = piapi(*CREATE, *wait, "--jq", ".task_id|tonumber")
+    assert result.returncode == 11, result.stderr
+    task = result.stdout.strip()
+    assert len(task) == 36 and result.stdout == task + "\n"  # ID=$(piapi create ... --jq ...) gets it
+    assert f"task {task} was created" in result.stderr
+
+
+def test_input_past_the_one_document_says_so() -> None:
+    result = piapi("--sandbox", "get", created_task(), "--jq", "input")
+    assert result.returncode == 2
+    assert "no more inputs" in result.stderr and "break" not in result.stderr
+
+
+def test_a_closed_stdout_after_a_create_names_the_task_on_stderr() -> None:
+    # the reader went away before piapi writes the ID: exit 141, and stderr names the task
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [str(SCRIPT), *CREATE], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+            env={**os.environ, **FAST},
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    journal = piapi("--sandbox", "tasks", "--json", "--jq", ".[].task_id").stdout.split()
+    assert len(journal) == 1 and f"created {journal[0]}, but stdout was closed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_closed_stdout_after_an_image_call_names_it_on_stderr() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [str(SCRIPT), "--sandbox", "image", "a fox"], stdout=write_end, stderr=subprocess.PIPE, text=True,
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    [saved] = Path.cwd().glob("img-*.png")
+    call = saved.name.rsplit("-", 1)[0]
+    assert f"made {call} ({saved.resolve()}), but stdout was closed" in result.stderr
