@@ -430,3 +430,25 @@ def test_wait_flags_are_checked_as_the_settings_are(cli: Cli, counted: Counting,
         result = cli(*args, *option)
         assert result.exit_code == ExitCode.USAGE and f"{option[1]} must be a finite number" in result.stderr
     assert counted.requests == []
+
+
+@pytest.mark.parametrize("home", ["/home/ann", "/home/ann/", "relative/home", ""])
+@pytest.mark.parametrize("xdg", [None, "", "/srv/xdg", "/srv/xdg/", "relative/xdg"])
+def test_the_config_and_data_directories_are_where_platformdirs_puts_them(
+    monkeypatch: pytest.MonkeyPatch, home: str, xdg: str | None
+) -> None:
+    # worked out without importing platformdirs on Linux; they must not drift from its answer
+    import platformdirs
+
+    from piapi_cli.core import settings
+
+    for name in ("PIAPI_CONFIG_DIR", "PIAPI_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", home)
+    for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        if xdg is None:
+            monkeypatch.delenv(variable, raising=False)
+        else:
+            monkeypatch.setenv(variable, xdg)
+    assert settings.config_dir() == Path(platformdirs.user_config_dir("piapi", appauthor=False))
+    assert settings.data_dir() == Path(platformdirs.user_data_dir("piapi", appauthor=False))
