@@ -138,3 +138,21 @@ PreviewOption = Annotated[
     params.Option("--preview", help="Show the image outputs in the terminal (kitty, iTerm2, sixel or half-blocks)"),
 ]
 NoPreviewOption = Annotated[bool, params.Option("--no-preview", help="No images, even if the preview setting is on")]
+
+
+#: the most rows a listing of the journal shows (``--limit``)
+MAX_LIMIT = 1_000_000
+
+
+def check_listing(limit: int, jq: Optional[str]) -> None:
+    """A journal listing's ``--limit`` in range and ``--jq`` compiled: usage errors (exit 2)
+    before anything is read."""
+    if not 1 <= limit <= MAX_LIMIT:
+        from piapi_cli.api.errors import UsageError
+
+        shown = str(limit) if len(str(limit)) <= 20 else str(limit)[:20] + "..."
+        raise UsageError(f"--limit {shown}: expected a whole number from 1 to {MAX_LIMIT:,}")
+    if jq is not None:
+        from piapi_cli.cli.jqfilter import compile_jq
+
+        compile_jq(jq)

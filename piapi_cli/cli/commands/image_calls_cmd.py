@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from piapi_cli.cli.commands._options import JqOption, examples
+from piapi_cli.cli.commands._options import JqOption, check_listing, examples
 from piapi_cli.cli.parsing import params
 from piapi_cli.cli.parsing.params import Annotated, Optional
 
@@ -32,7 +32,6 @@ app = params.Group(
 )
 
 #: more rows than anyone lists; a bound keeps the number inside SQLite's integers
-MAX_LIMIT = 1_000_000
 
 _StatusOption = Annotated[
     Optional[str],
@@ -102,16 +101,12 @@ def images(
     """List journaled image calls (piapi image), newest first."""
     if ctx.invoked_subcommand is not None:
         return
-    from piapi_cli.api.errors import UsageError
     from piapi_cli.cli import image_calls_view as view
     from piapi_cli.core.journal import image_calls
     from piapi_cli.core.journal.journal import parse_since
 
     state: State = ctx.obj
-    if not 1 <= limit <= MAX_LIMIT:
-        shown = str(limit) if len(str(limit)) <= 20 else str(limit)[:20] + "..."
-        raise UsageError(f"--limit {shown}: expected a whole number from 1 to {MAX_LIMIT:,}")
-    _check_jq(jq)
+    check_listing(limit, jq)
     cutoff = parse_since(since, time.time()) if since else None
     chosen = state.session.world if world is None else world.strip()
     scope = None if chosen.lower() == "all" else chosen.rstrip("/")

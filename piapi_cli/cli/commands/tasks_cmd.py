@@ -10,6 +10,7 @@ from piapi_cli.cli.commands._options import (
     JournalTaskJsonOption,
     JqOption,
     UsageJsonOption,
+    check_listing,
     examples,
 )
 from piapi_cli.cli.parsing import params
@@ -40,7 +41,6 @@ app = params.Group(
 )
 
 #: more rows than anyone lists; a bound keeps the number inside SQLite's integers
-MAX_LIMIT = 1_000_000
 ALL_WORLDS = "all"
 
 SinceOption = Annotated[
@@ -126,15 +126,7 @@ def tasks(
     if ctx.invoked_subcommand is not None:
         return
     state: State = ctx.obj
-    if not 1 <= limit <= MAX_LIMIT:
-        from piapi_cli.api.errors import UsageError
-
-        shown = str(limit) if len(str(limit)) <= 20 else str(limit)[:20] + "..."
-        raise UsageError(f"--limit {shown}: expected a whole number from 1 to {MAX_LIMIT:,}")
-    if jq is not None:
-        from piapi_cli.cli.jqfilter import compile_jq
-
-        compile_jq(jq)  # a bad expression is a usage error before anything is read
+    check_listing(limit, jq)
     cutoff = _cutoff(since)
     if remote:
         _remote(state, status=status, model=model, since=cutoff, limit=limit, as_json=as_json, jq=jq)
