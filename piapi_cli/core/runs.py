@@ -8,7 +8,7 @@ from pathlib import Path
 from piapi_cli.api.errors import ExitCode, PiapiError
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
-from piapi_cli.core.downloads.naming import DEFAULT_TEMPLATE
+from piapi_cli.core.downloads import DEFAULT_TEMPLATE
 
 TYPE_CHECKING = False  # (a run that downloads nothing needs none of the downloader's modules)
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only

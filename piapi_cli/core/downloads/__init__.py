@@ -12,3 +12,7 @@ What the rest of piapi may use:
 answer means for a part), ``client`` (the HTTP engine files are read with), ``streams`` (reading
 and decoding a body) and ``metadata`` (``--metadata`` sidecars) are this package's own.
 """
+
+#: the file name a task's output gets unless ``--name`` says otherwise (``naming.render_name``);
+#: here, not in ``naming``, so a run that saves no file need not import the naming rules
+DEFAULT_TEMPLATE = "{task_id}-{index}.{ext}"

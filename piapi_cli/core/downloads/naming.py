@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from piapi_cli.api.errors import DownloadError, UsageError
+from piapi_cli.core.downloads import DEFAULT_TEMPLATE as DEFAULT_TEMPLATE  # (re-exported)
 from piapi_cli.core.processes import process_alive
 
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
     from piapi_cli.core.downloads.results import Planned
 
-DEFAULT_TEMPLATE = "{task_id}-{index}.{ext}"
 TEMPLATE_FIELDS = frozenset({"task_id", "index", "key", "model", "task_type", "ext", "name"})
 #: fields that tell one output of a task from another
 DISTINGUISHING_FIELDS = frozenset({"index", "key", "name"})
