@@ -140,7 +140,8 @@ PreviewOption = Annotated[
 NoPreviewOption = Annotated[bool, params.Option("--no-preview", help="No images, even if the preview setting is on")]
 
 
-#: the most rows a listing of the journal shows (``--limit``)
+#: the most rows a listing of the journal shows (``--limit``): more than anyone lists, and a
+#: bound that keeps the number inside SQLite's integers
 MAX_LIMIT = 1_000_000
 
 

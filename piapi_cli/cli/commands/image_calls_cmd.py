@@ -31,7 +31,6 @@ app = params.Group(
     ),
 )
 
-#: more rows than anyone lists; a bound keeps the number inside SQLite's integers
 
 _StatusOption = Annotated[
     Optional[str],

@@ -40,7 +40,6 @@ app = params.Group(
     ),
 )
 
-#: more rows than anyone lists; a bound keeps the number inside SQLite's integers
 ALL_WORLDS = "all"
 
 SinceOption = Annotated[
