@@ -4,6 +4,9 @@ an ordinary batch run underneath (journaled, resumable, never paid twice)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from tests.conftest import Cli
 from tests.test_batch import creates
 
 THREE = ["-m", "Qubico/flux1-dev", "-m", "midjourney", "-m", "kling"]
+SCRIPT = Path(sys.executable).with_name("piapi")
 
 
 def test_each_model_gets_one_task_and_a_row_with_what_it_does_not_take_dropped(
@@ -133,3 +137,25 @@ def test_a_report_folder_that_cannot_be_written_is_refused_before_sending(
     result = cli("compare", *THREE, "-i", "prompt=a fox", "--report", str(taken))
     assert result.exit_code == 2 and "not a piapi report" in result.stderr
     assert creates(emulator) == [] and "someone's own page" in (taken / "index.html").read_text()
+
+
+@pytest.mark.parametrize("shown", [[], ["--json"]])
+def test_a_closed_stdout_exits_141_and_names_the_tasks_on_stderr(shown: list[str]) -> None:
+    # the reader went away before the first row (what `| head -c0` leaves behind): the flux task
+    # ends first, its row finds no reader, and the kling video is left running
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    command = [str(SCRIPT), "--sandbox", "compare", "-m", "Qubico/flux1-dev", "-m", "kling", "-i", "prompt=a fox",
+               "--interval", "0.1", *shown]  # fmt: skip
+    try:
+        result = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+                                env={**os.environ, "PIAPI_SANDBOX_SPEED": "10"})  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr
+    assert "Traceback" not in result.stderr
+    journal = subprocess.run([str(SCRIPT), "--sandbox", "tasks", "--json", "--jq", ".[].task_id"],
+                             capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    tasks = journal.stdout.split()
+    [named] = [line for line in result.stderr.splitlines() if "but stdout was closed" in line]
+    assert len(tasks) == 2 and all(task in named.split(": ", 1)[1] for task in tasks)  # both, to get them

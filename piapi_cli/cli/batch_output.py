@@ -159,13 +159,20 @@ def _run_rows(state: State, journal: Journal, ready: Prepared, options: Options,
         writer.close()
     if writer.failed:
         summary.unwritten.append(writer.failed)
+    if writer.gone:  # exit 141, naming on stderr the tasks whose lines stdout did not take, as any command does
+        from piapi_cli.api.errors import ExitCode
+
+        summary.codes.append(ExitCode.CLOSED_PIPE)
+        for task_id in (*writer.unshown, *summary.running_tasks):
+            if task_id not in session.created:
+                session.created.append(task_id)
     return summary
 
 
 def _conclude(state: State, journal: Journal, ready: Prepared, options: Options, invocation: Invocation,
               summary: Summary) -> int:  # fmt: skip
     """The run's outcome recorded and told; the exit code."""
-    from piapi_cli.api.errors import PiapiError
+    from piapi_cli.api.errors import ExitCode, PiapiError
 
     output = state.output
     try:
@@ -182,9 +189,10 @@ def _conclude(state: State, journal: Journal, ready: Prepared, options: Options,
         output.info(line)
     if summary.stop_error is not None:
         output.error(summary.stop_error.message)
-    if summary.interrupt is not None:
+    code = summary.exit_code
+    if summary.interrupt is not None and code != ExitCode.CLOSED_PIPE:  # 141 comes first, as in any run
         return int(getattr(summary.interrupt, "exit_code", 130))
-    return int(summary.exit_code)
+    return int(code)
 
 
 class ResultWriter:
@@ -199,9 +207,13 @@ class ResultWriter:
         self.broken = False
         #: why FILE could not be written, once it could not
         self.failed: str | None = None
+        #: stdout's reader went away; the task IDs of the results it did not take
+        self.gone = False
+        self.unshown: list[str] = []
 
     def write(self, result: RowResult, show: Callable[[Callable[[], None]], None]) -> None:
         if self.broken:
+            self.unseen(result)
             return
         line = json.dumps(result.to_json(), ensure_ascii=False, separators=(",", ":"))
         if self.file is not None:
@@ -215,6 +227,7 @@ class ResultWriter:
         try:
             show(lambda: self.output.line(line))
         except BrokenPipeError:
+            self.unseen(result)
             raise
         except OSError as exc:  # stdout is a file on a full disk: stderr is where the line can go
             if self.failed is None:
@@ -235,9 +248,14 @@ class ResultWriter:
         for text in earlier:
             show(lambda text=text: self.output.line(text))  # type: ignore[misc]
 
+    def unseen(self, result: RowResult) -> None:
+        """``result`` did not reach stdout, its reader gone."""
+        if result.task_id:
+            self.unshown.append(result.task_id)
+
     def closed(self) -> None:
         """stdout's reader went away: write nothing more there (nor at exit)."""
-        self.broken = True
+        self.broken = self.gone = True
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)

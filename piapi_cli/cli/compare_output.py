@@ -72,6 +72,8 @@ class CompareWriter(ResultWriter):
     def write(self, result: RowResult, show: Callable[[Callable[[], None]], None]) -> None:
         doc = row_json(result)
         self.rows.append(doc)
+        if self.broken:
+            self.unseen(result)
         if self.as_json or self.broken:
             return
         lines = [] if self._started or not self.table else [self._line(list(COLUMNS))]
@@ -82,10 +84,18 @@ class CompareWriter(ResultWriter):
             for line in lines:
                 self.output.line(line)
 
-        show(print_lines)
+        try:
+            show(print_lines)
+        except BrokenPipeError:
+            self.unseen(result)
+            raise
 
     def close(self, *, complete: bool = True) -> None:
         if self.as_json and not self.broken:
             order = {doc["id"]: doc for doc in self.rows}
-            self.output.document(list(order.values()))
+            try:
+                self.output.document(list(order.values()))
+            except BrokenPipeError:  # the reader went away: none of the rows reached it
+                self.unshown += [doc["task_id"] for doc in order.values() if doc["task_id"]]
+                self.closed()
             self.broken = True  # once

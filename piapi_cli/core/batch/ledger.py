@@ -60,6 +60,8 @@ class Ledger:
             return
         if status == RUNNING:
             summary.running.append(row.key)
+            if row.task_id:
+                summary.running_tasks.append(row.task_id)
             journal_failed = row.journal_error or summary.unrecorded or summary.stopped == "journal"
             if journal_failed and row.task_id and self.on_row is not None:
                 # the journal failed: a line is the one place this task's ID is sure to be kept

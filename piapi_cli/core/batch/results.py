@@ -83,6 +83,8 @@ class Summary:
     #: rows not finished by this run, by why: left (not started), running, elsewhere
     left: list[str] = field(default_factory=list)
     running: list[str] = field(default_factory=list)
+    #: the task IDs of the rows still running
+    running_tasks: list[str] = field(default_factory=list)
     elsewhere: list[str] = field(default_factory=list)
     maybe_created: list[RowResult] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
