@@ -61,13 +61,29 @@ def test_a_runaway_filter_on_get_stops_on_the_signal(signum: int) -> None:
     assert "Traceback" not in err and out == ""
 
 
+@pytest.mark.parametrize("wait", [[], ["--wait", "--interval", "0.1"]])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_runaway_filter_after_a_paid_create_stops_and_the_task_stays_journaled(signum: int) -> None:
-    code, out, err = stopped_in_jq([*CREATE, "--wait", "--interval", "0.1", "--jq", RUNAWAY], signum)
-    assert code == -signum
-    assert "Traceback" not in err
+def test_a_runaway_filter_after_a_paid_create_stops_and_names_the_task(signum: int, wait: list[str]) -> None:
+    # as a signal at any other moment of the command: the task and the command that resumes
+    marker = f"prompt=runaway {os.getpid()} {signum} {len(wait)}"
+    code, out, err = stopped_in_jq([*CREATE[:-1], marker, *wait, "--jq", RUNAWAY], signum)
+    assert code == 128 + signum, err
+    assert "Traceback" not in err and out == ""
     journal = piapi("--sandbox", "tasks", "--json", "--jq", ".[].task_id")
-    assert journal.returncode == 0 and len(journal.stdout.split()) == 1
+    [task] = journal.stdout.split()
+    assert f"tasks already created (not cancelled): {task}\n" in err
+    assert f"resume with: piapi --sandbox wait {task}\n" in err
+    assert not running_with(marker)  # the filter does not go on running anywhere
+
+
+def running_with(word: str) -> list[str]:
+    """Processes whose command line holds ``word``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if word.encode() in cmdline.read_bytes().split(b"\0"):
+                found.append(cmdline.parent.name)
+    return found
 
 
 def test_the_shell_sees_130_and_143() -> None:
@@ -158,3 +174,27 @@ def test_a_closed_stdout_after_an_image_call_names_it_on_stderr() -> None:
     [saved] = Path.cwd().glob("img-*.png")
     call = saved.name.rsplit("-", 1)[0]
     assert f"made {call} ({saved.resolve()}), but stdout was closed" in result.stderr
+
+
+def test_a_signal_as_the_filter_starts_leaves_no_filter_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C lands between the fork and the moment the child's pid is known: it is handled once
+    # the child can be ended, and the runaway filter is not left running
+    import jq
+
+    from piapi_cli.cli import jqchild
+
+    children = []
+    fork = jqchild._fork
+
+    def fork_as_ctrl_c_comes() -> int:
+        os.kill(os.getpid(), signal.SIGINT)
+        pid = fork()
+        children.append(pid)
+        return pid
+
+    monkeypatch.setattr(jqchild, "_fork", fork_as_ctrl_c_comes)
+    with pytest.raises(KeyboardInterrupt):
+        jqchild.values_apart(jq.compile(RUNAWAY), {})
+    [child] = children
+    with pytest.raises(ProcessLookupError):  # ended and reaped
+        os.kill(child, 0)

@@ -48,9 +48,13 @@ def task_ids(doc: Any) -> list[str]:
 def run_jq(expression: str, doc: Any, *, created: bool = False) -> list[Any]:
     """The values of a jq program over ``doc``.
 
-    The program runs with Ctrl-C, SIGTERM and SIGHUP at their default dispositions: jq's C
-    code holds the interpreter, so a runaway filter (``def f: f; f``) is stopped only by the
-    signal itself (the process ends with 130, 143, 129; what was written is already flushed).
+    jq's C code holds the interpreter, so no Python handler runs while a filter does: a runaway
+    one (``def f: f; f``) would never see Ctrl-C. Over what a read fetched, the program runs here
+    with Ctrl-C, SIGTERM and SIGHUP at their default dispositions: the signal itself ends the
+    process (130, 143, 129; what was written is already flushed, and there is nothing to resume).
+    Over a document of tasks this command created (``created``), it runs in a child process
+    (``jqchild``), so that a signal is handled here as at any other moment of the command: the
+    tasks created and the command that resumes them are told on stderr.
 
     A program that fails on ``doc`` is invalid input (exit 2: this command sent nothing that
     costs) unless ``created``: the document is of tasks this command created, and it is an
@@ -58,13 +62,21 @@ def run_jq(expression: str, doc: Any, *, created: bool = False) -> list[Any]:
     """
     import sys
 
-    from piapi_cli.cli.signals import default_dispositions
-
     program = compile_jq(expression)
+    log = sys.modules["logging"].getLogger(__name__).debug if "logging" in sys.modules else None  # --debug
     try:
+        if created:
+            from piapi_cli.cli.jqchild import values_apart
+
+            started = (lambda: log("running --jq %r in a child process", expression)) if log is not None else None
+            values = values_apart(program, doc, started=started)
+            if values is not None:
+                return values
+        from piapi_cli.cli.signals import default_dispositions
+
         with default_dispositions():
-            if "logging" in sys.modules:  # --debug set logging up; never imported for this alone
-                sys.modules["logging"].getLogger(__name__).debug("running --jq %r", expression)
+            if log is not None:
+                log("running --jq %r", expression)
             return list(program.input_value(doc).all())
     except ValueError as exc:
         why = f"--jq {expression!r} failed: {_run_complaint(exc)}"

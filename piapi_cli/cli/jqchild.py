@@ -1,0 +1,114 @@
+"""A ``--jq`` program run in a child process, so that this one keeps its signal handling.
+
+jq's C code holds the interpreter while a filter runs: a Python handler for Ctrl-C, SIGTERM or
+SIGHUP would not run before the filter ends, and a runaway one never ends. Run in a forked
+child, the filter leaves this process waiting on a pipe, where a signal interrupts it as at
+any other moment (the error boundary tells the tasks created and how to resume); the child is
+killed on the way out, never left running. It is in this process's group: a Ctrl-C at the
+terminal, or a CI job's end, reaches it too.
+"""
+
+from __future__ import annotations
+
+import os
+
+try:  # the interpreter's own module: `signal` would import enum
+    import _signal as signal  # type: ignore[import-not-found]  # (no stubs: signal's C half)
+except ImportError:  # pragma: no cover - another interpreter
+    import signal
+
+TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, NoReturn
+
+#: the signals that stop a command
+STOPS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def values_apart(program: Any, doc: Any, *, started: Callable[[], None] | None = None) -> list[Any] | None:
+    """The program's values over ``doc``, computed in a child process (``started()`` called once
+    it runs); a ``ValueError`` with jq's message if it failed. None where there is no child to be
+    had (no fork on this system, not the main thread, or the child could not answer): the caller
+    runs the program itself."""
+    import json  # (the child imports nothing: an import lock another thread held at the fork stays held)
+    import threading
+
+    if not hasattr(os, "fork") or threading.current_thread() is not threading.main_thread():
+        return None  # pragma: no cover - Windows, or an embedding program's thread
+    reader, writer = os.pipe()
+    # a signal that comes before the child's pid is known is held, and handled once the child
+    # can be killed (a handler that raised in between would leave it running)
+    held: list[int] = []
+    handlers = {number: signal.signal(number, lambda signum, frame: held.append(signum)) for number in STOPS}
+    try:
+        pid = _fork()
+    except OSError:
+        pid = -1
+    if pid == 0:
+        _child(program, doc, reader, writer, json.dumps)
+    status = -1
+    try:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        if held:  # handled now, as it would have been, the child ended first
+            if pid > 0:
+                os.kill(pid, signal.SIGKILL)
+            signal.raise_signal(held[0])
+        os.close(writer)
+        if pid > 0 and started is not None:
+            started()
+        data = _read_all(reader) if pid > 0 else b""
+    except BaseException:
+        if pid > 0:
+            os.kill(pid, signal.SIGKILL)  # a signal, or worse: the filter's work is not wanted any more
+        raise
+    finally:
+        os.close(reader)
+        if pid > 0:
+            status = os.waitpid(pid, 0)[1]
+    if status != 0:  # no child, or it died without a full answer (out of memory): the caller runs it
+        return None
+    answer = json.loads(data)
+    if "error" in answer:
+        raise ValueError(answer["error"])
+    values: list[Any] = answer["values"]
+    return values
+
+
+def _fork() -> int:
+    import warnings
+
+    with warnings.catch_warnings():
+        # Python 3.12 warns of forking a process with threads (a poll abandoned at a deadline):
+        # the child only runs jq's C code and writes to a pipe, taking no lock those threads hold
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
+def _child(program: Any, doc: Any, reader: int, writer: int, dumps: Any) -> NoReturn:
+    """In the child: run the program, write its values (or jq's complaint) as JSON, exit."""
+    code = 0
+    try:
+        os.close(reader)
+        for number in STOPS:  # a signal ends the child the default way
+            signal.signal(number, signal.SIG_DFL)
+        answer: dict[str, Any]
+        try:
+            answer = {"values": list(program.input_value(doc).all())}
+        except ValueError as exc:
+            answer = {"error": str(exc)}
+        view = memoryview(dumps(answer).encode())
+        while view:
+            view = view[os.write(writer, view) :]
+    except BaseException:  # noqa: BLE001 - the parent runs the program itself then
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
