@@ -345,13 +345,14 @@ class BatchDisplay:
         with self._lock:
             self.counts[result.status] += 1
             if self._progress is not None:
-                self.events.append(f"{result.key}: {result.status}" + (f" ({result.error})" if result.error else ""))
+                problem = f" ({result.problem})" if result.problem else ""
+                self.events.append(f"{result.key}: {result.status}{problem}")
                 self._progress.advance(self._bar, 1)
                 self._refresh()
             elif not self.output.quiet:
                 files = f", {len(result.files)} file(s)" if result.files else ""
                 task = f" (task {result.task_id}{files})" if result.task_id else ""
-                error = f": {result.error}" if result.error else ""
+                error = f": {result.problem}" if result.problem else ""
                 _plain(f"row {result.key} {result.status}{task}{error}")
 
     def _refresh(self) -> None:

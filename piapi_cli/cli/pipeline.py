@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from piapi_cli.api.tasks import Task
     from piapi_cli.cli.app import State
     from piapi_cli.cli.display import PipelineDisplay
+    from piapi_cli.core.downloads.results import Failure
     from piapi_cli.core.runner import DownloadPlan, Runner, TaskResult
 
 
@@ -139,9 +140,17 @@ def document(
         state.output.render(lambda: docs[0] if len(docs) == 1 else docs, as_json=True, jq=jq, created=created)
 
 
+def report_failure(state: State, failure: Failure) -> None:
+    """An output that could not be saved, and what to do about it."""
+    from piapi_cli.cli.hints import advice
+
+    hint = advice(failure.advice, session=state.session) if failure.advice else None
+    state.output.error(f"could not download {failure.url}: {failure.message}", hint)
+
+
 def report_problems(state: State, results: list[TaskResult], download: DownloadPlan | None) -> None:
     """Every failure, deadline and download problem on stderr, with what to do next."""
-    from piapi_cli.cli.hints import advice, hint_for, message_for
+    from piapi_cli.cli.hints import hint_for, message_for
 
     session = state.session
     output = state.output
@@ -154,8 +163,7 @@ def report_problems(state: State, results: list[TaskResult], download: DownloadP
             assert result.task is not None
             output.error(f"task {result.task_id} {result.task.status}: {result.task.failure_message()}")
         for failure in result.failures:
-            hint = advice(failure.advice, session=session) if failure.advice else None
-            output.error(f"could not download {failure.url}: {failure.message}", hint)
+            report_failure(state, failure)
     if late:
         resume = f"{session.prog} wait {' '.join(late)}"
         if download is not None:

@@ -90,8 +90,10 @@ class TaskResult:
         from piapi_cli.core.waiting import WaitOutcome
 
         code = WaitOutcome(self.task_id, self.task, self.error).exit_code
-        if code == ExitCode.OK and self.failures:
-            return ExitCode.LOCAL_WRITE if any(f.local for f in self.failures) else ExitCode.DOWNLOAD_FAILED
+        if code == ExitCode.OK and self.failures:  # 10 a full disk, 9 a download, 5 a certificate not trusted
+            from piapi_cli.api.errors import combine_exit_codes
+
+            return combine_exit_codes(f.code for f in self.failures)
         return code
 
     def to_json(self) -> dict[str, Any]:

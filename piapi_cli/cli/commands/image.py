@@ -136,6 +136,7 @@ def _fetch_urls(state: State, result: ImageResult, download: Optional[Path]) -> 
         return 0
     from piapi_cli.api.errors import ExitCode, combine_exit_codes
     from piapi_cli.api.tasks import Task
+    from piapi_cli.cli.pipeline import report_failure
     from piapi_cli.core.runner import DownloadPlan
 
     fetchable = [url for url in result.urls if url.lower().startswith(("http://", "https://"))]
@@ -157,7 +158,7 @@ def _fetch_urls(state: State, result: ImageResult, download: Optional[Path]) -> 
         if problem:
             state.output.warn(f"{problem}; the images are saved all the same")
         for failure in outcome.failures:
-            state.output.error(f"could not download {failure.url}: {failure.message}")
+            report_failure(state, failure)
         codes.append(outcome.exit_code)
     return int(combine_exit_codes(codes))
 

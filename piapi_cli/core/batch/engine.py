@@ -26,10 +26,10 @@ from piapi_cli.api.errors import (
     ConfigError,
     ConnectionFailed,
     CreateOutcomeUnknown,
-    LocalWriteError,
     NotFoundError,
     PiapiError,
     RateLimitError,
+    combine_exit_codes,
 )
 from piapi_cli.api.records import replace
 from piapi_cli.api.tasks import Task
@@ -359,8 +359,10 @@ class BatchRun:
             url = row.task.urls[0].url if row.task is not None and row.task.urls else ""
             failures.append((url, saved.error))
         files = [*(result.files if result is not None else []), *saved.adopted]
-        local = [f.message for f in result.failures if f.local] if result is not None else []
-        error = LocalWriteError(local[0]) if local else None  # a full disk: exit 10, not 9
+        # the error of the file that decides the row's exit code (a full disk: 10, not 9)
+        ended = result.failures if result is not None else []
+        code = combine_exit_codes(f.code for f in ended)
+        error = next((f.error for f in ended if f.code == code), None)
         self.ledger.finish(row, "completed", files=files, failures=failures, code_error=error)
 
     def _end(self, started: float) -> None:

@@ -43,11 +43,15 @@ class RowResult:
     def outputs(self) -> list[str]:
         return [u.url for u in self.task.urls] if self.task is not None else []
 
+    @property
+    def problem(self) -> str | None:
+        """What went wrong, in words: the row's error, else the outputs not saved."""
+        if self.error is None and self.failures:
+            return "; ".join(f"could not download {url}: {why}" for url, why in self.failures)
+        return self.error
+
     def to_json(self) -> dict[str, Any]:
         usage = as_dict(as_dict(self.task.raw.get("meta")).get("usage")) if self.task is not None else {}
-        error = self.error
-        if error is None and self.failures:
-            error = "; ".join(f"could not download {url}: {why}" for url, why in self.failures)
         return {
             "id": self.key,
             "task_id": self.task_id,
@@ -57,7 +61,7 @@ class RowResult:
             "outputs": self.outputs,
             "files": [{"path": f.path, "bytes": f.bytes, "sha256": f.sha256} for f in self.files],
             "usage": usage or None,
-            "error": error,
+            "error": self.problem,
         }
 
 

@@ -17,6 +17,8 @@ from piapi_cli.core.downloads.wire import WireClient, WireError, WireResponse
 if TYPE_CHECKING:
     import httpx
 
+    from piapi_cli.api.errors import ConnectionFailed
+
     #: what downloads are read with: http.client's (``WireClient``), else an httpx client
     DownloadHTTP = httpx.Client | WireClient
 
@@ -51,6 +53,17 @@ def error_kinds(http: DownloadHTTP) -> tuple[tuple[type[BaseException], ...], tu
     import httpx
 
     return (httpx.TransportError, httpx.DecodingError, streams.BodyCut), (httpx.HTTPError, httpx.InvalidURL)
+
+
+def untrusted(exc: BaseException) -> ConnectionFailed | None:
+    """The error for a connection refused because the origin's certificate is not trusted (in
+    ``exc`` or what it was raised from), as the API's calls report it: what was trusted, what
+    to set (advice ``tls``), exit 5. None for any other failure, which is tried again."""
+    from piapi_cli.api.errors import ConnectionFailed
+    from piapi_cli.api.http import nothing_sent
+
+    failed = nothing_sent(exc)
+    return ConnectionFailed(str(failed), advice="tls") if failed.lasting else None
 
 
 def shut_down(response: httpx.Response | WireResponse) -> None:

@@ -4,9 +4,11 @@ Every file streams to ``NAME.part``, locked by the one process writing it, and i
 complete and of the announced length. A leftover part is resumed with ``Range`` and ``If-Range``
 only when its record (``NAME.part.json``) shows it holds the same object, and a ``206`` is appended
 only when it starts where asked; otherwise the download restarts from zero. Transient errors are
-retried with the shared Backoff. ``cancel()`` stops every worker within about a second, keeping
-the parts. Memory stays flat whatever the size. Names: see ``naming``; files: ``partfiles``; what
-an answer means for the part: ``answers``; the HTTP client: ``client``; bodies: ``streams``.
+retried with the shared Backoff; an origin whose certificate is not trusted is not (a
+ConnectionFailed saying what was trusted, exit 5, as the API's calls report it). ``cancel()``
+stops every worker within about a second, keeping the parts. Memory stays flat whatever the
+size. Names: see ``naming``; files: ``partfiles``; what an answer means for the part:
+``answers``; the HTTP client: ``client``; bodies: ``streams``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from piapi_cli.api.backoff import Backoff
-from piapi_cli.api.errors import DownloadError
+from piapi_cli.api.errors import ConnectionFailed, DownloadError, LocalWriteError
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import Task
 from piapi_cli.core.downloads import answers, client, streams
@@ -201,11 +203,12 @@ class Downloader:
             return Partial(item.url, kept, size, item.task.task_id)
         except TryAgain as exc:
             return Failure(item.url, str(exc), item.task.task_id)
-        except DownloadError as exc:
-            return Failure(item.url, exc.message, item.task.task_id, advice=exc.advice)
+        except (DownloadError, ConnectionFailed) as exc:
+            return Failure(item.url, exc.message, item.task.task_id, advice=exc.advice, error=exc)
         except OSError as exc:  # a local write: the disk is full, the directory went read-only...
             where = job.part.path if job.part is not None else self.directory
-            return Failure(item.url, why_not_written(where, exc), item.task.task_id, local=True)
+            why = why_not_written(where, exc)
+            return Failure(item.url, why, item.task.task_id, error=LocalWriteError(why))
         finally:
             if job.part is not None:
                 if not job.published and job.part.size == 0:
@@ -246,6 +249,8 @@ class Downloader:
             except retried as exc:
                 if self.cancel_event.is_set():
                     raise _Cancelled from None
+                if (untrusted := client.untrusted(exc)) is not None:
+                    raise untrusted from None  # trying again would meet the same certificate
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 wait = backoff.delay(retries, rng=self.rng)
                 retries += 1

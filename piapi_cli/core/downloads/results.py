@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-from piapi_cli.api.errors import DownloadError, ExitCode, PiapiError
+from piapi_cli.api.errors import DownloadError, ExitCode, LocalWriteError, PiapiError
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import OutputURL, Task
 
@@ -37,10 +37,20 @@ class Failure:
     url: str
     message: str
     task_id: str = ""
-    #: the file could not be written here (a full disk): exit 10, not 9
-    local: bool = False
     #: what to do about it, a key of the CLI's advice (an existing file: overwrite or skip it)
     advice: str | None = None
+    #: the error that ended the file, when its exit code is not a download's own (9): a local
+    #: write (a full disk: 10), the origin's certificate not trusted (5, as the API's calls give)
+    error: PiapiError | None = None
+
+    @property
+    def local(self) -> bool:
+        """The file could not be written here (a full disk)."""
+        return isinstance(self.error, LocalWriteError)
+
+    @property
+    def code(self) -> ExitCode:
+        return self.error.exit_code if self.error is not None else ExitCode.DOWNLOAD_FAILED
 
 
 @record()
