@@ -9,9 +9,10 @@ figures are exact for the schedule and leave out the network (each GET answers a
 Run times of each length are drawn around it with a relative spread (0: every task takes
 exactly the same, as in the sandbox; 0.05 and 0.10: a normal spread of 5% and 10%); the
 history is 20 earlier tasks drawn the same way, the journal's latest completed ones. Each of
-``--seeds`` seeds draws its own history and tasks (a history of 20 is itself a draw: its median
-and spread miss the true ones by as much as a fifth of the spread); the polls' jitter has a
-random stream of its own, so the three ways see the very same tasks.
+``--seeds`` seeds draws its own history and tasks (a history of 20 is itself a draw: in these
+seeds its median misses the true one by up to half a spread, and its spread misses by up to a
+third); the polls of each way draw their jitter from a random stream of their own, so the three
+ways see the very same tasks, and a change to one way's schedule leaves the others' figures be.
 
     python bench/poll_schedule.py [--tasks 300] [--seeds 8]
 """
@@ -76,18 +77,18 @@ def row(length: float, spread: float, tasks: int, seeds: range) -> dict[str, tup
     """Each way's GETs per task (mean), lag median (the highest of the seeds' medians), worst lag,
     worst lag as a share of its task's bound, and how many tasks were seen past their bound.
 
-    Each seed draws its own history and tasks; the jitter of the polls has a random stream of its
-    own, so every way (and every version of the schedule) is judged on the very same tasks."""
+    Each seed draws its own history and tasks; the jitter of each way's polls has a random stream
+    of its own, so every way (and every version of the schedule) is judged on the very same tasks."""
     found: dict[str, list[tuple[int, float, float]]] = {"paced": [], "no history": [], "fixed 2 s": []}
     medians: dict[str, list[float]] = {name: [] for name in found}
     for seed in seeds:
-        draws, jitter = random.Random(seed), random.Random(-seed)
+        draws, jitter, plain_jitter = random.Random(seed), random.Random(-seed), random.Random(1000 + seed)
         pace = Pace.of([draw(length, spread, draws) for _ in range(20)])
         runs: dict[str, list[tuple[int, float, float]]] = {name: [] for name in found}
         for _ in range(tasks):
             duration = draw(length, spread, draws)
             runs["paced"].append(simulate(duration, pace, jitter))
-            runs["no history"].append(simulate(duration, None, jitter))
+            runs["no history"].append(simulate(duration, None, plain_jitter))
             runs["fixed 2 s"].append(fixed(duration))
         for name, seen in runs.items():
             found[name] += seen

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from piapi_cli.api.errors import ExitCode, NotFoundError, WaitTimeout, combine_exit_codes
@@ -257,10 +259,45 @@ def test_the_dense_window_leans_late_where_a_poll_is_paid_for_by_fewer_tasks() -
 
 
 def test_a_short_history_widens_the_window_it_may_have_misplaced() -> None:
-    few = Pace.of([27.0, 30.0, 33.0, 30.0])
-    many = Pace.of([27.0, 30.0, 33.0, 30.0] * 10)
-    assert few is not None and many is not None and few.spread == many.spread
+    few, many = Pace(30.0, 3.0, 4), Pace(30.0, 3.0, 40)  # the same median and spread
     assert few.window()[0] < many.window()[0] and few.window()[1] > many.window()[1]
+
+
+def _usual_runs(count: int, median: float = 30.0, spread: float = 3.0) -> list[float]:
+    """``count`` run times spread as a kind's usually are: its normal distribution's quantiles."""
+    from statistics import NormalDist
+
+    return [NormalDist(median, spread).inv_cdf((i + 0.5) / count) for i in range(count)]
+
+
+def test_a_kind_whose_runs_vary_by_a_tenth_costs_about_a_fixed_2_s_poll_and_is_seen_sooner() -> None:
+    # 30 s tasks varying by 10%, a history of 20 of them: over their usual run times, more than
+    # half are seen within half a second, none past max(1 s, 10%), for no more GETs than a fixed
+    # 2-second poll (give or take 1%; the window of before cost 13% more)
+    pace = Pace.of(_usual_runs(20))
+    assert pace is not None
+    ends = _usual_runs(200)
+    seen = [simulate(end, pace=pace) for end in ends]
+    assert sum(lag < 0.5 for lag, _ in seen) > 0.55 * len(ends)
+    assert all(0 <= lag <= max(1.0, 0.1 * end) for (lag, _), end in zip(seen, ends, strict=True))
+    fixed = sum(math.ceil(end / 2) for end in ends)
+    assert sum(gets for _, gets in seen) < 1.01 * fixed
+
+
+def test_the_spread_is_the_runs_deviation_and_strays_do_not_widen_it() -> None:
+    runs = _usual_runs(20)
+    pace, strayed = Pace.of(runs), Pace.of(runs + [400.0, 2.0])
+    assert pace is not None and strayed is not None
+    assert pace.spread == pytest.approx(3.0, rel=0.03) and strayed.spread == pytest.approx(pace.spread, rel=0.1)
+
+
+def test_dense_polls_are_a_step_apart_whatever_the_jitter() -> None:
+    # jitter would only shorten them: more GETs for a lag already within half a step
+    pace = Pace.of(_usual_runs(20))
+    assert pace is not None
+    opens, closes = pace.window()
+    for age in (opens, pace.median, closes - 0.1):
+        assert PollPolicy(jitter=0.1).interval(age, rng=lambda: 1.0, pace=pace) == pace.step()
 
 
 def test_the_pace_of_a_kind_follows_every_run_learnt_and_is_worked_out_only_when_asked(

@@ -2,9 +2,18 @@
 poll sparsely while a task is young and densely around the moment it is expected to end.
 
 ``Pace.of`` takes the run times (the API's ``created_at`` to ``ended_at``) of a model and
-task type's latest completed tasks: their median, and their spread as the scaled median
-absolute deviation (a few outliers do not widen it). ``PollPolicy.interval`` uses it; without
-one (no history) the schedule is the age-based one of ``core.waiting``.
+task type's latest completed tasks: their median, and their spread as the standard deviation
+of the runs within ``STRAY`` scaled median absolute deviations of the median (a few stray runs
+do not widen it, and a short history's spread is missed by a sixth of it, not the quarter the
+deviation itself misses by). ``PollPolicy.interval`` uses it; without one (no history) the
+schedule is the age-based one of ``core.waiting``.
+
+Where the dense polls start: a poll at age t is paid for by every task still running then and
+sees within half a second the tasks ending in the half second before it, so per GET it is worth
+the hazard rate, which rises with the age: the cheapest polls are late ones. The window opens
+where ``SEEN`` of the tasks would still be seen within half a second if the median were
+``MEDIAN_ERRORS`` standard errors early: those ending in the window, and the share of those
+ending before it that the age-based polls happen to see that soon (``bench/poll_frontier.py``).
 """
 
 from __future__ import annotations
@@ -24,16 +33,23 @@ TRUSTED_SAMPLES = 3
 #: took the same time still varies a little)
 MIN_HALF_WINDOW = 0.25
 HALF_WINDOW_SHARE = 0.03
+#: runs further from the median than this many scaled median absolute deviations are strays:
+#: left out of the spread
+STRAY = 4.0
 #: the dense polls' step: a twentieth of the run time, between these (a lag of half a step)
 DENSE_STEP_MIN, DENSE_STEP_MAX = 0.25, 0.5
-#: the window of dense polls, in spreads before and after the median. It leans late: a poll
-#: after the median is paid only by the tasks still running then, one before it by nearly all.
-#: Between them about two thirds of the tasks end, so most are seen within half a step.
-EARLY, LATE = 0.6, 1.8
-#: the window widens on both sides by this many standard errors of the median (1.25 spreads
-#: over the square root of the samples): a history of 20 misses the median by up to a third of
-#: a spread, and its spread itself by up to a third
+#: the share of the tasks the schedule means to see within half a second (the lag median's
+#: target is half of them; a bench of 300 tasks draws a share a few points either side)
+SEEN = 0.55
+#: the window closes this many spreads after the median
+LATE = 2.0
+#: the window is placed for a median this many standard errors (1.25 spreads over the square
+#: root of the samples) earlier than the history's, and closes as many later: a history of 20
+#: misses the median by up to half a spread
 MEDIAN_ERRORS = 1.5
+#: the age-based polls before the window: a tenth of the age, between these (the policy's
+#: defaults), of which half a second is the share they see within half a second
+AGE_GAP_MIN, AGE_GAP_MAX = 1.0, 10.0
 #: the polls keep the age-based bound from this many spreads before the median
 APPROACH = 4.0
 #: run times spread wider than this share of their median say too little of when the next
@@ -59,7 +75,7 @@ class Pace:
         if not values:
             return None
         median = _median(values)
-        spread = 1.4826 * _median(sorted(abs(v - median) for v in values))
+        spread = _deviation(values, median, 1.4826 * _median(sorted(abs(v - median) for v in values)))
         if len(values) < TRUSTED_SAMPLES:
             spread = max(spread, 0.1 * median)
         if spread > MAX_SPREAD_SHARE * median:
@@ -67,10 +83,15 @@ class Pace:
         return cls(median, spread, len(values))
 
     def window(self) -> tuple[float, float]:
-        """Ages (seconds since creation) between which the end is expected: polled densely."""
+        """Ages (seconds since creation) polled densely: from where ``SEEN`` of the tasks would
+        be seen within half a second with the median ``MEDIAN_ERRORS`` standard errors early,
+        to ``LATE`` spreads (and as many errors) after the median."""
         core = self._core()
-        margin = MEDIAN_ERRORS * 1.25 / math.sqrt(self.samples)
-        return self.median - (EARLY + margin) * core, self.median + (LATE + margin) * core
+        margin = MEDIAN_ERRORS * 1.25 / math.sqrt(self.samples) * core
+        early = self.median - margin
+        caught = min(1.0, 0.5 / min(AGE_GAP_MAX, max(AGE_GAP_MIN, 0.1 * early)))  # ending before it
+        after = min(0.999, max(0.001, (SEEN - caught) / (1 - caught)))  # the share to end in it
+        return early + core * _normal_quantile(1 - after), self.median + LATE * core + margin
 
     def approach(self) -> float:
         """The age from which polls keep the age-based bound, as the window draws near: a
@@ -91,6 +112,26 @@ class Pace:
 def _median(values: list[float]) -> float:
     middle = len(values) // 2
     return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def _deviation(values: list[float], median: float, mad: float) -> float:
+    """The standard deviation of the values within ``STRAY`` times ``mad`` of the median (all of
+    them when ``mad`` is 0); 0 for fewer than two."""
+    kept = [v for v in values if abs(v - median) <= STRAY * mad] if mad > 0 else values
+    if len(kept) < 2:
+        return 0.0
+    mean = sum(kept) / len(kept)
+    return math.sqrt(sum((v - mean) ** 2 for v in kept) / (len(kept) - 1))
+
+
+def _normal_quantile(p: float) -> float:
+    """The standard normal distribution's ``p`` quantile, by bisection (``statistics`` is a
+    slow import for one number)."""
+    low, high = -8.0, 8.0
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = (middle, high) if 0.5 * math.erfc(-middle / math.sqrt(2)) < p else (low, middle)
+    return (low + high) / 2
 
 
 class Paces:

@@ -6,9 +6,10 @@ the time the task has run so far, up to ``max_interval``. So the lag between a t
 piapi noticing it stays within max(1 s, 10% of its run time). With the ``Pace`` of its kind
 (``core.pace``: the median and spread of its kind's run times) polls are sparse while the task is
 young, age-based as the expected end draws near, and dense (0.25-0.5 s) through the window where
-it is expected to end: a lag of a quarter second, and fewer GETs than a fixed 2-second poll from
-30 s tasks up (``bench/poll_schedule.py``). Jitter only ever shortens an interval: it never
-delays a poll past the bound, nor the first one.
+it is expected to end: most tasks seen within half a second, for fewer GETs than a fixed 2-second
+poll from 30 s tasks up (``bench/poll_schedule.py``). Jitter only ever shortens an interval: it
+never delays a poll past the bound, nor the first one; a paced task's polls go without it from
+the approach to the window's end, where each is placed for what it is worth.
 
 Clock, sleep and randomness are injected, so tests run a 30-minute wait in microseconds.
 """
@@ -41,7 +42,8 @@ def random_fraction() -> float:
 @record(frozen=True)
 class PollPolicy:
     """Poll every ``min_interval`` seconds, then every ``fraction`` of the task's age, at most
-    every ``max_interval`` seconds; jitter takes up to ``jitter`` of an interval off."""
+    every ``max_interval`` seconds; jitter takes up to ``jitter`` of an interval off (not from a
+    paced task's approach to its window's end)."""
 
     min_interval: float = 1.0
     fraction: float = 0.1
@@ -61,16 +63,16 @@ class PollPolicy:
         ``pace`` of its kind, sparse polls until the window where its end is expected, then
         one every ``pace.step`` through the window; past the window, the age-based schedule."""
         age = max(age, 0.0)
-        if pace is not None:
+        if pace is not None:  # (no jitter from the approach to the window's end: those polls
+            # land where they are worth most, and tasks of a kind started apart poll apart anyway)
             opens, closes = pace.window()
             if opens - 0.01 <= age < closes:  # (a hundredth early: a clock's rounding never stalls it)
-                return min(self.max_interval, pace.step()) * (1 - self.jitter * rng())
+                return min(self.max_interval, pace.step())
             if age < pace.approach():
                 sparse = min(self.max_interval, max(self.min_interval, self.sparse_fraction * age))
                 return min(sparse * (1 - self.jitter * rng()), pace.approach() - age + 0.01)
             if age < opens:
-                base = min(self.max_interval, max(self.min_interval, self.fraction * age))
-                return min(base * (1 - self.jitter * rng()), opens - age)
+                return min(self.max_interval, max(self.min_interval, self.fraction * age), opens - age)
         base = min(self.max_interval, max(self.min_interval, self.fraction * age))
         return base * (1 - self.jitter * rng())
 
