@@ -31,8 +31,8 @@ def created_task() -> str:
     return result.stdout.strip()
 
 
-def stopped_in_jq(args: list[str], signum: int) -> tuple[int, str, str]:
-    """Run piapi until its --debug log says the filter runs, send ``signum``; how it ended."""
+def started_in_jq(args: list[str]) -> tuple[subprocess.Popen[bytes], bytes]:
+    """piapi run until its --debug log says the filter runs; what it wrote to stderr so far."""
     proc = subprocess.Popen(
         [str(SCRIPT), "--debug", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **FAST},
@@ -45,6 +45,17 @@ def stopped_in_jq(args: list[str], signum: int) -> tuple[int, str, str]:
             chunk = os.read(proc.stderr.fileno(), 65536) if ready else b""
             assert chunk, seen.decode(errors="replace")  # it ended, or said nothing for a minute
             seen += chunk
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, seen
+
+
+def stopped_in_jq(args: list[str], signum: int) -> tuple[int, str, str]:
+    """Run piapi until its --debug log says the filter runs, send ``signum``; how it ended."""
+    proc, seen = started_in_jq(args)
+    try:
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=10)
     finally:
@@ -74,6 +85,34 @@ def test_a_runaway_filter_after_a_paid_create_stops_and_names_the_task(signum: i
     assert f"tasks already created (not cancelled): {task}\n" in err
     assert f"resume with: piapi --sandbox wait {task}\n" in err
     assert not running_with(marker)  # the filter does not go on running anywhere
+
+
+def test_a_filter_whose_command_is_killed_outright_ends_with_it() -> None:
+    # kill -9 (an out-of-memory kill, a supervisor ending the command alone): no handler runs,
+    # and the runaway filter's process must not go on alone
+    marker = f"prompt=killed {os.getpid()}"
+    proc, seen = started_in_jq([*CREATE[:-1], marker, "--jq", RUNAWAY])
+    try:
+        assert b"in a child process" in seen
+        [child] = [int(pid) for pid in running_with(marker) if int(pid) != proc.pid]
+        ended = os.pidfd_open(child)
+        proc.kill()
+        proc.wait()
+        assert select.select([ended], [], [], 30)[0], "the filter is still running"
+        os.close(ended)
+    finally:
+        for pid in running_with(marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+def test_a_plain_path_after_a_create_runs_without_a_child() -> None:
+    # a script's `ID=$(piapi create ... --jq .task_id)`: a path cannot run away, no fork to wait for
+    result = piapi("--debug", *CREATE, "--jq", ".task_id")
+    assert result.returncode == 0, result.stderr
+    [task] = result.stdout.split()
+    assert piapi("--sandbox", "get", task, "--jq", ".status").returncode == 0  # the task's very ID
+    assert "running --jq '.task_id'" in result.stderr and "in a child process" not in result.stderr
 
 
 def running_with(word: str) -> list[str]:

@@ -36,6 +36,8 @@ def values_apart(program: Any, doc: Any, *, started: Callable[[], None] | None =
 
     if not hasattr(os, "fork") or threading.current_thread() is not threading.main_thread():
         return None  # pragma: no cover - Windows, or an embedding program's thread
+    die_with_parent = _death_signal()  # (made here: the child imports nothing)
+    parent = os.getpid()
     reader, writer = os.pipe()
     # a signal that comes before the child's pid is known is held, and handled once the child
     # can be killed (a handler that raised in between would leave it running)
@@ -46,7 +48,7 @@ def values_apart(program: Any, doc: Any, *, started: Callable[[], None] | None =
     except OSError:
         pid = -1
     if pid == 0:
-        _child(program, doc, reader, writer, json.dumps)
+        _child(program, doc, reader, writer, json.dumps, die_with_parent, parent)
     status = -1
     try:
         for number, handler in handlers.items():
@@ -86,11 +88,40 @@ def _fork() -> int:
         return os.fork()
 
 
-def _child(program: Any, doc: Any, reader: int, writer: int, dumps: Any) -> NoReturn:
+def _death_signal() -> Callable[[], object] | None:
+    """What makes the child end with this process, where the system offers it (Linux's
+    ``PR_SET_PDEATHSIG``): a command killed outright (``kill -9``, an out-of-memory kill, a
+    supervisor that ends the command alone) does not leave a runaway filter running."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None  # pragma: no cover - elsewhere a kill of the process group still reaches it
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - a libc without it
+        return None
+    return lambda: prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def _child(
+    program: Any,
+    doc: Any,
+    reader: int,
+    writer: int,
+    dumps: Any,
+    die_with_parent: Callable[[], object] | None = None,
+    parent: int = 0,
+) -> NoReturn:
     """In the child: run the program, write its values (or jq's complaint) as JSON, exit."""
     code = 0
     try:
         os.close(reader)
+        if die_with_parent is not None:
+            die_with_parent()
+            if os.getppid() != parent:  # it was gone before that took hold
+                os._exit(1)
         for number in STOPS:  # a signal ends the child the default way
             signal.signal(number, signal.SIG_DFL)
         answer: dict[str, Any]

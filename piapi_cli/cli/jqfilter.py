@@ -45,6 +45,35 @@ def task_ids(doc: Any) -> list[str]:
     return [d["task_id"] for d in items if isinstance(d, dict) and isinstance(d.get("task_id"), str)]
 
 
+#: what a name in a path may hold (``.task_id``, ``.output.image_url``)
+_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def ends_at_once(expression: str) -> bool:
+    """Whether a program is a plain path (``.``, ``.task_id``, ``.[0].output.image_url``, ``.[]``,
+    ``..``): names and numeric indexes only, no call, no definition, so it cannot run away, and
+    it runs in microseconds, a signal while it does is handled as soon as it is done."""
+    text = expression.strip()
+    if not text.startswith("."):
+        return False
+    at, end = 0, len(text)
+    while at < end:
+        char = text[at]
+        if char == "." or char == "?":
+            at += 1
+        elif char in _NAME and text[at - 1] in _NAME | {"."}:
+            at += 1
+        elif char == "[":
+            close = text.find("]", at)
+            inside = text[at + 1 : close]
+            if close < 0 or not (inside == "" or (inside.isascii() and inside.isdigit())):
+                return False
+            at = close + 1
+        else:
+            return False
+    return True
+
+
 def run_jq(expression: str, doc: Any, *, created: bool = False) -> list[Any]:
     """The values of a jq program over ``doc``.
 
@@ -54,7 +83,9 @@ def run_jq(expression: str, doc: Any, *, created: bool = False) -> list[Any]:
     process (130, 143, 129; what was written is already flushed, and there is nothing to resume).
     Over a document of tasks this command created (``created``), it runs in a child process
     (``jqchild``), so that a signal is handled here as at any other moment of the command: the
-    tasks created and the command that resumes them are told on stderr.
+    tasks created and the command that resumes them are told on stderr; a plain path
+    (``ends_at_once``: a script's ``.task_id``) runs here with this process's own handlers,
+    which run as soon as it is done.
 
     A program that fails on ``doc`` is invalid input (exit 2: this command sent nothing that
     costs) unless ``created``: the document is of tasks this command created, and it is an
@@ -65,6 +96,10 @@ def run_jq(expression: str, doc: Any, *, created: bool = False) -> list[Any]:
     program = compile_jq(expression)
     log = sys.modules["logging"].getLogger(__name__).debug if "logging" in sys.modules else None  # --debug
     try:
+        if created and ends_at_once(expression):  # (a script's `.task_id`: no child, no fork to wait for)
+            if log is not None:
+                log("running --jq %r", expression)
+            return list(program.input_value(doc).all())
         if created:
             from piapi_cli.cli.jqchild import values_apart
 
