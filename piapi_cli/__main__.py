@@ -12,6 +12,11 @@ try:  # the interpreter's own module: `signal` would import enum
 except (ImportError, ValueError):  # pragma: no cover - another interpreter, or not the main thread
     pass
 
+import gc  # noqa: E402
+
+if __name__ == "__main__":  # no cyclic garbage collection while piapi starts, as in scripts/piapi
+    gc.disable()
+
 from piapi_cli.cli.main import exit_with, main  # noqa: E402 - after the handler, on purpose
 
 if __name__ == "__main__":

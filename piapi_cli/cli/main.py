@@ -115,7 +115,15 @@ def _write(data: bytes) -> int:
 def exit_with(code: int) -> None:
     """Leave with ``code``: the command is over. A Ctrl-C while the interpreter shuts down
     (its threads joined, its exit handlers run) would print a traceback from whichever of them
-    it fell in; from here it ends the process at once, 130, what was written flushed."""
+    it fell in; from here it ends the process at once, 130, what was written flushed.
+
+    What is left is set aside from the garbage collector first (``gc.freeze``): the collection
+    the interpreter makes at exit would go over every object of the run, about 7% of a short
+    command's instructions, and nothing of piapi's waits on it (the journal and every file are
+    closed by now, explicitly)."""
+    import gc
+
+    gc.freeze()
     try:
         signal.signal(signal.SIGINT, _interrupted_while_exiting)
     except ValueError:  # pragma: no cover - not the main thread
