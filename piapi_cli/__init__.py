@@ -20,7 +20,7 @@ _EXPORTS = {
     "OutputURL": "api.tasks",
     "PiapiError": "api.errors",
     "ExitCode": "api.errors",
-    "PollPolicy": "core.waiting",
+    "PollPolicy": "core.polling",
     "wait_for_tasks": "core.waiting",
     "load_catalog": "core.catalog",
     "TaskRequest": "api.tasks",

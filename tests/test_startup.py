@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from piapi_cli.cli import runtime
 from piapi_cli.cli.main import with_typer
 from piapi_cli.cli.parsing import fastpath
 from piapi_cli.sandbox import Emulator
-from tests.conftest import Cli, Result, run_main
+from tests.conftest import TEST_KEY, Cli, Result, run_main
 
 FLUX = ["-m", "Qubico/flux1-dev", "-t", "txt2img"]
 
@@ -290,6 +291,87 @@ def test_a_run_of_a_command_imports_neither_typer_nor_httpx() -> None:
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.fixture
+def served(isolated: Path) -> Iterator[dict[str, str]]:
+    """``piapi sandbox serve`` on a free loopback port: the environment of a run that uses it
+    as a user's API (plain http, as a local proxy would be)."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "piapi_cli", "sandbox", "serve", "--port", "0", "--quiet", "--speed", "100"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert server.stdout is not None
+    try:
+        yield {**os.environ, "PIAPI_BASE_URL": server.stdout.readline().strip(), "PIAPI_API_KEY": TEST_KEY}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _modules_after(args: list[str], names: tuple[str, ...], env: dict[str, str]) -> tuple[int, str, list[str]]:
+    """A run of ``args`` in a process of its own: its exit code, its output, which of ``names``
+    it imported."""
+    program = (
+        "import sys, io; from piapi_cli.cli.main import main; sys.stdout = io.StringIO(); "
+        f"code = main({args!r}); out = sys.stdout.getvalue(); sys.stdout = sys.__stdout__; "
+        f"found = sorted(m for m in {names!r} if m in sys.modules); "
+        "import json; print(json.dumps([code, out, found]))"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    code, out, found = json.loads(result.stdout)
+    return code, out, found
+
+
+#: what the commands a script calls most need not import (each was on their way once):
+#: ``contextlib`` (api/scoped has its contextmanager), sqlite3's Python half (journal/sql),
+#: the ``importlib`` package (fastpath imports a command with ``__import__``)
+NOT_FOR_A_SHORT_RUN = ("contextlib", "sqlite3.dbapi2", "importlib", "typer", "httpx")
+
+
+def test_a_create_that_does_not_wait_imports_no_more_than_it_needs(served: dict[str, str]) -> None:
+    # and no waiting, downloading, advice tables or weak references: a create that prints its ID
+    names = (*NOT_FOR_A_SHORT_RUN, "weakref", "piapi_cli.core.waiting", "piapi_cli.cli.hints", "random")
+    code, out, found = _modules_after(["create", *FLUX, "-i", "prompt=a cat"], names, served)
+    task_id = out.strip()
+    assert code == 0 and task_id and " " not in task_id, out  # the ID alone on stdout
+    assert found == []
+    code, out, found = _modules_after(["get", task_id, "--json"], NOT_FOR_A_SHORT_RUN, served)
+    assert code == 0 and json.loads(out)["task_id"] == task_id
+    assert found == []
+    code, out, found = _modules_after(["config", "show"], (*NOT_FOR_A_SHORT_RUN, "threading"), served)
+    assert code == 0 and "base_url" in out
+    assert found == []
+
+
+GC_WATCH = """
+import atexit, gc, sys
+seen = []
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "piapi_cli.cli.parsing.fastpath":  # piapi's start-up, before the command
+            seen.append(gc.isenabled())
+        return None
+sys.meta_path.insert(0, Watch())
+atexit.register(lambda: print("gc:", seen, gc.isenabled(), gc.get_freeze_count() > 0, file=sys.stderr))
+"""
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_start_up_runs_without_the_cyclic_collector_and_the_command_with_it(
+    isolated: Path, tmp_path: Path, how: str
+) -> None:
+    # a long command (listen, batch run) must still collect its garbage; start-up's objects,
+    # which live as long as the process, are set aside (frozen) rather than collected again and again
+    (tmp_path / "sitecustomize.py").write_text(GC_WATCH)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    launcher = (
+        [str(Path(sys.executable).with_name("piapi"))] if how == "script" else [sys.executable, "-m", "piapi_cli"]
+    )
+    done = subprocess.run([*launcher, "config", "path"], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "gc: [False] True True" in done.stderr
 
 
 def test_pillow_is_imported_only_by_a_report_that_makes_thumbnails(tmp_path: Path) -> None:

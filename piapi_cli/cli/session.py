@@ -157,8 +157,8 @@ class Session:
     def runner(self, interval: float | None = None) -> Runner:
         """A runner over this session's client and journal; it records the tasks it creates
         in ``created``, so an interrupted run can name them."""
+        from piapi_cli.core.polling import PollPolicy
         from piapi_cli.core.runner import Runner
-        from piapi_cli.core.waiting import PollPolicy
 
         cap = interval if interval is not None else self.settings["max_poll_interval"]
         runner = Runner(

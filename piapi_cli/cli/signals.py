@@ -4,8 +4,9 @@ IDs created so far and the command that resumes, then the conventional exit code
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from types import FrameType
+
+from piapi_cli.api.scoped import contextmanager
 
 try:  # the interpreter's own module: `signal` wraps its constants in enums, a cost to every run
     import _signal as signal  # type: ignore[import-not-found]  # (no stubs: signal's C half)

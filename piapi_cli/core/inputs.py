@@ -18,9 +18,9 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 
 from piapi_cli.api.errors import UsageError
+from piapi_cli.api.scoped import contextmanager
 from piapi_cli.core.catalog import Field, TaskType
 from piapi_cli.core.uploads import FileRef
 

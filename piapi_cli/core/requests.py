@@ -17,7 +17,6 @@ from piapi_cli.api.records import field, record, replace
 from piapi_cli.api.tasks import Task, TaskRequest
 from piapi_cli.core.catalog import Catalog, check_model, load_catalog
 from piapi_cli.core.inputs import build_input
-from piapi_cli.core.listener.secret import new_webhook_secret
 from piapi_cli.core.uploads import FileRef, check_files, find_files, placeholder, resolve_files
 from piapi_cli.core.validation import validate_input
 
@@ -75,7 +74,7 @@ def build_request(
     default_service_mode: str | None = None,
     webhook: str | None = None,
     webhook_secret: str | None = None,
-    make_secret: Callable[[], str] = new_webhook_secret,
+    make_secret: Callable[[], str] | None = None,
     validate: bool = True,
     catalog: Catalog | None = None,
 ) -> Built:
@@ -83,7 +82,8 @@ def build_request(
 
     ``service_mode`` is the user's choice; else the model's own (TTS runs only in public mode);
     else ``default_service_mode`` (the setting). A webhook without a secret gets ``make_secret()``
-    (the CLI passes piapi listen's own, so deliveries to it verify without more flags).
+    (the CLI passes piapi listen's own, so deliveries to it verify without more flags), by
+    default a new random one.
     """
     catalog = catalog or load_catalog(user=True)
     schema = catalog.task_type(model, task_type)
@@ -110,6 +110,10 @@ def build_request(
         raise UsageError("webhook_secret without a webhook URL", option="webhook_secret", advice="needs_webhook")
     if webhook:
         if not webhook_secret:
+            if make_secret is None:
+                from piapi_cli.core.listener.secret import new_webhook_secret
+
+                make_secret = new_webhook_secret
             webhook_secret = generated = make_secret()
         config["webhook_config"] = {"endpoint": check_webhook_url(webhook), "secret": webhook_secret}
     request = TaskRequest(model_name, task_type, task_input, config or None)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable
 from functools import partial
 
@@ -31,6 +30,7 @@ from piapi_cli.api.tasks import Task, TaskRequest
 from piapi_cli.core.journal.paces import run_times
 from piapi_cli.core.journal.store import journal_failure
 from piapi_cli.core.pace import Paces
+from piapi_cli.core.polling import PollPolicy, random_fraction
 from piapi_cli.core.runs import (
     CREATE_FAILED,
     CREATED,
@@ -49,7 +49,6 @@ from piapi_cli.core.runs import (
     Submitted,
     TaskResult,
 )
-from piapi_cli.core.waiting import PollPolicy, random_fraction
 
 __all__ = [  # what the runner's callers import from here
     "CREATED", "CREATE_FAILED", "DONE", "DOWNLOAD_BYTES", "DOWNLOAD_FAILED", "DOWNLOAD_STARTED", "INTERRUPTED", "SAVED",
@@ -57,6 +56,7 @@ __all__ = [  # what the runner's callers import from here
 ]  # fmt: skip
 TYPE_CHECKING = False  # (typing is a slow import; downloads and waiting: imported by the runs that need them)
 if TYPE_CHECKING:
+    import weakref
     from pathlib import Path
     from typing import Any
 
@@ -104,7 +104,7 @@ class Runner:
         self.finished: set[str] = set()
         #: set to stop downloads (Ctrl-C): workers stop between chunks and keep their .part files
         self.cancelled = threading.Event()
-        self._downloaders: weakref.WeakValueDictionary[int, Downloader] = weakref.WeakValueDictionary()
+        self._downloaders: weakref.WeakValueDictionary[int, Downloader] | None = None  # (made by a download)
         #: while a create is in flight: its journal row (0 when not journaled), else None
         self.sending: int | None = None
         self._recorded: dict[str, str] = {}
@@ -117,7 +117,7 @@ class Runner:
     def cancel(self) -> None:
         """Stop downloads (Ctrl-C): each stops between chunks, or at once if waiting in a read."""
         self.cancelled.set()
-        for downloader in list(self._downloaders.values()):
+        for downloader in list((self._downloaders or {}).values()):
             downloader.abort_reads()
 
     # --- events ---------------------------------------------------------------------
@@ -228,6 +228,7 @@ class Runner:
         """Wait for tasks (concurrently); with ``download``, save each one's outputs as soon
         as it completes. ``on_result`` gets each task's result as soon as it is settled."""
         from piapi_cli.core.waiting import wait_for_tasks
+        from piapi_cli.core.workers import join_saving
 
         ids = list(dict.fromkeys(task_ids))
         results = {tid: TaskResult(tid) for tid in ids}
@@ -256,22 +257,12 @@ class Runner:
                 finish(result)
 
         wait_for_tasks(
-            self.client.get_task,
-            ids,
-            timeout=timeout,
-            policy=self.poll,
-            clock=self.clock,
-            sleep=self.sleep,
-            rng=self.rng,
-            wall=self.wall,
-            on_update=fetched,
-            on_done=done,
-            known=known,
-            concurrency=self.concurrency,
+            self.client.get_task, ids, timeout=timeout, policy=self.poll, clock=self.clock, sleep=self.sleep,
+            rng=self.rng, wall=self.wall, on_update=fetched, on_done=done, known=known, concurrency=self.concurrency,
             pace=self.paces,
-        )
+        )  # fmt: skip
         for thread in downloads:
-            _join(thread, self.cancelled)
+            join_saving(thread, self.cancelled)
         return [results[tid] for tid in ids]
 
     def _settled(self, outcome: WaitOutcome) -> None:
@@ -333,7 +324,12 @@ class Runner:
             sleep=self.sleep, rng=self.rng, cancel_event=self.cancelled,
             on_start=started, on_bytes=chunk, on_done=finished,
         )  # fmt: skip
-        self._downloaders[id(downloader)] = downloader
+        with self._lock:
+            if self._downloaders is None:
+                import weakref
+
+                self._downloaders = weakref.WeakValueDictionary()
+            self._downloaders[id(downloader)] = downloader
         return downloader
 
     def _save(self, downloader: Downloader, result: TaskResult, finish: Callable[[TaskResult], None] | None) -> None:
@@ -384,12 +380,3 @@ class _Saver:
             if self._downloader is None:
                 self._downloader = self.runner._downloader(self.plan, [u.url for u in result.task.urls])
         self.runner._save(self._downloader, result, finish)
-
-
-def _join(thread: threading.Thread, cancelled: threading.Event) -> None:
-    # short joins: the main thread stays responsive to Ctrl-C while files are saved
-    while thread.is_alive():
-        thread.join(0.2)
-        if cancelled.is_set():
-            thread.join(1.5)
-            return

@@ -146,3 +146,13 @@ def _wait_for_started(
             collect(left)
         except queue.Empty:
             return
+
+
+def join_saving(thread: threading.Thread, cancelled: threading.Event) -> None:
+    """Wait for a thread that saves files in short joins, so the main thread stays responsive to
+    Ctrl-C; once ``cancelled`` is set, give it a last moment to keep its partial file."""
+    while thread.is_alive():
+        thread.join(0.2)
+        if cancelled.is_set():
+            thread.join(1.5)
+            return

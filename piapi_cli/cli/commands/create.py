@@ -216,7 +216,6 @@ def _build(
 ) -> Built:
     """The request of this command line, checked, with its warnings shown."""
     from piapi_cli.api.errors import UsageError
-    from piapi_cli.cli.hints import noted
     from piapi_cli.core.inputs import read_input_file
     from piapi_cli.core.requests import build_request, past_request
 
@@ -250,8 +249,11 @@ def _build(
             f"webhook secret: {built.generated_secret} (made now and kept as piapi listen's own; give it to "
             "your receiver, or choose one with --webhook-secret; piapi listen --print-secret shows it again)"
         )
-    for warning in built.warnings:
-        output.warn(noted(warning, session))
+    if built.warnings:
+        from piapi_cli.cli.hints import noted  # (the advice tables: for a warning only)
+
+        for warning in built.warnings:
+            output.warn(noted(warning, session))
     return built
 
 

@@ -12,6 +12,7 @@ Global options (``--sandbox``, ``--debug``, ...) may also follow the command wor
 from __future__ import annotations
 
 import math
+import sys
 
 TYPE_CHECKING = False  # typing is a slow import, and ``--help`` comes through here
 if TYPE_CHECKING:
@@ -164,10 +165,7 @@ def _convert(param: Entry, raw: str) -> Any:
     if kind == "choice" and raw in param["type"]["choices"]:
         if "enum" not in param["type"]:
             return raw
-        from importlib import import_module
-
-        module, name = param["type"]["enum"].split(":")
-        return getattr(import_module(module), name)(raw)
+        return _attribute(param["type"]["enum"])(raw)
     raise Decline
 
 
@@ -316,11 +314,15 @@ def plan(args: list[str], spec: dict[str, Entry] | None = None) -> Plan:
 
 
 def _function(target: str) -> Callable[..., Any]:
-    from importlib import import_module
-
-    module, name = target.split(":")
-    found: Callable[..., Any] = getattr(import_module(module), name)
+    found: Callable[..., Any] = _attribute(target)
     return found
+
+
+def _attribute(target: str) -> Any:
+    """``module:name``'s object (``__import__``: the ``importlib`` package is an import more)."""
+    module, name = target.split(":")
+    __import__(module)
+    return getattr(sys.modules[module], name)
 
 
 def run(args: list[str], obj: Any = None) -> int | None:

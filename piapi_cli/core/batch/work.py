@@ -17,8 +17,8 @@ from piapi_cli.api.tasks import Task
 from piapi_cli.core.batch import plan as steps
 from piapi_cli.core.batch.build import RowRequest, name_for_row
 from piapi_cli.core.downloads.downloader import LocalFile
+from piapi_cli.core.polling import PollPolicy
 from piapi_cli.core.runner import DownloadPlan
-from piapi_cli.core.waiting import PollPolicy
 
 if TYPE_CHECKING:
     from piapi_cli.core.journal.journal import Journal

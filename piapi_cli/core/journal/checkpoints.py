@@ -11,13 +11,13 @@ seconds. PASSIVE checkpoints never wait for a writer or a reader, nor make one w
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from piapi_cli.core.journal.journal import Journal
+from piapi_cli.core.journal.sql import sqlite3
 from piapi_cli.core.journal.store import IN_MEMORY
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 
 from piapi_cli.api.errors import UsageError
 from piapi_cli.api.records import field, record
 from piapi_cli.api.tasks import TERMINAL
+from piapi_cli.core.journal.sql import sqlite3
 
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:

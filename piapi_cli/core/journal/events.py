@@ -19,7 +19,6 @@ updated), the task's JSON is redacted and encoded once for the row and the event
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from piapi_cli.core.journal.deliveries import parse_delivery as parse_delivery
 from piapi_cli.core.journal.deliveries import rfc3339 as rfc3339
 from piapi_cli.core.journal.events_schema import EVENTS_SCHEMA  # noqa: E402,F401 - re-exported
 from piapi_cli.core.journal.journal import Journal
+from piapi_cli.core.journal.sql import sqlite3
 from piapi_cli.core.journal.store import JournalError
 
 _SEALED = b"\x00piapi:secret\x00"  # a NUL byte never appears in JSON text

@@ -14,13 +14,13 @@ are the journal's own functions of its connection, run under its lock.
 from __future__ import annotations
 
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from piapi_cli.api.records import field, record
+from piapi_cli.core.journal.sql import sqlite3
 
 #: one write: a function of the open connection, inside a transaction
 Write = Callable[[sqlite3.Connection], Any]

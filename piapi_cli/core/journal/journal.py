@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from json.encoder import encode_basestring  # a string as JSON, ensure_ascii=False
@@ -51,6 +50,7 @@ from piapi_cli.core.journal.entries import (
     parse_since,
 )
 from piapi_cli.core.journal.runs import ATTEMPT_SEP, RunRecord, RunRecords
+from piapi_cli.core.journal.sql import sqlite3
 from piapi_cli.core.journal.store import JournalError, Store
 from piapi_cli.core.processes import process_alive, this_host
 

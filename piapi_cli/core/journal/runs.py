@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from piapi_cli.api.records import record
 from piapi_cli.core.journal.entries import Entry
 from piapi_cli.core.journal.reads import TaskReads
+from piapi_cli.core.journal.sql import sqlite3
 
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:

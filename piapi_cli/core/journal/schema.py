@@ -19,9 +19,8 @@ or remove an entry that has been released.
 
 from __future__ import annotations
 
-import sqlite3
-
 from piapi_cli.core.journal.events_schema import EVENTS_SCHEMA
+from piapi_cli.core.journal.sql import sqlite3
 
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:

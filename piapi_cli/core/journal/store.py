@@ -6,16 +6,16 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sqlite3
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from piapi_cli.api.errors import ConfigError, PiapiError
+from piapi_cli.api.scoped import contextmanager
 from piapi_cli.api.tasks import scrub_value, shows_secret
+from piapi_cli.core.journal.sql import sqlite3
 from piapi_cli.core.processes import process_alive, this_host
 
 __all__ = ["JournalError", "Store", "describe_failure", "journal_failure", "make_private", "process_alive", "this_host"]

@@ -7,8 +7,8 @@ being told; ``--secret``, ``--secret-file`` or ``PIAPI_WEBHOOK_SECRET`` choose a
 
 from __future__ import annotations
 
+import _thread  # (threading: a larger import, for one thread ID)
 import os
-import threading
 from pathlib import Path
 
 from piapi_cli.api.errors import ConfigError, UsageError
@@ -42,7 +42,7 @@ def stored_webhook_secret(directory: Path) -> str:
         pass
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = directory / f".{SECRET_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp = directory / f".{SECRET_FILE}.{os.getpid()}.{_thread.get_ident()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
