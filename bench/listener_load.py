@@ -51,21 +51,35 @@ def planned_ids(prefix: str, rate: float, senders: int, seconds: float) -> list[
     return [f"{prefix}-{index}-{k}" for index in range(senders) for k in range(count)]
 
 
-def start_listener(folder: Path) -> tuple[subprocess.Popen[str], int, list[str]]:
+class Printed:
+    """The lines the listener printed, in a file: the sender's process does not read them as they
+    come (a thread reading 2,000 lines a second would share the sender's interpreter lock and
+    delay its sends: the listener would be blamed for the sender's lateness)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def lines(self) -> list[str]:
+        return self.path.read_text(encoding="utf-8").split("\n")[:-1]  # (whole lines only)
+
+
+def start_listener(folder: Path, source: str | None = None) -> tuple[subprocess.Popen[str], int, Printed]:
     env = {**os.environ, "PIAPI_CONFIG_DIR": str(folder / "config"), "PIAPI_DATA_DIR": str(folder / "data")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "piapi_cli", "listen", "--port", "0", "--backstop", "0", "--secret", SECRET],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    assert process.stdout is not None and process.stderr is not None
+    if source:  # another source tree's listener (an older checkout)
+        env["PYTHONPATH"] = source
+    printed = Printed(folder / "printed.jsonl")
+    with printed.path.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "piapi_cli", "listen", "--port", "0", "--backstop", "0", "--secret", SECRET],
+            stdout=out, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+    assert process.stderr is not None
     first = process.stderr.readline()
     while "http://127.0.0.1:" not in first and first:  # (a warning may come first)
         first = process.stderr.readline()
     port = int(first.split("http://127.0.0.1:")[1].split("/")[0])
-    lines: list[str] = []
-    threading.Thread(target=lambda: [lines.append(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
     threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True).start()  # type: ignore[union-attr]
-    return process, port, lines
+    return process, port, printed
 
 
 def rss_kib(pid: int) -> int:
@@ -244,10 +258,13 @@ def hold_slow_connections(port: int, count: int) -> list[socket.socket]:
     return held
 
 
-def wait_for_lines(lines: list[str], count: int, timeout: float = 60) -> None:
+def wait_for_lines(printed: Printed, count: int, timeout: float = 60) -> list[str]:
     deadline = time.time() + timeout
+    lines = printed.lines()
     while len(lines) < count and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.2)
+        lines = printed.lines()
+    return lines
 
 
 def check(lines: list[str], sent: list[str], prefix: str) -> tuple[int, int]:
@@ -282,11 +299,12 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--slow", type=int, default=200)
+    parser.add_argument("--source", help="run the listener of another source tree (PYTHONPATH), e.g. an older checkout")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         journal_tasks(Path(folder), planned_ids("a", args.rate, args.senders, args.seconds)
                       + planned_ids("b", args.rate, args.senders, args.seconds / 2))  # fmt: skip
-        process, port, lines = start_listener(Path(folder))
+        process, port, printed = start_listener(Path(folder), args.source)
         memory: list[int] = []
         sampling = threading.Event()
 
@@ -299,7 +317,7 @@ def main() -> int:
         result = send_paced(port, "a", args.rate, args.senders, args.seconds)
         sent_a = result["sent"]
         assert isinstance(sent_a, list)
-        wait_for_lines(lines, len(sent_a))
+        lines = wait_for_lines(printed, len(sent_a))
         user, system = (after - before for after, before in zip(cpu_seconds(process.pid), cpu_before, strict=True))
         cpu_used, switched = user + system, switches(process.pid) - switched
         lost, doubled = check(lines, sent_a, "a")
@@ -319,7 +337,7 @@ def main() -> int:
         memory_b = memory[mark:]
         sent_b = result_b["sent"]
         assert isinstance(sent_b, list)
-        wait_for_lines(lines, before + len(sent_b))
+        lines = wait_for_lines(printed, before + len(sent_b))
         lost_b, doubled_b = check(lines, sent_b, "b")
         report(f"the same beside {args.slow} held connections (half idle, half half-sent)", result_b, lost_b,
                doubled_b, memory_b)  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from piapi_cli.core.listener.connections import ServerLimits
 from piapi_cli.core.listener.http1 import MAX_HEAD, Answers, BadHead, parse_head
 from tests.test_listener import SECRET, delivery, make_listener
 
@@ -143,6 +144,44 @@ def test_deliveries_stored_together_are_all_refused_when_their_commit_fails(
     monkeypatch.setattr(store, "batch", real)
     assert running.post(delivery(ts=1))[0] == 200  # sent again, as PiAPI does: stored once
     assert running.names() == [("task.completed", "58cb41b7")]
+
+
+def counted_batches(running: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of deliveries of each batch the listener stores from now on."""
+    intake, sizes = running.listener.intake, []
+    real = intake.receive_many
+
+    def counting(items: list[Any]) -> list[tuple[int, str]]:
+        sizes.append(len(items))
+        return real(items)
+
+    monkeypatch.setattr(running.listener.server, "receive_many", counting)
+    return sizes
+
+
+def test_a_whole_request_waits_for_those_of_the_next_moments_and_they_are_stored_together(
+    make_listener, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # a long wait, as the next request might come any time: the batch is handed over when full
+    running = make_listener(limits=ServerLimits(gather=60.0, gather_max=3))
+    sizes = counted_batches(running, monkeypatch)
+    conns = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(3)]
+    try:
+        first, *rest = conns
+        first.sendall(request(delivery(task_id="task-0")))
+        first.settimeout(0.3)
+        with pytest.raises(TimeoutError):  # not answered alone: it waits for the others
+            first.recv(1)
+        for n, conn in enumerate(rest, 1):
+            conn.sendall(request(delivery(task_id=f"task-{n}")))
+        for conn in (first, *rest):
+            conn.settimeout(10)
+            assert answers(conn, 1) == [b"HTTP/1.1 200 OK"]
+    finally:
+        for conn in conns:
+            conn.close()
+    assert sizes == [3]  # one transaction for the three
+    assert sorted(task for _, task in running.names()) == ["task-0", "task-1", "task-2"]
 
 
 def test_answers_are_made_once_a_second_and_say_what_they_are_asked_to() -> None:

@@ -27,6 +27,10 @@ class ServerLimits:
     idle_timeout: float = 15.0
     request_timeout: float = 30.0
     max_connections: int = 512
+    #: how long a whole request may wait for those of the next moments to join its batch (while
+    #: more keep coming, up to ``gather_max``): 0 hands each moment's requests over at once
+    gather: float = 0.002
+    gather_max: int = 64
 
 
 #: what the server asks of the listener: is this secret right, and take these deliveries

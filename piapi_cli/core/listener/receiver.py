@@ -121,7 +121,9 @@ class DeliveryServer:
                 wait = 0.0 if self._again else max(0.0, checked + tick - time.monotonic())
                 ready = self._selector.select(wait)
                 now = time.monotonic()
-                complete = self._serve_ready(ready, now)
+                complete = self._serve_ready(ready, now, [])
+                if complete and limits.gather > 0:
+                    self._gather(complete, now + limits.gather)
                 if complete:
                     self._deliver(complete)
                 if self._closing and self._listening:
@@ -134,9 +136,25 @@ class DeliveryServer:
         finally:
             self._shut()
 
-    def _serve_ready(self, ready: list[tuple[selectors.SelectorKey, int]], now: float) -> list[ServerConnection]:
-        """Read what came; the connections whose request is now whole."""
-        complete: list[ServerConnection] = []
+    def _gather(self, complete: list[ServerConnection], deadline: float) -> None:
+        """Let the requests of the next moments join ``complete`` until ``deadline``, while more
+        keep coming (none within half the wait: no more waiting). A batch of many takes one
+        transaction, one write of the pages they share and one wake of the thread that reports
+        them: at 1,000 deliveries a second the CPU per delivery fell by a fifth (bench/README.md)."""
+        step = self.limits.gather / 2
+        while len(complete) < self.limits.gather_max:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            ready = self._selector.select(min(left, step))
+            if not ready:
+                return
+            self._serve_ready(ready, time.monotonic(), complete)
+
+    def _serve_ready(
+        self, ready: list[tuple[selectors.SelectorKey, int]], now: float, complete: list[ServerConnection]
+    ) -> list[ServerConnection]:
+        """Read what came; ``complete`` with the connections whose request is now whole added."""
         again, self._again = self._again, []
         for conn in again:
             if conn.sock in self._connections:
