@@ -401,6 +401,9 @@ def test_session_scrubs_every_secret_setting(cli: Cli) -> None:
     session = cli.sessions[-1]
     session.settings  # noqa: B018
     assert sorted(session.secrets()) == sorted([TEST_KEY, "whsec-0123456789"])
+    # made once, but a secret this run learns later (a webhook secret made by create) is kept too
+    session.extra_secrets.append("whsec-made-later-42")
+    assert sorted(session.secrets()) == sorted([TEST_KEY, "whsec-0123456789", "whsec-made-later-42"])
 
 
 def test_sandbox_speed_is_read_from_the_setting(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,6 +52,8 @@ class Session:
     #: other values this run must never show (a webhook secret given on the command line)
     extra_secrets: list[str] = field(default_factory=list)
     _listener_secret: str | None = field(default=None, repr=False)
+    #: ``secrets()`` as last made: (the settings and extra secrets it was made from, the list)
+    _secrets: tuple[config.Resolved | None, list[str], list[str]] | None = field(default=None, repr=False)
     #: runners made in this run, the tasks being waited on, and the command that resumes them
     runners: list[Runner] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
@@ -223,7 +225,11 @@ class Session:
         return " ".join(parts)
 
     def secrets(self) -> list[str]:
-        """Values that must never be printed (scrubbed from error messages too)."""
+        """Values that must never be printed (scrubbed from error messages too). Made once while
+        the settings and ``extra_secrets`` stay as they are (``piapi listen`` asks per delivery)."""
+        known = self._secrets
+        if known is not None and known[0] is self._settings and known[1] == self.extra_secrets:
+            return known[2]
         found = list(self.extra_secrets)
         if self._settings is not None:
             found += [str(self._settings[n]) for n, s in config.SETTINGS.items() if s.secret and self._settings[n]]
@@ -234,7 +240,9 @@ class Session:
                 self._listener_secret = read_secret_file(config.config_dir(self.environ) / SECRET_FILE)
             except Exception:  # noqa: BLE001 - none kept, or unreadable: nothing to scrub
                 self._listener_secret = ""
-        return [*found, self._listener_secret] if self._listener_secret else found
+        made = [*found, self._listener_secret] if self._listener_secret else found
+        self._secrets = (self._settings, list(self.extra_secrets), made)
+        return made
 
     def close(self) -> None:
         if self._client is not None:
