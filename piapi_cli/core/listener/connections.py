@@ -1,4 +1,5 @@
-"""One connection of the listener's HTTP server, and how many of them the process can hold.
+"""One connection of the listener's HTTP server, why a request is refused before its body is read,
+and how many connections the process can hold.
 
 Each connection is a socket (a file descriptor): a process allowed 256 of them (``ulimit -n``)
 cannot hold 512 connections, and the journal, forwarding and ``--exec`` need some of their own.
@@ -11,8 +12,10 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 from piapi_cli.api.records import record
+from piapi_cli.core.listener import http1
 
 #: descriptors left for the rest: the journal (and its checkpoints), forwarding, --exec, downloads
 RESERVED = 64
@@ -55,6 +58,46 @@ class ServerConnection:
         self.closing = False  # closed once ``out`` is sent
         self.active = now  # the last byte received
         self.began = now  # when the server began to wait for the current request
+
+
+def refusal(
+    conn: ServerConnection,
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    *,
+    path: str,
+    limits: ServerLimits,
+    closing: bool,
+    authorise: Authorise,
+    report: Report,
+) -> tuple[int, str, dict[str, str] | None] | None:
+    """Why a request is refused before its body is read (status, message, headers), or None
+    (``conn.length`` then says how long its body is)."""
+    if method != "POST":
+        return 405, "deliveries are POSTed", {"allow": "POST"}
+    if closing:  # stopping: the sender tries again later, as with any 5xx
+        return 503, "the listener is stopping", None
+    try:
+        asked = target.split("?", 1)[0].split("#", 1)[0] if target.startswith("/") else urlsplit(target).path
+    except ValueError:  # (an absolute-form target such as http://[x)
+        return 400, "not a request target", None
+    if asked != path:
+        return 404, f"deliveries go to {path}", None
+    if not authorise(headers.get("x-webhook-secret")):
+        report("warning", f"refused a delivery from {conn.peer}: wrong or missing x-webhook-secret (401)")
+        return 401, "wrong or missing x-webhook-secret", None
+    if "transfer-encoding" in headers:  # framed another way (chunked): two readings of one body
+        return 411, "a delivery must have a Content-Length", None
+    announced = headers.get("content-length", "").strip()
+    length = http1.content_length(announced)
+    if length is None:
+        return (411 if not announced else 400), "a delivery must have a valid Content-Length", None
+    conn.length = length
+    if length > limits.max_body:
+        report("warning", f"refused a {length}-byte delivery from {conn.peer} (over {limits.max_body})")
+        return 413, f"a delivery may be at most {limits.max_body} bytes", None
+    return None
 
 
 def connection_room(wanted: int) -> tuple[int, str | None]:

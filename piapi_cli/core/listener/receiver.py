@@ -25,7 +25,6 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from piapi_cli.core.listener import http1
 from piapi_cli.core.listener.connections import (
@@ -38,6 +37,7 @@ from piapi_cli.core.listener.connections import (
     ServerLimits,
     close_socket,
     connection_room,
+    refusal,
 )
 
 log = logging.getLogger("piapi.listener")
@@ -276,7 +276,8 @@ class DeliveryServer:
         except http1.BadHead as bad:
             self._answer(conn, bad.status, bad.message, close=True)
             return False
-        refused = self._refusal(conn, head.method, head.target, head.headers)
+        refused = refusal(conn, head.method, head.target, head.headers, path=self.path, limits=self.limits,
+                          closing=self._closing, authorise=self.authorise, report=self.report)  # fmt: skip
         if refused is not None:
             status, message, extra = refused
             self._answer(conn, status, message, close=True, headers=extra)
@@ -286,36 +287,6 @@ class DeliveryServer:
         conn.headers, conn.keep_alive = head.headers, head.keep_alive
         self._busy += 1
         return True
-
-    def _refusal(
-        self, conn: ServerConnection, method: str, target: str, headers: dict[str, str]
-    ) -> tuple[int, str, dict[str, str] | None] | None:
-        """Why a request is refused before its body is read (status, message, headers), or None."""
-        limits = self.limits
-        if method != "POST":
-            return 405, "deliveries are POSTed", {"allow": "POST"}
-        if self._closing:  # stopping: the sender tries again later, as with any 5xx
-            return 503, "the listener is stopping", None
-        try:
-            path = target.split("?", 1)[0].split("#", 1)[0] if target.startswith("/") else urlsplit(target).path
-        except ValueError:  # (an absolute-form target such as http://[x)
-            return 400, "not a request target", None
-        if path != self.path:
-            return 404, f"deliveries go to {self.path}", None
-        if not self.authorise(headers.get("x-webhook-secret")):
-            self.report("warning", f"refused a delivery from {conn.peer}: wrong or missing x-webhook-secret (401)")
-            return 401, "wrong or missing x-webhook-secret", None
-        if "transfer-encoding" in headers:  # framed another way (chunked): two readings of one body
-            return 411, "a delivery must have a Content-Length", None
-        announced = headers.get("content-length", "").strip()
-        length = http1.content_length(announced)
-        if length is None:
-            return (411 if not announced else 400), "a delivery must have a valid Content-Length", None
-        conn.length = length
-        if conn.length > limits.max_body:
-            self.report("warning", f"refused a {conn.length}-byte delivery from {conn.peer} (over {limits.max_body})")
-            return 413, f"a delivery may be at most {limits.max_body} bytes", None
-        return None
 
     # --- answering ------------------------------------------------------------------
 
