@@ -24,6 +24,11 @@ from piapi_cli.sandbox import Emulator, MemoryStore, transport_for
 # importing the entry point sets its start-up Ctrl-C handler (exit 130 at once), meant for a
 # process of its own: this one keeps Python's, and each run below restores it
 signal.signal(signal.SIGINT, signal.default_int_handler)
+# the tests send SIGHUP to the piapi processes they start and expect what a terminal's process
+# does with it; a test run started under nohup would hand its ignored SIGHUP down to them all
+# (piapi keeps an ignored SIGHUP ignored: test_a_listener_started_under_nohup_outlives_...)
+if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_KEY = "pk-test-0123456789abcdef0123456789"

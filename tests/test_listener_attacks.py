@@ -148,10 +148,15 @@ def test_a_head_dripped_byte_by_byte_is_searched_once() -> None:
     assert head_end(b"POST / HTTP/1.1\nhost: x\n\r\nbody") == len(b"POST / HTTP/1.1\nhost: x\n\r\n")  # LF, then CRLF
 
 
-def listen(tmp_path: Path, *extra: str, files: int | None = None) -> tuple[subprocess.Popen[str], int, Any]:
-    """``piapi listen --port 0`` (allowed ``files`` descriptors): the process, its port, its stderr lines."""
+def listen(
+    tmp_path: Path, *extra: str, files: int | None = None, nohup: bool = False
+) -> tuple[subprocess.Popen[str], int, Any]:
+    """``piapi listen --port 0`` (allowed ``files`` descriptors; ``nohup``: started with SIGHUP
+    ignored, as `nohup` starts it): the process, its port, its stderr lines."""
     env = {**os.environ, "PIAPI_CONFIG_DIR": str(tmp_path / "c"), "PIAPI_DATA_DIR": str(tmp_path / "d")}
     limit = None if files is None else (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (files, files)))
+    if nohup:
+        limit = lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)  # noqa: E731
     process = subprocess.Popen(
         [sys.executable, "-m", "piapi_cli", "listen", "--port", "0", "--secret", SECRET, "--backstop", "0", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=limit,
@@ -256,6 +261,24 @@ def test_a_signal_stops_the_listener_with_connections_open_and_its_exit_code(
     finally:
         for conn in held:
             conn.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_listener_started_under_nohup_outlives_a_closed_terminal(tmp_path: Path) -> None:
+    # `nohup piapi listen &`: the hangup of the terminal it was started from is ignored, as
+    # nohup asks (it stopped the listener: its own handlers replaced the ignored disposition)
+    process, port, notes = listen(tmp_path, nohup=True)
+    try:
+        process.send_signal(signal.SIGHUP)
+        assert _post(port, json.dumps(delivery(ts=8)).encode()) == 200  # still receiving
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)  # what is not ignored still stops it, gracefully
+        assert process.wait(timeout=60) == 143
+        assert process.stdout is not None
+        assert [json.loads(line)["timestamp"] for line in process.stdout] == [8]
+    finally:
         if process.poll() is None:
             process.kill()
             process.wait()

@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - another interpreter
 
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from typing import Any, NoReturn
 
 #: the signals that stop a command
@@ -42,13 +42,14 @@ def values_apart(program: Any, doc: Any, *, started: Callable[[], None] | None =
     # a signal that comes before the child's pid is known is held, and handled once the child
     # can be killed (a handler that raised in between would leave it running)
     held: list[int] = []
-    handlers = {number: signal.signal(number, lambda signum, frame: held.append(signum)) for number in STOPS}
+    stops = [number for number in STOPS if signal.getsignal(number) != signal.SIG_IGN]  # (nohup: kept ignored)
+    handlers = {number: signal.signal(number, lambda signum, frame: held.append(signum)) for number in stops}
     try:
         pid = _fork()
     except OSError:
         pid = -1
     if pid == 0:
-        _child(program, doc, reader, writer, json.dumps, die_with_parent, parent)
+        _child(program, doc, reader, writer, json.dumps, die_with_parent, parent, stops)
     status = -1
     try:
         for number, handler in handlers.items():
@@ -113,6 +114,7 @@ def _child(
     dumps: Any,
     die_with_parent: Callable[[], object] | None = None,
     parent: int = 0,
+    stops: Sequence[int] = STOPS,
 ) -> NoReturn:
     """In the child: run the program, write its values (or jq's complaint) as JSON, exit."""
     code = 0
@@ -122,7 +124,7 @@ def _child(
             die_with_parent()
             if os.getppid() != parent:  # it was gone before that took hold
                 os._exit(1)
-        for number in STOPS:  # a signal ends the child the default way
+        for number in stops:  # a signal ends the child the default way
             signal.signal(number, signal.SIG_DFL)
         answer: dict[str, Any]
         try:

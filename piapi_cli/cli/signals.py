@@ -59,10 +59,23 @@ def started() -> None:
         pass
 
 
+def stops() -> list[int]:
+    """Ctrl-C, SIGTERM and SIGHUP, but those this process was started ignoring: under ``nohup``
+    (SIGHUP ignored) a closed terminal must not stop a batch run or a listener, as it would
+    not stop any other command (``install`` leaves an ignored signal alone too)."""
+    found = []
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) != signal.SIG_IGN:
+            found.append(number)
+    return found
+
+
 @contextmanager
 def graceful(stop: Callable[[BaseException], None]) -> Iterator[None]:
     """While the block runs, the first Ctrl-C / SIGTERM / SIGHUP calls ``stop``; the second
-    raises at once (KeyboardInterrupt, or ``Terminated`` for the others)."""
+    raises at once (KeyboardInterrupt, or ``Terminated`` for the others). A signal the process
+    was started ignoring stays ignored (``stops``)."""
     import threading  # not at the top: every command loads this module, few need threads
 
     stopping = False
@@ -79,10 +92,8 @@ def graceful(stop: Callable[[BaseException], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():  # pragma: no cover - embedded use
         yield
         return
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        number = getattr(signal, name, None)
-        if number is not None:
-            previous[number] = signal.signal(number, handler)
+    for number in stops():
+        previous[number] = signal.signal(number, handler)
     try:
         yield
     finally:
@@ -97,10 +108,8 @@ def default_dispositions() -> Iterator[None]:
     returns to it (a runaway --jq filter), which a Python handler would never get to stop."""
     previous: dict[int, Any] = {}
     try:
-        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-            number = getattr(signal, name, None)
-            if number is not None:
-                previous[number] = signal.signal(number, signal.SIG_DFL)
+        for number in stops():
+            previous[number] = signal.signal(number, signal.SIG_DFL)
     except ValueError:  # pragma: no cover - not the main thread (an embedding program)
         pass
     try:
