@@ -22,9 +22,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, NoReturn
 
-#: the signals that stop a command
-STOPS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
 
 def values_apart(program: Any, doc: Any, *, started: Callable[[], None] | None = None) -> list[Any] | None:
     """The program's values over ``doc``, computed in a child process (``started()`` called once
@@ -42,7 +39,9 @@ def values_apart(program: Any, doc: Any, *, started: Callable[[], None] | None =
     # a signal that comes before the child's pid is known is held, and handled once the child
     # can be killed (a handler that raised in between would leave it running)
     held: list[int] = []
-    stops = [number for number in STOPS if signal.getsignal(number) != signal.SIG_IGN]  # (nohup: kept ignored)
+    from piapi_cli.cli.signals import stops as stopping
+
+    stops = stopping()  # (those the process was started ignoring stay ignored: nohup)
     handlers = {number: signal.signal(number, lambda signum, frame: held.append(signum)) for number in stops}
     try:
         pid = _fork()
@@ -114,7 +113,7 @@ def _child(
     dumps: Any,
     die_with_parent: Callable[[], object] | None = None,
     parent: int = 0,
-    stops: Sequence[int] = STOPS,
+    stops: Sequence[int] = (),
 ) -> NoReturn:
     """In the child: run the program, write its values (or jq's complaint) as JSON, exit."""
     code = 0
