@@ -306,3 +306,29 @@ def test_a_server_that_fails_ends_listen_with_an_error_not_a_process_that_answer
         pytest.fail("listen went on with nothing serving")
     assert done.returncode == 1
     assert "HTTP server failed (RuntimeError: a bug)" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_client_that_half_closes_after_its_requests_still_gets_every_answer(tmp_path: Path) -> None:
+    """`printf ... | nc -N`, an HTTP/1.0 client: the request, then the end of what it sends
+    (shutdown SHUT_WR), then it reads the answer. The end came while the whole request waited
+    for others to join its batch, read as a client gone away: the connection was closed, the
+    delivery neither stored nor answered."""
+    process, port, notes = listen(tmp_path)
+    try:
+        for n in range(5):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+                conn.sendall(request(delivery(task_id=f"half-{n}", ts=n)))
+                conn.shutdown(socket.SHUT_WR)
+                assert read_to_end(conn).startswith(b"HTTP/1.1 200 OK"), n
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:  # two pipelined, then the end
+            conn.sendall(request(delivery(task_id="half-5", ts=5)) + request(delivery(task_id="half-6", ts=6)))
+            conn.shutdown(socket.SHUT_WR)
+            assert answers(conn, 2) == [b"HTTP/1.1 200 OK"] * 2
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 143
+        assert process.stdout is not None
+        assert [json.loads(line)["timestamp"] for line in process.stdout] == list(range(7))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -56,6 +56,7 @@ class ServerConnection:
         self.length = 0
         self.keep_alive = True
         self.closing = False  # closed once ``out`` is sent
+        self.eof = False  # the client sent all it will (shutdown SHUT_WR): answered, then closed
         self.active = now  # the last byte received
         self.began = now  # when the server began to wait for the current request
 

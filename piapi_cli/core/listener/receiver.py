@@ -236,10 +236,15 @@ class DeliveryServer:
             data = conn.sock.recv(65536)  # (a larger buffer is an mmap and munmap per read)
         except (BlockingIOError, InterruptedError):
             return
-        except OSError:
+        except OSError:  # reset: there is nobody to answer
+            conn.closing = True
             data = b""
-        if not data:  # the client went away (mid-request: there is nobody to answer)
-            self._drop(conn)
+        if not data:  # the client sent all it will: what it sent whole is answered, then closed
+            conn.eof = True
+            if conn.closing:
+                self._drop(conn)
+            elif not conn.whole:
+                self._parse(conn, complete)  # (requests it pipelined before the end)
             return
         conn.active = now
         if conn.closing:
@@ -251,11 +256,11 @@ class DeliveryServer:
         """Take the next request's head, then wait for its whole body."""
         if conn.whole:  # whole already (read again before it was handed over): once is enough
             return
-        if conn.headers is None and not self._take_head(conn):
-            return
-        if len(conn.buffer) >= conn.length:
+        if (conn.headers is not None or self._take_head(conn)) and len(conn.buffer) >= conn.length:
             conn.whole = True
             complete.append(conn)
+        elif conn.eof:  # the rest will never come (mid-request: there is nobody to answer)
+            self._drop(conn)
 
     def _take_head(self, conn: ServerConnection) -> bool:
         """Read the head in the buffer, if whole; False while it is not, or when it is refused."""
@@ -309,7 +314,7 @@ class DeliveryServer:
                 self.report("warning", f"refused a body from {conn.peer} that is not a delivery: {message}")
             self._busy -= 1
             conn.headers, conn.length, conn.began, conn.whole = None, 0, now, False
-            self._answer(conn, status, message, close=not conn.keep_alive)
+            self._answer(conn, status, message, close=not conn.keep_alive or (conn.eof and not conn.buffer))
             if conn.buffer and not conn.closing:
                 self._again.append(conn)  # the next request came with this one
 
