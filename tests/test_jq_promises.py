@@ -106,6 +106,27 @@ def test_a_filter_whose_command_is_killed_outright_ends_with_it() -> None:
                 os.kill(int(pid), signal.SIGKILL)
 
 
+def test_a_filter_whose_process_is_killed_alone_fails_the_step_and_names_the_task() -> None:
+    # the out-of-memory killer picks the filter's process, the largest: the command ran the same
+    # filter again in its own process, where a Ctrl-C or SIGTERM ended it without naming the task
+    marker = f"prompt=oom {os.getpid()}"
+    proc, seen = started_in_jq([*CREATE[:-1], marker, "--jq", RUNAWAY])
+    try:
+        [child] = [int(pid) for pid in running_with(marker) if int(pid) != proc.pid]
+        os.kill(child, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 11, err  # a step on the answer failed; the task was created
+    [task] = out.decode().split()
+    assert piapi("--sandbox", "get", task, "--jq", ".status").returncode == 0  # its very ID
+    text = err.decode()
+    assert "its process was killed (signal 9" in text and f"task {task} was created" in text
+    assert not running_with(marker)
+
+
 def test_a_plain_path_after_a_create_runs_without_a_child() -> None:
     # a script's `ID=$(piapi create ... --jq .task_id)`: a path cannot run away, no fork to wait for
     result = piapi("--debug", *CREATE, "--jq", ".task_id")

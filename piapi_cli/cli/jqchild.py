@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 def values_apart(program: Any, doc: Any, *, started: Callable[[], None] | None = None) -> list[Any] | None:
     """The program's values over ``doc``, computed in a child process (``started()`` called once
-    it runs); a ``ValueError`` with jq's message if it failed. None where there is no child to be
-    had (no fork on this system, not the main thread, or the child could not answer): the caller
-    runs the program itself."""
+    it runs); a ``ValueError`` with jq's message if it failed, or saying how the child ended if it
+    was killed or failed before it answered. None where there is no child to be had (no fork on
+    this system, not the main thread, fork failed): the caller runs the program itself."""
     import json  # (the child imports nothing: an import lock another thread held at the fork stays held)
     import threading
 
@@ -69,13 +69,22 @@ def values_apart(program: Any, doc: Any, *, started: Callable[[], None] | None =
         os.close(reader)
         if pid > 0:
             status = os.waitpid(pid, 0)[1]
-    if status != 0:  # no child, or it died without a full answer (out of memory): the caller runs it
+    if pid <= 0:  # no child: the caller runs the program itself
         return None
+    if status != 0:  # killed (the out-of-memory killer picks the largest process) or out of memory:
+        raise ValueError(_ended(status))  # run here, it would do the same, beyond a signal's reach
     answer = json.loads(data)
     if "error" in answer:
         raise ValueError(answer["error"])
     values: list[Any] = answer["values"]
     return values
+
+
+def _ended(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        return f"its process was killed (signal {-code}; out of memory?)"
+    return f"its process ended without an answer (exit {code}; out of memory?)"
 
 
 def _fork() -> int:
