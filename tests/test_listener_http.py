@@ -184,6 +184,30 @@ def test_a_whole_request_waits_for_those_of_the_next_moments_and_they_are_stored
     assert sorted(task for _, task in running.names()) == ["task-0", "task-1", "task-2"]
 
 
+def test_a_client_that_half_closes_does_not_keep_the_wait_spinning(
+    make_listener, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # the end of what a client sends stays readable: the wait for more requests must not take
+    # it for news again and again until its deadline (a busy loop for every such delivery)
+    running = make_listener(limits=ServerLimits(gather=30.0, gather_max=64))
+    selector = running.listener.server._selector
+    real, waits = selector.select, []
+
+    def counted(timeout: float | None = None) -> Any:
+        waits.append(timeout)
+        return real(timeout)
+
+    monkeypatch.setattr(selector, "select", counted)
+    with socket.create_connection(("127.0.0.1", running.port)) as conn:
+        conn.settimeout(10)
+        before = len(waits)
+        conn.sendall(request(delivery(task_id="half-closed")))
+        conn.shutdown(socket.SHUT_WR)
+        assert answers(conn, 1) == [b"HTTP/1.1 200 OK"]  # answered at once, not after the 30 s
+        assert len(waits) - before < 20
+    assert [task for _, task in running.names()] == ["half-clo"]
+
+
 def test_answers_are_made_once_a_second_and_say_what_they_are_asked_to() -> None:
     now = [1_750_000_000.2]
     made = Answers(clock=lambda: now[0])
