@@ -99,17 +99,10 @@ def calls(
     world: str | None = None,
 ) -> list[dict[str, Any]]:
     """Journaled image calls, newest first, each as ``describe`` makes it; ``world`` None: every world."""
-    clauses, args = ["1 = 1"], []
-    for clause, value in (
-        ("status = ?", status.lower() if status else None),
-        ("lower(model) = lower(?)", model or None),
-        ("created_at >= ?", since),
-        ("world = ?", world),
-    ):
-        if value is not None:
-            clauses.append(clause)
-            args.append(value)
-    sql = f"SELECT * FROM image_calls WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id DESC"
+    from piapi_cli.core.journal.store import listing_where
+
+    where, args = listing_where(status, model, since, world)
+    sql = f"SELECT * FROM image_calls WHERE {where} ORDER BY created_at DESC, id DESC"
     if limit is not None:
         sql += " LIMIT ?"
         args.append(limit)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from piapi_cli.api.tasks import COMPLETED, TERMINAL
 from piapi_cli.core.journal.entries import Entry, entry_from_row
-from piapi_cli.core.journal.store import Store
+from piapi_cli.core.journal.store import Store, listing_where
 
 TYPE_CHECKING = False  # typing is a slow import: its names are for type checkers only
 if TYPE_CHECKING:
@@ -66,18 +66,8 @@ class TaskReads(Store):
         world: str | None = None,
     ) -> list[Entry]:
         """Journaled tasks, newest first; ``world`` None means every world."""
-        clauses: list[str] = ["1 = 1"]
-        args: list[Any] = []
-        for clause, value in (
-            ("status = ?", status.lower() if status else None),
-            ("lower(model) = lower(?)", model or None),
-            ("created_at >= ?", since),
-            ("world = ?", world),
-        ):
-            if value is not None:
-                clauses.append(clause)
-                args.append(value)
-        return self._entries(" AND ".join(clauses), tuple(args), limit)
+        where, args = listing_where(status, model, since, world)
+        return self._entries(where, tuple(args), limit)
 
     def row(self, number: int) -> Entry | None:
         """The journal's row ``number`` (what ``piapi tasks`` shows as ``#``)."""

@@ -260,6 +260,25 @@ class Store:
             return self._connection().execute(sql, args).fetchall()
 
 
+def listing_where(
+    status: str | None, model: str | None, since: float | None, world: str | None
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its arguments) of a listing's filters, as ``piapi tasks`` and
+    ``piapi tasks images`` take them: a status (any case), a model (any case), created since,
+    a world (None: every one)."""
+    clauses, args = ["1 = 1"], []
+    for clause, value in (
+        ("status = ?", status.lower() if status else None),
+        ("lower(model) = lower(?)", model or None),
+        ("created_at >= ?", since),
+        ("world = ?", world),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            args.append(value)
+    return " AND ".join(clauses), args
+
+
 #: the path of a journal kept in memory (``piapi listen --no-journal``)
 IN_MEMORY = ":memory:"
 
