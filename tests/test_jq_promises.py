@@ -258,3 +258,26 @@ def test_a_signal_as_the_filter_starts_leaves_no_filter_running(monkeypatch: pyt
     [child] = children
     with pytest.raises(ProcessLookupError):  # ended and reaped
         os.kill(child, 0)
+
+
+SIGNAL_TO_ANOTHER_THREAD = """
+import signal, threading
+import jq
+from piapi_cli.cli import jqchild
+idle = threading.Event()
+other = threading.Thread(target=idle.wait, daemon=True)
+other.start()
+try:
+    jqchild.values_apart(jq.compile("def f: f; f"), {},
+                         started=lambda: signal.pthread_kill(other.ident, signal.SIGINT))
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_a_signal_another_thread_takes_still_stops_the_wait_for_the_filter() -> None:
+    # the kernel may give a process's signal to any of its threads (a poll's, a journal's): the
+    # main thread, waiting for the filter's child, must still see it (it waited on, forever)
+    result = subprocess.run([sys.executable, "-c", SIGNAL_TO_ANOTHER_THREAD], capture_output=True, text=True,
+                            timeout=30)  # fmt: skip
+    assert result.stdout == "interrupted\n", result.stderr

@@ -148,8 +148,17 @@ def _child(
         os._exit(code)
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
+def _read_all(fd: int, tick: float = 0.2) -> bytes:
+    """What the child writes, until it closes its end. Waited for in ticks: a signal the kernel
+    gives another of this process's threads (a poller's, a journal's) interrupts no read here,
+    and its handler runs only when this thread runs Python again: at the latest, a tick later."""
+    import select
+
+    chunks: list[bytes] = []
+    while True:
+        if not select.select([fd], [], [], tick)[0]:
+            continue
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
