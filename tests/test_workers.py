@@ -65,3 +65,42 @@ def test_a_job_that_raises_is_a_bug_raised_to_the_caller() -> None:
             grace=10,
         )  # fmt: skip
     assert cancel.is_set() and woken  # the rest were told to stop
+
+
+def test_a_ctrl_c_as_a_result_arrives_still_reports_that_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C lands in the collecting (main) thread just as it has taken a finished job's word
+    # off the queue: the result (a saved file) must still be in the results and reported, not
+    # listed as not saved
+    real = queue.SimpleQueue
+    main = threading.main_thread()
+    struck = threading.Event()
+
+    class CutOff(real):  # type: ignore[misc,valid-type]
+        def get(self, block: bool = True, timeout: float | None = None) -> object:
+            item = super().get(block, timeout)
+            if threading.current_thread() is main and not struck.is_set():
+                struck.set()
+                raise KeyboardInterrupt
+            return item
+
+    monkeypatch.setattr(queue, "SimpleQueue", CutOff)
+    cancel = threading.Event()
+    reported: list[tuple[int, str]] = []
+    finished = run_cancellable(
+        1, lambda n: f"file-{n}", workers=1, cancel=cancel, on_result=lambda n, r: reported.append((n, r)),
+        on_cancel=lambda: None, grace=10,
+    )  # fmt: skip
+    assert struck.is_set() and finished.keyboard_interrupt and cancel.is_set()
+    assert finished.results == {0: "file-0"}
+    assert reported == [(0, "file-0")]  # once, though its word was lost to the Ctrl-C
+
+
+def test_every_result_is_reported_once_and_in_the_results() -> None:
+    cancel = threading.Event()
+    reported: list[int] = []
+    finished = run_cancellable(
+        200, lambda n: n, workers=8, cancel=cancel, on_result=lambda n, r: reported.append(n),
+        on_cancel=lambda: None, grace=10,
+    )  # fmt: skip
+    assert sorted(reported) == list(range(200)) and finished.results == {n: n for n in range(200)}
+    assert not finished.keyboard_interrupt

@@ -49,10 +49,6 @@ class Pool(Generic[J, R]):
             self._jobs.put(None)
 
 
-class _NotStarted:
-    """What a job of ``run_cancellable`` gives when a cancel came before it started."""
-
-
 @record()
 class Finished(Generic[T]):
     """What a run of the pool gave: results by job number, and whether Ctrl-C stopped it."""
@@ -61,6 +57,64 @@ class Finished(Generic[T]):
     keyboard_interrupt: bool = False
     #: what stopped it: Ctrl-C's KeyboardInterrupt, or a signal's own subclass (SIGTERM, SIGHUP)
     interrupt: BaseException | None = None
+
+
+class _Run(Generic[T]):
+    """The state of one ``run_cancellable``. Each worker keeps its own job's result here, under
+    the lock, before it says it is done: a Ctrl-C lands only in the collecting (main) thread, so
+    it can cut that thread off between hearing of a result and reporting it, but it can no
+    longer drop the result (a file on disk, whole and journaled, listed as not saved)."""
+
+    def __init__(self, job: Callable[[int], T], cancel: threading.Event) -> None:
+        self.job, self.cancel = job, cancel
+        self.lock = threading.Lock()
+        self.started: set[int] = set()
+        self.kept: dict[int, T] = {}
+        self.reported: set[int] = set()
+        self.heard = 0  # jobs that said they are done (or never started)
+        #: each job's number once it ends, with the exception it let through (a bug), if any
+        self.done: queue.SimpleQueue[tuple[int, BaseException | None]] = queue.SimpleQueue()
+
+    def work(self, number: int) -> None:
+        if self.cancel.is_set():
+            self.done.put((number, None))  # never started
+            return
+        with self.lock:
+            self.started.add(number)
+        try:
+            result = self.job(number)
+        except BaseException as exc:  # noqa: BLE001 - a bug: handed to the collecting thread
+            self.done.put((number, exc))
+            return
+        with self.lock:
+            self.kept[number] = result
+        self.done.put((number, None))
+
+    def collect(self, timeout: float, on_result: Callable[[int, T], None], on_cancel: Callable[[], None]) -> None:
+        number, error = self.done.get(timeout=timeout)
+        self.heard += 1
+        if error is not None:
+            self.cancel.set()
+            on_cancel()
+            raise error
+        self.report(on_result)
+
+    def report(self, on_result: Callable[[int, T], None]) -> None:
+        """``on_result`` for each kept result not reported yet, once each, in the order kept."""
+        with self.lock:
+            fresh = [(n, r) for n, r in self.kept.items() if n not in self.reported]
+        for number, result in fresh:
+            self.reported.add(number)
+            on_result(number, result)
+
+    def all_started_returned(self) -> bool:
+        with self.lock:
+            return self.started <= self.kept.keys()
+
+    def results(self) -> dict[int, T]:
+        """What was kept, as of now: a worker that returns later (past its grace) changes it no more."""
+        with self.lock:
+            return dict(self.kept)
 
 
 def run_cancellable(
@@ -78,51 +132,36 @@ def run_cancellable(
 
     Once ``cancel`` is set (Ctrl-C here sets it too), no job starts, ``on_cancel()`` is called
     to wake the running ones, and they get ``grace`` seconds to return; those that do not are
-    left out of the results. Threads are daemons, so one stuck in a connect cannot keep the
-    process alive. An exception a job did not catch is a bug: it is raised here.
+    left out of the results. Every result in the returned ``results`` has had its ``on_result``,
+    Ctrl-C or not. Threads are daemons, so one stuck in a connect cannot keep the process alive.
+    An exception a job did not catch is a bug: it is raised here.
     """
-    done: queue.SimpleQueue[tuple[int, T | BaseException | _NotStarted]] = queue.SimpleQueue()
-    started: set[int] = set()
-    lock = threading.Lock()
-
-    def work(number: int) -> tuple[int, T | BaseException | _NotStarted]:
-        if cancel.is_set():
-            return number, _NotStarted()
-        with lock:
-            started.add(number)
-        try:
-            return number, job(number)
-        except BaseException as exc:
-            return number, exc
-
-    pool = Pool(min(workers, count), work, done, "piapi-download")
+    run = _Run(job, cancel)
+    pool: Pool[int, None] = Pool(min(workers, count), run.work, queue.SimpleQueue(), "piapi-download")
     for number in range(count):
         pool.put(number)
     pool.close()
     finished: Finished[T] = Finished()
 
     def collect(timeout: float) -> None:
-        number, result = done.get(timeout=timeout)
-        if isinstance(result, _NotStarted):
-            return
-        if isinstance(result, BaseException):
-            cancel.set()
-            on_cancel()
-            raise result
-        finished.results[number] = result
-        on_result(number, result)
+        run.collect(timeout, on_result, on_cancel)
 
-    _collect_all(collect, count, finished, cancel)
-    if len(finished.results) < count:
+    _collect_all(collect, run, count, finished, cancel)
+    if len(run.reported) < count:
         on_cancel()
-        _wait_for_started(collect, started, lock, finished, grace)
+        _wait_for_started(collect, run, grace)
+    finished.results = run.results()
+    if finished.results.keys() - run.reported:
+        run.report(on_result)  # kept while a Ctrl-C cut the collecting short
     return finished
 
 
-def _collect_all(collect: Callable[[float], None], count: int, finished: Finished[T], cancel: threading.Event) -> None:
+def _collect_all(
+    collect: Callable[[float], None], run: _Run[T], count: int, finished: Finished[T], cancel: threading.Event
+) -> None:
     """Collect results until every job gave one, a cancel, or Ctrl-C (which cancels)."""
     try:
-        while len(finished.results) < count:
+        while run.heard < count:
             try:
                 collect(0.1)
             except queue.Empty:
@@ -133,15 +172,12 @@ def _collect_all(collect: Callable[[float], None], count: int, finished: Finishe
         cancel.set()
 
 
-def _wait_for_started(
-    collect: Callable[[float], None], started: set[int], lock: threading.Lock, finished: Finished[T], grace: float
-) -> None:
+def _wait_for_started(collect: Callable[[float], None], run: _Run[T], grace: float) -> None:
     """Give the jobs that began ``grace`` seconds to return, collecting what they give."""
     deadline = time.monotonic() + grace
     while (left := deadline - time.monotonic()) > 0:
-        with lock:
-            if started <= finished.results.keys():
-                return  # every job that began has returned; the rest never will
+        if run.all_started_returned():
+            return  # every job that began has returned; the rest never will
         try:
             collect(left)
         except queue.Empty:
