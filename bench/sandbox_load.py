@@ -205,14 +205,18 @@ def versus_bare(count: int, connections: int, seconds: int, rounds: int) -> None
         bare, bare_url, bare_ids = start_bare(answer, count)
         ratios = []
         for round_ in range(rounds):
-            rates = {}
+            rates, cpu = {}, {}
             for name in ("sandbox", "bare") if round_ % 2 == 0 else ("bare", "sandbox"):
-                url, keys = (base, ids) if name == "sandbox" else (bare_url, bare_ids)
+                url, keys, pid = (base, ids, sandbox.pid) if name == "sandbox" else (bare_url, bare_ids, bare.pid)
+                before = cpu_seconds(pid)
                 _, done = load_with_wrk(url, keys, connections, seconds)
+                after = cpu_seconds(pid)
                 rates[name] = done / seconds
+                cpu[name] = (after - before) / max(done, 1) * 1e6 if before is not None and after is not None else 0
             ratios.append(rates["sandbox"] / rates["bare"])
             print(f"round {round_ + 1}: sandbox {rates['sandbox']:,.0f} /s, bare threading server "
-                  f"{rates['bare']:,.0f} /s: ratio {ratios[-1]:.2f}", flush=True)  # fmt: skip
+                  f"{rates['bare']:,.0f} /s: ratio {ratios[-1]:.2f}; server CPU per get {cpu['sandbox']:.0f} "
+                  f"against {cpu['bare']:.0f} µs", flush=True)  # fmt: skip
         ratios.sort()
         print(f"ratio sandbox / bare: median {ratios[len(ratios) // 2]:.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}")
     finally:

@@ -366,3 +366,95 @@ def test_serve_refuses_a_max_body_that_is_not_a_size(cli: Any) -> None:
     for bad in ("lots", "12X", "100"):
         result = cli("sandbox", "serve", "--port", "0", "--max-body", bad)
         assert result.exit_code == 2 and "--max-body" in result.stderr
+
+
+# --- reading the head without the email package ------------------------------------------
+
+HEAD_BLOCKS = [
+    b"Host: x\r\nX-Api-Key: k\r\n",
+    b"host:x\r\nx-api-key:   k  \r\n",  # no blank after the colon; blanks after the value kept
+    b"A: 1\r\na: 2\r\nContent-Length: 5\r\ncontent-length: 6\r\n",  # repeats, any case
+    b"X-Long: one\r\n  two\r\n\tthree\r\nY: 4\r\n",  # folded lines
+    b"X: caf\xe9\r\nY: \xff\xfe\r\n",  # latin-1 bytes
+    b"X: 1\r\nnot a header line\r\nY: 2\r\n",  # the first line that is no field ends the fields
+    b"Bad Name: 1\r\nY: 2\r\n",
+    b"X: 1\nY: 2\n",  # bare LF line ends
+    b"X:\r\nY: \r\n",  # empty values
+    b"X-Colons: a:b:c\r\n",
+    b"\x01weird: 1\r\n",
+    b"",
+]
+
+
+@pytest.mark.parametrize("block", HEAD_BLOCKS)
+def test_the_head_reads_as_http_server_s_email_parser_reads_it(block: bytes) -> None:
+    import io
+
+    from piapi_cli.sandbox.heads import RequestHeaders
+
+    expected = http.client.parse_headers(io.BytesIO(block + b"\r\n"))
+    lines = [line for line in io.BytesIO(block).readlines()]
+    got = RequestHeaders.read(lines)
+    assert got.items() == expected.items()
+    for name in ("x", "X", "y", "a", "content-length", "x-api-key", "host", "x-long", "missing"):
+        assert got.get(name) == expected.get(name)
+        assert got.get_all(name) == expected.get_all(name)
+    assert dict(got.items()) == dict(expected.items())  # what the emulator is handed
+
+
+def _exchange(server: SandboxServer, data: bytes) -> bytes:
+    host, port = server.httpd.server_address[:2]
+    with socket.create_connection((str(host), int(port)), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_header_line_too_long_or_too_many_headers_get_431_in_the_envelope(server: SandboxServer) -> None:
+    long_line = _exchange(server, b"GET /account/info HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n")
+    assert long_line.startswith(b"HTTP/1.1 431 ") and b'"Line too long"' in long_line
+    many = b"".join(b"X-%d: 1\r\n" % n for n in range(101))
+    too_many = _exchange(server, b"GET /account/info HTTP/1.1\r\n" + many + b"\r\n")
+    assert too_many.startswith(b"HTTP/1.1 431 ") and b'"Too many headers"' in too_many
+    close = b"GET /account/info HTTP/1.1\r\nx-api-key: k\r\nconnection: close\r\n"
+    # as http.client counts: the blank line that ends the head is one of the 100
+    over = _exchange(server, close + b"".join(b"X-%d: 1\r\n" % n for n in range(98)) + b"\r\n")
+    assert over.startswith(b"HTTP/1.1 431 ")
+    fine = _exchange(server, close + b"".join(b"X-%d: 1\r\n" % n for n in range(97)) + b"\r\n")
+    assert fine.startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        (b"GET /account/info HTTP/2.0", b"505"),
+        (b"GET /account/info HTTP/1.x", b"400"),
+        (b"GET /account/info FTP/1.1", b"400"),
+        (b"GET /account/info HTTP/1.1 extra", b"400"),
+        (b"POST /api/v1/task", b"400"),  # HTTP/0.9 knows only GET
+    ],
+)
+def test_a_bad_request_line_is_refused_in_the_envelope(server: SandboxServer, line: bytes, status: bytes) -> None:
+    answer = _exchange(server, line + b"\r\nx-api-key: k\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == status and json.loads(body)["code"] == int(status)
+
+
+def test_keep_alive_follows_the_version_and_the_connection_header(server: SandboxServer) -> None:
+    request = b"GET /account/info HTTP/1.1\r\nx-api-key: k\r\n\r\n"
+    host, port = server.httpd.server_address[:2]
+    with socket.create_connection((str(host), int(port)), timeout=10) as sock:
+        sock.sendall(request + request)  # kept alive: both answered on one connection
+        data = b""
+        while data.count(b"HTTP/1.1 200 ") < 2:
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+    closed = _exchange(server, b"GET /account/info HTTP/1.1\r\nx-api-key: k\r\nConnection: Close\r\n\r\n")
+    assert closed.startswith(b"HTTP/1.1 200 ")  # (_exchange reads until the server closes)
+    old = _exchange(server, b"GET /account/info HTTP/1.0\r\nx-api-key: k\r\n\r\n")
+    assert b" 200 " in old.split(b"\r\n")[0]
+    date = re.search(rb"(?im)^date: (.+)\r$", closed)
+    assert date and date.group(1).endswith(b" GMT")

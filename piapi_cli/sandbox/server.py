@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import re
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO, Any
+from typing import Any
 
+from piapi_cli.sandbox import heads
+from piapi_cli.sandbox.access_log import AccessLog
 from piapi_cli.sandbox.emulator import Emulator
 from piapi_cli.sandbox.replies import CutStream, Reply
 from piapi_cli.sandbox.webhooks import DeliveryAttempt, WebhookDispatcher
@@ -58,6 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
     # the peer's delayed ACK would stall keep-alive answers by ~40 ms
     disable_nagle_algorithm = True
     server: SandboxHTTPServer
+    raw_requestline: bytes
     _quiet_status = False  # the status line is logged once the answer is sent (or cut, or lost)
     _linger = False  # a refused body may still be arriving: drain a little before closing
 
@@ -65,6 +67,38 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # every read and write on this connection waits this long at most
         self.connection.settimeout(self.server.io_timeout)
+
+    def parse_request(self) -> bool:
+        """http.server's reading of the request line and headers, the headers read without the
+        email package (``heads``); the same limits, refusals and keep-alive rules."""
+        self.command = None  # type: ignore[assignment]  # (as http.server: an error on the first line)
+        self.request_version = self.default_request_version
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        try:
+            command, path, version, keep_alive = heads.request_line(self.requestline, self.protocol_version)
+            if command is None:
+                return False
+            self.close_connection = not keep_alive
+            if version != "HTTP/0.9":
+                self.request_version = version
+            self.command, self.path = command, path
+            self.headers = heads.read_headers(self.rfile)  # type: ignore[assignment]
+        except heads.Refused as refused:
+            self.send_error(refused.status, refused.message, refused.explain)
+            return False
+        connection = (self.headers.get("connection") or "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive" and self.protocol_version >= "HTTP/1.1":
+            self.close_connection = False
+        expect = (self.headers.get("expect") or "").lower()
+        if expect == "100-continue" and self.protocol_version >= "HTTP/1.1" and self.request_version >= "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return heads.date_now() if timestamp is None else super().date_time_string(timestamp)
 
     # --- the request ----------------------------------------------------------------------
 
@@ -231,54 +265,6 @@ class _Handler(BaseHTTPRequestHandler):
             access(f"{self.address_string()} {format % args}")
         else:
             log.info("%s %s", self.address_string(), format % args)
-
-
-class AccessLog:
-    """The line per answer of ``sandbox serve``, written to ``stream`` by one thread in batches.
-
-    Through ``logging``, each line cost its handler thread a record, the handlers' walk and
-    lock, a format, a write and a flush: with a line per answer, the sandbox served 0.56 of the
-    requests a bare threading server did, which writes its line to stderr itself
-    (bench/README.md). Here a handler thread queues the line and its time; ``close()`` writes
-    what is left. Other lines (errors) still go through the ``piapi.sandbox`` logger.
-    """
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-        self._lines: queue.SimpleQueue[tuple[float, str] | None] = queue.SimpleQueue()
-        self._stamp = (-1, "")  # the last second formatted, and how it reads
-        self._thread = threading.Thread(target=self._write, name="piapi-sandbox-log", daemon=True)
-        self._thread.start()
-
-    def __call__(self, line: str) -> None:
-        self._lines.put((time.time(), line))  # SimpleQueue.put is safe from any thread
-
-    def close(self) -> None:
-        self._lines.put(None)
-        self._thread.join(timeout=5)
-
-    def _write(self) -> None:
-        while True:
-            batch = [self._lines.get()]
-            while len(batch) < 1000:
-                try:
-                    batch.append(self._lines.get_nowait())
-                except queue.Empty:
-                    break
-            text = "".join(f"{self._clock(at)} {line}\n" for at, line in filter(None, batch))
-            try:
-                self._stream.write(text)
-                self._stream.flush()
-            except (OSError, ValueError):  # a closed or broken stderr: serving goes on without a log
-                pass
-            if None in batch:
-                return
-
-    def _clock(self, at: float) -> str:
-        second = int(at)
-        if second != self._stamp[0]:
-            self._stamp = (second, time.strftime("%H:%M:%S", time.localtime(second)))
-        return self._stamp[1]
 
 
 def _linger(connection: socket.socket) -> None:

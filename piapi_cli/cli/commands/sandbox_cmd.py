@@ -10,7 +10,8 @@ TYPE_CHECKING = False  # (typing is a slow import)
 if TYPE_CHECKING:
     from piapi_cli.cli.app import State
     from piapi_cli.sandbox import Faults
-    from piapi_cli.sandbox.server import AccessLog, SandboxServer
+    from piapi_cli.sandbox.access_log import AccessLog
+    from piapi_cli.sandbox.server import SandboxServer
 
 app = params.Group(
     help="The built-in, offline emulator of PiAPI's Unified API.",
@@ -134,7 +135,8 @@ def serve(
 
     from piapi_cli.api.errors import UsageError
     from piapi_cli.sandbox import Emulator
-    from piapi_cli.sandbox.server import AccessLog, SandboxServer
+    from piapi_cli.sandbox.access_log import AccessLog
+    from piapi_cli.sandbox.server import SandboxServer
 
     state: State = ctx.obj
     body_limit = _body_limit(max_body)
