@@ -5,6 +5,7 @@ email package's parser, which was a fifth of the server's time per get-task (ben
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -14,9 +15,10 @@ from typing import Protocol
 
 #: as http.client: a header line longer than this, or more header lines, is refused (431)
 _MAX_LINE, _MAX_HEADERS = 65536, 100
-#: a header field's first line, as the email parser http.server uses tells one: a name of
-#: printable ASCII but the colon, then the colon
-_FIELD = re.compile(rb"[!-9;-~]+:")
+#: a line the email parser http.server uses takes for one of the head's (its ``headerRE``): a
+#: mailbox's ``From`` line, a field's first line (a name of printable ASCII but the colon, even
+#: none, then the colon) or a fold. The first line that is none of these ends the fields.
+_HEAD_LINE = re.compile(r"From |[!-9;-~]*:|[ \t]")
 
 
 class RequestHeaders:
@@ -30,21 +32,28 @@ class RequestHeaders:
 
     @classmethod
     def read(cls, lines: list[bytes]) -> RequestHeaders:
-        """The fields of a head's lines (its blank line excluded). A line that folds (begins with
-        a blank) continues the field before; the first line that is neither a field nor a fold
-        ends the fields, as the email parser takes it for the start of a body."""
-        fields: list[tuple[str, str]] = []  # (each value with its line ends until the last)
-        for raw in lines:
-            line = raw.decode("iso-8859-1")
-            if line[:1] in (" ", "\t") and fields:
-                name, value = fields[-1]
-                fields[-1] = (name, value + line)  # (the email parser keeps the fold's line ends)
-            elif _FIELD.match(raw):
-                name, _, value = line.partition(":")
-                fields.append((name, value.lstrip(" \t")))
-            else:
+        """The fields of a head's lines (its blank line excluded), as the email parser reads them:
+        a CR alone ends a line too; a line that folds (begins with a blank) continues the field
+        before, and its line ends are kept; a ``From`` line, a field without a name and the folds
+        that follow either are skipped; the first line of none of these kinds ends the fields."""
+        fields: list[tuple[str, list[str]]] = []  # each value in its lines (folds joined at the end)
+        value: list[str] | None = None  # the field a fold continues, if any
+        # (split as the email parser splits: at a CR alone too, not only at LF)
+        for line in io.StringIO(b"".join(lines).decode("iso-8859-1"), newline="").readlines():
+            if not _HEAD_LINE.match(line):
                 break
-        return cls([(name, value.rstrip("\r\n")) for name, value in fields])
+            if line[0] in " \t":
+                if value is not None:
+                    value.append(line)
+                continue
+            value = None
+            if line.startswith("From "):
+                continue
+            name, _, first = line.partition(":")
+            if name:
+                value = [first.lstrip(" \t")]
+                fields.append((name, value))
+        return cls([(name, "".join(parts).rstrip("\r\n")) for name, parts in fields])
 
     def get(self, name: str, default: str | None = None) -> str | None:
         name = name.lower()
