@@ -1,5 +1,5 @@
-"""Heads the email parser http.server used reads one way and the sandbox's own reader another;
-Ctrl-C landing where run_cancellable did not expect it. Real HTTP on 127.0.0.1 only."""
+"""Odd heads (a CR alone, a From line, a field without a name, a leading fold) read by the
+sandbox server as http.server's email parser read them. Real HTTP on 127.0.0.1 only."""
 
 from __future__ import annotations
 
