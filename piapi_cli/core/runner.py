@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
     from piapi_cli.api.client import Client
     from piapi_cli.core.downloads.downloader import Downloader, DownloadHTTP, Failure, LocalFile, Partial, Skipped
+    from piapi_cli.core.downloads.results import Report
     from piapi_cli.core.journal.journal import Journal
     from piapi_cli.core.waiting import WaitOutcome
 
@@ -333,8 +334,19 @@ class Runner:
         return downloader
 
     def _save(self, downloader: Downloader, result: TaskResult, finish: Callable[[TaskResult], None] | None) -> None:
+        from piapi_cli.core.downloads.results import DownloadInterrupted
+
         assert result.task is not None
-        report = downloader.run(downloader.plan([result.task]))
+        try:
+            report = downloader.run(downloader.plan([result.task]))
+        except DownloadInterrupted as exc:  # Ctrl-C: the files saved before it are journaled and shown all the same
+            self._keep(downloader, result, exc.report, finish)
+            raise
+        self._keep(downloader, result, report, finish)
+
+    def _keep(
+        self, downloader: Downloader, result: TaskResult, report: Report, finish: Callable[[TaskResult], None] | None
+    ) -> None:
         if downloader.ready is not None:  # made and proven: the next rows' downloaders skip that
             self._ready.setdefault(str(downloader.directory), downloader.ready)
         result.files, result.skipped, result.failures = report.files, report.skipped, report.failures

@@ -76,11 +76,15 @@ class _Run(Generic[T]):
         self.done: queue.SimpleQueue[tuple[int, BaseException | None]] = queue.SimpleQueue()
 
     def work(self, number: int) -> None:
-        if self.cancel.is_set():
+        # the cancel looked at and the job noted as started under the lock the grace's look at
+        # what started takes: a job either never starts or is one the grace waits for
+        with self.lock:
+            cancelled = self.cancel.is_set()
+            if not cancelled:
+                self.started.add(number)
+        if cancelled:
             self.done.put((number, None))  # never started
             return
-        with self.lock:
-            self.started.add(number)
         try:
             result = self.job(number)
         except BaseException as exc:  # noqa: BLE001 - a bug: handed to the collecting thread
@@ -99,13 +103,17 @@ class _Run(Generic[T]):
             raise error
         self.report(on_result)
 
-    def report(self, on_result: Callable[[int, T], None]) -> None:
-        """``on_result`` for each kept result not reported yet, once each, in the order kept."""
+    def report(self, on_result: Callable[[int, T], None], results: dict[int, T] | None = None) -> None:
+        """``on_result`` for each result (of ``results``, else of those kept) not reported yet,
+        once each, in the order kept. A result counts as reported once its ``on_result`` began:
+        a Ctrl-C landing just before the call leaves it to be reported later."""
         with self.lock:
-            fresh = [(n, r) for n, r in self.kept.items() if n not in self.reported]
+            fresh = [(n, r) for n, r in (self.kept if results is None else results).items() if n not in self.reported]
         for number, result in fresh:
-            self.reported.add(number)
-            on_result(number, result)
+            try:
+                on_result(number, result)
+            finally:
+                self.reported.add(number)
 
     def all_started_returned(self) -> bool:
         with self.lock:
@@ -132,9 +140,10 @@ def run_cancellable(
 
     Once ``cancel`` is set (Ctrl-C here sets it too), no job starts, ``on_cancel()`` is called
     to wake the running ones, and they get ``grace`` seconds to return; those that do not are
-    left out of the results. Every result in the returned ``results`` has had its ``on_result``,
-    Ctrl-C or not. Threads are daemons, so one stuck in a connect cannot keep the process alive.
-    An exception a job did not catch is a bug: it is raised here.
+    left out of the results (Ctrl-C again ends the grace at once). Every result in the returned
+    ``results`` has had its ``on_result``, and only those, Ctrl-C or not. Threads are daemons, so
+    one stuck in a connect cannot keep the process alive. An exception a job did not catch is a
+    bug: it is raised here.
     """
     run = _Run(job, cancel)
     pool: Pool[int, None] = Pool(min(workers, count), run.work, queue.SimpleQueue(), "piapi-download")
@@ -147,13 +156,19 @@ def run_cancellable(
         run.collect(timeout, on_result, on_cancel)
 
     _collect_all(collect, run, count, finished, cancel)
-    if len(run.reported) < count:
-        on_cancel()
-        _wait_for_started(collect, run, grace)
-    finished.results = run.results()
-    if finished.results.keys() - run.reported:
-        run.report(on_result)  # kept while a Ctrl-C cut the collecting short
-    return finished
+    try:
+        if len(run.reported) < count:
+            on_cancel()
+            _wait_for_started(collect, run, grace)
+    except KeyboardInterrupt as exc:  # Ctrl-C (again) in the grace: it ends the wait, not the report
+        _interrupted(finished, exc, cancel)
+    while True:  # what was kept by now, each reported (kept while a Ctrl-C cut the collecting short)
+        try:
+            finished.results = run.results()
+            run.report(on_result, finished.results)
+            return finished
+        except KeyboardInterrupt as exc:
+            _interrupted(finished, exc, cancel)
 
 
 def _collect_all(
@@ -168,8 +183,14 @@ def _collect_all(
                 if cancel.is_set():
                     return
     except KeyboardInterrupt as exc:
+        _interrupted(finished, exc, cancel)
+
+
+def _interrupted(finished: Finished[T], exc: KeyboardInterrupt, cancel: threading.Event) -> None:
+    """Ctrl-C (or a signal's KeyboardInterrupt) landed: the run is cancelled; the first is kept."""
+    cancel.set()
+    if not finished.keyboard_interrupt:
         finished.keyboard_interrupt, finished.interrupt = True, exc
-        cancel.set()
 
 
 def _wait_for_started(collect: Callable[[float], None], run: _Run[T], grace: float) -> None:
