@@ -175,3 +175,36 @@ def test_files_saved_before_ctrl_c_are_journaled_and_shown(
     [entry] = journal.entries()
     assert sorted(str(d["path"]) for d in entry.downloads) == saved
     assert [sorted(f.path for f in r.files) for r in shown] == [saved]
+
+
+def test_a_wait_interrupted_while_it_downloads_journals_what_was_saved_and_leaves_no_empty_parts(
+    clock: FakeClock, emulator: Emulator, tmp_path: Path
+) -> None:
+    # `piapi wait A B --download DIR`: A has finished and its files are being saved when Ctrl-C
+    # lands in the wait for B. What A's downloads saved must be journaled, and no empty .part
+    # file left behind, before the command reports and exits (its threads die with it)
+    import _thread
+
+    client = Client(TEST_KEY, emulator.base_url, transport=transport_for(emulator), sleep=clock.sleep)
+    journal = Journal(tmp_path / "journal.sqlite3", clock=clock)
+    runner = Runner(client, journal=journal, clock=clock, sleep=clock.sleep, wall=clock,
+                    download_http=lambda urls: httpx.Client(transport=transport_for(emulator)))  # fmt: skip
+    done = runner.submit(build_request("midjourney", "imagine", assignments=["prompt=x"]).request).task
+    clock.sleep(600)
+    slow = runner.submit(
+        build_request("midjourney", "imagine", assignments=["prompt=y [sandbox:seconds=1000000000]"]).request
+    ).task
+
+    def on_event(event: RunEvent) -> None:
+        if event.kind == "saved" and not runner.cancelled.is_set():
+            _thread.interrupt_main()  # Ctrl-C, while the main thread waits for the slow task
+
+    runner.on_event = on_event
+    with pytest.raises(KeyboardInterrupt):
+        runner.wait([done.task_id, slow.task_id], timeout=None, download=DownloadPlan(tmp_path / "out"))
+    on_disk = sorted(str(p) for p in (tmp_path / "out").iterdir() if p.suffix == ".png")
+    assert on_disk and sorted(f.path for f in runner.saved) == on_disk
+    entry = next(e for e in journal.entries() if e.task_id == done.task_id)
+    assert sorted(str(d["path"]) for d in entry.downloads) == on_disk
+    parts = list((tmp_path / "out").glob("*.part"))
+    assert all(p.stat().st_size > 0 for p in parts)  # unfinished ones kept to resume; no empty litter

@@ -229,7 +229,7 @@ class Runner:
         """Wait for tasks (concurrently); with ``download``, save each one's outputs as soon
         as it completes. ``on_result`` gets each task's result as soon as it is settled."""
         from piapi_cli.core.waiting import wait_for_tasks
-        from piapi_cli.core.workers import join_saving
+        from piapi_cli.core.workers import join_all, join_saving
 
         ids = list(dict.fromkeys(task_ids))
         results = {tid: TaskResult(tid) for tid in ids}
@@ -257,11 +257,16 @@ class Runner:
             else:
                 finish(result)
 
-        wait_for_tasks(
-            self.client.get_task, ids, timeout=timeout, policy=self.poll, clock=self.clock, sleep=self.sleep,
-            rng=self.rng, wall=self.wall, on_update=fetched, on_done=done, known=known, concurrency=self.concurrency,
-            pace=self.paces,
-        )  # fmt: skip
+        try:
+            wait_for_tasks(
+                self.client.get_task, ids, timeout=timeout, policy=self.poll, clock=self.clock, sleep=self.sleep,
+                rng=self.rng, wall=self.wall, on_update=fetched, on_done=done, known=known,
+                concurrency=self.concurrency, pace=self.paces,
+            )  # fmt: skip
+        except BaseException:  # Ctrl-C or a signal: the downloads stop, and get a moment to journal
+            self.cancel()  # what they saved and drop their empty .part files before the command exits
+            join_all(list(downloads), 2.0)
+            raise
         for thread in downloads:
             join_saving(thread, self.cancelled)
         return [results[tid] for tid in ids]

@@ -205,6 +205,13 @@ def _wait_for_started(collect: Callable[[float], None], run: _Run[T], grace: flo
             return
 
 
+def join_all(threads: list[threading.Thread], seconds: float) -> None:
+    """Give ``threads`` at most ``seconds`` in all to end."""
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
 def join_saving(thread: threading.Thread, cancelled: threading.Event) -> None:
     """Wait for a thread that saves files in short joins, so the main thread stays responsive to
     Ctrl-C; once ``cancelled`` is set, give it a last moment to keep its partial file."""
