@@ -146,27 +146,34 @@ def test_a_cancel_just_after_a_worker_looked_never_leaves_a_job_running_past_the
 # --- an interrupted download, as the CLI's runner keeps it ----------------------------------
 
 
-def test_files_saved_before_ctrl_c_are_journaled_and_shown(
-    clock: FakeClock, emulator: Emulator, tmp_path: Path
-) -> None:
-    # `piapi download`: Ctrl-C as a task's first file is saved. The run's report has that file;
-    # the journal must record it and the caller's on_result (stdout: the saved paths) see it
+def _interrupted_at_first_save(clock: FakeClock, emulator: Emulator, tmp_path: Path) -> tuple[Client, Journal, Runner]:
+    """A runner on the sandbox with a journal, whose first saved file brings a Ctrl-C."""
     import _thread
 
     client = Client(TEST_KEY, emulator.base_url, transport=transport_for(emulator), sleep=clock.sleep)
     journal = Journal(tmp_path / "journal.sqlite3", clock=clock)
     runner = Runner(client, journal=journal, clock=clock, sleep=clock.sleep, wall=clock,
                     download_http=lambda urls: httpx.Client(transport=transport_for(emulator)))  # fmt: skip
-    task = runner.submit(build_request("midjourney", "imagine", assignments=["prompt=x"]).request).task
-    clock.sleep(600)
-    task = client.get_task(task.task_id)
-    assert task.succeeded and len(task.urls) > 1
 
     def on_event(event: RunEvent) -> None:
         if event.kind == "saved" and not runner.cancelled.is_set():
             _thread.interrupt_main()  # Ctrl-C
 
     runner.on_event = on_event
+    return client, journal, runner
+
+
+def test_files_saved_before_ctrl_c_are_journaled_and_shown(
+    clock: FakeClock, emulator: Emulator, tmp_path: Path
+) -> None:
+    # `piapi download`: Ctrl-C as a task's first file is saved. The run's report has that file;
+    # the journal must record it and the caller's on_result (stdout: the saved paths) see it
+    client, journal, runner = _interrupted_at_first_save(clock, emulator, tmp_path)
+    task = runner.submit(build_request("midjourney", "imagine", assignments=["prompt=x"]).request).task
+    clock.sleep(600)
+    task = client.get_task(task.task_id)
+    assert task.succeeded and len(task.urls) > 1
+
     shown: list[TaskResult] = []
     with pytest.raises(DownloadInterrupted) as caught:
         runner.download([task], DownloadPlan(tmp_path / "out"), on_result=shown.append)
@@ -183,23 +190,13 @@ def test_a_wait_interrupted_while_it_downloads_journals_what_was_saved_and_leave
     # `piapi wait A B --download DIR`: A has finished and its files are being saved when Ctrl-C
     # lands in the wait for B. What A's downloads saved must be journaled, and no empty .part
     # file left behind, before the command reports and exits (its threads die with it)
-    import _thread
-
-    client = Client(TEST_KEY, emulator.base_url, transport=transport_for(emulator), sleep=clock.sleep)
-    journal = Journal(tmp_path / "journal.sqlite3", clock=clock)
-    runner = Runner(client, journal=journal, clock=clock, sleep=clock.sleep, wall=clock,
-                    download_http=lambda urls: httpx.Client(transport=transport_for(emulator)))  # fmt: skip
+    client, journal, runner = _interrupted_at_first_save(clock, emulator, tmp_path)
     done = runner.submit(build_request("midjourney", "imagine", assignments=["prompt=x"]).request).task
     clock.sleep(600)
     slow = runner.submit(
         build_request("midjourney", "imagine", assignments=["prompt=y [sandbox:seconds=1000000000]"]).request
     ).task
 
-    def on_event(event: RunEvent) -> None:
-        if event.kind == "saved" and not runner.cancelled.is_set():
-            _thread.interrupt_main()  # Ctrl-C, while the main thread waits for the slow task
-
-    runner.on_event = on_event
     with pytest.raises(KeyboardInterrupt):
         runner.wait([done.task_id, slow.task_id], timeout=None, download=DownloadPlan(tmp_path / "out"))
     on_disk = sorted(str(p) for p in (tmp_path / "out").iterdir() if p.suffix == ".png")
